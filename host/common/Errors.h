@@ -1,0 +1,45 @@
+#pragma once
+
+#include <stdexcept>
+#include <string>
+
+namespace guidance {
+
+/// Root of every error the host raises on purpose. The CLI maps the subclasses to exit codes:
+/// UsageError and ConfigError exit 2, everything else 1.
+class GuidanceError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+/// The command line is wrong.
+class UsageError : public GuidanceError {
+ public:
+  using GuidanceError::GuidanceError;
+};
+
+/// A config file, or a plugin table in it, is wrong. The message starts with file:line:column.
+class ConfigError : public GuidanceError {
+ public:
+  using GuidanceError::GuidanceError;
+};
+
+/// A plugin directory or library could not be used. The message names the path and the reason.
+class PluginLoadError : public GuidanceError {
+ public:
+  using GuidanceError::GuidanceError;
+};
+
+/// No plugin of that kind and name is loaded. The message lists the closest names.
+class UnknownPluginError : public ConfigError {
+ public:
+  using ConfigError::ConfigError;
+};
+
+/// Something failed while running (data, training, recording).
+class RunError : public GuidanceError {
+ public:
+  using GuidanceError::GuidanceError;
+};
+
+}  // namespace guidance

@@ -1,0 +1,160 @@
+#include "host/plugins/PluginCatalog.h"
+
+#include <algorithm>
+#include <filesystem>
+
+#include <boost/dll/runtime_symbol_info.hpp>
+
+#include "host/common/Errors.h"
+#include "host/common/Suggest.h"
+
+namespace guidance {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+/// Collects what one library registers, so the catalog can check it before accepting any.
+class CollectingRegistry : public Registry {
+ public:
+  void add(std::shared_ptr<Plugin> plugin) override { plugins.push_back(std::move(plugin)); }
+  std::vector<std::shared_ptr<Plugin>> plugins;
+};
+
+}  // namespace
+
+void PluginCatalog::load_directory(const std::string& directory) {
+  std::error_code error;
+  if (!fs::is_directory(directory, error)) {
+    throw PluginLoadError("plugin directory '" + directory + "' does not exist" +
+                          (fs::exists(directory, error) ? " (it is a file, expected a directory)"
+                                                        : ""));
+  }
+  std::vector<fs::path> libraries;
+  for (fs::directory_iterator it(directory, error), end; !error && it != end; it.increment(error)) {
+    if (it->path().extension() == ".so") libraries.push_back(it->path());
+  }
+  if (error) {
+    throw PluginLoadError("cannot read plugin directory '" + directory + "': " + error.message());
+  }
+  std::sort(libraries.begin(), libraries.end());
+  for (const auto& path : libraries) load_library(path.string());
+}
+
+void PluginCatalog::load_library(const std::string& path) {
+  std::shared_ptr<PluginLibrary> library;
+  CollectingRegistry registry;
+  try {
+    library = PluginLibrary::open(path);
+    library->descriptor().register_plugins(registry);
+  } catch (const PluginLoadError& error) {
+    problems_.push_back(error.what());
+    return;
+  } catch (const std::exception& error) {
+    // Rethrown as a host-owned message while the library is still loaded.
+    problems_.push_back("plugin library '" + path + "' failed while registering its plugins: " +
+                        error.what());
+    return;
+  }
+  for (auto& plugin : registry.plugins) {
+    if (!plugin) {
+      problems_.push_back("plugin library '" + path + "' registered a null plugin");
+      continue;
+    }
+    PluginInfo info = plugin->info();
+    if (info.name.empty()) {
+      problems_.push_back("plugin library '" + path + "' registered a " +
+                          to_string(plugin->kind()) + " plugin without a name");
+      continue;
+    }
+    auto same = std::find_if(entries_.begin(), entries_.end(), [&](const CatalogEntry& entry) {
+      return entry.plugin->kind() == plugin->kind() && entry.info.name == info.name;
+    });
+    if (same != entries_.end()) {
+      problems_.push_back(std::string("two ") + to_string(plugin->kind()) + " plugins are named '" +
+                          info.name + "': one in '" + same->library_path + "', one in '" + path +
+                          "' (remove one, or rename it)");
+      continue;
+    }
+    entries_.push_back(CatalogEntry{keep_library_alive(std::move(plugin), library), std::move(info),
+                                    path});
+  }
+  libraries_.push_back(std::move(library));
+}
+
+std::string PluginCatalog::default_directory() {
+  fs::path bin = boost::dll::program_location().parent_path().string();
+  fs::path build_tree = bin / ".." / "lib" / "guidance" / "plugins";
+  std::error_code error;
+  if (fs::is_directory(build_tree, error)) return fs::weakly_canonical(build_tree).string();
+  return fs::weakly_canonical(bin / ".." / GUIDANCE_INSTALL_PLUGIN_DIR).string();
+}
+
+void PluginCatalog::require_no_problems() const {
+  if (problems_.empty()) return;
+  std::string message = problems_.front();
+  for (size_t i = 1; i < problems_.size(); ++i) message += "\n" + problems_[i];
+  throw PluginLoadError(message);
+}
+
+const CatalogEntry& PluginCatalog::find(PluginKind kind, const std::string& name) const {
+  for (const auto& entry : entries_) {
+    if (entry.plugin->kind() == kind && entry.info.name == name) return entry;
+  }
+  std::vector<std::string> candidates = names(kind);
+  std::string message = std::string("no ") + to_string(kind) + " plugin named '" + name + "'" +
+                        did_you_mean(name, candidates);
+  for (const CatalogEntry* other : find_any(name)) {
+    message += "; '" + name + "' is a " + to_string(other->plugin->kind()) + " plugin";
+  }
+  message += candidates.empty() ? std::string("; no ") + to_string(kind) + " plugins are loaded"
+                                : std::string("; loaded ") + to_string(kind) +
+                                      " plugins: " + quoted_list(candidates);
+  throw UnknownPluginError(message);
+}
+
+std::vector<const CatalogEntry*> PluginCatalog::find_any(const std::string& name) const {
+  std::vector<const CatalogEntry*> found;
+  for (const auto& entry : entries_) {
+    if (entry.info.name == name) found.push_back(&entry);
+  }
+  return found;
+}
+
+std::vector<std::string> PluginCatalog::names(PluginKind kind) const {
+  std::vector<std::string> result;
+  for (const auto& entry : entries_) {
+    if (entry.plugin->kind() == kind) result.push_back(entry.info.name);
+  }
+  return result;
+}
+
+template <typename T>
+std::shared_ptr<T> PluginCatalog::typed(PluginKind kind, const std::string& name) const {
+  const CatalogEntry& entry = find(kind, name);
+  // The kind was checked, so the cast cannot fail; static_pointer_cast avoids RTTI across
+  // library boundaries.
+  return std::static_pointer_cast<T>(entry.plugin);
+}
+
+std::shared_ptr<ArchitecturePlugin> PluginCatalog::architecture(const std::string& name) const {
+  return typed<ArchitecturePlugin>(PluginKind::Architecture, name);
+}
+std::shared_ptr<DatasetPlugin> PluginCatalog::dataset(const std::string& name) const {
+  return typed<DatasetPlugin>(PluginKind::Dataset, name);
+}
+std::shared_ptr<MetricPlugin> PluginCatalog::metric(const std::string& name) const {
+  return typed<MetricPlugin>(PluginKind::Metric, name);
+}
+std::shared_ptr<GuideInitPlugin> PluginCatalog::guide_init(const std::string& name) const {
+  return typed<GuideInitPlugin>(PluginKind::GuideInit, name);
+}
+
+std::shared_ptr<PluginLibrary> PluginCatalog::library_of(const CatalogEntry& entry) const {
+  for (const auto& library : libraries_) {
+    if (library->path() == entry.library_path) return library;
+  }
+  return nullptr;
+}
+
+}  // namespace guidance

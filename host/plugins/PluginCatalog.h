@@ -1,0 +1,71 @@
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "guidance/api/Plugin.h"
+#include "host/plugins/PluginLibrary.h"
+
+namespace guidance {
+
+/// A plugin found in a library, with where it came from.
+struct CatalogEntry {
+  std::shared_ptr<Plugin> plugin;  ///< keeps its library loaded
+  PluginInfo info;
+  std::string library_path;
+};
+
+/// All plugins the host can use, loaded from plugin directories in order.
+///
+/// Hard errors (a directory that does not exist) throw at once. Problems with single files (not a
+/// loadable library, no entry symbol, wrong ABI, a duplicate name) are collected, so `guidance
+/// plugins` can list what works and report the rest; commands that run something call
+/// require_no_problems() first.
+class PluginCatalog {
+ public:
+  /// Loads every `*.so` file in `directory` (sorted by name; other files are ignored).
+  /// Throws PluginLoadError if the directory does not exist.
+  void load_directory(const std::string& directory);
+
+  /// Loads one library file; a failure is recorded as a problem naming the file.
+  void load_library(const std::string& path);
+
+  /// @return the directory the build or install put the plugins shipped with the workbench in.
+  static std::string default_directory();
+
+  const std::vector<CatalogEntry>& entries() const { return entries_; }
+  const std::vector<std::string>& problems() const { return problems_; }
+
+  /// Throws PluginLoadError listing every problem, if there were any.
+  void require_no_problems() const;
+
+  /// @return the entry of that kind and name; throws UnknownPluginError naming the kind, the
+  /// closest names and, if the name exists under another kind, that kind.
+  const CatalogEntry& find(PluginKind kind, const std::string& name) const;
+
+  /// @return the entries with that name, of any kind.
+  std::vector<const CatalogEntry*> find_any(const std::string& name) const;
+
+  /// @return the names of every plugin of a kind, in load order.
+  std::vector<std::string> names(PluginKind kind) const;
+
+  /// Typed lookups: the returned pointer keeps the library loaded.
+  std::shared_ptr<ArchitecturePlugin> architecture(const std::string& name) const;
+  std::shared_ptr<DatasetPlugin> dataset(const std::string& name) const;
+  std::shared_ptr<MetricPlugin> metric(const std::string& name) const;
+  std::shared_ptr<GuideInitPlugin> guide_init(const std::string& name) const;
+
+  /// @return the library an entry came from, for tying created objects to it.
+  std::shared_ptr<PluginLibrary> library_of(const CatalogEntry& entry) const;
+
+ private:
+  template <typename T>
+  std::shared_ptr<T> typed(PluginKind kind, const std::string& name) const;
+
+  std::vector<std::shared_ptr<PluginLibrary>> libraries_;
+  std::vector<CatalogEntry> entries_;
+  std::vector<std::string> problems_;
+};
+
+}  // namespace guidance

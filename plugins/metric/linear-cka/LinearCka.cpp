@@ -1,0 +1,2 @@
+#include "guidance/api/PluginApi.h"
+GUIDANCE_PLUGIN_LIBRARY(registry) {}
