@@ -1,0 +1,337 @@
+#include "host/config/Config.h"
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "guidance/api/Plugin.h"
+#include "host/common/Errors.h"
+#include "host/config/TomlReader.h"
+#include "host/plugins/PluginCatalog.h"
+
+namespace guidance {
+
+namespace fs = std::filesystem;
+
+std::string resolve_path(const std::string& directory, const std::string& path) {
+  if (path.empty() || fs::path(path).is_absolute()) return path;
+  return (fs::path(directory) / path).lexically_normal().string();
+}
+
+ConfigDocument ConfigDocument::parse(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    throw ConfigError(path + ": cannot read config file" +
+                      (fs::exists(path) ? "" : " (no such file)"));
+  }
+  std::ostringstream text;
+  text << in.rdbuf();
+  ConfigDocument document;
+  document.path = path;
+  document.directory = fs::absolute(path).parent_path().string();
+  try {
+    document.root = std::make_shared<toml::table>(toml::parse(text.str(), path));
+  } catch (const toml::parse_error& error) {
+    const auto& begin = error.source().begin;
+    throw ConfigError(path + ":" + std::to_string(begin.line) + ":" +
+                      std::to_string(begin.column) + ": TOML syntax error: " +
+                      std::string(error.description()));
+  }
+  return document;
+}
+
+std::vector<std::string> ConfigDocument::plugin_dirs() const {
+  const toml::node* run = root->get("run");
+  if (run == nullptr || !run->is_table()) return {};
+  TomlReader reader(*run->as_table(), path, "run");
+  std::vector<std::string> dirs = reader.strings("plugin_dirs", {});
+  for (auto& dir : dirs) dir = resolve_path(directory, dir);
+  return dirs;
+}
+
+std::string Config::run_directory() const {
+  return (fs::path(run.output) / run.name).string();
+}
+
+namespace {
+
+/// Reads a plugin table: `plugin = "<name>"` plus the plugin's parameters.
+PluginChoice read_plugin_table(const toml::table& table, const std::string& file,
+                               const std::string& path, PluginKind kind,
+                               const PluginCatalog& catalog,
+                               const std::vector<std::string>& reserved_keys = {}) {
+  TomlReader reader(table, file, path);
+  PluginChoice choice;
+  choice.name = reader.required_string("plugin");
+  choice.location = reader.location("plugin");
+  for (const auto& key : reserved_keys) reader.accept(key);
+  const CatalogEntry* entry = nullptr;
+  try {
+    entry = &catalog.find(kind, choice.name);
+  } catch (const UnknownPluginError& error) {
+    reader.fail("plugin", error.what());
+  }
+  std::string label = std::string(to_string(kind)) + " plugin '" + choice.name + "'";
+  choice.params = validate_plugin_table(reader, entry->info.params, label);
+  return choice;
+}
+
+const toml::table& require_table(TomlReader& root, const std::string& key) {
+  const toml::table* table = root.table(key);
+  if (table == nullptr) {
+    throw ConfigError(root.location(key) + ": missing required table [" + key + "]");
+  }
+  return *table;
+}
+
+RunSection read_run(const toml::table& table, const ConfigDocument& document) {
+  TomlReader reader(table, document.path, "run");
+  RunSection run;
+  run.name = reader.required_string("name");
+  if (run.name.empty() || run.name.find("..") != std::string::npos) {
+    reader.fail("name", "must be a non-empty name without '..'");
+  }
+  run.seed = static_cast<uint64_t>(reader.integer("seed", 0, 0));
+  run.device = reader.string("device", "cpu");
+  if (run.device != "cpu" && run.device.rfind("cuda", 0) != 0) {
+    reader.fail("device", "'" + run.device + "' is not a device: use \"cpu\", \"cuda\" or \"cuda:N\"");
+  }
+  run.threads = reader.integer("threads", 0, 0);
+  run.output = resolve_path(document.directory, reader.string("output", "results"));
+  run.plugin_dirs = reader.strings("plugin_dirs", {});
+  for (auto& dir : run.plugin_dirs) dir = resolve_path(document.directory, dir);
+  run.checkpoint_every = reader.integer("checkpoint_every", run.checkpoint_every, 0);
+  run.log_every = reader.integer("log_every", run.log_every, 1);
+  reader.finish();
+  return run;
+}
+
+TrainSection read_train(const toml::table* table, const std::string& file) {
+  TrainSection train;
+  if (table == nullptr) return train;
+  TomlReader reader(*table, file, "train");
+  train.optimizer = reader.string("optimizer", train.optimizer, {"adam", "adamw", "sgd"});
+  train.learning_rate = reader.real("learning_rate", train.learning_rate, 0.0);
+  train.momentum = reader.real("momentum", train.momentum, 0.0, 1.0);
+  train.nesterov = reader.boolean("nesterov", train.nesterov);
+  train.weight_decay = reader.real("weight_decay", train.weight_decay, 0.0);
+  train.schedule = reader.string("schedule", train.schedule, {"constant", "step", "cosine"});
+  train.step_epochs = reader.integer("step_epochs", train.step_epochs, 1);
+  train.gamma = reader.real("gamma", train.gamma, 0.0, 1.0);
+  train.min_learning_rate = reader.real("min_learning_rate", train.min_learning_rate, 0.0);
+  train.warmup_steps = reader.integer("warmup_steps", train.warmup_steps, 0);
+  train.grad_clip = reader.real("grad_clip", train.grad_clip, 0.0);
+  train.accumulate = reader.integer("accumulate", train.accumulate, 1);
+  train.batch_size = reader.integer("batch_size", train.batch_size, 1);
+  train.eval_batch_size = reader.integer("eval_batch_size", train.eval_batch_size, 1);
+  train.epochs = reader.integer("epochs", train.epochs, 1);
+  train.max_steps = reader.integer("max_steps", train.max_steps, 0);
+  train.train_eval_size = reader.integer("train_eval_size", train.train_eval_size, 0);
+  reader.finish();
+  return train;
+}
+
+GuidanceSection read_guidance(const toml::table* table, const std::string& file,
+                              const PluginCatalog& catalog) {
+  GuidanceSection guidance;
+  if (table == nullptr) {
+    guidance.metric.name = "linear-cka";
+    guidance.metric.params = defaults_of(catalog.find(PluginKind::Metric, "linear-cka").info.params);
+    return guidance;
+  }
+  TomlReader reader(*table, file, "guidance");
+  guidance.enabled = reader.boolean("enabled", guidance.enabled);
+  guidance.alpha = reader.real("alpha", guidance.alpha, 0.0);
+  guidance.guided_steps = reader.integer("guided_steps", guidance.guided_steps, 0);
+  guidance.guide_input = reader.string("guide_input", guidance.guide_input, {"batch", "noise"});
+  guidance.noise_clamp = reader.real("noise_clamp", guidance.noise_clamp, 0.0);
+  guidance.tokenwise = reader.boolean("tokenwise", guidance.tokenwise);
+  if (const toml::table* metric = reader.table("metric")) {
+    guidance.metric = read_plugin_table(*metric, file, "guidance.metric", PluginKind::Metric,
+                                        catalog);
+  } else {
+    guidance.metric.name = "linear-cka";
+    guidance.metric.params =
+        defaults_of(catalog.find(PluginKind::Metric, "linear-cka").info.params);
+  }
+  reader.accept("layer_map");
+  guidance.layer_map_location = reader.location("layer_map");
+  if (const toml::node* map = reader.node("layer_map")) {
+    if (map->is_string()) {
+      guidance.layer_map = reader.string("layer_map", "uniform", {"uniform"});
+    } else if (const toml::array* pairs = map->as_array()) {
+      guidance.layer_map = "explicit";
+      for (const auto& pair : *pairs) {
+        const toml::array* names = pair.as_array();
+        if (names == nullptr || names->size() != 2 || !(*names)[0].is_string() ||
+            !(*names)[1].is_string()) {
+          throw ConfigError(location_of(file, pair) +
+                            ": key 'guidance.layer_map': each entry must be a pair "
+                            "[\"<guide tap>\", \"<target tap>\"]");
+        }
+        guidance.pairs.push_back(
+            {*(*names)[0].value<std::string>(), *(*names)[1].value<std::string>()});
+      }
+      if (guidance.pairs.empty()) reader.fail("layer_map", "the list of pairs is empty");
+    } else {
+      reader.fail("layer_map",
+                  "expected \"uniform\" or a list of [\"<guide tap>\", \"<target tap>\"] pairs");
+    }
+  }
+  reader.finish();
+  return guidance;
+}
+
+RecordSection read_record(const toml::table* table, const std::string& file,
+                          const PluginCatalog& catalog) {
+  RecordSection record;
+  if (table == nullptr) return record;
+  TomlReader reader(*table, file, "record");
+  record.every = reader.integer("every", record.every, 0);
+  record.at_steps = reader.integers("at_steps", {}, 1);
+  record.at_end = reader.boolean("at_end", record.at_end);
+  record.probe_size = reader.integer("probe_size", record.probe_size, 2);
+  record.activation_dtype =
+      reader.string("activation_dtype", record.activation_dtype, {"float32", "float16"});
+  record.metrics = reader.strings("metrics", record.metrics);
+  for (const auto& metric : record.metrics) {
+    try {
+      catalog.find(PluginKind::Metric, metric);
+    } catch (const UnknownPluginError& error) {
+      reader.fail("metrics", error.what());
+    }
+  }
+  reader.finish();
+  return record;
+}
+
+}  // namespace
+
+Config validate_config(const ConfigDocument& document, const PluginCatalog& catalog) {
+  const std::string& file = document.path;
+  TomlReader root(*document.root, file, "");
+  Config config;
+  config.document = document;
+  config.run = read_run(require_table(root, "run"), document);
+  config.dataset = read_plugin_table(require_table(root, "dataset"), file, "dataset",
+                                     PluginKind::Dataset, catalog);
+  config.target = read_plugin_table(require_table(root, "target"), file, "target",
+                                    PluginKind::Architecture, catalog);
+  if (const toml::table* guide = root.table("guide")) {
+    GuideSection section;
+    section.architecture = read_plugin_table(*guide, file, "guide", PluginKind::Architecture,
+                                             catalog, {"init"});
+    TomlReader guide_reader(*guide, file, "guide");
+    if (const toml::table* init = guide_reader.table("init")) {
+      section.init = read_plugin_table(*init, file, "guide.init", PluginKind::GuideInit, catalog);
+    } else {
+      section.init.name = "untrained";
+      section.init.params = defaults_of(catalog.find(PluginKind::GuideInit, "untrained").info.params);
+      section.init.location = root.location("guide");
+    }
+    config.guide = std::move(section);
+  }
+  config.guidance = read_guidance(root.table("guidance"), file, catalog);
+  if (root.has("guidance") && !config.guide) {
+    const toml::table* guidance = root.table("guidance");
+    if (config.guidance.enabled) {
+      throw ConfigError(location_of(file, *guidance) +
+                        ": table [guidance] needs a [guide] table naming the guide architecture "
+                        "(or set guidance.enabled = false for an unguided run)");
+    }
+  }
+  config.train = read_train(root.table("train"), file);
+  config.record = read_record(root.table("record"), file, catalog);
+  root.accept("sweep");  // expanded before validation; see host/sweep
+  root.finish();
+  return config;
+}
+
+std::string Config::resolved_toml() const {
+  auto plugin_table = [](const PluginChoice& choice) {
+    toml::table table;
+    table.insert("plugin", choice.name);
+    for (const auto& [key, value] : choice.params.values()) {
+      std::visit(
+          [&](const auto& v) {
+            using T = std::decay_t<decltype(v)>;
+            if constexpr (std::is_same_v<T, bool> || std::is_same_v<T, int64_t> ||
+                          std::is_same_v<T, double> || std::is_same_v<T, std::string>) {
+              table.insert(key, v);
+            } else {
+              toml::array array;
+              for (const auto& element : v) array.push_back(element);
+              table.insert(key, std::move(array));
+            }
+          },
+          value);
+    }
+    return table;
+  };
+  toml::table root;
+  toml::array plugin_dirs;
+  for (const auto& dir : run.plugin_dirs) plugin_dirs.push_back(dir);
+  root.insert("run", toml::table{{"name", run.name},
+                                 {"seed", static_cast<int64_t>(run.seed)},
+                                 {"device", run.device},
+                                 {"threads", run.threads},
+                                 {"output", run.output},
+                                 {"plugin_dirs", plugin_dirs},
+                                 {"checkpoint_every", run.checkpoint_every},
+                                 {"log_every", run.log_every}});
+  root.insert("dataset", plugin_table(dataset));
+  root.insert("target", plugin_table(target));
+  if (guide) {
+    toml::table guide_table = plugin_table(guide->architecture);
+    guide_table.insert("init", plugin_table(guide->init));
+    root.insert("guide", std::move(guide_table));
+  }
+  toml::table guidance_table{{"enabled", guidance.enabled},
+                             {"alpha", guidance.alpha},
+                             {"guided_steps", guidance.guided_steps},
+                             {"guide_input", guidance.guide_input},
+                             {"noise_clamp", guidance.noise_clamp},
+                             {"tokenwise", guidance.tokenwise}};
+  if (guidance.layer_map == "uniform") {
+    guidance_table.insert("layer_map", "uniform");
+  } else {
+    toml::array pairs;
+    for (const auto& pair : guidance.pairs) pairs.push_back(toml::array{pair.guide_tap, pair.target_tap});
+    guidance_table.insert("layer_map", std::move(pairs));
+  }
+  guidance_table.insert("metric", plugin_table(guidance.metric));
+  root.insert("guidance", std::move(guidance_table));
+  root.insert("train", toml::table{{"optimizer", train.optimizer},
+                                   {"learning_rate", train.learning_rate},
+                                   {"momentum", train.momentum},
+                                   {"nesterov", train.nesterov},
+                                   {"weight_decay", train.weight_decay},
+                                   {"schedule", train.schedule},
+                                   {"step_epochs", train.step_epochs},
+                                   {"gamma", train.gamma},
+                                   {"min_learning_rate", train.min_learning_rate},
+                                   {"warmup_steps", train.warmup_steps},
+                                   {"grad_clip", train.grad_clip},
+                                   {"accumulate", train.accumulate},
+                                   {"batch_size", train.batch_size},
+                                   {"eval_batch_size", train.eval_batch_size},
+                                   {"epochs", train.epochs},
+                                   {"max_steps", train.max_steps},
+                                   {"train_eval_size", train.train_eval_size}});
+  toml::array at_steps;
+  for (int64_t step : record.at_steps) at_steps.push_back(step);
+  toml::array metrics;
+  for (const auto& metric : record.metrics) metrics.push_back(metric);
+  root.insert("record", toml::table{{"every", record.every},
+                                    {"at_steps", at_steps},
+                                    {"at_end", record.at_end},
+                                    {"probe_size", record.probe_size},
+                                    {"activation_dtype", record.activation_dtype},
+                                    {"metrics", metrics}});
+  std::ostringstream text;
+  text << root;
+  return text.str();
+}
+
+}  // namespace guidance
+

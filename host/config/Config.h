@@ -1,0 +1,136 @@
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <toml++/toml.h>
+
+#include "guidance/api/Params.h"
+
+namespace guidance {
+
+class PluginCatalog;
+
+/// A parsed TOML config file, before validation: the text, the path and the document.
+struct ConfigDocument {
+  std::string path;                   ///< as given
+  std::string directory;              ///< relative paths in the config resolve against it
+  std::shared_ptr<toml::table> root;  ///< the parsed document
+
+  /// Reads and parses a file. Throws ConfigError "file:line:column: <syntax error>" or naming
+  /// the file when it cannot be read.
+  static ConfigDocument parse(const std::string& path);
+
+  /// @return `run.plugin_dirs` (resolved against directory), read before plugins are loaded.
+  std::vector<std::string> plugin_dirs() const;
+};
+
+/// A plugin chosen in a config table, with its validated parameters.
+struct PluginChoice {
+  std::string name;      ///< the plugin's lookup name
+  Params params;         ///< validated against the plugin's schema, defaults filled in
+  std::string location;  ///< file:line:column of the `plugin` key, for later errors
+};
+
+/// [run]: identity and environment of the run.
+struct RunSection {
+  std::string name;
+  uint64_t seed = 0;
+  std::string device = "cpu";      ///< "cpu", "cuda", "cuda:1"
+  int64_t threads = 0;             ///< intra-op threads; 0 = all cores
+  std::string output = "results";  ///< records go to <output>/<name>/
+  std::vector<std::string> plugin_dirs;
+  int64_t checkpoint_every = 200;  ///< steps between checkpoints (0: only at epoch ends)
+  int64_t log_every = 20;          ///< steps between plain progress lines
+};
+
+/// [train]: optimisation.
+struct TrainSection {
+  std::string optimizer = "adam";  ///< "adam", "adamw", "sgd"
+  double learning_rate = 1e-3;
+  double momentum = 0.9;           ///< sgd only
+  bool nesterov = false;           ///< sgd only
+  double weight_decay = 0.0;
+  std::string schedule = "constant";  ///< "constant", "step", "cosine"
+  int64_t step_epochs = 30;        ///< step schedule: decay every this many epochs
+  double gamma = 0.1;              ///< step schedule: factor per decay
+  double min_learning_rate = 0.0;  ///< cosine schedule: final learning rate
+  int64_t warmup_steps = 0;        ///< linear warm-up from 0
+  double grad_clip = 0.0;          ///< max global gradient norm; 0 = off
+  int64_t accumulate = 1;          ///< micro-batches per optimiser step
+  int64_t batch_size = 128;        ///< examples per micro-batch
+  int64_t eval_batch_size = 512;
+  int64_t epochs = 1;
+  int64_t max_steps = 0;           ///< optimiser steps; 0 = no budget, epochs decide
+  int64_t train_eval_size = 2048;  ///< train examples evaluated each epoch to show over-fitting
+};
+
+/// One explicit layer-map entry: a guide tap aligned to a target tap.
+struct LayerPair {
+  std::string guide_tap;
+  std::string target_tap;
+};
+
+/// [guidance]: how the target is pulled toward the guide.
+struct GuidanceSection {
+  bool enabled = true;                 ///< false: unguided (also when [guide] is absent)
+  PluginChoice metric;                 ///< [guidance.metric]
+  double alpha = 1.0;
+  std::string layer_map = "uniform";   ///< "uniform" or "explicit" (pairs)
+  std::vector<LayerPair> pairs;        ///< explicit map
+  std::string layer_map_location;      ///< file:line:column, for tap-name errors
+  int64_t guided_steps = 0;            ///< guidance for the first N steps only; 0 = whole run
+  std::string guide_input = "batch";   ///< "batch" or "noise"
+  double noise_clamp = 3.0;            ///< noise inputs: |x| clamped to this many std devs
+  bool tokenwise = true;               ///< sequence taps compared position by position
+};
+
+/// [guide]: the frozen guide network and how it is prepared.
+struct GuideSection {
+  PluginChoice architecture;  ///< [guide] plugin = ... (an architecture)
+  PluginChoice init;          ///< [guide.init] plugin = ... (a guide-init strategy)
+};
+
+/// [record]: what the HDF5 record holds besides the time series.
+struct RecordSection {
+  int64_t every = 0;                  ///< snapshot every N steps; 0 = off
+  std::vector<int64_t> at_steps;      ///< and at these steps
+  bool at_end = true;                 ///< and after the last step
+  int64_t probe_size = 256;           ///< fixed probe examples (from the validation split)
+  std::string activation_dtype = "float32";  ///< "float32" or "float16"
+  std::vector<std::string> metrics = {"linear-cka"};  ///< similarity matrices per snapshot
+};
+
+/// A validated config for one run.
+struct Config {
+  ConfigDocument document;  ///< the (possibly sweep-expanded) document it came from
+  RunSection run;
+  PluginChoice dataset;
+  PluginChoice target;
+  std::optional<GuideSection> guide;
+  GuidanceSection guidance;
+  TrainSection train;
+  RecordSection record;
+
+  /// @return true when a guide is configured and guidance is enabled.
+  bool guided() const { return guide.has_value() && guidance.enabled; }
+
+  /// @return the run's record directory: <output>/<name>.
+  std::string run_directory() const;
+
+  /// @return the resolved config as TOML text (defaults filled in), for records and provenance.
+  std::string resolved_toml() const;
+};
+
+/// Validates a document into a Config: every section and key, and every plugin table against
+/// its plugin's schema. Throws ConfigError starting with file:line:column and naming the key.
+Config validate_config(const ConfigDocument& document, const PluginCatalog& catalog);
+
+/// Resolves a path from a config against the config's directory (absolute paths unchanged).
+std::string resolve_path(const std::string& directory, const std::string& path);
+
+}  // namespace guidance

@@ -1,0 +1,89 @@
+#include "host/training/GuideTrainer.h"
+
+#include <filesystem>
+#include <sstream>
+
+#include <torch/version.h>
+
+#include "guidance/api/Export.h"
+#include "host/common/Errors.h"
+#include "host/config/TomlReader.h"
+#include "host/training/Checkpoint.h"
+#include "host/training/Progress.h"
+#include "host/training/Trainer.h"
+
+namespace guidance {
+
+namespace fs = std::filesystem;
+
+HostGuideServices::HostGuideServices(const Config& config, const RunComponents& run,
+                                     std::ostream& log, bool quiet)
+    : config_(config), run_(run), log_(log), quiet_(quiet) {}
+
+namespace {
+
+std::string describe(const PluginChoice& choice) {
+  std::string text = choice.name;
+  for (const auto& [key, value] : choice.params.values()) text += ";" + key + "=" + format_param_value(value);
+  return text;
+}
+
+std::string hex(uint64_t value) {
+  std::ostringstream text;
+  text << std::hex << value;
+  return text.str();
+}
+
+}  // namespace
+
+std::string HostGuideServices::cache_path(const GuideTraining& training) const {
+  std::ostringstream key;
+  key << "abi=" << kAbiVersion << "|torch=" << TORCH_VERSION << "|guide=" << describe(config_.guide->architecture)
+      << "|dataset=" << describe(config_.dataset) << "|seed=" << config_.run.seed
+      << "|optimizer=" << training.optimizer << "|lr=" << training.learning_rate
+      << "|wd=" << training.weight_decay << "|batch=" << training.batch_size
+      << "|epochs=" << training.epochs << "|steps=" << training.max_steps;
+  uint64_t hash = derive_seed(0, key.str());
+  return (fs::path(config_.run.output) / "guide-cache" /
+          (config_.guide->architecture.name + "-" + hex(hash) + ".pt"))
+      .string();
+}
+
+bool HostGuideServices::train_cached(Network& guide, const GuideTraining& training) {
+  std::string path = cache_path(training);
+  if (fs::exists(path)) {
+    guidance::load_weights(guide, path);
+    if (!quiet_) log_ << "guide: loaded trained " << config_.guide->architecture.name << " from " << path << "\n";
+    return true;
+  }
+  TrainerSettings settings;
+  settings.train.optimizer = training.optimizer;
+  settings.train.learning_rate = training.learning_rate;
+  settings.train.weight_decay = training.weight_decay;
+  settings.train.batch_size = training.batch_size;
+  settings.train.eval_batch_size = config_.train.eval_batch_size;
+  settings.train.epochs = training.epochs;
+  settings.train.max_steps = training.max_steps;
+  settings.train.train_eval_size = 0;
+  settings.seed = derive_seed(config_.run.seed, "guide-training");
+  settings.device = run_.device;
+  // Non-owning: the guide is owned by the run; the trainer only borrows it while training.
+  std::shared_ptr<Network> borrowed(&guide, [](Network*) {});
+  Trainer trainer(settings, run_.dataset, run_.task, borrowed, nullptr, nullptr, {});
+  ProgressPrinter progress(log_, "guide", is_terminal(log_), quiet_, config_.run.log_every);
+  bool completed = trainer.run(progress);
+  progress.finish_line();
+  if (!completed) {
+    throw RunError("interrupted while training the guide; nothing was cached, so the next run "
+                   "trains it again");
+  }
+  save_weights(guide, path);
+  if (!quiet_) log_ << "guide: trained " << config_.guide->architecture.name << ", cached at " << path << "\n";
+  return false;
+}
+
+void HostGuideServices::load_weights(Network& guide, const std::string& path) {
+  guidance::load_weights(guide, resolve_path(config_.document.directory, path));
+}
+
+}  // namespace guidance

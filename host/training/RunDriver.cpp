@@ -1,0 +1,273 @@
+#include "host/training/RunDriver.h"
+
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <csignal>
+#include <ctime>
+#include <filesystem>
+
+#include <torch/version.h>
+
+#include "host/common/Errors.h"
+#include "host/recording/RunRecord.h"
+#include "host/training/Checkpoint.h"
+#include "host/training/GuideTrainer.h"
+#include "host/training/Progress.h"
+#include "host/training/RunSetup.h"
+#include "host/training/Trainer.h"
+
+namespace guidance {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+std::atomic<bool> stop_flag{false};
+
+void request_stop(int) { stop_flag.store(true); }
+
+std::string now_iso8601() {
+  std::time_t now = std::time(nullptr);
+  char text[32];
+  std::strftime(text, sizeof(text), "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));
+  return text;
+}
+
+std::string host_name() {
+  char name[256] = {};
+  gethostname(name, sizeof(name) - 1);
+  return name;
+}
+
+/// The files of one run directory.
+struct RunFiles {
+  explicit RunFiles(const std::string& directory)
+      : directory(directory),
+        record(directory + "/run.h5"),
+        checkpoint(directory + "/checkpoint.pt"),
+        best(directory + "/best.pt"),
+        guide(directory + "/guide.pt") {}
+  std::string directory, record, checkpoint, best, guide;
+};
+
+Provenance make_provenance(const Config& config, const PluginCatalog& catalog, int threads) {
+  Provenance provenance;
+  provenance.workbench_version = GUIDANCE_VERSION;
+  provenance.torch_version = TORCH_VERSION;
+  provenance.host = host_name();
+  provenance.config_path = fs::absolute(config.document.path).string();
+  provenance.config_toml = config.resolved_toml();
+  provenance.start_time = now_iso8601();
+  provenance.seed = config.run.seed;
+  provenance.threads = threads;
+  auto add = [&](PluginKind kind, const std::string& name) {
+    const CatalogEntry& entry = catalog.find(kind, name);
+    provenance.plugins.push_back(
+        {to_string(kind), entry.info.name, entry.info.version, entry.library_path});
+  };
+  add(PluginKind::Dataset, config.dataset.name);
+  add(PluginKind::Architecture, config.target.name);
+  if (config.guided()) {
+    add(PluginKind::Architecture, config.guide->architecture.name);
+    add(PluginKind::GuideInit, config.guide->init.name);
+    add(PluginKind::Metric, config.guidance.metric.name);
+  }
+  for (const auto& metric : config.record.metrics) add(PluginKind::Metric, metric);
+  return provenance;
+}
+
+/// The probe set: the first probe_size examples of the validation split (test if none).
+Batch probe_batch(const RunComponents& run, int64_t probe_size, torch::Tensor& indices) {
+  Split split = run.dataset->size(Split::Validation) > 0 ? Split::Validation : Split::Test;
+  int64_t count = std::min(probe_size, run.dataset->size(split));
+  indices = torch::arange(count, torch::kLong);
+  return run.dataset->batch(split, indices);
+}
+
+std::vector<torch::Tensor> probe_taps(Network& network, const Batch& probe, torch::Device device) {
+  torch::NoGradGuard no_grad;
+  bool was_training = network.is_training();
+  network.eval();
+  NetworkInput input{probe.inputs.to(device),
+                     probe.mask.defined() ? probe.mask.to(device) : probe.mask};
+  std::vector<torch::Tensor> taps = network.forward(input).taps;
+  network.train(was_training);
+  for (auto& tap : taps) tap = tap.to(torch::kCPU);
+  return taps;
+}
+
+/// Sends training events to the progress printer and the record, and takes snapshots.
+class RunObserver : public TrainingObserver {
+ public:
+  RunObserver(const Config& config, RunComponents& run, RunRecord& record,
+              ProgressPrinter& progress, const Batch& probe, int64_t total_steps)
+      : config_(config), run_(run), record_(record), progress_(progress), probe_(probe),
+        total_steps_(total_steps) {}
+
+  void on_step(const StepReport& report) override {
+    progress_.on_step(report);
+    record_.append_training({report.step, report.epoch, report.learning_rate, report.total_loss,
+                             report.task_loss, report.guidance_loss, report.pair_distances});
+    if (snapshot_due(report.step)) snapshot(report.step);
+  }
+
+  void on_evaluation(const EvaluationReport& report) override {
+    progress_.on_evaluation(report);
+    record_.append_evaluation(
+        {report.step, report.epoch, to_string(report.split), report.measures.at("loss"),
+         report.measures});
+  }
+
+  void on_checkpoint(int64_t /*step*/) override { record_.flush(); }
+
+  void snapshot(int64_t step) {
+    std::vector<torch::Tensor> guide_taps;
+    if (run_.guide) guide_taps = probe_taps(*run_.guide, probe_, run_.device);
+    record_.write_snapshot(step, guide_taps, probe_taps(*run_.target, probe_, run_.device),
+                           run_.record_metrics);
+    record_.flush();
+  }
+
+ private:
+  bool snapshot_due(int64_t step) const {
+    const RecordSection& record = config_.record;
+    if (record.every > 0 && step % record.every == 0) return true;
+    if (std::find(record.at_steps.begin(), record.at_steps.end(), step) != record.at_steps.end()) {
+      return true;
+    }
+    return record.at_end && step == total_steps_;
+  }
+
+  const Config& config_;
+  RunComponents& run_;
+  RunRecord& record_;
+  ProgressPrinter& progress_;
+  const Batch& probe_;
+  int64_t total_steps_;
+};
+
+RecordLayout make_layout(const Config& config, const RunComponents& run) {
+  RecordLayout layout;
+  for (const auto& pair : run.pairs) layout.pair_names.push_back(pair.label());
+  layout.measure_names = run.task.measures;
+  if (run.guide) {
+    for (const auto& tap : run.guide->taps()) layout.guide_taps.push_back(tap.name);
+  }
+  for (const auto& tap : run.target->taps()) layout.target_taps.push_back(tap.name);
+  layout.metrics = config.record.metrics;
+  layout.activation_dtype = config.record.activation_dtype;
+  return layout;
+}
+
+}  // namespace
+
+bool stop_requested() { return stop_flag.load(); }
+
+void install_stop_handlers() {
+  std::signal(SIGINT, request_stop);
+  std::signal(SIGTERM, request_stop);
+}
+
+RunSummary run_config(const Config& config, const PluginCatalog& catalog,
+                      const RunOptions& options, std::ostream& log) {
+  int threads = apply_threads(options.threads > 0 ? options.threads : config.run.threads);
+  RunFiles files(config.run_directory());
+  RunSummary summary;
+  summary.name = config.run.name;
+  summary.record_path = files.record;
+
+  if (options.restart) {
+    for (const auto& file : {files.record, files.checkpoint, files.best, files.guide}) fs::remove(file);
+  }
+  const bool resuming = options.resume && fs::exists(files.checkpoint);
+  if (options.resume && !resuming && fs::exists(files.record)) {
+    // Killed before its first checkpoint: nothing to continue from, so start over.
+    if (!options.quiet) log << "run " << config.run.name << ": no checkpoint yet, starting over\n";
+    fs::remove(files.record);
+  }
+  if (!resuming && fs::exists(files.record)) {
+    throw RunError("'" + files.record + "' already exists: continue it with --resume, or choose "
+                   "another run.name or run.output (nothing was changed)");
+  }
+  fs::create_directories(files.directory);
+
+  RunComponents run = assemble_run(config, catalog);
+  if (!options.quiet) {
+    log << "run " << config.run.name << ": " << config.dataset.name << ", target "
+        << config.target.name
+        << (config.guided() ? ", guide " + config.guide->architecture.name + " [" +
+                                  config.guide->init.name + "]"
+                            : std::string(", unguided"))
+        << ", " << threads << " thread" << (threads == 1 ? "" : "s") << ", device "
+        << config.run.device << "\n";
+  }
+  if (run.guide) {
+    if (resuming && fs::exists(files.guide)) {
+      load_weights(*run.guide, files.guide);
+    } else {
+      HostGuideServices services(config, run, log, options.quiet);
+      torch::manual_seed(derive_seed(config.run.seed, "guide-init"));
+      run.guide_init->initialize(*run.guide, services);
+      save_weights(*run.guide, files.guide);
+    }
+  }
+
+  TrainerSettings settings;
+  settings.train = config.train;
+  settings.guidance = config.guidance;
+  settings.seed = config.run.seed;
+  settings.device = run.device;
+  settings.checkpoint_path = files.checkpoint;
+  settings.checkpoint_every = config.run.checkpoint_every;
+  settings.best_weights_path = files.best;
+  Trainer trainer(settings, run.dataset, run.task, run.target, run.guide, run.metric, run.pairs);
+
+  std::unique_ptr<RunRecord> record;
+  if (resuming) {
+    trainer.resume();
+    record = RunRecord::resume(files.record, trainer.step());
+    if (!options.quiet) log << "resumed at step " << trainer.step() << " of " << trainer.total_steps() << "\n";
+  } else {
+    record = RunRecord::create(files.record, make_provenance(config, catalog, threads),
+                               make_layout(config, run));
+  }
+  torch::Tensor probe_indices;
+  Batch probe = probe_batch(run, config.record.probe_size, probe_indices);
+  if (!resuming) {
+    record->write_probe(probe_indices, probe.targets);
+    record->flush();
+  }
+
+  const bool already_complete = resuming && trainer.step() >= trainer.total_steps();
+  ProgressPrinter progress(log, config.run.name, is_terminal(log), options.quiet,
+                           config.run.log_every);
+  RunObserver observer(config, run, *record, progress, probe, trainer.total_steps());
+  try {
+    summary.completed = trainer.run(observer);
+  } catch (...) {
+    progress.finish_line();
+    record->finish("failed", now_iso8601());
+    throw;
+  }
+  progress.finish_line();
+  summary.steps = trainer.step();
+  if (!summary.completed) {
+    record->finish("interrupted", now_iso8601());
+    return summary;
+  }
+
+  trainer.restore_best();
+  summary.train = trainer.evaluate(*run.target, Split::Train, config.train.train_eval_size);
+  summary.validation = trainer.evaluate(*run.target, Split::Validation);
+  summary.test = trainer.evaluate(*run.target, Split::Test);
+  if (!already_complete) {  // a completed run's record already holds its test evaluation
+    observer.on_evaluation({trainer.step(), (trainer.step() - 1) / trainer.steps_per_epoch(),
+                            Split::Test, summary.test});
+  }
+  record->finish("completed", now_iso8601());
+  return summary;
+}
+
+}  // namespace guidance

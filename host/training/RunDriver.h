@@ -1,0 +1,43 @@
+#pragma once
+
+#include <map>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "host/config/Config.h"
+#include "host/plugins/PluginCatalog.h"
+
+namespace guidance {
+
+/// How `guidance run` was asked to behave.
+struct RunOptions {
+  bool resume = false;      ///< continue from the run's checkpoint
+  bool restart = false;     ///< discard the run's earlier record and checkpoints first
+  bool quiet = false;       ///< no progress output
+  int64_t threads = -1;     ///< --threads; -1 = use the config's
+};
+
+/// What a finished (or interrupted) run reports.
+struct RunSummary {
+  std::string name;
+  std::string record_path;
+  bool completed = false;                   ///< false: interrupted (a checkpoint was saved)
+  int64_t steps = 0;
+  std::map<std::string, double> train;      ///< final train-set measures (and "loss")
+  std::map<std::string, double> validation; ///< best validation measures
+  std::map<std::string, double> test;       ///< test measures of the best validation checkpoint
+};
+
+/// Runs one validated config end to end: assembles it, prepares the guide, trains, evaluates,
+/// checkpoints and records. Progress goes to `log`.
+RunSummary run_config(const Config& config, const PluginCatalog& catalog,
+                      const RunOptions& options, std::ostream& log);
+
+/// @return true once SIGINT or SIGTERM was received (runs stop after the current step).
+bool stop_requested();
+
+/// Installs SIGINT/SIGTERM handlers that request a stop instead of killing the process.
+void install_stop_handlers();
+
+}  // namespace guidance

@@ -1,0 +1,137 @@
+#include "host/training/RunSetup.h"
+
+#include <thread>
+
+#include <torch/cuda.h>
+
+#include "host/common/Errors.h"
+
+namespace guidance {
+
+uint64_t derive_seed(uint64_t seed, const std::string& purpose) {
+  // FNV-1a over the seed and the purpose: stable across platforms and library versions.
+  uint64_t hash = 1469598103934665603ULL;
+  auto mix = [&](unsigned char byte) {
+    hash ^= byte;
+    hash *= 1099511628211ULL;
+  };
+  for (int i = 0; i < 8; ++i) mix(static_cast<unsigned char>(seed >> (8 * i)));
+  for (char c : purpose) mix(static_cast<unsigned char>(c));
+  return hash & 0x7fffffffffffffffULL;  // torch seeds are taken as signed in places
+}
+
+torch::Device resolve_device(const std::string& device) {
+  torch::Device parsed = torch::kCPU;
+  try {
+    parsed = torch::Device(device);
+  } catch (const std::exception&) {
+    throw RunError("device '" + device + "' is not a device name: use \"cpu\", \"cuda\" or \"cuda:N\"");
+  }
+  if (parsed.is_cuda()) {
+    if (!torch::cuda::is_available()) {
+      throw RunError("device '" + device +
+                     "' requested, but this LibTorch has no CUDA support or no GPU is visible; "
+                     "use device = \"cpu\"");
+    }
+    int64_t count = static_cast<int64_t>(torch::cuda::device_count());
+    if (parsed.has_index() && parsed.index() >= count) {
+      throw RunError("device '" + device + "' requested, but only " + std::to_string(count) +
+                     " CUDA device(s) are visible");
+    }
+  }
+  return parsed;
+}
+
+int apply_threads(int64_t threads) {
+  int count = threads > 0 ? static_cast<int>(threads)
+                          : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+  torch::set_num_threads(count);
+  return count;
+}
+
+namespace {
+
+template <typename T>
+std::shared_ptr<T> tie(std::shared_ptr<T> object, const PluginCatalog& catalog, PluginKind kind,
+                       const std::string& name) {
+  return keep_library_alive(std::move(object), catalog.library_of(catalog.find(kind, name)));
+}
+
+std::shared_ptr<Network> build_network(const PluginChoice& choice, const TaskSpec& task,
+                                       const PluginCatalog& catalog, uint64_t seed,
+                                       const char* role) {
+  torch::manual_seed(seed);
+  std::shared_ptr<Network> network;
+  try {
+    network = catalog.architecture(choice.name)->build(task, choice.params);
+  } catch (const std::invalid_argument& error) {
+    throw ConfigError(choice.location + ": " + role + " architecture '" + choice.name +
+                      "' cannot be built for task '" + task.name + "': " + error.what());
+  } catch (const c10::Error& error) {
+    throw ConfigError(choice.location + ": " + role + " architecture '" + choice.name +
+                      "' cannot be built for task '" + task.name +
+                      "': " + error.what_without_backtrace());
+  }
+  if (!network) {
+    throw RunError(std::string(role) + " architecture '" + choice.name + "' built nothing");
+  }
+  return tie(std::move(network), catalog, PluginKind::Architecture, choice.name);
+}
+
+}  // namespace
+
+RunComponents assemble_run(const Config& config, const PluginCatalog& catalog) {
+  RunComponents run;
+  run.device = resolve_device(config.run.device);
+  DatasetContext context{derive_seed(config.run.seed, "data"), config.document.directory};
+  try {
+    run.dataset = tie(catalog.dataset(config.dataset.name)->open(config.dataset.params, context),
+                      catalog, PluginKind::Dataset, config.dataset.name);
+  } catch (const GuidanceError&) {
+    throw;
+  } catch (const std::exception& error) {
+    throw RunError("dataset '" + config.dataset.name + "' (" + config.dataset.location +
+                   "): " + error.what());
+  }
+  run.task = run.dataset->task();
+  run.target = build_network(config.target, run.task, catalog,
+                             derive_seed(config.run.seed, "target"), "target");
+  for (const auto& name : config.record.metrics) {
+    auto plugin = catalog.metric(name);
+    run.record_metrics.push_back(tie(plugin->create(defaults_of(plugin->info().params)), catalog,
+                                     PluginKind::Metric, name));
+  }
+  if (!config.guided()) return run;
+
+  run.guide = build_network(config.guide->architecture, run.task, catalog,
+                            derive_seed(config.run.seed, "guide"), "guide");
+  const PluginChoice& metric = config.guidance.metric;
+  run.metric = tie(catalog.metric(metric.name)->create(metric.params), catalog, PluginKind::Metric,
+                   metric.name);
+  if (!run.metric->traits().differentiable) {
+    std::vector<std::string> usable;
+    for (const auto& entry : catalog.entries()) {
+      if (entry.plugin->kind() == PluginKind::Metric &&
+          std::static_pointer_cast<MetricPlugin>(entry.plugin)->traits().differentiable) {
+        usable.push_back(entry.info.name);
+      }
+    }
+    std::string list;
+    for (const auto& name : usable) list += (list.empty() ? "'" : ", '") + name + "'";
+    throw ConfigError(metric.location + ": key 'guidance.metric.plugin': metric '" + metric.name +
+                      "' (with these parameters) is not differentiable, so guidance cannot "
+                      "minimise it; it can still be used in [record] metrics or analysis. "
+                      "Differentiable metrics: " + list);
+  }
+  const PluginChoice& init = config.guide->init;
+  run.guide_init = tie(catalog.guide_init(init.name)->create(init.params), catalog,
+                       PluginKind::GuideInit, init.name);
+  run.pairs = resolve_layer_map(config.guidance, run.guide->taps(), run.target->taps());
+  if (run.pairs.empty()) {
+    throw ConfigError(config.guidance.layer_map_location +
+                      ": key 'guidance.layer_map': the map is empty (a network has no taps)");
+  }
+  return run;
+}
+
+}  // namespace guidance

@@ -1,0 +1,75 @@
+#include "host/training/TaskObjective.h"
+
+#include <cmath>
+
+#include <torch/nn/functional/loss.h>
+
+namespace guidance {
+
+namespace F = torch::nn::functional;
+
+torch::Tensor task_loss(const TaskSpec& task, const torch::Tensor& logits, const Batch& batch) {
+  if (task.target_kind == TargetKind::Class) {
+    return F::cross_entropy(logits, batch.targets);
+  }
+  torch::Tensor per_token = F::cross_entropy(
+      logits.reshape({-1, logits.size(-1)}), batch.targets.reshape({-1}),
+      F::CrossEntropyFuncOptions().reduction(torch::kNone));
+  torch::Tensor scored = batch.target_mask.reshape({-1}).to(per_token.dtype());
+  return (per_token * scored).sum() / scored.sum().clamp_min(1.0);
+}
+
+void MeasureAccumulator::add(const torch::Tensor& logits_in, const Batch& batch) {
+  torch::NoGradGuard no_grad;
+  torch::Tensor logits = logits_in.to(torch::kFloat);
+  if (task_.target_kind == TargetKind::Class) {
+    torch::Tensor targets = batch.targets;
+    loss_sum_ += F::cross_entropy(logits, targets, F::CrossEntropyFuncOptions().reduction(torch::kSum))
+                     .item<double>();
+    units_ += static_cast<double>(targets.size(0));
+    int64_t k = std::min<int64_t>(5, logits.size(-1));
+    torch::Tensor best = std::get<1>(logits.topk(k, -1));
+    torch::Tensor hits = best.eq(targets.unsqueeze(-1));
+    top1_ += hits.select(-1, 0).sum().item<double>();
+    top5_ += hits.any(-1).sum().item<double>();
+    return;
+  }
+  torch::Tensor mask = batch.target_mask;
+  torch::Tensor per_token = F::cross_entropy(
+      logits.reshape({-1, logits.size(-1)}), batch.targets.reshape({-1}),
+      F::CrossEntropyFuncOptions().reduction(torch::kNone)).reshape(batch.targets.sizes());
+  torch::Tensor scored = mask.to(torch::kFloat);
+  loss_sum_ += (per_token * scored).sum().item<double>();
+  units_ += scored.sum().item<double>();
+  torch::Tensor right = logits.argmax(-1).eq(batch.targets);
+  top1_ += (right & mask).sum().item<double>();
+  // A sequence is right when every scored position is; sequences with nothing scored don't count.
+  torch::Tensor has_scored = mask.any(-1);
+  torch::Tensor all_right = (right | ~mask).all(-1) & has_scored;
+  sequences_ += has_scored.sum().item<double>();
+  sequences_right_ += all_right.sum().item<double>();
+}
+
+std::map<std::string, double> MeasureAccumulator::result() const {
+  std::map<std::string, double> result;
+  double units = std::max(units_, 1.0);
+  result["loss"] = loss_sum_ / units;
+  for (const auto& measure : task_.measures) {
+    if (measure == measures::kTop1 || measure == measures::kTokenAccuracy) {
+      result[measure] = top1_ / units;
+    } else if (measure == measures::kTop5) {
+      result[measure] = top5_ / units;
+    } else if (measure == measures::kSequenceAccuracy) {
+      result[measure] = sequences_right_ / std::max(sequences_, 1.0);
+    } else if (measure == measures::kPerplexity) {
+      result[measure] = std::exp(loss_sum_ / units);
+    }
+  }
+  return result;
+}
+
+bool higher_is_better(const std::string& measure) {
+  return measure != "loss" && measure != measures::kPerplexity;
+}
+
+}  // namespace guidance

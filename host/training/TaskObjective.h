@@ -1,0 +1,41 @@
+#pragma once
+
+#include <map>
+#include <string>
+
+#include <torch/types.h>
+
+#include "guidance/api/Dataset.h"
+#include "guidance/api/Task.h"
+
+namespace guidance {
+
+/// The task loss: cross-entropy over classes, or over the scored positions of a token task.
+torch::Tensor task_loss(const TaskSpec& task, const torch::Tensor& logits, const Batch& batch);
+
+/// Accumulates a task's loss and measures over batches, weighting by examples (or by scored
+/// tokens for token tasks), so the result equals a single pass over the whole split.
+class MeasureAccumulator {
+ public:
+  explicit MeasureAccumulator(const TaskSpec& task) : task_(task) {}
+
+  /// Adds one batch's logits (no gradient needed).
+  void add(const torch::Tensor& logits, const Batch& batch);
+
+  /// @return "loss" and each of the task's measures.
+  std::map<std::string, double> result() const;
+
+ private:
+  const TaskSpec& task_;
+  double loss_sum_ = 0;          // summed per-example (or per-token) cross-entropy
+  double units_ = 0;             // examples (Class) or scored tokens (TokenPerPosition)
+  double top1_ = 0;
+  double top5_ = 0;
+  double sequences_ = 0;
+  double sequences_right_ = 0;
+};
+
+/// @return whether a larger value of a measure is better (false for "loss" and "perplexity").
+bool higher_is_better(const std::string& measure);
+
+}  // namespace guidance

@@ -1,0 +1,217 @@
+#include "host/training/Trainer.h"
+
+#include <ATen/CPUGeneratorImpl.h>
+#include <torch/nn/utils/clip_grad.h>
+
+#include "host/common/Errors.h"
+#include "host/training/GuidanceLoss.h"
+#include "host/training/Optimization.h"
+#include "host/training/RunDriver.h"
+#include "host/training/RunSetup.h"
+#include "host/training/TaskObjective.h"
+
+namespace guidance {
+
+Trainer::Trainer(TrainerSettings settings, std::shared_ptr<Dataset> dataset, TaskSpec task,
+                 std::shared_ptr<Network> target, std::shared_ptr<Network> guide,
+                 std::shared_ptr<Metric> metric, std::vector<TapPair> pairs)
+    : settings_(std::move(settings)),
+      dataset_(std::move(dataset)),
+      task_(std::move(task)),
+      target_(std::move(target)),
+      guide_(std::move(guide)),
+      metric_(std::move(metric)),
+      pairs_(std::move(pairs)) {
+  target_->to(settings_.device);
+  target_specs_ = target_->taps();
+  if (guide_) {
+    guide_->to(settings_.device);
+    guide_->eval();
+    for (auto& parameter : guide_->parameters()) parameter.set_requires_grad(false);
+    guide_specs_ = guide_->taps();
+  }
+  optimizer_ = make_optimizer(settings_.train, target_->parameters());
+  train_size_ = dataset_->size(Split::Train);
+  if (train_size_ < settings_.train.batch_size) {
+    throw RunError("the train split has " + std::to_string(train_size_) +
+                   " examples, fewer than train.batch_size = " +
+                   std::to_string(settings_.train.batch_size));
+  }
+  int64_t micro_batches = train_size_ / settings_.train.batch_size;
+  steps_per_epoch_ = std::max<int64_t>(1, micro_batches / settings_.train.accumulate);
+  total_steps_ = settings_.train.max_steps > 0 ? settings_.train.max_steps
+                                               : settings_.train.epochs * steps_per_epoch_;
+}
+
+void Trainer::resume() {
+  progress_ = load_checkpoint(settings_.checkpoint_path, *target_, *optimizer_);
+}
+
+std::string Trainer::selection_measure() const {
+  return task_.measures.empty() ? "loss" : task_.measures.front();
+}
+
+torch::Tensor Trainer::epoch_order(int64_t epoch) const {
+  auto generator = at::detail::createCPUGenerator(
+      derive_seed(settings_.seed, "order") + static_cast<uint64_t>(epoch));
+  return torch::randperm(train_size_, generator, torch::kLong);
+}
+
+Batch Trainer::to_device(Batch batch) const {
+  auto move = [&](torch::Tensor& tensor) {
+    if (tensor.defined()) tensor = tensor.to(settings_.device);
+  };
+  move(batch.inputs);
+  move(batch.mask);
+  move(batch.targets);
+  move(batch.target_mask);
+  return batch;
+}
+
+torch::Tensor Trainer::guide_inputs(const Batch& batch) const {
+  if (settings_.guidance.guide_input != "noise") return batch.inputs;
+  if (task_.input_kind == InputKind::Tokens) {
+    torch::Tensor tokens = torch::randint(task_.vocab_size, batch.inputs.sizes(),
+                                          torch::TensorOptions().dtype(torch::kLong))
+                               .to(batch.inputs.device());
+    return batch.mask.defined() ? torch::where(batch.mask, tokens, torch::full_like(tokens, task_.pad_token))
+                                : tokens;
+  }
+  double clamp = settings_.guidance.noise_clamp;
+  torch::Tensor noise = torch::randn(batch.inputs.sizes(), torch::TensorOptions().dtype(torch::kFloat))
+                            .to(batch.inputs.device());
+  return clamp > 0 ? noise.clamp(-clamp, clamp) : noise;
+}
+
+StepReport Trainer::train_step() {
+  const TrainSection& train = settings_.train;
+  StepReport report;
+  report.step = progress_.step + 1;
+  report.epoch = progress_.step / steps_per_epoch_;
+  report.total_steps = total_steps_;
+  report.learning_rate = learning_rate_at(train, progress_.step, steps_per_epoch_, total_steps_);
+  set_learning_rate(*optimizer_, report.learning_rate);
+  const bool guiding = guide_ && (settings_.guidance.guided_steps == 0 ||
+                                  progress_.step < settings_.guidance.guided_steps);
+  if (report.epoch != cached_epoch_) {
+    cached_order_ = epoch_order(report.epoch);
+    cached_epoch_ = report.epoch;
+  }
+  const int64_t first_micro = (progress_.step % steps_per_epoch_) * train.accumulate;
+
+  target_->train();
+  optimizer_->zero_grad();
+  report.pair_distances.assign(pairs_.size(), 0.0);
+  for (int64_t micro = 0; micro < train.accumulate; ++micro) {
+    torch::Tensor indices =
+        cached_order_.narrow(0, (first_micro + micro) * train.batch_size, train.batch_size);
+    Batch batch = to_device(dataset_->batch(Split::Train, indices));
+    NetworkOutput target_out = target_->forward(batch.network_input());
+    torch::Tensor task = task_loss(task_, target_out.logits, batch);
+    torch::Tensor loss = task;
+    if (guiding) {
+      NetworkOutput guide_out;
+      {
+        torch::NoGradGuard no_grad;
+        guide_out = guide_->forward(NetworkInput{guide_inputs(batch), batch.mask});
+      }
+      GuidanceTerms terms = guidance_terms(*metric_, pairs_, guide_specs_, target_specs_,
+                                           guide_out.taps, target_out.taps, batch.mask,
+                                           settings_.guidance.tokenwise);
+      loss = loss + settings_.guidance.alpha * terms.total;
+      report.guidance_loss += terms.total.item<double>() / train.accumulate;
+      for (size_t p = 0; p < pairs_.size(); ++p) {
+        report.pair_distances[p] += terms.per_pair[p] / train.accumulate;
+      }
+    }
+    (loss / static_cast<double>(train.accumulate)).backward();
+    report.task_loss += task.item<double>() / train.accumulate;
+    report.total_loss += loss.item<double>() / train.accumulate;
+  }
+  if (train.grad_clip > 0) torch::nn::utils::clip_grad_norm_(target_->parameters(), train.grad_clip);
+  optimizer_->step();
+  progress_.step = report.step;
+  return report;
+}
+
+std::map<std::string, double> Trainer::evaluate(Network& network, Split split, int64_t limit) {
+  const int64_t size = dataset_->size(split);
+  int64_t count = limit > 0 ? std::min(limit, size) : size;
+  torch::Tensor indices = torch::arange(count, torch::kLong);
+  if (split == Split::Train && count < size) {
+    auto generator = at::detail::createCPUGenerator(derive_seed(settings_.seed, "train-eval"));
+    indices = torch::randperm(size, generator, torch::kLong).narrow(0, 0, count);
+  }
+  MeasureAccumulator accumulator(task_);
+  bool was_training = network.is_training();
+  network.eval();
+  torch::NoGradGuard no_grad;
+  for (int64_t start = 0; start < count; start += settings_.train.eval_batch_size) {
+    int64_t length = std::min(settings_.train.eval_batch_size, count - start);
+    Batch batch = to_device(dataset_->batch(split, indices.narrow(0, start, length)));
+    accumulator.add(network.forward(batch.network_input()).logits, batch);
+  }
+  network.train(was_training);
+  return accumulator.result();
+}
+
+void Trainer::evaluate_and_select(TrainingObserver& observer) {
+  const int64_t epoch = (progress_.step - 1) / steps_per_epoch_;
+  if (settings_.train.train_eval_size > 0) {
+    observer.on_evaluation({progress_.step, epoch, Split::Train,
+                            evaluate(*target_, Split::Train, settings_.train.train_eval_size)});
+  }
+  if (dataset_->size(Split::Validation) == 0) return;
+  EvaluationReport validation{progress_.step, epoch, Split::Validation,
+                              evaluate(*target_, Split::Validation)};
+  observer.on_evaluation(validation);
+  if (settings_.best_weights_path.empty()) return;
+  const std::string measure = selection_measure();
+  double score = validation.measures.at(measure);
+  bool better = progress_.best_step < 0 ||
+                (higher_is_better(measure) ? score > progress_.best_score
+                                           : score < progress_.best_score);
+  if (better) {
+    progress_.best_score = score;
+    progress_.best_step = progress_.step;
+    save_weights(*target_, settings_.best_weights_path);
+  }
+}
+
+void Trainer::checkpoint(TrainingObserver& observer) {
+  if (settings_.checkpoint_path.empty()) return;
+  save_checkpoint(settings_.checkpoint_path, *target_, *optimizer_, progress_);
+  observer.on_checkpoint(progress_.step);
+}
+
+bool Trainer::run(TrainingObserver& observer) {
+  while (progress_.step < total_steps_) {
+    if (stop_requested()) {
+      checkpoint(observer);
+      return false;
+    }
+    StepReport report = train_step();
+    if (!std::isfinite(report.total_loss)) {
+      throw RunError("the loss became " + std::to_string(report.total_loss) + " at step " +
+                     std::to_string(report.step) + " (task " + std::to_string(report.task_loss) +
+                     ", guidance " + std::to_string(report.guidance_loss) +
+                     "): lower train.learning_rate or guidance.alpha, or set train.grad_clip");
+    }
+    observer.on_step(report);
+    const bool epoch_end = progress_.step % steps_per_epoch_ == 0;
+    const bool last = progress_.step == total_steps_;
+    if (epoch_end || last) evaluate_and_select(observer);
+    if (epoch_end || last ||
+        (settings_.checkpoint_every > 0 && progress_.step % settings_.checkpoint_every == 0)) {
+      checkpoint(observer);
+    }
+  }
+  return true;
+}
+
+void Trainer::restore_best() {
+  if (settings_.best_weights_path.empty() || progress_.best_step < 0) return;
+  load_weights(*target_, settings_.best_weights_path);
+}
+
+}  // namespace guidance

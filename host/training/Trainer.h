@@ -1,0 +1,124 @@
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <torch/optim/optimizer.h>
+
+#include "guidance/api/Dataset.h"
+#include "guidance/api/Metric.h"
+#include "guidance/api/Network.h"
+#include "host/config/Config.h"
+#include "host/training/Checkpoint.h"
+#include "host/training/LayerMap.h"
+
+namespace guidance {
+
+/// How a Trainer runs: the [train] and [guidance] sections plus where its files go.
+struct TrainerSettings {
+  TrainSection train;
+  GuidanceSection guidance;         ///< alpha, guided_steps, guide_input, tokenwise (if guided)
+  uint64_t seed = 0;
+  torch::Device device = torch::kCPU;
+  std::string checkpoint_path;      ///< "" = no checkpoints
+  int64_t checkpoint_every = 0;     ///< steps; 0 = only at epoch ends (if checkpoint_path set)
+  std::string best_weights_path;    ///< "" = no best-validation selection
+};
+
+/// One optimiser step's figures.
+struct StepReport {
+  int64_t step = 0;          ///< steps done, 1-based
+  int64_t epoch = 0;         ///< 0-based epoch the step belongs to
+  int64_t total_steps = 0;
+  double learning_rate = 0;
+  double task_loss = 0;
+  double guidance_loss = 0;  ///< Σ pair distances (before α); 0 when unguided at this step
+  double total_loss = 0;     ///< task + α·guidance
+  std::vector<double> pair_distances;
+};
+
+/// One evaluation's figures.
+struct EvaluationReport {
+  int64_t step = 0;
+  int64_t epoch = 0;
+  Split split = Split::Validation;
+  std::map<std::string, double> measures;  ///< "loss" and the task's measures
+};
+
+/// Receives what a Trainer does, to print or record it.
+class TrainingObserver {
+ public:
+  virtual ~TrainingObserver() = default;
+  virtual void on_step(const StepReport& /*report*/) {}
+  virtual void on_evaluation(const EvaluationReport& /*report*/) {}
+  /// Called after each checkpoint is written (records flush here, so both agree on the step).
+  virtual void on_checkpoint(int64_t /*step*/) {}
+};
+
+/// Guided (or unguided) training of one target network on one dataset.
+///
+/// A step is one optimiser update over `accumulate` micro-batches of `batch_size` examples.
+/// The order of examples in epoch e is a permutation seeded by (seed, e), so the data a step
+/// sees depends only on its number: with the checkpointed model, optimiser and global RNG, a
+/// resumed run continues exactly as an uninterrupted one (same machine and thread count).
+class Trainer {
+ public:
+  /// @param guide frozen guide, or nullptr for unguided training; the trainer puts it in eval
+  ///        mode, disables its gradients and never changes it
+  /// @param metric the guidance metric (nullptr when unguided)
+  Trainer(TrainerSettings settings, std::shared_ptr<Dataset> dataset, TaskSpec task,
+          std::shared_ptr<Network> target, std::shared_ptr<Network> guide,
+          std::shared_ptr<Metric> metric, std::vector<TapPair> pairs);
+
+  int64_t steps_per_epoch() const { return steps_per_epoch_; }
+  int64_t total_steps() const { return total_steps_; }
+  int64_t step() const { return progress_.step; }
+
+  /// Restores model, optimiser, RNG and progress from the settings' checkpoint file.
+  void resume();
+
+  /// Trains until the step budget is spent or a stop is requested (SIGINT/SIGTERM). Evaluates
+  /// validation and a fixed train subset at each epoch end and after the last step, keeping the
+  /// best validation weights; writes a checkpoint every checkpoint_every steps, at epoch ends
+  /// and when stopped. @return true if the budget was spent, false if stopped early.
+  bool run(TrainingObserver& observer);
+
+  /// @return loss and measures of `network` on a split (at most `limit` examples when > 0; for
+  /// the train split a fixed seeded subset).
+  std::map<std::string, double> evaluate(Network& network, Split split, int64_t limit = 0);
+
+  /// Loads the best validation weights into the target (no-op without selection or before any).
+  void restore_best();
+
+  /// @return the measure that selects the best checkpoint: the task's first, else "loss".
+  std::string selection_measure() const;
+
+ private:
+  StepReport train_step();
+  torch::Tensor epoch_order(int64_t epoch) const;
+  torch::Tensor guide_inputs(const Batch& batch) const;
+  Batch to_device(Batch batch) const;
+  void evaluate_and_select(TrainingObserver& observer);
+  void checkpoint(TrainingObserver& observer);
+
+  TrainerSettings settings_;
+  std::shared_ptr<Dataset> dataset_;
+  TaskSpec task_;
+  std::shared_ptr<Network> target_;
+  std::shared_ptr<Network> guide_;
+  std::shared_ptr<Metric> metric_;
+  std::vector<TapPair> pairs_;
+  std::vector<TapSpec> target_specs_;
+  std::vector<TapSpec> guide_specs_;
+  std::unique_ptr<torch::optim::Optimizer> optimizer_;
+  int64_t train_size_ = 0;
+  int64_t steps_per_epoch_ = 0;
+  int64_t total_steps_ = 0;
+  TrainingProgress progress_;
+  torch::Tensor cached_order_;
+  int64_t cached_epoch_ = -1;
+};
+
+}  // namespace guidance

@@ -1,0 +1,34 @@
+// `checkpoint`: the guide's weights come from a weights file (e.g. best.pt or guide.pt of an
+// earlier run, or a guide-cache file). The host reports missing or mis-shaped tensors by name.
+#include "guidance/api/PluginApi.h"
+
+namespace {
+
+class CheckpointGuide : public guidance::GuideInitializer {
+ public:
+  explicit CheckpointGuide(std::string path) : path_(std::move(path)) {}
+  void initialize(guidance::Network& guide, guidance::GuideServices& services) const override {
+    services.load_weights(guide, path_);
+  }
+
+ private:
+  std::string path_;
+};
+
+class CheckpointPlugin : public guidance::GuideInitPlugin {
+ public:
+  guidance::PluginInfo info() const override {
+    return {"checkpoint", "1.0.0", "guide weights loaded from a weights file written by the workbench",
+            {guidance::ParamSpec::string("path", "",
+                                         "weights file (relative to the config's folder), e.g. "
+                                         "results/<run>/best.pt")
+                 .mandatory()}};
+  }
+  std::shared_ptr<guidance::GuideInitializer> create(const guidance::Params& params) const override {
+    return std::make_shared<CheckpointGuide>(params.string("path"));
+  }
+};
+
+}  // namespace
+
+GUIDANCE_PLUGIN_LIBRARY(registry) { registry.add(std::make_shared<CheckpointPlugin>()); }

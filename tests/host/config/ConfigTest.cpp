@@ -1,0 +1,191 @@
+#include "host/common/Errors.h"
+#include "host/config/Config.h"
+#include "tests/support/TestSupport.h"
+
+namespace guidance {
+namespace {
+
+using testing::HasSubstr;
+
+constexpr const char* kValid = R"([run]
+name = "unit"
+seed = 3
+
+[dataset]
+plugin = "parity"
+
+[target]
+plugin = "rnn"
+
+[guide]
+plugin = "transformer"
+
+[guide.init]
+plugin = "untrained"
+
+[guidance]
+alpha = 0.5
+layer_map = "uniform"
+
+[guidance.metric]
+plugin = "linear-cka"
+
+[train]
+optimizer = "sgd"
+learning_rate = 0.01
+batch_size = 32
+)";
+
+class ConfigTest : public ::testing::Test {
+ protected:
+  Config load(const std::string& text) {
+    std::string path = directory_.file("config.toml");
+    testing::write_file(path, text);
+    return validate_config(ConfigDocument::parse(path), testing::built_plugins());
+  }
+
+  /// @return the message of the ConfigError that loading `text` raises.
+  std::string error_of(const std::string& text) {
+    try {
+      load(text);
+    } catch (const ConfigError& error) {
+      return error.what();
+    }
+    ADD_FAILURE() << "expected a ConfigError";
+    return "";
+  }
+
+  std::string path() const { return directory_.file("config.toml"); }
+
+  testing::TemporaryDirectory directory_;
+};
+
+std::string replace(std::string text, const std::string& from, const std::string& to) {
+  size_t at = text.find(from);
+  EXPECT_NE(at, std::string::npos) << from;
+  return text.replace(at, from.size(), to);
+}
+
+TEST_F(ConfigTest, ParsesAValidConfigWithDefaultsFilledIn) {
+  Config config = load(kValid);
+  EXPECT_EQ(config.run.name, "unit");
+  EXPECT_EQ(config.run.seed, 3u);
+  EXPECT_EQ(config.dataset.name, "parity");
+  EXPECT_TRUE(config.guided());
+  EXPECT_EQ(config.guide->architecture.name, "transformer");
+  EXPECT_DOUBLE_EQ(config.guidance.alpha, 0.5);
+  EXPECT_EQ(config.train.optimizer, "sgd");
+  EXPECT_EQ(config.train.batch_size, 32);
+  EXPECT_EQ(config.train.epochs, 1);  // default
+  // Every schema parameter of the plugin is present after validation.
+  auto schema = testing::built_plugins().find(PluginKind::Architecture, "rnn").info.params;
+  for (const auto& spec : schema) EXPECT_TRUE(config.target.params.has(spec.name)) << spec.name;
+  EXPECT_THAT(config.resolved_toml(), HasSubstr("optimizer = 'sgd'"));
+}
+
+TEST_F(ConfigTest, SyntaxErrorGivesFileLineAndColumn) {
+  std::string message = error_of(replace(kValid, "alpha = 0.5", "alpha = = 0.5"));
+  EXPECT_THAT(message, HasSubstr(path() + ":18:"));
+  EXPECT_THAT(message, HasSubstr("TOML syntax error"));
+}
+
+TEST_F(ConfigTest, UnknownKeySuggestsTheClosestValidKey) {
+  std::string message = error_of(replace(kValid, "learning_rate = 0.01", "learning_rat = 0.01"));
+  EXPECT_THAT(message, HasSubstr(path() + ":26:1"));
+  EXPECT_THAT(message, HasSubstr("unknown key 'train.learning_rat'"));
+  EXPECT_THAT(message, HasSubstr("did you mean 'learning_rate'?"));
+}
+
+TEST_F(ConfigTest, UnknownPluginParameterSuggestsFromTheSchema) {
+  auto schema = testing::built_plugins().find(PluginKind::Architecture, "rnn").info.params;
+  ASSERT_FALSE(schema.empty());
+  std::string key = schema.front().name;
+  std::string typo = key.substr(0, key.size() - 1);
+  std::string message = error_of(replace(kValid, "plugin = \"rnn\"", "plugin = \"rnn\"\n" + typo + " = 1"));
+  EXPECT_THAT(message, HasSubstr(path() + ":10:1"));
+  EXPECT_THAT(message, HasSubstr("unknown key 'target." + typo + "'"));
+  EXPECT_THAT(message, HasSubstr("did you mean '" + key + "'"));
+}
+
+TEST_F(ConfigTest, WrongTypeNamesKeyAndExpectedType) {
+  std::string message = error_of(replace(kValid, "batch_size = 32", "batch_size = \"32\""));
+  EXPECT_THAT(message, HasSubstr(path() + ":27:"));
+  EXPECT_THAT(message, HasSubstr("key 'train.batch_size': expected an integer, got a string"));
+}
+
+TEST_F(ConfigTest, OutOfRangeValueNamesTheRange) {
+  std::string message = error_of(replace(kValid, "batch_size = 32", "batch_size = 0"));
+  EXPECT_THAT(message, HasSubstr("key 'train.batch_size': value 0 is out of range: must be at least 1"));
+  message = error_of(replace(kValid, "alpha = 0.5", "alpha = -1.0"));
+  EXPECT_THAT(message, HasSubstr(path() + ":18:"));
+  EXPECT_THAT(message, HasSubstr("guidance.alpha"));
+}
+
+TEST_F(ConfigTest, PluginParameterOutOfRangeOrWrongChoiceIsRefused) {
+  auto schema = testing::built_plugins().find(PluginKind::GuideInit, "untrained").info.params;
+  std::string message = error_of(replace(kValid, "plugin = \"untrained\"", "plugin = \"untrained\"\nscheme = \"kaiming\""));
+  EXPECT_THAT(message, HasSubstr("key 'guide.init.scheme': 'kaiming' is not one of"));
+  EXPECT_THAT(message, HasSubstr("did you mean 'kaiming-normal'?"));
+  message = error_of(replace(kValid, "plugin = \"untrained\"\n", "plugin = \"trained\"\nepochs = 0\n"));
+  EXPECT_THAT(message, HasSubstr("key 'guide.init.epochs': value 0 is out of range"));
+  EXPECT_THAT(message, HasSubstr("guide-init plugin 'trained'"));
+}
+
+TEST_F(ConfigTest, MissingRequiredKeyOrTableIsNamed) {
+  std::string message = error_of(replace(kValid, "name = \"unit\"\n", ""));
+  EXPECT_THAT(message, HasSubstr(path() + ":1:1"));
+  EXPECT_THAT(message, HasSubstr("missing required key 'run.name'"));
+  message = error_of(replace(kValid, "[dataset]\nplugin = \"parity\"\n", ""));
+  EXPECT_THAT(message, HasSubstr("missing required table [dataset]"));
+  message = error_of(replace(kValid, "plugin = \"untrained\"", "plugin = \"checkpoint\""));
+  EXPECT_THAT(message, HasSubstr("key 'guide.init.path': required by guide-init plugin 'checkpoint'"));
+}
+
+TEST_F(ConfigTest, UnknownPluginNameSuggestsTheClosest) {
+  std::string message = error_of(replace(kValid, "plugin = \"linear-cka\"", "plugin = \"linear-ck\""));
+  EXPECT_THAT(message, HasSubstr(path() + ":22:"));
+  EXPECT_THAT(message, HasSubstr("no metric plugin named 'linear-ck' (did you mean 'linear-cka'"));
+}
+
+TEST_F(ConfigTest, GuidanceWithoutGuideIsRefusedUnlessDisabled) {
+  std::string unguided = replace(kValid, "[guide]\nplugin = \"transformer\"\n\n[guide.init]\nplugin = \"untrained\"\n", "");
+  EXPECT_THAT(error_of(unguided), HasSubstr("needs a [guide] table"));
+  Config config = load(replace(unguided, "alpha = 0.5", "enabled = false"));
+  EXPECT_FALSE(config.guided());
+}
+
+TEST_F(ConfigTest, MissingFileIsNamed) {
+  try {
+    ConfigDocument::parse(directory_.file("absent.toml"));
+    FAIL();
+  } catch (const ConfigError& error) {
+    EXPECT_THAT(error.what(), HasSubstr("absent.toml: cannot read config file (no such file)"));
+  }
+}
+
+TEST(ConfigCli, CheckOnAMisspelledKeyExits2NamingTheLineAndSuggestion) {
+  testing::TemporaryDirectory directory;
+  std::string path = directory.file("typo.toml");
+  testing::write_file(path, "[run]\nname = \"typo\"\n[dataset]\nplugin = \"parity\"\n[target]\nplugin = \"rnn\"\n[train]\nbatch_sise = 8\n");
+  testing::CommandResult result = testing::run_cli("check '" + path + "'");
+  EXPECT_EQ(result.exit_code, 2);
+  EXPECT_THAT(result.err, HasSubstr(path + ":8:1: unknown key 'train.batch_sise' (did you mean 'batch_size'?)"));
+  EXPECT_TRUE(result.out.empty());
+}
+
+TEST(ConfigCli, UsageErrorsExit2AndVersionExits0) {
+  EXPECT_EQ(testing::run_cli("frobnicate").exit_code, 2);
+  EXPECT_THAT(testing::run_cli("chek x").err, HasSubstr("did you mean 'check'?"));
+  EXPECT_EQ(testing::run_cli("run").exit_code, 2);
+  testing::CommandResult version = testing::run_cli("--version");
+  EXPECT_EQ(version.exit_code, 0);
+  EXPECT_THAT(version.out, HasSubstr("plugin ABI"));
+  for (const char* command : {"plugins --help", "check --help", "run --help", "--help"}) {
+    testing::CommandResult help = testing::run_cli(command);
+    EXPECT_EQ(help.exit_code, 0) << command;
+    EXPECT_THAT(help.out, HasSubstr("usage: guidance")) << command;
+  }
+}
+
+}  // namespace
+}  // namespace guidance

@@ -1,0 +1,210 @@
+// `guidance run` as a user drives it: resume after SIGKILL and Ctrl-C, the trained-guide cache,
+// and the refusals `guidance check` must make before anything trains.
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <thread>
+
+#include "tests/support/TestSupport.h"
+
+namespace guidance {
+namespace {
+
+namespace fs = std::filesystem;
+using testing::HasSubstr;
+
+/// A small guided parity run: RNN target, transformer guide, a few hundred steps.
+std::string parity_config(const std::string& output, const std::string& init = "untrained",
+                          int64_t steps = 60) {
+  return R"([run]
+name = "parity-small"
+seed = 11
+threads = 1
+output = ")" + output + R"("
+checkpoint_every = 10
+log_every = 10
+
+[dataset]
+plugin = "parity"
+train_size = 512
+validation_size = 64
+test_size = 64
+max_length = 10
+
+[target]
+plugin = "rnn"
+hidden = 16
+
+[guide]
+plugin = "transformer"
+width = 16
+
+[guide.init]
+plugin = ")" + init + R"("
+)" + (init == "trained" ? "max_steps = 8\nbatch_size = 32\n" : "") + R"(
+[guidance]
+alpha = 0.5
+
+[train]
+batch_size = 32
+max_steps = )" + std::to_string(steps) + R"(
+learning_rate = 0.003
+
+[record]
+every = 20
+probe_size = 32
+)";
+}
+
+/// The comparison table `guidance run` prints: the run's final figures.
+std::string final_table(const testing::CommandResult& result) {
+  size_t at = result.out.find("run ");
+  return at == std::string::npos ? result.out : result.out.substr(at);
+}
+
+/// Starts the CLI in the background; @return its pid.
+pid_t spawn_cli(const std::vector<std::string>& args, const std::string& log) {
+  pid_t pid = fork();
+  if (pid == 0) {
+    FILE* out = freopen(log.c_str(), "w", stderr);
+    (void)out;
+    FILE* null = freopen("/dev/null", "w", stdout);
+    (void)null;
+    std::vector<char*> argv;
+    std::string cli = testing::cli_path();
+    argv.push_back(cli.data());
+    std::vector<std::string> copies = args;
+    for (auto& arg : copies) argv.push_back(arg.data());
+    argv.push_back(nullptr);
+    execv(cli.c_str(), argv.data());
+    _exit(127);
+  }
+  return pid;
+}
+
+/// Waits until `path` exists (or the process ends); @return whether it appeared in time.
+bool wait_for_file(const std::string& path, pid_t pid) {
+  for (int i = 0; i < 1200; ++i) {
+    if (fs::exists(path)) return true;
+    int status = 0;
+    if (waitpid(pid, &status, WNOHANG) == pid) return fs::exists(path);
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return false;
+}
+
+int wait_exit_code(pid_t pid) {
+  int status = 0;
+  waitpid(pid, &status, 0);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+class RunCli : public ::testing::Test {
+ protected:
+  std::string write_config(const std::string& name, const std::string& text) {
+    std::string path = directory_.file(name);
+    testing::write_file(path, text);
+    return path;
+  }
+  testing::TemporaryDirectory directory_;
+};
+
+TEST_F(RunCli, ResumeAfterSigkillEndsLikeAnUninterruptedRun) {
+  std::string reference = write_config("reference.toml", parity_config(directory_.file("a"), "untrained", 200));
+  testing::CommandResult uninterrupted = testing::run_cli("run --quiet '" + reference + "'");
+  ASSERT_EQ(uninterrupted.exit_code, 0) << uninterrupted.err;
+
+  std::string config = write_config("killed.toml", parity_config(directory_.file("b"), "untrained", 200));
+  std::string run_dir = directory_.file("b") + "/parity-small";
+  pid_t pid = spawn_cli({"run", config}, directory_.file("killed.log"));
+  ASSERT_TRUE(wait_for_file(run_dir + "/checkpoint.pt", pid));
+  kill(pid, SIGKILL);
+  wait_exit_code(pid);
+
+  testing::CommandResult resumed = testing::run_cli("run '" + config + "' --resume");
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.err;
+  EXPECT_THAT(resumed.err, HasSubstr("resumed at step "));
+  EXPECT_THAT(resumed.err, testing::Not(HasSubstr("resumed at step 200 of 200")));
+  // Same final measures, printed with the same precision (the record paths differ: a vs b).
+  std::string expected = final_table(uninterrupted);
+  std::string actual = final_table(resumed);
+  expected = expected.substr(0, expected.find(directory_.file("a")));
+  actual = actual.substr(0, actual.find(directory_.file("b")));
+  EXPECT_EQ(actual, expected);
+
+  // The record holds every step exactly once.
+  testing::CommandResult rows = testing::run_command(
+      "/usr/bin/python3 -c \"import h5py; f = h5py.File('" + run_dir + "/run.h5', 'r'); "
+      "s = list(f['training/step'][:]); assert s == list(range(1, 201)), s[:5]; "
+      "print(f.attrs['state'])\"");
+  EXPECT_EQ(rows.exit_code, 0) << rows.err;
+  EXPECT_THAT(rows.out, HasSubstr("completed"));
+}
+
+TEST_F(RunCli, CtrlCSavesACheckpointAndResumeFinishes) {
+  std::string config = write_config("interrupt.toml", parity_config(directory_.file("c"), "untrained", 400));
+  std::string run_dir = directory_.file("c") + "/parity-small";
+  pid_t pid = spawn_cli({"run", config}, directory_.file("interrupt.log"));
+  ASSERT_TRUE(wait_for_file(run_dir + "/checkpoint.pt", pid));
+  kill(pid, SIGINT);
+  int code = wait_exit_code(pid);
+  std::string log = testing::read_file(directory_.file("interrupt.log"));
+  ASSERT_EQ(code, 130) << log;
+  EXPECT_THAT(log, HasSubstr("--resume"));
+  testing::CommandResult resumed = testing::run_cli("run --quiet '" + config + "' --resume");
+  EXPECT_EQ(resumed.exit_code, 0) << resumed.err;
+}
+
+TEST_F(RunCli, TrainedGuideIsCachedAndReused) {
+  std::string output = directory_.file("cache");
+  std::string first = write_config("first.toml", parity_config(output, "trained", 4));
+  testing::CommandResult trained = testing::run_cli("run '" + first + "'");
+  ASSERT_EQ(trained.exit_code, 0) << trained.err;
+  EXPECT_THAT(trained.err, HasSubstr("guide: trained transformer, cached at"));
+
+  std::string text = parity_config(output, "trained", 4);
+  text.replace(text.find("parity-small"), 12, "parity-again");
+  std::string second = write_config("second.toml", text);
+  testing::CommandResult reused = testing::run_cli("run '" + second + "'");
+  ASSERT_EQ(reused.exit_code, 0) << reused.err;
+  EXPECT_THAT(reused.err, HasSubstr("guide: loaded trained transformer from"));
+  EXPECT_THAT(reused.err, testing::Not(HasSubstr("guide: trained")));
+  size_t cached = 0;
+  for (const auto& entry : fs::directory_iterator(output + "/guide-cache")) cached += entry.path().extension() == ".pt";
+  EXPECT_EQ(cached, 1u);
+}
+
+TEST_F(RunCli, CheckRefusesUnknownTapsListingTheRealOnes) {
+  std::string text = parity_config(directory_.file("d"));
+  text.replace(text.find("alpha = 0.5"), 11, "alpha = 0.5\nlayer_map = [[\"no-such-tap\", \"layer0\"]]");
+  std::string config = write_config("taps.toml", text);
+  testing::CommandResult result = testing::run_cli("check '" + config + "'");
+  EXPECT_EQ(result.exit_code, 2);
+  EXPECT_THAT(result.err, HasSubstr(config + ":29:"));
+  EXPECT_THAT(result.err, HasSubstr("the guide has no tap 'no-such-tap'; its taps are '"));
+}
+
+TEST_F(RunCli, CheckRefusesANonDifferentiableGuidanceMetric) {
+  std::string text = parity_config(directory_.file("e"));
+  text.replace(text.find("alpha = 0.5"), 11, "alpha = 0.5\n[guidance.metric]\nplugin = \"mutual-knn\"");
+  std::string config = write_config("knn.toml", text);
+  testing::CommandResult result = testing::run_cli("check '" + config + "'");
+  EXPECT_EQ(result.exit_code, 2);
+  EXPECT_THAT(result.err, HasSubstr("metric 'mutual-knn' (with these parameters) is not differentiable"));
+  EXPECT_THAT(result.err, HasSubstr("linear-cka"));
+}
+
+TEST_F(RunCli, ExistingRecordIsNeverOverwrittenWithoutRestart) {
+  std::string config = write_config("twice.toml", parity_config(directory_.file("f"), "untrained", 4));
+  ASSERT_EQ(testing::run_cli("run --quiet '" + config + "'").exit_code, 0);
+  testing::CommandResult again = testing::run_cli("run --quiet '" + config + "'");
+  EXPECT_EQ(again.exit_code, 1);
+  EXPECT_THAT(again.err, HasSubstr("already exists: continue it with --resume"));
+  EXPECT_EQ(testing::run_cli("run --quiet --restart '" + config + "'").exit_code, 0);
+}
+
+}  // namespace
+}  // namespace guidance

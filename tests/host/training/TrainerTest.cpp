@@ -1,0 +1,187 @@
+#include "host/training/GuidanceLoss.h"
+#include "host/training/Optimization.h"
+#include "host/training/RunSetup.h"
+#include "host/training/TaskObjective.h"
+#include "host/training/Trainer.h"
+#include "tests/support/TestSupport.h"
+
+namespace guidance {
+namespace {
+
+/// A parity task with a small RNN target guided by a small transformer, built from the real
+/// plugins.
+struct SmallRun {
+  SmallRun() {
+    const PluginCatalog& catalog = testing::built_plugins();
+    auto dataset_plugin = catalog.dataset("parity");
+    Params data = defaults_of(dataset_plugin->info().params);
+    data.set("train_size", int64_t{128});
+    data.set("validation_size", int64_t{32});
+    data.set("test_size", int64_t{32});
+    data.set("max_length", int64_t{8});
+    dataset = dataset_plugin->open(data, DatasetContext{5, "."});
+    task = dataset->task();
+    torch::manual_seed(1);
+    auto rnn = catalog.architecture("rnn");
+    Params rnn_params = defaults_of(rnn->info().params);
+    rnn_params.set("hidden", int64_t{16});
+    target = rnn->build(task, rnn_params);
+    auto transformer = catalog.architecture("transformer");
+    Params guide_params = defaults_of(transformer->info().params);
+    guide_params.set("width", int64_t{16});
+    guide = transformer->build(task, guide_params);
+    auto metric_plugin = catalog.metric("linear-cka");
+    metric = metric_plugin->create(defaults_of(metric_plugin->info().params));
+    pairs = uniform_layer_map(guide->taps(), target->taps());
+  }
+  std::shared_ptr<Dataset> dataset;
+  TaskSpec task;
+  std::shared_ptr<Network> target;
+  std::shared_ptr<Network> guide;
+  std::shared_ptr<Metric> metric;
+  std::vector<TapPair> pairs;
+};
+
+TrainerSettings small_settings() {
+  TrainerSettings settings;
+  settings.train.batch_size = 16;
+  settings.train.max_steps = 6;
+  settings.train.learning_rate = 1e-2;
+  settings.train.train_eval_size = 32;
+  settings.seed = 9;
+  return settings;
+}
+
+TEST(Trainer, GuideStaysBitIdenticalWhileTheTargetLearns) {
+  torch::set_num_threads(1);
+  SmallRun run;
+  std::vector<torch::Tensor> guide_before, target_before;
+  for (const auto& p : run.guide->parameters()) guide_before.push_back(p.detach().clone());
+  for (const auto& b : run.guide->buffers()) guide_before.push_back(b.detach().clone());
+  for (const auto& p : run.target->parameters()) target_before.push_back(p.detach().clone());
+
+  Trainer trainer(small_settings(), run.dataset, run.task, run.target, run.guide, run.metric, run.pairs);
+  TrainingObserver observer;
+  ASSERT_TRUE(trainer.run(observer));
+
+  std::vector<torch::Tensor> guide_after;
+  for (const auto& p : run.guide->parameters()) guide_after.push_back(p);
+  for (const auto& b : run.guide->buffers()) guide_after.push_back(b);
+  ASSERT_EQ(guide_before.size(), guide_after.size());
+  for (size_t i = 0; i < guide_before.size(); ++i) {
+    EXPECT_TRUE(torch::equal(guide_before[i], guide_after[i])) << "guide tensor " << i << " changed";
+  }
+  bool target_changed = false;
+  auto target_after = run.target->parameters();
+  for (size_t i = 0; i < target_before.size(); ++i) {
+    target_changed |= !torch::equal(target_before[i], target_after[i]);
+  }
+  EXPECT_TRUE(target_changed);
+}
+
+/// Records what a trainer reports.
+struct Recorder : TrainingObserver {
+  void on_step(const StepReport& report) override { steps.push_back(report); }
+  std::vector<StepReport> steps;
+};
+
+TEST(Trainer, GuidanceTermIsReportedPerPairAndStopsAfterGuidedSteps) {
+  torch::set_num_threads(1);
+  SmallRun run;
+  TrainerSettings settings = small_settings();
+  settings.guidance.guided_steps = 3;
+  Trainer trainer(settings, run.dataset, run.task, run.target, run.guide, run.metric, run.pairs);
+  Recorder recorder;
+  ASSERT_TRUE(trainer.run(recorder));
+  ASSERT_EQ(recorder.steps.size(), 6u);
+  for (int i = 0; i < 3; ++i) {
+    const StepReport& step = recorder.steps[i];
+    EXPECT_GT(step.guidance_loss, 0.0);
+    ASSERT_EQ(step.pair_distances.size(), run.pairs.size());
+    double sum = 0;
+    for (double d : step.pair_distances) sum += d;
+    EXPECT_NEAR(sum, step.guidance_loss, 1e-6);
+    EXPECT_NEAR(step.total_loss, step.task_loss + step.guidance_loss, 1e-5);  // alpha = 1
+  }
+  for (int i = 3; i < 6; ++i) EXPECT_EQ(recorder.steps[i].guidance_loss, 0.0);
+}
+
+TEST(Trainer, SameSeedAndThreadsReproduceTheRunExactly) {
+  torch::set_num_threads(1);
+  auto losses = [] {
+    SmallRun run;
+    Trainer trainer(small_settings(), run.dataset, run.task, run.target, run.guide, run.metric, run.pairs);
+    Recorder recorder;
+    trainer.run(recorder);
+    std::vector<double> result;
+    for (const auto& step : recorder.steps) result.push_back(step.total_loss);
+    return result;
+  };
+  EXPECT_EQ(losses(), losses());
+}
+
+TEST(GuidanceLoss, TokenwiseComparisonIgnoresPaddingPositions) {
+  SmallRun run;
+  torch::manual_seed(3);
+  torch::Tensor target = torch::randn({6, 4, 5}, torch::kDouble);
+  torch::Tensor guide = torch::randn({6, 4, 3}, torch::kDouble);
+  torch::Tensor mask = torch::ones({6, 4}, torch::kBool);
+  mask.index_put_({torch::indexing::Slice(3, 6), 3}, false);  // last position padded for 3 rows
+  std::vector<TapSpec> specs = {{"s", TapLayout::Sequence}};
+  std::vector<TapPair> pairs = {{0, 0, "s", "s"}};
+  double before = guidance_terms(*run.metric, pairs, specs, specs, {guide}, {target}, mask, true)
+                      .total.item<double>();
+  // Changing activations at padded positions must not change the distance.
+  torch::Tensor altered = target.clone();
+  altered.index_put_({torch::indexing::Slice(3, 6), 3}, 100.0);
+  double after = guidance_terms(*run.metric, pairs, specs, specs, {guide}, {altered}, mask, true)
+                     .total.item<double>();
+  EXPECT_DOUBLE_EQ(before, after);
+  // And the sum over positions equals the per-position distances computed by hand.
+  double expected = 0;
+  for (int64_t l = 0; l < 4; ++l) {
+    int64_t rows = l == 3 ? 3 : 6;
+    expected += run.metric->distance(target.select(1, l).narrow(0, 0, rows),
+                                     guide.select(1, l).narrow(0, 0, rows)).item<double>();
+  }
+  EXPECT_NEAR(before, expected, 1e-10);
+}
+
+TEST(Optimization, SchedulesFollowTheirDefinitions) {
+  TrainSection train;
+  train.learning_rate = 1.0;
+  train.schedule = "step";
+  train.step_epochs = 30;
+  train.gamma = 0.1;
+  EXPECT_DOUBLE_EQ(learning_rate_at(train, 29 * 10, 10, 1000), 1.0);
+  EXPECT_NEAR(learning_rate_at(train, 30 * 10, 10, 1000), 0.1, 1e-12);
+  EXPECT_NEAR(learning_rate_at(train, 61 * 10, 10, 1000), 0.01, 1e-12);
+  train.schedule = "cosine";
+  train.min_learning_rate = 0.0;
+  EXPECT_DOUBLE_EQ(learning_rate_at(train, 0, 10, 100), 1.0);
+  EXPECT_NEAR(learning_rate_at(train, 50, 10, 100), 0.5, 1e-12);
+  EXPECT_NEAR(learning_rate_at(train, 100, 10, 100), 0.0, 1e-12);
+  train.warmup_steps = 4;
+  EXPECT_NEAR(learning_rate_at(train, 0, 10, 100), 0.25, 1e-12);
+  EXPECT_NEAR(learning_rate_at(train, 3, 10, 100), 1.0, 1e-12);
+}
+
+TEST(TaskObjective, MeasuresCountOnlyScoredPositions) {
+  TaskSpec task;
+  task.target_kind = TargetKind::TokenPerPosition;
+  task.measures = {measures::kTokenAccuracy, measures::kSequenceAccuracy, measures::kPerplexity};
+  // Two sequences of 3 positions over a vocabulary of 2; logits favour token 1 everywhere.
+  torch::Tensor logits = torch::tensor({0.0, 5.0}).repeat({2, 3, 1});
+  Batch batch;
+  batch.targets = torch::tensor({{1, 1, 0}, {1, 0, 0}}, torch::kLong);
+  batch.target_mask = torch::tensor({{true, true, false}, {true, true, false}});
+  MeasureAccumulator accumulator(task);
+  accumulator.add(logits, batch);
+  auto result = accumulator.result();
+  EXPECT_DOUBLE_EQ(result.at(measures::kTokenAccuracy), 3.0 / 4.0);
+  EXPECT_DOUBLE_EQ(result.at(measures::kSequenceAccuracy), 1.0 / 2.0);
+  EXPECT_NEAR(result.at(measures::kPerplexity), std::exp(result.at("loss")), 1e-9);
+}
+
+}  // namespace
+}  // namespace guidance
