@@ -1,0 +1,118 @@
+#pragma once
+
+#include <memory>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include <torch/torch.h>
+
+#include "guidance/api/PluginApi.h"
+#include "plugins/architecture/common/Tasks.h"
+
+namespace guidance::architecture {
+
+/// The sizes of a stacked recurrent network.
+struct RecurrentSizes {
+  int64_t layers = 2;      ///< stacked recurrent layers
+  int64_t hidden = 64;     ///< hidden units per layer
+  int64_t embedding = 32;  ///< token embedding size
+  double dropout = 0.0;    ///< dropout between layers (not after the last), as torch applies it
+};
+
+/// @return for each sequence of `hidden` [B, L, H], its vector at the last position where `mask`
+/// [B, L] is true (position 0 for a sequence without any): [B, H].
+inline torch::Tensor at_last_valid(const torch::Tensor& hidden, const torch::Tensor& mask) {
+  auto positions = torch::arange(mask.size(1), mask.options().dtype(torch::kLong));
+  auto last = (mask.to(torch::kLong) * positions).amax(1);
+  return hidden.index({torch::arange(hidden.size(0), last.options()), last});
+}
+
+/// A token embedding, a stack of single-layer recurrent modules (one per layer, so every layer's
+/// outputs can be tapped) and a linear head: per position for TokenPerPosition tasks, on the last
+/// valid position for Class tasks. `Layer` is torch::nn::RNN or torch::nn::LSTM.
+/// Taps: "layer1", "layer2", ...: each layer's outputs [B, L, H], TapLayout::Sequence.
+template <typename Layer>
+class RecurrentNetwork : public Network {
+ public:
+  /// Makes one batch-first single-layer recurrent module from input size to hidden size.
+  using LayerFactory = Layer (*)(int64_t input, int64_t hidden);
+
+  RecurrentNetwork(const TaskSpec& task, const RecurrentSizes& sizes, LayerFactory make_layer)
+      : task_(task),
+        embedding_(register_module("embedding",
+                                   torch::nn::Embedding(task.vocab_size, sizes.embedding))),
+        dropout_(register_module("dropout", torch::nn::Dropout(sizes.dropout))) {
+    int64_t input = sizes.embedding;
+    for (int64_t i = 1; i <= sizes.layers; ++i) {
+      const std::string name = "layer" + std::to_string(i);
+      layers_.push_back(register_module(name, make_layer(input, sizes.hidden)));
+      taps_.push_back({name, TapLayout::Sequence});
+      input = sizes.hidden;
+    }
+    head_ = register_module("head", torch::nn::Linear(sizes.hidden, task.num_outputs));
+  }
+
+  NetworkOutput forward(const NetworkInput& input) override {
+    check_token_input(task_, input);
+    NetworkOutput out;
+    torch::Tensor x = embedding_(input.inputs);
+    for (std::size_t i = 0; i < layers_.size(); ++i) {
+      torch::Tensor hidden = std::get<0>(layers_[i]->forward(x));
+      out.taps.push_back(hidden);
+      x = i + 1 < layers_.size() ? dropout_(hidden) : hidden;
+    }
+    out.logits = task_.target_kind == TargetKind::TokenPerPosition
+                     ? head_(x)
+                     : head_(at_last_valid(x, input.mask));
+    return out;
+  }
+
+  std::vector<TapSpec> taps() const override { return taps_; }
+
+ private:
+  TaskSpec task_;
+  torch::nn::Embedding embedding_;
+  torch::nn::Dropout dropout_;
+  std::vector<Layer> layers_;
+  torch::nn::Linear head_{nullptr};
+  std::vector<TapSpec> taps_;
+};
+
+/// An architecture plugin building RecurrentNetwork<Layer>; the `rnn` and `lstm` plugins are
+/// instances that differ in name, summary and layer factory.
+template <typename Layer>
+class RecurrentPlugin : public ArchitecturePlugin {
+ public:
+  RecurrentPlugin(std::string name, std::string summary,
+                  typename RecurrentNetwork<Layer>::LayerFactory make_layer)
+      : name_(std::move(name)), summary_(std::move(summary)), make_layer_(make_layer) {}
+
+  PluginInfo info() const override {
+    return {name_, "1.0.0", summary_,
+            {
+                ParamSpec::integer("layers", 2, "stacked recurrent layers, each tapped")
+                    .at_least(1),
+                ParamSpec::integer("hidden", 64, "hidden units per layer").at_least(1),
+                ParamSpec::integer("embedding", 32, "token embedding size").at_least(1),
+                ParamSpec::real("dropout", 0.0, "dropout between layers").between(0.0, 1.0),
+            }};
+  }
+
+  std::shared_ptr<Network> build(const TaskSpec& task, const Params& params) const override {
+    require_inputs(name_, task, InputKind::Tokens);
+    RecurrentSizes sizes;
+    sizes.layers = params.integer("layers");
+    sizes.hidden = params.integer("hidden");
+    sizes.embedding = params.integer("embedding");
+    sizes.dropout = params.real("dropout");
+    return std::make_shared<RecurrentNetwork<Layer>>(task, sizes, make_layer_);
+  }
+
+ private:
+  std::string name_;
+  std::string summary_;
+  typename RecurrentNetwork<Layer>::LayerFactory make_layer_;
+};
+
+}  // namespace guidance::architecture

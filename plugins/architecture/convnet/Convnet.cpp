@@ -1,0 +1,160 @@
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "guidance/api/PluginApi.h"
+#include "plugins/architecture/common/Activation.h"
+#include "plugins/architecture/common/Tasks.h"
+
+namespace guidance::architecture {
+namespace {
+
+constexpr const char* kName = "convnet";
+
+enum class Pooling { Max, Average, None };
+
+struct ConvnetSizes {
+  std::vector<int64_t> channels;
+  int64_t kernel_size = 3;
+  bool batch_norm = true;
+  Activation activation = Activation::ReLU;
+  Pooling pool = Pooling::Max;
+  int64_t pool_every = 1;
+
+  bool pools_after(std::size_t block) const {
+    return pool != Pooling::None && (block + 1) % pool_every == 0;
+  }
+};
+
+// Convolution (same padding), optional batch norm, activation.
+class ConvBlockImpl : public torch::nn::Module {
+ public:
+  ConvBlockImpl(int64_t input, int64_t output, const ConvnetSizes& sizes)
+      : activation_(sizes.activation),
+        conv_(register_module(
+            "conv", torch::nn::Conv2d(torch::nn::Conv2dOptions(input, output, sizes.kernel_size)
+                                          .padding(sizes.kernel_size / 2)
+                                          .bias(!sizes.batch_norm)))) {
+    if (sizes.batch_norm) norm_ = register_module("norm", torch::nn::BatchNorm2d(output));
+  }
+
+  torch::Tensor forward(const torch::Tensor& x) {
+    auto y = conv_(x);
+    if (norm_) y = norm_(y);
+    return activate(activation_, y);
+  }
+
+ private:
+  Activation activation_;
+  torch::nn::Conv2d conv_;
+  torch::nn::BatchNorm2d norm_{nullptr};
+};
+TORCH_MODULE(ConvBlock);
+
+class ConvnetNetwork : public Network {
+ public:
+  ConvnetNetwork(const TaskSpec& task, ConvnetSizes sizes) : task_(task), sizes_(std::move(sizes)) {
+    int64_t input = task.input_shape[0];
+    for (std::size_t i = 0; i < sizes_.channels.size(); ++i) {
+      const std::string name = "block" + std::to_string(i + 1);
+      blocks_.push_back(register_module(name, ConvBlock(input, sizes_.channels[i], sizes_)));
+      taps_.push_back({name, TapLayout::Flat});
+      if (sizes_.pools_after(i)) taps_.push_back({name + ".pool", TapLayout::Flat});
+      input = sizes_.channels[i];
+    }
+    taps_.push_back({"pool", TapLayout::Flat});
+    head_ = register_module("head", torch::nn::Linear(input, task.num_outputs));
+  }
+
+  NetworkOutput forward(const NetworkInput& input) override {
+    check_image_input(task_, input);
+    NetworkOutput out;
+    auto x = input.inputs;
+    for (std::size_t i = 0; i < blocks_.size(); ++i) {
+      x = blocks_[i](x);
+      out.taps.push_back(x);
+      if (sizes_.pools_after(i)) {
+        x = sizes_.pool == Pooling::Max ? torch::max_pool2d(x, 2) : torch::avg_pool2d(x, 2);
+        out.taps.push_back(x);
+      }
+    }
+    x = x.mean({2, 3});
+    out.taps.push_back(x);
+    out.logits = head_(x);
+    return out;
+  }
+
+  std::vector<TapSpec> taps() const override { return taps_; }
+
+ private:
+  TaskSpec task_;
+  ConvnetSizes sizes_;
+  std::vector<ConvBlock> blocks_;
+  torch::nn::Linear head_{nullptr};
+  std::vector<TapSpec> taps_;
+};
+
+class ConvnetPlugin : public ArchitecturePlugin {
+ public:
+  PluginInfo info() const override {
+    return {kName, "1.0.0",
+            "plain CNN without residual connections: conv blocks with optional 2x2 pooling, "
+            "global average pool, linear head; taps every block and pooling",
+            {
+                ParamSpec::integers("channels", {16, 32, 64},
+                                    "output channels of each conv block, one block per entry")
+                    .at_least(1),
+                ParamSpec::integer("kernel_size", 3, "odd convolution kernel size (same padding)")
+                    .at_least(1),
+                ParamSpec::boolean("batch_norm", true,
+                                   "batch normalisation between each convolution and its "
+                                   "activation"),
+                activation_param(),
+                ParamSpec::string("pool", "max", "2x2 pooling after every pool_every-th block")
+                    .one_of({"max", "avg", "none"}),
+                ParamSpec::integer("pool_every", 1, "blocks between two 2x2 poolings")
+                    .at_least(1),
+            }};
+  }
+
+  std::shared_ptr<Network> build(const TaskSpec& task, const Params& params) const override {
+    require_inputs(kName, task, InputKind::Image);
+    ConvnetSizes sizes;
+    sizes.channels = params.integers("channels");
+    sizes.kernel_size = params.integer("kernel_size");
+    sizes.batch_norm = params.boolean("batch_norm");
+    sizes.activation = parse_activation(params.string("activation"));
+    const std::string& pool = params.string("pool");
+    sizes.pool = pool == "max" ? Pooling::Max : pool == "avg" ? Pooling::Average : Pooling::None;
+    sizes.pool_every = params.integer("pool_every");
+    if (sizes.channels.empty()) {
+      throw std::invalid_argument(std::string(kName) + ": channels must name at least one block");
+    }
+    if (sizes.kernel_size % 2 == 0) {
+      throw std::invalid_argument(std::string(kName) + ": kernel_size must be odd, got " +
+                                  std::to_string(sizes.kernel_size));
+    }
+    int64_t height = task.input_shape[1], width = task.input_shape[2];
+    for (std::size_t i = 0; i < sizes.channels.size(); ++i) {
+      if (!sizes.pools_after(i)) continue;
+      if (height < 2 || width < 2) {
+        throw std::invalid_argument(
+            std::string(kName) + ": pooling after block " + std::to_string(i + 1) +
+            " would shrink its " + std::to_string(height) + "x" + std::to_string(width) +
+            " feature map of task '" + task.name +
+            "' to nothing; raise pool_every, use fewer channels entries or set pool = \"none\"");
+      }
+      height /= 2;
+      width /= 2;
+    }
+    return std::make_shared<ConvnetNetwork>(task, std::move(sizes));
+  }
+};
+
+}  // namespace
+}  // namespace guidance::architecture
+
+GUIDANCE_PLUGIN_LIBRARY(registry) {
+  registry.add(std::make_shared<guidance::architecture::ConvnetPlugin>());
+}

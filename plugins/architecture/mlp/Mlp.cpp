@@ -1,0 +1,122 @@
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "guidance/api/PluginApi.h"
+#include "plugins/architecture/common/Activation.h"
+#include "plugins/architecture/common/Tasks.h"
+
+namespace guidance::architecture {
+namespace {
+
+constexpr const char* kName = "mlp";
+
+struct MlpSizes {
+  int64_t depth = 3;
+  int64_t width = 128;
+  bool batch_norm = false;
+  double dropout = 0.0;
+  Activation activation = Activation::ReLU;
+};
+
+// One hidden layer: linear, optional batch norm, activation; dropout is applied after the tap so
+// the tapped representation is the layer's own, not a randomly thinned copy.
+class HiddenLayerImpl : public torch::nn::Module {
+ public:
+  HiddenLayerImpl(int64_t input, const MlpSizes& sizes)
+      : activation_(sizes.activation),
+        linear_(register_module("linear", torch::nn::Linear(input, sizes.width))) {
+    if (sizes.batch_norm) norm_ = register_module("norm", torch::nn::BatchNorm1d(sizes.width));
+  }
+
+  torch::Tensor forward(const torch::Tensor& x) {
+    auto y = linear_(x);
+    if (norm_) y = norm_(y);
+    return activate(activation_, y);
+  }
+
+ private:
+  Activation activation_;
+  torch::nn::Linear linear_;
+  torch::nn::BatchNorm1d norm_{nullptr};
+};
+TORCH_MODULE(HiddenLayer);
+
+class MlpNetwork : public Network {
+ public:
+  MlpNetwork(const TaskSpec& task, const MlpSizes& sizes)
+      : task_(task), dropout_(register_module("dropout", torch::nn::Dropout(sizes.dropout))) {
+    int64_t input = 1;
+    for (int64_t size : task.input_shape) input *= size;
+    for (int64_t i = 1; i <= sizes.depth; ++i) {
+      const std::string name = "layer" + std::to_string(i);
+      layers_.push_back(register_module(name, HiddenLayer(input, sizes)));
+      taps_.push_back({name, TapLayout::Flat});
+      input = sizes.width;
+    }
+    head_ = register_module("head", torch::nn::Linear(input, task.num_outputs));
+  }
+
+  NetworkOutput forward(const NetworkInput& input) override {
+    check_image_input(task_, input);
+    NetworkOutput out;
+    auto x = input.inputs.flatten(1);
+    for (auto& layer : layers_) {
+      x = layer(x);
+      out.taps.push_back(x);
+      x = dropout_(x);
+    }
+    out.logits = head_(x);
+    return out;
+  }
+
+  std::vector<TapSpec> taps() const override { return taps_; }
+
+ private:
+  TaskSpec task_;
+  torch::nn::Dropout dropout_;
+  std::vector<HiddenLayer> layers_;
+  torch::nn::Linear head_{nullptr};
+  std::vector<TapSpec> taps_;
+};
+
+class MlpPlugin : public ArchitecturePlugin {
+ public:
+  PluginInfo info() const override {
+    return {kName, "1.0.0",
+            "fully connected network on the flattened image (the paper's Deep and Wide FCN); "
+            "taps every hidden layer",
+            {
+                ParamSpec::integer("depth", 3, "hidden layers (the paper's Deep FCN: 50)")
+                    .at_least(1),
+                ParamSpec::integer("width", 128,
+                                   "units per hidden layer (the paper's Wide FCN: a few very "
+                                   "wide layers)")
+                    .at_least(1),
+                ParamSpec::boolean("batch_norm", false,
+                                   "batch normalisation between each linear layer and its "
+                                   "activation"),
+                ParamSpec::real("dropout", 0.0, "dropout after each hidden layer")
+                    .between(0.0, 1.0),
+                activation_param(),
+            }};
+  }
+
+  std::shared_ptr<Network> build(const TaskSpec& task, const Params& params) const override {
+    require_inputs(kName, task, InputKind::Image);
+    MlpSizes sizes;
+    sizes.depth = params.integer("depth");
+    sizes.width = params.integer("width");
+    sizes.batch_norm = params.boolean("batch_norm");
+    sizes.dropout = params.real("dropout");
+    sizes.activation = parse_activation(params.string("activation"));
+    return std::make_shared<MlpNetwork>(task, sizes);
+  }
+};
+
+}  // namespace
+}  // namespace guidance::architecture
+
+GUIDANCE_PLUGIN_LIBRARY(registry) {
+  registry.add(std::make_shared<guidance::architecture::MlpPlugin>());
+}

@@ -1,0 +1,106 @@
+#include <cmath>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "guidance/api/PluginApi.h"
+#include "plugins/architecture/common/Tasks.h"
+#include "plugins/architecture/common/TransformerBody.h"
+
+namespace guidance::architecture {
+namespace {
+
+constexpr const char* kName = "transformer";
+
+// The fixed encoding of "Attention Is All You Need": sin on even features, cos on odd ones.
+torch::Tensor sinusoidal_positions(int64_t length, int64_t width) {
+  auto position = torch::arange(length, torch::kFloat).unsqueeze(1);
+  auto feature = torch::arange(width, torch::kLong);
+  auto rate = torch::pow(10000.0, (feature.div(2, "floor") * 2).to(torch::kFloat) / width);
+  auto angle = position / rate.unsqueeze(0);
+  return torch::where(feature.remainder(2).eq(0).unsqueeze(0), torch::sin(angle),
+                      torch::cos(angle));
+}
+
+// A query may attend to real keys (and, if causal, only to those not after it). Each position may
+// always attend to itself so that padded queries never face an all-masked row (NaN softmax);
+// padded keys stay invisible to real queries, so padding cannot influence real positions.
+torch::Tensor allowed_attention(const torch::Tensor& mask, bool causal) {
+  const int64_t batch = mask.size(0), length = mask.size(1);
+  auto allowed = mask.unsqueeze(1).expand({batch, length, length});
+  if (causal) {
+    allowed = allowed.logical_and(torch::ones({length, length}, mask.options()).tril());
+  }
+  return allowed.logical_or(torch::eye(length, mask.options()));
+}
+
+torch::Tensor masked_mean(const torch::Tensor& x, const torch::Tensor& mask) {
+  auto weights = mask.to(x.scalar_type()).unsqueeze(-1);
+  return (x * weights).sum(1) / weights.sum(1).clamp_min(1.0);
+}
+
+class TransformerNetwork : public TransformerBody {
+ public:
+  TransformerNetwork(const TaskSpec& task, const TransformerSizes& sizes, bool learned_positions)
+      : TransformerBody(sizes),
+        task_(task),
+        causal_(task.target_kind == TargetKind::TokenPerPosition),
+        embedding_(register_module("embedding",
+                                   torch::nn::Embedding(task.vocab_size, sizes.width))),
+        norm_(register_module("norm",
+                              torch::nn::LayerNorm(torch::nn::LayerNormOptions({sizes.width})))),
+        head_(register_module("head", torch::nn::Linear(sizes.width, task.num_outputs))) {
+    const int64_t max_length = task.input_shape[0];
+    positions_ = learned_positions
+                     ? register_parameter("positions",
+                                          torch::randn({max_length, sizes.width}) * 0.02)
+                     : register_buffer("positions", sinusoidal_positions(max_length, sizes.width));
+  }
+
+  NetworkOutput forward(const NetworkInput& input) override {
+    check_token_input(task_, input);
+    NetworkOutput out;
+    const int64_t length = input.inputs.size(1);
+    auto x = embedding_(input.inputs) + positions_.slice(0, 0, length);
+    x = norm_(run_blocks(x, allowed_attention(input.mask, causal_), out.taps));
+    out.logits = causal_ ? head_(x) : head_(masked_mean(x, input.mask));
+    return out;
+  }
+
+  std::vector<TapSpec> taps() const override { return block_taps(TapLayout::Sequence); }
+
+ private:
+  TaskSpec task_;
+  bool causal_;
+  torch::nn::Embedding embedding_;
+  torch::nn::LayerNorm norm_;
+  torch::nn::Linear head_;
+  torch::Tensor positions_;
+};
+
+class TransformerPlugin : public ArchitecturePlugin {
+ public:
+  PluginInfo info() const override {
+    auto params = transformer_params();
+    params.push_back(ParamSpec::string("positions", "learned",
+                                       "position encoding: learned table or fixed sinusoids")
+                         .one_of({"learned", "sinusoidal"}));
+    return {kName, "1.0.0",
+            "transformer over tokens: causal decoder for per-position targets, mean-pooled "
+            "encoder for class targets; taps every attention and feed-forward output",
+            params};
+  }
+
+  std::shared_ptr<Network> build(const TaskSpec& task, const Params& params) const override {
+    require_inputs(kName, task, InputKind::Tokens);
+    return std::make_shared<TransformerNetwork>(task, transformer_sizes(kName, params),
+                                                params.string("positions") == "learned");
+  }
+};
+
+}  // namespace
+}  // namespace guidance::architecture
+
+GUIDANCE_PLUGIN_LIBRARY(registry) {
+  registry.add(std::make_shared<guidance::architecture::TransformerPlugin>());
+}

@@ -1,0 +1,99 @@
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "guidance/api/PluginApi.h"
+#include "plugins/architecture/common/Tasks.h"
+#include "plugins/architecture/common/TransformerBody.h"
+
+namespace guidance::architecture {
+namespace {
+
+constexpr const char* kName = "vit";
+
+class VitNetwork : public TransformerBody {
+ public:
+  VitNetwork(const TaskSpec& task, const TransformerSizes& sizes, int64_t patch, bool cls_pool)
+      : TransformerBody(sizes),
+        task_(task),
+        cls_pool_(cls_pool),
+        patches_(register_module(
+            "patches", torch::nn::Conv2d(torch::nn::Conv2dOptions(task.input_shape[0],
+                                                                  sizes.width, patch)
+                                             .stride(patch)))),
+        norm_(register_module("norm",
+                              torch::nn::LayerNorm(torch::nn::LayerNormOptions({sizes.width})))),
+        head_(register_module("head", torch::nn::Linear(sizes.width, task.num_outputs))) {
+    const int64_t tokens =
+        (task.input_shape[1] / patch) * (task.input_shape[2] / patch) + (cls_pool ? 1 : 0);
+    if (cls_pool) cls_ = register_parameter("cls", torch::randn({1, 1, sizes.width}) * 0.02);
+    positions_ = register_parameter("positions", torch::randn({1, tokens, sizes.width}) * 0.02);
+    taps_ = block_taps(TapLayout::Flat);
+    taps_.push_back({"pool", TapLayout::Flat});
+  }
+
+  NetworkOutput forward(const NetworkInput& input) override {
+    check_image_input(task_, input);
+    NetworkOutput out;
+    auto x = patches_(input.inputs).flatten(2).transpose(1, 2);
+    if (cls_pool_) x = torch::cat({cls_.expand({x.size(0), 1, x.size(2)}), x}, 1);
+    x = x + positions_;
+    auto everywhere = torch::ones({1, x.size(1), x.size(1)}, x.options().dtype(torch::kBool));
+    x = norm_(run_blocks(x, everywhere, out.taps));
+    auto pooled = cls_pool_ ? x.select(1, 0) : x.mean(1);
+    out.taps.push_back(pooled);
+    out.logits = head_(pooled);
+    return out;
+  }
+
+  std::vector<TapSpec> taps() const override { return taps_; }
+
+ private:
+  TaskSpec task_;
+  bool cls_pool_;
+  torch::nn::Conv2d patches_;
+  torch::nn::LayerNorm norm_;
+  torch::nn::Linear head_;
+  torch::Tensor cls_;
+  torch::Tensor positions_;
+  std::vector<TapSpec> taps_;
+};
+
+class VitPlugin : public ArchitecturePlugin {
+ public:
+  PluginInfo info() const override {
+    auto params = transformer_params();
+    params.push_back(
+        ParamSpec::integer("patch_size", 4, "side of the square patches; divides the image")
+            .at_least(1));
+    params.push_back(ParamSpec::string("pool", "cls",
+                                       "image representation: the CLS token or the mean of the "
+                                       "patch tokens")
+                         .one_of({"cls", "mean"}));
+    return {kName, "1.0.0",
+            "vision transformer over image patches; taps every attention and feed-forward "
+            "output (flattened over tokens) and the pooled representation",
+            params};
+  }
+
+  std::shared_ptr<Network> build(const TaskSpec& task, const Params& params) const override {
+    require_inputs(kName, task, InputKind::Image);
+    const TransformerSizes sizes = transformer_sizes(kName, params);
+    const int64_t patch = params.integer("patch_size");
+    const int64_t height = task.input_shape[1], width = task.input_shape[2];
+    if (height % patch != 0 || width % patch != 0) {
+      throw std::invalid_argument(std::string(kName) + ": patch_size " + std::to_string(patch) +
+                                  " does not divide the " + std::to_string(height) + "x" +
+                                  std::to_string(width) + " images of task '" + task.name + "'");
+    }
+    return std::make_shared<VitNetwork>(task, sizes, patch, params.string("pool") == "cls");
+  }
+};
+
+}  // namespace
+}  // namespace guidance::architecture
+
+GUIDANCE_PLUGIN_LIBRARY(registry) {
+  registry.add(std::make_shared<guidance::architecture::VitPlugin>());
+}

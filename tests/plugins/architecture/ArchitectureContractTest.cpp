@@ -1,0 +1,205 @@
+// The contract every architecture plugin keeps, checked on small instances of each: logits and
+// tap shapes, tap names known before the first forward, seeded initialisation, gradients.
+#include <map>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "tests/plugins/architecture/ArchitectureTestSupport.h"
+
+namespace guidance::testing {
+namespace {
+
+struct ExpectedTap {
+  std::string name;
+  std::vector<int64_t> shape;
+};
+
+struct ContractCase {
+  std::string label;
+  std::string plugin;
+  TaskSpec task;
+  std::map<std::string, ParamValue> overrides;
+  std::vector<int64_t> logits_shape;
+  std::vector<ExpectedTap> taps;
+};
+
+const auto kClass = TargetKind::Class;
+const auto kPerPosition = TargetKind::TokenPerPosition;
+const std::vector<int64_t> kSeqOf8{kBatch, kLength, 8};
+
+std::vector<ContractCase> contract_cases() {
+  return {
+      {"mlp", "mlp", image_task(), {{"depth", int64_t{2}}, {"width", int64_t{16}}},
+       {kBatch, 5}, {{"layer1", {kBatch, 16}}, {"layer2", {kBatch, 16}}}},
+      {"mlp_batch_norm_dropout_gelu", "mlp", image_task(),
+       {{"depth", int64_t{3}}, {"width", int64_t{8}}, {"batch_norm", true}, {"dropout", 0.2},
+        {"activation", std::string("gelu")}},
+       {kBatch, 5}, {{"layer1", {kBatch, 8}}, {"layer2", {kBatch, 8}}, {"layer3", {kBatch, 8}}}},
+      {"convnet", "convnet", image_task(), {{"channels", std::vector<int64_t>{4, 8}}},
+       {kBatch, 5},
+       {{"block1", {kBatch, 4, 8, 8}}, {"block1.pool", {kBatch, 4, 4, 4}},
+        {"block2", {kBatch, 8, 4, 4}}, {"block2.pool", {kBatch, 8, 2, 2}}, {"pool", {kBatch, 8}}}},
+      {"convnet_avg_pool_every_2", "convnet", image_task(),
+       {{"channels", std::vector<int64_t>{4, 4, 6}}, {"pool", std::string("avg")},
+        {"pool_every", int64_t{2}}, {"batch_norm", false}, {"kernel_size", int64_t{5}}},
+       {kBatch, 5},
+       {{"block1", {kBatch, 4, 8, 8}}, {"block2", {kBatch, 4, 8, 8}},
+        {"block2.pool", {kBatch, 4, 4, 4}}, {"block3", {kBatch, 6, 4, 4}},
+        {"pool", {kBatch, 6}}}},
+      {"resnet_basic", "resnet", image_task(),
+       {{"blocks", std::vector<int64_t>{1, 2}}, {"base_width", int64_t{4}}},
+       {kBatch, 5},
+       {{"stem", {kBatch, 4, 8, 8}}, {"layer1.block1", {kBatch, 4, 8, 8}},
+        {"layer2.block1", {kBatch, 8, 4, 4}}, {"layer2.block2", {kBatch, 8, 4, 4}},
+        {"pool", {kBatch, 8}}}},
+      {"resnet_bottleneck_plain", "resnet", image_task(),
+       {{"block", std::string("bottleneck")}, {"blocks", std::vector<int64_t>{1, 1}},
+        {"base_width", int64_t{4}}, {"residual", false}},
+       {kBatch, 5},
+       {{"stem", {kBatch, 4, 8, 8}}, {"layer1.block1", {kBatch, 16, 8, 8}},
+        {"layer2.block1", {kBatch, 32, 4, 4}}, {"pool", {kBatch, 32}}}},
+      {"resnet_imagenet_stem", "resnet", image_task(32),
+       {{"blocks", std::vector<int64_t>{1}}, {"base_width", int64_t{4}},
+        {"stem", std::string("imagenet")}},
+       {kBatch, 5},
+       {{"stem", {kBatch, 4, 8, 8}}, {"layer1.block1", {kBatch, 4, 8, 8}}, {"pool", {kBatch, 4}}}},
+      {"vit_cls", "vit", image_task(),
+       {{"depth", int64_t{2}}, {"width", int64_t{8}}, {"heads", int64_t{2}}},
+       {kBatch, 5},
+       {{"block1.attention", {kBatch, 5, 8}}, {"block1.feed_forward", {kBatch, 5, 8}},
+        {"block2.attention", {kBatch, 5, 8}}, {"block2.feed_forward", {kBatch, 5, 8}},
+        {"pool", {kBatch, 8}}}},
+      {"vit_mean_patch2", "vit", image_task(),
+       {{"depth", int64_t{1}}, {"width", int64_t{6}}, {"heads", int64_t{3}},
+        {"patch_size", int64_t{2}}, {"pool", std::string("mean")}},
+       {kBatch, 5},
+       {{"block1.attention", {kBatch, 16, 6}}, {"block1.feed_forward", {kBatch, 16, 6}},
+        {"pool", {kBatch, 6}}}},
+      {"rnn_class", "rnn", token_task(kClass),
+       {{"layers", int64_t{2}}, {"hidden", int64_t{8}}, {"embedding", int64_t{4}}},
+       {kBatch, 2}, {{"layer1", kSeqOf8}, {"layer2", kSeqOf8}}},
+      {"rnn_per_position", "rnn", token_task(kPerPosition),
+       {{"layers", int64_t{3}}, {"hidden", int64_t{8}}, {"dropout", 0.3}},
+       {kBatch, kLength, kVocab},
+       {{"layer1", kSeqOf8}, {"layer2", kSeqOf8}, {"layer3", kSeqOf8}}},
+      {"lstm_class", "lstm", token_task(kClass), {{"hidden", int64_t{8}}},
+       {kBatch, 2}, {{"layer1", kSeqOf8}, {"layer2", kSeqOf8}}},
+      {"lstm_per_position", "lstm", token_task(kPerPosition),
+       {{"layers", int64_t{1}}, {"hidden", int64_t{8}}},
+       {kBatch, kLength, kVocab}, {{"layer1", kSeqOf8}}},
+      {"transformer_decoder", "transformer", token_task(kPerPosition),
+       {{"depth", int64_t{2}}, {"width", int64_t{8}}},
+       {kBatch, kLength, kVocab},
+       {{"block1.attention", kSeqOf8}, {"block1.feed_forward", kSeqOf8},
+        {"block2.attention", kSeqOf8}, {"block2.feed_forward", kSeqOf8}}},
+      {"transformer_encoder_sinusoidal", "transformer", token_task(kClass),
+       {{"depth", int64_t{1}}, {"width", int64_t{8}}, {"heads", int64_t{4}},
+        {"positions", std::string("sinusoidal")}, {"dropout", 0.1}},
+       {kBatch, 2}, {{"block1.attention", kSeqOf8}, {"block1.feed_forward", kSeqOf8}}},
+  };
+}
+
+class ArchitectureContract : public SeededTest,
+                             public ::testing::WithParamInterface<ContractCase> {};
+
+TEST_P(ArchitectureContract, TapsAreDeclaredBeforeForwardWithTheTaskLayout) {
+  const auto& c = GetParam();
+  auto net = build(c.plugin, c.task, c.overrides);
+  const TapLayout layout =
+      c.task.input_kind == InputKind::Image ? TapLayout::Flat : TapLayout::Sequence;
+  auto specs = net->taps();
+  ASSERT_EQ(specs.size(), c.taps.size());
+  for (std::size_t i = 0; i < specs.size(); ++i) {
+    EXPECT_EQ(specs[i].name, c.taps[i].name) << "tap " << i;
+    EXPECT_EQ(specs[i].layout, layout) << specs[i].name;
+  }
+}
+
+TEST_P(ArchitectureContract, ForwardReturnsLogitsAndEveryTapInOrder) {
+  const auto& c = GetParam();
+  auto net = build(c.plugin, c.task, c.overrides);
+  net->eval();
+  auto out = net->forward(random_input(c.task));
+  EXPECT_EQ(out.logits.sizes(), c10::IntArrayRef(c.logits_shape));
+  EXPECT_TRUE(torch::isfinite(out.logits).all().item<bool>());
+  ASSERT_EQ(out.taps.size(), c.taps.size());
+  for (std::size_t i = 0; i < c.taps.size(); ++i) {
+    EXPECT_EQ(out.taps[i].sizes(), c10::IntArrayRef(c.taps[i].shape)) << c.taps[i].name;
+    EXPECT_TRUE(torch::isfinite(out.taps[i]).all().item<bool>()) << c.taps[i].name;
+  }
+}
+
+TEST_P(ArchitectureContract, SameSeedBuildsTheSameNetwork) {
+  const auto& c = GetParam();
+  torch::manual_seed(7);
+  auto first = build(c.plugin, c.task, c.overrides);
+  torch::manual_seed(7);
+  auto second = build(c.plugin, c.task, c.overrides);
+  torch::manual_seed(8);
+  auto third = build(c.plugin, c.task, c.overrides);
+
+  auto a = first->named_parameters();
+  auto b = second->named_parameters();
+  auto other = third->named_parameters();
+  ASSERT_EQ(a.keys(), b.keys());
+  bool any_differs = false;
+  for (const auto& item : a) {
+    EXPECT_TRUE(torch::equal(item.value(), b[item.key()])) << item.key();
+    any_differs = any_differs || !torch::equal(item.value(), other[item.key()]);
+  }
+  EXPECT_TRUE(any_differs) << "another seed should give other parameters";
+
+  first->eval();
+  second->eval();
+  auto input = random_input(c.task);
+  EXPECT_TRUE(torch::equal(first->forward(input).logits, second->forward(input).logits));
+}
+
+TEST_P(ArchitectureContract, GradientsReachEveryParameter) {
+  const auto& c = GetParam();
+  auto net = build(c.plugin, c.task, c.overrides);
+  auto out = net->forward(random_input(c.task));
+  auto loss = out.logits.square().mean();
+  for (const auto& tap : out.taps) loss = loss + tap.square().mean();
+  loss.backward();
+  for (const auto& item : net->named_parameters()) {
+    ASSERT_TRUE(item.value().grad().defined()) << item.key();
+    EXPECT_TRUE(torch::isfinite(item.value().grad()).all().item<bool>()) << item.key();
+  }
+  auto first = net->parameters().front();
+  EXPECT_GT(first.grad().abs().sum().item<double>(), 0.0);
+}
+
+INSTANTIATE_TEST_SUITE_P(Architectures, ArchitectureContract,
+                         ::testing::ValuesIn(contract_cases()),
+                         [](const auto& info) { return info.param.label; });
+
+class ArchitectureDefaults : public SeededTest,
+                             public ::testing::WithParamInterface<std::string> {};
+
+// The defaults must stay small: they build and run a CIFAR-sized batch on a CPU quickly.
+TEST_P(ArchitectureDefaults, BuildAndRunOnTheirKindOfTask) {
+  const std::string& plugin = GetParam();
+  auto info = built_plugins().architecture(plugin)->info();
+  EXPECT_EQ(info.name, plugin);
+  EXPECT_EQ(info.version, "1.0.0");
+  const bool tokens = plugin == "rnn" || plugin == "lstm" || plugin == "transformer";
+  for (auto kind : {TargetKind::Class, TargetKind::TokenPerPosition}) {
+    if (!tokens && kind == TargetKind::TokenPerPosition) continue;
+    TaskSpec task = tokens ? token_task(kind) : image_task(32);
+    auto net = build(plugin, task);
+    auto out = net->forward(random_input(task));
+    EXPECT_EQ(out.logits.size(0), kBatch);
+    EXPECT_EQ(out.logits.size(-1), task.num_outputs);
+    EXPECT_EQ(out.taps.size(), net->taps().size());
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Architectures, ArchitectureDefaults,
+                         ::testing::Values("mlp", "convnet", "resnet", "vit", "rnn", "lstm",
+                                           "transformer"));
+
+}  // namespace
+}  // namespace guidance::testing
