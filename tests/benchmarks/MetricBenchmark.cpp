@@ -1,0 +1,132 @@
+// Benchmarks every differentiable metric plugin, forward and forward+backward, at n = 256 and
+// d ∈ {128, 1024, 50176}, beside the plain Gram matmul X·Xᵀ of a [256, d] batch timed in the same
+// run. Counter `per_gram` = metric time / Gram matmul time: linear CKA needs two Gram matmuls
+// forward (K and L) and a third of the same shape backward (G·X̄).
+//
+//   bench-metrics [--threads=N] [benchmark flags]   (N defaults to the hardware cores)
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+#include <map>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <benchmark/benchmark.h>
+#include <torch/torch.h>
+
+#include "tests/support/TestSupport.h"
+
+namespace {
+
+constexpr int64_t kBatch = 256;
+const std::vector<int64_t> kWidths = {128, 1024, 50176};
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+/// @return the fastest of repeated X·Xᵀ products for a [kBatch, d] float32 batch, measured once
+/// per width and process.
+double gram_seconds(int64_t d) {
+  static std::map<int64_t, double> measured;
+  auto found = measured.find(d);
+  if (found != measured.end()) return found->second;
+  torch::Tensor x = torch::randn({kBatch, d});
+  benchmark::DoNotOptimize(x.mm(x.t()));
+  double best = 1e30;
+  Clock::time_point begin = Clock::now();
+  for (int repeat = 0; repeat < 5 || seconds_since(begin) < 0.3; ++repeat) {
+    Clock::time_point start = Clock::now();
+    benchmark::DoNotOptimize(x.mm(x.t()));
+    best = std::min(best, seconds_since(start));
+  }
+  return measured[d] = best;
+}
+
+void gram_benchmark(benchmark::State& state, int64_t d) {
+  torch::Tensor x = torch::randn({kBatch, d});
+  for (auto _ : state) benchmark::DoNotOptimize(x.mm(x.t()));
+  state.SetItemsProcessed(state.iterations() * kBatch);
+  state.counters["GFLOP/s"] = benchmark::Counter(2.0 * kBatch * kBatch * d * state.iterations(),
+                                                 benchmark::Counter::kIsRate,
+                                                 benchmark::Counter::kIs1000);
+}
+
+void metric_benchmark(benchmark::State& state, std::shared_ptr<guidance::Metric> metric,
+                      int64_t d, bool backward) {
+  torch::Tensor latent = torch::randn({kBatch, 8});
+  torch::Tensor x = (latent.mm(torch::randn({8, d})) + torch::randn({kBatch, d}))
+                        .requires_grad_(backward);
+  torch::Tensor y = latent.mm(torch::randn({8, d})) + torch::randn({kBatch, d});
+  double metric_seconds = 0.0;
+  for (auto _ : state) {
+    Clock::time_point start = Clock::now();
+    torch::Tensor value = metric->distance(x, y);
+    if (backward) {
+      value.backward();
+      x.mutable_grad().reset();
+    }
+    benchmark::DoNotOptimize(value.data_ptr());
+    metric_seconds += seconds_since(start);
+  }
+  state.SetItemsProcessed(state.iterations() * kBatch);
+  double per_call = metric_seconds / static_cast<double>(state.iterations());
+  double gram = gram_seconds(d);
+  state.counters["gram_ms"] = 1e3 * gram;
+  state.counters["per_gram"] = per_call / gram;
+  state.SetLabel(backward ? "fwd+bwd" : "fwd");
+}
+
+/// Removes `--threads=N` from argv and returns N (the hardware cores when absent).
+int take_thread_flag(int& argc, char** argv) {
+  int threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  const char* flag = "--threads=";
+  int kept = 1;
+  for (int i = 1; i < argc; ++i) {
+    if (std::strncmp(argv[i], flag, std::strlen(flag)) == 0) {
+      threads = std::stoi(argv[i] + std::strlen(flag));
+    } else {
+      argv[kept++] = argv[i];
+    }
+  }
+  argc = kept;
+  return threads;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int threads = take_thread_flag(argc, argv);
+  torch::set_num_threads(threads);
+  torch::manual_seed(0);
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  benchmark::AddCustomContext("torch_threads", std::to_string(threads));
+
+  const guidance::PluginCatalog& catalog = guidance::testing::built_plugins();
+  for (int64_t d : kWidths) {
+    benchmark::RegisterBenchmark(("gram-matmul/d:" + std::to_string(d)).c_str(), gram_benchmark, d)
+        ->Unit(benchmark::kMillisecond)
+        ->UseRealTime();
+  }
+  for (const std::string& name : catalog.names(guidance::PluginKind::Metric)) {
+    auto plugin = catalog.metric(name);
+    if (!plugin->traits().differentiable) continue;
+    auto metric = plugin->create(guidance::defaults_of(plugin->info().params));
+    for (int64_t d : kWidths) {
+      for (bool backward : {false, true}) {
+        std::string label = name + (backward ? "/fwd+bwd" : "/fwd") + "/d:" + std::to_string(d);
+        benchmark::RegisterBenchmark(label.c_str(), metric_benchmark, metric, d, backward)
+            ->Unit(benchmark::kMillisecond)
+            ->UseRealTime();
+      }
+    }
+  }
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}
