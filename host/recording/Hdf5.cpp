@@ -1,0 +1,335 @@
+#include "host/recording/Hdf5.h"
+
+#include <memory>
+#include <sstream>
+#include <utility>
+
+#include "host/common/Errors.h"
+
+namespace guidance::hdf5 {
+
+Handle::Handle(Handle&& other) noexcept
+    : id_(std::exchange(other.id_, -1)), close_(other.close_) {}
+
+Handle& Handle::operator=(Handle&& other) noexcept {
+  if (this != &other) {
+    close();
+    id_ = std::exchange(other.id_, -1);
+    close_ = other.close_;
+  }
+  return *this;
+}
+
+Handle::~Handle() { close(); }
+
+bool Handle::close() {
+  if (id_ < 0 || close_ == nullptr) return true;
+  herr_t status = close_(std::exchange(id_, -1));
+  return status >= 0;
+}
+
+QuietErrors::QuietErrors() {
+  H5Eget_auto2(H5E_DEFAULT, &previous_, &previous_data_);
+  H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
+}
+
+QuietErrors::~QuietErrors() { H5Eset_auto2(H5E_DEFAULT, previous_, previous_data_); }
+
+namespace {
+
+herr_t collect_message(unsigned /*n*/, const H5E_error2_t* error, void* data) {
+  auto* messages = static_cast<std::vector<std::string>*>(data);
+  if (error->desc != nullptr && *error->desc != '\0') messages->emplace_back(error->desc);
+  return 0;
+}
+
+}  // namespace
+
+std::string error_stack_text() {
+  std::vector<std::string> messages;
+  H5Ewalk2(H5E_DEFAULT, H5E_WALK_DOWNWARD, collect_message, &messages);
+  H5Eclear2(H5E_DEFAULT);
+  if (messages.empty()) return "HDF5 reported an error without a message";
+  std::string text;
+  for (const auto& message : messages) {
+    if (!text.empty()) text += "; ";
+    text += message;
+  }
+  return text;
+}
+
+Handle checked(hid_t id, herr_t (*close)(hid_t), const std::string& context) {
+  if (id < 0) throw RunError(context + ": " + error_stack_text());
+  return Handle(id, close);
+}
+
+void check(herr_t status, const std::string& context) {
+  if (status < 0) throw RunError(context + ": " + error_stack_text());
+}
+
+bool exists(hid_t location, const std::string& path) {
+  // H5Lexists fails (rather than answering false) when an intermediate link is missing, so each
+  // prefix is checked in turn.
+  std::string prefix;
+  std::stringstream parts(path);
+  std::string part;
+  while (std::getline(parts, part, '/')) {
+    if (part.empty()) continue;
+    prefix += (prefix.empty() ? "" : "/") + part;
+    if (H5Lexists(location, prefix.c_str(), H5P_DEFAULT) <= 0) return false;
+  }
+  return true;
+}
+
+Handle open_group(hid_t location, const std::string& path, const std::string& file) {
+  if (!exists(location, path)) throw RunError(file + ": no group '" + path + "'");
+  return checked(H5Gopen2(location, path.c_str(), H5P_DEFAULT), H5Gclose,
+                 file + ": cannot open group '" + path + "'");
+}
+
+Handle open_dataset(hid_t location, const std::string& path, const std::string& file) {
+  if (!exists(location, path)) throw RunError(file + ": no dataset '" + path + "'");
+  return checked(H5Dopen2(location, path.c_str(), H5P_DEFAULT), H5Dclose,
+                 file + ": cannot open dataset '" + path + "'");
+}
+
+Handle create_group(hid_t location, const std::string& path, const std::string& file) {
+  Handle links = checked(H5Pcreate(H5P_LINK_CREATE), H5Pclose, file + ": property list");
+  check(H5Pset_create_intermediate_group(links.get(), 1), file + ": property list");
+  return checked(H5Gcreate2(location, path.c_str(), links.get(), H5P_DEFAULT, H5P_DEFAULT),
+                 H5Gclose, file + ": cannot create group '" + path + "'");
+}
+
+std::vector<hsize_t> shape_of(hid_t dataset) {
+  Handle space = checked(H5Dget_space(dataset), H5Sclose, "dataspace");
+  int rank = H5Sget_simple_extent_ndims(space.get());
+  std::vector<hsize_t> dims(static_cast<size_t>(rank > 0 ? rank : 0));
+  if (rank > 0) H5Sget_simple_extent_dims(space.get(), dims.data(), nullptr);
+  return dims;
+}
+
+Handle utf8_string_type() {
+  Handle type = checked(H5Tcopy(H5T_C_S1), H5Tclose, "string type");
+  check(H5Tset_size(type.get(), H5T_VARIABLE), "string type");
+  check(H5Tset_cset(type.get(), H5T_CSET_UTF8), "string type");
+  return type;
+}
+
+namespace {
+
+std::vector<const char*> c_strings(const std::vector<std::string>& values) {
+  std::vector<const char*> pointers;
+  pointers.reserve(values.size());
+  for (const auto& value : values) pointers.push_back(value.c_str());
+  return pointers;
+}
+
+Handle make_space(const std::vector<std::string>* list) {
+  if (list == nullptr) return checked(H5Screate(H5S_SCALAR), H5Sclose, "dataspace");
+  hsize_t size = list->size();
+  return checked(H5Screate_simple(1, &size, nullptr), H5Sclose, "dataspace");
+}
+
+void write_attribute_data(hid_t object, const std::string& name, hid_t file_type, hid_t space,
+                          hid_t memory_type, const void* data) {
+  if (H5Aexists(object, name.c_str()) > 0) {
+    check(H5Adelete(object, name.c_str()), "cannot replace attribute '" + name + "'");
+  }
+  Handle attribute = checked(H5Acreate2(object, name.c_str(), file_type, space, H5P_DEFAULT,
+                                        H5P_DEFAULT),
+                             H5Aclose, "cannot create attribute '" + name + "'");
+  check(H5Awrite(attribute.get(), memory_type, data), "cannot write attribute '" + name + "'");
+}
+
+// Reads every string held by an attribute or dataset, whatever its string flavour.
+template <typename Read>
+std::vector<std::string> read_strings(hid_t file_type, hid_t space, Read read,
+                                      const std::string& context) {
+  if (H5Tget_class(file_type) != H5T_STRING) throw RunError(context + " does not hold strings");
+  hssize_t count = H5Sget_simple_extent_npoints(space);
+  if (count < 0) throw RunError(context + ": unreadable dataspace");
+  std::vector<std::string> values;
+  if (H5Tis_variable_str(file_type) > 0) {
+    Handle memory = utf8_string_type();
+    std::vector<char*> pointers(static_cast<size_t>(count), nullptr);
+    if (count > 0) {
+      check(read(memory.get(), pointers.data()), context);
+      for (char* pointer : pointers) values.emplace_back(pointer != nullptr ? pointer : "");
+      H5Dvlen_reclaim(memory.get(), space, H5P_DEFAULT, pointers.data());
+    }
+  } else {
+    size_t width = H5Tget_size(file_type);
+    Handle memory = checked(H5Tcopy(H5T_C_S1), H5Tclose, context);
+    check(H5Tset_size(memory.get(), width), context);
+    std::vector<char> buffer(width * static_cast<size_t>(count) + 1, '\0');
+    if (count > 0) check(read(memory.get(), buffer.data()), context);
+    for (hssize_t i = 0; i < count; ++i) {
+      const char* start = buffer.data() + static_cast<size_t>(i) * width;
+      size_t length = 0;
+      while (length < width && start[length] != '\0') ++length;
+      values.emplace_back(start, length);
+    }
+  }
+  return values;
+}
+
+std::vector<std::string> attribute_strings(hid_t object, const std::string& name,
+                                           const std::string& file) {
+  std::string context = file + ": attribute '" + name + "'";
+  if (H5Aexists(object, name.c_str()) <= 0) throw RunError(context + " is missing");
+  Handle attribute = checked(H5Aopen(object, name.c_str(), H5P_DEFAULT), H5Aclose, context);
+  Handle type = checked(H5Aget_type(attribute.get()), H5Tclose, context);
+  Handle space = checked(H5Aget_space(attribute.get()), H5Sclose, context);
+  return read_strings(
+      type.get(), space.get(),
+      [&](hid_t memory, void* buffer) { return H5Aread(attribute.get(), memory, buffer); },
+      context);
+}
+
+template <typename T>
+std::vector<T> read_numbers(hid_t location, const std::string& path, const std::string& file,
+                            hid_t memory_type) {
+  Handle dataset = open_dataset(location, path, file);
+  Handle space = checked(H5Dget_space(dataset.get()), H5Sclose, file + ": " + path);
+  hssize_t count = H5Sget_simple_extent_npoints(space.get());
+  std::vector<T> values(static_cast<size_t>(count > 0 ? count : 0));
+  if (!values.empty()) {
+    check(H5Dread(dataset.get(), memory_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, values.data()),
+          file + ": cannot read dataset '" + path + "'");
+  }
+  return values;
+}
+
+}  // namespace
+
+void write_attribute(hid_t object, const std::string& name, const std::string& value) {
+  Handle type = utf8_string_type();
+  Handle space = make_space(nullptr);
+  const char* pointer = value.c_str();
+  write_attribute_data(object, name, type.get(), space.get(), type.get(), &pointer);
+}
+
+void write_attribute(hid_t object, const std::string& name,
+                     const std::vector<std::string>& value) {
+  Handle type = utf8_string_type();
+  Handle space = make_space(&value);
+  std::vector<const char*> pointers = c_strings(value);
+  // HDF5 refuses a null buffer even for zero elements (an unguided run has no layer pairs).
+  const char* none = "";
+  write_attribute_data(object, name, type.get(), space.get(), type.get(),
+                       pointers.empty() ? &none : pointers.data());
+}
+
+void write_integer_attribute(hid_t object, const std::string& name, int64_t value) {
+  Handle space = make_space(nullptr);
+  write_attribute_data(object, name, H5T_STD_I64LE, space.get(), H5T_NATIVE_INT64, &value);
+}
+
+void write_unsigned_attribute(hid_t object, const std::string& name, uint64_t value) {
+  Handle space = make_space(nullptr);
+  write_attribute_data(object, name, H5T_STD_U64LE, space.get(), H5T_NATIVE_UINT64, &value);
+}
+
+std::string read_string_attribute(hid_t object, const std::string& name,
+                                  const std::string& file) {
+  std::vector<std::string> values = attribute_strings(object, name, file);
+  if (values.size() != 1) {
+    throw RunError(file + ": attribute '" + name + "' holds " + std::to_string(values.size()) +
+                   " strings, expected one");
+  }
+  return values.front();
+}
+
+std::vector<std::string> read_strings_attribute(hid_t object, const std::string& name,
+                                                const std::string& file) {
+  return attribute_strings(object, name, file);
+}
+
+namespace {
+
+template <typename T>
+T read_number_attribute(hid_t object, const std::string& name, const std::string& file,
+                        hid_t memory_type) {
+  std::string context = file + ": attribute '" + name + "'";
+  if (H5Aexists(object, name.c_str()) <= 0) throw RunError(context + " is missing");
+  Handle attribute = checked(H5Aopen(object, name.c_str(), H5P_DEFAULT), H5Aclose, context);
+  T value = 0;
+  check(H5Aread(attribute.get(), memory_type, &value), context);
+  return value;
+}
+
+}  // namespace
+
+int64_t read_integer_attribute(hid_t object, const std::string& name, const std::string& file) {
+  return read_number_attribute<int64_t>(object, name, file, H5T_NATIVE_INT64);
+}
+
+uint64_t read_unsigned_attribute(hid_t object, const std::string& name, const std::string& file) {
+  return read_number_attribute<uint64_t>(object, name, file, H5T_NATIVE_UINT64);
+}
+
+void write_string_dataset(hid_t location, const std::string& name, const std::string& value) {
+  Handle type = utf8_string_type();
+  Handle space = make_space(nullptr);
+  Handle dataset = checked(H5Dcreate2(location, name.c_str(), type.get(), space.get(),
+                                      H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
+                           H5Dclose, "cannot create dataset '" + name + "'");
+  const char* pointer = value.c_str();
+  check(H5Dwrite(dataset.get(), type.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, &pointer),
+        "cannot write dataset '" + name + "'");
+}
+
+void write_strings_dataset(hid_t location, const std::string& name,
+                           const std::vector<std::string>& values) {
+  Handle type = utf8_string_type();
+  Handle space = make_space(&values);
+  Handle dataset = checked(H5Dcreate2(location, name.c_str(), type.get(), space.get(),
+                                      H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
+                           H5Dclose, "cannot create dataset '" + name + "'");
+  if (values.empty()) return;
+  std::vector<const char*> pointers = c_strings(values);
+  check(H5Dwrite(dataset.get(), type.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, pointers.data()),
+        "cannot write dataset '" + name + "'");
+}
+
+std::vector<std::string> read_strings_dataset(hid_t location, const std::string& path,
+                                              const std::string& file) {
+  Handle dataset = open_dataset(location, path, file);
+  std::string context = file + ": dataset '" + path + "'";
+  Handle type = checked(H5Dget_type(dataset.get()), H5Tclose, context);
+  Handle space = checked(H5Dget_space(dataset.get()), H5Sclose, context);
+  return read_strings(
+      type.get(), space.get(),
+      [&](hid_t memory, void* buffer) {
+        return H5Dread(dataset.get(), memory, H5S_ALL, H5S_ALL, H5P_DEFAULT, buffer);
+      },
+      context);
+}
+
+std::vector<double> read_doubles(hid_t location, const std::string& path,
+                                 const std::string& file) {
+  return read_numbers<double>(location, path, file, H5T_NATIVE_DOUBLE);
+}
+
+std::vector<int64_t> read_integers(hid_t location, const std::string& path,
+                                   const std::string& file) {
+  return read_numbers<int64_t>(location, path, file, H5T_NATIVE_INT64);
+}
+
+namespace {
+
+herr_t collect_name(hid_t /*group*/, const char* name, const H5L_info_t* /*info*/, void* data) {
+  static_cast<std::vector<std::string>*>(data)->emplace_back(name);
+  return 0;
+}
+
+}  // namespace
+
+std::vector<std::string> member_names(hid_t group) {
+  std::vector<std::string> names;
+  check(H5Literate(group, H5_INDEX_NAME, H5_ITER_INC, nullptr, collect_name, &names),
+        "cannot list group members");
+  return names;
+}
+
+}  // namespace guidance::hdf5

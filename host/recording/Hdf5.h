@@ -1,0 +1,113 @@
+#pragma once
+
+#include <hdf5.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace guidance::hdf5 {
+
+/// An owned HDF5 identifier (file, group, dataset, dataspace, datatype, property list or
+/// attribute), closed with the matching H5?close when the handle goes away. Move-only.
+class Handle {
+ public:
+  Handle() = default;
+  /// Takes ownership of `id` (which may be negative: an empty handle), closed with `close`.
+  Handle(hid_t id, herr_t (*close)(hid_t)) : id_(id), close_(close) {}
+  Handle(Handle&& other) noexcept;
+  Handle& operator=(Handle&& other) noexcept;
+  Handle(const Handle&) = delete;
+  Handle& operator=(const Handle&) = delete;
+  ~Handle();
+
+  hid_t get() const { return id_; }
+  explicit operator bool() const { return id_ >= 0; }
+
+  /// Closes the identifier now. @return false if HDF5 reported an error while closing (for a file:
+  /// data could not be written out).
+  bool close();
+
+ private:
+  hid_t id_ = -1;
+  herr_t (*close_)(hid_t) = nullptr;
+};
+
+/// While alive, HDF5 stops printing its error stack to stderr (errors still reach the caller as
+/// exceptions carrying the stack's messages). Restores the previous handler when destroyed.
+class QuietErrors {
+ public:
+  QuietErrors();
+  ~QuietErrors();
+  QuietErrors(const QuietErrors&) = delete;
+  QuietErrors& operator=(const QuietErrors&) = delete;
+
+ private:
+  H5E_auto2_t previous_ = nullptr;
+  void* previous_data_ = nullptr;
+};
+
+/// @return the messages of the current thread's HDF5 error stack, innermost last, joined by "; ".
+std::string error_stack_text();
+
+/// Throws RunError "<context>: <HDF5 error stack>" when `id` is negative; otherwise owns it.
+Handle checked(hid_t id, herr_t (*close)(hid_t), const std::string& context);
+
+/// Throws RunError "<context>: <HDF5 error stack>" when `status` is negative.
+void check(herr_t status, const std::string& context);
+
+/// @return whether every link along the '/'-separated `path` (relative to `location`) exists.
+bool exists(hid_t location, const std::string& path);
+
+/// Opens a group or dataset; throws RunError naming `file` and `path` if it is missing.
+Handle open_group(hid_t location, const std::string& path, const std::string& file);
+Handle open_dataset(hid_t location, const std::string& path, const std::string& file);
+
+/// Creates a group (intermediate groups too).
+Handle create_group(hid_t location, const std::string& path, const std::string& file);
+
+/// @return the current extent of a dataset, one entry per dimension.
+std::vector<hsize_t> shape_of(hid_t dataset);
+
+/// @return a variable-length UTF-8 string type (what h5py reads as `str`).
+Handle utf8_string_type();
+
+/// Writes (or replaces) a scalar string attribute on an object.
+void write_attribute(hid_t object, const std::string& name, const std::string& value);
+/// Writes (or replaces) a one-dimensional string-array attribute on an object.
+void write_attribute(hid_t object, const std::string& name, const std::vector<std::string>& value);
+/// Writes (or replaces) a scalar signed 64-bit integer attribute on an object.
+void write_integer_attribute(hid_t object, const std::string& name, int64_t value);
+/// Writes (or replaces) a scalar unsigned 64-bit integer attribute on an object.
+void write_unsigned_attribute(hid_t object, const std::string& name, uint64_t value);
+
+/// @return a string attribute (fixed or variable length, scalar); throws RunError naming `file`.
+std::string read_string_attribute(hid_t object, const std::string& name, const std::string& file);
+/// @return a one-dimensional string-array attribute; throws RunError naming `file`.
+std::vector<std::string> read_strings_attribute(hid_t object, const std::string& name,
+                                                const std::string& file);
+/// @return an integer attribute converted to int64; throws RunError naming `file`.
+int64_t read_integer_attribute(hid_t object, const std::string& name, const std::string& file);
+/// @return an integer attribute converted to uint64; throws RunError naming `file`.
+uint64_t read_unsigned_attribute(hid_t object, const std::string& name, const std::string& file);
+
+/// Creates a scalar string dataset holding `value`.
+void write_string_dataset(hid_t location, const std::string& name, const std::string& value);
+/// Creates a one-dimensional string dataset holding `values` (an empty list makes a [0] dataset).
+void write_strings_dataset(hid_t location, const std::string& name,
+                           const std::vector<std::string>& values);
+
+/// @return the strings of a scalar or one-dimensional string dataset (fixed or variable length).
+std::vector<std::string> read_strings_dataset(hid_t location, const std::string& path,
+                                              const std::string& file);
+
+/// @return every element of a numeric dataset converted to double, row-major.
+std::vector<double> read_doubles(hid_t location, const std::string& path, const std::string& file);
+/// @return every element of an integer dataset converted to int64, row-major.
+std::vector<int64_t> read_integers(hid_t location, const std::string& path,
+                                   const std::string& file);
+
+/// @return the names of the links directly inside a group, in name order.
+std::vector<std::string> member_names(hid_t group);
+
+}  // namespace guidance::hdf5

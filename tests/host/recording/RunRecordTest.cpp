@@ -1,0 +1,237 @@
+#include "host/recording/RunRecord.h"
+
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+
+#include "host/common/Errors.h"
+#include "tests/host/recording/SyntheticRecord.h"
+#include "tests/support/TestSupport.h"
+
+extern char** environ;
+
+namespace guidance {
+namespace {
+
+using testing::CommandResult;
+using testing::TemporaryDirectory;
+
+// Runs check_record.py on a record with Debian's h5py; `arguments` are the script's options.
+CommandResult check_with_h5py(const std::string& path, const std::string& arguments) {
+  return testing::run_command("/usr/bin/python3 '" CHECK_RECORD_SCRIPT "' '" + path + "' " +
+                              arguments);
+}
+
+template <typename Call>
+std::string error_of(Call call) {
+  try {
+    call();
+  } catch (const RunError& error) {
+    return error.what();
+  }
+  return "(no error)";
+}
+
+class RunRecordTest : public testing::SeededTest {};
+
+TEST_F(RunRecordTest, H5pyReadsNamesShapesLabelsAndRecomputesSimilarity) {
+  TemporaryDirectory directory;
+  std::string path = directory.file("run.h5");
+  testing::write_synthetic_run(path, 30, 10);
+
+  CommandResult checked = check_with_h5py(
+      path, "--training-steps 1:30 --snapshot-steps 10,20,30 --evaluation-steps 10,20,30");
+  EXPECT_EQ(checked.exit_code, 0) << checked.err;
+  EXPECT_EQ(checked.out, "ok\n");
+
+  CommandResult dumped = testing::run_command("h5dump -H '" + path + "'");
+  EXPECT_EQ(dumped.exit_code, 0) << dumped.err;
+  EXPECT_NE(dumped.out.find("DATASET \"pair_distance\""), std::string::npos);
+  EXPECT_NE(dumped.out.find("GROUP \"similarity\""), std::string::npos);
+}
+
+TEST_F(RunRecordTest, StoresFloat16ActivationsAndUnguidedRuns) {
+  TemporaryDirectory directory;
+  std::string half = directory.file("half.h5");
+  testing::write_synthetic_run(half, 20, 10, testing::synthetic_layout("float16"));
+  // The stored matrices come from the float32 activations, the check from their float16 copies.
+  CommandResult checked = check_with_h5py(
+      half, "--training-steps 1:20 --snapshot-steps 10,20 --activation-dtype float16 "
+            "--tolerance 2e-3");
+  EXPECT_EQ(checked.exit_code, 0) << checked.err;
+
+  std::string unguided = directory.file("unguided.h5");
+  testing::write_synthetic_run(unguided, 10, 5, testing::synthetic_layout("float32", false));
+  checked = check_with_h5py(unguided, "--training-steps 1:10 --snapshot-steps 5,10");
+  EXPECT_EQ(checked.exit_code, 0) << checked.err;
+}
+
+TEST_F(RunRecordTest, SimilarityMatrixComparesEveryPairWithoutGradient) {
+  testing::TestLinearCka metric;
+  torch::Tensor a = torch::randn({16, 2, 3}, torch::requires_grad());
+  torch::Tensor b = torch::randn({16, 5});
+  torch::Tensor c = a.detach().reshape({16, 6}) * 2.0;
+  torch::Tensor matrix = similarity_matrix(metric, {a, b}, {b, c, a});
+  ASSERT_EQ(matrix.sizes(), torch::IntArrayRef({2, 3}));
+  EXPECT_EQ(matrix.scalar_type(), torch::kDouble);
+  EXPECT_FALSE(matrix.requires_grad());
+  EXPECT_NEAR(matrix[0][2].item<double>(), 1.0, 1e-6);
+  EXPECT_NEAR(matrix[0][1].item<double>(), 1.0, 1e-6);  // CKA ignores isotropic scaling
+  EXPECT_NEAR(matrix[1][0].item<double>(), 1.0, 1e-6);
+  double expected = metric.similarity(a.detach().reshape({16, 6}), b).item<double>();
+  EXPECT_NEAR(matrix[0][0].item<double>(), expected, 1e-9);
+  EXPECT_LT(expected, 0.9);
+}
+
+TEST_F(RunRecordTest, RefusesAnExistingFileWithoutTouchingIt) {
+  TemporaryDirectory directory;
+  std::string path = directory.file("run.h5");
+  testing::write_file(path, "an earlier record");
+  std::string message =
+      error_of([&] { RunRecord::create(path, testing::synthetic_provenance(),
+                                       testing::synthetic_layout()); });
+  EXPECT_NE(message.find("refusing to overwrite"), std::string::npos) << message;
+  EXPECT_NE(message.find(path), std::string::npos) << message;
+  EXPECT_EQ(testing::read_file(path), "an earlier record");
+}
+
+TEST_F(RunRecordTest, RefusesADirectoryItCannotWriteNamingIt) {
+  TemporaryDirectory directory;
+  testing::write_file(directory.file("not-a-directory"), "");
+  std::string path = directory.file("not-a-directory/run/run.h5");
+  std::string message =
+      error_of([&] { RunRecord::create(path, testing::synthetic_provenance(),
+                                       testing::synthetic_layout()); });
+  EXPECT_NE(message.find(path), std::string::npos) << message;
+  EXPECT_NE(message.find("cannot create the record directory"), std::string::npos) << message;
+}
+
+TEST_F(RunRecordTest, RefusesBadLayoutsAndRowsNamingTheValue) {
+  TemporaryDirectory directory;
+  RecordLayout layout = testing::synthetic_layout();
+  layout.target_taps.push_back("block/conv");
+  std::string message = error_of([&] {
+    RunRecord::create(directory.file("a.h5"), testing::synthetic_provenance(), layout);
+  });
+  EXPECT_NE(message.find("'block/conv'"), std::string::npos) << message;
+  EXPECT_FALSE(std::filesystem::exists(directory.file("a.h5")));
+
+  auto record = RunRecord::create(directory.file("b.h5"), testing::synthetic_provenance(),
+                                  testing::synthetic_layout());
+  message = error_of([&] { record->append_training(testing::synthetic_training_row(1, 2)); });
+  EXPECT_NE(message.find("2 pair distances, the layout has 3"), std::string::npos) << message;
+  EvaluationRow evaluation = testing::synthetic_evaluation_row(1);
+  evaluation.measures["perplexity"] = 3.0;
+  message = error_of([&] { record->append_evaluation(evaluation); });
+  EXPECT_NE(message.find("'perplexity'"), std::string::npos) << message;
+  record->append_training(testing::synthetic_training_row(5, 3));
+  message = error_of([&] { record->append_training(testing::synthetic_training_row(5, 3)); });
+  EXPECT_NE(message.find("step 5 does not follow the previous row's step 5"), std::string::npos)
+      << message;
+  message = error_of([&] { record->finish("done", "now"); });
+  EXPECT_NE(message.find("'done'"), std::string::npos) << message;
+}
+
+TEST_F(RunRecordTest, ResumeDropsRowsAfterTheCheckpointAndAppendsFromThere) {
+  TemporaryDirectory directory;
+  std::string path = directory.file("run.h5");
+  testing::write_synthetic_run(path, 30, 10);
+
+  RecordLayout layout = testing::synthetic_layout();
+  auto record = RunRecord::resume(path, 20);
+  EXPECT_EQ(record->layout().target_taps, layout.target_taps);
+  EXPECT_EQ(record->layout().pair_names, layout.pair_names);
+  std::string message =
+      error_of([&] { record->append_training(testing::synthetic_training_row(20, 3)); });
+  EXPECT_NE(message.find("previous row's step 20"), std::string::npos) << message;
+  // The probe set is the same one, so writing it again is accepted.
+  record->write_probe(torch::arange(24) * 3, torch::arange(24) % 10);
+  message = error_of([&] { record->write_probe(torch::arange(24), torch::arange(24) % 10); });
+  EXPECT_NE(message.find("probe/indices"), std::string::npos) << message;
+
+  std::vector<std::shared_ptr<Metric>> metrics = {std::make_shared<testing::TestLinearCka>()};
+  for (int64_t step = 21; step <= 25; ++step) {
+    record->append_training(testing::synthetic_training_row(step, 3));
+  }
+  record->append_evaluation(testing::synthetic_evaluation_row(25));
+  auto activations = testing::synthetic_activations(layout, 24, 25);
+  record->write_snapshot(25, activations.guide, activations.target, metrics);
+  record->finish("completed", "2024-01-02T00:00:00Z");
+
+  CommandResult checked = check_with_h5py(
+      path, "--training-steps 1:25 --snapshot-steps 10,20,25 --evaluation-steps 10,20,25 "
+            "--resumed 1");
+  EXPECT_EQ(checked.exit_code, 0) << checked.err;
+}
+
+// Starts the writer helper and waits until it says its rows are flushed.
+pid_t start_writer(const std::string& path, int flushed, int buffered) {
+  int pipe_ends[2];
+  if (pipe(pipe_ends) != 0) throw std::runtime_error("pipe failed");
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_adddup2(&actions, pipe_ends[1], STDOUT_FILENO);
+  posix_spawn_file_actions_addclose(&actions, pipe_ends[0]);
+  std::string flushed_text = std::to_string(flushed);
+  std::string buffered_text = std::to_string(buffered);
+  std::vector<char*> argv = {const_cast<char*>(RECORD_WRITER), const_cast<char*>(path.c_str()),
+                             flushed_text.data(), buffered_text.data(), nullptr};
+  pid_t pid = 0;
+  int status = posix_spawn(&pid, RECORD_WRITER, &actions, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  close(pipe_ends[1]);
+  if (status != 0) throw std::runtime_error("cannot start " RECORD_WRITER);
+  FILE* output = fdopen(pipe_ends[0], "r");
+  char line[64] = {0};
+  bool ready = std::fgets(line, sizeof(line), output) != nullptr && std::string(line) == "ready\n";
+  std::fclose(output);
+  if (!ready) {
+    kill(pid, SIGKILL);
+    waitpid(pid, nullptr, 0);
+    throw std::runtime_error(RECORD_WRITER " did not get ready");
+  }
+  return pid;
+}
+
+TEST_F(RunRecordTest, KilledWriterLeavesItsFlushedRowsReadableAndResumable) {
+  TemporaryDirectory directory;
+  std::string path = directory.file("run.h5");
+  pid_t writer = start_writer(path, 20, 27);
+
+  // A live run is readable while it writes (SWMR); rows 21..27 are buffered, not yet written.
+  CommandResult live = check_with_h5py(
+      path, "--swmr --state running --training-steps 1:20 --snapshot-steps 10,20");
+  EXPECT_EQ(live.exit_code, 0) << live.err;
+
+  ASSERT_EQ(kill(writer, SIGKILL), 0);
+  int status = 0;
+  ASSERT_EQ(waitpid(writer, &status, 0), writer);
+  ASSERT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+
+  CommandResult killed = check_with_h5py(
+      path, "--swmr --state running --training-steps 1:20 --snapshot-steps 10,20");
+  EXPECT_EQ(killed.exit_code, 0) << killed.err;
+
+  auto record = RunRecord::resume(path, 20);
+  for (int64_t step = 21; step <= 30; ++step) {
+    record->append_training(testing::synthetic_training_row(step, 3));
+  }
+  record->finish("completed", "2024-01-02T00:00:00Z");
+  record.reset();
+
+  CommandResult resumed = check_with_h5py(
+      path, "--training-steps 1:30 --snapshot-steps 10,20 --resumed 1");
+  EXPECT_EQ(resumed.exit_code, 0) << resumed.err;
+  CommandResult dumped = testing::run_command("h5dump -d /training/step '" + path + "'");
+  EXPECT_EQ(dumped.exit_code, 0) << dumped.err;
+  EXPECT_NE(dumped.out.find("DATASPACE  SIMPLE { ( 30 ) / ( H5S_UNLIMITED ) }"),
+            std::string::npos)
+      << dumped.out;
+}
+
+}  // namespace
+}  // namespace guidance
