@@ -1,0 +1,353 @@
+#include "analysis/HtmlReport.h"
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <limits>
+#include <set>
+#include <sstream>
+
+#include "analysis/Svg.h"
+#include "host/common/Errors.h"
+
+namespace guidance::analysis {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+const std::set<std::string> kEvaluationKeys = {"step", "epoch", "split", "loss"};
+
+void write_text(const fs::path& path, const std::string& content) {
+  std::ofstream out(path, std::ios::binary);
+  out << content;
+  out.flush();
+  if (!out) throw RunError("cannot write " + path.string());
+}
+
+std::vector<std::string> measure_names(const Table& evaluation) {
+  std::vector<std::string> names;
+  for (const auto& column : evaluation.columns) {
+    if (kEvaluationKeys.count(column.name) == 0) names.push_back(column.name);
+  }
+  return names;
+}
+
+std::vector<std::string> splits_of(const Table& evaluation) {
+  std::vector<std::string> splits;
+  if (!evaluation.has("split")) return splits;
+  for (const auto& split : evaluation.column("split").texts) {
+    if (std::find(splits.begin(), splits.end(), split) == splits.end()) splits.push_back(split);
+  }
+  return splits;
+}
+
+// y against step for the rows of `table` whose split is `split` (all rows when split is empty).
+Series series_of(const Table& table, const std::string& column, const std::string& name,
+                 const std::string& split = "") {
+  Series series{name, {}, {}};
+  const auto& steps = table.column("step").numbers;
+  const auto& values = table.column(column).numbers;
+  for (size_t row = 0; row < table.rows(); ++row) {
+    if (!split.empty() && table.column("split").texts[row] != split) continue;
+    series.x.push_back(steps[row]);
+    series.y.push_back(values[row]);
+  }
+  return series;
+}
+
+std::string html_table(const Table& table, const std::vector<std::string>& links = {}) {
+  std::ostringstream html;
+  html << "<table>\n<tr>";
+  for (const auto& column : table.columns) html << "<th>" << escape_xml(column.name) << "</th>";
+  html << "</tr>\n";
+  for (size_t row = 0; row < table.rows(); ++row) {
+    html << "<tr>";
+    for (size_t c = 0; c < table.columns.size(); ++c) {
+      std::string cell = escape_xml(table.cell(row, c));
+      if (c == 0 && row < links.size()) {
+        cell = "<a href=\"" + escape_xml(links[row]) + "\">" + cell + "</a>";
+      }
+      html << (table.columns[c].is_text() ? "<td>" : "<td class=\"number\">") << cell << "</td>";
+    }
+    html << "</tr>\n";
+  }
+  html << "</table>\n";
+  return html.str();
+}
+
+std::string page_start(const std::string& title) {
+  return "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>" +
+         escape_xml(title) +
+         "</title>\n<style>\n"
+         "body { font-family: Helvetica, Arial, sans-serif; margin: 2em; color: #222; }\n"
+         "table { border-collapse: collapse; margin: 0.5em 0 1.5em; }\n"
+         "th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: left; }\n"
+         "td.number { text-align: right; font-variant-numeric: tabular-nums; }\n"
+         "th { background: #f3f3f3; }\n"
+         "figure { display: inline-block; margin: 0 1em 1em 0; vertical-align: top; }\n"
+         "pre { background: #f7f7f7; padding: 1em; overflow-x: auto; }\n"
+         "</style>\n</head>\n<body>\n<h1>" +
+         escape_xml(title) + "</h1>\n";
+}
+
+std::string figure(const std::string& file, const std::string& caption) {
+  return "<figure><img src=\"" + escape_xml(file) + "\" alt=\"" + escape_xml(caption) +
+         "\"><figcaption>" + escape_xml(caption) + "</figcaption></figure>\n";
+}
+
+// Keys "<split> <column>" of a final-measures table, flattened into one row per run.
+std::vector<std::pair<std::string, double>> flatten(const Table& finals) {
+  std::vector<std::pair<std::string, double>> values;
+  for (size_t row = 0; row < finals.rows(); ++row) {
+    const std::string& split = finals.column("split").texts[row];
+    for (const auto& column : finals.columns) {
+      if (column.is_text() || column.name == "step" || std::isnan(column.numbers[row])) continue;
+      values.emplace_back(split + " " + column.name, column.numbers[row]);
+    }
+  }
+  return values;
+}
+
+}  // namespace
+
+Table final_measures(const Table& training, const Table& evaluation) {
+  std::vector<std::string> measures = measure_names(evaluation);
+  Table finals;
+  finals.columns.push_back({"split", {}, {}});
+  for (const char* name : {"step", "loss", "guidance_loss"}) finals.columns.push_back({name, {}, {}});
+  for (const auto& measure : measures) finals.columns.push_back({measure, {}, {}});
+  auto add_row = [&](const std::string& split, double step, double loss, double guidance,
+                     const std::vector<double>& values) {
+    finals.columns[0].texts.push_back(split);
+    finals.columns[1].numbers.push_back(step);
+    finals.columns[2].numbers.push_back(loss);
+    finals.columns[3].numbers.push_back(guidance);
+    for (size_t m = 0; m < values.size(); ++m) finals.columns[4 + m].numbers.push_back(values[m]);
+  };
+  size_t last_training = training.rows();
+  if (last_training > 0) {
+    add_row("training", training.column("step").numbers.back(),
+            training.column("task_loss").numbers.back(),
+            training.column("guidance_loss").numbers.back(),
+            std::vector<double>(measures.size(), kNaN));
+  }
+  for (const auto& split : splits_of(evaluation)) {
+    size_t last = 0;
+    for (size_t row = 0; row < evaluation.rows(); ++row) {
+      if (evaluation.column("split").texts[row] == split) last = row;
+    }
+    std::vector<double> values;
+    for (const auto& measure : measures) values.push_back(evaluation.column(measure).numbers[last]);
+    add_row(split, evaluation.column("step").numbers[last],
+            evaluation.column("loss").numbers[last], kNaN, values);
+  }
+  return finals;
+}
+
+RunSummary write_run_report(const RecordReader& record, const std::string& name,
+                            const std::string& directory) {
+  fs::path out(directory);
+  std::error_code error;
+  fs::create_directories(out, error);
+  if (error) throw RunError("cannot create the report directory " + directory + ": " + error.message());
+
+  RunSummary summary;
+  summary.name = name;
+  summary.report = "index.html";
+  summary.state = record.state();
+  summary.training = record.training();
+  summary.evaluation = record.evaluation();
+  summary.final_measures = final_measures(summary.training, summary.evaluation);
+  const Table& training = summary.training;
+  const Table& evaluation = summary.evaluation;
+
+  std::vector<std::string> csv_files = {"training.csv", "evaluation.csv", "final_measures.csv"};
+  write_csv_file(training, (out / "training.csv").string());
+  write_csv_file(evaluation, (out / "evaluation.csv").string());
+  write_csv_file(summary.final_measures, (out / "final_measures.csv").string());
+
+  std::ostringstream html;
+  html << page_start("Run " + name);
+  html << "<p>Record <code>" << escape_xml(record.path()) << "</code>, state <b>"
+       << escape_xml(summary.state) << "</b>, " << training.rows() << " training steps recorded.</p>\n";
+  html << "<h2>Final measures</h2>\n" << html_table(summary.final_measures);
+
+  LineChart losses{"Losses", "step", "loss", {}};
+  for (const char* column : {"total_loss", "task_loss", "guidance_loss"}) {
+    losses.series.push_back(series_of(training, column, column));
+  }
+  for (const auto& split : splits_of(evaluation)) {
+    losses.series.push_back(series_of(evaluation, "loss", split + " loss", split));
+  }
+  write_text(out / "loss.svg", render_svg(losses));
+  html << "<h2>Training</h2>\n" << figure("loss.svg", "Training losses and evaluation loss");
+
+  LineChart measures{"Evaluation measures", "step", "value", {}};
+  for (const auto& split : splits_of(evaluation)) {
+    for (const auto& measure : measure_names(evaluation)) {
+      measures.series.push_back(series_of(evaluation, measure, split + " " + measure, split));
+    }
+  }
+  write_text(out / "measures.svg", render_svg(measures));
+  html << figure("measures.svg", "Evaluation measures (e.g. accuracy) per split");
+
+  if (!record.layout().pair_names.empty()) {
+    LineChart distances{"Distance per layer pair", "step", "distance", {}};
+    for (const auto& pair : record.layout().pair_names) {
+      distances.series.push_back(series_of(training, "distance " + pair, pair));
+    }
+    write_text(out / "pair_distance.svg", render_svg(distances));
+    html << figure("pair_distance.svg", "Guidance distance of each mapped layer pair");
+  }
+
+  std::vector<int64_t> steps = record.snapshot_steps();
+  if (!steps.empty()) {
+    size_t last = steps.size() - 1;
+    html << "<h2>Similarity at step " << steps[last] << "</h2>\n";
+    for (const auto& metric : record.layout().metrics) {
+      for (const char* which : {"guide_target", "target_target", "guide_guide"}) {
+        if (std::string(which).rfind("guide", 0) == 0 && record.layout().guide_taps.empty()) {
+          continue;
+        }
+        SimilarityMatrix matrix = record.similarity(metric, which, last);
+        std::string stem = "similarity-" + metric + "-" + which + "-step" + std::to_string(matrix.step);
+        write_text(out / (stem + ".svg"), render_svg(heatmap_of(matrix)));
+        write_csv_file(matrix_table(matrix), (out / (stem + ".csv")).string());
+        csv_files.push_back(stem + ".csv");
+        html << figure(stem + ".svg", metric + ": " + matrix.rows + " × " + matrix.columns +
+                                          " at step " + std::to_string(matrix.step));
+      }
+    }
+  }
+
+  Table provenance;
+  provenance.columns = {{"field", {}, {}}, {"value", {}, {}}};
+  for (const auto& [field, value] : record.provenance()) {
+    provenance.columns[0].texts.push_back(field);
+    provenance.columns[1].texts.push_back(value);
+  }
+  html << "<h2>Provenance</h2>\n" << html_table(provenance);
+  html << "<h2>Config</h2>\n<pre>" << escape_xml(record.config()) << "</pre>\n";
+  try {
+    write_csv_file(record.probe(), (out / "probe.csv").string());
+    csv_files.push_back("probe.csv");
+  } catch (const RunError&) {
+    // A run killed before it wrote its probe set has none; the report shows what exists.
+  }
+  html << "<h2>Data</h2>\n<ul>\n";
+  for (const auto& file : csv_files) {
+    html << "<li><a href=\"" << escape_xml(file) << "\">" << escape_xml(file) << "</a></li>\n";
+  }
+  html << "</ul>\n</body>\n</html>\n";
+  write_text(out / "index.html", html.str());
+  return summary;
+}
+
+Heatmap heatmap_of(const SimilarityMatrix& matrix) {
+  Heatmap heatmap;
+  heatmap.title = matrix.metric + " at step " + std::to_string(matrix.step);
+  heatmap.row_title = matrix.rows + " taps";
+  heatmap.column_title = matrix.columns + " taps";
+  heatmap.row_labels = matrix.row_labels;
+  heatmap.column_labels = matrix.column_labels;
+  heatmap.values = matrix.values;
+  heatmap.scale_label = matrix.metric + " similarity";
+  // Similarities of the usual metrics lie in [0, 1]; widen the scale only for values beyond.
+  heatmap.low = 0.0;
+  heatmap.high = 1.0;
+  for (double value : matrix.values) {
+    if (std::isnan(value)) continue;
+    heatmap.low = std::min(heatmap.low, value);
+    heatmap.high = std::max(heatmap.high, value);
+  }
+  return heatmap;
+}
+
+Table matrix_table(const SimilarityMatrix& matrix) {
+  Table table;
+  table.columns.push_back({matrix.rows + " \\ " + matrix.columns, {}, matrix.row_labels});
+  for (size_t c = 0; c < matrix.column_labels.size(); ++c) {
+    Table::Column column{matrix.column_labels[c], {}, {}};
+    for (size_t r = 0; r < matrix.row_labels.size(); ++r) column.numbers.push_back(matrix.at(r, c));
+    table.columns.push_back(std::move(column));
+  }
+  return table;
+}
+
+void write_directory_report(const std::vector<RunSummary>& runs, const std::string& title,
+                            const std::string& directory) {
+  fs::path out(directory);
+  std::error_code error;
+  fs::create_directories(out, error);
+  if (error) throw RunError("cannot create the report directory " + directory + ": " + error.message());
+
+  Table table;
+  table.columns = {{"run", {}, {}}, {"state", {}, {}}, {"steps", {}, {}}};
+  std::vector<std::string> keys;
+  std::vector<std::vector<std::pair<std::string, double>>> values;
+  for (const auto& run : runs) {
+    values.push_back(flatten(run.final_measures));
+    for (const auto& [key, value] : values.back()) {
+      if (std::find(keys.begin(), keys.end(), key) == keys.end()) keys.push_back(key);
+    }
+  }
+  for (const auto& key : keys) table.columns.push_back({key, {}, {}});
+  std::vector<std::string> links;
+  for (size_t r = 0; r < runs.size(); ++r) {
+    table.columns[0].texts.push_back(runs[r].name);
+    table.columns[1].texts.push_back(runs[r].state);
+    table.columns[2].numbers.push_back(static_cast<double>(runs[r].training.rows()));
+    for (size_t k = 0; k < keys.size(); ++k) {
+      double found = kNaN;
+      for (const auto& [key, value] : values[r]) {
+        if (key == keys[k]) found = value;
+      }
+      table.columns[3 + k].numbers.push_back(found);
+    }
+    links.push_back(runs[r].name + "/" + runs[r].report);
+  }
+  write_csv_file(table, (out / "runs.csv").string());
+
+  std::ostringstream html;
+  html << page_start(title);
+  html << "<p>" << runs.size() << " runs. Each run's name links to its own report.</p>\n";
+  html << "<h2>Final measures</h2>\n" << html_table(table, links)
+       << "<p><a href=\"runs.csv\">runs.csv</a></p>\n";
+
+  html << "<h2>Curves</h2>\n";
+  auto overlay = [&](const std::string& file, const std::string& chart_title,
+                     const std::string& y_label, auto pick) {
+    LineChart chart{chart_title, "step", y_label, {}};
+    for (const auto& run : runs) {
+      Series series = pick(run);
+      series.name = run.name;
+      chart.series.push_back(std::move(series));
+    }
+    write_text(out / file, render_svg(chart));
+    html << figure(file, chart_title);
+  };
+  overlay("task_loss.svg", "Task loss", "loss",
+          [](const RunSummary& run) { return series_of(run.training, "task_loss", ""); });
+  overlay("guidance_loss.svg", "Guidance loss", "loss",
+          [](const RunSummary& run) { return series_of(run.training, "guidance_loss", ""); });
+  std::set<std::pair<std::string, std::string>> plotted;
+  for (const auto& run : runs) {
+    for (const auto& split : splits_of(run.evaluation)) {
+      for (const auto& measure : measure_names(run.evaluation)) {
+        if (!plotted.insert({split, measure}).second) continue;
+        overlay(split + "-" + measure + ".svg", split + " " + measure, measure,
+                [&](const RunSummary& other) {
+                  if (!other.evaluation.has(measure)) return Series{};
+                  return series_of(other.evaluation, measure, "", split);
+                });
+      }
+    }
+  }
+  html << "</body>\n</html>\n";
+  write_text(out / "index.html", html.str());
+}
+
+}  // namespace guidance::analysis

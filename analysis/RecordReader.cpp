@@ -1,0 +1,227 @@
+#include "analysis/RecordReader.h"
+
+#include <filesystem>
+
+#include <torch/torch.h>
+
+#include "host/common/Errors.h"
+#include "host/recording/RecordSchema.h"
+
+namespace guidance::analysis {
+
+namespace schema = record_schema;
+using hdf5::check;
+using hdf5::checked;
+using hdf5::Handle;
+
+namespace {
+
+// Reads element `index` of the leading dimension of a [S, ...] dataset into `buffer`.
+void read_slab(hid_t dataset, size_t index, hid_t memory_type, void* buffer,
+               const std::string& context) {
+  std::vector<hsize_t> dims = hdf5::shape_of(dataset);
+  if (dims.empty() || index >= dims[0]) {
+    throw RunError(context + ": no entry " + std::to_string(index));
+  }
+  Handle file_space = checked(H5Dget_space(dataset), H5Sclose, context);
+  std::vector<hsize_t> start(dims.size(), 0);
+  std::vector<hsize_t> count = dims;
+  start[0] = index;
+  count[0] = 1;
+  check(H5Sselect_hyperslab(file_space.get(), H5S_SELECT_SET, start.data(), nullptr, count.data(),
+                            nullptr),
+        context);
+  if (H5Sget_select_npoints(file_space.get()) == 0) return;
+  Handle memory_space = checked(H5Screate_simple(static_cast<int>(count.size()), count.data(),
+                                                 nullptr),
+                                H5Sclose, context);
+  check(H5Dread(dataset, memory_type, memory_space.get(), file_space.get(), H5P_DEFAULT, buffer),
+        context);
+}
+
+}  // namespace
+
+RecordReader::RecordReader(const std::string& path) : path_(path) {
+  if (!std::filesystem::is_regular_file(path)) throw RunError("no record at " + path);
+  hdf5::QuietErrors quiet;
+  if (H5Fis_hdf5(path.c_str()) <= 0) throw RunError(path + " is not an HDF5 file");
+  file_ = checked(H5Fopen(path.c_str(), H5F_ACC_RDONLY | H5F_ACC_SWMR_READ, H5P_DEFAULT),
+                  H5Fclose, "cannot open the record " + path);
+  std::string format = H5Aexists(file_.get(), "format") > 0
+                           ? hdf5::read_string_attribute(file_.get(), "format", path)
+                           : std::string();
+  if (format != schema::kFormatName) {
+    throw RunError(path + " is not a guidance run record (no root attribute format = '" +
+                   schema::kFormatName + "')");
+  }
+  std::string names = std::string(schema::kLayout) + "/";
+  layout_.pair_names = hdf5::read_strings_dataset(file_.get(), names + "pair_names", path);
+  layout_.measure_names = hdf5::read_strings_dataset(file_.get(), names + "measure_names", path);
+  layout_.guide_taps = hdf5::read_strings_dataset(file_.get(), names + "guide_taps", path);
+  layout_.target_taps = hdf5::read_strings_dataset(file_.get(), names + "target_taps", path);
+  layout_.metrics = hdf5::read_strings_dataset(file_.get(), names + "metrics", path);
+  Handle snapshots = hdf5::open_group(file_.get(), schema::kSnapshots, path);
+  layout_.activation_dtype =
+      hdf5::read_string_attribute(snapshots.get(), "activation_dtype", path);
+}
+
+std::string RecordReader::config() const {
+  hdf5::QuietErrors quiet;
+  return hdf5::read_strings_dataset(file_.get(), schema::kConfig, path_).at(0);
+}
+
+std::vector<std::pair<std::string, std::string>> RecordReader::provenance() const {
+  hdf5::QuietErrors quiet;
+  Handle origin = hdf5::open_group(file_.get(), schema::kProvenance, path_);
+  std::vector<std::pair<std::string, std::string>> entries;
+  for (const char* name : {"workbench_version", "torch_version", "hdf5_version", "host",
+                           "config_path", "start_time", "end_time", "state"}) {
+    entries.emplace_back(name, hdf5::read_string_attribute(origin.get(), name, path_));
+  }
+  entries.emplace_back("seed",
+                       std::to_string(hdf5::read_unsigned_attribute(origin.get(), "seed", path_)));
+  entries.emplace_back(
+      "threads", std::to_string(hdf5::read_integer_attribute(origin.get(), "threads", path_)));
+  if (H5Aexists(origin.get(), "resumed_at") > 0) {
+    for (const auto& time : hdf5::read_strings_attribute(origin.get(), "resumed_at", path_)) {
+      entries.emplace_back("resumed_at", time);
+    }
+  }
+  std::string plugins = std::string(schema::kPlugins) + "/";
+  auto kinds = hdf5::read_strings_dataset(file_.get(), plugins + "kind", path_);
+  auto names = hdf5::read_strings_dataset(file_.get(), plugins + "name", path_);
+  auto versions = hdf5::read_strings_dataset(file_.get(), plugins + "version", path_);
+  auto libraries = hdf5::read_strings_dataset(file_.get(), plugins + "library", path_);
+  for (size_t i = 0; i < names.size(); ++i) {
+    entries.emplace_back("plugin " + kinds.at(i),
+                         names[i] + " " + versions.at(i) + " (" + libraries.at(i) + ")");
+  }
+  return entries;
+}
+
+std::string RecordReader::state() const {
+  hdf5::QuietErrors quiet;
+  Handle origin = hdf5::open_group(file_.get(), schema::kProvenance, path_);
+  return hdf5::read_string_attribute(origin.get(), "state", path_);
+}
+
+Table RecordReader::columns(const std::string& group, const std::vector<std::string>& names,
+                            const std::string& matrix, const std::string& prefix,
+                            const std::vector<std::string>& labels) const {
+  hdf5::QuietErrors quiet;
+  // The step column is written last, so its length is the number of complete rows.
+  std::vector<double> steps = hdf5::read_doubles(file_.get(), group + "/step", path_);
+  size_t rows = steps.size();
+  Table table;
+  table.columns.push_back({"step", steps, {}});
+  for (const auto& name : names) {
+    std::string dataset = group + "/" + name;
+    Handle handle = hdf5::open_dataset(file_.get(), dataset, path_);
+    Handle type = checked(H5Dget_type(handle.get()), H5Tclose, path_ + ": " + dataset);
+    Table::Column column{name, {}, {}};
+    if (H5Tget_class(type.get()) == H5T_STRING) {
+      column.texts = hdf5::read_strings_dataset(file_.get(), dataset, path_);
+      column.texts.resize(rows);
+    } else {
+      column.numbers = hdf5::read_doubles(file_.get(), dataset, path_);
+      column.numbers.resize(rows);
+    }
+    table.columns.push_back(std::move(column));
+  }
+  std::vector<double> values = hdf5::read_doubles(file_.get(), group + "/" + matrix, path_);
+  for (size_t c = 0; c < labels.size(); ++c) {
+    Table::Column column{prefix + labels[c], {}, {}};
+    for (size_t row = 0; row < rows; ++row) column.numbers.push_back(values.at(row * labels.size() + c));
+    table.columns.push_back(std::move(column));
+  }
+  return table;
+}
+
+Table RecordReader::training() const {
+  std::vector<std::string> names(std::begin(schema::kTrainingIntColumns),
+                                 std::end(schema::kTrainingIntColumns));
+  names.insert(names.end(), std::begin(schema::kTrainingRealColumns),
+               std::end(schema::kTrainingRealColumns));
+  return columns(schema::kTraining, names, "pair_distance", "distance ", layout_.pair_names);
+}
+
+Table RecordReader::evaluation() const {
+  return columns(schema::kEvaluation, {"epoch", "split", "loss"}, "measures", "",
+                 layout_.measure_names);
+}
+
+Table RecordReader::probe() const {
+  hdf5::QuietErrors quiet;
+  std::string group = std::string(schema::kProbe) + "/";
+  if (!hdf5::exists(file_.get(), schema::kProbe)) {
+    throw RunError(path_ + ": no probe set recorded (group '/probe' is missing)");
+  }
+  std::vector<int64_t> indices = hdf5::read_integers(file_.get(), group + "indices", path_);
+  std::vector<int64_t> labels = hdf5::read_integers(file_.get(), group + "labels", path_);
+  Table table;
+  table.columns.push_back({"index", std::vector<double>(indices.begin(), indices.end()), {}});
+  size_t width = indices.empty() ? 1 : labels.size() / indices.size();
+  for (size_t c = 0; c < width; ++c) {
+    Table::Column column{width == 1 ? "label" : "label_" + std::to_string(c), {}, {}};
+    for (size_t row = 0; row < indices.size(); ++row) {
+      column.numbers.push_back(static_cast<double>(labels.at(row * width + c)));
+    }
+    table.columns.push_back(std::move(column));
+  }
+  return table;
+}
+
+std::vector<int64_t> RecordReader::snapshot_steps() const {
+  hdf5::QuietErrors quiet;
+  return hdf5::read_integers(file_.get(), std::string(schema::kSnapshots) + "/step", path_);
+}
+
+size_t RecordReader::snapshot_index(int64_t step) const {
+  std::vector<int64_t> steps = snapshot_steps();
+  std::string listed;
+  for (size_t i = 0; i < steps.size(); ++i) {
+    if (steps[i] == step) return i;
+    listed += (listed.empty() ? "" : ", ") + std::to_string(steps[i]);
+  }
+  throw RunError(path_ + ": no snapshot at step " + std::to_string(step) + " (snapshots: " +
+                 (listed.empty() ? "none" : listed) + ")");
+}
+
+SimilarityMatrix RecordReader::similarity(const std::string& metric, const std::string& which,
+                                          size_t snapshot) const {
+  hdf5::QuietErrors quiet;
+  std::string dataset = schema::similarity_path(metric, which);
+  Handle handle = hdf5::open_dataset(file_.get(), dataset, path_);
+  SimilarityMatrix matrix;
+  matrix.metric = metric;
+  matrix.rows = hdf5::read_string_attribute(handle.get(), "rows", path_);
+  matrix.columns = hdf5::read_string_attribute(handle.get(), "columns", path_);
+  matrix.row_labels = hdf5::read_strings_attribute(handle.get(), "row_labels", path_);
+  matrix.column_labels = hdf5::read_strings_attribute(handle.get(), "column_labels", path_);
+  matrix.values.resize(matrix.row_labels.size() * matrix.column_labels.size());
+  std::vector<int64_t> steps = snapshot_steps();
+  if (snapshot >= steps.size()) {
+    throw RunError(path_ + ": no snapshot " + std::to_string(snapshot) + " in '" + dataset +
+                   "' (the record has " + std::to_string(steps.size()) + ")");
+  }
+  matrix.step = steps[snapshot];
+  read_slab(handle.get(), snapshot, H5T_NATIVE_DOUBLE, matrix.values.data(),
+            path_ + ": dataset '" + dataset + "'");
+  return matrix;
+}
+
+torch::Tensor RecordReader::activation(const std::string& side, const std::string& tap,
+                                       size_t snapshot) const {
+  hdf5::QuietErrors quiet;
+  std::string dataset = schema::activation_path(side, tap);
+  Handle handle = hdf5::open_dataset(file_.get(), dataset, path_);
+  std::vector<hsize_t> dims = hdf5::shape_of(handle.get());
+  if (dims.size() != 3) throw RunError(path_ + ": dataset '" + dataset + "' is not [S, n, F]");
+  torch::Tensor values = torch::empty({static_cast<int64_t>(dims[1]), static_cast<int64_t>(dims[2])},
+                                      torch::kFloat);
+  read_slab(handle.get(), snapshot, H5T_NATIVE_FLOAT, values.data_ptr<float>(),
+            path_ + ": dataset '" + dataset + "'");
+  return values;
+}
+
+}  // namespace guidance::analysis

@@ -1,0 +1,86 @@
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <torch/types.h>
+
+#include "analysis/Table.h"
+#include "host/recording/Hdf5.h"
+#include "host/recording/RunRecord.h"
+
+namespace guidance::analysis {
+
+/// A similarity matrix of one snapshot: entry (i, j) compares row tap i with column tap j.
+struct SimilarityMatrix {
+  std::string metric;   ///< e.g. "linear-cka"
+  std::string rows;     ///< what the rows are, e.g. "guide" (or a record's name in comparisons)
+  std::string columns;  ///< e.g. "target"
+  std::vector<std::string> row_labels;
+  std::vector<std::string> column_labels;
+  std::vector<double> values;  ///< row-major [row_labels.size(), column_labels.size()]
+  int64_t step = 0;
+
+  double at(size_t row, size_t column) const { return values[row * column_labels.size() + column]; }
+};
+
+/// Reads a run record (docs/record-format.md) with the HDF5 C API, as a SWMR reader, so records
+/// of live and of killed runs can be read too. Every error is a RunError naming the file.
+class RecordReader {
+ public:
+  /// Opens a record; throws RunError naming `path` if it is missing or not a run record.
+  explicit RecordReader(const std::string& path);
+
+  const std::string& path() const { return path_; }
+  const RecordLayout& layout() const { return layout_; }
+
+  /// @return the resolved config (TOML text).
+  std::string config() const;
+
+  /// @return the provenance as (name, value) text pairs: versions, host, seed, threads, times,
+  /// state, then one "plugin <kind>" entry per plugin ("name version (library)").
+  std::vector<std::pair<std::string, std::string>> provenance() const;
+
+  /// @return the completion state: "running" (live, or killed), "completed", "interrupted",
+  /// "failed".
+  std::string state() const;
+
+  /// @return the training time series: step, epoch, learning_rate, total_loss, task_loss,
+  /// guidance_loss, then one "distance <pair>" column per layer pair.
+  Table training() const;
+
+  /// @return the evaluations: step, epoch, split, loss, then one column per measure.
+  Table evaluation() const;
+
+  /// @return the probe set: index, then label (or label_0.. label_{L-1} for [n, L] labels).
+  Table probe() const;
+
+  /// @return the steps of the snapshots, in order.
+  std::vector<int64_t> snapshot_steps() const;
+
+  /// @return the index of the snapshot at `step`; throws RunError listing the steps there are.
+  size_t snapshot_index(int64_t step) const;
+
+  /// @return the recorded similarity matrix `which` ("guide_target", "target_target" or
+  /// "guide_guide") of `metric` at snapshot index `snapshot`.
+  SimilarityMatrix similarity(const std::string& metric, const std::string& which,
+                              size_t snapshot) const;
+
+  /// @return the stored activations of a tap at snapshot index `snapshot`, as float32
+  /// [n, features] (float16 records are widened). Reads that tap only.
+  torch::Tensor activation(const std::string& side, const std::string& tap,
+                           size_t snapshot) const;
+
+ private:
+  Table columns(const std::string& group, const std::vector<std::string>& names,
+                const std::string& matrix, const std::string& prefix,
+                const std::vector<std::string>& labels) const;
+
+  std::string path_;
+  hdf5::Handle file_;
+  RecordLayout layout_;
+};
+
+}  // namespace guidance::analysis

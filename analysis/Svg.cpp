@@ -1,0 +1,297 @@
+#include "analysis/Svg.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <limits>
+#include <sstream>
+
+namespace guidance::analysis {
+
+namespace {
+
+// Matplotlib's tab10, so curves look like the ones researchers already know.
+const char* const kPalette[] = {"#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
+                                "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"};
+
+// Viridis sampled at 0, 0.1, ..., 1 (interpolated linearly in between).
+const unsigned kViridis[] = {0x440154, 0x482475, 0x414487, 0x355f8d, 0x2a788e, 0x21918c,
+                             0x22a884, 0x44bf70, 0x7ad151, 0xbddf26, 0xfde725};
+
+constexpr double kCharWidth = 6.6;  // average width of a 11px sans-serif character
+
+std::string number(double value) {
+  char text[32];
+  std::snprintf(text, sizeof(text), "%.2f", value);
+  return text;
+}
+
+std::string tick_label(double value, double spacing) {
+  char text[32];
+  if (value != 0.0 && (std::abs(value) >= 1e5 || std::abs(value) < 1e-3)) {
+    std::snprintf(text, sizeof(text), "%.2g", value);
+  } else {
+    int decimals = spacing >= 1.0 ? 0 : static_cast<int>(std::ceil(-std::log10(spacing)));
+    std::snprintf(text, sizeof(text), "%.*f", std::clamp(decimals, 0, 6), value);
+  }
+  return text;
+}
+
+std::string open_svg(double width, double height) {
+  std::ostringstream svg;
+  svg << "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" << number(width) << "\" height=\""
+      << number(height) << "\" viewBox=\"0 0 " << number(width) << " " << number(height)
+      << "\" font-family=\"Helvetica, Arial, sans-serif\" font-size=\"11\">\n"
+      << "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n";
+  return svg.str();
+}
+
+std::string text(double x, double y, const std::string& content, const std::string& extra = "") {
+  return "<text x=\"" + number(x) + "\" y=\"" + number(y) + "\" " + extra + ">" +
+         escape_xml(content) + "</text>\n";
+}
+
+std::string line(double x1, double y1, double x2, double y2, const std::string& stroke) {
+  return "<line x1=\"" + number(x1) + "\" y1=\"" + number(y1) + "\" x2=\"" + number(x2) +
+         "\" y2=\"" + number(y2) + "\" stroke=\"" + stroke + "\"/>\n";
+}
+
+double longest(const std::vector<std::string>& labels) {
+  size_t length = 0;
+  for (const auto& label : labels) length = std::max(length, label.size());
+  return static_cast<double>(length) * kCharWidth;
+}
+
+}  // namespace
+
+std::string escape_xml(const std::string& text) {
+  std::string escaped;
+  for (char c : text) {
+    switch (c) {
+      case '&': escaped += "&amp;"; break;
+      case '<': escaped += "&lt;"; break;
+      case '>': escaped += "&gt;"; break;
+      case '"': escaped += "&quot;"; break;
+      case '\'': escaped += "&#39;"; break;
+      default: escaped += c;
+    }
+  }
+  return escaped;
+}
+
+std::vector<double> nice_ticks(double low, double high, int count) {
+  if (!(high > low)) return {low};
+  double raw = (high - low) / std::max(count, 1);
+  double magnitude = std::pow(10.0, std::floor(std::log10(raw)));
+  double factor = 1.0;
+  for (double candidate : {2.0, 5.0, 10.0}) {
+    if (std::abs(candidate * magnitude - raw) < std::abs(factor * magnitude - raw)) {
+      factor = candidate;
+    }
+  }
+  double spacing = factor * magnitude;
+  // Whole multiples of factor divided by a power of ten, so 0.6 is 0.6 and not 0.6000000001.
+  double scale = magnitude < 1.0 ? std::round(1.0 / magnitude) : 1.0;
+  double unit = magnitude < 1.0 ? 1.0 : magnitude;
+  std::vector<double> ticks;
+  for (auto k = static_cast<long long>(std::ceil(low / spacing - 1e-9));
+       static_cast<double>(k) * spacing <= high + spacing * 1e-9; ++k) {
+    ticks.push_back(static_cast<double>(k) * factor * unit / scale);
+  }
+  return ticks;
+}
+
+std::string viridis(double t) {
+  t = std::isnan(t) ? 0.0 : std::clamp(t, 0.0, 1.0);
+  double position = t * 10.0;
+  int index = std::min(static_cast<int>(position), 9);
+  double fraction = position - index;
+  char colour[8];
+  unsigned channels[3];
+  for (int c = 0; c < 3; ++c) {
+    int shift = 16 - 8 * c;
+    double from = (kViridis[index] >> shift) & 0xff;
+    double to = (kViridis[index + 1] >> shift) & 0xff;
+    channels[c] = static_cast<unsigned>(std::lround(from + (to - from) * fraction));
+  }
+  std::snprintf(colour, sizeof(colour), "#%02x%02x%02x", channels[0], channels[1], channels[2]);
+  return colour;
+}
+
+std::string render_svg(const LineChart& chart) {
+  double x_low = std::numeric_limits<double>::infinity(), x_high = -x_low;
+  double y_low = x_low, y_high = -x_low;
+  std::vector<std::string> names;
+  for (const auto& series : chart.series) {
+    names.push_back(series.name);
+    for (size_t i = 0; i < series.x.size() && i < series.y.size(); ++i) {
+      if (!std::isfinite(series.x[i]) || !std::isfinite(series.y[i])) continue;
+      x_low = std::min(x_low, series.x[i]);
+      x_high = std::max(x_high, series.x[i]);
+      y_low = std::min(y_low, series.y[i]);
+      y_high = std::max(y_high, series.y[i]);
+    }
+  }
+  bool empty = !std::isfinite(x_low);
+  if (empty) x_low = 0, x_high = 1, y_low = 0, y_high = 1;
+  if (x_high == x_low) x_low -= 0.5, x_high += 0.5;
+  if (y_high == y_low) y_low -= 0.5, y_high += 0.5;
+  double pad = 0.05 * (y_high - y_low);
+  y_low -= pad;
+  y_high += pad;
+
+  const double plot_width = 520, plot_height = 300;
+  const double left = 70, top = 40;
+  const double legend_width = std::min(280.0, longest(names) + 40);
+  const double width = left + plot_width + 20 + legend_width, height = top + plot_height + 55;
+  auto px = [&](double x) { return left + (x - x_low) / (x_high - x_low) * plot_width; };
+  auto py = [&](double y) { return top + (y_high - y) / (y_high - y_low) * plot_height; };
+
+  std::ostringstream svg;
+  svg << open_svg(width, height);
+  svg << text(left + plot_width / 2, 22, chart.title,
+              "text-anchor=\"middle\" font-size=\"14\" font-weight=\"bold\"");
+  std::vector<double> x_ticks = nice_ticks(x_low, x_high, 6);
+  std::vector<double> y_ticks = nice_ticks(y_low, y_high, 6);
+  double x_spacing = x_ticks.size() > 1 ? x_ticks[1] - x_ticks[0] : 1.0;
+  double y_spacing = y_ticks.size() > 1 ? y_ticks[1] - y_ticks[0] : 1.0;
+  for (double tick : x_ticks) {
+    svg << line(px(tick), top, px(tick), top + plot_height, "#eeeeee");
+    svg << line(px(tick), top + plot_height, px(tick), top + plot_height + 5, "black");
+    svg << text(px(tick), top + plot_height + 18, tick_label(tick, x_spacing),
+                "text-anchor=\"middle\"");
+  }
+  for (double tick : y_ticks) {
+    svg << line(left, py(tick), left + plot_width, py(tick), "#eeeeee");
+    svg << line(left - 5, py(tick), left, py(tick), "black");
+    svg << text(left - 8, py(tick) + 4, tick_label(tick, y_spacing), "text-anchor=\"end\"");
+  }
+  svg << "<rect x=\"" << left << "\" y=\"" << top << "\" width=\"" << plot_width
+      << "\" height=\"" << plot_height << "\" fill=\"none\" stroke=\"black\"/>\n";
+  svg << text(left + plot_width / 2, height - 10, chart.x_label, "text-anchor=\"middle\"");
+  svg << text(16, top + plot_height / 2, chart.y_label,
+              "text-anchor=\"middle\" transform=\"rotate(-90 16 " +
+                  number(top + plot_height / 2) + ")\"");
+  if (empty) {
+    svg << text(left + plot_width / 2, top + plot_height / 2, "no data",
+                "text-anchor=\"middle\" fill=\"#888888\"");
+  }
+
+  for (size_t s = 0; s < chart.series.size(); ++s) {
+    const Series& series = chart.series[s];
+    const char* colour = kPalette[s % std::size(kPalette)];
+    std::string path;
+    bool pen_down = false;
+    size_t points = 0;
+    for (size_t i = 0; i < series.x.size() && i < series.y.size(); ++i) {
+      if (!std::isfinite(series.x[i]) || !std::isfinite(series.y[i])) {
+        pen_down = false;
+        continue;
+      }
+      path += (pen_down ? " L" : " M") + number(px(series.x[i])) + " " + number(py(series.y[i]));
+      pen_down = true;
+      ++points;
+    }
+    if (!path.empty()) {
+      svg << "<path d=\"" << path << "\" fill=\"none\" stroke=\"" << colour
+          << "\" stroke-width=\"1.8\"/>\n";
+    }
+    // A series of one point has no line to see.
+    if (points == 1) {
+      for (size_t i = 0; i < series.x.size(); ++i) {
+        if (!std::isfinite(series.x[i]) || !std::isfinite(series.y[i])) continue;
+        svg << "<circle cx=\"" << number(px(series.x[i])) << "\" cy=\"" << number(py(series.y[i]))
+            << "\" r=\"3\" fill=\"" << colour << "\"/>\n";
+      }
+    }
+    double legend_y = top + 10 + 18 * static_cast<double>(s);
+    double legend_x = left + plot_width + 20;
+    svg << "<line x1=\"" << legend_x << "\" y1=\"" << number(legend_y) << "\" x2=\""
+        << legend_x + 22 << "\" y2=\"" << number(legend_y) << "\" stroke=\"" << colour
+        << "\" stroke-width=\"2.5\"/>\n";
+    svg << text(legend_x + 28, legend_y + 4, series.name);
+  }
+  svg << "</svg>\n";
+  return svg.str();
+}
+
+std::string render_svg(const Heatmap& heatmap) {
+  const size_t rows = heatmap.row_labels.size(), columns = heatmap.column_labels.size();
+  const double cell = std::clamp(480.0 / static_cast<double>(std::max<size_t>({rows, columns, 1})),
+                                 14.0, 48.0);
+  const double left = 40 + longest(heatmap.row_labels);
+  const double top = 50;
+  const double grid_width = cell * static_cast<double>(columns);
+  const double grid_height = cell * static_cast<double>(rows);
+  // Column labels are drawn at -45°, so they need about 0.71 × their length below the grid.
+  const double bottom = 45 + 0.71 * longest(heatmap.column_labels);
+  const double bar_x = left + grid_width + 30, bar_width = 16;
+  const double bar_height = std::max(grid_height, 120.0);
+  // Bold 14px titles take about 8px a character; the title is centred on the whole picture.
+  const double width = std::max(bar_x + bar_width + 80,
+                                static_cast<double>(heatmap.title.size()) * 8.0 + 40);
+  const double height = top + std::max(grid_height, bar_height) + bottom;
+  const double range = heatmap.high > heatmap.low ? heatmap.high - heatmap.low : 1.0;
+
+  std::ostringstream svg;
+  svg << open_svg(width, height);
+  svg << text(width / 2, 24, heatmap.title,
+              "text-anchor=\"middle\" font-size=\"14\" font-weight=\"bold\"");
+  for (size_t r = 0; r < rows; ++r) {
+    for (size_t c = 0; c < columns; ++c) {
+      double value = heatmap.values.at(r * columns + c);
+      double t = (value - heatmap.low) / range;
+      double x = left + cell * static_cast<double>(c), y = top + cell * static_cast<double>(r);
+      svg << "<rect x=\"" << number(x) << "\" y=\"" << number(y) << "\" width=\"" << number(cell)
+          << "\" height=\"" << number(cell) << "\" fill=\""
+          << (std::isnan(value) ? std::string("#cccccc") : viridis(t)) << "\"><title>"
+          << escape_xml(heatmap.row_labels[r] + " × " + heatmap.column_labels[c] + ": " +
+                        (std::isnan(value) ? "no value" : number(value)))
+          << "</title></rect>\n";
+      if (cell >= 30 && !std::isnan(value)) {
+        svg << text(x + cell / 2, y + cell / 2 + 4, number(value),
+                    std::string("text-anchor=\"middle\" font-size=\"10\" fill=\"") +
+                        (t < 0.55 ? "white" : "black") + "\"");
+      }
+    }
+  }
+  for (size_t r = 0; r < rows; ++r) {
+    svg << text(left - 6, top + cell * (static_cast<double>(r) + 0.5) + 4, heatmap.row_labels[r],
+                "text-anchor=\"end\"");
+  }
+  for (size_t c = 0; c < columns; ++c) {
+    double x = left + cell * (static_cast<double>(c) + 0.5), y = top + grid_height + 10;
+    svg << text(x, y, heatmap.column_labels[c],
+                "text-anchor=\"end\" transform=\"rotate(-45 " + number(x) + " " + number(y) +
+                    ")\"");
+  }
+  svg << text(left + grid_width / 2, height - 10, heatmap.column_title,
+              "text-anchor=\"middle\" font-weight=\"bold\"");
+  svg << text(14, top + grid_height / 2, heatmap.row_title,
+              "text-anchor=\"middle\" font-weight=\"bold\" transform=\"rotate(-90 14 " +
+                  number(top + grid_height / 2) + ")\"");
+
+  svg << "<defs><linearGradient id=\"scale\" x1=\"0\" y1=\"1\" x2=\"0\" y2=\"0\">";
+  for (int stop = 0; stop <= 10; ++stop) {
+    svg << "<stop offset=\"" << stop * 10 << "%\" stop-color=\"" << viridis(stop / 10.0)
+        << "\"/>";
+  }
+  svg << "</linearGradient></defs>\n";
+  svg << "<rect x=\"" << number(bar_x) << "\" y=\"" << top << "\" width=\"" << bar_width
+      << "\" height=\"" << number(bar_height) << "\" fill=\"url(#scale)\" stroke=\"black\"/>\n";
+  std::vector<double> ticks = nice_ticks(heatmap.low, heatmap.high, 5);
+  double spacing = ticks.size() > 1 ? ticks[1] - ticks[0] : 1.0;
+  for (double tick : ticks) {
+    double y = top + bar_height * (1.0 - (tick - heatmap.low) / range);
+    svg << line(bar_x + bar_width, y, bar_x + bar_width + 4, y, "black");
+    svg << text(bar_x + bar_width + 7, y + 4, tick_label(tick, spacing));
+  }
+  double label_x = bar_x + bar_width + 52, label_y = top + bar_height / 2;
+  svg << text(label_x, label_y, heatmap.scale_label,
+              "text-anchor=\"middle\" transform=\"rotate(-90 " + number(label_x) + " " +
+                  number(label_y) + ")\"");
+  svg << "</svg>\n";
+  return svg.str();
+}
+
+}  // namespace guidance::analysis

@@ -1,0 +1,63 @@
+#pragma once
+
+#include <iosfwd>
+#include <string>
+#include <vector>
+
+namespace guidance::analysis {
+
+/// A table of named columns of equal length, each holding numbers or text; what every analysis
+/// output (CSV files, HTML tables, curves) is made from.
+struct Table {
+  /// One column: `numbers` for a numeric column (NaN = no value), `texts` for a text column.
+  struct Column {
+    std::string name;
+    std::vector<double> numbers;
+    std::vector<std::string> texts;
+    bool is_text() const { return !texts.empty() || numbers.empty(); }
+  };
+
+  std::vector<Column> columns;
+
+  /// @return the number of rows (0 for a table without columns).
+  size_t rows() const;
+
+  /// @return whether a column of that name exists.
+  bool has(const std::string& name) const;
+
+  /// @return the column of that name; throws std::out_of_range listing the columns there are.
+  const Column& column(const std::string& name) const;
+
+  /// @return the cell as text: numbers with up to 10 significant digits, NaN as "".
+  std::string cell(size_t row, size_t column) const;
+
+  /// @return a table holding only the rows for which keep(row) is true.
+  template <typename Keep>
+  Table filter(Keep keep) const {
+    Table kept;
+    for (const auto& column : columns) kept.columns.push_back({column.name, {}, {}});
+    for (size_t row = 0; row < rows(); ++row) {
+      if (!keep(row)) continue;
+      for (size_t c = 0; c < columns.size(); ++c) {
+        if (columns[c].is_text()) {
+          kept.columns[c].texts.push_back(columns[c].texts[row]);
+        } else {
+          kept.columns[c].numbers.push_back(columns[c].numbers[row]);
+        }
+      }
+    }
+    return kept;
+  }
+};
+
+/// Writes a table as RFC 4180 CSV: a header row, then one line per row; cells holding commas,
+/// quotes or line breaks are quoted.
+void write_csv(const Table& table, std::ostream& out);
+
+/// Writes a table as CSV to `path`; throws RunError naming the path if it cannot be written.
+void write_csv_file(const Table& table, const std::string& path);
+
+/// @return a number with up to 10 significant digits ("" for NaN).
+std::string format_number(double value);
+
+}  // namespace guidance::analysis

@@ -1,0 +1,246 @@
+#include "analysis/Analyze.h"
+
+#include <filesystem>
+#include <sstream>
+
+#include "analysis/RecordReader.h"
+#include "analysis/Svg.h"
+#include "analysis/Table.h"
+#include "tests/host/recording/SyntheticRecord.h"
+#include "tests/support/TestSupport.h"
+
+namespace guidance {
+namespace {
+
+namespace fs = std::filesystem;
+using testing::TemporaryDirectory;
+
+struct Analyzed {
+  int exit_code;
+  std::string out;
+  std::string err;
+};
+
+Analyzed analyze(const std::vector<std::string>& args) {
+  std::ostringstream out, err;
+  int code = analyze_main(args, testing::built_plugins(), out, err);
+  return {code, out.str(), err.str()};
+}
+
+size_t count_lines(const std::string& text) {
+  return static_cast<size_t>(std::count(text.begin(), text.end(), '\n'));
+}
+
+bool contains(const std::string& text, const std::string& part) {
+  return text.find(part) != std::string::npos;
+}
+
+// The value compare printed for `tap` under "layer by layer:" (NaN if it is not listed).
+double layer_value(const std::string& out, const std::string& tap) {
+  size_t start = out.find("layer by layer:\n");
+  if (start == std::string::npos) return std::nan("");
+  size_t found = out.find("  " + tap + ": ", start);
+  return found == std::string::npos ? std::nan("") : std::stod(out.substr(found + tap.size() + 4));
+}
+
+class AnalyzeTest : public testing::SeededTest {};
+
+TEST_F(AnalyzeTest, ReportOfOneRunShowsCurvesHeatmapsAndTablesOffline) {
+  TemporaryDirectory directory;
+  std::string record = directory.file("run.h5");
+  testing::write_synthetic_run(record, 30, 10);
+  std::string out = directory.file("report");
+
+  Analyzed result = analyze({"report", record, "--out", out});
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_TRUE(contains(result.out, out + "/index.html")) << result.out;
+
+  std::string html = testing::read_file(out + "/index.html");
+  for (const char* picture : {"loss.svg", "measures.svg", "pair_distance.svg",
+                              "similarity-linear-cka-guide_target-step30.svg",
+                              "similarity-linear-cka-target_target-step30.svg",
+                              "similarity-linear-cka-guide_guide-step30.svg"}) {
+    EXPECT_TRUE(contains(html, std::string("<img src=\"") + picture + "\"")) << picture;
+    std::string svg = testing::read_file(out + "/" + picture);
+    EXPECT_EQ(svg.rfind("<svg xmlns=\"http://www.w3.org/2000/svg\"", 0), 0u) << picture;
+  }
+  // Offline: nothing is fetched from elsewhere.
+  EXPECT_FALSE(contains(html, "<script"));
+  EXPECT_FALSE(contains(html, "src=\"http"));
+  EXPECT_TRUE(contains(html, "seed = 7")) << "the config is shown";
+  EXPECT_TRUE(contains(html, "<td>validation</td>"));
+
+  std::string heatmap = testing::read_file(out + "/similarity-linear-cka-guide_target-step30.svg");
+  for (const char* label : {">conv1<", ">conv2<", ">fc<", ">fc1<", ">out<", ">guide taps<",
+                            ">target taps<", ">linear-cka similarity<", "linearGradient"}) {
+    EXPECT_TRUE(contains(heatmap, label)) << label;
+  }
+  std::string curves = testing::read_file(out + "/pair_distance.svg");
+  EXPECT_TRUE(contains(curves, ">guide.conv2-&gt;target.fc2<")) << "legend names each pair";
+  EXPECT_TRUE(contains(curves, ">step<"));
+
+  std::string training = testing::read_file(out + "/training.csv");
+  EXPECT_EQ(training.substr(0, training.find('\n')),
+            "step,epoch,learning_rate,total_loss,task_loss,guidance_loss,"
+            "distance guide.conv1->target.fc1,distance guide.conv2->target.fc2,"
+            "distance guide.fc->target.out");
+  EXPECT_EQ(count_lines(training), 31u);
+  std::string finals = testing::read_file(out + "/final_measures.csv");
+  EvaluationRow last = testing::synthetic_evaluation_row(30);
+  EXPECT_TRUE(contains(finals, "validation,30,") && contains(finals, analysis::format_number(
+                                                        last.measures.at("top1"))))
+      << finals;
+}
+
+TEST_F(AnalyzeTest, DirectoryReportComparesRunsAndLinksTheirReports) {
+  TemporaryDirectory directory;
+  testing::write_synthetic_run(directory.file("runs/fast/run.h5"), 40, 10,
+                               testing::synthetic_layout(), 1.0);
+  testing::write_synthetic_run(directory.file("runs/slow/run.h5"), 40, 10,
+                               testing::synthetic_layout(), 0.3);
+  Analyzed result = analyze({"report", directory.file("runs")});
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  std::string out = directory.file("runs/report");
+  std::string html = testing::read_file(out + "/index.html");
+  EXPECT_TRUE(contains(html, "<a href=\"fast/index.html\">fast</a>")) << html;
+  EXPECT_TRUE(contains(html, "<a href=\"slow/index.html\">slow</a>"));
+  EXPECT_TRUE(fs::exists(out + "/fast/index.html"));
+  EXPECT_TRUE(fs::exists(out + "/slow/similarity-linear-cka-guide_target-step40.svg"));
+  EXPECT_TRUE(contains(html, "<img src=\"validation-top1.svg\""));
+
+  std::string runs = testing::read_file(out + "/runs.csv");
+  EXPECT_EQ(count_lines(runs), 3u) << runs;
+  EXPECT_TRUE(contains(runs, "fast,completed,40,") && contains(runs, "validation top1")) << runs;
+  std::string fast_top1 =
+      analysis::format_number(testing::synthetic_evaluation_row(40, 1.0).measures.at("top1"));
+  std::string slow_top1 =
+      analysis::format_number(testing::synthetic_evaluation_row(40, 0.3).measures.at("top1"));
+  EXPECT_TRUE(contains(runs, fast_top1) && contains(runs, slow_top1)) << runs;
+  EXPECT_NE(fast_top1, slow_top1);
+}
+
+TEST_F(AnalyzeTest, ExportsTablesAsCsvMatchingTheRecordedAndRecomputedSimilarity) {
+  TemporaryDirectory directory;
+  std::string record = directory.file("run.h5");
+  testing::write_synthetic_run(record, 20, 10);
+
+  std::string csv = directory.file("evaluation.csv");
+  Analyzed result = analyze({"export", record, "evaluation", "--csv", csv});
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  std::string evaluation = testing::read_file(csv);
+  EXPECT_EQ(evaluation.substr(0, evaluation.find('\n')), "step,epoch,split,loss,top1,top5");
+  EXPECT_EQ(count_lines(evaluation), 3u);
+
+  result = analyze({"export", record, "similarity/linear-cka/guide_target@10"});
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_EQ(result.out.substr(0, result.out.find('\n')), "guide \\ target,fc1,fc2,fc3,out");
+  EXPECT_EQ(count_lines(result.out), 4u);
+
+  // The stored matrix is what the metric gives on the stored activations (offline recompute).
+  analysis::RecordReader reader(record);
+  size_t snapshot = reader.snapshot_index(10);
+  analysis::SimilarityMatrix stored = reader.similarity("linear-cka", "guide_target", snapshot);
+  std::vector<torch::Tensor> guide, target;
+  for (const auto& tap : reader.layout().guide_taps) guide.push_back(reader.activation("guide", tap, snapshot));
+  for (const auto& tap : reader.layout().target_taps) target.push_back(reader.activation("target", tap, snapshot));
+  torch::Tensor recomputed = similarity_matrix(testing::TestLinearCka(), guide, target);
+  torch::Tensor expected = torch::tensor(stored.values, torch::kDouble).reshape({3, 4});
+  EXPECT_TRUE(testing::tensors_close(recomputed, expected, 1e-6, 1e-9));
+  EXPECT_TRUE(contains(result.out, "conv2," + analysis::format_number(stored.at(1, 0))));
+
+  result = analyze({"export", record, "provenance"});
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_TRUE(contains(result.out, "seed,7\n")) << result.out;
+  EXPECT_TRUE(contains(result.out, "plugin metric,linear-cka 1.0.0")) << result.out;
+}
+
+TEST_F(AnalyzeTest, CompareRecomputesTapSimilarityAcrossRecordsWithAMetricPlugin) {
+  TemporaryDirectory directory;
+  std::string trained = directory.file("trained/run.h5");
+  std::string untrained = directory.file("untrained/run.h5");
+  testing::write_synthetic_run(trained, 20, 10, testing::synthetic_layout(), 1.0);
+  testing::write_synthetic_run(untrained, 20, 10, testing::synthetic_layout(), 0.2);
+
+  std::string out = directory.file("compare");
+  Analyzed result = analyze({"compare", trained, trained, "--metric", "linear-cka", "--out", out});
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  for (const char* tap : {"fc1", "fc2", "fc3", "out"}) {
+    EXPECT_NEAR(layer_value(result.out, tap), 1.0, 1e-5) << tap << " in\n" << result.out;
+  }
+
+  result = analyze({"compare", trained, untrained, "--metric", "linear-cka", "--step", "20",
+                    "--side", "guide", "--out", out});
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  // Both runs share the (fixed) guide, so its taps match themselves exactly.
+  EXPECT_NEAR(layer_value(result.out, "conv1"), 1.0, 1e-5) << result.out;
+  EXPECT_TRUE(std::isnan(layer_value(result.out, "fc1"))) << "fc1 is a target tap";
+  std::string svg = testing::read_file(out + "/compare-linear-cka-guide.svg");
+  EXPECT_TRUE(contains(svg, ">conv2<") && contains(svg, "linearGradient"));
+  std::string csv = testing::read_file(out + "/compare-linear-cka-guide.csv");
+  EXPECT_EQ(count_lines(csv), 4u) << csv;
+
+  result = analyze({"compare", trained, untrained, "--metric", "no-such-metric"});
+  EXPECT_EQ(result.exit_code, 2);
+  EXPECT_TRUE(contains(result.err, "no-such-metric")) << result.err;
+
+  std::string other_probe = directory.file("other/run.h5");
+  testing::write_synthetic_run(other_probe, 10, 10, testing::synthetic_layout(), 1.0, 20);
+  result = analyze({"compare", trained, other_probe, "--metric", "linear-cka"});
+  EXPECT_EQ(result.exit_code, 1);
+  EXPECT_TRUE(contains(result.err, "different probe sets")) << result.err;
+}
+
+TEST_F(AnalyzeTest, UsageErrorsExitTwoAndNameTheCulprit) {
+  TemporaryDirectory directory;
+  std::string record = directory.file("run.h5");
+  testing::write_synthetic_run(record, 10, 10);
+
+  Analyzed help = analyze({"--help"});
+  EXPECT_EQ(help.exit_code, 0);
+  EXPECT_TRUE(contains(help.out, "report RUN.h5|DIR"));
+  EXPECT_EQ(analyze({"compare", "--help"}).exit_code, 0);
+  EXPECT_EQ(analyze({}).exit_code, 2);
+
+  Analyzed unknown = analyze({"summarize", record});
+  EXPECT_EQ(unknown.exit_code, 2);
+  EXPECT_TRUE(contains(unknown.err, "'summarize'")) << unknown.err;
+
+  Analyzed flag = analyze({"report", record, "--bogus", "x"});
+  EXPECT_EQ(flag.exit_code, 2);
+  EXPECT_TRUE(contains(flag.err, "--bogus")) << flag.err;
+
+  std::string missing = directory.file("missing.h5");
+  Analyzed absent = analyze({"export", missing, "training"});
+  EXPECT_EQ(absent.exit_code, 2);
+  EXPECT_TRUE(contains(absent.err, missing)) << absent.err;
+
+  Analyzed table = analyze({"export", record, "weights"});
+  EXPECT_EQ(table.exit_code, 2);
+  EXPECT_TRUE(contains(table.err, "'weights'")) << table.err;
+
+  testing::write_file(directory.file("not-a-record.h5"), "plain text");
+  Analyzed broken = analyze({"export", directory.file("not-a-record.h5"), "training"});
+  EXPECT_EQ(broken.exit_code, 1);
+  EXPECT_TRUE(contains(broken.err, "not-a-record.h5 is not an HDF5 file")) << broken.err;
+}
+
+TEST(SvgTest, TicksColoursAndEscaping) {
+  EXPECT_EQ(analysis::nice_ticks(0.0, 1.0, 5), (std::vector<double>{0.0, 0.2, 0.4, 0.6, 0.8, 1.0}));
+  EXPECT_EQ(analysis::nice_ticks(3.0, 97.0, 4), (std::vector<double>{20.0, 40.0, 60.0, 80.0}));
+  EXPECT_EQ(analysis::viridis(0.0), "#440154");
+  EXPECT_EQ(analysis::viridis(1.0), "#fde725");
+  EXPECT_EQ(analysis::viridis(0.5), "#21918c");
+  EXPECT_EQ(analysis::escape_xml("a<b & \"c\""), "a&lt;b &amp; &quot;c&quot;");
+}
+
+TEST(CsvTest, QuotesFieldsThatNeedItAndLeavesNaNEmpty) {
+  analysis::Table table;
+  table.columns = {{"name", {}, {"plain", "with, comma", "say \"hi\""}},
+                   {"value", {1.5, std::nan(""), 1e-12}, {}}};
+  std::ostringstream out;
+  analysis::write_csv(table, out);
+  EXPECT_EQ(out.str(), "name,value\nplain,1.5\n\"with, comma\",\n\"say \"\"hi\"\"\",1e-12\n");
+}
+
+}  // namespace
+}  // namespace guidance
