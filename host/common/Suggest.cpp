@@ -23,8 +23,8 @@ size_t edit_distance(const std::string& a, const std::string& b) {
 std::vector<std::string> closest_matches(const std::string& word,
                                          const std::vector<std::string>& candidates,
                                          size_t limit) {
-  // A typo changes at most about a third of a word; anything further is not a suggestion.
-  const size_t threshold = std::max<size_t>(2, word.size() / 3 + 1);
+  // A typo changes at most about a quarter of a word; anything further is not a suggestion.
+  const size_t threshold = std::max<size_t>(2, word.size() / 4 + 1);
   std::vector<std::pair<size_t, size_t>> scored;  // (distance, candidate index)
   for (size_t i = 0; i < candidates.size(); ++i) {
     size_t distance = edit_distance(word, candidates[i]);

@@ -177,7 +177,11 @@ void TomlReader::finish() const {
   for (const auto& [key, value] : table_) {
     std::string name(key.str());
     if (known_.count(name) != 0) continue;
-    throw ConfigError(location_of(file_, value) + ": unknown key '" + key_path(name) + "'" +
+    const auto& begin = key.source().begin;
+    std::string where = begin.line == 0 ? location_of(file_, value)
+                                        : file_ + ":" + std::to_string(begin.line) + ":" +
+                                              std::to_string(begin.column);
+    throw ConfigError(where + ": unknown key '" + key_path(name) + "'" +
                       did_you_mean(name, valid) + "; valid keys" +
                       (path_.empty() ? "" : " in [" + path_ + "]") + ": " + quoted_list(valid));
   }

@@ -50,12 +50,9 @@ std::string error_stack_text() {
   H5Ewalk2(H5E_DEFAULT, H5E_WALK_DOWNWARD, collect_message, &messages);
   H5Eclear2(H5E_DEFAULT);
   if (messages.empty()) return "HDF5 reported an error without a message";
-  std::string text;
-  for (const auto& message : messages) {
-    if (!text.empty()) text += "; ";
-    text += message;
-  }
-  return text;
+  // The outermost message says what failed, the innermost why (e.g. errno 28, no space left).
+  if (messages.size() == 1) return messages.front();
+  return messages.front() + " (" + messages.back() + ")";
 }
 
 Handle checked(hid_t id, herr_t (*close)(hid_t), const std::string& context) {

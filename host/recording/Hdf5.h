@@ -47,7 +47,8 @@ class QuietErrors {
   void* previous_data_ = nullptr;
 };
 
-/// @return the messages of the current thread's HDF5 error stack, innermost last, joined by "; ".
+/// @return the outermost message of the current thread's HDF5 error stack (what failed) and, in
+/// parentheses, the innermost (why); clears the stack.
 std::string error_stack_text();
 
 /// Throws RunError "<context>: <HDF5 error stack>" when `id` is negative; otherwise owns it.

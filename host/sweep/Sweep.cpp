@@ -1,5 +1,6 @@
 #include "host/sweep/Sweep.h"
 
+#include <algorithm>
 #include <map>
 #include <sstream>
 
@@ -86,6 +87,10 @@ std::vector<SweepRun> expand_sweep(const ConfigDocument& document) {
   for (auto& axis : axes) {
     if (label_uses[axis.label] > 1) axis.label = axis.path;
   }
+  // toml++ keeps keys sorted; cross the axes in the order the file lists them.
+  std::stable_sort(axes.begin(), axes.end(), [](const Axis& a, const Axis& b) {
+    return a.values->source().begin < b.values->source().begin;
+  });
 
   std::vector<SweepRun> runs;
   std::vector<size_t> choice(axes.size(), 0);

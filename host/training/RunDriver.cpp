@@ -115,9 +115,10 @@ class RunObserver : public TrainingObserver {
 
   void on_evaluation(const EvaluationReport& report) override {
     progress_.on_evaluation(report);
+    std::map<std::string, double> measures = report.measures;
+    measures.erase("loss");  // the record keeps the loss in a column of its own
     record_.append_evaluation(
-        {report.step, report.epoch, to_string(report.split), report.measures.at("loss"),
-         report.measures});
+        {report.step, report.epoch, to_string(report.split), report.measures.at("loss"), measures});
   }
 
   void on_checkpoint(int64_t /*step*/) override { record_.flush(); }

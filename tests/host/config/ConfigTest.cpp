@@ -5,7 +5,7 @@
 namespace guidance {
 namespace {
 
-using testing::HasSubstr;
+using ::testing::HasSubstr;
 
 constexpr const char* kValid = R"([run]
 name = "unit"

@@ -5,7 +5,7 @@
 namespace guidance {
 namespace {
 
-using testing::HasSubstr;
+using ::testing::HasSubstr;
 
 std::vector<TapSpec> taps(size_t count, const std::string& prefix) {
   std::vector<TapSpec> result;

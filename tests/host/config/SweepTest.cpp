@@ -5,7 +5,7 @@
 namespace guidance {
 namespace {
 
-using testing::HasSubstr;
+using ::testing::HasSubstr;
 
 ConfigDocument document_of(const testing::TemporaryDirectory& directory, const std::string& text) {
   std::string path = directory.file("sweep.toml");

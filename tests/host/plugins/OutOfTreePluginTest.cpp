@@ -8,7 +8,7 @@ namespace guidance {
 namespace {
 
 namespace fs = std::filesystem;
-using testing::HasSubstr;
+using ::testing::HasSubstr;
 
 TEST(OutOfTreePlugin, BuildsAgainstTheInstalledApiAndIsUsedByTheHost) {
   testing::TemporaryDirectory work;

@@ -8,7 +8,7 @@ namespace guidance {
 namespace {
 
 namespace fs = std::filesystem;
-using testing::HasSubstr;
+using ::testing::HasSubstr;
 
 std::string fixture(const std::string& folder) { return std::string(FIXTURE_DIR) + "/" + folder; }
 

@@ -233,5 +233,71 @@ TEST_F(RunRecordTest, KilledWriterLeavesItsFlushedRowsReadableAndResumable) {
       << dumped.out;
 }
 
+// A small tmpfs stands in for a full disk; mounting needs privileges, so elsewhere the test skips.
+class SmallDisk {
+ public:
+  SmallDisk(const std::string& directory, const std::string& size) : directory_(directory) {
+    std::filesystem::create_directories(directory);
+    mounted_ = testing::run_command("mount -t tmpfs -o size=" + size + " tmpfs '" + directory +
+                                    "'").exit_code == 0;
+  }
+  ~SmallDisk() {
+    if (mounted_) testing::run_command("umount '" + directory_ + "'");
+  }
+  bool mounted() const { return mounted_; }
+
+ private:
+  std::string directory_;
+  bool mounted_ = false;
+};
+
+TEST_F(RunRecordTest, FullDiskIsRefusedUpFrontOrKeepsEverythingFlushedBefore) {
+  TemporaryDirectory directory;
+  {
+    SmallDisk tiny(directory.file("tiny"), "256k");
+    if (!tiny.mounted()) GTEST_SKIP() << "cannot mount a tmpfs here";
+    std::string path = directory.file("tiny/run.h5");
+    std::string message = error_of([&] {
+      RunRecord::create(path, testing::synthetic_provenance(), testing::synthetic_layout());
+    });
+    EXPECT_NE(message.find("not enough space for the record " + path), std::string::npos)
+        << message;
+    EXPECT_FALSE(std::filesystem::exists(path));
+  }
+  SmallDisk small(directory.file("small"), "3m");
+  ASSERT_TRUE(small.mounted());
+  std::string path = directory.file("small/run.h5");
+  RecordLayout layout = testing::synthetic_layout();
+  auto record = RunRecord::create(path, testing::synthetic_provenance(), layout);
+  record->write_probe(torch::arange(24) * 3, torch::arange(24) % 10);
+  std::vector<std::shared_ptr<Metric>> metrics = {std::make_shared<testing::TestLinearCka>()};
+  int64_t step = 0;
+  std::string message = "(no error)";
+  // Incompressible activations of 24 × 16k floats per tap fill 3 MiB within a few snapshots.
+  while (message == "(no error)" && step < 100) {
+    step += 10;
+    for (int64_t row = step - 9; row <= step; ++row) {
+      record->append_training(testing::synthetic_training_row(row, 3));
+    }
+    auto activations = testing::synthetic_activations(layout, 24, step);
+    activations.target[0] = torch::rand({24, 16384});
+    message = error_of([&] {
+      record->write_snapshot(step, activations.guide, activations.target, metrics);
+    });
+  }
+  EXPECT_NE(message.find("cannot write"), std::string::npos) << message;
+  EXPECT_NE(message.find(path), std::string::npos) << message;
+  ASSERT_GT(step, 10) << "the first snapshot already failed: " << message;
+  // The training rows buffered before the failed snapshot are written if they still fit.
+  bool rows_fit = error_of([&] { record->flush(); }) == "(no error)";
+  record.reset();
+  std::string written = "10";
+  for (int64_t done = 20; done < step; done += 10) written += "," + std::to_string(done);
+  CommandResult checked = check_with_h5py(
+      path, "--swmr --state running --training-steps 1:" +
+                std::to_string(rows_fit ? step : step - 10) + " --snapshot-steps " + written);
+  EXPECT_EQ(checked.exit_code, 0) << checked.err << "\nwrite error was: " << message;
+}
+
 }  // namespace
 }  // namespace guidance

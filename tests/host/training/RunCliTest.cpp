@@ -14,7 +14,7 @@ namespace guidance {
 namespace {
 
 namespace fs = std::filesystem;
-using testing::HasSubstr;
+using ::testing::HasSubstr;
 
 /// A small guided parity run: RNN target, transformer guide, a few hundred steps.
 std::string parity_config(const std::string& output, const std::string& init = "untrained",
@@ -127,7 +127,7 @@ TEST_F(RunCli, ResumeAfterSigkillEndsLikeAnUninterruptedRun) {
   testing::CommandResult resumed = testing::run_cli("run '" + config + "' --resume");
   ASSERT_EQ(resumed.exit_code, 0) << resumed.err;
   EXPECT_THAT(resumed.err, HasSubstr("resumed at step "));
-  EXPECT_THAT(resumed.err, testing::Not(HasSubstr("resumed at step 200 of 200")));
+  EXPECT_THAT(resumed.err, ::testing::Not(HasSubstr("resumed at step 200 of 200")));
   // Same final measures, printed with the same precision (the record paths differ: a vs b).
   std::string expected = final_table(uninterrupted);
   std::string actual = final_table(resumed);
@@ -171,7 +171,7 @@ TEST_F(RunCli, TrainedGuideIsCachedAndReused) {
   testing::CommandResult reused = testing::run_cli("run '" + second + "'");
   ASSERT_EQ(reused.exit_code, 0) << reused.err;
   EXPECT_THAT(reused.err, HasSubstr("guide: loaded trained transformer from"));
-  EXPECT_THAT(reused.err, testing::Not(HasSubstr("guide: trained")));
+  EXPECT_THAT(reused.err, ::testing::Not(HasSubstr("guide: trained")));
   size_t cached = 0;
   for (const auto& entry : fs::directory_iterator(output + "/guide-cache")) cached += entry.path().extension() == ".pt";
   EXPECT_EQ(cached, 1u);
