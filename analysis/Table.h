@@ -30,24 +30,6 @@ struct Table {
 
   /// @return the cell as text: numbers with up to 10 significant digits, NaN as "".
   std::string cell(size_t row, size_t column) const;
-
-  /// @return a table holding only the rows for which keep(row) is true.
-  template <typename Keep>
-  Table filter(Keep keep) const {
-    Table kept;
-    for (const auto& column : columns) kept.columns.push_back({column.name, {}, {}});
-    for (size_t row = 0; row < rows(); ++row) {
-      if (!keep(row)) continue;
-      for (size_t c = 0; c < columns.size(); ++c) {
-        if (columns[c].is_text()) {
-          kept.columns[c].texts.push_back(columns[c].texts[row]);
-        } else {
-          kept.columns[c].numbers.push_back(columns[c].numbers[row]);
-        }
-      }
-    }
-    return kept;
-  }
 };
 
 /// Writes a table as RFC 4180 CSV: a header row, then one line per row; cells holding commas,
