@@ -27,6 +27,11 @@ std::vector<std::string> split_path(const std::string& path) {
 
 std::string value_text(const toml::node& node) {
   if (const auto* text = node.as_string()) return text->get();
+  // A whole plugin table (e.g. "guide.init" = [{ plugin = "trained", epochs = 2 }, ...]) is
+  // named by its plugin.
+  if (const auto* table = node.as_table()) {
+    if (const auto* plugin = table->get_as<std::string>("plugin")) return plugin->get();
+  }
   std::ostringstream out;
   node.visit([&](const auto& value) { out << value; });
   return out.str();

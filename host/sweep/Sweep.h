@@ -22,9 +22,10 @@ struct SweepRun {
 ///     [sweep]
 ///     "guidance.enabled" = [false, true]
 ///     "guidance.alpha" = [0.5, 1.0]
+///     "guide.init" = [{ plugin = "untrained" }, { plugin = "trained", epochs = 2 }]
 ///
 /// Each run's name is `<run.name>/<axis>=<value>,...` (the last path component names the axis
-/// unless that is ambiguous), so its record lands in its own folder under the sweep's folder.
+/// unless that is ambiguous; a table value is named by its `plugin`), so its record lands in its own folder under the sweep's folder.
 /// A document without [sweep] yields itself as the only run. Throws ConfigError naming the line
 /// of a malformed axis.
 std::vector<SweepRun> expand_sweep(const ConfigDocument& document);

@@ -30,15 +30,16 @@ alpha = 1.0
 [sweep]
 "guidance.enabled" = [false, true]
 "guidance.alpha" = [0.5, 2.0, 4.0]
-"guide.init.plugin" = ["untrained"]
+"guide.init" = [{ plugin = "untrained", scheme = "orthogonal" }]
 )"));
   ASSERT_EQ(runs.size(), 6u);
-  EXPECT_EQ(runs[0].name, "grid/enabled=false,alpha=0.5,plugin=untrained");
-  EXPECT_EQ(runs[5].name, "grid/enabled=true,alpha=4.0,plugin=untrained");
+  EXPECT_EQ(runs[0].name, "grid/enabled=false,alpha=0.5,init=untrained");
+  EXPECT_EQ(runs[5].name, "grid/enabled=true,alpha=4.0,init=untrained");
   const toml::table& root = *runs[4].document.root;
   EXPECT_EQ(root.at_path("guidance.alpha").value<double>(), 2.0);
   EXPECT_EQ(root.at_path("guidance.enabled").value<bool>(), true);
   EXPECT_EQ(root.at_path("guide.init.plugin").value<std::string>(), "untrained");  // created
+  EXPECT_EQ(root.at_path("guide.init.scheme").value<std::string>(), "orthogonal");
   EXPECT_EQ(root.at_path("run.name").value<std::string>(), runs[4].name);
   EXPECT_FALSE(root.contains("sweep"));
 }
