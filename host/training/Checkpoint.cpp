@@ -125,15 +125,15 @@ TrainingProgress load_checkpoint(const std::string& path, torch::nn::Module& mod
     torch::serialize::InputArchive optimizer_state;
     archive.read("optimizer", optimizer_state);
     optimizer.load(optimizer_state);
-    torch::Tensor value;
-    archive.read("step", value);
-    progress.step = value.item<int64_t>();
-    archive.read("best_score", value);
-    progress.best_score = value.item<double>();
-    archive.read("best_step", value);
-    progress.best_step = value.item<int64_t>();
-    archive.read("rng", value);
-    default_generator().set_state(value);
+    auto read = [&](const char* key) {
+      torch::Tensor value;  // a fresh tensor each time: read() refuses to resize a used one
+      archive.read(key, value);
+      return value;
+    };
+    progress.step = read("step").item<int64_t>();
+    progress.best_score = read("best_score").item<double>();
+    progress.best_step = read("best_step").item<int64_t>();
+    default_generator().set_state(read("rng"));
   } catch (const c10::Error& error) {
     throw RunError("checkpoint '" + path + "' is incomplete or from another run: " +
                    error.what_without_backtrace());

@@ -139,7 +139,7 @@ TEST_F(RunCli, ResumeAfterSigkillEndsLikeAnUninterruptedRun) {
   testing::CommandResult rows = testing::run_command(
       "/usr/bin/python3 -c \"import h5py; f = h5py.File('" + run_dir + "/run.h5', 'r'); "
       "s = list(f['training/step'][:]); assert s == list(range(1, 201)), s[:5]; "
-      "print(f.attrs['state'])\"");
+      "print(f['provenance'].attrs['state'])\"");
   EXPECT_EQ(rows.exit_code, 0) << rows.err;
   EXPECT_THAT(rows.out, HasSubstr("completed"));
 }
