@@ -1,0 +1,35 @@
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include <torch/torch.h>
+
+namespace guidance::datasets {
+
+/// Variable-length rows padded into one tensor.
+struct PackedRows {
+  torch::Tensor tokens;  ///< int64 [B, length], `pad` after each row's end
+  torch::Tensor mask;    ///< bool [B, length], true on each row's own entries
+};
+
+/// Pads rows of tokens to a common length.
+/// @param length at least the length of the longest row
+inline PackedRows pack_rows(const std::vector<std::vector<int64_t>>& rows, int64_t length,
+                            int64_t pad) {
+  const auto count = static_cast<int64_t>(rows.size());
+  PackedRows packed{torch::full({count, length}, pad, torch::kLong),
+                    torch::zeros({count, length}, torch::kBool)};
+  auto tokens = packed.tokens.accessor<int64_t, 2>();
+  auto mask = packed.mask.accessor<bool, 2>();
+  for (int64_t b = 0; b < count; ++b) {
+    const auto& row = rows[static_cast<size_t>(b)];
+    for (size_t t = 0; t < row.size(); ++t) {
+      tokens[b][static_cast<int64_t>(t)] = row[t];
+      mask[b][static_cast<int64_t>(t)] = true;
+    }
+  }
+  return packed;
+}
+
+}  // namespace guidance::datasets

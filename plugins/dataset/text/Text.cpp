@@ -1,0 +1,209 @@
+#include <algorithm>
+#include <array>
+#include <cctype>
+#include <cmath>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include <torch/torch.h>
+
+#include "guidance/api/PluginApi.h"
+#include "plugins/dataset/common/DatasetSupport.h"
+#include "plugins/dataset/common/TokenRows.h"
+
+namespace guidance::datasets {
+namespace {
+
+constexpr const char* kName = "text";
+constexpr int64_t kPad = 0;
+constexpr int64_t kUnknown = 1;
+constexpr int64_t kFirstWord = 2;
+
+// Characters are UTF-8 code points; a byte that does not start a well-formed sequence is a
+// character of its own, so any file tokenises.
+std::vector<std::string> characters(const std::string& text) {
+  std::vector<std::string> tokens;
+  size_t at = 0;
+  while (at < text.size()) {
+    const auto lead = static_cast<unsigned char>(text[at]);
+    size_t length = lead < 0x80 ? 1 : (lead >> 5) == 0x6 ? 2 : (lead >> 4) == 0xE ? 3
+                                    : (lead >> 3) == 0x1E ? 4 : 1;
+    if (at + length > text.size()) length = 1;
+    for (size_t k = 1; k < length; ++k) {
+      if ((static_cast<unsigned char>(text[at + k]) >> 6) != 0x2) length = 1;
+    }
+    tokens.push_back(text.substr(at, length));
+    at += length;
+  }
+  return tokens;
+}
+
+std::vector<std::string> words(const std::string& text) {
+  std::vector<std::string> tokens;
+  std::string word;
+  for (char c : text) {
+    if (std::isspace(static_cast<unsigned char>(c))) {
+      if (!word.empty()) tokens.push_back(std::move(word));
+      word.clear();
+    } else {
+      word += c;
+    }
+  }
+  if (!word.empty()) tokens.push_back(std::move(word));
+  return tokens;
+}
+
+// Ids by decreasing frequency in the training portion, ties in byte order, so the vocabulary
+// does not depend on where in the file a token first appears.
+std::unordered_map<std::string, int64_t> build_vocabulary(const std::vector<std::string>& train,
+                                                          int64_t min_count) {
+  std::map<std::string, int64_t> counts;
+  for (const auto& token : train) ++counts[token];
+  std::vector<std::pair<std::string, int64_t>> kept;
+  for (const auto& [token, count] : counts) {
+    if (count >= min_count) kept.emplace_back(token, count);
+  }
+  std::stable_sort(kept.begin(), kept.end(),
+                   [](const auto& a, const auto& b) { return a.second > b.second; });
+  std::unordered_map<std::string, int64_t> ids;
+  for (const auto& entry : kept) {
+    ids.emplace(entry.first, kFirstWord + static_cast<int64_t>(ids.size()));
+  }
+  return ids;
+}
+
+class TextDataset final : public Dataset {
+ public:
+  TextDataset(TaskSpec task, std::array<std::vector<int64_t>, 3> portions, int64_t context,
+              int64_t stride)
+      : task_(std::move(task)), portions_(std::move(portions)), context_(context), stride_(stride) {}
+
+  const TaskSpec& task() const override { return task_; }
+
+  // Windows start every `stride` tokens until one reaches the portion's last token; the last
+  // may be shorter than `context` and is padded.
+  int64_t size(Split split) const override {
+    const auto tokens = static_cast<int64_t>(of(split).size());
+    if (tokens < 2) return 0;
+    if (tokens - 1 <= context_) return 1;
+    return 1 + (tokens - 1 - context_ + stride_ - 1) / stride_;
+  }
+
+  Batch batch(Split split, const torch::Tensor& indices) const override {
+    const std::vector<int64_t>& ids = of(split);
+    std::vector<std::vector<int64_t>> inputs;
+    std::vector<std::vector<int64_t>> targets;
+    for (int64_t window : checked_indices(indices, size(split), split, task_.name)) {
+      const int64_t start = window * stride_;
+      const int64_t length = std::min(context_, static_cast<int64_t>(ids.size()) - 1 - start);
+      const auto first = ids.begin() + start;
+      inputs.emplace_back(first, first + length);
+      targets.emplace_back(first + 1, first + 1 + length);
+    }
+    PackedRows packed_inputs = pack_rows(inputs, context_, kPad);
+    Batch batch;
+    batch.inputs = packed_inputs.tokens;
+    batch.mask = packed_inputs.mask;
+    batch.targets = pack_rows(targets, context_, kPad).tokens;
+    batch.target_mask = packed_inputs.mask.clone();
+    return batch;
+  }
+
+ private:
+  const std::vector<int64_t>& of(Split split) const {
+    return portions_[static_cast<size_t>(split)];
+  }
+
+  TaskSpec task_;
+  std::array<std::vector<int64_t>, 3> portions_;
+  int64_t context_;
+  int64_t stride_;
+};
+
+class TextPlugin final : public DatasetPlugin {
+ public:
+  PluginInfo info() const override {
+    return {kName,
+            "1.0.0",
+            "next-token language modelling over a local text file, by characters or words",
+            {ParamSpec::string("path", "", "the UTF-8 text file").mandatory(),
+             ParamSpec::string("level", "char", "tokens are characters or whitespace-separated "
+                                                "words")
+                 .one_of({"char", "word"}),
+             ParamSpec::integer("context", 128, "tokens per example window").at_least(1),
+             ParamSpec::integer("stride", 0, "tokens between window starts; 0 = context")
+                 .at_least(0),
+             ParamSpec::integer("min_count", 1,
+                                "tokens seen fewer times in the training portion become <unk>")
+                 .at_least(1),
+             ParamSpec::real("validation_fraction", 0.1,
+                             "share of the tokens, after the training portion, for validation")
+                 .between(0, 1),
+             ParamSpec::real("test_fraction", 0.1, "share of the tokens, at the end, for test")
+                 .between(0, 1)}};
+  }
+
+  std::shared_ptr<Dataset> open(const Params& params,
+                                const DatasetContext& context) const override {
+    const std::string path = resolve_path(context, params.string("path"));
+    const double validation_fraction = params.real("validation_fraction");
+    const double test_fraction = params.real("test_fraction");
+    if (validation_fraction + test_fraction >= 1) {
+      throw std::invalid_argument("dataset 'text': validation_fraction + test_fraction must be "
+                                  "below 1 so that some text is left for training");
+    }
+    const std::string content = read_binary_file(path);
+    if (content.empty()) throw std::runtime_error(path + ": the file is empty");
+    const std::vector<std::string> tokens =
+        params.string("level") == "word" ? words(content) : characters(content);
+    const auto total = static_cast<int64_t>(tokens.size());
+    const auto validation_count = static_cast<int64_t>(std::floor(total * validation_fraction));
+    const auto test_count = static_cast<int64_t>(std::floor(total * test_fraction));
+    const int64_t train_count = total - validation_count - test_count;
+    if (train_count < 2) {
+      throw std::runtime_error(path + ": too short: " + std::to_string(total) +
+                               " tokens leave " + std::to_string(train_count) +
+                               " for training, at least 2 are needed");
+    }
+    const std::vector<std::string> train(tokens.begin(), tokens.begin() + train_count);
+    const auto vocabulary = build_vocabulary(train, params.integer("min_count"));
+    std::array<std::vector<int64_t>, 3> portions;
+    for (int64_t t = 0; t < total; ++t) {
+      const size_t portion = t < train_count ? 0 : t < train_count + validation_count ? 1 : 2;
+      auto found = vocabulary.find(tokens[static_cast<size_t>(t)]);
+      portions[portion].push_back(found == vocabulary.end() ? kUnknown : found->second);
+    }
+    const int64_t window = params.integer("context");
+    const int64_t stride = params.integer("stride") == 0 ? window : params.integer("stride");
+    return std::make_shared<TextDataset>(
+        make_task(window, kFirstWord + static_cast<int64_t>(vocabulary.size())),
+        std::move(portions), window, stride);
+  }
+
+ private:
+  static TaskSpec make_task(int64_t context, int64_t vocab_size) {
+    TaskSpec task;
+    task.name = kName;
+    task.input_kind = InputKind::Tokens;
+    task.input_shape = {context};
+    task.vocab_size = vocab_size;
+    task.pad_token = kPad;
+    task.target_kind = TargetKind::TokenPerPosition;
+    task.num_outputs = vocab_size;
+    task.measures = {measures::kPerplexity, measures::kTokenAccuracy};
+    return task;
+  }
+};
+
+}  // namespace
+}  // namespace guidance::datasets
+
+GUIDANCE_PLUGIN_LIBRARY(registry) {
+  registry.add(std::make_shared<guidance::datasets::TextPlugin>());
+}
