@@ -1,11 +1,18 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
+#include <utility>
 #include <vector>
 
 #include <torch/torch.h>
 
+#include "guidance/api/Task.h"
+
 namespace guidance::datasets {
+
+/// The padding token of every token dataset here.
+inline constexpr int64_t kPadToken = 0;
 
 /// Variable-length rows padded into one tensor.
 struct PackedRows {
@@ -30,6 +37,22 @@ inline PackedRows pack_rows(const std::vector<std::vector<int64_t>>& rows, int64
     }
   }
   return packed;
+}
+
+/// @return the task of a token dataset whose inputs are padded to `length` with kPadToken.
+inline TaskSpec token_task(std::string name, int64_t length, int64_t vocab_size,
+                           TargetKind target_kind, int64_t num_outputs,
+                           std::vector<std::string> measures) {
+  TaskSpec task;
+  task.name = std::move(name);
+  task.input_kind = InputKind::Tokens;
+  task.input_shape = {length};
+  task.vocab_size = vocab_size;
+  task.pad_token = kPadToken;
+  task.target_kind = target_kind;
+  task.num_outputs = num_outputs;
+  task.measures = std::move(measures);
+  return task;
 }
 
 }  // namespace guidance::datasets

@@ -13,7 +13,6 @@ namespace guidance::datasets {
 namespace {
 
 constexpr const char* kName = "copy-paste";
-constexpr int64_t kPad = 0;
 constexpr int64_t kCopy = 1;
 constexpr int64_t kEnd = 2;
 constexpr int64_t kBlank = 3;
@@ -53,12 +52,12 @@ class CopyPasteDataset final : public GeneratedDataset {
       contents.push_back(length);
     }
     const int64_t width = sequence_length(max_length_, blanks_);
-    PackedRows packed = pack_rows(rows, width, kPad);
+    PackedRows packed = pack_rows(rows, width, kPadToken);
     Batch batch;
     batch.inputs = packed.tokens;
     batch.mask = packed.mask;
     batch.targets = torch::cat(
-        {packed.tokens.slice(1, 1), torch::full({packed.tokens.size(0), 1}, kPad, torch::kLong)},
+        {packed.tokens.slice(1, 1), torch::full({packed.tokens.size(0), 1}, kPadToken, torch::kLong)},
         1);
     batch.target_mask = torch::zeros_like(packed.mask);
     for (size_t b = 0; b < contents.size(); ++b) {
@@ -74,16 +73,10 @@ class CopyPasteDataset final : public GeneratedDataset {
   }
 
   static TaskSpec make_task(int64_t max_length, int64_t content_vocab, int64_t blanks) {
-    TaskSpec task;
-    task.name = kName;
-    task.input_kind = InputKind::Tokens;
-    task.input_shape = {sequence_length(max_length, blanks)};
-    task.vocab_size = kFirstContent + content_vocab;
-    task.pad_token = kPad;
-    task.target_kind = TargetKind::TokenPerPosition;
-    task.num_outputs = task.vocab_size;
-    task.measures = {measures::kTokenAccuracy, measures::kSequenceAccuracy};
-    return task;
+    const int64_t vocab_size = kFirstContent + content_vocab;
+    return token_task(kName, sequence_length(max_length, blanks), vocab_size,
+                      TargetKind::TokenPerPosition, vocab_size,
+                      {measures::kTokenAccuracy, measures::kSequenceAccuracy});
   }
 
   int64_t min_length_;

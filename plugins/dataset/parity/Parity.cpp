@@ -13,7 +13,6 @@ namespace guidance::datasets {
 namespace {
 
 constexpr const char* kName = "parity";
-constexpr int64_t kPad = 0;
 constexpr int64_t kBitZero = 1;  // bit b is token kBitZero + b
 constexpr int64_t kVocabulary = 3;
 
@@ -40,7 +39,7 @@ class ParityDataset final : public GeneratedDataset {
       rows.push_back(std::move(row));
       parities.push_back(ones % 2);
     }
-    PackedRows packed = pack_rows(rows, max_length_, kPad);
+    PackedRows packed = pack_rows(rows, max_length_, kPadToken);
     Batch batch;
     batch.inputs = packed.tokens;
     batch.mask = packed.mask;
@@ -50,16 +49,7 @@ class ParityDataset final : public GeneratedDataset {
 
  private:
   static TaskSpec make_task(int64_t max_length) {
-    TaskSpec task;
-    task.name = kName;
-    task.input_kind = InputKind::Tokens;
-    task.input_shape = {max_length};
-    task.vocab_size = kVocabulary;
-    task.pad_token = kPad;
-    task.target_kind = TargetKind::Class;
-    task.num_outputs = 2;
-    task.measures = {measures::kTop1};
-    return task;
+    return token_task(kName, max_length, kVocabulary, TargetKind::Class, 2, {measures::kTop1});
   }
 
   int64_t min_length_;

@@ -21,7 +21,6 @@ namespace guidance::datasets {
 namespace {
 
 constexpr const char* kName = "text";
-constexpr int64_t kPad = 0;
 constexpr int64_t kUnknown = 1;
 constexpr int64_t kFirstWord = 2;
 
@@ -106,11 +105,11 @@ class TextDataset final : public Dataset {
       inputs.emplace_back(first, first + length);
       targets.emplace_back(first + 1, first + 1 + length);
     }
-    PackedRows packed_inputs = pack_rows(inputs, context_, kPad);
+    PackedRows packed_inputs = pack_rows(inputs, context_, kPadToken);
     Batch batch;
     batch.inputs = packed_inputs.tokens;
     batch.mask = packed_inputs.mask;
-    batch.targets = pack_rows(targets, context_, kPad).tokens;
+    batch.targets = pack_rows(targets, context_, kPadToken).tokens;
     batch.target_mask = packed_inputs.mask.clone();
     return batch;
   }
@@ -181,23 +180,11 @@ class TextPlugin final : public DatasetPlugin {
     }
     const int64_t window = params.integer("context");
     const int64_t stride = params.integer("stride") == 0 ? window : params.integer("stride");
+    const int64_t vocab_size = kFirstWord + static_cast<int64_t>(vocabulary.size());
     return std::make_shared<TextDataset>(
-        make_task(window, kFirstWord + static_cast<int64_t>(vocabulary.size())),
+        token_task(kName, window, vocab_size, TargetKind::TokenPerPosition, vocab_size,
+                   {measures::kPerplexity, measures::kTokenAccuracy}),
         std::move(portions), window, stride);
-  }
-
- private:
-  static TaskSpec make_task(int64_t context, int64_t vocab_size) {
-    TaskSpec task;
-    task.name = kName;
-    task.input_kind = InputKind::Tokens;
-    task.input_shape = {context};
-    task.vocab_size = vocab_size;
-    task.pad_token = kPad;
-    task.target_kind = TargetKind::TokenPerPosition;
-    task.num_outputs = vocab_size;
-    task.measures = {measures::kPerplexity, measures::kTokenAccuracy};
-    return task;
   }
 };
 
