@@ -51,14 +51,14 @@ LabelledImages read_batches(const std::string& directory, const std::vector<std:
 class Cifar10Plugin final : public DatasetPlugin {
  public:
   PluginInfo info() const override {
-    PluginInfo info{kName, "1.0.0",
+    PluginInfo info{kName,
+                    "1.0.0",
                     "CIFAR-10, binary version: 32x32 colour images, 10 classes",
                     {ParamSpec::string("directory", "data/cifar-10-batches-bin",
                                        "folder holding data_batch_1.bin .. data_batch_5.bin and "
                                        "test_batch.bin")}};
     for (auto& spec : carving_params(5000)) info.params.push_back(std::move(spec));
-    for (auto& spec :
-         normalisation_params({0.4914, 0.4822, 0.4465}, {0.2470, 0.2435, 0.2616})) {
+    for (auto& spec : normalisation_params({0.4914, 0.4822, 0.4465}, {0.2470, 0.2435, 0.2616})) {
       info.params.push_back(std::move(spec));
     }
     return info;
@@ -73,14 +73,14 @@ class Cifar10Plugin final : public DatasetPlugin {
                                ": no such directory (expected CIFAR-10's binary version: "
                                "data_batch_1.bin .. data_batch_5.bin, test_batch.bin)");
     }
-    LabelledImages train = read_batches(
-        directory, {"data_batch_1.bin", "data_batch_2.bin", "data_batch_3.bin",
-                    "data_batch_4.bin", "data_batch_5.bin"});
+    LabelledImages train =
+        read_batches(directory, {"data_batch_1.bin", "data_batch_2.bin", "data_batch_3.bin",
+                                 "data_batch_4.bin", "data_batch_5.bin"});
     LabelledImages test = read_batches(directory, {"test_batch.bin"});
     return std::make_shared<ImageDataset>(
         image_task(kName, {kChannels, kSide, kSide}, kClasses),
-        carve_train_test(train.images, train.labels, test.images, test.labels, params,
-                         context.seed, kName),
+        carve_train_test(train.images, train.labels, test.images, test.labels, params, context.seed,
+                         kName),
         normalisation_from(params, kChannels, kName));
   }
 };

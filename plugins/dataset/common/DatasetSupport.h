@@ -33,8 +33,8 @@ inline torch::Tensor index_tensor(const std::vector<int64_t>& values) {
 /// @param dataset the dataset's name, for the message
 /// @return the indices as a vector. Throws std::out_of_range naming the split, the index and the
 /// split's size; std::invalid_argument if `indices` is not a 1-D integer tensor.
-inline std::vector<int64_t> checked_indices(const torch::Tensor& indices, int64_t size,
-                                            Split split, const std::string& dataset) {
+inline std::vector<int64_t> checked_indices(const torch::Tensor& indices, int64_t size, Split split,
+                                            const std::string& dataset) {
   if (!indices.defined() || indices.dim() != 1 ||
       !c10::isIntegralType(indices.scalar_type(), /*includeBool=*/false)) {
     throw std::invalid_argument("dataset '" + dataset +

@@ -20,12 +20,12 @@ namespace guidance::datasets {
 /// @return the `train_size`, `validation_size` and `test_size` parameter specs of a generated
 /// dataset, and its `min_length` and `max_length`.
 inline std::vector<ParamSpec> generated_params(int64_t min_length, int64_t max_length) {
-  return {ParamSpec::integer("min_length", min_length, "shortest sequence generated").at_least(1),
-          ParamSpec::integer("max_length", max_length, "longest sequence generated").at_least(1),
-          ParamSpec::integer("train_size", 10000, "examples in the train split").at_least(1),
-          ParamSpec::integer("validation_size", 1000, "examples in the validation split")
-              .at_least(0),
-          ParamSpec::integer("test_size", 1000, "examples in the test split").at_least(0)};
+  return {
+      ParamSpec::integer("min_length", min_length, "shortest sequence generated").at_least(1),
+      ParamSpec::integer("max_length", max_length, "longest sequence generated").at_least(1),
+      ParamSpec::integer("train_size", 10000, "examples in the train split").at_least(1),
+      ParamSpec::integer("validation_size", 1000, "examples in the validation split").at_least(0),
+      ParamSpec::integer("test_size", 1000, "examples in the test split").at_least(0)};
 }
 
 /// The lengths and split sizes set by generated_params().
@@ -38,7 +38,8 @@ struct GeneratedShape {
 /// Reads the parameters of generated_params(); throws std::invalid_argument naming the dataset if
 /// min_length exceeds max_length.
 inline GeneratedShape generated_shape(const Params& params, const std::string& dataset) {
-  GeneratedShape shape{params.integer("min_length"), params.integer("max_length"),
+  GeneratedShape shape{params.integer("min_length"),
+                       params.integer("max_length"),
                        {params.integer("train_size"), params.integer("validation_size"),
                         params.integer("test_size")}};
   if (shape.min_length > shape.max_length) {

@@ -42,8 +42,8 @@ inline Normalisation normalisation_from(const Params& params, int64_t channels,
     std::vector<double> values = params.reals(name);
     if (values.size() == 1) values.assign(static_cast<size_t>(channels), values.front());
     if (static_cast<int64_t>(values.size()) != channels) {
-      throw std::invalid_argument("dataset '" + dataset + "': parameter '" + name + "' needs 1 or " +
-                                  std::to_string(channels) + " values, got " +
+      throw std::invalid_argument("dataset '" + dataset + "': parameter '" + name +
+                                  "' needs 1 or " + std::to_string(channels) + " values, got " +
                                   std::to_string(params.reals(name).size()));
     }
     return values;
@@ -137,10 +137,9 @@ inline std::array<ImageSplit, 3> carve_train_test(const torch::Tensor& train_ima
   std::vector<int64_t> train_rows = std::move(validation.kept);
   const int64_t subset = params.integer("train_subset");
   if (subset > static_cast<int64_t>(train_rows.size())) {
-    throw std::invalid_argument("dataset '" + dataset + "': train_subset " +
-                                std::to_string(subset) + " exceeds the " +
-                                std::to_string(train_rows.size()) +
-                                " training examples left after carving validation");
+    throw std::invalid_argument(
+        "dataset '" + dataset + "': train_subset " + std::to_string(subset) + " exceeds the " +
+        std::to_string(train_rows.size()) + " training examples left after carving validation");
   }
   if (subset > 0) train_rows = carve(train_rows, subset, seed, streams::kTrainSubset).taken;
   return {split_of(train_images, train_labels, train_rows),

@@ -16,8 +16,7 @@ inline std::vector<int64_t> seeded_permutation(int64_t n, uint64_t seed, uint64_
   std::iota(order.begin(), order.end(), 0);
   ExampleRng rng(seed, stream, 0);
   for (int64_t i = n - 1; i > 0; --i) {
-    std::swap(order[static_cast<size_t>(i)],
-              order[rng.below(static_cast<uint64_t>(i) + 1)]);
+    std::swap(order[static_cast<size_t>(i)], order[rng.below(static_cast<uint64_t>(i) + 1)]);
   }
   return order;
 }
@@ -36,9 +35,11 @@ inline Carved carve(const std::vector<int64_t>& rows, int64_t count, uint64_t se
   const auto n = static_cast<int64_t>(rows.size());
   std::vector<int64_t> order = seeded_permutation(n, seed, stream);
   std::vector<bool> is_taken(rows.size(), false);
-  for (int64_t i = 0; i < count; ++i) is_taken[static_cast<size_t>(order[static_cast<size_t>(i)])] = true;
+  for (int64_t i = 0; i < count; ++i)
+    is_taken[static_cast<size_t>(order[static_cast<size_t>(i)])] = true;
   Carved carved;
-  for (size_t i = 0; i < rows.size(); ++i) (is_taken[i] ? carved.taken : carved.kept).push_back(rows[i]);
+  for (size_t i = 0; i < rows.size(); ++i)
+    (is_taken[i] ? carved.taken : carved.kept).push_back(rows[i]);
   return carved;
 }
 

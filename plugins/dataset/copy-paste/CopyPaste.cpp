@@ -40,8 +40,8 @@ class CopyPasteDataset final : public GeneratedDataset {
       const int64_t length = rng.between(min_length_, max_length_);
       std::vector<int64_t> content;
       for (int64_t t = 0; t < length; ++t) {
-        content.push_back(kFirstContent + static_cast<int64_t>(rng.below(
-                                              static_cast<uint64_t>(content_vocab_))));
+        content.push_back(kFirstContent +
+                          static_cast<int64_t>(rng.below(static_cast<uint64_t>(content_vocab_))));
       }
       std::vector<int64_t> row = content;
       row.insert(row.end(), static_cast<size_t>(blanks_), kBlank);
@@ -56,13 +56,15 @@ class CopyPasteDataset final : public GeneratedDataset {
     Batch batch;
     batch.inputs = packed.tokens;
     batch.mask = packed.mask;
-    batch.targets = torch::cat(
-        {packed.tokens.slice(1, 1), torch::full({packed.tokens.size(0), 1}, kPadToken, torch::kLong)},
-        1);
+    batch.targets = torch::cat({packed.tokens.slice(1, 1),
+                                torch::full({packed.tokens.size(0), 1}, kPadToken, torch::kLong)},
+                               1);
     batch.target_mask = torch::zeros_like(packed.mask);
     for (size_t b = 0; b < contents.size(); ++b) {
       const int64_t copy_at = contents[b] + blanks_;
-      batch.target_mask[static_cast<int64_t>(b)].slice(0, copy_at, copy_at + contents[b] + 1).fill_(true);
+      batch.target_mask[static_cast<int64_t>(b)]
+          .slice(0, copy_at, copy_at + contents[b] + 1)
+          .fill_(true);
     }
     return batch;
   }
@@ -88,14 +90,14 @@ class CopyPasteDataset final : public GeneratedDataset {
 class CopyPastePlugin final : public DatasetPlugin {
  public:
   PluginInfo info() const override {
-    PluginInfo info{kName, "1.0.0",
-                    "copy random content after a COPY token (tokens: pad 0, COPY 1, END 2, "
-                    "blank 3, content from 4); next-token targets scored on the answer",
-                    {ParamSpec::integer("content_vocab", 10, "number of distinct content tokens")
-                         .at_least(1),
-                     ParamSpec::integer("blanks", 0,
-                                        "blank tokens between the content and the COPY token")
-                         .at_least(0)}};
+    PluginInfo info{
+        kName,
+        "1.0.0",
+        "copy random content after a COPY token (tokens: pad 0, COPY 1, END 2, "
+        "blank 3, content from 4); next-token targets scored on the answer",
+        {ParamSpec::integer("content_vocab", 10, "number of distinct content tokens").at_least(1),
+         ParamSpec::integer("blanks", 0, "blank tokens between the content and the COPY token")
+             .at_least(0)}};
     for (auto& spec : generated_params(1, 20)) info.params.push_back(std::move(spec));
     return info;
   }

@@ -61,7 +61,8 @@ torch::Tensor read_idx(const std::string& path, int64_t dimensions, const char* 
     throw std::runtime_error(path + ": truncated: " + std::to_string(bytes.size()) +
                              " bytes is too short for an IDX header");
   }
-  const uint32_t expected_magic = (uint32_t{kUnsignedByte} << 8) | static_cast<uint32_t>(dimensions);
+  const uint32_t expected_magic =
+      (uint32_t{kUnsignedByte} << 8) | static_cast<uint32_t>(dimensions);
   const uint32_t magic = big_endian32(bytes, 0);
   if (magic != expected_magic) {
     throw std::runtime_error(path + ": bad magic number " + hex32(magic) + ", expected " +
@@ -81,9 +82,8 @@ torch::Tensor read_idx(const std::string& path, int64_t dimensions, const char* 
   }
   const size_t found = bytes.size() - header;
   if (found < elements) {
-    throw std::runtime_error(path + ": truncated: the header declares " +
-                             std::to_string(elements) + " bytes of " + what + ", the file has " +
-                             std::to_string(found));
+    throw std::runtime_error(path + ": truncated: the header declares " + std::to_string(elements) +
+                             " bytes of " + what + ", the file has " + std::to_string(found));
   }
   if (found > elements) {
     throw std::runtime_error(path + ": " + std::to_string(found - elements) +
@@ -120,19 +120,20 @@ LabelledImages read_pair(const std::string& images_path, const std::string& labe
 class FashionMnistPlugin final : public DatasetPlugin {
  public:
   PluginInfo info() const override {
-    PluginInfo info{kName, "1.0.0",
-                    "Fashion-MNIST (or any IDX image set such as MNIST): 28x28 grey images, "
-                    "10 classes",
-                    {ParamSpec::string("directory", "/usr/share/datasets/fashion-mnist",
-                                       "folder holding train-images-idx3-ubyte, "
-                                       "train-labels-idx1-ubyte, t10k-images-idx3-ubyte and "
-                                       "t10k-labels-idx1-ubyte, each plain or .gz"),
-                     file_param("train_images", "train-images-idx3-ubyte"),
-                     file_param("train_labels", "train-labels-idx1-ubyte"),
-                     file_param("test_images", "t10k-images-idx3-ubyte"),
-                     file_param("test_labels", "t10k-labels-idx1-ubyte"),
-                     ParamSpec::integer("classes", 10, "number of classes; labels must be below")
-                         .at_least(2)}};
+    PluginInfo info{
+        kName,
+        "1.0.0",
+        "Fashion-MNIST (or any IDX image set such as MNIST): 28x28 grey images, "
+        "10 classes",
+        {ParamSpec::string("directory", "/usr/share/datasets/fashion-mnist",
+                           "folder holding train-images-idx3-ubyte, "
+                           "train-labels-idx1-ubyte, t10k-images-idx3-ubyte and "
+                           "t10k-labels-idx1-ubyte, each plain or .gz"),
+         file_param("train_images", "train-images-idx3-ubyte"),
+         file_param("train_labels", "train-labels-idx1-ubyte"),
+         file_param("test_images", "t10k-images-idx3-ubyte"),
+         file_param("test_labels", "t10k-labels-idx1-ubyte"),
+         ParamSpec::integer("classes", 10, "number of classes; labels must be below").at_least(2)}};
     for (auto& spec : carving_params(5000)) info.params.push_back(std::move(spec));
     for (auto& spec : normalisation_params({0.2860}, {0.3530})) {
       info.params.push_back(std::move(spec));
@@ -161,15 +162,14 @@ class FashionMnistPlugin final : public DatasetPlugin {
     auto shape = train.images.sizes().slice(1).vec();
     return std::make_shared<ImageDataset>(
         image_task(kName, shape, classes),
-        carve_train_test(train.images, train.labels, test.images, test.labels, params,
-                         context.seed, kName),
+        carve_train_test(train.images, train.labels, test.images, test.labels, params, context.seed,
+                         kName),
         normalisation_from(params, 1, kName));
   }
 
  private:
   static ParamSpec file_param(const std::string& name, const std::string& stem) {
-    return ParamSpec::string(name, "",
-                             "IDX file to use instead of <directory>/" + stem + "[.gz]");
+    return ParamSpec::string(name, "", "IDX file to use instead of <directory>/" + stem + "[.gz]");
   }
 
   // Prefers the unpacked file, as a user who unpacked the data expects it to be the one read.

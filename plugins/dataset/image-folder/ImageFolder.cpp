@@ -134,11 +134,10 @@ torch::Tensor load_image(const std::string& path, int64_t channels, int64_t size
                             .permute({2, 0, 1});
   if (decoded.height == size && decoded.width == size) return image.clone();
   torch::Tensor resized = torch::nn::functional::interpolate(
-      image.unsqueeze(0).to(torch::kFloat),
-      torch::nn::functional::InterpolateFuncOptions()
-          .size(std::vector<int64_t>{size, size})
-          .mode(torch::kBilinear)
-          .align_corners(false));
+      image.unsqueeze(0).to(torch::kFloat), torch::nn::functional::InterpolateFuncOptions()
+                                                .size(std::vector<int64_t>{size, size})
+                                                .mode(torch::kBilinear)
+                                                .align_corners(false));
   return resized.squeeze(0).round_().clamp_(0, 255).to(torch::kUInt8);
 }
 
@@ -152,7 +151,8 @@ bool is_image_name(const fs::path& path) {
 std::vector<fs::path> sorted_entries(const fs::path& folder, bool directories) {
   std::vector<fs::path> found;
   for (const auto& entry : fs::directory_iterator(folder)) {
-    if (directories ? entry.is_directory() : entry.is_regular_file() && is_image_name(entry.path())) {
+    if (directories ? entry.is_directory()
+                    : entry.is_regular_file() && is_image_name(entry.path())) {
       found.push_back(entry.path());
     }
   }
@@ -231,9 +231,11 @@ std::vector<int64_t> own_or_carved(Store& store, const std::vector<fs::path>& ca
 Normalisation normalisation_for(const Params& params, const ImageSplit& train, int64_t channels) {
   Params resolved = params;
   if (params.reals("mean").empty() || params.reals("std").empty()) {
-    torch::Tensor pixels =
-        train.images.index_select(0, train.rows).to(torch::kDouble).div_(255).transpose(0, 1)
-            .reshape({channels, -1});
+    torch::Tensor pixels = train.images.index_select(0, train.rows)
+                               .to(torch::kDouble)
+                               .div_(255)
+                               .transpose(0, 1)
+                               .reshape({channels, -1});
     torch::Tensor mean = pixels.mean(1);
     torch::Tensor deviation = pixels.std(1, /*unbiased=*/false);
     deviation.masked_fill_(deviation == 0, 1.0);
@@ -283,8 +285,9 @@ class ImageFolderPlugin final : public DatasetPlugin {
       throw std::invalid_argument("dataset 'image-folder': channels must be 1 or 3, not 2");
     }
     if (params.real("validation_fraction") + params.real("test_fraction") >= 1) {
-      throw std::invalid_argument("dataset 'image-folder': validation_fraction + test_fraction "
-                                  "must be below 1 so that some images are left for training");
+      throw std::invalid_argument(
+          "dataset 'image-folder': validation_fraction + test_fraction "
+          "must be below 1 so that some images are left for training");
     }
     if (!fs::is_directory(root)) throw std::runtime_error(root.string() + ": no such directory");
     const bool split_layout = fs::is_directory(root / "train");
@@ -299,15 +302,12 @@ class ImageFolderPlugin final : public DatasetPlugin {
       return static_cast<int64_t>(std::floor(total * params.real(fraction)));
     };
     const std::vector<fs::path> no_folders;
-    std::vector<int64_t> test_rows =
-        own_or_carved(store, split_layout ? std::vector<fs::path>{root / "test"} : no_folders,
-                      classes, train_rows, count("test_fraction"), context.seed,
-                      streams::kTestCarve);
+    std::vector<int64_t> test_rows = own_or_carved(
+        store, split_layout ? std::vector<fs::path>{root / "test"} : no_folders, classes,
+        train_rows, count("test_fraction"), context.seed, streams::kTestCarve);
     std::vector<int64_t> validation_rows = own_or_carved(
-        store,
-        split_layout ? std::vector<fs::path>{root / "val", root / "validation"} : no_folders,
-        classes, train_rows, count("validation_fraction"), context.seed,
-        streams::kValidationCarve);
+        store, split_layout ? std::vector<fs::path>{root / "val", root / "validation"} : no_folders,
+        classes, train_rows, count("validation_fraction"), context.seed, streams::kValidationCarve);
 
     const torch::Tensor images = store.images();
     const torch::Tensor labels = store.labels();

@@ -31,8 +31,11 @@ std::vector<std::string> characters(const std::string& text) {
   size_t at = 0;
   while (at < text.size()) {
     const auto lead = static_cast<unsigned char>(text[at]);
-    size_t length = lead < 0x80 ? 1 : (lead >> 5) == 0x6 ? 2 : (lead >> 4) == 0xE ? 3
-                                    : (lead >> 3) == 0x1E ? 4 : 1;
+    size_t length = lead < 0x80           ? 1
+                    : (lead >> 5) == 0x6  ? 2
+                    : (lead >> 4) == 0xE  ? 3
+                    : (lead >> 3) == 0x1E ? 4
+                                          : 1;
     if (at + length > text.size()) length = 1;
     for (size_t k = 1; k < length; ++k) {
       if ((static_cast<unsigned char>(text[at + k]) >> 6) != 0x2) length = 1;
@@ -81,7 +84,10 @@ class TextDataset final : public Dataset {
  public:
   TextDataset(TaskSpec task, std::array<std::vector<int64_t>, 3> portions, int64_t context,
               int64_t stride)
-      : task_(std::move(task)), portions_(std::move(portions)), context_(context), stride_(stride) {}
+      : task_(std::move(task)),
+        portions_(std::move(portions)),
+        context_(context),
+        stride_(stride) {}
 
   const TaskSpec& task() const override { return task_; }
 
@@ -128,24 +134,25 @@ class TextDataset final : public Dataset {
 class TextPlugin final : public DatasetPlugin {
  public:
   PluginInfo info() const override {
-    return {kName,
-            "1.0.0",
-            "next-token language modelling over a local text file, by characters or words",
-            {ParamSpec::string("path", "", "the UTF-8 text file").mandatory(),
-             ParamSpec::string("level", "char", "tokens are characters or whitespace-separated "
-                                                "words")
-                 .one_of({"char", "word"}),
-             ParamSpec::integer("context", 128, "tokens per example window").at_least(1),
-             ParamSpec::integer("stride", 0, "tokens between window starts; 0 = context")
-                 .at_least(0),
-             ParamSpec::integer("min_count", 1,
-                                "tokens seen fewer times in the training portion become <unk>")
-                 .at_least(1),
-             ParamSpec::real("validation_fraction", 0.1,
-                             "share of the tokens, after the training portion, for validation")
-                 .between(0, 1),
-             ParamSpec::real("test_fraction", 0.1, "share of the tokens, at the end, for test")
-                 .between(0, 1)}};
+    return {
+        kName,
+        "1.0.0",
+        "next-token language modelling over a local text file, by characters or words",
+        {ParamSpec::string("path", "", "the UTF-8 text file").mandatory(),
+         ParamSpec::string("level", "char",
+                           "tokens are characters or whitespace-separated "
+                           "words")
+             .one_of({"char", "word"}),
+         ParamSpec::integer("context", 128, "tokens per example window").at_least(1),
+         ParamSpec::integer("stride", 0, "tokens between window starts; 0 = context").at_least(0),
+         ParamSpec::integer("min_count", 1,
+                            "tokens seen fewer times in the training portion become <unk>")
+             .at_least(1),
+         ParamSpec::real("validation_fraction", 0.1,
+                         "share of the tokens, after the training portion, for validation")
+             .between(0, 1),
+         ParamSpec::real("test_fraction", 0.1, "share of the tokens, at the end, for test")
+             .between(0, 1)}};
   }
 
   std::shared_ptr<Dataset> open(const Params& params,
@@ -154,8 +161,9 @@ class TextPlugin final : public DatasetPlugin {
     const double validation_fraction = params.real("validation_fraction");
     const double test_fraction = params.real("test_fraction");
     if (validation_fraction + test_fraction >= 1) {
-      throw std::invalid_argument("dataset 'text': validation_fraction + test_fraction must be "
-                                  "below 1 so that some text is left for training");
+      throw std::invalid_argument(
+          "dataset 'text': validation_fraction + test_fraction must be "
+          "below 1 so that some text is left for training");
     }
     const std::string content = read_binary_file(path);
     if (content.empty()) throw std::runtime_error(path + ": the file is empty");
@@ -166,8 +174,8 @@ class TextPlugin final : public DatasetPlugin {
     const auto test_count = static_cast<int64_t>(std::floor(total * test_fraction));
     const int64_t train_count = total - validation_count - test_count;
     if (train_count < 2) {
-      throw std::runtime_error(path + ": too short: " + std::to_string(total) +
-                               " tokens leave " + std::to_string(train_count) +
+      throw std::runtime_error(path + ": too short: " + std::to_string(total) + " tokens leave " +
+                               std::to_string(train_count) +
                                " for training, at least 2 are needed");
     }
     const std::vector<std::string> train(tokens.begin(), tokens.begin() + train_count);

@@ -10,11 +10,12 @@ constexpr int64_t kEnd = 2;
 constexpr int64_t kBlank = 3;
 
 std::shared_ptr<Dataset> open_copy_paste(int64_t blanks, uint64_t seed = 7) {
-  return open_dataset("copy-paste", {{"content_vocab", int64_t{5}},
-                                     {"blanks", blanks},
-                                     {"min_length", int64_t{2}},
-                                     {"max_length", int64_t{6}},
-                                     {"train_size", int64_t{200}}},
+  return open_dataset("copy-paste",
+                      {{"content_vocab", int64_t{5}},
+                       {"blanks", blanks},
+                       {"min_length", int64_t{2}},
+                       {"max_length", int64_t{6}},
+                       {"train_size", int64_t{200}}},
                       seed);
 }
 
@@ -62,8 +63,8 @@ TEST_P(CopyPasteLayout, PromptBlanksCopyAnswerEndThenPadding) {
     EXPECT_TRUE(batch.targets[b].slice(0, 0, width - 1).equal(row.slice(0, 1)));
     EXPECT_EQ(batch.targets[b][width - 1].item<int64_t>(), 0);
     auto positions = torch::arange(width);
-    EXPECT_TRUE(batch.target_mask[b].equal(positions.ge(copy_at).logical_and(
-        positions.le(copy_at + k))));
+    EXPECT_TRUE(
+        batch.target_mask[b].equal(positions.ge(copy_at).logical_and(positions.le(copy_at + k))));
     auto scored = batch.targets[b].masked_select(batch.target_mask[b]);
     EXPECT_TRUE(scored.slice(0, 0, k).equal(content));
     EXPECT_EQ(scored[k].item<int64_t>(), kEnd);

@@ -60,9 +60,10 @@ void write_idx_set(const std::string& directory, uint32_t train, bool gzipped) {
 
 std::shared_ptr<Dataset> open_idx(const std::string& directory, int64_t validation_size,
                                   int64_t train_subset = 0, uint64_t seed = 7) {
-  return open_dataset("fashion-mnist", {{"directory", directory},
-                                        {"validation_size", validation_size},
-                                        {"train_subset", train_subset}},
+  return open_dataset("fashion-mnist",
+                      {{"directory", directory},
+                       {"validation_size", validation_size},
+                       {"train_subset", train_subset}},
                       seed);
 }
 

@@ -29,7 +29,8 @@ void write_png(const std::string& path, int width, int height, int channels,
       << image.message;
 }
 
-void write_jpeg(const std::string& path, int width, int height, const std::vector<uint8_t>& pixels) {
+void write_jpeg(const std::string& path, int width, int height,
+                const std::vector<uint8_t>& pixels) {
   fs::create_directories(fs::path(path).parent_path());
   FILE* file = std::fopen(path.c_str(), "wb");
   ASSERT_NE(file, nullptr);
@@ -56,7 +57,8 @@ void write_jpeg(const std::string& path, int width, int height, const std::vecto
 
 std::vector<uint8_t> solid(int width, int height, std::vector<uint8_t> colour) {
   std::vector<uint8_t> pixels;
-  for (int p = 0; p < width * height; ++p) pixels.insert(pixels.end(), colour.begin(), colour.end());
+  for (int p = 0; p < width * height; ++p)
+    pixels.insert(pixels.end(), colour.begin(), colour.end());
   return pixels;
 }
 
@@ -117,7 +119,8 @@ TEST(ImageFolderDataset, ClassesAreSortedFolderNamesAndSplitsAreSeeded) {
       const double tolerance = numbers[i] < 10 ? 1e-6 : 3.0 / 255;  // JPEG is lossy
       const double red = (15.0 * static_cast<double>(numbers[i]) + 5) / 255;
       EXPECT_TRUE(tensors_close(batch.inputs[b][0], torch::full({8, 8}, red), 0, tolerance));
-      EXPECT_TRUE(tensors_close(batch.inputs[b][1], torch::full({8, 8}, 100.0 / 255), 0, tolerance));
+      EXPECT_TRUE(
+          tensors_close(batch.inputs[b][1], torch::full({8, 8}, 100.0 / 255), 0, tolerance));
     }
   }
   EXPECT_EQ(seen.size(), 15u);
@@ -136,8 +139,10 @@ TEST(ImageFolderDataset, ConvertsChannelsAndResizesBilinearly) {
   write_png(dir.file("b/grey.png"), 16, 16, 3, solid(16, 16, {90, 90, 90}));
   auto opened = [&](int64_t channels) {
     return open_folder(dir.path(), 7,
-                       {{"channels", channels}, {"image_size", int64_t{4}},
-                        {"validation_fraction", 0.0}, {"test_fraction", 0.0}});
+                       {{"channels", channels},
+                        {"image_size", int64_t{4}},
+                        {"validation_fraction", 0.0},
+                        {"test_fraction", 0.0}});
   };
   Batch rgb = whole_split(*opened(3), Split::Train);
   ASSERT_EQ(rgb.inputs.sizes(), (std::vector<int64_t>{2, 3, 4, 4}));
@@ -153,7 +158,8 @@ TEST(ImageFolderDataset, SplitLayoutUsesItsFoldersAndCarvesAMissingValidation) {
   TemporaryDirectory dir;
   for (int n = 0; n < 8; ++n) {
     const std::string name = (n % 2 ? "b/" : "a/") + std::to_string(n) + ".png";
-    write_png(dir.file("train/" + name), 8, 8, 3, solid(8, 8, {static_cast<uint8_t>(15 * n + 5), 100, 7}));
+    write_png(dir.file("train/" + name), 8, 8, 3,
+              solid(8, 8, {static_cast<uint8_t>(15 * n + 5), 100, 7}));
   }
   write_png(dir.file("test/b/x.png"), 8, 8, 3, solid(8, 8, {200, 100, 7}));
   auto data = open_folder(dir.path(), 7, {{"validation_fraction", 0.25}});
@@ -163,7 +169,8 @@ TEST(ImageFolderDataset, SplitLayoutUsesItsFoldersAndCarvesAMissingValidation) {
   EXPECT_TRUE(whole_split(*data, Split::Test).targets.equal(torch::tensor({1}, torch::kLong)));
 
   write_png(dir.file("val/a/y.png"), 8, 8, 3, solid(8, 8, {20, 100, 7}));
-  EXPECT_EQ(open_folder(dir.path(), 7, {{"validation_fraction", 0.25}})->size(Split::Validation), 1);
+  EXPECT_EQ(open_folder(dir.path(), 7, {{"validation_fraction", 0.25}})->size(Split::Validation),
+            1);
 
   write_png(dir.file("test/c/z.png"), 8, 8, 3, solid(8, 8, {20, 100, 7}));
   EXPECT_TRUE(throws_mentioning([&] { open_folder(dir.path()); },
@@ -175,8 +182,8 @@ TEST(ImageFolderDataset, MeasuresNormalisationOnTheTrainingSplitWhenNoneIsGiven)
   write_flat_folder(dir.path());
   // Only the lossless PNG classes, so that green is exactly constant.
   fs::remove_all(dir.file("cat"));
-  auto data = open_folder(dir.path(), 7,
-                          {{"mean", std::vector<double>{}}, {"std", std::vector<double>{}}});
+  auto data =
+      open_folder(dir.path(), 7, {{"mean", std::vector<double>{}}, {"std", std::vector<double>{}}});
   Batch train = whole_split(*data, Split::Train);
   torch::Tensor red = train.inputs.select(1, 0);
   EXPECT_NEAR(red.mean().item<double>(), 0.0, 1e-5);

@@ -4,11 +4,12 @@ namespace guidance::testing {
 namespace {
 
 std::shared_ptr<Dataset> open_parity(uint64_t seed = 7) {
-  return open_dataset("parity", {{"min_length", int64_t{3}},
-                                 {"max_length", int64_t{9}},
-                                 {"train_size", int64_t{300}},
-                                 {"validation_size", int64_t{40}},
-                                 {"test_size", int64_t{50}}},
+  return open_dataset("parity",
+                      {{"min_length", int64_t{3}},
+                       {"max_length", int64_t{9}},
+                       {"train_size", int64_t{300}},
+                       {"validation_size", int64_t{40}},
+                       {"test_size", int64_t{50}}},
                       seed);
 }
 
@@ -65,10 +66,14 @@ TEST(ParityDataset, ExamplesDependOnlyOnSeedSplitAndIndex) {
 TEST(ParityDataset, RefusesBadIndicesAndLengths) {
   auto data = open_parity();
   EXPECT_TRUE(throws_mentioning<std::out_of_range>(
-      [&] { data->batch(Split::Validation, torch::tensor({0, 40}, torch::kLong)); },
+      [&] {
+        data->batch(Split::Validation, torch::tensor({0, 40}, torch::kLong));
+      },
       {"40", "validation", "size 40"}));
   EXPECT_TRUE(throws_mentioning<std::invalid_argument>(
-      [] { open_dataset("parity", {{"min_length", int64_t{5}}, {"max_length", int64_t{4}}}); },
+      [] {
+        open_dataset("parity", {{"min_length", int64_t{5}}, {"max_length", int64_t{4}}});
+      },
       {"min_length 5", "max_length 4"}));
 }
 
