@@ -41,7 +41,7 @@ global options:
   --version               print versions and exit
   -h, --help              this help; 'guidance COMMAND --help' for a command
 
-exit codes: 0 success, 2 usage or config error, 1 runtime failure
+exit codes: 0 success, 2 usage or config error, 1 runtime failure, 130 interrupted (resumable)
 )";
 
 constexpr const char* kPluginsHelp = R"(usage: guidance plugins [describe NAME]

@@ -16,6 +16,7 @@ struct Axis {
   std::vector<std::string> components;
   std::string label;
   const toml::array* values = nullptr;
+  std::vector<std::string> names;  ///< each value's name in run names, unique within the axis
 };
 
 std::vector<std::string> split_path(const std::string& path) {
@@ -91,6 +92,13 @@ std::vector<SweepRun> expand_sweep(const ConfigDocument& document) {
   }
   for (auto& axis : axes) {
     if (label_uses[axis.label] > 1) axis.label = axis.path;
+    // Values that print alike (two tables of one plugin) are told apart by their position.
+    std::map<std::string, int> uses;
+    for (const auto& value : *axis.values) ++uses[value_text(value)];
+    for (size_t i = 0; i < axis.values->size(); ++i) {
+      std::string text = value_text(*axis.values->get(i));
+      axis.names.push_back(uses[text] > 1 ? text + "-" + std::to_string(i + 1) : text);
+    }
   }
   // toml++ keeps keys sorted; cross the axes in the order the file lists them.
   std::stable_sort(axes.begin(), axes.end(), [](const Axis& a, const Axis& b) {
@@ -101,8 +109,9 @@ std::vector<SweepRun> expand_sweep(const ConfigDocument& document) {
   std::vector<size_t> choice(axes.size(), 0);
   while (true) {
     SweepRun run;
-    run.document = document;
-    run.document.root = std::make_shared<toml::table>(*document.root);
+    // Parsed afresh rather than copied: toml++ copies drop source positions, and every later
+    // error must still name its line.
+    run.document = ConfigDocument::parse(document.path);
     run.document.root->erase("sweep");
     std::string suffix;
     for (size_t a = 0; a < axes.size(); ++a) {
@@ -110,7 +119,7 @@ std::vector<SweepRun> expand_sweep(const ConfigDocument& document) {
       assign(*run.document.root, axes[a], value, document.path);
       std::string text = value_text(value);
       run.settings.emplace_back(axes[a].path, text);
-      suffix += (suffix.empty() ? "" : ",") + axes[a].label + "=" + text;
+      suffix += (suffix.empty() ? "" : ",") + axes[a].label + "=" + axes[a].names[choice[a]];
     }
     run.name = base_name() + "/" + suffix;
     if (toml::table* section = (*run.document.root)["run"].as_table()) {

@@ -32,13 +32,15 @@ Trainer::Trainer(TrainerSettings settings, std::shared_ptr<Dataset> dataset, Tas
   }
   optimizer_ = make_optimizer(settings_.train, target_->parameters());
   train_size_ = dataset_->size(Split::Train);
-  if (train_size_ < settings_.train.batch_size) {
+  const int64_t per_step = settings_.train.batch_size * settings_.train.accumulate;
+  if (train_size_ < per_step) {
     throw RunError("the train split has " + std::to_string(train_size_) +
-                   " examples, fewer than train.batch_size = " +
-                   std::to_string(settings_.train.batch_size));
+                   " examples, fewer than one step needs (train.batch_size " +
+                   std::to_string(settings_.train.batch_size) + " x train.accumulate " +
+                   std::to_string(settings_.train.accumulate) + " = " + std::to_string(per_step) + ")");
   }
   int64_t micro_batches = train_size_ / settings_.train.batch_size;
-  steps_per_epoch_ = std::max<int64_t>(1, micro_batches / settings_.train.accumulate);
+  steps_per_epoch_ = micro_batches / settings_.train.accumulate;
   total_steps_ = settings_.train.max_steps > 0 ? settings_.train.max_steps
                                                : settings_.train.epochs * steps_per_epoch_;
 }

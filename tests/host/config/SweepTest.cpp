@@ -63,3 +63,37 @@ TEST(Sweep, ShardsPartitionTheRuns) {
 
 }  // namespace
 }  // namespace guidance
+
+namespace guidance {
+namespace {
+
+TEST(Sweep, ExpandedRunsKeepSourcePositionsForLaterErrors) {
+  testing::TemporaryDirectory directory;
+  auto runs = expand_sweep(document_of(directory, R"([run]
+name = "grid"
+[train]
+epochs = "three"
+[sweep]
+"train.batch_size" = [8, 16]
+)"));
+  ASSERT_EQ(runs.size(), 2u);
+  const toml::node* epochs = runs[1].document.root->at_path("train.epochs").node();
+  ASSERT_NE(epochs, nullptr);
+  EXPECT_EQ(epochs->source().begin.line, 4u);
+}
+
+TEST(Sweep, TableValuesOfOnePluginGetDistinctNames) {
+  testing::TemporaryDirectory directory;
+  auto runs = expand_sweep(document_of(directory, R"([run]
+name = "inits"
+[sweep]
+"guide.init" = [{ plugin = "trained", epochs = 1 }, { plugin = "trained", epochs = 2 }, { plugin = "untrained" }]
+)"));
+  ASSERT_EQ(runs.size(), 3u);
+  EXPECT_EQ(runs[0].name, "inits/init=trained-1");
+  EXPECT_EQ(runs[1].name, "inits/init=trained-2");
+  EXPECT_EQ(runs[2].name, "inits/init=untrained");
+}
+
+}  // namespace
+}  // namespace guidance
