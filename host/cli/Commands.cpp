@@ -281,8 +281,9 @@ void print_comparison(const std::vector<RunSummary>& summaries, std::ostream& ou
   }
   size_t width = 4;
   for (const auto& summary : summaries) width = std::max(width, summary.name.size());
+  auto column = [](const std::string& measure) { return std::max<size_t>(24, measure.size() + 13); };
   out << "\n" << std::left << std::setw(width + 2) << "run";
-  for (const auto& measure : measures) out << std::setw(24) << ("train/test " + measure);
+  for (const auto& measure : measures) out << std::setw(column(measure)) << ("train/test " + measure);
   out << "record\n";
   for (const auto& summary : summaries) {
     out << std::setw(width + 2) << summary.name;
@@ -293,7 +294,7 @@ void print_comparison(const std::vector<RunSummary>& summaries, std::ostream& ou
       auto test = summary.test.find(measure);
       cell << (train != summary.train.end() ? train->second : NAN) << " / "
            << (test != summary.test.end() ? test->second : NAN);
-      out << std::setw(24) << cell.str();
+      out << std::setw(column(measure)) << cell.str();
     }
     out << summary.record_path << (summary.completed ? "" : "  (interrupted)") << "\n";
   }

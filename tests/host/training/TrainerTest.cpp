@@ -1,3 +1,5 @@
+#include "host/common/Errors.h"
+#include "host/training/Checkpoint.h"
 #include "host/training/GuidanceLoss.h"
 #include "host/training/Optimization.h"
 #include "host/training/RunSetup.h"
@@ -145,6 +147,36 @@ TEST(GuidanceLoss, TokenwiseComparisonIgnoresPaddingPositions) {
                                      guide.select(1, l).narrow(0, 0, rows)).item<double>();
   }
   EXPECT_NEAR(before, expected, 1e-10);
+}
+
+TEST(Weights, RoundTripAndMismatchesNameEveryTensor) {
+  SmallRun run;
+  testing::TemporaryDirectory directory;
+  std::string path = directory.file("rnn.pt");
+  save_weights(*run.target, path);
+
+  SmallRun same;  // same seed: identical; perturb it, then load the saved weights back
+  for (auto& p : same.target->parameters()) p.data().add_(1.0);
+  load_weights(*same.target, path);
+  auto expected = run.target->named_parameters();
+  for (const auto& item : same.target->named_parameters()) {
+    EXPECT_TRUE(torch::equal(item.value(), expected[item.key()])) << item.key();
+  }
+
+  // A network of another width: every mismatched tensor is named with both shapes.
+  auto rnn = testing::built_plugins().architecture("rnn");
+  Params wider = defaults_of(rnn->info().params);
+  wider.set("hidden", int64_t{24});
+  auto other = rnn->build(run.task, wider);
+  try {
+    load_weights(*other, path);
+    FAIL() << "expected RunError";
+  } catch (const RunError& error) {
+    EXPECT_THAT(error.what(), ::testing::HasSubstr("weights file '" + path + "' does not match"));
+    EXPECT_THAT(error.what(), ::testing::HasSubstr("has shape [16"));
+    EXPECT_THAT(error.what(), ::testing::HasSubstr("the network expects [24"));
+  }
+  EXPECT_THROW(load_weights(*other, directory.file("absent.pt")), RunError);
 }
 
 TEST(Optimization, SchedulesFollowTheirDefinitions) {
