@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."
 packages=(
   build-essential cmake ninja-build ccache pkg-config
   libtorch-dev libopenblas0-openmp          # LibTorch; OpenBLAS replaces the slow reference BLAS
+  libblas-dev                               # cblas.h: metric plugins call syrk directly
   libboost-dev libboost-filesystem-dev      # Boost.DLL plugin loading
   libtomlplusplus-dev                       # configs
   libhdf5-dev hdf5-tools                    # records (h5dump for checks)

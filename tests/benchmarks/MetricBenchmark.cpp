@@ -1,17 +1,19 @@
 // Benchmarks every differentiable metric plugin, forward and forward+backward, at n = 256 and
-// d ∈ {128, 1024, 50176}, beside the plain Gram matmul X·Xᵀ of a [256, d] batch timed in the same
-// run. Counter `per_gram` = metric time / Gram matmul time. For linear and debiased CKA the counter
-// `per_needed_matmuls` divides by the Gram-shaped n×n×d matmuls the metric fundamentally needs:
-// two forward (K = XXᵀ and L = YYᵀ; y is the guide without a gradient, but its Gram is still
-// needed) and a third backward (G·X, the gradient of x) — 2 for fwd, 3 for fwd+bwd. (At d = 128
-// linear CKA takes the d×d covariance route, the ratio is then still to the Gram-shaped matmuls.)
+// d ∈ {128, 1024, 50176}, beside the plain Gram matmul X·Xᵀ (a general matmul, as LibTorch's mm
+// computes it) of the same [256, d] batch, timed once per iteration right after the metric so both
+// see the same machine state. Counter `per_gram` = metric time / Gram matmul time. For linear and
+// debiased CKA the counter `per_needed_matmuls` divides by the Gram-shaped n×n×d matmuls the
+// metric fundamentally needs: two forward (K = XXᵀ and L = YYᵀ; y is the guide without a gradient,
+// but its Gram is still needed) and a third backward (G·X, the gradient of x): 2 for fwd, 3 for
+// fwd+bwd. The metrics form their Grams with BLAS syrk (half the multiply-adds; Gram.h), so the
+// ratio can fall below 1. (At d = 128 linear CKA takes the d×d covariance route; the ratio is
+// still to the Gram-shaped matmuls.)
 //
 //   bench-metrics [--threads=N] [benchmark flags]   (N defaults to the hardware cores)
 
 #include <algorithm>
 #include <chrono>
 #include <cstring>
-#include <map>
 #include <string>
 #include <thread>
 #include <vector>
@@ -32,24 +34,6 @@ double seconds_since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
 }
 
-/// @return the fastest of repeated X·Xᵀ products for a [kBatch, d] float32 batch, measured once
-/// per width and process.
-double gram_seconds(int64_t d) {
-  static std::map<int64_t, double> measured;
-  auto found = measured.find(d);
-  if (found != measured.end()) return found->second;
-  torch::Tensor x = torch::randn({kBatch, d});
-  benchmark::DoNotOptimize(x.mm(x.t()));
-  double best = 1e30;
-  Clock::time_point begin = Clock::now();
-  for (int repeat = 0; repeat < 5 || seconds_since(begin) < 0.3; ++repeat) {
-    Clock::time_point start = Clock::now();
-    benchmark::DoNotOptimize(x.mm(x.t()));
-    best = std::min(best, seconds_since(start));
-  }
-  return measured[d] = best;
-}
-
 void gram_benchmark(benchmark::State& state, int64_t d) {
   torch::Tensor x = torch::randn({kBatch, d});
   for (auto _ : state) benchmark::DoNotOptimize(x.mm(x.t()));
@@ -65,7 +49,9 @@ void metric_benchmark(benchmark::State& state, std::shared_ptr<guidance::Metric>
   torch::Tensor x = (latent.mm(torch::randn({8, d})) + torch::randn({kBatch, d}))
                         .requires_grad_(backward);
   torch::Tensor y = latent.mm(torch::randn({8, d})) + torch::randn({kBatch, d});
+  torch::Tensor plain = x.detach();
   double metric_seconds = 0.0;
+  double gram_seconds = 0.0;
   for (auto _ : state) {
     Clock::time_point start = Clock::now();
     torch::Tensor value = metric->distance(x, y);
@@ -75,10 +61,17 @@ void metric_benchmark(benchmark::State& state, std::shared_ptr<guidance::Metric>
     }
     benchmark::DoNotOptimize(value.data_ptr());
     metric_seconds += seconds_since(start);
+    // The baseline, timed in the same iteration so that the machine's drift hits both alike.
+    state.PauseTiming();
+    start = Clock::now();
+    benchmark::DoNotOptimize(plain.mm(plain.t()).data_ptr());
+    gram_seconds += seconds_since(start);
+    state.ResumeTiming();
   }
   state.SetItemsProcessed(state.iterations() * kBatch);
-  double per_call = metric_seconds / static_cast<double>(state.iterations());
-  double gram = gram_seconds(d);
+  double iterations = static_cast<double>(state.iterations());
+  double per_call = metric_seconds / iterations;
+  double gram = gram_seconds / iterations;
   state.counters["gram_ms"] = 1e3 * gram;
   state.counters["per_gram"] = per_call / gram;
   if (needed_matmuls > 0) {

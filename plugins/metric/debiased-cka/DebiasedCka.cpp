@@ -1,4 +1,5 @@
 #include "guidance/api/PluginApi.h"
+#include "plugins/metric/common/Gram.h"
 #include "plugins/metric/common/MetricSupport.h"
 
 namespace guidance::metrics {
@@ -14,10 +15,10 @@ const char* const kName = "debiased-cka";
 Tensor u_centred_gram(const Tensor& features) {
   int64_t n = features.size(0);
   Tensor off_diagonal = torch::eye(n, features.options().dtype(torch::kBool)).logical_not();
-  Tensor gram = features.mm(features.t()) * off_diagonal;
-  Tensor means = gram.sum(0) / static_cast<double>(n - 2);
+  Tensor hollow = gram(features) * off_diagonal;
+  Tensor means = hollow.sum(0) / static_cast<double>(n - 2);
   means = means - means.sum() / (2.0 * static_cast<double>(n - 1));
-  return (gram - means.unsqueeze(0) - means.unsqueeze(1)) * off_diagonal;
+  return (hollow - means.unsqueeze(0) - means.unsqueeze(1)) * off_diagonal;
 }
 
 MetricTraits debiased_cka_traits() {

@@ -1,4 +1,5 @@
 #include "guidance/api/PluginApi.h"
+#include "plugins/metric/common/Gram.h"
 #include "plugins/metric/common/MetricSupport.h"
 
 namespace guidance::metrics {
@@ -63,7 +64,7 @@ Side covariance_side(const Tensor& x) {
   Side side;
   Tensor mean = x.mean(0, true);
   side.features = x - mean;
-  Tensor moment = side.features.t().mm(side.features);
+  Tensor moment = gram(side.features, GramOf::Columns);
   Tensor trace = moment.trace();
   side.valid = has_spread(trace, mean, x.size(0));
   normalise(side, moment, trace);
@@ -75,11 +76,11 @@ Side gram_side(const Tensor& x) {
   int64_t n = x.size(0);
   // For d below kWideFactor · n the O(nd) centring copy costs less than the float64 n×n passes.
   if (x.size(1) >= kWideFactor * n) {
-    Tensor gram = x.mm(x.t()).to(torch::kDouble);
-    Tensor centred = double_centred(gram);
+    Tensor uncentred = gram(x).to(torch::kDouble);
+    Tensor centred = double_centred(uncentred);
     Tensor trace = centred.trace();
     double centred_trace = trace.item<double>();
-    if (centred_trace > 0.0 && centred_trace * kOffsetLimit >= gram.trace().item<double>()) {
+    if (centred_trace > 0.0 && centred_trace * kOffsetLimit >= uncentred.trace().item<double>()) {
       side.features = x;
       side.valid = torch::ones({}, trace.options().dtype(torch::kBool));
       normalise(side, centred, trace);
@@ -88,7 +89,7 @@ Side gram_side(const Tensor& x) {
   }
   Tensor mean = x.mean(0, true);
   side.features = x - mean;
-  Tensor moment = side.features.mm(side.features.t());
+  Tensor moment = gram(side.features);
   Tensor trace = moment.trace();
   side.valid = has_spread(trace, mean, n);
   normalise(side, moment, trace);
@@ -102,6 +103,7 @@ bool gram_is_cheaper(int64_t n, int64_t d1, int64_t d2) {
 class LinearCkaFunction : public torch::autograd::Function<LinearCkaFunction> {
  public:
   static Tensor forward(AutogradContext* ctx, const Tensor& x, const Tensor& y) {
+    torch::NoGradGuard hand_written_backward;  // lets gram() take the BLAS syrk route
     bool gram_route = gram_is_cheaper(x.size(0), x.size(1), y.size(1));
     Side sx = gram_route ? gram_side(x) : covariance_side(x);
     Side sy = gram_route ? gram_side(y) : covariance_side(y);

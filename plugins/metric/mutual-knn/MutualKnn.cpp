@@ -1,4 +1,5 @@
 #include "guidance/api/PluginApi.h"
+#include "plugins/metric/common/Gram.h"
 #include "plugins/metric/common/MetricSupport.h"
 
 namespace guidance::metrics {
@@ -13,7 +14,7 @@ const char* const kName = "mutual-knn";
 Tensor neighbourhoods(const Tensor& x, int64_t k) {
   int64_t n = x.size(0);
   Tensor unit = unit_rows(x);
-  Tensor similarity = unit.mm(unit.t());
+  Tensor similarity = gram(unit);
   similarity.fill_diagonal_(-std::numeric_limits<double>::infinity());
   Tensor nearest = std::get<1>(similarity.topk(k, 1));
   return torch::zeros({n, n}, x.options().dtype(torch::kBool))

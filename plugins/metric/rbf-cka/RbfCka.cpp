@@ -1,4 +1,5 @@
 #include "guidance/api/PluginApi.h"
+#include "plugins/metric/common/Gram.h"
 #include "plugins/metric/common/MetricSupport.h"
 
 namespace guidance::metrics {
@@ -16,7 +17,7 @@ const char* const kName = "rbf-cka";
 Tensor rbf_gram(const Tensor& features, const Tensor& valid, double bandwidth) {
   Tensor sq_norms = features.square().sum(1);
   Tensor sq_distances =
-      (sq_norms.unsqueeze(0) + sq_norms.unsqueeze(1) - 2.0 * features.mm(features.t()))
+      (sq_norms.unsqueeze(0) + sq_norms.unsqueeze(1) - 2.0 * gram(features))
           .clamp_min(0.0);
   Tensor pairs = upper_triangle(sq_distances);
   Tensor positive = pairs.masked_select(pairs.detach() > 0);

@@ -1,4 +1,5 @@
 #include "guidance/api/PluginApi.h"
+#include "plugins/metric/common/Gram.h"
 #include "plugins/metric/common/MetricSupport.h"
 
 namespace guidance::metrics {
@@ -12,7 +13,7 @@ const char* const kName = "rsa";
 /// cosine 0 with every row).
 Tensor cosine_similarity_entries(const Tensor& x) {
   Tensor unit = unit_rows(x);
-  return upper_triangle(unit.mm(unit.t()));
+  return upper_triangle(gram(unit));
 }
 
 /// @return the ranks (1-based) of the entries of v, tied entries sharing their mean rank.
