@@ -1,0 +1,84 @@
+// Guidance through metrics other than the paper's linear CKA: the quickstart pair (6-layer FCN
+// target, untrained CNN guide, Fashion-MNIST) trains under debiased CKA and RSA from the CLI, and
+// the guidance term really pulls the target toward the guide.
+#include <cmath>
+#include <filesystem>
+#include <numeric>
+
+#include "analysis/RecordReader.h"
+#include "tests/support/TestSupport.h"
+
+namespace guidance {
+namespace {
+
+double mean_of(const std::vector<double>& values, size_t begin, size_t end) {
+  return std::accumulate(values.begin() + begin, values.begin() + end, 0.0) /
+         static_cast<double>(end - begin);
+}
+
+TEST(GuidanceMetrics, DebiasedCkaAndRsaTrainTheQuickstartPair) {
+  ASSERT_TRUE(std::filesystem::exists("/usr/share/datasets/fashion-mnist"))
+      << "scripts/setup.sh installs dataset-fashion-mnist";
+  testing::TemporaryDirectory directory;
+  std::string config = directory.file("metrics.toml");
+  testing::write_file(config, R"([run]
+name = "guidance-metrics"
+seed = 3
+threads = 1
+output = "out"
+
+[dataset]
+plugin = "fashion-mnist"
+train_subset = 1024
+validation_size = 256
+
+[target]
+plugin = "mlp"
+depth = 6
+width = 256
+
+[guide]
+plugin = "convnet"
+channels = [16, 32, 64]
+
+[guidance]
+alpha = 1.0
+
+[train]
+batch_size = 128
+max_steps = 24
+
+[record]
+at_end = true
+probe_size = 64
+metrics = ["linear-cka"]
+
+[sweep]
+"guidance.metric.plugin" = ["debiased-cka", "rsa"]
+)");
+  testing::CommandResult result = testing::run_cli("run " + config + " --quiet");
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+
+  for (const std::string metric : {"debiased-cka", "rsa"}) {
+    SCOPED_TRACE(metric);
+    analysis::RecordReader record(directory.file("out/guidance-metrics/plugin=" + metric + "/run.h5"));
+    EXPECT_EQ(record.state(), "completed");
+    bool named = false;
+    for (const auto& [key, value] : record.provenance()) {
+      named = named || (key == "plugin metric" && value.rfind(metric + " ", 0) == 0);
+    }
+    EXPECT_TRUE(named) << "the record's provenance names the guidance metric " << metric;
+
+    std::vector<double> guidance = record.training().column("guidance_loss").numbers;
+    ASSERT_EQ(guidance.size(), 24u);
+    for (double value : guidance) ASSERT_TRUE(std::isfinite(value));
+    // Summed over the mapped pairs, the distance to the guide falls as the target aligns (in a
+    // trial run by ~40 %: 1.34 -> 0.81 for debiased CKA, 1.40 -> 0.56 for RSA).
+    double first = mean_of(guidance, 0, 6);
+    double last = mean_of(guidance, guidance.size() - 6, guidance.size());
+    EXPECT_LT(last, 0.85 * first) << "first six steps " << first << ", last six " << last;
+  }
+}
+
+}  // namespace
+}  // namespace guidance
