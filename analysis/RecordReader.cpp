@@ -23,20 +23,11 @@ void read_slab(hid_t dataset, size_t index, hid_t memory_type, void* buffer,
   if (dims.empty() || index >= dims[0]) {
     throw RunError(context + ": no entry " + std::to_string(index));
   }
-  Handle file_space = checked(H5Dget_space(dataset), H5Sclose, context);
   std::vector<hsize_t> start(dims.size(), 0);
   std::vector<hsize_t> count = dims;
   start[0] = index;
   count[0] = 1;
-  check(H5Sselect_hyperslab(file_space.get(), H5S_SELECT_SET, start.data(), nullptr, count.data(),
-                            nullptr),
-        context);
-  if (H5Sget_select_npoints(file_space.get()) == 0) return;
-  Handle memory_space = checked(H5Screate_simple(static_cast<int>(count.size()), count.data(),
-                                                 nullptr),
-                                H5Sclose, context);
-  check(H5Dread(dataset, memory_type, memory_space.get(), file_space.get(), H5P_DEFAULT, buffer),
-        context);
+  hdf5::read_block(dataset, memory_type, start, count, buffer, context);
 }
 
 }  // namespace

@@ -194,6 +194,8 @@ RecordSection read_record(const toml::table* table, const std::string& file,
   record.activation_dtype =
       reader.string("activation_dtype", record.activation_dtype, {"float32", "float16"});
   record.metrics = reader.strings("metrics", record.metrics);
+  record.similarity_memory_mb =
+      reader.integer("similarity_memory_mb", record.similarity_memory_mb, 1);
   for (const auto& metric : record.metrics) {
     try {
       catalog.find(PluginKind::Metric, metric);
@@ -327,7 +329,8 @@ std::string Config::resolved_toml() const {
                                     {"at_end", record.at_end},
                                     {"probe_size", record.probe_size},
                                     {"activation_dtype", record.activation_dtype},
-                                    {"metrics", metrics}});
+                                    {"metrics", metrics},
+                                    {"similarity_memory_mb", record.similarity_memory_mb}});
   std::ostringstream text;
   text << root;
   return text.str();

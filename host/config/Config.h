@@ -103,6 +103,7 @@ struct RecordSection {
   int64_t probe_size = 256;           ///< fixed probe examples (from the validation split)
   std::string activation_dtype = "float32";  ///< "float32" or "float16"
   std::vector<std::string> metrics = {"linear-cka"};  ///< similarity matrices per snapshot
+  int64_t similarity_memory_mb = 1024;  ///< stored taps held in memory for similarity matrices
 };
 
 /// A validated config for one run.

@@ -105,6 +105,43 @@ std::vector<hsize_t> shape_of(hid_t dataset) {
   return dims;
 }
 
+namespace {
+
+// @return the file space of `dataset` with the block [start, start + count) selected.
+Handle select_block(hid_t dataset, const std::vector<hsize_t>& start,
+                    const std::vector<hsize_t>& count, const std::string& context) {
+  Handle file_space = checked(H5Dget_space(dataset), H5Sclose, context);
+  check(H5Sselect_hyperslab(file_space.get(), H5S_SELECT_SET, start.data(), nullptr, count.data(),
+                            nullptr),
+        context);
+  return file_space;
+}
+
+Handle block_space(const std::vector<hsize_t>& count, const std::string& context) {
+  return checked(H5Screate_simple(static_cast<int>(count.size()), count.data(), nullptr),
+                 H5Sclose, context);
+}
+
+}  // namespace
+
+void write_block(hid_t dataset, hid_t memory_type, const std::vector<hsize_t>& start,
+                 const std::vector<hsize_t>& count, const void* data, const std::string& context) {
+  Handle file_space = select_block(dataset, start, count, context);
+  if (H5Sget_select_npoints(file_space.get()) == 0) return;
+  check(H5Dwrite(dataset, memory_type, block_space(count, context).get(), file_space.get(),
+                 H5P_DEFAULT, data),
+        context);
+}
+
+void read_block(hid_t dataset, hid_t memory_type, const std::vector<hsize_t>& start,
+                const std::vector<hsize_t>& count, void* buffer, const std::string& context) {
+  Handle file_space = select_block(dataset, start, count, context);
+  if (H5Sget_select_npoints(file_space.get()) == 0) return;
+  check(H5Dread(dataset, memory_type, block_space(count, context).get(), file_space.get(),
+                H5P_DEFAULT, buffer),
+        context);
+}
+
 Handle utf8_string_type() {
   Handle type = checked(H5Tcopy(H5T_C_S1), H5Tclose, "string type");
   check(H5Tset_size(type.get(), H5T_VARIABLE), "string type");

@@ -70,6 +70,16 @@ Handle create_group(hid_t location, const std::string& path, const std::string& 
 /// @return the current extent of a dataset, one entry per dimension.
 std::vector<hsize_t> shape_of(hid_t dataset);
 
+/// Writes `data` (laid out as `count`, in `memory_type`) into the block of `dataset` that starts
+/// at `start` and spans `count`; the dataset must already extend that far. Nothing is written for
+/// an empty block. Throws RunError "<context>: ..." on failure.
+void write_block(hid_t dataset, hid_t memory_type, const std::vector<hsize_t>& start,
+                 const std::vector<hsize_t>& count, const void* data, const std::string& context);
+/// Reads the block of `dataset` at `start` spanning `count` into `buffer` (laid out as `count`, in
+/// `memory_type`, converted by HDF5, e.g. float16 to float32). Throws RunError "<context>: ...".
+void read_block(hid_t dataset, hid_t memory_type, const std::vector<hsize_t>& start,
+                const std::vector<hsize_t>& count, void* buffer, const std::string& context);
+
 /// @return a variable-length UTF-8 string type (what h5py reads as `str`).
 Handle utf8_string_type();
 

@@ -184,23 +184,11 @@ void write_rows(hid_t file, const std::string& path, hid_t memory_type, int64_t 
   std::vector<hsize_t> dims = hdf5::shape_of(dataset.get());
   dims[0] = static_cast<hsize_t>(first + count);
   check(H5Dset_extent(dataset.get(), dims.data()), context);
-  Handle file_space = checked(H5Dget_space(dataset.get()), H5Sclose, context);
   std::vector<hsize_t> start(dims.size(), 0);
   std::vector<hsize_t> counts = dims;
   start[0] = static_cast<hsize_t>(first);
   counts[0] = static_cast<hsize_t>(count);
-  check(H5Sselect_hyperslab(file_space.get(), H5S_SELECT_SET, start.data(), nullptr,
-                            counts.data(), nullptr),
-        context);
-  hssize_t elements = H5Sget_select_npoints(file_space.get());
-  if (elements > 0) {
-    Handle memory_space = checked(H5Screate_simple(static_cast<int>(counts.size()),
-                                                   counts.data(), nullptr),
-                                  H5Sclose, context);
-    check(H5Dwrite(dataset.get(), memory_type, memory_space.get(), file_space.get(), H5P_DEFAULT,
-                   data),
-          context);
-  }
+  hdf5::write_block(dataset.get(), memory_type, start, counts, data, context);
   check(H5Dflush(dataset.get()), context);
 }
 
@@ -242,24 +230,31 @@ torch::Tensor flat_float(const torch::Tensor& activation) {
 
 }  // namespace
 
-torch::Tensor similarity_matrix(const Metric& metric, const std::vector<torch::Tensor>& rows,
-                                const std::vector<torch::Tensor>& columns) {
+torch::Tensor similarity_matrix(const Metric& metric, size_t rows, const ActivationLoader& row,
+                                size_t columns, const ActivationLoader& column) {
   torch::NoGradGuard no_grad;
-  auto matrix = torch::empty({static_cast<int64_t>(rows.size()),
-                              static_cast<int64_t>(columns.size())},
+  auto matrix = torch::empty({static_cast<int64_t>(rows), static_cast<int64_t>(columns)},
                              torch::kDouble);
   auto entries = matrix.accessor<double, 2>();
-  for (size_t i = 0; i < rows.size(); ++i) {
-    torch::Tensor row = flat_float(rows[i]);
-    for (size_t j = 0; j < columns.size(); ++j) {
-      TORCH_CHECK(columns[j].size(0) == row.size(0), "similarity_matrix: row activation ", i,
-                  " has ", row.size(0), " examples, column activation ", j, " has ",
-                  columns[j].size(0));
+  for (size_t i = 0; i < rows; ++i) {
+    torch::Tensor row_features = flat_float(row(i));
+    for (size_t j = 0; j < columns; ++j) {
+      torch::Tensor column_features = flat_float(column(j));
+      TORCH_CHECK(column_features.size(0) == row_features.size(0), "similarity_matrix: row activation ",
+                  i, " has ", row_features.size(0), " examples, column activation ", j, " has ",
+                  column_features.size(0));
       entries[static_cast<int64_t>(i)][static_cast<int64_t>(j)] =
-          metric.similarity(row, flat_float(columns[j])).item<double>();
+          metric.similarity(row_features, column_features).item<double>();
     }
   }
   return matrix;
+}
+
+torch::Tensor similarity_matrix(const Metric& metric, const std::vector<torch::Tensor>& rows,
+                                const std::vector<torch::Tensor>& columns) {
+  return similarity_matrix(
+      metric, rows.size(), [&](size_t i) { return rows[i]; }, columns.size(),
+      [&](size_t j) { return columns[j]; });
 }
 
 RunRecord::RunRecord(std::string path, RecordLayout layout)
@@ -625,50 +620,103 @@ void RunRecord::write_probe(const torch::Tensor& indices, const torch::Tensor& l
   });
 }
 
-void RunRecord::create_activation_datasets(const std::vector<torch::Tensor>& guide_activations,
-                                           const std::vector<torch::Tensor>& target_activations) {
+const std::vector<std::string>& RunRecord::taps_of(const std::string& side) const {
+  return side == "guide" ? layout_.guide_taps : layout_.target_taps;
+}
+
+void RunRecord::create_activation_datasets(const std::string& side, int64_t examples,
+                                           const std::vector<torch::Tensor>& first_batch) {
   bool half = layout_.activation_dtype == "float16";
   Handle half_file_type = half ? half_type() : Handle();
   hid_t type = half ? half_file_type.get() : H5T_IEEE_F32LE;
   hsize_t element_bytes = half ? 2 : 4;
-  auto create_side = [&](const std::string& side, const std::vector<std::string>& taps,
-                         const std::vector<torch::Tensor>& activations) {
-    for (size_t i = 0; i < taps.size(); ++i) {
-      std::string dataset = schema::activation_path(side, taps[i]);
-      if (hdf5::exists(file_.get(), dataset)) continue;
-      auto examples = static_cast<hsize_t>(activations[i].size(0));
-      auto features = static_cast<hsize_t>(examples > 0 ? activations[i].numel() / examples : 0);
-      hsize_t budget = kActivationChunkBytes / element_bytes;
-      hsize_t chunk_features = std::clamp<hsize_t>(features, 1, budget);
-      hsize_t chunk_examples = std::clamp<hsize_t>(budget / chunk_features, 1,
-                                                   std::max<hsize_t>(examples, 1));
-      create_extendible(file_.get(), dataset, type, {examples, features},
-                        {1, chunk_examples, chunk_features}, true, path_);
-    }
-  };
-  create_side("guide", layout_.guide_taps, guide_activations);
-  create_side("target", layout_.target_taps, target_activations);
+  const std::vector<std::string>& taps = taps_of(side);
+  for (size_t i = 0; i < taps.size(); ++i) {
+    std::string dataset = schema::activation_path(side, taps[i]);
+    if (hdf5::exists(file_.get(), dataset)) continue;
+    int64_t rows = first_batch[i].size(0);
+    auto features = static_cast<hsize_t>(rows > 0 ? first_batch[i].numel() / rows : 0);
+    hsize_t budget = kActivationChunkBytes / element_bytes;
+    hsize_t chunk_features = std::clamp<hsize_t>(features, 1, budget);
+    hsize_t chunk_examples = std::clamp<hsize_t>(budget / chunk_features, 1,
+                                                 std::max<int64_t>(examples, 1));
+    create_extendible(file_.get(), dataset, type, {static_cast<hsize_t>(examples), features},
+                      {1, chunk_examples, chunk_features}, true, path_);
+  }
 }
 
-void RunRecord::write_activation(int64_t slot, const std::string& side, const std::string& tap,
-                                 const torch::Tensor& activation) {
+void RunRecord::write_activations(int64_t slot, const std::string& side,
+                                  const SnapshotSource& source) {
+  const std::vector<std::string>& taps = taps_of(side);
+  if (taps.empty()) return;
+  int64_t batch_size = std::max<int64_t>(source.batch_size, 1);
+  for (int64_t begin = 0; begin < source.examples; begin += batch_size) {
+    int64_t end = std::min(begin + batch_size, source.examples);
+    std::vector<torch::Tensor> batch = source.activations(side, begin, end);
+    if (batch.size() != taps.size()) {
+      throw RunError(path_ + ": snapshot gives " + std::to_string(batch.size()) + " " + side +
+                     " activations, the layout has " + std::to_string(taps.size()) + " " + side +
+                     " taps");
+    }
+    if (begin == 0) {
+      bool missing = false;
+      for (const auto& tap : taps) {
+        missing = missing || !hdf5::exists(file_.get(), schema::activation_path(side, tap));
+      }
+      if (missing) {
+        change_structure([&] { create_activation_datasets(side, source.examples, batch); });
+      }
+    }
+    for (size_t i = 0; i < taps.size(); ++i) {
+      write_activation_rows(slot, side, taps[i], begin, batch[i]);
+    }
+  }
+}
+
+void RunRecord::write_activation_rows(int64_t slot, const std::string& side,
+                                      const std::string& tap, int64_t begin,
+                                      const torch::Tensor& activation) {
   std::string dataset = schema::activation_path(side, tap);
   bool half = layout_.activation_dtype == "float16";
   torch::Tensor stored = activation.detach()
                              .reshape({activation.size(0), -1})
                              .to(torch::kCPU, half ? torch::kHalf : torch::kFloat)
                              .contiguous();
-  std::vector<hsize_t> shape = hdf5::shape_of(hdf5::open_dataset(file_.get(), dataset, path_).get());
-  if (shape[1] != static_cast<hsize_t>(stored.size(0)) ||
+  Handle handle = hdf5::open_dataset(file_.get(), dataset, path_);
+  std::vector<hsize_t> shape = hdf5::shape_of(handle.get());
+  auto rows = static_cast<hsize_t>(stored.size(0));
+  if (static_cast<hsize_t>(begin) + rows > shape[1] ||
       shape[2] != static_cast<hsize_t>(stored.size(1))) {
     throw RunError(path_ + ": dataset '" + dataset + "' holds activations of [" +
                    std::to_string(shape[1]) + ", " + std::to_string(shape[2]) +
-                   "] (examples, features), the snapshot gives " +
-                   c10::str(activation.sizes()));
+                   "] (examples, features), the snapshot gives " + c10::str(activation.sizes()) +
+                   " for examples " + std::to_string(begin) + ".." +
+                   std::to_string(begin + stored.size(0) - 1));
+  }
+  std::string context = path_ + ": cannot write snapshot " + std::to_string(slot) + " of '" +
+                        dataset + "'";
+  if (shape[0] < static_cast<hsize_t>(slot + 1)) {
+    shape[0] = static_cast<hsize_t>(slot + 1);
+    check(H5Dset_extent(handle.get(), shape.data()), context);
   }
   Handle half_memory_type = half ? half_type() : Handle();
-  write_rows(file_.get(), dataset, half ? half_memory_type.get() : H5T_NATIVE_FLOAT, slot, 1,
-             stored.data_ptr(), path_);
+  hdf5::write_block(handle.get(), half ? half_memory_type.get() : H5T_NATIVE_FLOAT,
+                    {static_cast<hsize_t>(slot), static_cast<hsize_t>(begin), 0},
+                    {1, rows, shape[2]}, stored.data_ptr(), context);
+}
+
+torch::Tensor RunRecord::read_activation(int64_t slot, const std::string& side,
+                                         const std::string& tap) {
+  std::string dataset = schema::activation_path(side, tap);
+  Handle handle = hdf5::open_dataset(file_.get(), dataset, path_);
+  std::vector<hsize_t> shape = hdf5::shape_of(handle.get());
+  torch::Tensor values = torch::empty(
+      {static_cast<int64_t>(shape[1]), static_cast<int64_t>(shape[2])}, torch::kFloat);
+  hdf5::read_block(handle.get(), H5T_NATIVE_FLOAT, {static_cast<hsize_t>(slot), 0, 0},
+                   {1, shape[1], shape[2]}, values.data_ptr<float>(),
+                   path_ + ": cannot read back snapshot " + std::to_string(slot) + " of '" +
+                       dataset + "'");
+  return values;
 }
 
 void RunRecord::write_similarity(int64_t slot, const std::string& metric, const std::string& which,
@@ -677,10 +725,92 @@ void RunRecord::write_similarity(int64_t slot, const std::string& metric, const 
              matrix.contiguous().data_ptr<double>(), path_);
 }
 
+namespace {
+
+/// Stored taps of one snapshot read back for similarity matrices, kept in memory up to a byte
+/// budget (the oldest loaded is dropped first); a tap larger than the budget is never kept.
+class StoredTaps {
+ public:
+  StoredTaps(std::function<torch::Tensor(const std::string&, const std::string&)> read,
+             uint64_t budget)
+      : read_(std::move(read)), budget_(budget) {}
+
+  torch::Tensor get(const std::string& side, const std::string& tap) {
+    std::string key = side + "/" + tap;
+    auto found = kept_.find(key);
+    if (found != kept_.end()) return found->second;
+    torch::Tensor values = read_(side, tap);
+    uint64_t bytes = values.nbytes();
+    if (bytes > budget_) return values;
+    while (held_ + bytes > budget_) {
+      held_ -= kept_.at(order_.front()).nbytes();
+      kept_.erase(order_.front());
+      order_.erase(order_.begin());
+    }
+    kept_.emplace(key, values);
+    order_.push_back(key);
+    held_ += bytes;
+    return values;
+  }
+
+ private:
+  std::function<torch::Tensor(const std::string&, const std::string&)> read_;
+  uint64_t budget_;
+  uint64_t held_ = 0;
+  std::map<std::string, torch::Tensor> kept_;
+  std::vector<std::string> order_;
+};
+
+}  // namespace
+
+void RunRecord::write_snapshot(int64_t step, const SnapshotSource& source,
+                               const std::vector<std::shared_ptr<Metric>>& metrics) {
+  require_open("write a snapshot");
+  if (metrics.size() != layout_.metrics.size()) {
+    throw RunError(path_ + ": snapshot at step " + std::to_string(step) + " has " +
+                   std::to_string(metrics.size()) + " metrics, the layout has " +
+                   std::to_string(layout_.metrics.size()));
+  }
+  if (snapshots_.last_step && step < *snapshots_.last_step) {
+    throw RunError(path_ + ": snapshot at step " + std::to_string(step) +
+                   " comes after one at step " + std::to_string(*snapshots_.last_step));
+  }
+  // A second snapshot at the same step (e.g. "every N" meeting "at the end") replaces the first.
+  int64_t slot = snapshots_.last_step && step == *snapshots_.last_step ? snapshots_.rows - 1
+                                                                        : snapshots_.rows;
+  hdf5::QuietErrors quiet;
+  write_activations(slot, "guide", source);
+  write_activations(slot, "target", source);
+
+  StoredTaps stored([&](const std::string& side, const std::string& tap) {
+    return read_activation(slot, side, tap);
+  }, source.similarity_memory_bytes);
+  auto loader = [&](const std::string& side) -> ActivationLoader {
+    return [&, side](size_t index) { return stored.get(side, taps_of(side)[index]); };
+  };
+  auto matrix = [&](const Metric& metric, const std::string& rows, const std::string& columns) {
+    return similarity_matrix(metric, taps_of(rows).size(), loader(rows), taps_of(columns).size(),
+                             loader(columns));
+  };
+  for (size_t m = 0; m < metrics.size(); ++m) {
+    const Metric& metric = *metrics[m];
+    const std::string& name = layout_.metrics[m];
+    if (!layout_.guide_taps.empty()) {
+      write_similarity(slot, name, "guide_target", matrix(metric, "guide", "target"));
+      write_similarity(slot, name, "guide_guide", matrix(metric, "guide", "guide"));
+    }
+    write_similarity(slot, name, "target_target", matrix(metric, "target", "target"));
+  }
+  write_rows(file_.get(), std::string(schema::kSnapshots) + "/step", H5T_NATIVE_INT64, slot, 1,
+             &step, path_);
+  snapshots_.rows = slot + 1;
+  snapshots_.last_step = step;
+  flush();
+}
+
 void RunRecord::write_snapshot(int64_t step, const std::vector<torch::Tensor>& guide_activations,
                                const std::vector<torch::Tensor>& target_activations,
                                const std::vector<std::shared_ptr<Metric>>& metrics) {
-  require_open("write a snapshot");
   auto count_error = [&](const std::string& what, size_t given, size_t expected) {
     return RunError(path_ + ": snapshot at step " + std::to_string(step) + " has " +
                     std::to_string(given) + " " + what + ", the layout has " +
@@ -693,49 +823,26 @@ void RunRecord::write_snapshot(int64_t step, const std::vector<torch::Tensor>& g
     throw count_error("target activations", target_activations.size(),
                       layout_.target_taps.size());
   }
-  if (metrics.size() != layout_.metrics.size()) {
-    throw count_error("metrics", metrics.size(), layout_.metrics.size());
-  }
-  if (snapshots_.last_step && step < *snapshots_.last_step) {
-    throw RunError(path_ + ": snapshot at step " + std::to_string(step) +
-                   " comes after one at step " + std::to_string(*snapshots_.last_step));
-  }
-  // A second snapshot at the same step (e.g. "every N" meeting "at the end") replaces the first.
-  int64_t slot = snapshots_.last_step && step == *snapshots_.last_step ? snapshots_.rows - 1 : snapshots_.rows;
-  hdf5::QuietErrors quiet;
-  bool missing = false;
-  for (const auto& tap : layout_.target_taps) {
-    missing = missing || !hdf5::exists(file_.get(), schema::activation_path("target", tap));
-  }
-  for (const auto& tap : layout_.guide_taps) {
-    missing = missing || !hdf5::exists(file_.get(), schema::activation_path("guide", tap));
-  }
-  if (missing) {
-    change_structure([&] { create_activation_datasets(guide_activations, target_activations); });
-  }
-  for (size_t i = 0; i < layout_.guide_taps.size(); ++i) {
-    write_activation(slot, "guide", layout_.guide_taps[i], guide_activations[i]);
-  }
-  for (size_t i = 0; i < layout_.target_taps.size(); ++i) {
-    write_activation(slot, "target", layout_.target_taps[i], target_activations[i]);
-  }
-  for (size_t m = 0; m < metrics.size(); ++m) {
-    const Metric& metric = *metrics[m];
-    const std::string& name = layout_.metrics[m];
-    if (!layout_.guide_taps.empty()) {
-      write_similarity(slot, name, "guide_target",
-                       similarity_matrix(metric, guide_activations, target_activations));
-      write_similarity(slot, name, "guide_guide",
-                       similarity_matrix(metric, guide_activations, guide_activations));
+  SnapshotSource source;
+  source.examples = target_activations.empty() ? 0 : target_activations.front().size(0);
+  for (const auto& activations : {guide_activations, target_activations}) {
+    for (const auto& activation : activations) {
+      if (activation.dim() == 0 || activation.size(0) != source.examples) {
+        throw RunError(path_ + ": snapshot at step " + std::to_string(step) +
+                       " has activations of " + c10::str(activation.sizes()) + " where every tap "
+                       "needs the same " + std::to_string(source.examples) + " examples");
+      }
     }
-    write_similarity(slot, name, "target_target",
-                     similarity_matrix(metric, target_activations, target_activations));
   }
-  write_rows(file_.get(), std::string(schema::kSnapshots) + "/step", H5T_NATIVE_INT64, slot, 1,
-             &step, path_);
-  snapshots_.rows = slot + 1;
-  snapshots_.last_step = step;
-  flush();
+  source.batch_size = source.examples;
+  source.activations = [&](const std::string& side, int64_t begin, int64_t end) {
+    std::vector<torch::Tensor> rows;
+    for (const auto& tap : side == "guide" ? guide_activations : target_activations) {
+      rows.push_back(tap.narrow(0, begin, end - begin));
+    }
+    return rows;
+  };
+  write_snapshot(step, source, metrics);
 }
 
 void RunRecord::finish(const std::string& state, const std::string& end_time) {

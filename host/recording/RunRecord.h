@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -74,6 +75,28 @@ struct RecordLayout {
 torch::Tensor similarity_matrix(const Metric& metric, const std::vector<torch::Tensor>& rows,
                                 const std::vector<torch::Tensor>& columns);
 
+/// Loads activation `index` ([n, ...]) of one side of a similarity matrix on demand.
+using ActivationLoader = std::function<torch::Tensor(size_t index)>;
+
+/// similarity_matrix() over activations loaded on demand: row i is loaded once and held while
+/// every column is loaded in turn, so the loaders decide how much stays in memory.
+torch::Tensor similarity_matrix(const Metric& metric, size_t rows, const ActivationLoader& row,
+                                size_t columns, const ActivationLoader& column);
+
+/// A snapshot's activations, produced one probe batch at a time: while they are written no more
+/// than one batch of one network's taps is in memory.
+struct SnapshotSource {
+  int64_t examples = 0;    ///< n, the number of probe examples
+  int64_t batch_size = 0;  ///< probe rows per call of `activations` (the last call may get fewer)
+  /// @return the taps of `side` ("guide" or "target") on probe rows [begin, end), each
+  /// [end − begin, ...], parallel to the layout's taps of that side.
+  std::function<std::vector<torch::Tensor>(const std::string& side, int64_t begin, int64_t end)>
+      activations;
+  /// Most bytes of stored activations (as float32) held in memory while the similarity matrices
+  /// are computed; taps beyond it are read from the file again when needed.
+  uint64_t similarity_memory_bytes = uint64_t{1} << 30;
+};
+
 /// A run's HDF5 record (docs/record-format.md), written while the run trains.
 ///
 /// The file is in HDF5's single-writer/multiple-reader (SWMR) mode whenever this object is not
@@ -121,13 +144,19 @@ class RunRecord {
   /// [n, L]). Called again (e.g. after resume()) it checks the values are the same ones.
   void write_probe(const torch::Tensor& indices, const torch::Tensor& labels);
 
-  /// Writes one snapshot at `step`, then flushes: the activations of every tap (each [n, ...],
-  /// flattened to [n, features] and cast to layout().activation_dtype, written tap by tap) and,
-  /// for each layout metric, similarity matrices guide × target [G, T], target × target [T, T] and
-  /// guide × guide [G, G] computed with similarity_matrix() from the uncast activations.
-  /// @param guide_activations parallel to layout().guide_taps
-  /// @param target_activations parallel to layout().target_taps
+  /// Writes one snapshot at `step`, then flushes. First the activations of every tap, guide then
+  /// target, batch by batch as `source` produces them (each flattened to [rows, features] and cast
+  /// to layout().activation_dtype); then, for each layout metric, similarity matrices guide ×
+  /// target [G, T], target × target [T, T] and guide × guide [G, G], computed from the activations
+  /// as stored (read back from the file, float16 widened to float32), so that anyone can recompute
+  /// them from the record.
   /// @param metrics parallel to layout().metrics
+  void write_snapshot(int64_t step, const SnapshotSource& source,
+                      const std::vector<std::shared_ptr<Metric>>& metrics);
+
+  /// write_snapshot() of activations already in memory, as one batch.
+  /// @param guide_activations parallel to layout().guide_taps, each [n, ...]
+  /// @param target_activations parallel to layout().target_taps, each [n, ...]
   void write_snapshot(int64_t step, const std::vector<torch::Tensor>& guide_activations,
                       const std::vector<torch::Tensor>& target_activations,
                       const std::vector<std::shared_ptr<Metric>>& metrics);
@@ -152,10 +181,13 @@ class RunRecord {
   void require_open(const char* operation) const;
   void write_training_rows();
   void write_evaluation_rows();
-  void create_activation_datasets(const std::vector<torch::Tensor>& guide_activations,
-                                  const std::vector<torch::Tensor>& target_activations);
-  void write_activation(int64_t slot, const std::string& side, const std::string& tap,
-                        const torch::Tensor& activation);
+  const std::vector<std::string>& taps_of(const std::string& side) const;
+  void create_activation_datasets(const std::string& side, int64_t examples,
+                                  const std::vector<torch::Tensor>& first_batch);
+  void write_activations(int64_t slot, const std::string& side, const SnapshotSource& source);
+  void write_activation_rows(int64_t slot, const std::string& side, const std::string& tap,
+                             int64_t begin, const torch::Tensor& activation);
+  torch::Tensor read_activation(int64_t slot, const std::string& side, const std::string& tap);
   void write_similarity(int64_t slot, const std::string& metric, const std::string& which,
                         const torch::Tensor& matrix);
 

@@ -79,11 +79,15 @@ Provenance make_provenance(const Config& config, const PluginCatalog& catalog, i
 }
 
 /// The probe set: the first probe_size examples of the validation split (test if none).
-Batch probe_batch(const RunComponents& run, int64_t probe_size, torch::Tensor& indices) {
+struct ProbeSet {
+  Split split = Split::Validation;
+  torch::Tensor indices;  ///< int64 [n]
+};
+
+ProbeSet probe_set(const RunComponents& run, int64_t probe_size) {
   Split split = run.dataset->size(Split::Validation) > 0 ? Split::Validation : Split::Test;
   int64_t count = std::min(probe_size, run.dataset->size(split));
-  indices = torch::arange(count, torch::kLong);
-  return run.dataset->batch(split, indices);
+  return {split, torch::arange(count, torch::kLong)};
 }
 
 std::vector<torch::Tensor> probe_taps(Network& network, const Batch& probe, torch::Device device) {
@@ -102,7 +106,7 @@ std::vector<torch::Tensor> probe_taps(Network& network, const Batch& probe, torc
 class RunObserver : public TrainingObserver {
  public:
   RunObserver(const Config& config, RunComponents& run, RunRecord& record,
-              ProgressPrinter& progress, const Batch& probe, int64_t total_steps)
+              ProgressPrinter& progress, const ProbeSet& probe, int64_t total_steps)
       : config_(config), run_(run), record_(record), progress_(progress), probe_(probe),
         total_steps_(total_steps) {}
 
@@ -123,12 +127,21 @@ class RunObserver : public TrainingObserver {
 
   void on_checkpoint(int64_t /*step*/) override { record_.flush(); }
 
+  /// Runs the probe set through both networks eval_batch_size examples at a time, so only one
+  /// batch of one network's taps is in memory while the record writes them.
   void snapshot(int64_t step) {
-    std::vector<torch::Tensor> guide_taps;
-    if (run_.guide) guide_taps = probe_taps(*run_.guide, probe_, run_.device);
-    record_.write_snapshot(step, guide_taps, probe_taps(*run_.target, probe_, run_.device),
-                           run_.record_metrics);
-    record_.flush();
+    SnapshotSource source;
+    source.examples = probe_.indices.size(0);
+    source.batch_size = config_.train.eval_batch_size;
+    source.similarity_memory_bytes = static_cast<uint64_t>(config_.record.similarity_memory_mb)
+                                     << 20;
+    source.activations = [&](const std::string& side, int64_t begin, int64_t end) {
+      Network& network = side == "guide" ? *run_.guide : *run_.target;
+      Batch batch =
+          run_.dataset->batch(probe_.split, probe_.indices.narrow(0, begin, end - begin));
+      return probe_taps(network, batch, run_.device);
+    };
+    record_.write_snapshot(step, source, run_.record_metrics);
   }
 
  private:
@@ -145,7 +158,7 @@ class RunObserver : public TrainingObserver {
   RunComponents& run_;
   RunRecord& record_;
   ProgressPrinter& progress_;
-  const Batch& probe_;
+  const ProbeSet& probe_;
   int64_t total_steps_;
 };
 
@@ -234,10 +247,9 @@ RunSummary run_config(const Config& config, const PluginCatalog& catalog,
     record = RunRecord::create(files.record, make_provenance(config, catalog, threads),
                                make_layout(config, run));
   }
-  torch::Tensor probe_indices;
-  Batch probe = probe_batch(run, config.record.probe_size, probe_indices);
+  ProbeSet probe = probe_set(run, config.record.probe_size);
   if (!resuming) {
-    record->write_probe(probe_indices, probe.targets);
+    record->write_probe(probe.indices, run.dataset->batch(probe.split, probe.indices).targets);
     record->flush();
   }
 
