@@ -88,9 +88,25 @@ std::string page_start(const std::string& title) {
          "td.number { text-align: right; font-variant-numeric: tabular-nums; }\n"
          "th { background: #f3f3f3; }\n"
          "figure { display: inline-block; margin: 0 1em 1em 0; vertical-align: top; }\n"
+         ".strip { white-space: nowrap; overflow-x: auto; }\n"
+         ".strip figure img { width: 360px; }\n"
          "pre { background: #f7f7f7; padding: 1em; overflow-x: auto; }\n"
          "</style>\n</head>\n<body>\n<h1>" +
          escape_xml(title) + "</h1>\n";
+}
+
+// A run report shows at most this many snapshots per matrix, spread evenly from first to last.
+constexpr size_t kMostSnapshotsShown = 8;
+
+// @return at most `most` indices of [0, count), evenly spread, always with the first and last.
+std::vector<size_t> spread_indices(size_t count, size_t most) {
+  std::vector<size_t> indices;
+  if (count <= most) {
+    for (size_t i = 0; i < count; ++i) indices.push_back(i);
+    return indices;
+  }
+  for (size_t i = 0; i < most; ++i) indices.push_back(i * (count - 1) / (most - 1));
+  return indices;
 }
 
 std::string figure(const std::string& file, const std::string& caption) {
@@ -205,20 +221,28 @@ RunSummary write_run_report(const RecordReader& record, const std::string& name,
 
   std::vector<int64_t> steps = record.snapshot_steps();
   if (!steps.empty()) {
-    size_t last = steps.size() - 1;
-    html << "<h2>Similarity at step " << steps[last] << "</h2>\n";
+    std::vector<size_t> shown = spread_indices(steps.size(), kMostSnapshotsShown);
+    html << "<h2>Similarity over training</h2>\n<p>" << steps.size() << " snapshot"
+         << (steps.size() == 1 ? "" : "s");
+    if (shown.size() < steps.size()) html << ", " << shown.size() << " of them shown";
+    html << "; each heatmap's values are also in a CSV file below.</p>\n";
     for (const auto& metric : record.layout().metrics) {
       for (const char* which : {"guide_target", "target_target", "guide_guide"}) {
         if (std::string(which).rfind("guide", 0) == 0 && record.layout().guide_taps.empty()) {
           continue;
         }
-        SimilarityMatrix matrix = record.similarity(metric, which, last);
-        std::string stem = "similarity-" + metric + "-" + which + "-step" + std::to_string(matrix.step);
-        write_text(out / (stem + ".svg"), render_svg(heatmap_of(matrix)));
-        write_csv_file(matrix_table(matrix), (out / (stem + ".csv")).string());
-        csv_files.push_back(stem + ".csv");
-        html << figure(stem + ".svg", metric + ": " + matrix.rows + " × " + matrix.columns +
-                                          " at step " + std::to_string(matrix.step));
+        html << "<div class=\"strip\">\n";
+        for (size_t snapshot : shown) {
+          SimilarityMatrix matrix = record.similarity(metric, which, snapshot);
+          std::string stem =
+              "similarity-" + metric + "-" + which + "-step" + std::to_string(matrix.step);
+          write_text(out / (stem + ".svg"), render_svg(heatmap_of(matrix)));
+          write_csv_file(matrix_table(matrix), (out / (stem + ".csv")).string());
+          csv_files.push_back(stem + ".csv");
+          html << figure(stem + ".svg", metric + ": " + matrix.rows + " × " + matrix.columns +
+                                            " at step " + std::to_string(matrix.step));
+        }
+        html << "</div>\n";
       }
     }
   }

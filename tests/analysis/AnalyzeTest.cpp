@@ -45,6 +45,23 @@ double layer_value(const std::string& out, const std::string& tap) {
 
 class AnalyzeTest : public testing::SeededTest {};
 
+TEST_F(AnalyzeTest, ReportSpreadsManySnapshotsFromFirstToLast) {
+  TemporaryDirectory directory;
+  std::string record = directory.file("run.h5");
+  testing::write_synthetic_run(record, 100, 10, testing::synthetic_layout("float32", false));
+  std::string out = directory.file("report");
+  Analyzed result = analyze({"report", record, "--out", out});
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  std::string html = testing::read_file(out + "/index.html");
+  EXPECT_TRUE(contains(html, "10 snapshots, 8 of them shown")) << html;
+  for (int step : {10, 20, 30, 40, 60, 70, 80, 100}) {
+    std::string stem = "similarity-linear-cka-target_target-step" + std::to_string(step);
+    EXPECT_TRUE(contains(html, "<img src=\"" + stem + ".svg\"")) << step;
+    EXPECT_TRUE(fs::exists(out + "/" + stem + ".csv")) << step;
+  }
+  EXPECT_FALSE(contains(html, "step50.svg"));
+}
+
 TEST_F(AnalyzeTest, ReportOfOneRunShowsCurvesHeatmapsAndTablesOffline) {
   TemporaryDirectory directory;
   std::string record = directory.file("run.h5");
@@ -57,6 +74,8 @@ TEST_F(AnalyzeTest, ReportOfOneRunShowsCurvesHeatmapsAndTablesOffline) {
 
   std::string html = testing::read_file(out + "/index.html");
   for (const char* picture : {"loss.svg", "measures.svg", "pair_distance.svg",
+                              "similarity-linear-cka-guide_target-step10.svg",
+                              "similarity-linear-cka-guide_target-step20.svg",
                               "similarity-linear-cka-guide_target-step30.svg",
                               "similarity-linear-cka-target_target-step30.svg",
                               "similarity-linear-cka-guide_guide-step30.svg"}) {
