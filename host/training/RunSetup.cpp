@@ -89,6 +89,9 @@ RunComponents assemble_run(const Config& config, const PluginCatalog& catalog) {
                       catalog, PluginKind::Dataset, config.dataset.name);
   } catch (const GuidanceError&) {
     throw;
+  } catch (const std::invalid_argument& error) {
+    throw ConfigError(config.dataset.location + ": dataset '" + config.dataset.name +
+                      "' cannot be opened with these parameters: " + error.what());
   } catch (const std::exception& error) {
     throw RunError("dataset '" + config.dataset.name + "' (" + config.dataset.location +
                    "): " + error.what());

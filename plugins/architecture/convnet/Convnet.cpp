@@ -5,6 +5,7 @@
 
 #include "guidance/api/PluginApi.h"
 #include "plugins/architecture/common/Activation.h"
+#include "plugins/architecture/common/PooledHead.h"
 #include "plugins/architecture/common/Tasks.h"
 
 namespace guidance::architecture {
@@ -79,9 +80,7 @@ class ConvnetNetwork : public Network {
         out.taps.push_back(x);
       }
     }
-    x = x.mean({2, 3});
-    out.taps.push_back(x);
-    out.logits = head_(x);
+    pool_and_classify(x, head_, out);
     return out;
   }
 

@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "guidance/api/PluginApi.h"
+#include "plugins/architecture/common/PooledHead.h"
 #include "plugins/architecture/common/Tasks.h"
 
 namespace guidance::architecture {
@@ -141,9 +142,7 @@ class ResnetNetwork : public Network {
       x = block(x);
       out.taps.push_back(x);
     }
-    x = x.mean({2, 3});
-    out.taps.push_back(x);
-    out.logits = head_(x);
+    pool_and_classify(x, head_, out);
     return out;
   }
 

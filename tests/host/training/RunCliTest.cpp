@@ -197,6 +197,17 @@ TEST_F(RunCli, CheckRefusesANonDifferentiableGuidanceMetric) {
   EXPECT_THAT(result.err, HasSubstr("linear-cka"));
 }
 
+TEST_F(RunCli, CheckRefusesDatasetParametersThatDoNotFitAsAConfigError) {
+  std::string text = parity_config(directory_.file("f"));
+  text.replace(text.find("max_length = 10"), 15, "max_length = 10\nmin_length = 12");
+  std::string config = write_config("lengths.toml", text);
+  testing::CommandResult result = testing::run_cli("check '" + config + "'");
+  EXPECT_EQ(result.exit_code, 2) << result.err;
+  EXPECT_THAT(result.err, HasSubstr(config + ":"));
+  EXPECT_THAT(result.err, HasSubstr("dataset 'parity' cannot be opened with these parameters"));
+  EXPECT_THAT(result.err, HasSubstr("min_length 12 exceeds max_length 10"));
+}
+
 TEST_F(RunCli, ExistingRecordIsNeverOverwrittenWithoutRestart) {
   std::string config = write_config("twice.toml", parity_config(directory_.file("f"), "untrained", 4));
   ASSERT_EQ(testing::run_cli("run --quiet '" + config + "'").exit_code, 0);

@@ -60,8 +60,9 @@ class GUIDANCE_API DatasetPlugin : public Plugin {
  public:
   PluginKind kind() const final { return PluginKind::Dataset; }
 
-  /// Opens (reads or generates) the data. Throws std::runtime_error naming the file and what is
-  /// wrong with it when data is missing or malformed.
+  /// Opens (reads or generates) the data. Throws std::invalid_argument when the parameters do not
+  /// fit together (the host reports a config error, exit 2), and std::runtime_error naming the
+  /// file and what is wrong with it when data is missing or malformed (exit 1).
   virtual std::shared_ptr<Dataset> open(const Params& params,
                                         const DatasetContext& context) const = 0;
 };
