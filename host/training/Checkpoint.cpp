@@ -1,5 +1,7 @@
 #include "host/training/Checkpoint.h"
 
+#include <unistd.h>
+
 #include <filesystem>
 
 #include <ATen/CPUGeneratorImpl.h>
@@ -62,12 +64,15 @@ template <typename Write>
 void write_atomically(const std::string& path, Write write) {
   fs::path target(path);
   if (target.has_parent_path()) fs::create_directories(target.parent_path());
-  std::string temporary = path + ".partial";
+  // Unique per process: sweep shards sharing a guide cache may write the same file at once.
+  std::string temporary = path + ".partial." + std::to_string(getpid());
   torch::serialize::OutputArchive archive;
   write(archive);
   try {
     archive.save_to(temporary);
   } catch (const c10::Error& error) {
+    std::error_code ignored;
+    fs::remove(temporary, ignored);
     throw RunError("cannot write '" + temporary + "': " + error.what_without_backtrace());
   }
   fs::rename(temporary, target);

@@ -16,9 +16,9 @@ namespace guidance {
 
 namespace fs = std::filesystem;
 
-HostGuideServices::HostGuideServices(const Config& config, const RunComponents& run,
-                                     std::ostream& log, bool quiet)
-    : config_(config), run_(run), log_(log), quiet_(quiet) {}
+HostGuideServices::HostGuideServices(const Config& config, const PluginCatalog& catalog,
+                                     const RunComponents& run, std::ostream& log, bool quiet)
+    : config_(config), catalog_(catalog), run_(run), log_(log), quiet_(quiet) {}
 
 namespace {
 
@@ -38,8 +38,12 @@ std::string hex(uint64_t value) {
 
 std::string HostGuideServices::cache_path(const GuideTraining& training) const {
   std::ostringstream key;
-  key << "abi=" << kAbiVersion << "|torch=" << TORCH_VERSION << "|guide=" << describe(config_.guide->architecture)
-      << "|dataset=" << describe(config_.dataset) << "|seed=" << config_.run.seed
+  const PluginChoice& architecture = config_.guide->architecture;
+  key << "abi=" << kAbiVersion << "|torch=" << TORCH_VERSION << "|guide=" << describe(architecture)
+      << "@" << catalog_.find(PluginKind::Architecture, architecture.name).info.version
+      << "|dataset=" << describe(config_.dataset) << "@"
+      << catalog_.find(PluginKind::Dataset, config_.dataset.name).info.version
+      << "|device=" << run_.device.type() << "|seed=" << config_.run.seed
       << "|optimizer=" << training.optimizer << "|lr=" << training.learning_rate
       << "|wd=" << training.weight_decay << "|batch=" << training.batch_size
       << "|epochs=" << training.epochs << "|steps=" << training.max_steps;

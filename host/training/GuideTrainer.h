@@ -14,11 +14,13 @@ namespace guidance {
 ///
 /// A trained guide is cached under <run.output>/guide-cache/<key>.pt, where the key hashes
 /// everything that determines it: the guide architecture and its parameters, the dataset and its
-/// parameters, the run seed, the training settings, the plugin ABI and LibTorch versions. The
-/// next run or sweep run with the same key loads it instead of training.
+/// parameters, both plugins' versions, the run seed, the training settings, the device type, the
+/// plugin ABI and LibTorch versions. The next run or sweep run with the same key loads it instead
+/// of training.
 class HostGuideServices : public GuideServices {
  public:
-  HostGuideServices(const Config& config, const RunComponents& run, std::ostream& log, bool quiet);
+  HostGuideServices(const Config& config, const PluginCatalog& catalog, const RunComponents& run,
+                    std::ostream& log, bool quiet);
 
   bool train_cached(Network& guide, const GuideTraining& training) override;
   void load_weights(Network& guide, const std::string& path) override;
@@ -30,6 +32,7 @@ class HostGuideServices : public GuideServices {
 
  private:
   const Config& config_;
+  const PluginCatalog& catalog_;
   const RunComponents& run_;
   std::ostream& log_;
   bool quiet_;

@@ -221,7 +221,7 @@ RunSummary run_config(const Config& config, const PluginCatalog& catalog,
     if (resuming && fs::exists(files.guide)) {
       load_weights(*run.guide, files.guide);
     } else {
-      HostGuideServices services(config, run, log, options.quiet);
+      HostGuideServices services(config, catalog, run, log, options.quiet);
       torch::manual_seed(derive_seed(config.run.seed, "guide-init"));
       run.guide_init->initialize(*run.guide, services);
       save_weights(*run.guide, files.guide);

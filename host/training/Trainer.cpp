@@ -182,8 +182,8 @@ void Trainer::evaluate_and_select(TrainingObserver& observer) {
 
 void Trainer::checkpoint(TrainingObserver& observer) {
   if (settings_.checkpoint_path.empty()) return;
-  save_checkpoint(settings_.checkpoint_path, *target_, *optimizer_, progress_);
   observer.on_checkpoint(progress_.step);
+  save_checkpoint(settings_.checkpoint_path, *target_, *optimizer_, progress_);
 }
 
 bool Trainer::run(TrainingObserver& observer) {

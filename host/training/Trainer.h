@@ -53,7 +53,9 @@ class TrainingObserver {
   virtual ~TrainingObserver() = default;
   virtual void on_step(const StepReport& /*report*/) {}
   virtual void on_evaluation(const EvaluationReport& /*report*/) {}
-  /// Called after each checkpoint is written (records flush here, so both agree on the step).
+  /// Called just before each checkpoint is written. Records flush here, so a checkpoint never
+  /// lies ahead of the rows on disk: a kill between the two leaves rows past the previous
+  /// checkpoint, which resuming drops.
   virtual void on_checkpoint(int64_t /*step*/) {}
 };
 

@@ -1,3 +1,5 @@
+#include <filesystem>
+
 #include "host/common/Errors.h"
 #include "host/training/Checkpoint.h"
 #include "host/training/GuidanceLoss.h"
@@ -120,6 +122,29 @@ TEST(Trainer, SameSeedAndThreadsReproduceTheRunExactly) {
     return result;
   };
   EXPECT_EQ(losses(), losses());
+}
+
+TEST(Trainer, ObserversHearOfACheckpointBeforeItIsWritten) {
+  torch::set_num_threads(1);
+  testing::TemporaryDirectory directory;
+  SmallRun run;
+  TrainerSettings settings = small_settings();
+  settings.checkpoint_path = directory.file("checkpoint.pt");
+  settings.checkpoint_every = 2;
+  // A record flushed here is never behind the checkpoint, so a kill between the two loses nothing.
+  struct CheckpointWatcher : TrainingObserver {
+    std::string path;
+    std::vector<std::pair<int64_t, bool>> calls;  // (step, checkpoint file already there)
+    void on_checkpoint(int64_t step) override {
+      calls.emplace_back(step, std::filesystem::exists(path));
+    }
+  } watcher;
+  watcher.path = settings.checkpoint_path;
+  Trainer trainer(settings, run.dataset, run.task, run.target, run.guide, run.metric, run.pairs);
+  ASSERT_TRUE(trainer.run(watcher));
+  ASSERT_FALSE(watcher.calls.empty());
+  EXPECT_EQ(watcher.calls.front(), std::make_pair(int64_t{2}, false));
+  EXPECT_TRUE(std::filesystem::exists(settings.checkpoint_path));
 }
 
 TEST(GuidanceLoss, TokenwiseComparisonIgnoresPaddingPositions) {
