@@ -182,10 +182,72 @@ GuidanceSection read_guidance(const toml::table* table, const std::string& file,
   return guidance;
 }
 
+RecordMetric default_record_metric(const PluginCatalog& catalog) {
+  RecordMetric metric;
+  metric.name = metric.plugin.name = "linear-cka";
+  metric.plugin.params = defaults_of(catalog.find(PluginKind::Metric, "linear-cka").info.params);
+  return metric;
+}
+
+/// Reads `[record] metrics`: each entry a metric plugin name or a plugin table with an optional
+/// `name`; names must differ, as each is an HDF5 group of the record.
+std::vector<RecordMetric> read_record_metrics(TomlReader& reader, const std::string& file,
+                                              const PluginCatalog& catalog) {
+  reader.accept("metrics");
+  const toml::node* node = reader.node("metrics");
+  if (node == nullptr) return {default_record_metric(catalog)};
+  const toml::array* array = node->as_array();
+  if (array == nullptr) {
+    reader.fail("metrics", "expected a list of metric plugin names or tables "
+                           "{plugin = \"...\", name = \"...\", <parameters>}");
+  }
+  std::vector<RecordMetric> metrics;
+  for (size_t i = 0; i < array->size(); ++i) {
+    const toml::node& element = *array->get(i);
+    std::string path = "record.metrics[" + std::to_string(i) + "]";
+    RecordMetric metric;
+    if (const auto* name = element.as_string()) {
+      metric.plugin.name = name->get();
+      metric.plugin.location = location_of(file, element);
+      try {
+        metric.plugin.params =
+            defaults_of(catalog.find(PluginKind::Metric, metric.plugin.name).info.params);
+      } catch (const UnknownPluginError& error) {
+        throw ConfigError(metric.plugin.location + ": key '" + path + "': " + error.what());
+      }
+      metric.name = metric.plugin.name;
+    } else if (const auto* entry = element.as_table()) {
+      metric.plugin = read_plugin_table(*entry, file, path, PluginKind::Metric, catalog, {"name"});
+      TomlReader naming(*entry, file, path);
+      metric.name = naming.string("name", metric.plugin.name);
+      if (metric.name.empty() || metric.name == "." || metric.name.find('/') != std::string::npos) {
+        naming.fail("name", "'" + metric.name + "' cannot name an HDF5 group (empty, '.' or "
+                                                "containing '/')");
+      }
+    } else {
+      throw ConfigError(location_of(file, element) + ": key '" + path +
+                        "': expected a metric plugin name or a table {plugin = \"...\", name = "
+                        "\"...\", <parameters>}");
+    }
+    for (const auto& earlier : metrics) {
+      if (earlier.name == metric.name) {
+        throw ConfigError(location_of(file, element) + ": key '" + path + "': the record already "
+                          "has a metric named '" + metric.name + "' (" + earlier.plugin.location +
+                          "); give this one another `name`");
+      }
+    }
+    metrics.push_back(std::move(metric));
+  }
+  return metrics;
+}
+
 RecordSection read_record(const toml::table* table, const std::string& file,
                           const PluginCatalog& catalog) {
   RecordSection record;
-  if (table == nullptr) return record;
+  if (table == nullptr) {
+    record.metrics = {default_record_metric(catalog)};
+    return record;
+  }
   TomlReader reader(*table, file, "record");
   record.every = reader.integer("every", record.every, 0);
   record.at_steps = reader.integers("at_steps", {}, 1);
@@ -193,16 +255,9 @@ RecordSection read_record(const toml::table* table, const std::string& file,
   record.probe_size = reader.integer("probe_size", record.probe_size, 2);
   record.activation_dtype =
       reader.string("activation_dtype", record.activation_dtype, {"float32", "float16"});
-  record.metrics = reader.strings("metrics", record.metrics);
+  record.metrics = read_record_metrics(reader, file, catalog);
   record.similarity_memory_mb =
       reader.integer("similarity_memory_mb", record.similarity_memory_mb, 1);
-  for (const auto& metric : record.metrics) {
-    try {
-      catalog.find(PluginKind::Metric, metric);
-    } catch (const UnknownPluginError& error) {
-      reader.fail("metrics", error.what());
-    }
-  }
   reader.finish();
   return record;
 }
@@ -323,7 +378,11 @@ std::string Config::resolved_toml() const {
   toml::array at_steps;
   for (int64_t step : record.at_steps) at_steps.push_back(step);
   toml::array metrics;
-  for (const auto& metric : record.metrics) metrics.push_back(metric);
+  for (const auto& metric : record.metrics) {
+    toml::table entry = plugin_table(metric.plugin);
+    entry.insert("name", metric.name);
+    metrics.push_back(std::move(entry));
+  }
   root.insert("record", toml::table{{"every", record.every},
                                     {"at_steps", at_steps},
                                     {"at_end", record.at_end},

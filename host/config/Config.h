@@ -36,6 +36,13 @@ struct PluginChoice {
   std::string location;  ///< file:line:column of the `plugin` key, for later errors
 };
 
+/// A metric whose similarity matrices every snapshot records: `[record] metrics` entries are a
+/// plugin name (default parameters) or a table {plugin = "...", name = "...", <parameters>}.
+struct RecordMetric {
+  std::string name;     ///< its name in the record (HDF5 group): `name`, else the plugin's name
+  PluginChoice plugin;  ///< the metric plugin and its parameters
+};
+
 /// [run]: identity and environment of the run.
 struct RunSection {
   std::string name;
@@ -102,7 +109,7 @@ struct RecordSection {
   bool at_end = true;                 ///< and after the last step
   int64_t probe_size = 256;           ///< fixed probe examples (from the validation split)
   std::string activation_dtype = "float32";  ///< "float32" or "float16"
-  std::vector<std::string> metrics = {"linear-cka"};  ///< similarity matrices per snapshot
+  std::vector<RecordMetric> metrics;   ///< similarity matrices per snapshot (default: linear-cka)
   int64_t similarity_memory_mb = 1024;  ///< stored taps held in memory for similarity matrices
 };
 

@@ -64,6 +64,9 @@ Provenance make_provenance(const Config& config, const PluginCatalog& catalog, i
   provenance.threads = threads;
   auto add = [&](PluginKind kind, const std::string& name) {
     const CatalogEntry& entry = catalog.find(kind, name);
+    for (const auto& listed : provenance.plugins) {
+      if (listed.kind == to_string(kind) && listed.name == name) return;  // e.g. guidance + record
+    }
     provenance.plugins.push_back(
         {to_string(kind), entry.info.name, entry.info.version, entry.library_path});
   };
@@ -74,7 +77,7 @@ Provenance make_provenance(const Config& config, const PluginCatalog& catalog, i
     add(PluginKind::GuideInit, config.guide->init.name);
     add(PluginKind::Metric, config.guidance.metric.name);
   }
-  for (const auto& metric : config.record.metrics) add(PluginKind::Metric, metric);
+  for (const auto& metric : config.record.metrics) add(PluginKind::Metric, metric.plugin.name);
   return provenance;
 }
 
@@ -170,7 +173,7 @@ RecordLayout make_layout(const Config& config, const RunComponents& run) {
     for (const auto& tap : run.guide->taps()) layout.guide_taps.push_back(tap.name);
   }
   for (const auto& tap : run.target->taps()) layout.target_taps.push_back(tap.name);
-  layout.metrics = config.record.metrics;
+  for (const auto& metric : config.record.metrics) layout.metrics.push_back(metric.name);
   layout.activation_dtype = config.record.activation_dtype;
   return layout;
 }

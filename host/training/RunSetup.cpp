@@ -99,10 +99,16 @@ RunComponents assemble_run(const Config& config, const PluginCatalog& catalog) {
   run.task = run.dataset->task();
   run.target = build_network(config.target, run.task, catalog,
                              derive_seed(config.run.seed, "target"), "target");
-  for (const auto& name : config.record.metrics) {
-    auto plugin = catalog.metric(name);
-    run.record_metrics.push_back(tie(plugin->create(defaults_of(plugin->info().params)), catalog,
-                                     PluginKind::Metric, name));
+  for (const auto& metric : config.record.metrics) {
+    const PluginChoice& choice = metric.plugin;
+    std::shared_ptr<Metric> made;
+    try {
+      made = catalog.metric(choice.name)->create(choice.params);
+    } catch (const std::invalid_argument& error) {
+      throw ConfigError(choice.location + ": record metric '" + metric.name + "' (plugin '" +
+                        choice.name + "') cannot be made with these parameters: " + error.what());
+    }
+    run.record_metrics.push_back(tie(std::move(made), catalog, PluginKind::Metric, choice.name));
   }
   if (!config.guided()) return run;
 

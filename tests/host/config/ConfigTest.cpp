@@ -83,6 +83,51 @@ TEST_F(ConfigTest, ParsesAValidConfigWithDefaultsFilledIn) {
   EXPECT_THAT(config.resolved_toml(), HasSubstr("optimizer = 'sgd'"));
 }
 
+TEST_F(ConfigTest, RecordMetricsTakeParametersAndNames) {
+  Config plain = load(kValid);
+  ASSERT_EQ(plain.record.metrics.size(), 1u);
+  EXPECT_EQ(plain.record.metrics[0].name, "linear-cka");
+
+  Config config = load(std::string(kValid) + R"([record]
+metrics = ["rsa", { plugin = "mutual-knn", name = "knn-5", k = 5 }, { plugin = "cca", weighting = "pwcca" }]
+)");
+  const auto& metrics = config.record.metrics;
+  ASSERT_EQ(metrics.size(), 3u);
+  EXPECT_EQ(metrics[0].name, "rsa");
+  EXPECT_EQ(metrics[1].name, "knn-5");
+  EXPECT_EQ(metrics[1].plugin.name, "mutual-knn");
+  EXPECT_EQ(metrics[1].plugin.params.integer("k"), 5);
+  EXPECT_EQ(metrics[2].name, "cca");
+  EXPECT_EQ(metrics[2].plugin.params.string("weighting"), "pwcca");
+  EXPECT_THAT(metrics[1].plugin.location, HasSubstr(path() + ":29:"));
+  // The resolved config reads back to the same metrics.
+  testing::write_file(directory_.file("resolved.toml"), config.resolved_toml());
+  Config again = validate_config(ConfigDocument::parse(directory_.file("resolved.toml")),
+                                 testing::built_plugins());
+  ASSERT_EQ(again.record.metrics.size(), 3u);
+  EXPECT_EQ(again.record.metrics[1].name, "knn-5");
+  EXPECT_EQ(again.record.metrics[1].plugin.params.integer("k"), 5);
+}
+
+TEST_F(ConfigTest, RecordMetricErrorsNameTheEntry) {
+  auto with_metrics = [](const std::string& list) {
+    return std::string(kValid) + "[record]\nmetrics = " + list + "\n";
+  };
+  std::string message = error_of(with_metrics(R"(["rsa", { plugin = "mutual-knn", kk = 5 }])"));
+  EXPECT_THAT(message, HasSubstr(path() + ":29:"));
+  EXPECT_THAT(message, HasSubstr("unknown key 'record.metrics[1].kk'"));
+  EXPECT_THAT(message, HasSubstr("did you mean 'k'?"));
+  message = error_of(with_metrics(R"(["rsa", { plugin = "rsa" }])"));
+  EXPECT_THAT(message, HasSubstr("key 'record.metrics[1]': the record already has a metric named 'rsa'"));
+  message = error_of(with_metrics(R"(["linear-ckaa"])"));
+  EXPECT_THAT(message, HasSubstr("key 'record.metrics[0]'"));
+  EXPECT_THAT(message, HasSubstr("linear-cka"));
+  message = error_of(with_metrics(R"([3])"));
+  EXPECT_THAT(message, HasSubstr("key 'record.metrics[0]': expected a metric plugin name or a table"));
+  message = error_of(with_metrics(R"([{ plugin = "rsa", name = "a/b" }])"));
+  EXPECT_THAT(message, HasSubstr("'a/b' cannot name an HDF5 group"));
+}
+
 TEST_F(ConfigTest, SyntaxErrorGivesFileLineAndColumn) {
   std::string message = error_of(replace(kValid, "alpha = 0.5", "alpha = = 0.5"));
   EXPECT_THAT(message, HasSubstr(path() + ":18:"));

@@ -1,6 +1,7 @@
 // Guidance through metrics other than the paper's linear CKA: the quickstart pair (6-layer FCN
 // target, untrained CNN guide, Fashion-MNIST) trains under debiased CKA and RSA from the CLI, and
-// the guidance term really pulls the target toward the guide.
+// the guidance term really pulls the target toward the guide. The runs also record similarity
+// matrices of metrics with non-default parameters.
 #include <cmath>
 #include <filesystem>
 #include <numeric>
@@ -51,7 +52,7 @@ max_steps = 24
 [record]
 at_end = true
 probe_size = 64
-metrics = ["linear-cka"]
+metrics = ["linear-cka", "mutual-knn", { plugin = "mutual-knn", name = "knn-5", k = 5 }]
 
 [sweep]
 "guidance.metric.plugin" = ["debiased-cka", "rsa"]
@@ -68,6 +69,13 @@ metrics = ["linear-cka"]
       named = named || (key == "plugin metric" && value.rfind(metric + " ", 0) == 0);
     }
     EXPECT_TRUE(named) << "the record's provenance names the guidance metric " << metric;
+
+    // Record metrics with their own parameters, under their own names.
+    EXPECT_EQ(record.layout().metrics,
+              (std::vector<std::string>{"linear-cka", "mutual-knn", "knn-5"}));
+    analysis::SimilarityMatrix k10 = record.similarity("mutual-knn", "guide_target", 0);
+    analysis::SimilarityMatrix k5 = record.similarity("knn-5", "guide_target", 0);
+    EXPECT_NE(k10.values, k5.values) << "k = 5 and the default k = 10 give other alignments";
 
     std::vector<double> guidance = record.training().column("guidance_loss").numbers;
     ASSERT_EQ(guidance.size(), 24u);
