@@ -17,6 +17,9 @@ int main(int argc, char** argv) {
   } catch (const guidance::PluginLoadError& error) {
     std::cerr << "guidance: " << error.what() << "\n";
     return 2;
+  } catch (const guidance::Interrupted& error) {
+    std::cerr << "guidance: " << error.what() << "\n";
+    return 130;
   } catch (const c10::Error& error) {
     std::cerr << "guidance: LibTorch error: " << error.what_without_backtrace() << "\n";
     return 1;

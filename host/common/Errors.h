@@ -6,7 +6,7 @@
 namespace guidance {
 
 /// Root of every error the host raises on purpose. The CLI maps the subclasses to exit codes:
-/// UsageError and ConfigError exit 2, everything else 1.
+/// UsageError, ConfigError and PluginLoadError exit 2, Interrupted 130, everything else 1.
 class GuidanceError : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
@@ -38,6 +38,13 @@ class UnknownPluginError : public ConfigError {
 
 /// Something failed while running (data, training, recording).
 class RunError : public GuidanceError {
+ public:
+  using GuidanceError::GuidanceError;
+};
+
+/// A stop (Ctrl-C, SIGTERM) was honoured where the work can be continued later; the CLI exits
+/// 130. The message says how to continue.
+class Interrupted : public GuidanceError {
  public:
   using GuidanceError::GuidanceError;
 };

@@ -71,17 +71,32 @@ bool HostGuideServices::train_cached(Network& guide, const GuideTraining& traini
   settings.train.train_eval_size = 0;
   settings.seed = derive_seed(config_.run.seed, "guide-training");
   settings.device = run_.device;
+  // The key names this guide's training exactly, so its checkpoint is continued by any later run
+  // that needs the same guide; it is removed once the guide is cached.
+  settings.checkpoint_path = path + ".checkpoint";
+  settings.checkpoint_every = config_.run.checkpoint_every;
   // Non-owning: the guide is owned by the run; the trainer only borrows it while training.
   std::shared_ptr<Network> borrowed(&guide, [](Network*) {});
   Trainer trainer(settings, run_.dataset, run_.task, borrowed, nullptr, nullptr, {});
+  if (fs::exists(settings.checkpoint_path)) {
+    trainer.resume();
+    if (!quiet_) {
+      log_ << "guide: continuing its training at step " << trainer.step() << " of "
+           << trainer.total_steps() << " from " << settings.checkpoint_path << "\n";
+    }
+  }
   ProgressPrinter progress(log_, "guide", is_terminal(log_), quiet_, config_.run.log_every);
   bool completed = trainer.run(progress);
   progress.finish_line();
   if (!completed) {
-    throw RunError("interrupted while training the guide; nothing was cached, so the next run "
-                   "trains it again");
+    throw Interrupted("stopped while training the guide, at step " +
+                      std::to_string(trainer.step()) + " of " +
+                      std::to_string(trainer.total_steps()) + "; its checkpoint " +
+                      settings.checkpoint_path + " is continued by running the same command "
+                      "again");
   }
   save_weights(guide, path);
+  fs::remove(settings.checkpoint_path);
   if (!quiet_) log_ << "guide: trained " << config_.guide->architecture.name << ", cached at " << path << "\n";
   return false;
 }

@@ -177,6 +177,42 @@ TEST_F(RunCli, TrainedGuideIsCachedAndReused) {
   EXPECT_EQ(cached, 1u);
 }
 
+TEST_F(RunCli, CtrlCWhileTheGuideTrainsIsContinuedByTheNextRun) {
+  std::string output = directory_.file("guide-stop");
+  std::string text = parity_config(output, "trained", 4);
+  text.replace(text.find("max_steps = 8\n"), 14, "max_steps = 1000\n");
+  std::string config = write_config("guide-stop.toml", text);
+  pid_t pid = spawn_cli({"run", config}, directory_.file("guide-stop.log"));
+  // The guide's checkpoint sits beside its future cache file.
+  auto guide_checkpoint = [&]() -> std::string {
+    std::error_code ignored;
+    for (const auto& entry : fs::directory_iterator(output + "/guide-cache", ignored)) {
+      if (entry.path().extension() == ".checkpoint") return entry.path().string();
+    }
+    return "";
+  };
+  std::string checkpoint;
+  for (int i = 0; i < 1200 && checkpoint.empty(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    checkpoint = guide_checkpoint();
+  }
+  ASSERT_FALSE(checkpoint.empty()) << testing::read_file(directory_.file("guide-stop.log"));
+  kill(pid, SIGINT);
+  int code = wait_exit_code(pid);
+  std::string log = testing::read_file(directory_.file("guide-stop.log"));
+  ASSERT_EQ(code, 130) << log;
+  EXPECT_THAT(log, HasSubstr("stopped while training the guide, at step "));
+  EXPECT_THAT(log, HasSubstr("is continued by running the same command again"));
+  EXPECT_FALSE(fs::exists(output + "/parity-small/run.h5")) << "the run itself had not started";
+
+  testing::CommandResult again = testing::run_cli("run '" + config + "'");
+  ASSERT_EQ(again.exit_code, 0) << again.err;
+  EXPECT_THAT(again.err, HasSubstr("guide: continuing its training at step "));
+  EXPECT_THAT(again.err, ::testing::Not(HasSubstr("continuing its training at step 0 ")));
+  EXPECT_THAT(again.err, HasSubstr("guide: trained transformer, cached at"));
+  EXPECT_FALSE(fs::exists(checkpoint)) << "the guide's checkpoint goes once it is cached";
+}
+
 TEST_F(RunCli, CheckRefusesUnknownTapsListingTheRealOnes) {
   std::string text = parity_config(directory_.file("d"));
   text.replace(text.find("alpha = 0.5"), 11, "alpha = 0.5\nlayer_map = [[\"no-such-tap\", \"layer0\"]]");
