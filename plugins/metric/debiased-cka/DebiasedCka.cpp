@@ -1,3 +1,5 @@
+#include <cmath>
+
 #include "guidance/api/PluginApi.h"
 #include "plugins/metric/common/Gram.h"
 #include "plugins/metric/common/MetricSupport.h"
@@ -12,8 +14,18 @@ using torch::autograd::tensor_list;
 const char* const kName = "debiased-cka";
 
 // U-centring (Székely & Rizzo 2014): ⟨U(K), U(L)⟩ = n(n − 3) · HSIC_u(K, L), the unbiased HSIC
-// estimator of Song et al. (2012), so CKA built on it is not biased upward at small n. Features
-// are centred and scaled to unit norm first (U-centring ignores both; rounding does not).
+// estimator of Song et al. (2012), so CKA built on it is not biased upward at small n.
+//
+// U-centring ignores centring and scaling of the features, rounding does not. A wide side
+// (d ≥ kWideFactor · n) is U-centred straight from its uncentred Gram, formed in float32 and
+// U-centred in float64, when its offset costs few bits (‖X‖² ≤ kOffsetLimit · ‖X̄‖², as in
+// linear CKA): no O(nd) passes over the features. Every other side (narrow, large offset,
+// constant, non-finite Gram) is centred and scaled to unit norm first.
+
+/// Largest ‖X‖²_F / ‖X̄‖²_F for which a side's uncentred Gram is U-centred directly.
+constexpr double kOffsetLimit = 4.0;
+/// The uncentred Gram is used only for d ≥ kWideFactor · n.
+constexpr int64_t kWideFactor = 8;
 /// @return U(K) for a symmetric n×n K: zero diagonal, off-diagonal rows and columns centred.
 Tensor u_centred(const Tensor& gram) {
   int64_t n = gram.size(0);
@@ -32,11 +44,16 @@ Tensor u_centred(const Tensor& gram) {
 // symmetric. Autograd differentiates the centring and scaling that produce A and B.
 class UCentredCosine : public torch::autograd::Function<UCentredCosine> {
  public:
+  /// @param gram_a AAᵀ (float64) when already formed, else empty (likewise gram_b)
   static Tensor forward(AutogradContext* ctx, const Tensor& a, const Tensor& b,
-                        const Tensor& valid) {
+                        const Tensor& gram_a, const Tensor& gram_b, const Tensor& valid) {
     torch::NoGradGuard hand_written_backward;  // lets gram() take the BLAS syrk route
-    Tensor uk = u_centred(gram(a));
-    Tensor ul = u_centred(gram(b));
+    Tensor uk = u_centred(gram_a.numel() > 0 ? gram_a : gram(a));
+    Tensor ul = u_centred(gram_b.numel() > 0 ? gram_b : gram(b));
+    if (uk.scalar_type() != ul.scalar_type()) {  // one side wide (float64), one not
+      uk = uk.to(torch::kDouble);
+      ul = ul.to(torch::kDouble);
+    }
     Tensor uk_sq = uk.square().sum();
     Tensor ul_sq = ul.square().sum();
     Tensor dot = (uk * ul).sum();
@@ -51,24 +68,26 @@ class UCentredCosine : public torch::autograd::Function<UCentredCosine> {
     }
     if (a.requires_grad()) ctx->saved_data["a"] = a;
     if (b.requires_grad()) ctx->saved_data["b"] = b;
-    return torch::where(ok, dot / norms, torch::zeros_like(dot));
+    return torch::where(ok, dot / norms, torch::zeros_like(dot)).to(a.scalar_type());
   }
 
   static tensor_list backward(AutogradContext* ctx, tensor_list grad_outputs) {
     auto saved = [&](const char* key) { return ctx->saved_data[key].toTensor(); };
     Tensor ok = saved("ok");
-    Tensor scale = torch::where(ok, 2.0 * grad_outputs[0] / saved("norms"),
+    Tensor scale = torch::where(ok, 2.0 * grad_outputs[0].to(saved("norms").scalar_type()) /
+                                        saved("norms"),
                                 torch::zeros_like(saved("norms")));
     Tensor dot = saved("dot");
     auto gradient = [&](const char* features, const char* own, const char* other,
                         const char* own_sq) {
       Tensor shrink = dot / torch::where(ok, saved(own_sq), torch::ones_like(dot));
       Tensor factor = (u_centred(saved(other)) - shrink * u_centred(saved(own))) * scale;
-      return factor.mm(saved(features));
+      Tensor multiplied = saved(features);
+      return factor.to(multiplied.scalar_type()).mm(multiplied);
     };
     Tensor grad_a = ctx->needs_input_grad(0) ? gradient("a", "uk", "ul", "uk_sq") : Tensor();
     Tensor grad_b = ctx->needs_input_grad(1) ? gradient("b", "ul", "uk", "ul_sq") : Tensor();
-    return {grad_a, grad_b, Tensor()};
+    return {grad_a, grad_b, Tensor(), Tensor(), Tensor()};
   }
 };
 
@@ -84,13 +103,41 @@ MetricTraits debiased_cka_traits() {
   return traits;
 }
 
+/// One side as UCentredCosine takes it.
+struct Side {
+  Tensor features;  ///< X itself (wide route) or its centred, unit-norm copy
+  Tensor gram;      ///< XXᵀ in float64 when the wide route formed it, else empty
+  Tensor valid;     ///< false when the side is constant
+};
+
+Side prepare(const Tensor& x) {
+  if (x.size(1) >= kWideFactor * x.size(0)) {
+    Tensor uncentred;
+    {
+      torch::NoGradGuard no_grad;  // the gradient comes from UCentredCosine's backward
+      uncentred = gram(x.detach()).to(torch::kDouble);
+    }
+    double total = uncentred.trace().item<double>();
+    double centred = total - uncentred.sum().item<double>() / static_cast<double>(x.size(0));
+    // A constant side has centred ≈ 0 and always takes the other route.
+    if (std::isfinite(total) && centred > 0.0 && centred * kOffsetLimit >= total) {
+      return {x, uncentred, torch::ones({}, x.options().dtype(torch::kBool))};
+    }
+  }
+  NormalisedFeatures normalised = normalised_features(x);
+  // Function::apply takes no undefined tensors: an empty one stands for "not formed".
+  return {normalised.features, torch::empty({0}, x.options().dtype(torch::kDouble)),
+          normalised.valid};
+}
+
 class DebiasedCka final : public Metric {
  public:
   Tensor compute(const Tensor& x, const Tensor& y) const override {
     auto [xs, ys] = checked_pair(x, y, kName, 4);
-    NormalisedFeatures fx = normalised_features(xs);
-    NormalisedFeatures fy = normalised_features(ys);
-    return UCentredCosine::apply(fx.features, fy.features, fx.valid.logical_and(fy.valid))
+    Side sx = prepare(xs);
+    Side sy = prepare(ys);
+    return UCentredCosine::apply(sx.features, sy.features, sx.gram, sy.gram,
+                                 sx.valid.logical_and(sy.valid))
         .clamp(-1.0, 1.0);
   }
   const MetricTraits& traits() const override { return traits_; }

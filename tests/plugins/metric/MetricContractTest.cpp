@@ -120,7 +120,7 @@ TEST_P(MetricContractTest, GradientsMatchFiniteDifferencesWhenDifferentiable) {
     EXPECT_FALSE(metric->compute(x.requires_grad_(true), y).requires_grad());
     return;
   }
-  for (auto [n, d1, d2] : {std::tuple{20, 7, 9}, std::tuple{10, 40, 30}}) {
+  for (auto [n, d1, d2] : {std::tuple{20, 7, 9}, std::tuple{10, 40, 30}, std::tuple{8, 100, 70}}) {
     torch::Tensor latent = torch::randn({n, 3}, torch::kDouble);
     EXPECT_LT(finite_difference_gap(*metric, structured(n, d1, latent), structured(n, d2, latent)),
               1e-6)

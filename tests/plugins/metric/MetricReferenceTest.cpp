@@ -142,8 +142,10 @@ struct ReferenceCase {
   std::vector<std::tuple<int64_t, int64_t, int64_t>> shapes;  // n, d1, d2
 };
 
+// The last two are wide (d ≥ 8n) on one and on both sides, where linear and debiased CKA work
+// from the uncentred Gram.
 const std::vector<std::tuple<int64_t, int64_t, int64_t>> kAnyShapes = {
-    {10, 4, 6}, {32, 16, 16}, {40, 300, 20}, {24, 100, 150}};
+    {10, 4, 6}, {32, 16, 16}, {40, 300, 20}, {24, 100, 150}, {12, 200, 30}, {10, 90, 120}};
 const std::vector<std::tuple<int64_t, int64_t, int64_t>> kTallShapes = {
     {20, 4, 6}, {48, 16, 10}, {64, 30, 12}};
 

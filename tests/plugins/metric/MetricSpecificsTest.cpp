@@ -90,6 +90,31 @@ TEST(DebiasedCkaTest, SmallBatchesOfUnrelatedDataAreNotBiasedUpward) {
   EXPECT_LT(std::abs(debiased_mean), 0.05);
 }
 
+TEST(DebiasedCkaTest, WideSidesGiveTheSameValueWithOrWithoutALargeOffset) {
+  // A wide side (d ≥ 8n) is U-centred from its uncentred Gram unless its offset dominates; then
+  // it is centred first. U-centring ignores offsets, so both routes must agree, in float32 too.
+  torch::manual_seed(11);
+  auto metric = make_metric("debiased-cka");
+  Tensor latent = torch::randn({16, 3}, torch::kDouble);
+  Tensor x = structured(16, 400, latent);
+  Tensor y = structured(16, 20, latent);
+  double value = metric->compute(x, y).item<double>();
+  EXPECT_GT(std::abs(value), 0.1);
+  for (double offset : {3.0, 1000.0}) {
+    Tensor shifted = x + offset;
+    EXPECT_NEAR(metric->compute(shifted, y).item<double>(), value, 1e-9) << offset;
+    EXPECT_NEAR(metric->compute(shifted.to(torch::kFloat), y.to(torch::kFloat)).item<double>(),
+                value, 1e-5)
+        << offset << " in float32";
+  }
+  // Wide and constant: 0 with a zero gradient, like every other constant side.
+  Tensor constant = torch::full({16, 400}, 2.5).requires_grad_(true);
+  Tensor zero = metric->compute(constant, y.to(torch::kFloat));
+  EXPECT_EQ(zero.item<double>(), 0.0);
+  zero.backward();
+  EXPECT_EQ(constant.grad().abs().max().item<double>(), 0.0);
+}
+
 TEST(DebiasedCkaTest, RefusesFewerThanFourRows) {
   auto metric = make_metric("debiased-cka");
   EXPECT_THROW(metric->compute(torch::randn({3, 5}), torch::randn({3, 5})), c10::Error);
