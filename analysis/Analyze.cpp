@@ -14,6 +14,7 @@
 #include "analysis/Svg.h"
 #include "analysis/Table.h"
 #include "host/common/Errors.h"
+#include "host/config/Config.h"
 #include "host/recording/RunRecord.h"
 
 namespace guidance {
@@ -31,7 +32,7 @@ const char* const kUsage =
     "  report RUN.h5|DIR [--out DIR]\n"
     "      HTML report of one run, or of every record below DIR plus an index comparing them\n"
     "      (SVG curves and heatmaps, CSV tables; open index.html in a browser, offline).\n"
-    "  compare A.h5 B.h5 --metric NAME [--step N|last] [--side target|guide] [--out DIR]\n"
+    "  compare A.h5 B.h5 --metric NAME|'{...}' [--step N|last] [--side target|guide] [--out DIR]\n"
     "      Recomputes the similarity of every tap of A with every tap of B from their stored\n"
     "      activations with a metric plugin; writes a heatmap (SVG) and the matrix (CSV).\n"
     "  export RUN.h5 TABLE [--csv FILE]\n"
@@ -52,7 +53,8 @@ const std::map<std::string, std::string> kCommandHelp = {
     {"compare",
      "usage: guidance analyze compare A.h5 B.h5 --metric NAME [--step N|last]\n"
      "                                [--side target|guide] [--out DIR]\n"
-     "  --metric NAME  any metric plugin (see 'guidance plugins'), with its default parameters\n"
+     "  --metric NAME  any metric plugin (see 'guidance plugins'), with its default parameters,\n"
+     "                 or a TOML table with parameters, e.g. '{ plugin = \"cca\", weighting = \"pwcca\" }'\n"
      "  --step N|last  the snapshot step, present in both records (default: each one's last)\n"
      "  --side S       whose taps to compare: target (default) or guide\n"
      "  --out DIR      where to write compare-<metric>-<side>.svg/.csv (default: .)\n"
@@ -190,16 +192,17 @@ size_t snapshot_of(const RecordReader& record, const std::string& step) {
 
 int compare(const Arguments& arguments, const PluginCatalog& catalog, std::ostream& out) {
   require_positional("compare", arguments, 2, "two records");
-  std::string metric_name = option(arguments, "metric", "");
-  if (metric_name.empty()) throw UsageError("compare: --metric NAME is required");
+  std::string metric_text = option(arguments, "metric", "");
+  if (metric_text.empty()) throw UsageError("compare: --metric NAME is required");
   std::string side = option(arguments, "side", "target");
   if (side != "target" && side != "guide") {
     throw UsageError("compare: --side must be target or guide, not '" + side + "'");
   }
   RecordReader a = open_record(arguments.positional[0]);
   RecordReader b = open_record(arguments.positional[1]);
-  std::shared_ptr<MetricPlugin> plugin = catalog.metric(metric_name);
-  std::shared_ptr<Metric> metric = plugin->create(defaults_of(plugin->info().params));
+  PluginChoice choice = parse_plugin_choice(metric_text, PluginKind::Metric, catalog, "--metric");
+  const std::string& metric_name = choice.name;
+  std::shared_ptr<Metric> metric = catalog.metric(metric_name)->create(choice.params);
 
   Table probe_a = a.probe(), probe_b = b.probe();
   if (probe_a.column("index").numbers != probe_b.column("index").numbers) {

@@ -264,6 +264,31 @@ RecordSection read_record(const toml::table* table, const std::string& file,
 
 }  // namespace
 
+PluginChoice parse_plugin_choice(const std::string& text, PluginKind kind,
+                                 const PluginCatalog& catalog, const std::string& option) {
+  if (text.empty() || text.front() != '{') {
+    PluginChoice choice;
+    choice.name = text;
+    choice.location = option;
+    try {
+      choice.params = defaults_of(catalog.find(kind, text).info.params);
+    } catch (const UnknownPluginError& error) {
+      throw ConfigError(option + ": " + error.what());
+    }
+    return choice;
+  }
+  toml::table document;
+  try {
+    document = toml::parse("value = " + text, option);
+  } catch (const toml::parse_error& error) {
+    throw ConfigError(option + ": not a plugin name nor a TOML table { plugin = \"...\", ... }: " +
+                      std::string(error.description()));
+  }
+  const toml::table* table = document["value"].as_table();
+  if (table == nullptr) throw ConfigError(option + ": expected a TOML table { plugin = \"...\", ... }");
+  return read_plugin_table(*table, option, option, kind, catalog);
+}
+
 Config validate_config(const ConfigDocument& document, const PluginCatalog& catalog) {
   const std::string& file = document.path;
   TomlReader root(*document.root, file, "");

@@ -10,6 +10,7 @@
 #include <toml++/toml.h>
 
 #include "guidance/api/Params.h"
+#include "guidance/api/Plugin.h"
 
 namespace guidance {
 
@@ -137,6 +138,13 @@ struct Config {
 /// Validates a document into a Config: every section and key, and every plugin table against
 /// its plugin's schema. Throws ConfigError starting with file:line:column and naming the key.
 Config validate_config(const ConfigDocument& document, const PluginCatalog& catalog);
+
+/// Reads a plugin choice given on a command line: a plugin name (default parameters) or an
+/// inline TOML table `{ plugin = "...", <parameters> }`, checked against the plugin's schema.
+/// @param option names the option in errors, e.g. "--metric"
+/// @throws ConfigError naming the option, the position in the text and the key at fault
+PluginChoice parse_plugin_choice(const std::string& text, PluginKind kind,
+                                 const PluginCatalog& catalog, const std::string& option);
 
 /// Resolves a path from a config against the config's directory (absolute paths unchanged).
 std::string resolve_path(const std::string& directory, const std::string& path);

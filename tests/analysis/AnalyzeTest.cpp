@@ -202,6 +202,21 @@ TEST_F(AnalyzeTest, CompareRecomputesTapSimilarityAcrossRecordsWithAMetricPlugin
   EXPECT_EQ(result.exit_code, 2);
   EXPECT_TRUE(contains(result.err, "no-such-metric")) << result.err;
 
+  // A metric with parameters, as an inline TOML table.
+  result = analyze({"compare", trained, untrained, "--metric", "cca", "--out", out});
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  double mean_cca = layer_value(result.out, "fc2");
+  result = analyze({"compare", trained, untrained, "--metric",
+                    R"({ plugin = "cca", weighting = "pwcca" })", "--out", out});
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  double pwcca = layer_value(result.out, "fc2");
+  EXPECT_TRUE(std::isfinite(mean_cca) && std::isfinite(pwcca)) << result.out;
+  EXPECT_GT(std::abs(pwcca - mean_cca), 1e-6) << "the weighting parameter reached the metric";
+  result = analyze({"compare", trained, untrained, "--metric", R"({ plugin = "cca", weightin = "pwcca" })"});
+  EXPECT_EQ(result.exit_code, 2);
+  EXPECT_TRUE(contains(result.err, "--metric")) << result.err;
+  EXPECT_TRUE(contains(result.err, "did you mean 'weighting'")) << result.err;
+
   std::string other_probe = directory.file("other/run.h5");
   testing::write_synthetic_run(other_probe, 10, 10, testing::synthetic_layout(), 1.0, 20);
   result = analyze({"compare", trained, other_probe, "--metric", "linear-cka"});
