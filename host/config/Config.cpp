@@ -55,6 +55,18 @@ std::string Config::run_directory() const {
 
 namespace {
 
+/// @return the plugin `name` of `kind` with its default parameters.
+/// @throws UnknownPluginError listing the closest names
+PluginChoice choice_with_defaults(const PluginCatalog& catalog, PluginKind kind,
+                                  const std::string& name, const std::string& location) {
+  return {name, defaults_of(catalog.find(kind, name).info.params), location};
+}
+
+/// The paper's metric, used for guidance and records unless a config names another.
+PluginChoice default_metric(const PluginCatalog& catalog) {
+  return choice_with_defaults(catalog, PluginKind::Metric, "linear-cka", "");
+}
+
 /// Reads a plugin table: `plugin = "<name>"` plus the plugin's parameters.
 PluginChoice read_plugin_table(const toml::table& table, const std::string& file,
                                const std::string& path, PluginKind kind,
@@ -135,8 +147,7 @@ GuidanceSection read_guidance(const toml::table* table, const std::string& file,
                               const PluginCatalog& catalog) {
   GuidanceSection guidance;
   if (table == nullptr) {
-    guidance.metric.name = "linear-cka";
-    guidance.metric.params = defaults_of(catalog.find(PluginKind::Metric, "linear-cka").info.params);
+    guidance.metric = default_metric(catalog);
     return guidance;
   }
   TomlReader reader(*table, file, "guidance");
@@ -150,9 +161,7 @@ GuidanceSection read_guidance(const toml::table* table, const std::string& file,
     guidance.metric = read_plugin_table(*metric, file, "guidance.metric", PluginKind::Metric,
                                         catalog);
   } else {
-    guidance.metric.name = "linear-cka";
-    guidance.metric.params =
-        defaults_of(catalog.find(PluginKind::Metric, "linear-cka").info.params);
+    guidance.metric = default_metric(catalog);
   }
   reader.accept("layer_map");
   guidance.layer_map_location = reader.location("layer_map");
@@ -183,10 +192,8 @@ GuidanceSection read_guidance(const toml::table* table, const std::string& file,
 }
 
 RecordMetric default_record_metric(const PluginCatalog& catalog) {
-  RecordMetric metric;
-  metric.name = metric.plugin.name = "linear-cka";
-  metric.plugin.params = defaults_of(catalog.find(PluginKind::Metric, "linear-cka").info.params);
-  return metric;
+  PluginChoice choice = default_metric(catalog);
+  return {choice.name, choice};
 }
 
 /// Reads `[record] metrics`: each entry a metric plugin name or a plugin table with an optional
@@ -207,13 +214,11 @@ std::vector<RecordMetric> read_record_metrics(TomlReader& reader, const std::str
     std::string path = "record.metrics[" + std::to_string(i) + "]";
     RecordMetric metric;
     if (const auto* name = element.as_string()) {
-      metric.plugin.name = name->get();
-      metric.plugin.location = location_of(file, element);
+      std::string location = location_of(file, element);
       try {
-        metric.plugin.params =
-            defaults_of(catalog.find(PluginKind::Metric, metric.plugin.name).info.params);
+        metric.plugin = choice_with_defaults(catalog, PluginKind::Metric, name->get(), location);
       } catch (const UnknownPluginError& error) {
-        throw ConfigError(metric.plugin.location + ": key '" + path + "': " + error.what());
+        throw ConfigError(location + ": key '" + path + "': " + error.what());
       }
       metric.name = metric.plugin.name;
     } else if (const auto* entry = element.as_table()) {
@@ -267,15 +272,11 @@ RecordSection read_record(const toml::table* table, const std::string& file,
 PluginChoice parse_plugin_choice(const std::string& text, PluginKind kind,
                                  const PluginCatalog& catalog, const std::string& option) {
   if (text.empty() || text.front() != '{') {
-    PluginChoice choice;
-    choice.name = text;
-    choice.location = option;
     try {
-      choice.params = defaults_of(catalog.find(kind, text).info.params);
+      return choice_with_defaults(catalog, kind, text, option);
     } catch (const UnknownPluginError& error) {
       throw ConfigError(option + ": " + error.what());
     }
-    return choice;
   }
   toml::table document;
   try {
