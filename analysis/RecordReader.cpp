@@ -204,15 +204,7 @@ SimilarityMatrix RecordReader::similarity(const std::string& metric, const std::
 torch::Tensor RecordReader::activation(const std::string& side, const std::string& tap,
                                        size_t snapshot) const {
   hdf5::QuietErrors quiet;
-  std::string dataset = schema::activation_path(side, tap);
-  Handle handle = hdf5::open_dataset(file_.get(), dataset, path_);
-  std::vector<hsize_t> dims = hdf5::shape_of(handle.get());
-  if (dims.size() != 3) throw RunError(path_ + ": dataset '" + dataset + "' is not [S, n, F]");
-  torch::Tensor values = torch::empty({static_cast<int64_t>(dims[1]), static_cast<int64_t>(dims[2])},
-                                      torch::kFloat);
-  read_slab(handle.get(), snapshot, H5T_NATIVE_FLOAT, values.data_ptr<float>(),
-            path_ + ": dataset '" + dataset + "'");
-  return values;
+  return read_snapshot_activation(file_.get(), path_, side, tap, snapshot);
 }
 
 }  // namespace guidance::analysis

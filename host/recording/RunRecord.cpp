@@ -705,17 +705,19 @@ void RunRecord::write_activation_rows(int64_t slot, const std::string& side,
                     {1, rows, shape[2]}, stored.data_ptr(), context);
 }
 
-torch::Tensor RunRecord::read_activation(int64_t slot, const std::string& side,
-                                         const std::string& tap) {
+torch::Tensor read_snapshot_activation(hid_t file, const std::string& file_name,
+                                       const std::string& side, const std::string& tap,
+                                       size_t snapshot) {
   std::string dataset = schema::activation_path(side, tap);
-  Handle handle = hdf5::open_dataset(file_.get(), dataset, path_);
+  std::string context = file_name + ": dataset '" + dataset + "'";
+  Handle handle = hdf5::open_dataset(file, dataset, file_name);
   std::vector<hsize_t> shape = hdf5::shape_of(handle.get());
+  if (shape.size() != 3) throw RunError(context + " is not [S, n, F]");
+  if (snapshot >= shape[0]) throw RunError(context + ": no entry " + std::to_string(snapshot));
   torch::Tensor values = torch::empty(
       {static_cast<int64_t>(shape[1]), static_cast<int64_t>(shape[2])}, torch::kFloat);
-  hdf5::read_block(handle.get(), H5T_NATIVE_FLOAT, {static_cast<hsize_t>(slot), 0, 0},
-                   {1, shape[1], shape[2]}, values.data_ptr<float>(),
-                   path_ + ": cannot read back snapshot " + std::to_string(slot) + " of '" +
-                       dataset + "'");
+  hdf5::read_block(handle.get(), H5T_NATIVE_FLOAT, {snapshot, 0, 0}, {1, shape[1], shape[2]},
+                   values.data_ptr<float>(), context);
   return values;
 }
 
@@ -783,7 +785,7 @@ void RunRecord::write_snapshot(int64_t step, const SnapshotSource& source,
   write_activations(slot, "target", source);
 
   StoredTaps stored([&](const std::string& side, const std::string& tap) {
-    return read_activation(slot, side, tap);
+    return read_snapshot_activation(file_.get(), path_, side, tap, static_cast<size_t>(slot));
   }, source.similarity_memory_bytes);
   auto loader = [&](const std::string& side) -> ActivationLoader {
     return [&, side](size_t index) { return stored.get(side, taps_of(side)[index]); };

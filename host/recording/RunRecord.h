@@ -75,6 +75,13 @@ struct RecordLayout {
 torch::Tensor similarity_matrix(const Metric& metric, const std::vector<torch::Tensor>& rows,
                                 const std::vector<torch::Tensor>& columns);
 
+/// @return the stored activations of tap `tap` of `side` ("guide" or "target") at snapshot index
+/// `snapshot` of an open record, as float32 [n, features] (float16 records are widened). Reads
+/// that tap only. Throws RunError naming `file_name` and the dataset.
+torch::Tensor read_snapshot_activation(hid_t file, const std::string& file_name,
+                                       const std::string& side, const std::string& tap,
+                                       size_t snapshot);
+
 /// Loads activation `index` ([n, ...]) of one side of a similarity matrix on demand.
 using ActivationLoader = std::function<torch::Tensor(size_t index)>;
 
@@ -187,7 +194,6 @@ class RunRecord {
   void write_activations(int64_t slot, const std::string& side, const SnapshotSource& source);
   void write_activation_rows(int64_t slot, const std::string& side, const std::string& tap,
                              int64_t begin, const torch::Tensor& activation);
-  torch::Tensor read_activation(int64_t slot, const std::string& side, const std::string& tap);
   void write_similarity(int64_t slot, const std::string& metric, const std::string& which,
                         const torch::Tensor& matrix);
 
