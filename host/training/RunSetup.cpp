@@ -78,6 +78,19 @@ std::shared_ptr<Network> build_network(const PluginChoice& choice, const TaskSpe
   return tie(std::move(network), catalog, PluginKind::Architecture, choice.name);
 }
 
+/// @param label the metric as errors name it, e.g. "guidance metric 'rsa'"
+std::shared_ptr<Metric> make_metric(const PluginChoice& choice, const PluginCatalog& catalog,
+                                    const std::string& label) {
+  std::shared_ptr<Metric> metric;
+  try {
+    metric = catalog.metric(choice.name)->create(choice.params);
+  } catch (const std::invalid_argument& error) {
+    throw ConfigError(choice.location + ": " + label +
+                      " cannot be made with these parameters: " + error.what());
+  }
+  return tie(std::move(metric), catalog, PluginKind::Metric, choice.name);
+}
+
 }  // namespace
 
 RunComponents assemble_run(const Config& config, const PluginCatalog& catalog) {
@@ -100,23 +113,16 @@ RunComponents assemble_run(const Config& config, const PluginCatalog& catalog) {
   run.target = build_network(config.target, run.task, catalog,
                              derive_seed(config.run.seed, "target"), "target");
   for (const auto& metric : config.record.metrics) {
-    const PluginChoice& choice = metric.plugin;
-    std::shared_ptr<Metric> made;
-    try {
-      made = catalog.metric(choice.name)->create(choice.params);
-    } catch (const std::invalid_argument& error) {
-      throw ConfigError(choice.location + ": record metric '" + metric.name + "' (plugin '" +
-                        choice.name + "') cannot be made with these parameters: " + error.what());
-    }
-    run.record_metrics.push_back(tie(std::move(made), catalog, PluginKind::Metric, choice.name));
+    run.record_metrics.push_back(make_metric(
+        metric.plugin, catalog,
+        "record metric '" + metric.name + "' (plugin '" + metric.plugin.name + "')"));
   }
   if (!config.guided()) return run;
 
   run.guide = build_network(config.guide->architecture, run.task, catalog,
                             derive_seed(config.run.seed, "guide"), "guide");
   const PluginChoice& metric = config.guidance.metric;
-  run.metric = tie(catalog.metric(metric.name)->create(metric.params), catalog, PluginKind::Metric,
-                   metric.name);
+  run.metric = make_metric(metric, catalog, "guidance metric '" + metric.name + "'");
   if (!run.metric->traits().differentiable) {
     std::vector<std::string> usable;
     for (const auto& entry : catalog.entries()) {
