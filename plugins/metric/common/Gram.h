@@ -1,6 +1,7 @@
 #pragma once
 
 #include <climits>
+#include <cmath>
 
 #include <cblas.h>
 #include <torch/torch.h>
@@ -45,6 +46,31 @@ inline torch::Tensor gram(const torch::Tensor& x, GramOf of = GramOf::Rows) {
   // syrk leaves the strict lower triangle untouched (uninitialised): mirror the upper one.
   torch::Tensor upper = product.triu();
   return upper + upper.triu(1).t();
+}
+
+/// A side is "wide" when d ≥ kWideFactor · n: then forming its uncentred Gram and centring the
+/// n×n matrix in float64 costs less than centring the [n, d] features first.
+inline constexpr int64_t kWideFactor = 8;
+/// Largest ‖X‖²_F / ‖X̄‖²_F (X̄ the row-centred X) for which the uncentred Gram keeps enough bits
+/// for the centred one: the offset costs at most log2(kOffsetLimit) bits.
+inline constexpr double kOffsetLimit = 4.0;
+
+/// @return XXᵀ in float64, formed from the uncentred X (syrk, no gradient recorded), when x is
+/// wide and its offset is small (see kOffsetLimit); otherwise an undefined tensor, and the caller
+/// centres the features first. A constant, all-zero or non-finite side always gets undefined.
+inline torch::Tensor wide_uncentred_gram(const torch::Tensor& x) {
+  int64_t n = x.size(0);
+  if (x.size(1) < kWideFactor * n) return {};
+  torch::Tensor uncentred;
+  {
+    torch::NoGradGuard no_grad;  // callers differentiate through their own backward
+    uncentred = gram(x.detach()).to(torch::kDouble);
+  }
+  double total = uncentred.trace().item<double>();
+  // trace(HKH) = trace(K) − 1ᵀK1 / n: the centred side's ‖X̄‖²_F.
+  double centred = total - uncentred.sum().item<double>() / static_cast<double>(n);
+  if (std::isfinite(total) && centred > 0.0 && centred * kOffsetLimit >= total) return uncentred;
+  return {};
 }
 
 }  // namespace guidance::metrics

@@ -1,5 +1,3 @@
-#include <cmath>
-
 #include "guidance/api/PluginApi.h"
 #include "plugins/metric/common/Gram.h"
 #include "plugins/metric/common/MetricSupport.h"
@@ -16,16 +14,11 @@ const char* const kName = "debiased-cka";
 // U-centring (Székely & Rizzo 2014): ⟨U(K), U(L)⟩ = n(n − 3) · HSIC_u(K, L), the unbiased HSIC
 // estimator of Song et al. (2012), so CKA built on it is not biased upward at small n.
 //
-// U-centring ignores centring and scaling of the features, rounding does not. A wide side
-// (d ≥ kWideFactor · n) is U-centred straight from its uncentred Gram, formed in float32 and
-// U-centred in float64, when its offset costs few bits (‖X‖² ≤ kOffsetLimit · ‖X̄‖², as in
-// linear CKA): no O(nd) passes over the features. Every other side (narrow, large offset,
-// constant, non-finite Gram) is centred and scaled to unit norm first.
-
-/// Largest ‖X‖²_F / ‖X̄‖²_F for which a side's uncentred Gram is U-centred directly.
-constexpr double kOffsetLimit = 4.0;
-/// The uncentred Gram is used only for d ≥ kWideFactor · n.
-constexpr int64_t kWideFactor = 8;
+// U-centring ignores centring and scaling of the features, rounding does not. A wide side with a
+// small offset (wide_uncentred_gram(), as in linear CKA) is U-centred straight from its uncentred
+// Gram, formed in float32 and U-centred in float64: no O(nd) passes over the features. Every
+// other side (narrow, large offset, constant, non-finite Gram) is centred and scaled to unit
+// norm first.
 /// @return U(K) for a symmetric n×n K: zero diagonal, off-diagonal rows and columns centred.
 Tensor u_centred(const Tensor& gram) {
   int64_t n = gram.size(0);
@@ -111,19 +104,8 @@ struct Side {
 };
 
 Side prepare(const Tensor& x) {
-  if (x.size(1) >= kWideFactor * x.size(0)) {
-    Tensor uncentred;
-    {
-      torch::NoGradGuard no_grad;  // the gradient comes from UCentredCosine's backward
-      uncentred = gram(x.detach()).to(torch::kDouble);
-    }
-    double total = uncentred.trace().item<double>();
-    double centred = total - uncentred.sum().item<double>() / static_cast<double>(x.size(0));
-    // A constant side has centred ≈ 0 and always takes the other route.
-    if (std::isfinite(total) && centred > 0.0 && centred * kOffsetLimit >= total) {
-      return {x, uncentred, torch::ones({}, x.options().dtype(torch::kBool))};
-    }
-  }
+  Tensor uncentred = wide_uncentred_gram(x);
+  if (uncentred.defined()) return {x, uncentred, torch::ones({}, x.options().dtype(torch::kBool))};
   NormalisedFeatures normalised = normalised_features(x);
   // Function::apply takes no undefined tensors: an empty one stands for "not formed".
   return {normalised.features, torch::empty({0}, x.options().dtype(torch::kDouble)),

@@ -32,11 +32,6 @@ using torch::autograd::tensor_list;
 
 const char* const kName = "linear-cka";
 
-/// Largest ‖X‖²_F / ‖X̄‖²_F for which the Gram of the uncentred X is centred on the n×n matrix.
-constexpr double kOffsetLimit = 4.0;
-/// The uncentred Gram is used only for d ≥ kWideFactor · n.
-constexpr int64_t kWideFactor = 8;
-
 /// One side's normalised second moment, in whichever route was chosen.
 struct Side {
   Tensor features;  // what the backward multiplies: X̄ (covariance route, fallback) or X
@@ -74,18 +69,14 @@ Side covariance_side(const Tensor& x) {
 Side gram_side(const Tensor& x) {
   Side side;
   int64_t n = x.size(0);
-  // For d below kWideFactor · n the O(nd) centring copy costs less than the float64 n×n passes.
-  if (x.size(1) >= kWideFactor * n) {
-    Tensor uncentred = gram(x).to(torch::kDouble);
+  Tensor uncentred = wide_uncentred_gram(x);
+  if (uncentred.defined()) {
     Tensor centred = double_centred(uncentred);
     Tensor trace = centred.trace();
-    double centred_trace = trace.item<double>();
-    if (centred_trace > 0.0 && centred_trace * kOffsetLimit >= uncentred.trace().item<double>()) {
-      side.features = x;
-      side.valid = torch::ones({}, trace.options().dtype(torch::kBool));
-      normalise(side, centred, trace);
-      return side;
-    }
+    side.features = x;
+    side.valid = torch::ones({}, trace.options().dtype(torch::kBool));
+    normalise(side, centred, trace);
+    return side;
   }
   Tensor mean = x.mean(0, true);
   side.features = x - mean;
