@@ -42,6 +42,13 @@ class RunError : public GuidanceError {
   using GuidanceError::GuidanceError;
 };
 
+/// Another live process holds the run directory's lock (it trains or resumes that run). The
+/// message names the directory and the holder's host and pid. Nothing was changed.
+class RunBusyError : public RunError {
+ public:
+  using RunError::RunError;
+};
+
 /// A stop (Ctrl-C, SIGTERM) was honoured where the work can be continued later; the CLI exits
 /// 130. The message says how to continue.
 class Interrupted : public GuidanceError {
