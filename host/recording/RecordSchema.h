@@ -29,6 +29,17 @@ constexpr const char* kTrainingRealColumns[] = {"learning_rate", "total_loss", "
 /// Width in bytes of the fixed-length ASCII `evaluation/split` column.
 constexpr int kSplitWidth = 16;
 
+/// Prefix of the `evaluation/split` of the rows that evaluate the weights reloaded after training
+/// (the best validation step's, or the last step's without selection): "best/train",
+/// "best/validation", "best/test". Their `step` is that best step, also the provenance attribute
+/// `best_step`. These rows are a run's final measures.
+constexpr const char* kFinalSplitPrefix = "best/";
+constexpr const char* kBestStep = "best_step";  ///< provenance attribute, int64; -1 until the end
+
+/// Group of per-example test predictions of the final weights (docs/record-format.md):
+/// `predictions/<network>/{indices, predicted, correct}`, network "target" or "guide".
+constexpr const char* kPredictions = "predictions";
+
 /// @return "snapshots/activations/<side>/<tap>" (side: "guide" or "target").
 inline std::string activation_path(const std::string& side, const std::string& tap) {
   return std::string(kSnapshots) + "/activations/" + side + "/" + tap;
