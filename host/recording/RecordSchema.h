@@ -9,7 +9,7 @@ namespace guidance::record_schema {
 /// (analysis). docs/record-format.md describes each one.
 
 constexpr const char* kFormatName = "guidance-run-record";  ///< root attribute `format`
-constexpr int64_t kFormatVersion = 1;                      ///< root attribute `format_version`
+constexpr int64_t kFormatVersion = 2;  ///< root attribute `format_version`: 2 adds final rows, predictions
 
 constexpr const char* kConfig = "config";            ///< scalar string: resolved config (TOML)
 constexpr const char* kProvenance = "provenance";    ///< group of attributes
