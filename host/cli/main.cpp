@@ -3,8 +3,10 @@
 
 #include "host/cli/Commands.h"
 #include "host/common/Errors.h"
+#include "host/recording/Hdf5.h"
 
 int main(int argc, char** argv) {
+  guidance::hdf5::skip_cleanup_at_exit();
   std::vector<std::string> args(argv + 1, argv + argc);
   try {
     return guidance::cli::dispatch(args, std::cout, std::cerr);

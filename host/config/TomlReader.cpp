@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <iomanip>
 #include <sstream>
 
 #include "host/common/Errors.h"
@@ -59,8 +60,12 @@ const char* type_name(const toml::node& node) {
 }
 
 std::string number_text(double value) {
+  // Integral values (sizes, counts and their bounds) print whole: 1048576, not 1.04858e+06.
+  if (std::nearbyint(value) == value && std::fabs(value) < 1e15) {
+    return std::to_string(static_cast<long long>(value));
+  }
   std::ostringstream text;
-  text << value;
+  text << std::setprecision(10) << value;
   return text.str();
 }
 

@@ -55,6 +55,8 @@ std::string error_stack_text() {
   return messages.front() + " (" + messages.back() + ")";
 }
 
+void skip_cleanup_at_exit() { H5dont_atexit(); }
+
 Handle checked(hid_t id, herr_t (*close)(hid_t), const std::string& context) {
   if (id < 0) throw RunError(context + ": " + error_stack_text());
   return Handle(id, close);

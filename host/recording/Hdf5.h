@@ -33,6 +33,11 @@ class Handle {
   herr_t (*close_)(hid_t) = nullptr;
 };
 
+/// Stops HDF5 from closing what is still open when the process exits. Call first in main(): after
+/// a failed write (a full disk) HDF5 can crash in its exit handler closing a file whose close had
+/// already failed; every record is closed explicitly on the normal paths anyway.
+void skip_cleanup_at_exit();
+
 /// While alive, HDF5 stops printing its error stack to stderr (errors still reach the caller as
 /// exceptions carrying the stack's messages). Restores the previous handler when destroyed.
 class QuietErrors {

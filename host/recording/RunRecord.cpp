@@ -1,6 +1,7 @@
 #include "host/recording/RunRecord.h"
 
 #include <fcntl.h>
+#include <sys/resource.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
 
@@ -31,6 +32,8 @@ namespace {
 
 // A first flush writes the metadata of every dataset plus a chunk of rows: well under this.
 constexpr uint64_t kFirstFlushBytes = 1 << 20;
+// Slack for the metadata a write updates (object headers, B-trees, free space): see require_space.
+constexpr uint64_t kMetadataSlackBytes = 32 << 10;
 // Rows per chunk of the time series: one chunk holds many flushes' worth of steps.
 constexpr hsize_t kRowChunk = 512;
 // Activation chunks stay within HDF5's default 1 MiB chunk cache.
@@ -646,8 +649,52 @@ void RunRecord::write_evaluation_rows() {
   pending_evaluation_.clear();
 }
 
+void RunRecord::require_space(uint64_t bytes, const std::string& what) const {
+  // A write HDF5 cannot complete (a full disk, a file size limit) may leave metadata that point
+  // past the end of the file, which no later open accepts: refuse it before it starts, so the
+  // file keeps everything up to the last flush and a resume continues from there.
+  uint64_t needed = bytes + kMetadataSlackBytes;
+  std::optional<uint64_t> available;
+  std::string limit_text;
+  fs::path directory = fs::absolute(path_).parent_path();
+  struct statvfs space {};
+  if (statvfs(directory.c_str(), &space) == 0) {
+    available = static_cast<uint64_t>(space.f_bavail) * space.f_frsize;
+    limit_text = " free in " + directory.string();
+  }
+  struct rlimit limit {};
+  std::error_code error;
+  uintmax_t size = fs::file_size(path_, error);
+  if (!error && getrlimit(RLIMIT_FSIZE, &limit) == 0 && limit.rlim_cur != RLIM_INFINITY) {
+    uint64_t left = limit.rlim_cur > size ? limit.rlim_cur - size : 0;
+    if (!available || left < *available) {
+      available = left;
+      limit_text = " left under the file size limit (ulimit -f)";
+    }
+  }
+  if (available && *available < needed) {
+    throw RunError("not enough space to write " + what + " to the record " + path_ + ": " +
+                   std::to_string(*available) + " bytes" + limit_text + ", about " +
+                   std::to_string(needed) + " needed. Nothing of it was written; the record keeps "
+                   "everything up to its last flush: free space, then continue with --resume");
+  }
+}
+
 void RunRecord::flush() {
   require_open("flush");
+  // The rows' bytes, plus a chunk per column where the rows start a new one.
+  auto table_bytes = [](const Table& table, size_t pending, uint64_t row_values) {
+    bool new_chunk = pending > 0 && (table.rows % kRowChunk == 0 ||
+                                     table.rows / kRowChunk != (table.rows + pending) / kRowChunk);
+    return (pending + (new_chunk ? kRowChunk : 0)) * row_values * 8;
+  };
+  uint64_t bytes =
+      table_bytes(training_, pending_training_.size(), 6 + layout_.pair_names.size()) +
+      table_bytes(evaluation_, pending_evaluation_.size(), 4 + layout_.measure_names.size());
+  if (!pending_training_.empty() || !pending_evaluation_.empty()) {
+    require_space(bytes, "the rows up to step " + std::to_string(std::max(
+                             training_.last_step.value_or(0), evaluation_.last_step.value_or(0))));
+  }
   hdf5::QuietErrors quiet;
   write_training_rows();
   write_evaluation_rows();
@@ -737,6 +784,15 @@ void RunRecord::write_activations(int64_t slot, const std::string& side,
                      " taps");
     }
     if (begin == 0) {
+      // The side's activations uncompressed, plus one partly filled chunk per tap.
+      uint64_t bytes = 0;
+      for (const auto& activation : batch) {
+        int64_t rows = std::max<int64_t>(activation.size(0), 1);
+        uint64_t raw = static_cast<uint64_t>(source.examples * (activation.numel() / rows)) *
+                       (layout_.activation_dtype == "float16" ? 2 : 4);
+        bytes += raw + std::min<uint64_t>(raw, kActivationChunkBytes);
+      }
+      require_space(bytes, "the " + side + " activations of snapshot " + std::to_string(slot));
       bool missing = false;
       for (const auto& tap : taps) {
         missing = missing || !hdf5::exists(file_.get(), schema::activation_path(side, tap));
@@ -932,7 +988,15 @@ void RunRecord::finish(const std::string& state, const std::string& end_time,
     throw RunError(path_ + ": final state '" + state +
                    "' is not \"completed\", \"interrupted\" or \"failed\"");
   }
-  if (file_) flush();
+  if (file_) {
+    try {
+      flush();
+    } catch (const RunError&) {
+      // A failed run's unwritten rows all follow its last checkpoint, so a resume redoes them;
+      // its state is still worth recording.
+      if (state != "failed") throw;
+    }
+  }
   hdf5::QuietErrors quiet;
   // Attributes cannot change under SWMR: edit_copy() closes the file and changes a copy.
   edit_copy(false, [&] {

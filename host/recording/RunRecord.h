@@ -191,6 +191,7 @@ class RunRecord {
   void open(bool clear_status_flags);
   void start_swmr();
   void edit_copy(bool clear_status_flags, const std::function<void()>& edit);
+  void require_space(uint64_t bytes, const std::string& what) const;
   template <typename Create>
   void change_structure(Create create);
   void require_open(const char* operation) const;

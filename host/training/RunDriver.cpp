@@ -276,7 +276,9 @@ RunSummary run_config(const Config& config, const PluginCatalog& catalog,
   auto finish_failed = [&] {
     try {
       if (record) record->finish("failed", now_iso8601());
-    } catch (const std::exception&) {
+    } catch (const std::exception& error) {
+      log << "guidance: the record could not be marked failed (it stays \"running\"): "
+          << error.what() << "\n";
     }
   };
   ProgressPrinter progress(log, config.run.name, is_terminal(log), options.quiet,

@@ -160,7 +160,7 @@ TEST_F(ConfigTest, WrongTypeNamesKeyAndExpectedType) {
 
 TEST_F(ConfigTest, OutOfRangeValueNamesTheRange) {
   std::string message = error_of(replace(kValid, "batch_size = 32", "batch_size = 0"));
-  EXPECT_THAT(message, HasSubstr("key 'train.batch_size': value 0 is out of range: must be at least 1"));
+  EXPECT_THAT(message, HasSubstr("key 'train.batch_size': value 0 is out of range: must be between 1 and 1048576"));
   message = error_of(replace(kValid, "alpha = 0.5", "alpha = -1.0"));
   EXPECT_THAT(message, HasSubstr(path() + ":18:"));
   EXPECT_THAT(message, HasSubstr("guidance.alpha"));

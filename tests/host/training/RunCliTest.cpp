@@ -1,106 +1,23 @@
 // `guidance run` as a user drives it: resume after SIGKILL and Ctrl-C, the trained-guide cache,
 // and the refusals `guidance check` must make before anything trains.
 #include <signal.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <chrono>
 #include <filesystem>
 #include <thread>
 
-#include "tests/support/TestSupport.h"
+#include "tests/host/training/RunTestSupport.h"
 
 namespace guidance {
 namespace {
 
 namespace fs = std::filesystem;
 using ::testing::HasSubstr;
-
-/// A small guided parity run: RNN target, transformer guide, a few hundred steps.
-std::string parity_config(const std::string& output, const std::string& init = "untrained",
-                          int64_t steps = 60) {
-  return R"([run]
-name = "parity-small"
-seed = 11
-threads = 1
-output = ")" + output + R"("
-checkpoint_every = 10
-log_every = 10
-
-[dataset]
-plugin = "parity"
-train_size = 512
-validation_size = 64
-test_size = 64
-max_length = 10
-
-[target]
-plugin = "rnn"
-hidden = 16
-
-[guide]
-plugin = "transformer"
-width = 16
-
-[guide.init]
-plugin = ")" + init + R"("
-)" + (init == "trained" ? "max_steps = 8\nbatch_size = 32\n" : "") + R"(
-[guidance]
-alpha = 0.5
-
-[train]
-batch_size = 32
-max_steps = )" + std::to_string(steps) + R"(
-learning_rate = 0.003
-
-[record]
-every = 20
-probe_size = 32
-)";
-}
-
-/// The comparison table `guidance run` prints: the run's final figures.
-std::string final_table(const testing::CommandResult& result) {
-  size_t at = result.out.find("run ");
-  return at == std::string::npos ? result.out : result.out.substr(at);
-}
-
-/// Starts the CLI in the background; @return its pid.
-pid_t spawn_cli(const std::vector<std::string>& args, const std::string& log) {
-  pid_t pid = fork();
-  if (pid == 0) {
-    FILE* out = freopen(log.c_str(), "w", stderr);
-    (void)out;
-    FILE* null = freopen("/dev/null", "w", stdout);
-    (void)null;
-    std::vector<char*> argv;
-    std::string cli = testing::cli_path();
-    argv.push_back(cli.data());
-    std::vector<std::string> copies = args;
-    for (auto& arg : copies) argv.push_back(arg.data());
-    argv.push_back(nullptr);
-    execv(cli.c_str(), argv.data());
-    _exit(127);
-  }
-  return pid;
-}
-
-/// Waits until `path` exists (or the process ends); @return whether it appeared in time.
-bool wait_for_file(const std::string& path, pid_t pid) {
-  for (int i = 0; i < 1200; ++i) {
-    if (fs::exists(path)) return true;
-    int status = 0;
-    if (waitpid(pid, &status, WNOHANG) == pid) return fs::exists(path);
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  return false;
-}
-
-int wait_exit_code(pid_t pid) {
-  int status = 0;
-  waitpid(pid, &status, 0);
-  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-}
+using testing::final_table;
+using testing::parity_config;
+using testing::spawn_cli;
+using testing::wait_exit_code;
+using testing::wait_for_file;
 
 class RunCli : public ::testing::Test {
  protected:
@@ -117,12 +34,13 @@ TEST_F(RunCli, ResumeAfterSigkillEndsLikeAnUninterruptedRun) {
   testing::CommandResult uninterrupted = testing::run_cli("run --quiet '" + reference + "'");
   ASSERT_EQ(uninterrupted.exit_code, 0) << uninterrupted.err;
 
+  // Killed at step 57, seven steps past the checkpoint of step 50, with their rows unflushed.
   std::string config = write_config("killed.toml", parity_config(directory_.file("b"), "untrained", 200));
   std::string run_dir = directory_.file("b") + "/parity-small";
-  pid_t pid = spawn_cli({"run", config}, directory_.file("killed.log"));
-  ASSERT_TRUE(wait_for_file(run_dir + "/checkpoint.pt", pid));
-  kill(pid, SIGKILL);
-  wait_exit_code(pid);
+  testing::CommandResult killed = testing::run_command(
+      "GUIDANCE_KILL_AT=step:57 '" + testing::cli_path() + "' run --quiet '" + config + "'");
+  ASSERT_EQ(killed.exit_code, 128 + SIGKILL) << killed.err;
+  ASSERT_TRUE(fs::exists(run_dir + "/checkpoint.pt"));
 
   testing::CommandResult resumed = testing::run_cli("run '" + config + "' --resume");
   ASSERT_EQ(resumed.exit_code, 0) << resumed.err;
