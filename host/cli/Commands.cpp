@@ -83,7 +83,8 @@ continues from it and ends as an uninterrupted run would. Studies: docs/studies.
                   --cpus C (also --threads C), --gpus G go into it
 
 Each option taking a value accepts '--option VALUE' and '--option=VALUE'. A run that another
-process is training is reported and skipped.
+process is training is reported and skipped. Internal (what --jobs passes its children):
+--run-index K trains run K only, --progress-fd FD writes 'step S T' lines to FD.
 
 exit codes: 0 every run done, 2 usage or config error, 1 runtime failure (with --jobs: a run
 failed; also when a run was skipped as busy), 130 interrupted (resumable)

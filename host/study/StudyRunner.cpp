@@ -153,10 +153,12 @@ class JobPool {
       : study_(study), options_(options), err_(err),
         terminal_(!options.quiet && is_terminal(err)) {}
 
-  void run(const std::vector<size_t>& positions, int64_t threads) {
+  /// Trains `positions`; `done_before` more runs of the selection were done already.
+  void run(const std::vector<size_t>& positions, size_t done_before, int64_t threads) {
     threads_ = threads;
     for (size_t position : positions) pending_.push_back(position);
-    planned_ = positions.size();
+    planned_ = positions.size() + done_before;
+    done_before_ = done_before;
     auto [wake_read, wake_write] = make_pipe();
     ::fcntl(wake_read, F_SETFL, O_NONBLOCK);
     ::fcntl(wake_write, F_SETFL, O_NONBLOCK);
@@ -362,8 +364,8 @@ class JobPool {
   std::string study_line() const {
     std::ostringstream line;
     size_t failed = count(Outcome::Failed) + count(Outcome::Busy);
-    line << "study " << study_name(study_) << ": " << count(Outcome::Done) << "/" << planned_ << " done, " << running_.size()
-         << " running, " << failed << " failed";
+    line << "study " << study_name(study_) << ": " << count(Outcome::Done) + done_before_ << "/"
+         << planned_ << " done, " << running_.size() << " running, " << failed << " failed";
     std::vector<double> estimates = durations_;
     double left = 0;
     bool known = true;
@@ -383,7 +385,7 @@ class JobPool {
     } else if (!pending_.empty()) {
       known = false;
     }
-    if (known && !stopping_) {
+    if (known && !stopping_ && (!running_.empty() || !pending_.empty())) {
       line << ", ETA " << duration_text(left / std::max<size_t>(1, options_.jobs));
     }
     return line.str();
@@ -444,6 +446,7 @@ class JobPool {
   bool terminal_;
   int64_t threads_ = 1;
   size_t planned_ = 0;
+  size_t done_before_ = 0;
   std::deque<size_t> pending_;
   std::vector<Job> running_;
   std::map<size_t, Outcome> outcomes_;
@@ -567,15 +570,15 @@ int run_study_jobs(const Study& study, const std::vector<size_t>& positions,
     size_t jobs = std::max<size_t>(1, std::min<size_t>(options.jobs, to_train.size()));
     threads = std::max<int64_t>(1, static_cast<int64_t>(cores / jobs));
   }
+  size_t jobs = std::min<size_t>(options.jobs, std::max<size_t>(1, to_train.size()));
   if (!options.quiet) {
     err << "guidance: " << positions.size() << (positions.size() == 1 ? " run" : " runs") << ", "
         << already_done.size() << " already done; training " << to_train.size() << " with "
-        << std::min<size_t>(options.jobs, std::max<size_t>(1, to_train.size())) << " job"
-        << (options.jobs == 1 ? "" : "s") << " of " << threads << " thread"
+        << jobs << " job" << (jobs == 1 ? "" : "s") << " of " << threads << " thread"
         << (threads == 1 ? "" : "s") << "\n";
   }
   JobPool pool(study, options, err);
-  pool.run(to_train, threads);
+  pool.run(to_train, already_done.size(), threads);
 
   size_t width = 3;
   for (size_t position : positions) width = std::max(width, study.sweep[position].name.size());

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cmath>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -184,6 +185,21 @@ uint64_t seed_of(const toml::table& root) {
   return seed && *seed >= 0 ? static_cast<uint64_t>(*seed) : 0;
 }
 
+/// The shortest text that reads back as `value` (0.003, not 0.0030000000000000001), as a TOML
+/// float (with a `.` or an exponent).
+std::string float_text(double value) {
+  if (std::isnan(value)) return "nan";
+  if (std::isinf(value)) return value < 0 ? "-inf" : "inf";
+  char text[32];
+  for (int precision = 1; precision <= 17; ++precision) {
+    std::snprintf(text, sizeof(text), "%.*g", precision, value);
+    if (std::strtod(text, nullptr) == value) break;
+  }
+  std::string result = text;
+  if (result.find_first_of(".eE") == std::string::npos) result += ".0";
+  return result;
+}
+
 std::string quoted(const std::string& text) { return inline_toml(toml::value<std::string>(text)); }
 
 }  // namespace
@@ -221,6 +237,8 @@ std::string inline_toml(const toml::node& node) {
       }
     }
     out << '"';
+  } else if (const auto* real = node.as_floating_point()) {
+    out << float_text(real->get());
   } else {
     node.visit([&](const auto& value) { out << value; });
   }

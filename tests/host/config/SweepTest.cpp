@@ -279,3 +279,24 @@ TEST(Sweep, SlurmShardsComeFromTheArrayVariables) {
 
 }  // namespace
 }  // namespace guidance
+
+namespace guidance {
+namespace {
+
+TEST(Sweep, FloatsAreNamedByTheirShortestText) {
+  testing::TemporaryDirectory directory;
+  auto runs = expand_sweep(document_of(directory, R"([run]
+name = "lr"
+[sweep]
+"train.learning_rate" = [0.003, 1e-4, 2.0, 1e300]
+)"));
+  ASSERT_EQ(runs.size(), 4u);
+  EXPECT_EQ(runs[0].name, "lr/learning_rate=0.003");
+  EXPECT_EQ(runs[1].name, "lr/learning_rate=0.0001");
+  EXPECT_EQ(runs[2].name, "lr/learning_rate=2.0");
+  EXPECT_EQ(runs[3].name, "lr/learning_rate=1e+300");
+  EXPECT_EQ(runs[0].settings[0].second, "0.003");
+}
+
+}  // namespace
+}  // namespace guidance
