@@ -4,6 +4,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/ioctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -335,6 +336,10 @@ class JobPool {
     } else if (code == 130) {
       outcome = Outcome::Interrupted;
       note = "interrupted, checkpoint saved";
+    } else if ((stopping_ || jobs_stop.load()) && WIFSIGNALED(status) &&
+               (WTERMSIG(status) == SIGTERM || WTERMSIG(status) == SIGINT)) {
+      outcome = Outcome::Interrupted;  // stopped before it could install its handlers
+      note = "stopped before training";
     } else {
       outcome = Outcome::Failed;
       std::string why = WIFSIGNALED(status) ? "killed by signal " + std::to_string(WTERMSIG(status))
@@ -424,8 +429,13 @@ class JobPool {
     if (drawn_ > 0 && now - last_draw_ < std::chrono::milliseconds(200)) return;
     last_draw_ = now;
     clear_display();
-    for (const auto& job : running_) err_ << job_line(job) << "\n";
-    err_ << study_line() << "\n" << std::flush;
+    // A line longer than the terminal wraps and would spoil the redraw: cut it to the width.
+    size_t width = 80;
+    winsize size{};
+    if (::ioctl(STDERR_FILENO, TIOCGWINSZ, &size) == 0 && size.ws_col > 1) width = size.ws_col;
+    auto fit = [&](std::string line) { return line.size() < width ? line : line.substr(0, width - 1); };
+    for (const auto& job : running_) err_ << fit(job_line(job)) << "\n";
+    err_ << fit(study_line()) << "\n" << std::flush;
     drawn_ = running_.size() + 1;
   }
 
