@@ -13,6 +13,7 @@
 
 #include "analysis/Analyze.h"
 #include "host/common/Errors.h"
+#include "host/common/StopSignal.h"
 #include "host/common/Suggest.h"
 #include "host/config/Config.h"
 #include "host/config/TomlReader.h"
