@@ -172,10 +172,13 @@ std::string base_name_of(const ConfigDocument& document, const toml::node& sweep
                       "<run.name>/<axis>=<value>,...");
   }
   const auto* text = name->as_string();
-  if (text == nullptr || text->get().empty() || text->get().front() == '/') {
+  if (text == nullptr) {
     throw ConfigError(location_of(document.path, *name) +
-                      ": key 'run.name': expected a non-empty relative name (a string): a sweep "
-                      "names its runs <run.name>/<axis>=<value>,...");
+                      ": key 'run.name': expected a string: a sweep names its runs "
+                      "<run.name>/<axis>=<value>,...");
+  }
+  if (std::string problem = run_name_problem(text->get()); !problem.empty()) {
+    throw ConfigError(location_of(document.path, *name) + ": key 'run.name': " + problem);
   }
   return text->get();
 }
@@ -198,6 +201,18 @@ std::string float_text(double value) {
   std::string result = text;
   if (result.find_first_of(".eE") == std::string::npos) result += ".0";
   return result;
+}
+
+/// A run-name suffix longer than one name component may be is cut and given a hash of the whole,
+/// so that it stays unique and stable.
+std::string shortened(const std::string& suffix) {
+  const size_t limit = config_limits::kMaxRunNameComponentBytes;
+  if (suffix.size() <= limit) return suffix;
+  uint32_t hash = 2166136261u;  // FNV-1a
+  for (unsigned char c : suffix) hash = (hash ^ c) * 16777619u;
+  char hex[16];
+  std::snprintf(hex, sizeof(hex), "-%08x", hash);
+  return suffix.substr(0, limit - 9) + hex;
 }
 
 std::string quoted(const std::string& text) { return inline_toml(toml::value<std::string>(text)); }
@@ -359,7 +374,7 @@ std::vector<SweepRun> expand_sweep(const ConfigDocument& document) {
       }
       suffix += (suffix.empty() ? "" : ",") + axes[a].names[choice[a]];
     }
-    run.name = axes.empty() ? base_name : base_name + "/" + suffix;
+    run.name = axes.empty() ? base_name : base_name + "/" + shortened(suffix);
     run.seed = seed_of(*run.document.root);
     if (toml::table* section = (*run.document.root)["run"].as_table()) {
       section->insert_or_assign("name", run.name);

@@ -52,12 +52,13 @@ struct SweepRun {
 /// Axes cross in the order the file lists them (the last varies fastest). Each run's name is
 /// `<run.name>/<label>=<value>,...`, one `label=value` per key (the label is the key path's last
 /// component unless two keys share it, a table value is named by its `plugin`, characters other
-/// than letters, digits and `._+-` become `_`, values that name alike get `-<position>`), so its
-/// record lands in a folder of its own under the sweep's folder. A document without [sweep]
-/// yields itself as the only run.
+/// than letters, digits and `._+-` become `_`, values that name alike get `-<position>`; a suffix
+/// longer than config_limits::kMaxRunNameComponentBytes is cut and ends in `-<8 hex digits>`, a
+/// hash of the whole), so its record lands in a folder of its own under the sweep's folder. A
+/// document without [sweep] yields itself as the only run.
 ///
 /// Throws ConfigError naming the line of a malformed axis, when `run.name` is missing, not a
-/// string, empty or absolute, and when the sweep would make more than kMaxSweepRuns runs (checked
+/// string or not a valid run name (run_name_problem), and when the sweep would make more than kMaxSweepRuns runs (checked
 /// before anything is expanded).
 std::vector<SweepRun> expand_sweep(const ConfigDocument& document);
 

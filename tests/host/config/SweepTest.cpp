@@ -225,6 +225,19 @@ name = "safe"
   EXPECT_EQ(again[2].name, runs[2].name);
 }
 
+TEST(Sweep, LongRunNamesAreCutWithAHashOfTheWhole) {
+  testing::TemporaryDirectory directory;
+  std::string long_a(150, 'a');
+  auto runs = expand_sweep(document_of(directory, "[run]\nname = \"long\"\n[sweep]\n\"dataset.directory\" = [\"" +
+                                                      long_a + "1\", \"" + long_a + "2\"]\n"));
+  ASSERT_EQ(runs.size(), 2u);
+  std::string suffix = runs[0].name.substr(5);
+  EXPECT_EQ(suffix.size(), config_limits::kMaxRunNameComponentBytes);
+  EXPECT_EQ(suffix.substr(0, 20), "directory=aaaaaaaaaa");
+  EXPECT_NE(runs[0].name, runs[1].name);
+  EXPECT_EQ(run_name_problem(runs[0].name), "");
+}
+
 TEST(Sweep, SweepCellsRoundTripThroughTheirFile) {
   testing::TemporaryDirectory directory;
   auto runs = expand_sweep(document_of(directory, R"([run]

@@ -242,6 +242,36 @@ TEST_F(StudyCli, ThreeShardsWithOneKilledAndRestartedTrainEveryRunOnce) {
   EXPECT_THAT(listed.out, HasSubstr("6 runs: 6 done, 0 partial, 0 new"));
 }
 
+TEST_F(StudyCli, ARunAnotherProcessTrainsIsReportedAndSkipped) {
+  std::string config = write_config("busy.toml", tiny_config(directory_.file("results"),
+                                                             "\"run.seed\" = [0, 1]\n", 100000));
+  std::string quick = write_config("quick.toml", tiny_config(directory_.file("results"),
+                                                             "\"run.seed\" = [0, 1]\n"));
+  int err = -1;
+  pid_t holder = spawn_cli({"run", config, "--shard", "0/2"}, "", &err);
+  ASSERT_GE(err, 0);
+  ASSERT_TRUE(read_until(err, " step "));  // seed=0 is training: its folder is locked
+
+  // The same study (short runs): seed=0 is busy, seed=1 trains.
+  testing::CommandResult sequential = testing::run_cli("run '" + quick + "' --resume");
+  EXPECT_EQ(sequential.exit_code, 1) << sequential.err;
+  EXPECT_THAT(sequential.err, HasSubstr("skipped run study/seed=0: "));
+  EXPECT_THAT(sequential.err, HasSubstr("1 run was skipped because another process holds it"));
+  EXPECT_EQ(run_state(run_dir("seed=1")), RunState::Done);
+
+  testing::CommandResult jobs = testing::run_cli("run '" + quick + "' --jobs 2");
+  EXPECT_EQ(jobs.exit_code, 1) << jobs.err;
+  EXPECT_THAT(jobs.err, HasSubstr("run study/seed=0 busy: "));
+  EXPECT_THAT(jobs.out, ::testing::ContainsRegex("study/seed=1 +done earlier \\(skipped\\)"));
+
+  kill(holder, SIGTERM);
+  char chunk[512];
+  while (read(err, chunk, sizeof(chunk)) > 0) {
+  }
+  close(err);
+  EXPECT_EQ(wait_exit_code(holder), 130);
+}
+
 TEST_F(StudyCli, EmittedSlurmScriptRunsTheShardOfItsArrayTask) {
   std::string config = write_config("slurm.toml", tiny_config(directory_.file("results"),
                                                               "\"run.seed\" = [0, 1, 2]\n"));
