@@ -235,7 +235,7 @@ RunSection read_run(const toml::table& table, const ConfigDocument& document) {
     reader.fail("device", "'" + run.device + "' is not a device: use \"cpu\", \"cuda\" or "
                           "\"cuda:N\" (N a device index)");
   }
-  run.threads = reader.integer("threads", 0, 0);
+  run.threads = reader.integer("threads", 0, 0, 4096);
   run.output = resolve_path(document.directory, reader.string("output", "results"));
   run.plugin_dirs = reader.strings("plugin_dirs", {});
   for (auto& dir : run.plugin_dirs) dir = resolve_path(document.directory, dir);
@@ -260,11 +260,11 @@ TrainSection read_train(const toml::table* table, const std::string& file) {
   train.min_learning_rate = reader.real("min_learning_rate", train.min_learning_rate, 0.0);
   train.warmup_steps = reader.integer("warmup_steps", train.warmup_steps, 0);
   train.grad_clip = reader.real("grad_clip", train.grad_clip, 0.0);
-  train.accumulate = reader.integer("accumulate", train.accumulate, 1);
-  train.batch_size = reader.integer("batch_size", train.batch_size, 1);
-  train.eval_batch_size = reader.integer("eval_batch_size", train.eval_batch_size, 1);
-  train.epochs = reader.integer("epochs", train.epochs, 1);
-  train.max_steps = reader.integer("max_steps", train.max_steps, 0);
+  train.accumulate = reader.integer("accumulate", train.accumulate, 1, 1 << 20);
+  train.batch_size = reader.integer("batch_size", train.batch_size, 1, 1 << 20);
+  train.eval_batch_size = reader.integer("eval_batch_size", train.eval_batch_size, 1, 1 << 20);
+  train.epochs = reader.integer("epochs", train.epochs, 1, 1000000);
+  train.max_steps = reader.integer("max_steps", train.max_steps, 0, 1000000000);
   train.train_eval_size = reader.integer("train_eval_size", train.train_eval_size, 0);
   reader.finish();
   return train;
@@ -391,7 +391,7 @@ RecordSection read_record(const toml::table* table, const std::string& file,
   record.every = reader.integer("every", record.every, 0);
   record.at_steps = reader.integers("at_steps", {}, 1);
   record.at_end = reader.boolean("at_end", record.at_end);
-  record.probe_size = reader.integer("probe_size", record.probe_size, 2);
+  record.probe_size = reader.integer("probe_size", record.probe_size, 2, 1000000);
   record.activation_dtype =
       reader.string("activation_dtype", record.activation_dtype, {"float32", "float16"});
   record.metrics = read_record_metrics(reader, file, catalog);

@@ -206,6 +206,8 @@ RunSummary run_config(const Config& config, const PluginCatalog& catalog,
   // Held until the run returns: no other process trains, resumes or restarts this run meanwhile.
   DirectoryLock lock(files.directory);
   files.remove_leftovers();
+  // Assembled before anything is removed: a run that cannot start (no GPU, bad data) loses nothing.
+  RunComponents run = assemble_run(config, catalog);
   if (options.restart) {
     for (const auto& file : {files.record, files.checkpoint, files.best, files.guide}) fs::remove(file);
   }
@@ -224,8 +226,6 @@ RunSummary run_config(const Config& config, const PluginCatalog& catalog,
                    " is missing): start the run over with --restart");
   }
   const bool already_complete = resuming && record_format::state_of(files.record) == "completed";
-
-  RunComponents run = assemble_run(config, catalog);
   if (!options.quiet) {
     log << "run " << config.run.name << ": " << config.dataset.name << ", target "
         << config.target.name
