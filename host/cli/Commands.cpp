@@ -1,5 +1,7 @@
 #include "host/cli/Commands.h"
 
+#include <fcntl.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
@@ -16,6 +18,7 @@
 #include "host/config/Config.h"
 #include "host/config/TomlReader.h"
 #include "host/plugins/PluginCatalog.h"
+#include "host/study/StudyRunner.h"
 #include "host/sweep/Sweep.h"
 #include "host/training/RunDriver.h"
 #include "host/training/RunSetup.h"
@@ -59,19 +62,33 @@ the data the dataset plugin reads, the networks (built, not trained) and the lay
 names. Every run of a [sweep] is checked. Nothing is trained or written.
 )";
 
-constexpr const char* kRunHelp = R"(usage: guidance run CONFIG [--resume | --restart] [--threads N] [--quiet] [--shard I/N]
+constexpr const char* kRunHelp = R"(usage: guidance run CONFIG [--resume | --restart] [--threads N] [--quiet] [--shard I/N | --shard slurm]
+                    [--jobs N] [--dry-run] [--emit-slurm [--tasks K] [--partition P] [--time T] [--cpus C] [--gpus G]]
 
 Trains the run CONFIG describes (every run of its [sweep], in order) and writes its record to
 <run.output>/<run.name>/run.h5. Ctrl-C or SIGTERM saves a checkpoint and stops; --resume
-continues from it and ends as an uninterrupted run would.
+continues from it and ends as an uninterrupted run would. Studies: docs/studies.md.
 
-  --resume       continue each run from its last checkpoint
-  --restart      discard each run's earlier record and checkpoints and start over
-  --threads N    LibTorch intra-op threads (default: run.threads, else every core)
-  --quiet        no progress output
-  --shard I/N    run only the sweep runs i with i % N == I (for job arrays)
+  --resume        continue each run from its last checkpoint
+  --restart       discard each run's earlier record and checkpoints and start over
+  --threads N     LibTorch intra-op threads (default: run.threads, else every core; with --jobs:
+                  cores / jobs)
+  --quiet         no progress output
+  --shard I/N     run only the sweep runs i with i % N == I (for job arrays)
+  --shard slurm   the shard of this Slurm array task (SLURM_ARRAY_TASK_ID, _COUNT, _MIN)
+  --jobs N        train N runs at once in child processes; done runs are skipped, interrupted
+                  ones resumed, a failed run does not stop the others (logs: <run dir>/log.txt)
+  --dry-run       list the runs (name, state done/partial/new, settings) without training
+  --emit-slurm    print an sbatch array script that runs every shard with --shard slurm --resume;
+                  --tasks K array tasks (default: one per run), --partition P, --time T,
+                  --cpus C (also --threads C), --gpus G go into it
 
-exit codes: 0 done, 2 usage or config error, 1 runtime failure, 130 interrupted (resumable)
+Each option taking a value accepts '--option VALUE' and '--option=VALUE'. A run that another
+process is training is reported and skipped. Internal (what --jobs passes its children):
+--run-index K trains run K only, --progress-fd FD writes 'step S T' lines to FD.
+
+exit codes: 0 every run done, 2 usage or config error, 1 runtime failure (with --jobs: a run
+failed; also when a run was skipped as busy), 130 interrupted (resumable)
 )";
 
 struct GlobalOptions {
@@ -223,14 +240,16 @@ int plugins_command(const std::vector<std::string>& args, const GlobalOptions& g
 
 struct LoadedConfig {
   PluginCatalog catalog;
+  std::vector<SweepRun> sweep;
   std::vector<Config> runs;
 };
 
 LoadedConfig load_config(const std::string& path, const GlobalOptions& global) {
   ConfigDocument document = ConfigDocument::parse(path);
-  LoadedConfig loaded{load_plugins(global.plugin_dirs, document.plugin_dirs()), {}};
+  LoadedConfig loaded{load_plugins(global.plugin_dirs, document.plugin_dirs()), {}, {}};
   loaded.catalog.require_no_problems();
-  for (const SweepRun& run : expand_sweep(document)) {
+  loaded.sweep = expand_sweep(document);
+  for (const SweepRun& run : loaded.sweep) {
     loaded.runs.push_back(validate_config(run.document, loaded.catalog));
   }
   return loaded;
@@ -273,33 +292,21 @@ int parse_count(const std::string& flag, const std::string& text) {
   throw UsageError(flag + " expects a number, got '" + text + "'");
 }
 
-void print_comparison(const std::vector<RunSummary>& summaries, std::ostream& out) {
-  std::vector<std::string> measures;
-  for (const auto& summary : summaries) {
-    for (const auto& [name, value] : summary.test) {
-      if (std::find(measures.begin(), measures.end(), name) == measures.end()) measures.push_back(name);
-    }
+/// Reads `--name VALUE` or `--name=VALUE` at args[i] (advancing i past a separate value).
+/// @return whether args[i] is that option
+bool option_value(const std::vector<std::string>& args, size_t& i, const std::string& name,
+                  std::string& value) {
+  const std::string& arg = args[i];
+  if (arg == name) {
+    if (i + 1 >= args.size()) throw UsageError(name + " needs a value");
+    value = args[++i];
+    return true;
   }
-  size_t width = 4;
-  for (const auto& summary : summaries) width = std::max(width, summary.name.size());
-  auto column = [](const std::string& measure) { return std::max<size_t>(24, measure.size() + 13); };
-  out << "\n" << std::left << std::setw(width + 2) << "run" << std::setw(11) << "best step";
-  for (const auto& measure : measures) out << std::setw(column(measure)) << ("train/test " + measure);
-  out << "record\n";
-  for (const auto& summary : summaries) {
-    out << std::setw(width + 2) << summary.name << std::setw(11)
-        << (summary.completed ? std::to_string(summary.best_step) : std::string("-"));
-    for (const auto& measure : measures) {
-      std::ostringstream cell;
-      cell << std::fixed << std::setprecision(4);
-      auto train = summary.train.find(measure);
-      auto test = summary.test.find(measure);
-      cell << (train != summary.train.end() ? train->second : NAN) << " / "
-           << (test != summary.test.end() ? test->second : NAN);
-      out << std::setw(column(measure)) << cell.str();
-    }
-    out << summary.record_path << (summary.completed ? "" : "  (interrupted)") << "\n";
+  if (arg.rfind(name + "=", 0) == 0) {
+    value = arg.substr(name.size() + 1);
+    return true;
   }
+  return false;
 }
 
 int run_command(const std::vector<std::string>& args, const GlobalOptions& global,
@@ -310,30 +317,68 @@ int run_command(const std::vector<std::string>& args, const GlobalOptions& globa
   }
   RunOptions options;
   std::string path;
-  int shard_index = 0;
-  int shard_count = 1;
+  std::string shard;
+  int jobs = 0;
+  int run_index = -1;
+  int progress_fd = -1;
+  bool dry_run = false;
+  bool emit_slurm = false;
+  SlurmRequest slurm;
+  int tasks = 0;
+  bool slurm_options = false;
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& arg = args[i];
+    std::string value;
     if (arg == "--resume") {
       options.resume = true;
     } else if (arg == "--restart") {
       options.restart = true;
     } else if (arg == "--quiet") {
       options.quiet = true;
-    } else if (arg == "--threads") {
-      if (i + 1 >= args.size()) throw UsageError("--threads needs a number");
-      options.threads = parse_count("--threads", args[++i]);
+    } else if (arg == "--dry-run") {
+      dry_run = true;
+    } else if (arg == "--emit-slurm") {
+      emit_slurm = true;
+    } else if (option_value(args, i, "--threads", value)) {
+      options.threads = parse_count("--threads", value);
       if (options.threads < 1) throw UsageError("--threads must be at least 1");
-    } else if (arg == "--shard") {
-      if (i + 1 >= args.size()) throw UsageError("--shard needs I/N");
-      std::string shard = args[++i];
-      size_t slash = shard.find('/');
-      if (slash == std::string::npos) throw UsageError("--shard expects I/N, got '" + shard + "'");
-      shard_index = parse_count("--shard", shard.substr(0, slash));
-      shard_count = parse_count("--shard", shard.substr(slash + 1));
+    } else if (option_value(args, i, "--shard", value)) {
+      shard = value;
+    } else if (option_value(args, i, "--jobs", value)) {
+      jobs = parse_count("--jobs", value);
+      if (jobs < 1) throw UsageError("--jobs must be at least 1");
+    } else if (option_value(args, i, "--run-index", value)) {
+      run_index = parse_count("--run-index", value);
+      if (run_index < 0) throw UsageError("--run-index must be at least 0");
+    } else if (option_value(args, i, "--progress-fd", value)) {
+      progress_fd = parse_count("--progress-fd", value);
+      if (progress_fd < 0 || ::fcntl(progress_fd, F_GETFD) < 0) {
+        throw UsageError("--progress-fd " + value + " is not an open file descriptor");
+      }
+    } else if (option_value(args, i, "--tasks", value)) {
+      tasks = parse_count("--tasks", value);
+      if (tasks < 1) throw UsageError("--tasks must be at least 1");
+      slurm_options = true;
+    } else if (option_value(args, i, "--partition", value)) {
+      slurm.partition = value;
+      slurm_options = true;
+    } else if (option_value(args, i, "--time", value)) {
+      slurm.time = value;
+      slurm_options = true;
+    } else if (option_value(args, i, "--cpus", value)) {
+      slurm.cpus = parse_count("--cpus", value);
+      if (slurm.cpus < 1) throw UsageError("--cpus must be at least 1");
+      slurm_options = true;
+    } else if (option_value(args, i, "--gpus", value)) {
+      slurm.gpus = parse_count("--gpus", value);
+      if (slurm.gpus < 1) throw UsageError("--gpus must be at least 1");
+      slurm_options = true;
     } else if (!arg.empty() && arg[0] == '-') {
       throw UsageError("unknown option '" + arg + "' for 'run'" +
-                       did_you_mean(arg, {"--resume", "--restart", "--quiet", "--threads", "--shard"}));
+                       did_you_mean(arg, {"--resume", "--restart", "--quiet", "--threads",
+                                          "--shard", "--jobs", "--dry-run", "--emit-slurm",
+                                          "--tasks", "--partition", "--time", "--cpus",
+                                          "--gpus"}));
     } else if (path.empty()) {
       path = arg;
     } else {
@@ -342,21 +387,67 @@ int run_command(const std::vector<std::string>& args, const GlobalOptions& globa
   }
   if (path.empty()) throw UsageError("usage: guidance run CONFIG");
   if (options.resume && options.restart) throw UsageError("--resume and --restart exclude each other");
+  if (dry_run && emit_slurm) throw UsageError("--dry-run and --emit-slurm exclude each other");
+  if (slurm_options && !emit_slurm) {
+    throw UsageError("--tasks, --partition, --time, --cpus and --gpus go with --emit-slurm");
+  }
+  if (emit_slurm && (!shard.empty() || jobs > 0)) {
+    throw UsageError("--emit-slurm writes its own --shard slurm; leave out --shard and --jobs");
+  }
+  if (run_index >= 0 && (jobs > 0 || !shard.empty())) {
+    throw UsageError("--run-index selects one run: leave out --jobs and --shard");
+  }
+
+  Shard selected_shard;
+  if (shard == "slurm") {
+    selected_shard = slurm_shard([](const char* name) { return std::getenv(name); });
+  } else if (!shard.empty()) {
+    size_t slash = shard.find('/');
+    if (slash == std::string::npos) {
+      throw UsageError("--shard expects I/N or 'slurm', got '" + shard + "'");
+    }
+    selected_shard.index = parse_count("--shard", shard.substr(0, slash));
+    selected_shard.count = parse_count("--shard", shard.substr(slash + 1));
+  }
+
   LoadedConfig loaded = load_config(path, global);
-  std::vector<size_t> selected = shard_positions(loaded.runs.size(), shard_index, shard_count);
-  install_stop_handlers();
-  std::vector<RunSummary> summaries;
-  for (size_t index : selected) {
-    summaries.push_back(run_config(loaded.runs[index], loaded.catalog, options, err));
-    if (!summaries.back().completed) break;
+  Study study{path, std::move(loaded.sweep), std::move(loaded.runs)};
+  std::vector<size_t> selected;
+  if (run_index >= 0) {
+    if (static_cast<size_t>(run_index) >= study.sweep.size()) {
+      throw UsageError("--run-index " + std::to_string(run_index) + ": the config has " +
+                       std::to_string(study.sweep.size()) + " runs");
+    }
+    selected.push_back(static_cast<size_t>(run_index));
+  } else {
+    selected = shard_positions(study.sweep.size(), selected_shard.index, selected_shard.count);
   }
-  print_comparison(summaries, out);
-  if (!summaries.empty() && !summaries.back().completed) {
-    err << "guidance: interrupted; a checkpoint was saved. Continue with: guidance run " << path
-        << " --resume\n";
-    return 130;
+
+  if (dry_run) return list_study(study, selected, out);
+  if (emit_slurm) {
+    slurm.binary = std::filesystem::read_symlink("/proc/self/exe").string();
+    slurm.config = std::filesystem::absolute(path).lexically_normal().string();
+    for (const auto& dir : global.plugin_dirs) {
+      slurm.plugin_dirs.push_back(std::filesystem::absolute(dir).lexically_normal().string());
+    }
+    std::string name = sweep_cell(study.sweep.front(), study.sweep.size(), path).study;
+    std::replace(name.begin(), name.end(), '/', '-');
+    slurm.job_name = name;
+    slurm.runs = study.sweep.size();
+    slurm.tasks = tasks > 0 ? static_cast<size_t>(tasks) : study.sweep.size();
+    out << slurm_script(slurm);
+    return 0;
   }
-  return 0;
+  if (jobs > 0) {
+    JobOptions job_options;
+    job_options.jobs = jobs;
+    job_options.threads = options.threads;
+    job_options.restart = options.restart;
+    job_options.quiet = options.quiet;
+    job_options.plugin_dirs = global.plugin_dirs;
+    return run_study_jobs(study, selected, job_options, out, err);
+  }
+  return run_study_here(study, selected, loaded.catalog, options, progress_fd, out, err);
 }
 
 }  // namespace

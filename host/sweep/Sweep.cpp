@@ -1,7 +1,18 @@
 #include "host/sweep/Sweep.h"
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
 #include <map>
+#include <set>
 #include <sstream>
 
 #include "host/common/Errors.h"
@@ -9,14 +20,24 @@
 
 namespace guidance {
 
+namespace fs = std::filesystem;
+
 namespace {
 
-struct Axis {
+/// One key a sweep sets: a plain axis has one, a zip group several.
+struct SweptKey {
   std::string path;
   std::vector<std::string> components;
   std::string label;
   const toml::array* values = nullptr;
-  std::vector<std::string> names;  ///< each value's name in run names, unique within the axis
+};
+
+/// One dimension of the cross product: a plain key, or a zip group whose keys vary together.
+struct Axis {
+  std::vector<SweptKey> keys;
+  size_t length = 0;
+  std::vector<std::string> names;  ///< per position: "label=value,..." unique within the axis
+  toml::source_position position;  ///< where the file lists it, for the crossing order
 };
 
 std::vector<std::string> split_path(const std::string& path) {
@@ -26,115 +47,345 @@ std::vector<std::string> split_path(const std::string& path) {
   return parts;
 }
 
+/// A value's short name in run names: a string bare, a table by its plugin, else as TOML.
 std::string value_text(const toml::node& node) {
   if (const auto* text = node.as_string()) return text->get();
-  // A whole plugin table (e.g. "guide.init" = [{ plugin = "trained", epochs = 2 }, ...]) is
-  // named by its plugin.
   if (const auto* table = node.as_table()) {
     if (const auto* plugin = table->get_as<std::string>("plugin")) return plugin->get();
   }
-  std::ostringstream out;
-  node.visit([&](const auto& value) { out << value; });
-  return out.str();
+  return inline_toml(node);
+}
+
+/// Keeps a name one path component that every file system accepts: letters, digits and `._+-`
+/// stay, everything else (`/`, spaces, quotes, commas, brackets) becomes `_`, and so does a `.`
+/// after a `.` (run names may not hold `..`).
+std::string path_safe(const std::string& text) {
+  std::string safe;
+  for (char c : text) {
+    bool keep = std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '+' || c == '-' ||
+                (c == '.' && (safe.empty() || safe.back() != '.'));
+    safe += keep ? c : '_';
+  }
+  return safe;
+}
+
+std::string bare_or_quoted_key(const std::string& key) {
+  bool bare = !key.empty() && std::all_of(key.begin(), key.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-';
+  });
+  if (bare) return key;
+  return inline_toml(toml::value<std::string>(key));
 }
 
 /// Sets root[components] = value, creating intermediate tables.
-void assign(toml::table& root, const Axis& axis, const toml::node& value,
+void assign(toml::table& root, const SweptKey& key, const toml::node& value,
             const std::string& file) {
   toml::table* table = &root;
-  for (size_t i = 0; i + 1 < axis.components.size(); ++i) {
-    toml::node* next = table->get(axis.components[i]);
+  for (size_t i = 0; i + 1 < key.components.size(); ++i) {
+    toml::node* next = table->get(key.components[i]);
     if (next == nullptr) {
-      table->insert(axis.components[i], toml::table{});
-      next = table->get(axis.components[i]);
+      table->insert(key.components[i], toml::table{});
+      next = table->get(key.components[i]);
     }
     if (!next->is_table()) {
-      throw ConfigError(location_of(file, *axis.values) + ": sweep axis '" + axis.path + "': '" +
-                        axis.components[i] + "' is not a table in the config");
+      throw ConfigError(location_of(file, *key.values) + ": sweep axis '" + key.path + "': '" +
+                        key.components[i] + "' is not a table in the config");
     }
     table = next->as_table();
   }
-  table->insert_or_assign(axis.components.back(), value);
+  table->insert_or_assign(key.components.back(), value);
 }
+
+SweptKey read_key(const std::string& path, const toml::node& value, const std::string& file) {
+  SweptKey key;
+  key.path = path;
+  key.components = split_path(path);
+  key.values = value.as_array();
+  if (key.values == nullptr || key.values->empty()) {
+    throw ConfigError(location_of(file, value) + ": sweep axis '" + path +
+                      "': expected a non-empty list of values");
+  }
+  bool empty_component = std::any_of(key.components.begin(), key.components.end(),
+                                     [](const std::string& part) { return part.empty(); });
+  if (key.components.empty() || empty_component || key.components.front() == "sweep") {
+    throw ConfigError(location_of(file, value) + ": sweep axis '" + path +
+                      "' is not a key path of the config");
+  }
+  key.label = key.components.back();
+  return key;
+}
+
+/// Reads `[sweep.zip.<group>]` tables: each group one axis of keys with lists of one length.
+void read_zip_groups(const toml::node& zip, const std::string& file, std::vector<Axis>& axes) {
+  const toml::table* groups = zip.as_table();
+  if (groups == nullptr) {
+    throw ConfigError(location_of(file, zip) +
+                      ": key 'sweep.zip': expected tables [sweep.zip.<group>] of \"<key path>\" = "
+                      "[values...] lists of one length");
+  }
+  for (const auto& [group_key, group_node] : *groups) {
+    std::string group = "sweep.zip." + std::string(group_key.str());
+    const toml::table* table = group_node.as_table();
+    if (table == nullptr || table->empty()) {
+      throw ConfigError(location_of(file, group_node) + ": key '" + group +
+                        "': expected a table of \"<key path>\" = [values...] lists of one length");
+    }
+    Axis axis;
+    for (const auto& [key, value] : *table) {
+      SweptKey swept = read_key(std::string(key.str()), value, file);
+      if (swept.path == kReplicateKey) {
+        throw ConfigError(location_of(file, value) + ": sweep axis '" + swept.path + "' in [" +
+                          group + "]: " + kReplicateKey +
+                          " is the replicate axis; give it its own key in [sweep]");
+      }
+      axis.keys.push_back(swept);
+    }
+    std::stable_sort(axis.keys.begin(), axis.keys.end(), [](const SweptKey& a, const SweptKey& b) {
+      return a.values->source().begin < b.values->source().begin;
+    });
+    axis.length = axis.keys.front().values->size();
+    for (const auto& key : axis.keys) {
+      if (key.values->size() != axis.length) {
+        throw ConfigError(location_of(file, *key.values) + ": sweep axis '" + key.path + "' in [" +
+                          group + "] has " + std::to_string(key.values->size()) +
+                          " values but '" + axis.keys.front().path + "' has " +
+                          std::to_string(axis.length) + ": keys of a zip group vary together");
+      }
+    }
+    axis.position = axis.keys.front().values->source().begin;
+    axes.push_back(axis);
+  }
+}
+
+/// The run name's base: a non-empty, relative string (a sweep appends `/<settings>`).
+std::string base_name_of(const ConfigDocument& document, const toml::node& sweep) {
+  const toml::node* run = document.root->get("run");
+  if (run == nullptr || !run->is_table()) {
+    throw ConfigError(location_of(document.path, sweep) +
+                      ": missing required table [run] with key 'run.name': a sweep names its runs "
+                      "<run.name>/<axis>=<value>,...");
+  }
+  const toml::node* name = run->as_table()->get("name");
+  if (name == nullptr) {
+    throw ConfigError(location_of(document.path, *run) +
+                      ": missing required key 'run.name' in table [run]: a sweep names its runs "
+                      "<run.name>/<axis>=<value>,...");
+  }
+  const auto* text = name->as_string();
+  if (text == nullptr) {
+    throw ConfigError(location_of(document.path, *name) +
+                      ": key 'run.name': expected a string: a sweep names its runs "
+                      "<run.name>/<axis>=<value>,...");
+  }
+  if (std::string problem = run_name_problem(text->get()); !problem.empty()) {
+    throw ConfigError(location_of(document.path, *name) + ": key 'run.name': " + problem);
+  }
+  return text->get();
+}
+
+uint64_t seed_of(const toml::table& root) {
+  std::optional<int64_t> seed = root.at_path("run.seed").value<int64_t>();
+  return seed && *seed >= 0 ? static_cast<uint64_t>(*seed) : 0;
+}
+
+/// The shortest text that reads back as `value` (0.003, not 0.0030000000000000001), as a TOML
+/// float (with a `.` or an exponent).
+std::string float_text(double value) {
+  if (std::isnan(value)) return "nan";
+  if (std::isinf(value)) return value < 0 ? "-inf" : "inf";
+  char text[32];
+  for (int precision = 1; precision <= 17; ++precision) {
+    std::snprintf(text, sizeof(text), "%.*g", precision, value);
+    if (std::strtod(text, nullptr) == value) break;
+  }
+  std::string result = text;
+  if (result.find_first_of(".eE") == std::string::npos) result += ".0";
+  return result;
+}
+
+/// A run-name suffix longer than one name component may be is cut and given a hash of the whole,
+/// so that it stays unique and stable.
+std::string shortened(const std::string& suffix) {
+  const size_t limit = config_limits::kMaxRunNameComponentBytes;
+  if (suffix.size() <= limit) return suffix;
+  uint32_t hash = 2166136261u;  // FNV-1a
+  for (unsigned char c : suffix) hash = (hash ^ c) * 16777619u;
+  char hex[16];
+  std::snprintf(hex, sizeof(hex), "-%08x", hash);
+  return suffix.substr(0, limit - 9) + hex;
+}
+
+std::string quoted(const std::string& text) { return inline_toml(toml::value<std::string>(text)); }
 
 }  // namespace
 
+std::string inline_toml(const toml::node& node) {
+  std::ostringstream out;
+  if (const auto* table = node.as_table()) {
+    out << "{";
+    bool first = true;
+    for (const auto& [key, value] : *table) {
+      out << (first ? " " : ", ") << bare_or_quoted_key(std::string(key.str())) << " = "
+          << inline_toml(value);
+      first = false;
+    }
+    out << (first ? "}" : " }");
+  } else if (const auto* array = node.as_array()) {
+    out << "[";
+    for (size_t i = 0; i < array->size(); ++i) out << (i ? ", " : "") << inline_toml(*array->get(i));
+    out << "]";
+  } else if (const auto* text = node.as_string()) {
+    out << '"';
+    for (unsigned char c : text->get()) {
+      if (c == '"' || c == '\\') {
+        out << '\\' << c;
+      } else if (c == '\n') {
+        out << "\\n";
+      } else if (c == '\t') {
+        out << "\\t";
+      } else if (c < 0x20 || c == 0x7f) {
+        char escaped[8];
+        std::snprintf(escaped, sizeof(escaped), "\\u%04x", c);
+        out << escaped;
+      } else {
+        out << c;
+      }
+    }
+    out << '"';
+  } else if (const auto* real = node.as_floating_point()) {
+    out << float_text(real->get());
+  } else {
+    node.visit([&](const auto& value) { out << value; });
+  }
+  return out.str();
+}
+
+std::vector<SweepSetting> SweepRun::cell() const {
+  std::vector<SweepSetting> kept;
+  for (size_t i = 0; i < settings.size(); ++i) {
+    if (!replicate || i != *replicate) kept.push_back(settings[i]);
+  }
+  return kept;
+}
+
+std::vector<SweepSetting> SweepCell::cell() const {
+  std::vector<SweepSetting> kept;
+  for (const auto& setting : settings) {
+    if (!replicate || setting.first != *replicate) kept.push_back(setting);
+  }
+  return kept;
+}
+
 std::vector<SweepRun> expand_sweep(const ConfigDocument& document) {
   const toml::node* sweep_node = document.root->get("sweep");
-  auto base_name = [&] {
+  if (sweep_node == nullptr) {
+    SweepRun run{document, {}, 0, {}, {}, seed_of(*document.root)};
     const toml::node* name = document.root->at_path("run.name").node();
-    return name != nullptr && name->is_string() ? *name->value<std::string>() : std::string();
-  };
-  if (sweep_node == nullptr) return {SweepRun{document, base_name(), {}}};
+    if (name != nullptr && name->is_string()) run.name = *name->value<std::string>();
+    return {run};
+  }
   const toml::table* sweep = sweep_node->as_table();
   if (sweep == nullptr) {
     throw ConfigError(location_of(document.path, *sweep_node) +
                       ": key 'sweep': expected a table of \"<key path>\" = [values...]");
   }
+  const std::string base_name = base_name_of(document, *sweep_node);
+
   std::vector<Axis> axes;
-  std::map<std::string, int> label_uses;
   for (const auto& [key, value] : *sweep) {
+    if (key.str() == "zip") {
+      read_zip_groups(value, document.path, axes);
+      continue;
+    }
     Axis axis;
-    axis.path = std::string(key.str());
-    axis.components = split_path(axis.path);
-    axis.values = value.as_array();
-    if (axis.values == nullptr || axis.values->empty()) {
-      throw ConfigError(location_of(document.path, value) + ": sweep axis '" + axis.path +
-                        "': expected a non-empty list of values");
-    }
-    if (axis.components.empty() || axis.components.front() == "sweep") {
-      throw ConfigError(location_of(document.path, value) + ": sweep axis '" + axis.path +
-                        "' is not a key path of the config");
-    }
-    axis.label = axis.components.back();
-    ++label_uses[axis.label];
+    axis.keys.push_back(read_key(std::string(key.str()), value, document.path));
+    axis.length = axis.keys.front().values->size();
+    axis.position = axis.keys.front().values->source().begin;
     axes.push_back(axis);
   }
-  for (auto& axis : axes) {
-    if (label_uses[axis.label] > 1) axis.label = axis.path;
-    // Values that print alike (two tables of one plugin) are told apart by their position.
-    std::map<std::string, int> uses;
-    for (const auto& value : *axis.values) ++uses[value_text(value)];
-    for (size_t i = 0; i < axis.values->size(); ++i) {
-      std::string text = value_text(*axis.values->get(i));
-      axis.names.push_back(uses[text] > 1 ? text + "-" + std::to_string(i + 1) : text);
+  // toml++ keeps keys sorted; cross the axes in the order the file lists them.
+  std::stable_sort(axes.begin(), axes.end(),
+                   [](const Axis& a, const Axis& b) { return a.position < b.position; });
+
+  // Bound the sweep before expanding anything: each run holds a parsed document.
+  size_t total = 1;
+  std::string sizes;
+  bool too_many = false;
+  for (const auto& axis : axes) {
+    sizes += (sizes.empty() ? "" : " x ") + std::to_string(axis.length);
+    if (total > kMaxSweepRuns / axis.length) too_many = true;
+    if (!too_many) total *= axis.length;
+  }
+  if (too_many || total > kMaxSweepRuns) {
+    throw ConfigError(location_of(document.path, *sweep_node) +
+                      ": key 'sweep': the axes (" + sizes + " values) make more than " +
+                      std::to_string(kMaxSweepRuns) +
+                      " runs, the most one sweep may have; split it into several configs");
+  }
+
+  std::map<std::string, int> label_uses;
+  std::set<std::string> paths;
+  for (const auto& axis : axes) {
+    for (const auto& key : axis.keys) {
+      if (!paths.insert(key.path).second) {
+        throw ConfigError(location_of(document.path, *key.values) + ": sweep axis '" + key.path +
+                          "' is swept twice (as an axis and in a zip group, or in two groups)");
+      }
+      ++label_uses[key.label];
     }
   }
-  // toml++ keeps keys sorted; cross the axes in the order the file lists them.
-  std::stable_sort(axes.begin(), axes.end(), [](const Axis& a, const Axis& b) {
-    return a.values->source().begin < b.values->source().begin;
-  });
+  for (auto& axis : axes) {
+    for (auto& key : axis.keys) {
+      if (label_uses[key.label] > 1) key.label = key.path;
+    }
+    // Values that name alike (two tables of one plugin, "a b" and "a_b") are told apart by their
+    // position.
+    std::vector<std::string> names(axis.length);
+    for (size_t i = 0; i < axis.length; ++i) {
+      for (const auto& key : axis.keys) {
+        names[i] += (names[i].empty() ? "" : ",") + path_safe(key.label) + "=" +
+                    path_safe(value_text(*key.values->get(i)));
+      }
+    }
+    std::map<std::string, int> uses;
+    for (const auto& name : names) ++uses[name];
+    for (size_t i = 0; i < axis.length; ++i) {
+      axis.names.push_back(uses[names[i]] > 1 ? names[i] + "-" + std::to_string(i + 1) : names[i]);
+    }
+  }
 
   std::vector<SweepRun> runs;
+  runs.reserve(total);
   std::vector<size_t> choice(axes.size(), 0);
-  while (true) {
+  for (size_t index = 0; index < total; ++index) {
     SweepRun run;
+    run.index = index;
     // Parsed afresh rather than copied: toml++ copies drop source positions, and every later
     // error must still name its line.
     run.document = ConfigDocument::parse(document.path);
     run.document.root->erase("sweep");
     std::string suffix;
     for (size_t a = 0; a < axes.size(); ++a) {
-      const toml::node& value = *axes[a].values->get(choice[a]);
-      assign(*run.document.root, axes[a], value, document.path);
-      std::string text = value_text(value);
-      run.settings.emplace_back(axes[a].path, text);
-      suffix += (suffix.empty() ? "" : ",") + axes[a].label + "=" + axes[a].names[choice[a]];
+      for (const auto& key : axes[a].keys) {
+        const toml::node& value = *key.values->get(choice[a]);
+        assign(*run.document.root, key, value, document.path);
+        if (key.path == kReplicateKey) run.replicate = run.settings.size();
+        run.settings.emplace_back(key.path, inline_toml(value));
+      }
+      suffix += (suffix.empty() ? "" : ",") + axes[a].names[choice[a]];
     }
-    run.name = base_name() + "/" + suffix;
+    run.name = axes.empty() ? base_name : base_name + "/" + shortened(suffix);
+    run.seed = seed_of(*run.document.root);
     if (toml::table* section = (*run.document.root)["run"].as_table()) {
       section->insert_or_assign("name", run.name);
     }
     runs.push_back(std::move(run));
-    size_t a = axes.size();
-    while (a > 0) {
-      --a;
-      if (++choice[a] < axes[a].values->size()) break;
-      choice[a] = 0;
-      if (a == 0) return runs;
+    for (size_t a = axes.size(); a > 0; --a) {
+      if (++choice[a - 1] < axes[a - 1].length) break;
+      choice[a - 1] = 0;
     }
-    if (axes.empty()) return runs;
   }
+  return runs;
 }
 
 std::vector<size_t> shard_positions(size_t runs, int index, int count) {
@@ -147,6 +398,121 @@ std::vector<size_t> shard_positions(size_t runs, int index, int count) {
     positions.push_back(i);
   }
   return positions;
+}
+
+Shard slurm_shard(const std::function<const char*(const char*)>& environment) {
+  auto number = [&](const char* name, std::optional<long long> fallback) -> long long {
+    const char* text = environment(name);
+    if (text == nullptr || *text == '\0') {
+      if (fallback) return *fallback;
+      throw UsageError(std::string("--shard slurm needs the environment variable ") + name +
+                       " (set by Slurm in an array job: sbatch --array=...)");
+    }
+    errno = 0;
+    char* end = nullptr;
+    long long value = std::strtoll(text, &end, 10);
+    if (errno != 0 || end == text || *end != '\0' || value < 0 || value > 1000000000) {
+      throw UsageError(std::string("--shard slurm: ") + name + "='" + text +
+                       "' is not a non-negative integer");
+    }
+    return value;
+  };
+  long long id = number("SLURM_ARRAY_TASK_ID", std::nullopt);
+  long long count = number("SLURM_ARRAY_TASK_COUNT", std::nullopt);
+  long long min = number("SLURM_ARRAY_TASK_MIN", std::nullopt);
+  long long step = number("SLURM_ARRAY_TASK_STEP", 1);
+  if (count < 1 || step < 1) {
+    throw UsageError("--shard slurm: SLURM_ARRAY_TASK_COUNT and SLURM_ARRAY_TASK_STEP must be at "
+                     "least 1");
+  }
+  if (id < min || (id - min) % step != 0 || (id - min) / step >= count) {
+    throw UsageError("--shard slurm: SLURM_ARRAY_TASK_ID=" + std::to_string(id) +
+                     " is not among the " + std::to_string(count) + " tasks from " +
+                     "SLURM_ARRAY_TASK_MIN=" + std::to_string(min) + " in steps of " +
+                     std::to_string(step));
+  }
+  return {static_cast<int>((id - min) / step), static_cast<int>(count)};
+}
+
+SweepCell sweep_cell(const SweepRun& run, size_t runs, const std::string& config_path) {
+  SweepCell cell;
+  cell.run = run.name;
+  cell.study = run.settings.empty() ? run.name : run.name.substr(0, run.name.rfind('/'));
+  cell.config = fs::absolute(config_path).lexically_normal().string();
+  cell.index = run.index;
+  cell.runs = runs;
+  cell.settings = run.settings;
+  if (run.replicate) cell.replicate = kReplicateKey;
+  cell.seed = run.seed;
+  return cell;
+}
+
+void write_sweep_cell(const SweepCell& cell, const std::string& directory) {
+  std::ostringstream text;
+  text << "# This run's cell of its sweep, written by `guidance run` (docs/studies.md).\n"
+       << "study = " << quoted(cell.study) << "\n"
+       << "run = " << quoted(cell.run) << "\n"
+       << "config = " << quoted(cell.config) << "\n"
+       << "index = " << cell.index << "\n"
+       << "runs = " << cell.runs << "\n"
+       << "seed = " << cell.seed << "\n";
+  if (cell.replicate) text << "replicate = " << quoted(*cell.replicate) << "\n";
+  text << "\n# every axis of the sweep: key path = the run's value, as TOML text\n[settings]\n";
+  for (const auto& [path, value] : cell.settings) text << quoted(path) << " = " << quoted(value) << "\n";
+
+  std::error_code error;
+  fs::create_directories(directory, error);
+  std::string path = (fs::path(directory) / kSweepCellFile).string();
+  std::string partial = path + ".partial." + std::to_string(::getpid());
+  {
+    std::ofstream out(partial, std::ios::trunc);
+    out << text.str();
+    out.close();
+    if (!out) throw RunError("cannot write " + partial + ": " + std::strerror(errno));
+  }
+  fs::rename(partial, path, error);
+  if (error) throw RunError("cannot rename " + partial + " to " + path + ": " + error.message());
+}
+
+std::optional<SweepCell> read_sweep_cell(const std::string& directory) {
+  std::string path = (fs::path(directory) / kSweepCellFile).string();
+  if (!fs::exists(path)) return std::nullopt;
+  toml::table root;
+  try {
+    root = toml::parse_file(path);
+  } catch (const toml::parse_error& error) {
+    throw RunError(path + ": " + std::string(error.description()));
+  }
+  auto text = [&](const char* key) {
+    std::optional<std::string> value = root[key].value<std::string>();
+    if (!value) throw RunError(path + ": missing string '" + key + "'");
+    return *value;
+  };
+  auto count = [&](const char* key) {
+    std::optional<int64_t> value = root[key].value<int64_t>();
+    if (!value || *value < 0) throw RunError(path + ": missing integer '" + key + "'");
+    return *value;
+  };
+  SweepCell cell;
+  cell.study = text("study");
+  cell.run = text("run");
+  cell.config = text("config");
+  cell.index = static_cast<size_t>(count("index"));
+  cell.runs = static_cast<size_t>(count("runs"));
+  cell.seed = static_cast<uint64_t>(count("seed"));
+  if (root.contains("replicate")) cell.replicate = text("replicate");
+  if (const toml::table* settings = root["settings"].as_table()) {
+    std::vector<std::pair<toml::source_position, SweepSetting>> ordered;
+    for (const auto& [key, value] : *settings) {
+      std::optional<std::string> setting = value.value<std::string>();
+      if (!setting) throw RunError(path + ": setting '" + std::string(key.str()) + "' is not a string");
+      ordered.push_back({value.source().begin, {std::string(key.str()), *setting}});
+    }
+    std::stable_sort(ordered.begin(), ordered.end(),
+                     [](const auto& a, const auto& b) { return a.first < b.first; });
+    for (auto& entry : ordered) cell.settings.push_back(entry.second);
+  }
+  return cell;
 }
 
 }  // namespace guidance

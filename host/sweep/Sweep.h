@@ -1,5 +1,8 @@
 #pragma once
 
+#include <cstdint>
+#include <functional>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -8,31 +11,105 @@
 
 namespace guidance {
 
+/// The most runs a [sweep] may expand into; a larger sweep is refused before it is expanded.
+constexpr size_t kMaxSweepRuns = 100000;
+
+/// The key path of the replicate axis: runs that differ only in it are replicates of one cell.
+constexpr const char* kReplicateKey = "run.seed";
+
+/// A sweep axis's setting in one run: the key path and the value, as one-line TOML text
+/// (`8`, `"adam"`, `{ epochs = 2, plugin = "trained" }`), equal for equal values.
+using SweepSetting = std::pair<std::string, std::string>;
+
 /// One run of a sweep: its document with the axis values applied, and those values.
 struct SweepRun {
   ConfigDocument document;
-  std::string name;                                          ///< run.name after expansion
-  std::vector<std::pair<std::string, std::string>> settings;  ///< (key path, value as TOML)
+  std::string name;                   ///< run.name after expansion
+  size_t index = 0;                   ///< position in expansion order (what shards split)
+  std::vector<SweepSetting> settings; ///< every axis key of the sweep, in file order
+  /// Index in `settings` of `run.seed` when it is a sweep axis (the replicate axis).
+  std::optional<size_t> replicate;
+  uint64_t seed = 0;  ///< the run's run.seed (0 when the config leaves it out)
+
+  /// @return settings without the replicate axis: the runs of one cell share it.
+  std::vector<SweepSetting> cell() const;
 };
 
-/// Expands a document's [sweep] table into the cross product of its axes.
+/// Expands a document's [sweep] table into the runs it describes.
 ///
-/// Each [sweep] key is a quoted dotted key path of the config and its value a non-empty list:
+/// Each [sweep] key is a quoted dotted key path of the config and its value a non-empty list;
+/// the runs are the cross product of these axes. A table `[sweep.zip.<group>]` holds key paths
+/// whose lists have one length and vary together: the group is one axis whose i-th value sets
+/// every key to its i-th value.
 ///
 ///     [sweep]
-///     "guidance.enabled" = [false, true]
 ///     "guidance.alpha" = [0.5, 1.0]
-///     "guide.init" = [{ plugin = "untrained" }, { plugin = "trained", epochs = 2 }]
+///     "run.seed" = [0, 1, 2]           # the replicate axis
+///     [sweep.zip.guide]
+///     "guidance.enabled" = [false, true, true]
+///     "guide.init" = [{ plugin = "untrained" }, { plugin = "untrained" }, { plugin = "trained" }]
 ///
-/// Each run's name is `<run.name>/<axis>=<value>,...` (the last path component names the axis
-/// unless that is ambiguous; a table value is named by its `plugin`), so its record lands in its own folder under the sweep's folder.
-/// A document without [sweep] yields itself as the only run. Throws ConfigError naming the line
-/// of a malformed axis.
+/// Axes cross in the order the file lists them (the last varies fastest). Each run's name is
+/// `<run.name>/<label>=<value>,...`, one `label=value` per key (the label is the key path's last
+/// component unless two keys share it, a table value is named by its `plugin`, characters other
+/// than letters, digits and `._+-` become `_`, values that name alike get `-<position>`; a suffix
+/// longer than config_limits::kMaxRunNameComponentBytes is cut and ends in `-<8 hex digits>`, a
+/// hash of the whole), so its record lands in a folder of its own under the sweep's folder. A
+/// document without [sweep] yields itself as the only run.
+///
+/// Throws ConfigError naming the line of a malformed axis, when `run.name` is missing, not a
+/// string or not a valid run name (run_name_problem), and when the sweep would make more than kMaxSweepRuns runs (checked
+/// before anything is expanded).
 std::vector<SweepRun> expand_sweep(const ConfigDocument& document);
 
 /// @return the positions of the runs in shard `index` of `count` among `runs` runs (positions i
 /// with i % count == index), so independent jobs (a local pool, a Slurm array) split a sweep.
 /// Throws UsageError unless 0 <= index < count.
 std::vector<size_t> shard_positions(size_t runs, int index, int count);
+
+/// A shard as `--shard I/N` names it.
+struct Shard {
+  int index = 0;
+  int count = 1;
+};
+
+/// Reads the shard of a Slurm array task: index (SLURM_ARRAY_TASK_ID − SLURM_ARRAY_TASK_MIN) /
+/// SLURM_ARRAY_TASK_STEP (step 1 when unset) of count SLURM_ARRAY_TASK_COUNT.
+/// @param environment looks a variable up (std::getenv), nullptr when unset
+/// Throws UsageError naming the variable that is missing or not a valid number.
+Shard slurm_shard(const std::function<const char*(const char*)>& environment);
+
+/// A run's place in its sweep, as `guidance run` writes it to `<run dir>/sweep-cell.toml` before
+/// training the run, so summaries group runs without the config file.
+struct SweepCell {
+  std::string study;                   ///< run.name before expansion
+  std::string run;                     ///< the run's name
+  std::string config;                  ///< absolute path of the config file
+  size_t index = 0;                    ///< position in expansion order
+  size_t runs = 1;                     ///< runs in the sweep
+  std::vector<SweepSetting> settings;  ///< as SweepRun::settings
+  std::optional<std::string> replicate;  ///< "run.seed" when seeds are swept
+  uint64_t seed = 0;                   ///< the run's run.seed
+
+  /// @return settings without the replicate axis: the runs of one cell share it.
+  std::vector<SweepSetting> cell() const;
+};
+
+/// The file name of a run directory's SweepCell.
+constexpr const char* kSweepCellFile = "sweep-cell.toml";
+
+/// @return the cell of `run`, one of `runs` runs expanded from the config at `config_path`.
+SweepCell sweep_cell(const SweepRun& run, size_t runs, const std::string& config_path);
+
+/// Writes `cell` to `<directory>/sweep-cell.toml` (through a `.partial` file and a rename, so a
+/// reader never sees half a file), creating the directory. Throws RunError on failure.
+void write_sweep_cell(const SweepCell& cell, const std::string& directory);
+
+/// @return the cell read from `<directory>/sweep-cell.toml`, or nothing when there is no such
+/// file. Throws RunError naming the file when it is malformed.
+std::optional<SweepCell> read_sweep_cell(const std::string& directory);
+
+/// @return `node` as one line of TOML (strings quoted, tables inline with sorted keys).
+std::string inline_toml(const toml::node& node);
 
 }  // namespace guidance

@@ -119,12 +119,14 @@ std::vector<torch::Tensor> probe_taps(Network& network, const Batch& probe, torc
 class RunObserver : public TrainingObserver {
  public:
   RunObserver(const Config& config, RunComponents& run, RunRecord& record,
-              ProgressPrinter& progress, const ProbeSet& probe, int64_t total_steps)
+              ProgressPrinter& progress, const ProbeSet& probe, int64_t total_steps,
+              std::function<void(int64_t, int64_t)> on_step)
       : config_(config), run_(run), record_(record), progress_(progress), probe_(probe),
-        total_steps_(total_steps) {}
+        total_steps_(total_steps), on_step_(std::move(on_step)) {}
 
   void on_step(const StepReport& report) override {
     progress_.on_step(report);
+    if (on_step_) on_step_(report.step, report.total_steps);
     record_.append_training({report.step, report.epoch, report.learning_rate, report.total_loss,
                              report.task_loss, report.guidance_loss, report.pair_distances});
     kill_point("step:" + std::to_string(report.step));
@@ -175,6 +177,7 @@ class RunObserver : public TrainingObserver {
   ProgressPrinter& progress_;
   const ProbeSet& probe_;
   int64_t total_steps_;
+  std::function<void(int64_t, int64_t)> on_step_;
 };
 
 RecordLayout make_layout(const Config& config, const RunComponents& run) {
@@ -284,7 +287,8 @@ RunSummary run_config(const Config& config, const PluginCatalog& catalog,
   ProgressPrinter progress(log, config.run.name, is_terminal(log), options.quiet,
                            config.run.log_every);
   std::optional<RunObserver> observer;
-  if (record) observer.emplace(config, run, *record, progress, probe, trainer.total_steps());
+  if (record) observer.emplace(config, run, *record, progress, probe, trainer.total_steps(),
+                                      options.on_step);
   TrainingObserver silent;
   try {
     summary.completed = trainer.run(observer ? static_cast<TrainingObserver&>(*observer) : silent);

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <functional>
 #include <map>
 #include <ostream>
 #include <string>
@@ -16,6 +17,9 @@ struct RunOptions {
   bool restart = false;     ///< discard the run's earlier record and checkpoints first
   bool quiet = false;       ///< no progress output
   int64_t threads = -1;     ///< --threads; -1 = use the config's
+  /// Called after every optimiser step with the steps done and the run's budget (e.g. to report
+  /// progress to a parent process); may be empty.
+  std::function<void(int64_t step, int64_t total_steps)> on_step;
 };
 
 /// What a finished (or interrupted) run reports.

@@ -1,3 +1,5 @@
+#include <map>
+
 #include "host/common/Errors.h"
 #include "host/sweep/Sweep.h"
 #include "tests/support/TestSupport.h"
@@ -93,6 +95,220 @@ name = "inits"
   EXPECT_EQ(runs[0].name, "inits/init=trained-1");
   EXPECT_EQ(runs[1].name, "inits/init=trained-2");
   EXPECT_EQ(runs[2].name, "inits/init=untrained");
+}
+
+}  // namespace
+}  // namespace guidance
+
+namespace guidance {
+namespace {
+
+TEST(Sweep, ZipGroupsVaryTheirKeysTogetherAndSeedsAreTheReplicateAxis) {
+  testing::TemporaryDirectory directory;
+  auto runs = expand_sweep(document_of(directory, R"([run]
+name = "study"
+[sweep]
+"run.seed" = [0, 1]
+[sweep.zip.guide]
+"guidance.enabled" = [false, true, true]
+"guide.init" = [{ plugin = "untrained" }, { plugin = "untrained" }, { plugin = "trained", epochs = 2 }]
+)"));
+  ASSERT_EQ(runs.size(), 6u);
+  EXPECT_EQ(runs[0].name, "study/seed=0,enabled=false,init=untrained");
+  EXPECT_EQ(runs[2].name, "study/seed=0,enabled=true,init=trained");
+  EXPECT_EQ(runs[5].name, "study/seed=1,enabled=true,init=trained");
+  const toml::table& root = *runs[2].document.root;
+  EXPECT_EQ(root.at_path("guidance.enabled").value<bool>(), true);
+  EXPECT_EQ(root.at_path("guide.init.epochs").value<int64_t>(), 2);
+  EXPECT_EQ(runs[5].seed, 1u);
+  EXPECT_EQ(runs[5].index, 5u);
+  EXPECT_EQ(runs[2].settings,
+            (std::vector<SweepSetting>{{"run.seed", "0"},
+                                       {"guidance.enabled", "true"},
+                                       {"guide.init", "{ epochs = 2, plugin = \"trained\" }"}}));
+  ASSERT_EQ(runs[2].replicate, std::optional<size_t>(0));
+  EXPECT_EQ(runs[2].cell(), runs[5].cell());
+  EXPECT_NE(runs[1].cell(), runs[2].cell());
+  EXPECT_EQ(runs[1].cell().size(), 2u);
+}
+
+TEST(Sweep, ZipGroupListsMustHaveOneLength) {
+  testing::TemporaryDirectory directory;
+  try {
+    expand_sweep(document_of(directory, R"([run]
+name = "x"
+[sweep.zip.arch]
+"target.plugin" = ["mlp", "convnet"]
+"target.width" = [64]
+)"));
+    FAIL();
+  } catch (const ConfigError& error) {
+    EXPECT_THAT(error.what(), HasSubstr(":5:"));
+    EXPECT_THAT(error.what(), HasSubstr("sweep axis 'target.width' in [sweep.zip.arch] has 1 values "
+                                        "but 'target.plugin' has 2"));
+  }
+  EXPECT_THROW(expand_sweep(document_of(directory, "[run]\nname = \"x\"\n[sweep.zip]\ng = 3\n")),
+               ConfigError);
+  try {
+    expand_sweep(document_of(directory,
+                             "[run]\nname = \"x\"\n[sweep.zip.g]\n\"run.seed\" = [0, 1]\n\"train.epochs\" = [1, 2]\n"));
+    FAIL();
+  } catch (const ConfigError& error) {
+    EXPECT_THAT(error.what(), HasSubstr("run.seed is the replicate axis"));
+  }
+  try {
+    expand_sweep(document_of(directory,
+                             "[run]\nname = \"x\"\n[sweep]\n\"train.epochs\" = [1]\n[sweep.zip.g]\n\"train.epochs\" = [1, 2]\n"));
+    FAIL();
+  } catch (const ConfigError& error) {
+    EXPECT_THAT(error.what(), HasSubstr("'train.epochs' is swept twice"));
+  }
+}
+
+TEST(Sweep, TooLargeASweepIsRefusedBeforeItIsExpanded) {
+  testing::TemporaryDirectory directory;
+  // 1000^3 = 10^9 runs: expanding them would take hundreds of gigabytes.
+  std::string values = "[0";
+  for (int i = 1; i < 1000; ++i) values += ", " + std::to_string(i);
+  values += "]";
+  try {
+    expand_sweep(document_of(directory, "[run]\nname = \"big\"\n\n[sweep]\n\"train.epochs\" = " + values +
+                                            "\n\"train.max_steps\" = " + values +
+                                            "\n\"run.seed\" = " + values + "\n"));
+    FAIL();
+  } catch (const ConfigError& error) {
+    EXPECT_THAT(error.what(), HasSubstr("sweep.toml:4:1: key 'sweep'"));
+    EXPECT_THAT(error.what(), HasSubstr("1000 x 1000 x 1000 values"));
+    EXPECT_THAT(error.what(), HasSubstr("more than 100000 runs"));
+  }
+  // At the limit exactly, the sweep is allowed (counted, not expanded here).
+  EXPECT_EQ(kMaxSweepRuns, 100000u);
+}
+
+TEST(Sweep, ASweepNeedsARunNameThatIsAString) {
+  testing::TemporaryDirectory directory;
+  try {
+    expand_sweep(document_of(directory, "[run]\nseed = 1\n[sweep]\n\"run.seed\" = [1, 2]\n"));
+    FAIL();
+  } catch (const ConfigError& error) {
+    EXPECT_THAT(error.what(), HasSubstr("sweep.toml:1:1: missing required key 'run.name' in table [run]"));
+  }
+  try {
+    expand_sweep(document_of(directory, "[run]\nname = 3\n[sweep]\n\"run.seed\" = [1, 2]\n"));
+    FAIL();
+  } catch (const ConfigError& error) {
+    EXPECT_THAT(error.what(), HasSubstr("sweep.toml:2:8: key 'run.name'"));
+  }
+  EXPECT_THROW(expand_sweep(document_of(directory, "[sweep]\n\"run.seed\" = [1, 2]\n")), ConfigError);
+  EXPECT_THROW(expand_sweep(document_of(directory, "[run]\nname = \"/abs\"\n[sweep]\n\"run.seed\" = [1]\n")),
+               ConfigError);
+}
+
+TEST(Sweep, RunNamesAreSafePathComponents) {
+  testing::TemporaryDirectory directory;
+  auto runs = expand_sweep(document_of(directory, R"([run]
+name = "safe"
+[sweep]
+"dataset.directory" = ["../../etc", "a b", "a_b", "x/y"]
+"guidance.layer_map" = [[["a", "b"]]]
+)"));
+  ASSERT_EQ(runs.size(), 4u);
+  EXPECT_EQ(runs[0].name, "safe/directory=.__.__etc,layer_map=___a____b___");
+  EXPECT_EQ(runs[1].name, "safe/directory=a_b-2,layer_map=___a____b___");
+  EXPECT_EQ(runs[2].name, "safe/directory=a_b-3,layer_map=___a____b___");
+  EXPECT_EQ(runs[3].name, "safe/directory=x_y,layer_map=___a____b___");
+  EXPECT_EQ(runs[3].settings[0], (SweepSetting{"dataset.directory", "\"x/y\""}));
+  EXPECT_EQ(runs[3].settings[1], (SweepSetting{"guidance.layer_map", "[[\"a\", \"b\"]]"}));
+  // Stable: the same file names the same runs.
+  auto again = expand_sweep(ConfigDocument::parse(directory.file("sweep.toml")));
+  ASSERT_EQ(again.size(), 4u);
+  EXPECT_EQ(again[2].name, runs[2].name);
+}
+
+TEST(Sweep, LongRunNamesAreCutWithAHashOfTheWhole) {
+  testing::TemporaryDirectory directory;
+  std::string long_a(150, 'a');
+  auto runs = expand_sweep(document_of(directory, "[run]\nname = \"long\"\n[sweep]\n\"dataset.directory\" = [\"" +
+                                                      long_a + "1\", \"" + long_a + "2\"]\n"));
+  ASSERT_EQ(runs.size(), 2u);
+  std::string suffix = runs[0].name.substr(5);
+  EXPECT_EQ(suffix.size(), config_limits::kMaxRunNameComponentBytes);
+  EXPECT_EQ(suffix.substr(0, 20), "directory=aaaaaaaaaa");
+  EXPECT_NE(runs[0].name, runs[1].name);
+  EXPECT_EQ(run_name_problem(runs[0].name), "");
+}
+
+TEST(Sweep, SweepCellsRoundTripThroughTheirFile) {
+  testing::TemporaryDirectory directory;
+  auto runs = expand_sweep(document_of(directory, R"([run]
+name = "cells"
+[sweep]
+"guide.init" = [{ plugin = "trained", epochs = 2 }]
+"run.seed" = [3, 4]
+)"));
+  SweepCell cell = sweep_cell(runs[1], runs.size(), directory.file("sweep.toml"));
+  write_sweep_cell(cell, directory.file("run"));
+  std::optional<SweepCell> read = read_sweep_cell(directory.file("run"));
+  ASSERT_TRUE(read.has_value());
+  EXPECT_EQ(read->study, "cells");
+  EXPECT_EQ(read->run, "cells/init=trained,seed=4");
+  EXPECT_EQ(read->config, directory.file("sweep.toml"));
+  EXPECT_EQ(read->index, 1u);
+  EXPECT_EQ(read->runs, 2u);
+  EXPECT_EQ(read->seed, 4u);
+  EXPECT_EQ(read->replicate, std::optional<std::string>("run.seed"));
+  EXPECT_EQ(read->settings, runs[1].settings);
+  EXPECT_EQ(read->cell(), (std::vector<SweepSetting>{{"guide.init", "{ epochs = 2, plugin = \"trained\" }"}}));
+  EXPECT_FALSE(read_sweep_cell(directory.file("none")).has_value());
+}
+
+TEST(Sweep, SlurmShardsComeFromTheArrayVariables) {
+  auto from = [](std::map<std::string, std::string> variables) {
+    return [variables](const char* name) -> const char* {
+      auto found = variables.find(name);
+      return found == variables.end() ? nullptr : found->second.c_str();
+    };
+  };
+  Shard shard = slurm_shard(from({{"SLURM_ARRAY_TASK_ID", "12"}, {"SLURM_ARRAY_TASK_COUNT", "4"},
+                                  {"SLURM_ARRAY_TASK_MIN", "10"}}));
+  EXPECT_EQ(shard.index, 2);
+  EXPECT_EQ(shard.count, 4);
+  shard = slurm_shard(from({{"SLURM_ARRAY_TASK_ID", "5"}, {"SLURM_ARRAY_TASK_COUNT", "3"},
+                            {"SLURM_ARRAY_TASK_MIN", "1"}, {"SLURM_ARRAY_TASK_STEP", "2"}}));
+  EXPECT_EQ(shard.index, 2);
+  try {
+    slurm_shard(from({{"SLURM_ARRAY_TASK_ID", "1"}, {"SLURM_ARRAY_TASK_MIN", "0"}}));
+    FAIL();
+  } catch (const UsageError& error) {
+    EXPECT_THAT(error.what(), HasSubstr("SLURM_ARRAY_TASK_COUNT"));
+  }
+  EXPECT_THROW(slurm_shard(from({{"SLURM_ARRAY_TASK_ID", "x"}, {"SLURM_ARRAY_TASK_COUNT", "2"},
+                                 {"SLURM_ARRAY_TASK_MIN", "0"}})),
+               UsageError);
+  EXPECT_THROW(slurm_shard(from({{"SLURM_ARRAY_TASK_ID", "2"}, {"SLURM_ARRAY_TASK_COUNT", "2"},
+                                 {"SLURM_ARRAY_TASK_MIN", "0"}})),
+               UsageError);
+}
+
+}  // namespace
+}  // namespace guidance
+
+namespace guidance {
+namespace {
+
+TEST(Sweep, FloatsAreNamedByTheirShortestText) {
+  testing::TemporaryDirectory directory;
+  auto runs = expand_sweep(document_of(directory, R"([run]
+name = "lr"
+[sweep]
+"train.learning_rate" = [0.003, 1e-4, 2.0, 1e300]
+)"));
+  ASSERT_EQ(runs.size(), 4u);
+  EXPECT_EQ(runs[0].name, "lr/learning_rate=0.003");
+  EXPECT_EQ(runs[1].name, "lr/learning_rate=0.0001");
+  EXPECT_EQ(runs[2].name, "lr/learning_rate=2.0");
+  EXPECT_EQ(runs[3].name, "lr/learning_rate=1e+300");
+  EXPECT_EQ(runs[0].settings[0].second, "0.003");
 }
 
 }  // namespace
