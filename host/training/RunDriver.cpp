@@ -116,7 +116,8 @@ class RunObserver : public TrainingObserver {
   void on_step(const StepReport& report) override {
     progress_.on_step(report);
     record_.append_training({report.step, report.epoch, report.learning_rate, report.total_loss,
-                             report.task_loss, report.guidance_loss, report.pair_distances});
+                             report.task_loss, report.guidance_loss, report.distill_loss,
+                             report.pair_distances});
     if (snapshot_due(report.step)) snapshot(report.step);
   }
 
