@@ -362,7 +362,9 @@ void write_directory_report(const std::vector<RunSummary>& runs, const std::stri
     for (const auto& split : splits_of(run.evaluation)) {
       for (const auto& measure : measure_names(run.evaluation)) {
         if (!plotted.insert({split, measure}).second) continue;
-        overlay(split + "-" + measure + ".svg", split + " " + measure, measure,
+        std::string file = split + "-" + measure + ".svg";
+        std::replace(file.begin(), file.end(), '/', '-');  // "best/test": a split, not a folder
+        overlay(file, split + " " + measure, measure,
                 [&](const RunSummary& other) {
                   if (!other.evaluation.has(measure)) return Series{};
                   return series_of(other.evaluation, measure, "", split);

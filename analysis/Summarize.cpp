@@ -271,10 +271,13 @@ Study load_study(const std::string& directory, const std::vector<Setting>& basel
     if (run.state == "unreadable") continue;
     for (const auto& [key, value] : run.settings) keys.insert(key);
   }
+  // An axis takes two values or more among the runs that have the key: a key only some runs have
+  // (guide.* of guided runs, a plugin's own parameters) follows from another axis.
   for (const auto& key : keys) {
     std::set<std::string> seen;
     for (const auto& run : study.runs) {
-      if (run.state != "unreadable") seen.insert(value_of(run.settings, key));
+      auto found = run.settings.find(key);
+      if (run.state != "unreadable" && found != run.settings.end()) seen.insert(found->second);
     }
     if (seen.size() > 1) study.axes.push_back(key);
   }

@@ -50,9 +50,9 @@ void write_record(const std::string& directory, const std::string& name, int see
   record->append_evaluation({10, 0, "train", 0.3, {{"top1", test + 0.05}}});
   record->append_evaluation({10, 0, "validation", 0.4, {{"top1", test - 0.01}}});
   record->append_evaluation({10, 0, "test", 0.4, {{"top1", 0.0}}});
-  record->append_evaluation({8, 0, std::string(record_schema::kFinalSplitPrefix) + "validation",
+  record->append_evaluation({10, 0, std::string(record_schema::kFinalSplitPrefix) + "validation",
                              0.4, {{"top1", test - 0.02}}});
-  record->append_evaluation({8, 0, std::string(record_schema::kFinalSplitPrefix) + "test", 0.45,
+  record->append_evaluation({10, 0, std::string(record_schema::kFinalSplitPrefix) + "test", 0.45,
                              {{"top1", test}}});
   record->finish(state, "2024-01-01T01:00:00Z");
 }
@@ -134,7 +134,8 @@ TEST(Summarize, CellsAverageFinishedRunsFlagTheRestAndCompareWithTheBaseline) {
   ASSERT_EQ(study.cells.size(), 2u);
   ASSERT_FALSE(study.baseline.empty());
   EXPECT_EQ(study.baseline[0], (analysis::Setting{"guidance.enabled", "false"}));
-  const analysis::StudyCell& guided = cell_with(study, "guide.plugin", "convnet");
+  EXPECT_EQ(study.axes, (std::vector<std::string>{"guidance.enabled"}));  // one guide: no axis
+  const analysis::StudyCell& guided = cell_with(study, "guidance.enabled", "true");
   const analysis::StudyCell& unguided = cell_with(study, "guidance.enabled", "false");
   EXPECT_EQ(guided.runs.size(), 3u);
   // The best weights' test rows, never the plain test rows; the interrupted run not averaged.
@@ -170,11 +171,12 @@ TEST(Summarize, CellsAverageFinishedRunsFlagTheRestAndCompareWithTheBaseline) {
   EXPECT_THAT(testing::read_file(dir + "/summary.csv"), HasSubstr("test top1 ci_low"));
 
   // An explicit baseline: the guided cell compared with itself has Δ 0.
-  Ran explicit_baseline = summarize({dir, "--baseline", "guide.plugin=convnet"});
+  Ran explicit_baseline = summarize({dir, "--baseline", "guidance.enabled=true"});
   ASSERT_EQ(explicit_baseline.exit_code, 0) << explicit_baseline.err;
-  Ran wrong = summarize({dir, "--baseline", "guide.plugn=convnet"});
+  EXPECT_THAT(explicit_baseline.out, HasSubstr("-0.0600 ["));
+  Ran wrong = summarize({dir, "--baseline", "guidance.enable=true"});
   EXPECT_EQ(wrong.exit_code, 2);
-  EXPECT_THAT(wrong.err, HasSubstr("guide.plugin"));
+  EXPECT_THAT(wrong.err, HasSubstr("guidance.enabled"));
   EXPECT_EQ(summarize({dir + "/absent"}).exit_code, 2);
   EXPECT_EQ(summarize({dir, "--colour", "x"}).exit_code, 2);
   Ran help = summarize({"--help"});
