@@ -178,7 +178,10 @@ void write_file_checked(const fs::path& path, const std::string& text) {
 // study (runs that differ in settings) or has recorded predictions.
 std::string study_sections(const fs::path& target, const fs::path& directory, std::ostream& err) {
   std::ostringstream html;
+  bool has_runs = false;
+  for (const auto& [name, path] : records_below(target)) has_runs |= fs::path(path).filename() == "run.h5";
   try {
+    if (!has_runs) throw RunError("no run.h5 records");
     analysis::Study study = analysis::load_study(target.string());
     if (!study.axes.empty()) {
       Table table = analysis::study_table(study);
@@ -240,7 +243,7 @@ std::string study_sections(const fs::path& target, const fs::path& directory, st
       html << "</table>\n";
     }
   } catch (const GuidanceError& error) {
-    err << "guidance analyze: no study table: " << error.what() << "\n";
+    if (has_runs) err << "guidance analyze: no study table: " << error.what() << "\n";
   }
   std::vector<analysis::PredictionSource> sources =
       analysis::prediction_sources(records_below(target));
