@@ -159,7 +159,8 @@ std::string run_name(const fs::path& record, const fs::path& directory) {
 std::vector<std::pair<std::string, std::string>> records_below(const fs::path& directory) {
   std::vector<fs::path> records;
   for (const auto& entry : fs::recursive_directory_iterator(directory)) {
-    if (entry.is_regular_file() && entry.path().extension() == ".h5") records.push_back(entry.path());
+    if (entry.is_regular_file() && entry.path().extension() == ".h5")
+      records.push_back(entry.path());
   }
   std::sort(records.begin(), records.end());
   std::vector<std::pair<std::string, std::string>> named;
@@ -179,7 +180,8 @@ void write_file_checked(const fs::path& path, const std::string& text) {
 std::string study_sections(const fs::path& target, const fs::path& directory, std::ostream& err) {
   std::ostringstream html;
   bool has_runs = false;
-  for (const auto& [name, path] : records_below(target)) has_runs |= fs::path(path).filename() == "run.h5";
+  for (const auto& [name, path] : records_below(target))
+    has_runs |= fs::path(path).filename() == "run.h5";
   try {
     if (!has_runs) throw RunError("no run.h5 records");
     analysis::Study study = analysis::load_study(target.string());
@@ -188,7 +190,8 @@ std::string study_sections(const fs::path& target, const fs::path& directory, st
       write_csv_file(table, (directory / "summary.csv").string());
       html << "<h2>Study</h2>\n<p>" << study.runs.size() << " runs in " << study.cells.size()
            << " cells (axes: ";
-      for (size_t a = 0; a < study.axes.size(); ++a) html << (a ? ", " : "") << analysis::escape_xml(study.axes[a]);
+      for (size_t a = 0; a < study.axes.size(); ++a)
+        html << (a ? ", " : "") << analysis::escape_xml(study.axes[a]);
       html << "; replicates: run.seed). Mean ± std over finished runs";
       if (!study.baseline.empty()) html << ", Δ to each cell's baseline with a 95 % Welch CI";
       html << "; failed or unfinished runs are flagged, not averaged. "
@@ -197,13 +200,15 @@ std::string study_sections(const fs::path& target, const fs::path& directory, st
       html << "<th>runs</th>";
       for (const auto& measure : study.measures) {
         html << "<th>" << analysis::escape_xml(measure) << "</th>";
-        if (!study.baseline.empty() && measure.rfind("test ", 0) == 0) html << "<th>Δ " << analysis::escape_xml(measure) << " [95% CI]</th>";
+        if (!study.baseline.empty() && measure.rfind("test ", 0) == 0)
+          html << "<th>Δ " << analysis::escape_xml(measure) << " [95% CI]</th>";
       }
       html << "<th>flagged</th></tr>\n";
       for (size_t c = 0; c < study.cells.size(); ++c) {
         const analysis::StudyCell& cell = study.cells[c];
         html << "<tr>";
-        for (const auto& setting : cell.settings) html << "<td>" << analysis::escape_xml(setting.second) << "</td>";
+        for (const auto& setting : cell.settings)
+          html << "<td>" << analysis::escape_xml(setting.second) << "</td>";
         html << "<td>";
         size_t finished = 0;
         for (size_t run : cell.runs) finished += study.runs[run].finished();
@@ -221,7 +226,8 @@ std::string study_sections(const fs::path& target, const fs::path& directory, st
             if (table.columns[column].name == measure + " mean") break;
           }
           std::string mean = table.cell(c, column), spread = table.cell(c, column + 1);
-          html << "<td class=\"number\">" << mean << (spread.empty() ? "" : " ± " + spread) << "</td>";
+          html << "<td class=\"number\">" << mean << (spread.empty() ? "" : " ± " + spread)
+               << "</td>";
           if (!study.baseline.empty() && measure.rfind("test ", 0) == 0) {
             std::string delta = table.cell(c, column + 2);
             std::string low = table.cell(c, column + 3), high = table.cell(c, column + 4);
@@ -235,7 +241,8 @@ std::string study_sections(const fs::path& target, const fs::path& directory, st
         html << "<td>";
         for (size_t run : cell.runs) {
           if (!study.runs[run].finished()) {
-            html << analysis::escape_xml(study.runs[run].name + " (" + study.runs[run].state + ") ");
+            html << analysis::escape_xml(study.runs[run].name + " (" + study.runs[run].state +
+                                         ") ");
           }
         }
         html << "</td></tr>\n";
@@ -278,7 +285,8 @@ int consistency(const Arguments& arguments, std::ostream& out) {
     fs::path directory = option(arguments, "out", target.string());
     std::error_code error;
     fs::create_directories(directory, error);
-    if (error) throw RunError("consistency: cannot create " + directory.string() + ": " + error.message());
+    if (error)
+      throw RunError("consistency: cannot create " + directory.string() + ": " + error.message());
     Table table = analysis::consistency_table(matrix);
     analysis::write_csv(table, out);
     analysis::write_csv_file(table, (directory / "consistency.csv").string());
@@ -293,18 +301,23 @@ int consistency(const Arguments& arguments, std::ostream& out) {
   std::string side_b = option(arguments, "side-b", side);
   for (const auto& value : {side, side_b}) {
     if (value != "target" && value != "guide") {
-      throw UsageError("consistency: --side and --side-b take target or guide, not '" + value + "'");
+      throw UsageError("consistency: --side and --side-b take target or guide, not '" + value +
+                       "'");
     }
   }
   RecordReader a = open_record(arguments.positional[0]);
   RecordReader b = open_record(arguments.positional[1]);
   std::string what = a.path() + " " + side + " and " + b.path() + " " + side_b;
-  analysis::Kappa kappa = analysis::error_consistency(a.predictions(side), b.predictions(side_b), what);
+  analysis::Kappa kappa =
+      analysis::error_consistency(a.predictions(side), b.predictions(side_b), what);
   out << "error consistency of " << what << ":\n"
       << "  kappa     " << analysis::format_number(kappa.kappa) << "\n"
-      << "  observed  " << analysis::format_number(kappa.observed) << "  (fraction of agreeing outcomes)\n"
-      << "  expected  " << analysis::format_number(kappa.expected) << "  (p1 p2 + (1 - p1)(1 - p2))\n"
-      << "  accuracy  " << analysis::format_number(kappa.p1) << " / " << analysis::format_number(kappa.p2) << "\n"
+      << "  observed  " << analysis::format_number(kappa.observed)
+      << "  (fraction of agreeing outcomes)\n"
+      << "  expected  " << analysis::format_number(kappa.expected)
+      << "  (p1 p2 + (1 - p1)(1 - p2))\n"
+      << "  accuracy  " << analysis::format_number(kappa.p1) << " / "
+      << analysis::format_number(kappa.p2) << "\n"
       << "  compared  " << kappa.count << "\n";
   return 0;
 }

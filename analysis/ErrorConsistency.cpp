@@ -57,12 +57,15 @@ ConsistencyMatrix consistency_matrix(const std::vector<PredictionSource>& source
   const size_t n = sources.size();
   matrix.values.assign(n * n, std::numeric_limits<double>::quiet_NaN());
   std::vector<Predictions> loaded;
-  for (const auto& source : sources) loaded.push_back(RecordReader(source.record).predictions(source.network));
+  for (const auto& source : sources)
+    loaded.push_back(RecordReader(source.record).predictions(source.network));
   for (size_t i = 0; i < n; ++i) {
     for (size_t j = i; j < n; ++j) {
       double kappa = std::numeric_limits<double>::quiet_NaN();
       try {
-        kappa = error_consistency(loaded[i], loaded[j], sources[i].label + " and " + sources[j].label).kappa;
+        kappa =
+            error_consistency(loaded[i], loaded[j], sources[i].label + " and " + sources[j].label)
+                .kappa;
       } catch (const RunError&) {
         // Left NaN: the pair shares no examples.
       }

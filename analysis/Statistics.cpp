@@ -63,8 +63,8 @@ double sample_std(const std::vector<double>& values) {
 double incomplete_beta(double a, double b, double x) {
   if (!(a > 0) || !(b > 0) || !(x >= 0) || !(x <= 1)) return kNaN;
   if (x == 0 || x == 1) return x;
-  const double log_front = std::lgamma(a + b) - std::lgamma(a) - std::lgamma(b) +
-                           a * std::log(x) + b * std::log1p(-x);
+  const double log_front =
+      std::lgamma(a + b) - std::lgamma(a) - std::lgamma(b) + a * std::log(x) + b * std::log1p(-x);
   const double front = std::exp(log_front);
   if (x < (a + 1.0) / (a + b + 2.0)) return front * beta_fraction(a, b, x) / a;
   return 1.0 - front * beta_fraction(b, a, 1.0 - x) / b;
@@ -117,9 +117,9 @@ WelchInterval welch_interval(const std::vector<double>& a, const std::vector<dou
     interval.low = interval.high = interval.difference;
     return interval;
   }
-  interval.df = (va + vb) * (va + vb) /
-                (va * va / static_cast<double>(a.size() - 1) +
-                 vb * vb / static_cast<double>(b.size() - 1));
+  interval.df =
+      (va + vb) * (va + vb) /
+      (va * va / static_cast<double>(a.size() - 1) + vb * vb / static_cast<double>(b.size() - 1));
   const double t = student_t_quantile(0.5 * (1.0 + level), interval.df);
   interval.low = interval.difference - t * interval.std_error;
   interval.high = interval.difference + t * interval.std_error;
@@ -150,8 +150,8 @@ Kappa cohens_kappa(const std::vector<int8_t>& first, const std::vector<int8_t>& 
   result.p1 = static_cast<double>(right1) / n;
   result.p2 = static_cast<double>(right2) / n;
   result.expected = result.p1 * result.p2 + (1.0 - result.p1) * (1.0 - result.p2);
-  result.kappa = result.expected >= 1.0 ? kNaN
-                                        : (result.observed - result.expected) / (1.0 - result.expected);
+  result.kappa =
+      result.expected >= 1.0 ? kNaN : (result.observed - result.expected) / (1.0 - result.expected);
   return result;
 }
 

@@ -1,5 +1,7 @@
 #include "analysis/Summarize.h"
 
+#include <toml++/toml.h>
+
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
@@ -8,8 +10,6 @@
 #include <ostream>
 #include <set>
 #include <sstream>
-
-#include <toml++/toml.h>
 
 #include "analysis/RecordReader.h"
 #include "analysis/Statistics.h"
@@ -31,7 +31,8 @@ const std::set<std::string> kIdentityKeys = {"run.name", "run.seed", "run.output
 void flatten(const toml::table& table, const std::string& prefix,
              std::map<std::string, std::string>& out) {
   for (const auto& [key, node] : table) {
-    std::string path = prefix.empty() ? std::string(key.str()) : prefix + "." + std::string(key.str());
+    std::string path =
+        prefix.empty() ? std::string(key.str()) : prefix + "." + std::string(key.str());
     if (const toml::table* inner = node.as_table()) {
       flatten(*inner, path, out);
     } else if (const auto* text = node.as_string()) {
@@ -60,8 +61,8 @@ bool starts_with(const std::string& text, const std::string& prefix) {
 
 // Axes in the order a config reads: what is trained on what, then how.
 int section_rank(const std::string& key) {
-  static const char* const order[] = {"dataset", "target", "guide", "guidance", "train", "record",
-                                      "run"};
+  static const char* const order[] = {"dataset", "target", "guide", "guidance",
+                                      "train",   "record", "run"};
   std::string section = key.substr(0, key.find('.'));
   for (int i = 0; i < 7; ++i) {
     if (section == order[i]) return i;
@@ -106,8 +107,8 @@ std::vector<std::string> flagged_runs(const Study& study, const StudyCell& cell)
   for (size_t index : cell.runs) {
     const StudyRun& run = study.runs[index];
     if (run.finished()) continue;
-    flagged.push_back(run.name + " (" + run.state + (run.problem.empty() ? "" : ": " + run.problem) +
-                      ")");
+    flagged.push_back(run.name + " (" + run.state +
+                      (run.problem.empty() ? "" : ": " + run.problem) + ")");
   }
   return flagged;
 }
@@ -125,7 +126,8 @@ std::string join(const std::vector<std::string>& parts, const std::string& separ
 }
 
 std::string markdown_cell(std::string text) {
-  for (size_t at = 0; (at = text.find('|', at)) != std::string::npos; at += 2) text.replace(at, 1, "\\|");
+  for (size_t at = 0; (at = text.find('|', at)) != std::string::npos; at += 2)
+    text.replace(at, 1, "\\|");
   return text;
 }
 
@@ -231,7 +233,8 @@ Study load_study(const std::string& directory, const std::vector<Setting>& basel
   if (!fs::is_directory(directory)) throw UsageError("no such directory: " + directory);
   std::vector<fs::path> records;
   for (const auto& entry : fs::recursive_directory_iterator(directory)) {
-    if (entry.is_regular_file() && entry.path().filename() == "run.h5") records.push_back(entry.path());
+    if (entry.is_regular_file() && entry.path().filename() == "run.h5")
+      records.push_back(entry.path());
   }
   std::sort(records.begin(), records.end());
   if (records.empty()) throw RunError("summarize: no run records (run.h5) below " + directory);
@@ -241,7 +244,8 @@ Study load_study(const std::string& directory, const std::vector<Setting>& basel
     StudyRun run;
     run.path = path.string();
     fs::path relative = fs::relative(path, directory).parent_path();
-    run.name = relative.empty() ? path.parent_path().filename().string() : relative.generic_string();
+    run.name =
+        relative.empty() ? path.parent_path().filename().string() : relative.generic_string();
     try {
       RecordReader record(run.path);
       run.state = record.state();
@@ -261,9 +265,11 @@ Study load_study(const std::string& directory, const std::vector<Setting>& basel
   for (const char* split : {"test ", "validation ", "train "}) {
     // The task's measures first, the loss last, as a reader looks for them.
     for (const auto& name : measure_set) {
-      if (starts_with(name, split) && name != std::string(split) + "loss") study.measures.push_back(name);
+      if (starts_with(name, split) && name != std::string(split) + "loss")
+        study.measures.push_back(name);
     }
-    if (measure_set.count(std::string(split) + "loss")) study.measures.push_back(std::string(split) + "loss");
+    if (measure_set.count(std::string(split) + "loss"))
+      study.measures.push_back(std::string(split) + "loss");
   }
 
   std::set<std::string> keys;
@@ -281,9 +287,8 @@ Study load_study(const std::string& directory, const std::vector<Setting>& basel
     }
     if (seen.size() > 1) study.axes.push_back(key);
   }
-  std::stable_sort(study.axes.begin(), study.axes.end(), [](const auto& a, const auto& b) {
-    return section_rank(a) < section_rank(b);
-  });
+  std::stable_sort(study.axes.begin(), study.axes.end(),
+                   [](const auto& a, const auto& b) { return section_rank(a) < section_rank(b); });
 
   for (size_t r = 0; r < study.runs.size(); ++r) {
     const StudyRun& run = study.runs[r];
@@ -363,7 +368,8 @@ Table study_table(const Study& study) {
   table.columns.push_back({"flagged", {}, {}});
   table.columns.push_back({"baseline", {}, {}});
   for (const auto& measure : study.measures) {
-    for (const char* suffix : {" mean", " std"}) table.columns.push_back({measure + suffix, {}, {}});
+    for (const char* suffix : {" mean", " std"})
+      table.columns.push_back({measure + suffix, {}, {}});
     if (!study.baseline.empty()) {
       for (const char* suffix : {" delta", " ci_low", " ci_high", " df"}) {
         table.columns.push_back({measure + suffix, {}, {}});
@@ -377,15 +383,16 @@ Table study_table(const Study& study) {
     table.columns[c++].numbers.push_back(static_cast<double>(finished_count(study, cell)));
     table.columns[c++].numbers.push_back(static_cast<double>(cell.runs.size()));
     table.columns[c++].texts.push_back(join(flagged_runs(study, cell), "; "));
-    table.columns[c++].texts.push_back(
-        cell.baseline ? study.cells[*cell.baseline].label() : std::string());
+    table.columns[c++].texts.push_back(cell.baseline ? study.cells[*cell.baseline].label()
+                                                     : std::string());
     for (const auto& measure : study.measures) {
       std::vector<double> values = study.values(cell, measure);
       table.columns[c++].numbers.push_back(mean(values));
       table.columns[c++].numbers.push_back(sample_std(values));
       if (study.baseline.empty()) continue;
       WelchInterval interval{kNaN, kNaN, kNaN, kNaN, kNaN};
-      if (cell.baseline) interval = welch_interval(values, study.values(study.cells[*cell.baseline], measure));
+      if (cell.baseline)
+        interval = welch_interval(values, study.values(study.cells[*cell.baseline], measure));
       table.columns[c++].numbers.push_back(interval.difference);
       table.columns[c++].numbers.push_back(interval.low);
       table.columns[c++].numbers.push_back(interval.high);
@@ -422,7 +429,8 @@ std::string study_markdown(const Study& study) {
   header.push_back("runs");
   for (const auto& measure : study.measures) {
     header.push_back(measure);
-    if (!study.baseline.empty() && starts_with(measure, "test ")) header.push_back("Δ " + measure + " [95% CI]");
+    if (!study.baseline.empty() && starts_with(measure, "test "))
+      header.push_back("Δ " + measure + " [95% CI]");
   }
   header.push_back("flagged");
   md << "| " << join(header, " | ") << " |\n|";
@@ -431,7 +439,8 @@ std::string study_markdown(const Study& study) {
   for (const auto& cell : study.cells) {
     std::vector<std::string> row;
     for (const auto& [key, value] : cell.settings) row.push_back(markdown_cell(value));
-    row.push_back(std::to_string(finished_count(study, cell)) + "/" + std::to_string(cell.runs.size()));
+    row.push_back(std::to_string(finished_count(study, cell)) + "/" +
+                  std::to_string(cell.runs.size()));
     for (const auto& measure : study.measures) {
       std::vector<double> values = study.values(cell, measure);
       row.push_back(mean_std(values));
@@ -441,7 +450,8 @@ std::string study_markdown(const Study& study) {
       } else if (&study.cells[*cell.baseline] == &cell) {
         row.push_back("(baseline)");
       } else {
-        row.push_back(delta_text(welch_interval(values, study.values(study.cells[*cell.baseline], measure))));
+        row.push_back(
+            delta_text(welch_interval(values, study.values(study.cells[*cell.baseline], measure))));
       }
     }
     row.push_back(markdown_cell(join(flagged_runs(study, cell), "; ")));
@@ -451,7 +461,8 @@ std::string study_markdown(const Study& study) {
   for (const auto& run : study.runs) {
     if (run.state == "unreadable") unreadable.push_back(run.name + ": " + run.problem);
   }
-  if (!unreadable.empty()) md << "\nUnreadable records (not in any cell): " << join(unreadable, "; ") << "\n";
+  if (!unreadable.empty())
+    md << "\nUnreadable records (not in any cell): " << join(unreadable, "; ") << "\n";
   return md.str();
 }
 
@@ -468,7 +479,8 @@ Pivot pivot_study(const Study& study, const std::string& rows, const std::string
   };
   size_t row_axis = axis_index(rows, "--rows");
   size_t column_axis = axis_index(columns, "--cols");
-  if (row_axis == column_axis) throw UsageError("--rows and --cols name the same axis '" + rows + "'");
+  if (row_axis == column_axis)
+    throw UsageError("--rows and --cols name the same axis '" + rows + "'");
   if (std::find(study.measures.begin(), study.measures.end(), measure) == study.measures.end()) {
     throw UsageError("--measure: the study has no measure '" + measure + "'" +
                      did_you_mean(measure, study.measures) + "; its measures are " +
@@ -482,23 +494,32 @@ Pivot pivot_study(const Study& study, const std::string& rows, const std::string
   for (const auto& cell : study.cells) {
     const std::string& r = cell.settings[row_axis].second;
     const std::string& c = cell.settings[column_axis].second;
-    if (std::find(pivot.row_values.begin(), pivot.row_values.end(), r) == pivot.row_values.end()) pivot.row_values.push_back(r);
-    if (std::find(pivot.column_values.begin(), pivot.column_values.end(), c) == pivot.column_values.end()) pivot.column_values.push_back(c);
+    if (std::find(pivot.row_values.begin(), pivot.row_values.end(), r) == pivot.row_values.end())
+      pivot.row_values.push_back(r);
+    if (std::find(pivot.column_values.begin(), pivot.column_values.end(), c) ==
+        pivot.column_values.end())
+      pivot.column_values.push_back(c);
   }
   const size_t width = pivot.column_values.size();
   pivot.values.assign(pivot.row_values.size() * width, kNaN);
   pivot.cells.assign(pivot.values.size(), "");
   std::vector<const StudyCell*> placed(pivot.values.size(), nullptr);
   for (const auto& cell : study.cells) {
-    size_t r = std::find(pivot.row_values.begin(), pivot.row_values.end(), cell.settings[row_axis].second) - pivot.row_values.begin();
-    size_t c = std::find(pivot.column_values.begin(), pivot.column_values.end(), cell.settings[column_axis].second) - pivot.column_values.begin();
+    size_t r = std::find(pivot.row_values.begin(), pivot.row_values.end(),
+                         cell.settings[row_axis].second) -
+               pivot.row_values.begin();
+    size_t c = std::find(pivot.column_values.begin(), pivot.column_values.end(),
+                         cell.settings[column_axis].second) -
+               pivot.column_values.begin();
     size_t at = r * width + c;
     if (placed[at] != nullptr) {
       std::vector<std::string> others;
       for (size_t a = 0; a < study.axes.size(); ++a) {
-        if (a != row_axis && a != column_axis && placed[at]->settings[a] != cell.settings[a]) others.push_back(study.axes[a]);
+        if (a != row_axis && a != column_axis && placed[at]->settings[a] != cell.settings[a])
+          others.push_back(study.axes[a]);
       }
-      throw UsageError("summarize: other axes vary within " + rows + "=" + cell.settings[row_axis].second + ", " + columns + "=" +
+      throw UsageError("summarize: other axes vary within " + rows + "=" +
+                       cell.settings[row_axis].second + ", " + columns + "=" +
                        cell.settings[column_axis].second + " (" + join(others, ", ") +
                        "): summarize a directory where only the pivoted axes (and the seed) vary");
     }
@@ -508,7 +529,8 @@ Pivot pivot_study(const Study& study, const std::string& rows, const std::string
       pivot.values[at] = mean(values);
       pivot.cells[at] = mean_std(values);
     } else if (cell.baseline) {
-      WelchInterval interval = welch_interval(values, study.values(study.cells[*cell.baseline], measure));
+      WelchInterval interval =
+          welch_interval(values, study.values(study.cells[*cell.baseline], measure));
       pivot.values[at] = interval.difference;
       pivot.cells[at] = &study.cells[*cell.baseline] == &cell ? "(baseline)" : delta_text(interval);
     }
@@ -518,7 +540,8 @@ Pivot pivot_study(const Study& study, const std::string& rows, const std::string
 
 Heatmap pivot_heatmap(const Pivot& pivot) {
   Heatmap heatmap;
-  heatmap.title = (pivot.delta ? "Δ " : "") + pivot.measure + ": " + pivot.rows + " × " + pivot.columns;
+  heatmap.title =
+      (pivot.delta ? "Δ " : "") + pivot.measure + ": " + pivot.rows + " × " + pivot.columns;
   heatmap.row_title = pivot.rows;
   heatmap.column_title = pivot.columns;
   heatmap.row_labels = pivot.row_values;
@@ -580,7 +603,8 @@ std::string pivot_markdown(const Pivot& pivot) {
 
 namespace {
 
-constexpr const char* kSummarizeHelp = R"(usage: guidance summarize DIR [--baseline KEY=VALUE[,KEY=VALUE...]]
+constexpr const char* kSummarizeHelp =
+    R"(usage: guidance summarize DIR [--baseline KEY=VALUE[,KEY=VALUE...]]
                           [--rows AXIS --cols AXIS] [--measure NAME] [--out DIR]
 
 Finds the run records (run.h5) below DIR and groups them into cells by the settings that differ
@@ -639,7 +663,8 @@ int summarize_main(const std::vector<std::string>& args, std::ostream& out, std:
       }
     }
     if (directory.empty()) throw UsageError("usage: guidance summarize DIR (see --help)");
-    if (options.count("rows") != options.count("cols")) throw UsageError("--rows and --cols go together");
+    if (options.count("rows") != options.count("cols"))
+      throw UsageError("--rows and --cols go together");
     if (!fs::is_directory(directory)) throw UsageError("no such directory: " + directory);
     std::vector<Setting> baseline;
     if (options.count("baseline")) baseline = parse_settings(options["baseline"], "--baseline");

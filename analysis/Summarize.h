@@ -21,10 +21,10 @@ constexpr const char* kNoValue = "-";
 
 /// One run record of a study.
 struct StudyRun {
-  std::string name;    ///< its folder relative to the study directory
-  std::string path;    ///< its run.h5
-  std::string state;   ///< provenance state, or "unreadable"
-  std::string problem; ///< why it is unreadable or has no final measures ("" when fine)
+  std::string name;     ///< its folder relative to the study directory
+  std::string path;     ///< its run.h5
+  std::string state;    ///< provenance state, or "unreadable"
+  std::string problem;  ///< why it is unreadable or has no final measures ("" when fine)
   uint64_t seed = 0;
   std::map<std::string, std::string> settings;  ///< flattened resolved config (see settings_of)
   std::map<std::string, double> measures;       ///< final measures, e.g. "test top1"
@@ -48,10 +48,10 @@ struct StudyCell {
 struct Study {
   std::string directory;
   std::vector<StudyRun> runs;
-  std::vector<std::string> axes;       ///< settings that differ between runs
+  std::vector<std::string> axes;  ///< settings that differ between runs
   std::vector<StudyCell> cells;
-  std::vector<std::string> measures;   ///< final measures, test first, then validation, train
-  std::vector<Setting> baseline;       ///< the baseline's defining settings (empty: none)
+  std::vector<std::string> measures;  ///< final measures, test first, then validation, train
+  std::vector<Setting> baseline;      ///< the baseline's defining settings (empty: none)
 
   /// @return the finished runs' values of `measure` in a cell.
   std::vector<double> values(const StudyCell& cell, const std::string& measure) const;
@@ -93,14 +93,14 @@ std::string study_markdown(const Study& study);
 
 /// Two axes of a study pivoted into a table.
 struct Pivot {
-  std::string rows;                     ///< row axis
-  std::string columns;                  ///< column axis
+  std::string rows;     ///< row axis
+  std::string columns;  ///< column axis
   std::string measure;
-  bool delta = false;                   ///< values are differences to each cell's baseline
+  bool delta = false;  ///< values are differences to each cell's baseline
   std::vector<std::string> row_values;
   std::vector<std::string> column_values;
-  std::vector<double> values;           ///< row-major; NaN = no cell or no value
-  std::vector<std::string> cells;       ///< row-major text "Δ [low, high]" or "mean ± std"
+  std::vector<double> values;      ///< row-major; NaN = no cell or no value
+  std::vector<std::string> cells;  ///< row-major text "Δ [low, high]" or "mean ± std"
 };
 
 /// @return `measure` (Δ to the baseline when the study has one, else the mean) over two axes.

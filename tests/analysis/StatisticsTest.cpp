@@ -1,8 +1,8 @@
-#include "analysis/Statistics.h"
+#include <gtest/gtest.h>
 
 #include <cmath>
 
-#include <gtest/gtest.h>
+#include "analysis/Statistics.h"
 
 namespace guidance::analysis {
 namespace {
@@ -40,7 +40,8 @@ TEST(Statistics, StudentTQuantileMatchesTablesAndClosedForms) {
   EXPECT_NEAR(student_t_quantile(0.975, 1e7), 1.959963985, 1e-5);
   // Closed forms: df = 1 is Cauchy, t = tan(π(p − ½)); df = 2: t = (2p − 1) / sqrt(2p(1 − p)).
   for (double p : {0.6, 0.9, 0.99}) {
-    EXPECT_NEAR(student_t_quantile(p, 1), std::tan(M_PI * (p - 0.5)), 1e-9 * (1 + std::tan(M_PI * (p - 0.5))));
+    EXPECT_NEAR(student_t_quantile(p, 1), std::tan(M_PI * (p - 0.5)),
+                1e-9 * (1 + std::tan(M_PI * (p - 0.5))));
     EXPECT_NEAR(student_t_quantile(p, 2), (2 * p - 1) / std::sqrt(2 * p * (1 - p)), 1e-9);
   }
   // Symmetry, and the quantile inverts the cdf at fractional df (Welch's df are fractional).

@@ -1,7 +1,5 @@
 // guidance summarize and error consistency over study directories: synthetic records with known
 // final measures and predictions, and one study of tiny runs through the binary.
-#include "analysis/Summarize.h"
-
 #include <cmath>
 #include <filesystem>
 #include <sstream>
@@ -10,6 +8,7 @@
 #include "analysis/ErrorConsistency.h"
 #include "analysis/RecordReader.h"
 #include "analysis/Statistics.h"
+#include "analysis/Summarize.h"
 #include "host/recording/Hdf5.h"
 #include "host/recording/RecordSchema.h"
 #include "host/recording/RunRecord.h"
@@ -26,8 +25,10 @@ std::string config_text(const std::string& name, int seed, const std::string& ta
                         const std::string& guide) {
   std::string text = "[run]\nname = \"" + name + "\"\nseed = " + std::to_string(seed) +
                      "\noutput = \"results\"\nthreads = 1\n\n[dataset]\nplugin = \"parity\"\n\n"
-                     "[target]\nplugin = \"" + target + "\"\n\n";
-  if (!guide.empty()) text += "[guide]\nplugin = \"" + guide + "\"\n\n[guide.init]\nplugin = \"untrained\"\n\n";
+                     "[target]\nplugin = \"" +
+                     target + "\"\n\n";
+  if (!guide.empty())
+    text += "[guide]\nplugin = \"" + guide + "\"\n\n[guide.init]\nplugin = \"untrained\"\n\n";
   text += "[guidance]\nenabled = true\nalpha = 1.0\n";
   return text;
 }
@@ -50,10 +51,13 @@ void write_record(const std::string& directory, const std::string& name, int see
   record->append_evaluation({10, 0, "train", 0.3, {{"top1", test + 0.05}}});
   record->append_evaluation({10, 0, "validation", 0.4, {{"top1", test - 0.01}}});
   record->append_evaluation({10, 0, "test", 0.4, {{"top1", 0.0}}});
-  record->append_evaluation({10, 0, std::string(record_schema::kFinalSplitPrefix) + "validation",
-                             0.4, {{"top1", test - 0.02}}});
-  record->append_evaluation({10, 0, std::string(record_schema::kFinalSplitPrefix) + "test", 0.45,
-                             {{"top1", test}}});
+  record->append_evaluation({10,
+                             0,
+                             std::string(record_schema::kFinalSplitPrefix) + "validation",
+                             0.4,
+                             {{"top1", test - 0.02}}});
+  record->append_evaluation(
+      {10, 0, std::string(record_schema::kFinalSplitPrefix) + "test", 0.45, {{"top1", test}}});
   record->finish(state, "2024-01-01T01:00:00Z");
 }
 
@@ -61,16 +65,17 @@ void write_record(const std::string& directory, const std::string& name, int see
 /// record format describes them.
 void add_predictions(const std::string& path, const std::string& network,
                      const std::vector<int64_t>& indices, const std::vector<int8_t>& correct) {
-  hdf5::Handle file = hdf5::checked(H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT), H5Fclose, path);
+  hdf5::Handle file =
+      hdf5::checked(H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT), H5Fclose, path);
   std::string group = std::string(record_schema::kPredictions) + "/" + network;
   hdf5::create_group(file.get(), group, path);
   auto write = [&](const std::string& name, hid_t file_type, hid_t memory_type, const void* data,
                    hsize_t count) {
     hdf5::Handle space = hdf5::checked(H5Screate_simple(1, &count, nullptr), H5Sclose, path);
-    hdf5::Handle dataset = hdf5::checked(
-        H5Dcreate2(file.get(), (group + "/" + name).c_str(), file_type, space.get(), H5P_DEFAULT,
-                   H5P_DEFAULT, H5P_DEFAULT),
-        H5Dclose, path);
+    hdf5::Handle dataset =
+        hdf5::checked(H5Dcreate2(file.get(), (group + "/" + name).c_str(), file_type, space.get(),
+                                 H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
+                      H5Dclose, path);
     hdf5::check(H5Dwrite(dataset.get(), memory_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data), path);
   };
   std::vector<int64_t> predicted(correct.begin(), correct.end());
@@ -204,11 +209,13 @@ TEST(Summarize, PivotMakesAPriorAtlasAgainstEachTargetsUnguidedBaseline) {
   }
   analysis::Study study = analysis::load_study(dir);
   EXPECT_EQ(study.cells.size(), 6u);
-  analysis::Pivot pivot = analysis::pivot_study(study, "guide.plugin", "target.plugin", "test top1");
+  analysis::Pivot pivot =
+      analysis::pivot_study(study, "guide.plugin", "target.plugin", "test top1");
   EXPECT_TRUE(pivot.delta);
   ASSERT_EQ(pivot.column_values.size(), 2u);
   auto at = [&](const std::string& row, const std::string& column) {
-    size_t r = std::find(pivot.row_values.begin(), pivot.row_values.end(), row) - pivot.row_values.begin();
+    size_t r =
+        std::find(pivot.row_values.begin(), pivot.row_values.end(), row) - pivot.row_values.begin();
     size_t c = std::find(pivot.column_values.begin(), pivot.column_values.end(), column) -
                pivot.column_values.begin();
     EXPECT_LT(r, pivot.row_values.size()) << row;
@@ -265,7 +272,8 @@ TEST(ErrorConsistency, KappaOfRecordsMatchesTheHandValueAndFillsTheMatrix) {
   ASSERT_EQ(pair.exit_code, 0) << pair.err;
   EXPECT_THAT(pair.out, HasSubstr("kappa     " + analysis::format_number(0.16 / 0.46)));
   EXPECT_THAT(pair.out, HasSubstr("compared  10"));
-  Ran own_guide = analyze({"consistency", dir + "/a/run.h5", dir + "/a/run.h5", "--side-b", "guide"});
+  Ran own_guide =
+      analyze({"consistency", dir + "/a/run.h5", dir + "/a/run.h5", "--side-b", "guide"});
   ASSERT_EQ(own_guide.exit_code, 0) << own_guide.err;
   EXPECT_THAT(own_guide.out, HasSubstr("kappa     1\n"));
   Ran missing = analyze({"consistency", dir + "/b/run.h5", dir + "/a/run.h5", "--side", "guide"});
@@ -311,7 +319,8 @@ std::string study_config(const std::string& output) {
   return R"([run]
 name = "study"
 threads = 1
-output = ")" + output + R"("
+output = ")" +
+         output + R"("
 checkpoint_every = 0
 
 [dataset]

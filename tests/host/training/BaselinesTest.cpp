@@ -22,10 +22,12 @@ using ::testing::HasSubstr;
 std::string parity_config(const std::string& output, const std::string& guidance,
                           int64_t steps = 60, const std::string& name = "baseline") {
   return R"([run]
-name = ")" + name + R"("
+name = ")" +
+         name + R"("
 seed = 3
 threads = 1
-output = ")" + output + R"("
+output = ")" +
+         output + R"("
 checkpoint_every = 0
 
 [dataset]
@@ -44,11 +46,13 @@ plugin = "transformer"
 width = 16
 
 [guidance]
-)" + guidance + R"(
+)" + guidance +
+         R"(
 
 [train]
 batch_size = 32
-max_steps = )" + std::to_string(steps) + R"(
+max_steps = )" +
+         std::to_string(steps) + R"(
 learning_rate = 0.01
 
 [record]
@@ -83,7 +87,8 @@ TEST(Distillation, LossIsTheTemperatureScaledKlFromTheGuide) {
   // equal logits adds 0 and halves it.
   torch::Tensor two_targets = torch::zeros({2, 2});
   torch::Tensor two_guides = torch::cat({guide, torch::zeros({1, 2})});
-  EXPECT_NEAR(distillation_loss(two_targets, two_guides, 2.0, {}).item<double>(), expected / 2, 1e-6);
+  EXPECT_NEAR(distillation_loss(two_targets, two_guides, 2.0, {}).item<double>(), expected / 2,
+              1e-6);
   // At T = 1 the same logits: q = softmax([2 ln 3, 0]) = (9/10, 1/10), no scaling.
   double at_one = 0.9 * std::log(0.9 / 0.5) + 0.1 * std::log(0.1 / 0.5);
   EXPECT_NEAR(distillation_loss(target, guide, 1.0, {}).item<double>(), at_one, 1e-6);
@@ -91,7 +96,8 @@ TEST(Distillation, LossIsTheTemperatureScaledKlFromTheGuide) {
 
 TEST(Distillation, PerTokenLossCountsOnlyMaskedPositionsAndGradsOnlyTheTarget) {
   torch::Tensor target = torch::zeros({1, 2, 2}, torch::requires_grad());
-  torch::Tensor guide = torch::tensor({{{2.0 * std::log(3.0), 0.0}, {50.0, -50.0}}}).requires_grad_();
+  torch::Tensor guide =
+      torch::tensor({{{2.0 * std::log(3.0), 0.0}, {50.0, -50.0}}}).requires_grad_();
   torch::Tensor mask = torch::tensor({{true, false}});
   double expected = 4.0 * (0.75 * std::log(1.5) + 0.25 * std::log(0.5));
   torch::Tensor loss = distillation_loss(target, guide, 2.0, mask);
@@ -104,8 +110,8 @@ TEST(Distillation, PerTokenLossCountsOnlyMaskedPositionsAndGradsOnlyTheTarget) {
 }
 
 TEST_F(Baselines, DistillationKeysAreReadAndResolved) {
-  Config both = load(parity_config(directory_.file("out"),
-                                   "alpha = 0.5\ndistillation = { weight = 2.0, temperature = 3.0 }"));
+  Config both = load(parity_config(
+      directory_.file("out"), "alpha = 0.5\ndistillation = { weight = 2.0, temperature = 3.0 }"));
   EXPECT_TRUE(both.guidance.distilling());
   EXPECT_DOUBLE_EQ(both.guidance.distill_weight, 2.0);
   EXPECT_DOUBLE_EQ(both.guidance.distill_temperature, 3.0);
@@ -125,7 +131,8 @@ TEST_F(Baselines, DistillationKeysAreReadAndResolved) {
     EXPECT_THAT(error.what(), HasSubstr("guidance.distillation"));
   }
   try {
-    load(parity_config(directory_.file("out"), "distillation = { weight = 1.0, temprature = 2.0 }"));
+    load(
+        parity_config(directory_.file("out"), "distillation = { weight = 1.0, temprature = 2.0 }"));
     FAIL() << "a misspelt key was accepted";
   } catch (const ConfigError& error) {
     EXPECT_THAT(error.what(), HasSubstr("guidance.distillation.temprature"));
@@ -158,13 +165,15 @@ TEST_F(Baselines, DistillationRefusesAGuideWithOtherOutputs) {
     EXPECT_THAT(error.what(), HasSubstr("output size"));
   }
   // `guidance check` runs the same check: a distilling config with matching networks passes.
-  std::string path = write("check.toml", parity_config(directory_.file("out"), "distillation = {}"));
+  std::string path =
+      write("check.toml", parity_config(directory_.file("out"), "distillation = {}"));
   testing::CommandResult checked = testing::run_cli("check '" + path + "'");
   EXPECT_EQ(checked.exit_code, 0) << checked.err;
 }
 
 TEST(TapSubset, UniformMapOverChosenTapsKeepsNetworkIndices) {
-  std::vector<TapSpec> guide = {{"b1.attention"}, {"b1.feed_forward"}, {"b2.attention"}, {"b2.feed_forward"}};
+  std::vector<TapSpec> guide = {
+      {"b1.attention"}, {"b1.feed_forward"}, {"b2.attention"}, {"b2.feed_forward"}};
   std::vector<TapSpec> target = {{"layer1"}, {"layer2"}, {"layer3"}};
   GuidanceSection section;
   section.guide_taps = {"b2.feed_forward", "b1.feed_forward"};  // network order wins
@@ -189,8 +198,10 @@ TEST(TapSubset, UniformMapOverChosenTapsKeepsNetworkIndices) {
 }
 
 TEST_F(Baselines, TapSubsetRunGuidesOnlyTheChosenPairs) {
-  std::string path = write("subset.toml", parity_config(directory_.file("subset"),
-      "guide_taps = [\"block1.feed_forward\", \"block2.feed_forward\"]", 6));
+  std::string path =
+      write("subset.toml",
+            parity_config(directory_.file("subset"),
+                          "guide_taps = [\"block1.feed_forward\", \"block2.feed_forward\"]", 6));
   testing::CommandResult result = testing::run_cli("run --quiet '" + path + "'");
   ASSERT_EQ(result.exit_code, 0) << result.err;
   analysis::RecordReader record(directory_.file("subset") + "/baseline/run.h5");
@@ -202,8 +213,11 @@ TEST_F(Baselines, TapSubsetRunGuidesOnlyTheChosenPairs) {
   EXPECT_FALSE(training.has("distance guide.block1.attention->target.layer1"));
 
   // Explicit pairs choose their taps already: a subset filter beside them is refused.
-  std::string both = write("both.toml", parity_config(directory_.file("subset"),
-      "layer_map = [[\"block1.attention\", \"layer1\"]]\ntarget_taps = [\"layer1\"]", 6));
+  std::string both =
+      write("both.toml",
+            parity_config(
+                directory_.file("subset"),
+                "layer_map = [[\"block1.attention\", \"layer1\"]]\ntarget_taps = [\"layer1\"]", 6));
   testing::CommandResult refused = testing::run_cli("check '" + both + "'");
   EXPECT_EQ(refused.exit_code, 2);
   EXPECT_THAT(refused.err, HasSubstr("guidance.target_taps"));
@@ -219,8 +233,11 @@ TEST_F(Baselines, DistillationAloneLowersTheKlAndIsRecorded) {
   // The same run (seed, data order, initial weights) with distillation at full and at negligible
   // weight: both record the KL to the guide, only the first is trained to lower it.
   auto kl_of = [&](const std::string& name, const std::string& weight) {
-    std::string path = write(name + ".toml", parity_config(directory_.file(name),
-        "layer_map = []\ndistillation = { weight = " + weight + ", temperature = 2.0 }", 60));
+    std::string path =
+        write(name + ".toml", parity_config(directory_.file(name),
+                                            "layer_map = []\ndistillation = { weight = " + weight +
+                                                ", temperature = 2.0 }",
+                                            60));
     testing::CommandResult result = testing::run_cli("run --quiet '" + path + "'");
     EXPECT_EQ(result.exit_code, 0) << result.err;
     analysis::RecordReader record(directory_.file(name) + "/baseline/run.h5");
