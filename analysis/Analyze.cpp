@@ -470,7 +470,7 @@ Table provenance_table(const RecordReader& record) {
 Table named_table(const RecordReader& record, const std::string& name) {
   if (name == "training") return record.training();
   if (name == "evaluation") return record.evaluation();
-  if (name == "final_measures") return analysis::final_measures(record.training(), record.evaluation());
+  if (name == "final_measures") return analysis::final_measures(record.training(), record.evaluation(), record.best_step());
   if (name == "probe") return record.probe();
   if (name == "provenance") return provenance_table(record);
   if (name.rfind("similarity/", 0) == 0) {

@@ -10,6 +10,7 @@
 
 #include "analysis/Svg.h"
 #include "host/common/Errors.h"
+#include "host/recording/RecordSchema.h"
 
 namespace guidance::analysis {
 
@@ -35,10 +36,16 @@ std::vector<std::string> measure_names(const Table& evaluation) {
   return names;
 }
 
+bool is_final_split(const std::string& split) {
+  return split.rfind(record_schema::kFinalSplitPrefix, 0) == 0;
+}
+
+// The splits evaluated during training (not the final "best/..." rows), in order of appearance.
 std::vector<std::string> splits_of(const Table& evaluation) {
   std::vector<std::string> splits;
   if (!evaluation.has("split")) return splits;
   for (const auto& split : evaluation.column("split").texts) {
+    if (is_final_split(split)) continue;
     if (std::find(splits.begin(), splits.end(), split) == splits.end()) splits.push_back(split);
   }
   return splits;
@@ -129,36 +136,56 @@ std::vector<std::pair<std::string, double>> flatten(const Table& finals) {
 
 }  // namespace
 
-Table final_measures(const Table& training, const Table& evaluation) {
+Table final_measures(const Table& training, const Table& evaluation, int64_t best_step) {
   std::vector<std::string> measures = measure_names(evaluation);
   Table finals;
   finals.columns.push_back({"split", {}, {}});
+  finals.columns.push_back({"weights", {}, {}});
   for (const char* name : {"step", "loss", "guidance_loss"}) finals.columns.push_back({name, {}, {}});
   for (const auto& measure : measures) finals.columns.push_back({measure, {}, {}});
-  auto add_row = [&](const std::string& split, double step, double loss, double guidance,
-                     const std::vector<double>& values) {
+  auto add_row = [&](const std::string& split, const std::string& weights, double step,
+                     double loss, double guidance, const std::vector<double>& values) {
     finals.columns[0].texts.push_back(split);
-    finals.columns[1].numbers.push_back(step);
-    finals.columns[2].numbers.push_back(loss);
-    finals.columns[3].numbers.push_back(guidance);
-    for (size_t m = 0; m < values.size(); ++m) finals.columns[4 + m].numbers.push_back(values[m]);
+    finals.columns[1].texts.push_back(weights);
+    finals.columns[2].numbers.push_back(step);
+    finals.columns[3].numbers.push_back(loss);
+    finals.columns[4].numbers.push_back(guidance);
+    for (size_t m = 0; m < values.size(); ++m) finals.columns[5 + m].numbers.push_back(values[m]);
   };
-  size_t last_training = training.rows();
-  if (last_training > 0) {
-    add_row("training", training.column("step").numbers.back(),
+  if (training.rows() > 0) {
+    double step = training.column("step").numbers.back();
+    add_row("training", "last (step " + format_number(step) + ")", step,
             training.column("task_loss").numbers.back(),
             training.column("guidance_loss").numbers.back(),
             std::vector<double>(measures.size(), kNaN));
   }
-  for (const auto& split : splits_of(evaluation)) {
-    size_t last = 0;
+  // A completed run's final rows; else (a live, killed or version 1 record) each split's last.
+  bool has_final = false;
+  for (size_t row = 0; row < evaluation.rows(); ++row) {
+    has_final = has_final || is_final_split(evaluation.column("split").texts[row]);
+  }
+  std::vector<size_t> chosen;
+  if (has_final) {
     for (size_t row = 0; row < evaluation.rows(); ++row) {
-      if (evaluation.column("split").texts[row] == split) last = row;
+      if (is_final_split(evaluation.column("split").texts[row])) chosen.push_back(row);
     }
+  } else {
+    for (const auto& split : splits_of(evaluation)) {
+      size_t last = 0;
+      for (size_t row = 0; row < evaluation.rows(); ++row) {
+        if (evaluation.column("split").texts[row] == split) last = row;
+      }
+      chosen.push_back(last);
+    }
+  }
+  for (size_t row : chosen) {
     std::vector<double> values;
-    for (const auto& measure : measures) values.push_back(evaluation.column(measure).numbers[last]);
-    add_row(split, evaluation.column("step").numbers[last],
-            evaluation.column("loss").numbers[last], kNaN, values);
+    for (const auto& measure : measures) values.push_back(evaluation.column(measure).numbers[row]);
+    double step = evaluation.column("step").numbers[row];
+    std::string weights = has_final ? "best validation (step " + std::to_string(best_step) + ")"
+                                    : "at step " + format_number(step);
+    add_row(evaluation.column("split").texts[row], weights, step,
+            evaluation.column("loss").numbers[row], kNaN, values);
   }
   return finals;
 }
@@ -176,7 +203,7 @@ RunSummary write_run_report(const RecordReader& record, const std::string& name,
   summary.state = record.state();
   summary.training = record.training();
   summary.evaluation = record.evaluation();
-  summary.final_measures = final_measures(summary.training, summary.evaluation);
+  summary.final_measures = final_measures(summary.training, summary.evaluation, record.best_step());
   const Table& training = summary.training;
   const Table& evaluation = summary.evaluation;
 

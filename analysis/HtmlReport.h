@@ -16,12 +16,14 @@ struct RunSummary {
   std::string state;        ///< completion state
   Table training;           ///< its training time series
   Table evaluation;         ///< its evaluations
-  Table final_measures;     ///< one row per split: the last evaluation of that split
+  Table final_measures;     ///< see final_measures()
 };
 
-/// @return the last evaluation of each split (columns split, step, loss, measures...), then a
-/// row "training" with the last training step's total, task and guidance losses.
-Table final_measures(const Table& training, const Table& evaluation);
+/// @return the final measures: the last training row ("training", the last weights), then a
+/// completed run's final rows ("best/train", "best/validation", "best/test", the weights of
+/// `best_step`), or, for a record without them (live, killed, format version 1), each split's
+/// last evaluation. Column "weights" says which weights each row evaluates.
+Table final_measures(const Table& training, const Table& evaluation, int64_t best_step);
 
 /// @return the heatmap of a similarity matrix: tap labels on both axes, a colour scale over [0, 1]
 /// widened to include any value outside it.

@@ -32,28 +32,10 @@ void read_slab(hid_t dataset, size_t index, hid_t memory_type, void* buffer,
 
 }  // namespace
 
-RecordReader::RecordReader(const std::string& path) : path_(path) {
-  if (!std::filesystem::is_regular_file(path)) throw RunError("no record at " + path);
+RecordReader::RecordReader(const std::string& path)
+    : path_(path), file_(record_format::open_for_reading(path)) {
   hdf5::QuietErrors quiet;
-  if (H5Fis_hdf5(path.c_str()) <= 0) throw RunError(path + " is not an HDF5 file");
-  file_ = checked(H5Fopen(path.c_str(), H5F_ACC_RDONLY | H5F_ACC_SWMR_READ, H5P_DEFAULT),
-                  H5Fclose, "cannot open the record " + path);
-  std::string format = H5Aexists(file_.get(), "format") > 0
-                           ? hdf5::read_string_attribute(file_.get(), "format", path)
-                           : std::string();
-  if (format != schema::kFormatName) {
-    throw RunError(path + " is not a guidance run record (no root attribute format = '" +
-                   schema::kFormatName + "')");
-  }
-  std::string names = std::string(schema::kLayout) + "/";
-  layout_.pair_names = hdf5::read_strings_dataset(file_.get(), names + "pair_names", path);
-  layout_.measure_names = hdf5::read_strings_dataset(file_.get(), names + "measure_names", path);
-  layout_.guide_taps = hdf5::read_strings_dataset(file_.get(), names + "guide_taps", path);
-  layout_.target_taps = hdf5::read_strings_dataset(file_.get(), names + "target_taps", path);
-  layout_.metrics = hdf5::read_strings_dataset(file_.get(), names + "metrics", path);
-  Handle snapshots = hdf5::open_group(file_.get(), schema::kSnapshots, path);
-  layout_.activation_dtype =
-      hdf5::read_string_attribute(snapshots.get(), "activation_dtype", path);
+  layout_ = record_format::read_layout(file_.get(), path);
 }
 
 std::string RecordReader::config() const {
@@ -73,6 +55,7 @@ std::vector<std::pair<std::string, std::string>> RecordReader::provenance() cons
                        std::to_string(hdf5::read_unsigned_attribute(origin.get(), "seed", path_)));
   entries.emplace_back(
       "threads", std::to_string(hdf5::read_integer_attribute(origin.get(), "threads", path_)));
+  entries.emplace_back("best_step", std::to_string(best_step()));
   if (H5Aexists(origin.get(), "resumed_at") > 0) {
     for (const auto& time : hdf5::read_strings_attribute(origin.get(), "resumed_at", path_)) {
       entries.emplace_back("resumed_at", time);
@@ -94,6 +77,13 @@ std::string RecordReader::state() const {
   hdf5::QuietErrors quiet;
   Handle origin = hdf5::open_group(file_.get(), schema::kProvenance, path_);
   return hdf5::read_string_attribute(origin.get(), "state", path_);
+}
+
+int64_t RecordReader::best_step() const {
+  hdf5::QuietErrors quiet;
+  Handle origin = hdf5::open_group(file_.get(), schema::kProvenance, path_);
+  if (H5Aexists(origin.get(), schema::kBestStep) <= 0) return -1;  // format version 1
+  return hdf5::read_integer_attribute(origin.get(), schema::kBestStep, path_);
 }
 
 Table RecordReader::columns(const std::string& group, const std::vector<std::string>& names,

@@ -55,6 +55,10 @@ class RecordReader {
   /// "failed".
   std::string state() const;
 
+  /// @return the step whose weights the final ("best/<split>") evaluation rows evaluate; -1 until
+  /// the run completes (and for records of format version 1, which have no final rows).
+  int64_t best_step() const;
+
   /// @return the training time series: step, epoch, learning_rate, total_loss, task_loss,
   /// guidance_loss, then one "distance <pair>" column per layer pair.
   Table training() const;

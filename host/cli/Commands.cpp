@@ -12,6 +12,7 @@
 #include "analysis/Analyze.h"
 #include "analysis/Summarize.h"
 #include "host/common/Errors.h"
+#include "host/common/StopSignal.h"
 #include "host/common/Suggest.h"
 #include "host/config/Config.h"
 #include "host/config/TomlReader.h"
@@ -285,11 +286,12 @@ void print_comparison(const std::vector<RunSummary>& summaries, std::ostream& ou
   size_t width = 4;
   for (const auto& summary : summaries) width = std::max(width, summary.name.size());
   auto column = [](const std::string& measure) { return std::max<size_t>(24, measure.size() + 13); };
-  out << "\n" << std::left << std::setw(width + 2) << "run";
+  out << "\n" << std::left << std::setw(width + 2) << "run" << std::setw(11) << "best step";
   for (const auto& measure : measures) out << std::setw(column(measure)) << ("train/test " + measure);
   out << "record\n";
   for (const auto& summary : summaries) {
-    out << std::setw(width + 2) << summary.name;
+    out << std::setw(width + 2) << summary.name << std::setw(11)
+        << (summary.completed ? std::to_string(summary.best_step) : std::string("-"));
     for (const auto& measure : measures) {
       std::ostringstream cell;
       cell << std::fixed << std::setprecision(4);

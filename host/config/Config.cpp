@@ -1,7 +1,10 @@
 #include "host/config/Config.h"
 
 #include <filesystem>
+#include <algorithm>
+#include <cctype>
 #include <fstream>
+#include <regex>
 #include <sstream>
 
 #include "guidance/api/Plugin.h"
@@ -18,19 +21,141 @@ std::string resolve_path(const std::string& directory, const std::string& path) 
   return (fs::path(directory) / path).lexically_normal().string();
 }
 
-ConfigDocument ConfigDocument::parse(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    throw ConfigError(path + ": cannot read config file" +
-                      (fs::exists(path) ? "" : " (no such file)"));
+namespace {
+
+/// Refuses text nesting deeper than the limits before toml++ sees it: its parser recurses once per
+/// dotted key part and per nested array or inline table, so a hostile file overflows the stack.
+/// Strings and comments are skipped; a dotted chain is bare or quoted parts joined by '.' (a
+/// float's digits count as parts too, which the limit allows for).
+void check_nesting(const std::string& text, const std::string& path) {
+  int line = 1;
+  int depth = 0;
+  int chain = 0;
+  bool after_dot = false;
+  auto refuse = [&](const std::string& what, int limit) {
+    throw ConfigError(path + ":" + std::to_string(line) + ": " + what + " (at most " +
+                      std::to_string(limit) + " allowed); refused before parsing");
+  };
+  auto bare = [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '+';
+  };
+  auto skip_string = [&](size_t& i) {
+    const char quote = text[i];
+    const std::string triple(3, quote);
+    const bool multi = text.compare(i, 3, triple) == 0;
+    for (i += multi ? 3 : 1; i < text.size(); ++i) {
+      if (text[i] == '\n') {
+        if (!multi) return;  // unterminated: the parser reports it
+        ++line;
+      } else if (text[i] == '\\' && quote == '"') {
+        ++i;
+      } else if (multi ? text.compare(i, 3, triple) == 0 : text[i] == quote) {
+        i += multi ? 2 : 0;
+        return;
+      }
+    }
+  };
+  for (size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (c == '"' || c == '\'' || bare(c)) {
+      if (c == '"' || c == '\'') {
+        skip_string(i);
+      } else {
+        while (i + 1 < text.size() && bare(text[i + 1])) ++i;
+      }
+      chain = after_dot ? chain + 1 : 1;
+      after_dot = false;
+      if (chain > config_limits::kMaxDottedKeyParts) {
+        refuse("dotted key with too many parts", config_limits::kMaxDottedKeyParts);
+      }
+      continue;
+    }
+    if (c == '.' && chain > 0 && !after_dot) {
+      after_dot = true;
+      continue;
+    }
+    if (c == ' ' || c == '\t') continue;
+    chain = 0;
+    after_dot = false;
+    if (c == '#') {
+      while (i + 1 < text.size() && text[i + 1] != '\n') ++i;
+    } else if (c == '\n') {
+      ++line;
+    } else if (c == '[' || c == '{') {
+      if (++depth > config_limits::kMaxNesting) {
+        refuse("arrays or tables nested too deeply", config_limits::kMaxNesting);
+      }
+    } else if (c == ']' || c == '}') {
+      depth = std::max(depth - 1, 0);
+    }
   }
-  std::ostringstream text;
-  text << in.rdbuf();
+}
+
+}  // namespace
+
+std::string run_name_problem(const std::string& name) {
+  namespace limits = config_limits;
+  if (name.empty()) return "must not be empty";
+  if (name.size() > limits::kMaxRunNameBytes) {
+    return "is " + std::to_string(name.size()) + " bytes long, more than the " +
+           std::to_string(limits::kMaxRunNameBytes) + " allowed";
+  }
+  if (name.front() == '/') return "'" + name + "' is absolute: it must be a path inside run.output";
+  std::stringstream parts(name);
+  bool first = true;
+  for (std::string part; std::getline(parts, part, '/'); first = false) {
+    if (part.empty() || part == "." || part == "..") {
+      return "'" + name + "' has an empty, '.' or '..' component: it must be a path inside "
+             "run.output";
+    }
+    if (part.size() > limits::kMaxRunNameComponentBytes) {
+      return "has a component of " + std::to_string(part.size()) + " bytes, more than the " +
+             std::to_string(limits::kMaxRunNameComponentBytes) + " allowed";
+    }
+    for (char c : part) {
+      if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f || c == '\\') {
+        return "'" + name + "' contains a control character or a backslash";
+      }
+    }
+    if (first && part == "guide-cache") {
+      return "'guide-cache' is the folder of cached trained guides in run.output";
+    }
+  }
+  if (name.back() == '/') return "'" + name + "' ends with '/'";
+  return "";
+}
+
+ConfigDocument ConfigDocument::parse(const std::string& path) {
+  std::error_code error;
+  fs::file_status status = fs::status(path, error);
+  if (error || !fs::exists(status)) {
+    throw ConfigError(path + ": cannot read config file (no such file)");
+  }
+  if (!fs::is_regular_file(status)) {
+    throw ConfigError(path + ": not a config file (" +
+                      (fs::is_directory(status) ? "a directory" : "not a regular file") + ")");
+  }
+  uintmax_t bytes = fs::file_size(path, error);
+  if (!error && bytes > config_limits::kMaxFileBytes) {
+    throw ConfigError(path + ": config file of " + std::to_string(bytes) + " bytes is larger than "
+                      "the " + std::to_string(config_limits::kMaxFileBytes) + " allowed");
+  }
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw ConfigError(path + ": cannot read config file");
+  // Read at most one byte past the limit: the file may grow after the size check.
+  std::string text(config_limits::kMaxFileBytes + 1, '\0');
+  in.read(text.data(), static_cast<std::streamsize>(text.size()));
+  text.resize(static_cast<size_t>(in.gcount()));
+  if (text.size() > config_limits::kMaxFileBytes) {
+    throw ConfigError(path + ": config file is larger than the " +
+                      std::to_string(config_limits::kMaxFileBytes) + " bytes allowed");
+  }
+  check_nesting(text, path);
   ConfigDocument document;
   document.path = path;
   document.directory = fs::absolute(path).parent_path().string();
   try {
-    document.root = std::make_shared<toml::table>(toml::parse(text.str(), path));
+    document.root = std::make_shared<toml::table>(toml::parse(text, path));
   } catch (const toml::parse_error& error) {
     const auto& begin = error.source().begin;
     throw ConfigError(path + ":" + std::to_string(begin.line) + ":" +
@@ -100,15 +225,17 @@ RunSection read_run(const toml::table& table, const ConfigDocument& document) {
   TomlReader reader(table, document.path, "run");
   RunSection run;
   run.name = reader.required_string("name");
-  if (run.name.empty() || run.name.find("..") != std::string::npos) {
-    reader.fail("name", "must be a non-empty name without '..'");
+  if (std::string problem = run_name_problem(run.name); !problem.empty()) {
+    reader.fail("name", problem);
   }
   run.seed = static_cast<uint64_t>(reader.integer("seed", 0, 0));
   run.device = reader.string("device", "cpu");
-  if (run.device != "cpu" && run.device.rfind("cuda", 0) != 0) {
-    reader.fail("device", "'" + run.device + "' is not a device: use \"cpu\", \"cuda\" or \"cuda:N\"");
+  static const std::regex kDevice("cpu|cuda(:[0-9]{1,3})?");
+  if (!std::regex_match(run.device, kDevice)) {
+    reader.fail("device", "'" + run.device + "' is not a device: use \"cpu\", \"cuda\" or "
+                          "\"cuda:N\" (N a device index)");
   }
-  run.threads = reader.integer("threads", 0, 0);
+  run.threads = reader.integer("threads", 0, 0, 4096);
   run.output = resolve_path(document.directory, reader.string("output", "results"));
   run.plugin_dirs = reader.strings("plugin_dirs", {});
   for (auto& dir : run.plugin_dirs) dir = resolve_path(document.directory, dir);
@@ -133,11 +260,11 @@ TrainSection read_train(const toml::table* table, const std::string& file) {
   train.min_learning_rate = reader.real("min_learning_rate", train.min_learning_rate, 0.0);
   train.warmup_steps = reader.integer("warmup_steps", train.warmup_steps, 0);
   train.grad_clip = reader.real("grad_clip", train.grad_clip, 0.0);
-  train.accumulate = reader.integer("accumulate", train.accumulate, 1);
-  train.batch_size = reader.integer("batch_size", train.batch_size, 1);
-  train.eval_batch_size = reader.integer("eval_batch_size", train.eval_batch_size, 1);
-  train.epochs = reader.integer("epochs", train.epochs, 1);
-  train.max_steps = reader.integer("max_steps", train.max_steps, 0);
+  train.accumulate = reader.integer("accumulate", train.accumulate, 1, 1 << 20);
+  train.batch_size = reader.integer("batch_size", train.batch_size, 1, 1 << 20);
+  train.eval_batch_size = reader.integer("eval_batch_size", train.eval_batch_size, 1, 1 << 20);
+  train.epochs = reader.integer("epochs", train.epochs, 1, 1000000);
+  train.max_steps = reader.integer("max_steps", train.max_steps, 0, 1000000000);
   train.train_eval_size = reader.integer("train_eval_size", train.train_eval_size, 0);
   reader.finish();
   return train;
@@ -178,8 +305,15 @@ GuidanceSection read_guidance(const toml::table* table, const std::string& file,
                             ": key 'guidance.layer_map': each entry must be a pair "
                             "[\"<guide tap>\", \"<target tap>\"]");
         }
-        guidance.pairs.push_back(
-            {*(*names)[0].value<std::string>(), *(*names)[1].value<std::string>()});
+        LayerPair named{*(*names)[0].value<std::string>(), *(*names)[1].value<std::string>()};
+        for (const auto& earlier : guidance.pairs) {
+          if (earlier.guide_tap == named.guide_tap && earlier.target_tap == named.target_tap) {
+            throw ConfigError(location_of(file, pair) + ": key 'guidance.layer_map': the pair [\"" +
+                              named.guide_tap + "\", \"" + named.target_tap +
+                              "\"] is listed twice");
+          }
+        }
+        guidance.pairs.push_back(std::move(named));
       }
     } else {
       reader.fail("layer_map",
@@ -288,7 +422,7 @@ RecordSection read_record(const toml::table* table, const std::string& file,
   record.every = reader.integer("every", record.every, 0);
   record.at_steps = reader.integers("at_steps", {}, 1);
   record.at_end = reader.boolean("at_end", record.at_end);
-  record.probe_size = reader.integer("probe_size", record.probe_size, 2);
+  record.probe_size = reader.integer("probe_size", record.probe_size, 2, 1000000);
   record.activation_dtype =
       reader.string("activation_dtype", record.activation_dtype, {"float32", "float16"});
   record.metrics = read_record_metrics(reader, file, catalog);

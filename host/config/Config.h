@@ -16,14 +16,32 @@ namespace guidance {
 
 class PluginCatalog;
 
+/// Bounds on what a config may ask for, checked before anything is allocated (docs/config.md,
+/// "Limits").
+namespace config_limits {
+constexpr uint64_t kMaxFileBytes = uint64_t{1} << 20;  ///< a config file is at most 1 MiB
+constexpr int kMaxNesting = 32;          ///< arrays and inline tables nested at most this deep
+constexpr int kMaxDottedKeyParts = 32;   ///< parts of one dotted key (a.b.c has 3)
+constexpr size_t kMaxRunNameBytes = 512;        ///< run.name in all
+constexpr size_t kMaxRunNameComponentBytes = 128;  ///< one '/'-separated part of run.name
+}  // namespace config_limits
+
+/// Checks that `name` is usable as run.name: a relative path of 1 to kMaxRunNameBytes bytes whose
+/// '/'-separated components are non-empty, not "." or "..", at most kMaxRunNameComponentBytes,
+/// free of control characters and backslashes, and not the guide cache's folder. @return "" if
+/// it is, else why not (for a message naming the key).
+std::string run_name_problem(const std::string& name);
+
 /// A parsed TOML config file, before validation: the text, the path and the document.
 struct ConfigDocument {
   std::string path;                   ///< as given
   std::string directory;              ///< relative paths in the config resolve against it
   std::shared_ptr<toml::table> root;  ///< the parsed document
 
-  /// Reads and parses a file. Throws ConfigError "file:line:column: <syntax error>" or naming
-  /// the file when it cannot be read.
+  /// Reads and parses a file. Throws ConfigError "file:line:column: <syntax error>", or naming
+  /// the file when it cannot be read, is not a regular file, is larger than
+  /// config_limits::kMaxFileBytes, or nests deeper than the limits (refused before parsing, as
+  /// the parser recurses).
   static ConfigDocument parse(const std::string& path);
 
   /// @return `run.plugin_dirs` (resolved against directory), read before plugins are loaded.

@@ -9,7 +9,7 @@ namespace guidance::record_schema {
 /// (analysis). docs/record-format.md describes each one.
 
 constexpr const char* kFormatName = "guidance-run-record";  ///< root attribute `format`
-constexpr int64_t kFormatVersion = 1;                      ///< root attribute `format_version`
+constexpr int64_t kFormatVersion = 2;  ///< root attribute `format_version`: 2 adds final rows, predictions
 
 constexpr const char* kConfig = "config";            ///< scalar string: resolved config (TOML)
 constexpr const char* kProvenance = "provenance";    ///< group of attributes
@@ -31,8 +31,9 @@ constexpr int kSplitWidth = 16;
 
 /// Prefix of the `evaluation/split` of the rows that evaluate the weights reloaded after training
 /// (the best validation step's, or the last step's without selection): "best/train",
-/// "best/validation", "best/test". Their `step` is that best step, also the provenance attribute
-/// `best_step`. These rows are a run's final measures.
+/// "best/validation", "best/test". Their `step` is the last training step (rows never go back in
+/// step); the provenance attribute `best_step` names the step whose weights they evaluate. These
+/// rows are a run's final measures, written last, before the state becomes "completed".
 constexpr const char* kFinalSplitPrefix = "best/";
 constexpr const char* kBestStep = "best_step";  ///< provenance attribute, int64; -1 until the end
 

@@ -1,5 +1,6 @@
 #include "host/recording/RunRecord.h"
 
+#include <fcntl.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
 
@@ -228,6 +229,54 @@ torch::Tensor flat_float(const torch::Tensor& activation) {
       .contiguous();
 }
 
+// @return the `evaluation/split` column as text.
+std::vector<std::string> read_splits(hid_t file, const std::string& file_name) {
+  std::string path = std::string(schema::kEvaluation) + "/split";
+  Handle dataset = hdf5::open_dataset(file, path, file_name);
+  std::vector<hsize_t> shape = hdf5::shape_of(dataset.get());
+  std::vector<char> text(shape[0] * schema::kSplitWidth);
+  if (shape[0] > 0) {
+    hdf5::read_block(dataset.get(), split_type().get(), {0}, {shape[0]}, text.data(),
+                     file_name + ": cannot read '" + path + "'");
+  }
+  std::vector<std::string> splits;
+  for (hsize_t i = 0; i < shape[0]; ++i) {
+    const char* begin = text.data() + i * schema::kSplitWidth;
+    splits.emplace_back(begin, strnlen(begin, schema::kSplitWidth));
+  }
+  return splits;
+}
+
+// Writes a fixed-size integer dataset of a tensor's shape (int64 or int8 in the file).
+void write_tensor_dataset(hid_t file, const std::string& path, const torch::Tensor& values_in,
+                          const std::string& file_name) {
+  bool narrow = values_in.scalar_type() == torch::kChar;
+  torch::Tensor values = values_in.to(torch::kCPU, narrow ? torch::kChar : torch::kLong).contiguous();
+  std::vector<hsize_t> dims(values.sizes().begin(), values.sizes().end());
+  std::string context = file_name + ": cannot write dataset '" + path + "'";
+  Handle space = checked(H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr),
+                         H5Sclose, context);
+  Handle dataset = checked(H5Dcreate2(file, path.c_str(), narrow ? H5T_STD_I8LE : H5T_STD_I64LE,
+                                      space.get(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
+                           H5Dclose, context);
+  if (values.numel() > 0) {
+    check(H5Dwrite(dataset.get(), narrow ? H5T_NATIVE_INT8 : H5T_NATIVE_INT64, H5S_ALL, H5S_ALL,
+                   H5P_DEFAULT, values.data_ptr()),
+          context);
+  }
+}
+
+void sync_path(const std::string& path, bool directory) {
+  int descriptor = ::open(path.c_str(), (directory ? O_RDONLY | O_DIRECTORY : O_RDWR) | O_CLOEXEC);
+  if (descriptor < 0) return;
+  int status = ::fsync(descriptor);
+  int reason = errno;
+  ::close(descriptor);
+  if (status != 0 && !directory) {
+    throw RunError("cannot sync " + path + ": " + std::strerror(reason));
+  }
+}
+
 }  // namespace
 
 torch::Tensor similarity_matrix(const Metric& metric, size_t rows, const ActivationLoader& row,
@@ -296,6 +345,7 @@ std::unique_ptr<RunRecord> RunRecord::create(const std::string& path,
     hdf5::write_attribute(origin.get(), "end_time", std::string());
     hdf5::write_attribute(origin.get(), "state", std::string("running"));
     hdf5::write_unsigned_attribute(origin.get(), "seed", provenance.seed);
+    hdf5::write_integer_attribute(origin.get(), schema::kBestStep, -1);
     hdf5::write_integer_attribute(origin.get(), "threads", provenance.threads);
     Handle plugins = hdf5::create_group(file, schema::kPlugins, path);
     std::vector<std::string> kinds, names, versions, libraries;
@@ -388,48 +438,44 @@ std::unique_ptr<RunRecord> RunRecord::resume(const std::string& path, int64_t la
   if (!fs::exists(path)) throw RunError("no record to resume at " + path);
   hdf5::QuietErrors quiet;
   std::unique_ptr<RunRecord> record(new RunRecord(path, RecordLayout{}));
-  record->open(true);
-  hid_t file = record->file_.get();
-  std::string format = H5Aexists(file, "format") > 0
-                           ? hdf5::read_string_attribute(file, "format", path)
-                           : std::string();
-  if (format != schema::kFormatName) {
-    throw RunError(path + " is not a guidance run record (root attribute format is '" + format +
-                   "', expected '" + schema::kFormatName + "')");
-  }
-  RecordLayout& layout = record->layout_;
-  std::string names = schema::kLayout;
-  layout.pair_names = hdf5::read_strings_dataset(file, names + "/pair_names", path);
-  layout.measure_names = hdf5::read_strings_dataset(file, names + "/measure_names", path);
-  layout.guide_taps = hdf5::read_strings_dataset(file, names + "/guide_taps", path);
-  layout.target_taps = hdf5::read_strings_dataset(file, names + "/target_taps", path);
-  layout.metrics = hdf5::read_strings_dataset(file, names + "/metrics", path);
-  {
-    Handle snapshots = hdf5::open_group(file, schema::kSnapshots, path);
-    layout.activation_dtype =
-        hdf5::read_string_attribute(snapshots.get(), "activation_dtype", path);
-  }
-
-  const std::pair<const char*, Table*> tables[] = {{schema::kTraining, &record->training_},
-                                                    {schema::kEvaluation, &record->evaluation_},
-                                                    {schema::kSnapshots, &record->snapshots_}};
-  for (const auto& [group, table] : tables) {
-    std::vector<int64_t> steps = hdf5::read_integers(file, std::string(group) + "/step", path);
-    table->rows = rows_up_to(steps, last_step);
-    truncate_group(file, group, table->rows, path);
-    if (table->rows > 0) table->last_step = steps[table->rows - 1];
-  }
-
-  Handle origin = hdf5::open_group(file, schema::kProvenance, path);
-  std::vector<std::string> resumed;
-  if (H5Aexists(origin.get(), "resumed_at") > 0) {
-    resumed = hdf5::read_strings_attribute(origin.get(), "resumed_at", path);
-  }
-  resumed.push_back(iso_now());
-  hdf5::write_attribute(origin.get(), "resumed_at", resumed);
-  hdf5::write_attribute(origin.get(), "state", std::string("running"));
-  hdf5::write_attribute(origin.get(), "end_time", std::string());
-  origin.close();
+  // A killed writer leaves "open for writing" flags: cleared in the copy, as `h5clear -s` would.
+  record->edit_copy(true, [&] {
+    hid_t file = record->file_.get();
+    record_format::check_format(file, path);
+    record->layout_ = record_format::read_layout(file, path);
+    const std::pair<const char*, Table*> tables[] = {{schema::kTraining, &record->training_},
+                                                      {schema::kEvaluation, &record->evaluation_},
+                                                      {schema::kSnapshots, &record->snapshots_}};
+    for (const auto& [group, table] : tables) {
+      std::vector<int64_t> steps = hdf5::read_integers(file, std::string(group) + "/step", path);
+      table->rows = rows_up_to(steps, last_step);
+      if (table == &record->evaluation_) {
+        // The final rows come last; a run killed while finishing writes them again.
+        std::vector<std::string> splits = read_splits(file, path);
+        while (table->rows > 0 &&
+               splits[table->rows - 1].rfind(schema::kFinalSplitPrefix, 0) == 0) {
+          --table->rows;
+        }
+      }
+      truncate_group(file, group, table->rows, path);
+      if (table->rows > 0) table->last_step = steps[table->rows - 1];
+    }
+    if (hdf5::exists(file, schema::kPredictions)) {
+      check(H5Ldelete(file, schema::kPredictions, H5P_DEFAULT),
+            path + ": cannot drop the predictions of an earlier finish");
+    }
+    Handle origin = hdf5::open_group(file, schema::kProvenance, path);
+    std::vector<std::string> resumed;
+    if (H5Aexists(origin.get(), "resumed_at") > 0) {
+      resumed = hdf5::read_strings_attribute(origin.get(), "resumed_at", path);
+    }
+    resumed.push_back(iso_now());
+    hdf5::write_attribute(origin.get(), "resumed_at", resumed);
+    hdf5::write_attribute(origin.get(), "state", std::string("running"));
+    hdf5::write_attribute(origin.get(), "end_time", std::string());
+    hdf5::write_integer_attribute(origin.get(), schema::kBestStep, -1);
+  });
+  record->open(false);
   record->start_swmr();
   return record;
 }
@@ -445,13 +491,45 @@ void RunRecord::start_swmr() {
         "cannot start single-writer/multiple-reader mode on " + path_);
 }
 
+void RunRecord::edit_copy(bool clear_status_flags, const std::function<void()>& edit) {
+  // HDF5 promises nothing about a file killed while it is changed outside SWMR mode, so every
+  // such change is made to a copy that replaces the record by a rename: a kill at any instant
+  // leaves the old file or the new one. The copy's name is unique to this process; a run
+  // directory's lock holder removes leftovers of killed ones.
+  if (file_ && !file_.close()) throw RunError("cannot close the record " + path_ + " to change it");
+  std::string copy = path_ + ".partial." + std::to_string(getpid());
+  std::error_code error;
+  fs::copy_file(path_, copy, fs::copy_options::overwrite_existing, error);
+  if (error) {
+    fs::remove(copy, error);
+    throw RunError("cannot copy the record " + path_ + " to change it (" + copy + "): " +
+                   error.message() + "; the record is unchanged");
+  }
+  try {
+    Handle access = file_access(clear_status_flags);
+    file_ = checked(H5Fopen(copy.c_str(), H5F_ACC_RDWR, access.get()), H5Fclose,
+                    "cannot open " + copy + " (a copy of the record " + path_ + ")");
+    edit();
+    if (!file_.close()) throw RunError("cannot close " + copy + ": " + hdf5::error_stack_text());
+    sync_path(copy, false);
+    if (std::rename(copy.c_str(), path_.c_str()) != 0) {
+      throw RunError("cannot rename " + copy + " over the record " + path_ + ": " +
+                     std::strerror(errno));
+    }
+    sync_path(fs::absolute(path_).parent_path().string(), true);
+  } catch (...) {
+    file_.close();
+    fs::remove(copy, error);
+    throw;
+  }
+}
+
 template <typename Create>
 void RunRecord::change_structure(Create create) {
-  // A SWMR writer cannot create objects in HDF5 1.10: leave SWMR mode by closing the file, add
-  // the objects, and enter it again (which flushes everything first).
-  if (!file_.close()) throw RunError("cannot close the record " + path_ + " to add datasets");
+  // A SWMR writer cannot create objects in HDF5 1.10: leave SWMR mode, add the objects to a copy
+  // (edit_copy), and enter it again.
+  edit_copy(false, create);
   open(false);
-  create();
   start_swmr();
 }
 
@@ -847,22 +925,33 @@ void RunRecord::write_snapshot(int64_t step, const std::vector<torch::Tensor>& g
   write_snapshot(step, source, metrics);
 }
 
-void RunRecord::finish(const std::string& state, const std::string& end_time) {
-  require_open("finish");
+void RunRecord::finish(const std::string& state, const std::string& end_time,
+                       const FinalResults& results) {
+  if (finished_) throw RunError("cannot finish: the record " + path_ + " is already finished");
   if (kFinalStates.count(state) == 0) {
     throw RunError(path_ + ": final state '" + state +
                    "' is not \"completed\", \"interrupted\" or \"failed\"");
   }
-  flush();
+  if (file_) flush();
   hdf5::QuietErrors quiet;
-  // Attributes cannot change under SWMR: close, then write them in ordinary mode.
-  if (!file_.close()) throw RunError("cannot close the record " + path_);
-  open(false);
-  Handle origin = hdf5::open_group(file_.get(), schema::kProvenance, path_);
-  hdf5::write_attribute(origin.get(), "state", state);
-  hdf5::write_attribute(origin.get(), "end_time", end_time);
-  origin.close();
-  if (!file_.close()) throw RunError("cannot close the record " + path_);
+  // Attributes cannot change under SWMR: edit_copy() closes the file and changes a copy.
+  edit_copy(false, [&] {
+    hid_t file = file_.get();
+    Handle origin = hdf5::open_group(file, schema::kProvenance, path_);
+    hdf5::write_attribute(origin.get(), "state", state);
+    hdf5::write_attribute(origin.get(), "end_time", end_time);
+    hdf5::write_integer_attribute(origin.get(), schema::kBestStep, results.best_step);
+    origin.close();
+    if (results.predictions.empty()) return;
+    hdf5::create_group(file, schema::kPredictions, path_);
+    for (const auto& [network, predictions] : results.predictions) {
+      std::string group = std::string(schema::kPredictions) + "/" + network;
+      hdf5::create_group(file, group, path_);
+      write_tensor_dataset(file, group + "/indices", predictions.indices, path_);
+      write_tensor_dataset(file, group + "/predicted", predictions.predicted, path_);
+      write_tensor_dataset(file, group + "/correct", predictions.correct.to(torch::kChar), path_);
+    }
+  });
   finished_ = true;
 }
 

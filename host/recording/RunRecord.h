@@ -12,6 +12,7 @@
 
 #include "guidance/api/Metric.h"
 #include "host/recording/Hdf5.h"
+#include "host/recording/RecordFormat.h"
 
 namespace guidance {
 
@@ -57,15 +58,17 @@ struct EvaluationRow {
   std::map<std::string, double> measures;  ///< keys among RecordLayout::measure_names
 };
 
-/// What a record holds, fixed when it is created (HDF5 SWMR writers cannot add objects later,
-/// so everything with a known shape is created up front).
-struct RecordLayout {
-  std::vector<std::string> pair_names;     ///< mapped layer pairs, e.g. "guide.conv1->target.fc2"
-  std::vector<std::string> measure_names;  ///< evaluation measures, e.g. "top1"
-  std::vector<std::string> guide_taps;     ///< empty for unguided runs
-  std::vector<std::string> target_taps;
-  std::vector<std::string> metrics;        ///< similarity metrics recorded at snapshots
-  std::string activation_dtype = "float32";  ///< "float32" or "float16"
+/// Per-example predictions of one network on the test split (docs/record-format.md).
+struct Predictions {
+  torch::Tensor indices;    ///< int64 [N]: the test examples
+  torch::Tensor predicted;  ///< int64 [N] (a class) or [N, L] (a token per position)
+  torch::Tensor correct;    ///< int8, the shape of `predicted`: 1 right, 0 wrong, -1 not scored
+};
+
+/// What a completed run adds to its record when it finishes.
+struct FinalResults {
+  int64_t best_step = -1;  ///< the step whose weights the final ("best/...") rows evaluate
+  std::map<std::string, Predictions> predictions;  ///< by network: "target", and "guide"
 };
 
 /// Similarity of every row activation with every column activation, without gradients.
@@ -124,8 +127,9 @@ class RunRecord {
 
   /// Reopens a record to continue a run from the checkpoint taken at `last_step`: drops every
   /// training and evaluation row and every snapshot with step > last_step (written after that
-  /// checkpoint), so that appending from there neither duplicates nor loses rows. Works on the
-  /// record of a killed run. Sets the state back to "running" and appends the time to the
+  /// checkpoint), and the final ("best/...") rows of a run killed while finishing, so that
+  /// appending from there neither duplicates nor loses rows. Works on the record of a killed run;
+  /// the changes are made to a copy renamed over it, so a kill while resuming loses nothing. Sets the state back to "running" and appends the time to the
   /// provenance attribute `resumed_at`. The run must not be running elsewhere.
   static std::unique_ptr<RunRecord> resume(const std::string& path, int64_t last_step);
 
@@ -174,16 +178,20 @@ class RunRecord {
   /// successful flush.
   void flush();
 
-  /// Flushes, records the completion state and end time, and closes the file.
+  /// Flushes, closes the file and records the completion state, the end time and, for a
+  /// completed run, the best step and the predictions. These changes are made to a copy renamed
+  /// over the record, so a kill at any instant leaves the record as it was or as finished.
   /// @param state "completed", "interrupted" or "failed"
   /// @param end_time ISO 8601
-  void finish(const std::string& state, const std::string& end_time);
+  void finish(const std::string& state, const std::string& end_time,
+              const FinalResults& results = {});
 
  private:
   RunRecord(std::string path, RecordLayout layout);
 
   void open(bool clear_status_flags);
   void start_swmr();
+  void edit_copy(bool clear_status_flags, const std::function<void()>& edit);
   template <typename Create>
   void change_structure(Create create);
   void require_open(const char* operation) const;

@@ -1,8 +1,13 @@
 #include "host/training/Checkpoint.h"
 
+#include <fcntl.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
+#include <map>
+#include <sstream>
 
 #include <ATen/CPUGeneratorImpl.h>
 #include <torch/serialize.h>
@@ -15,9 +20,100 @@ namespace fs = std::filesystem;
 
 namespace {
 
-void write_tensors(torch::nn::Module& module, torch::serialize::OutputArchive& archive) {
-  for (const auto& item : module.named_parameters()) archive.write(item.key(), item.value());
-  for (const auto& item : module.named_buffers()) archive.write(item.key(), item.value(), true);
+constexpr const char* kFormatKey = "__guidance_format";
+constexpr const char* kChecksumKey = "__guidance_checksum";
+constexpr const char* kModelPrefix = "model.";
+
+/// The tensors of one weights or checkpoint file by name; std::map keeps the checksum's order.
+using Entries = std::map<std::string, torch::Tensor>;
+
+uint64_t fnv1a(uint64_t hash, const void* data, size_t bytes) {
+  const auto* byte = static_cast<const unsigned char*>(data);
+  for (size_t i = 0; i < bytes; ++i) hash = (hash ^ byte[i]) * 0x100000001b3ULL;
+  return hash;
+}
+
+/// FNV-1a over every entry's name, dtype, shape and bytes: any changed byte changes it.
+int64_t checksum(const Entries& entries) {
+  uint64_t hash = 0xcbf29ce484222325ULL;
+  for (const auto& [name, tensor] : entries) {
+    torch::Tensor values = tensor.detach().to(torch::kCPU).contiguous();
+    hash = fnv1a(hash, name.data(), name.size() + 1);
+    auto dtype = static_cast<int64_t>(values.scalar_type());
+    hash = fnv1a(hash, &dtype, sizeof(dtype));
+    for (int64_t size : values.sizes()) hash = fnv1a(hash, &size, sizeof(size));
+    hash = fnv1a(hash, values.data_ptr(), values.nbytes());
+  }
+  return static_cast<int64_t>(hash);
+}
+
+torch::Tensor bytes_tensor(const std::string& bytes) {
+  return torch::from_blob(const_cast<char*>(bytes.data()), {static_cast<int64_t>(bytes.size())},
+                          torch::kUInt8)
+      .clone();
+}
+
+std::string tensor_bytes(const torch::Tensor& tensor) {
+  torch::Tensor values = tensor.to(torch::kCPU).contiguous();
+  const char* data = static_cast<const char*>(values.data_ptr());
+  return std::string(data, data + values.nbytes());
+}
+
+std::string serialize(Entries entries) {
+  entries.erase(kChecksumKey);
+  entries[kFormatKey] = torch::tensor(kWeightsFormatVersion);
+  entries[kChecksumKey] = torch::tensor(checksum(entries));
+  torch::serialize::OutputArchive archive;
+  for (const auto& [name, tensor] : entries) archive.write(name, tensor.detach(), true);
+  std::ostringstream out;
+  archive.save_to(out);
+  return out.str();
+}
+
+/// Reads every tensor of a file and, when it carries a checksum, verifies it and its version.
+Entries read_verified(const std::string& path, const char* what) {
+  if (!fs::exists(path)) throw RunError(std::string(what) + " '" + path + "' does not exist");
+  Entries entries;
+  try {
+    torch::serialize::InputArchive archive;
+    archive.load_from(path, torch::Device(torch::kCPU));
+    for (const auto& key : archive.keys()) {
+      c10::IValue value;
+      if (archive.try_read(key, value) && value.isTensor()) entries[key] = value.toTensor();
+    }
+  } catch (const c10::Error& error) {
+    throw RunError(std::string(what) + " '" + path + "' cannot be read (damaged or not a " +
+                   "weights file): " + error.what_without_backtrace());
+  }
+  auto stored = entries.find(kChecksumKey);
+  if (stored == entries.end()) {
+    if (entries.count(kFormatKey)) {
+      throw RunError(std::string(what) + " '" + path + "' has lost its checksum: it is damaged");
+    }
+    return entries;  // made elsewhere (e.g. exported from PyTorch): nothing to verify
+  }
+  int64_t expected = stored->second.item<int64_t>();
+  entries.erase(stored);
+  if (checksum(entries) != expected) {
+    throw RunError(std::string(what) + " '" + path + "' is damaged: its checksum does not match "
+                   "its contents (restore it or delete it to start that run over)");
+  }
+  auto version = entries.find(kFormatKey);
+  int64_t format = version == entries.end() ? -1 : version->second.item<int64_t>();
+  if (format != kWeightsFormatVersion) {
+    throw RunError(std::string(what) + " '" + path + "' has format version " +
+                   std::to_string(format) + "; this build reads version " +
+                   std::to_string(kWeightsFormatVersion));
+  }
+  entries.erase(version);
+  return entries;
+}
+
+Entries module_entries(torch::nn::Module& module, const std::string& prefix = "") {
+  Entries entries;
+  for (const auto& item : module.named_parameters()) entries[prefix + item.key()] = item.value();
+  for (const auto& item : module.named_buffers()) entries[prefix + item.key()] = item.value();
+  return entries;
 }
 
 std::string shape_text(const torch::Tensor& tensor) {
@@ -26,28 +122,28 @@ std::string shape_text(const torch::Tensor& tensor) {
   return text + "]";
 }
 
-void read_tensors(torch::nn::Module& module, torch::serialize::InputArchive& archive,
-                  const std::string& path) {
+/// Copies `entries` named `prefix` + a tensor's name into the module's tensors.
+void load_module(torch::nn::Module& module, const Entries& entries, const std::string& prefix,
+                 const std::string& path) {
   std::vector<std::string> problems;
-  std::vector<std::string> expected;
   torch::NoGradGuard no_grad;
-  auto load = [&](const std::string& name, torch::Tensor& target, bool buffer) {
-    expected.push_back(name);
-    torch::Tensor stored;
-    if (!archive.try_read(name, stored, buffer)) {
+  Entries targets = module_entries(module);
+  for (auto& [name, target] : targets) {
+    auto stored = entries.find(prefix + name);
+    if (stored == entries.end()) {
       problems.push_back("missing tensor '" + name + "' (expected shape " + shape_text(target) + ")");
-    } else if (stored.sizes() != target.sizes()) {
-      problems.push_back("tensor '" + name + "' has shape " + shape_text(stored) +
+    } else if (stored->second.sizes() != target.sizes()) {
+      problems.push_back("tensor '" + name + "' has shape " + shape_text(stored->second) +
                          ", the network expects " + shape_text(target));
     } else {
-      target.copy_(stored);
+      target.copy_(stored->second);
     }
-  };
-  for (auto& item : module.named_parameters()) load(item.key(), item.value(), false);
-  for (auto& item : module.named_buffers()) load(item.key(), item.value(), true);
-  for (const auto& key : archive.keys()) {
-    if (std::find(expected.begin(), expected.end(), key) == expected.end()) {
-      problems.push_back("unexpected tensor '" + key + "' (the network has no such parameter)");
+  }
+  for (const auto& [key, value] : entries) {
+    if (key.rfind(prefix, 0) != 0) continue;
+    if (targets.count(key.substr(prefix.size())) == 0) {
+      problems.push_back("unexpected tensor '" + key.substr(prefix.size()) +
+                         "' (the network has no such parameter)");
     }
   }
   if (!problems.empty()) {
@@ -60,85 +156,89 @@ void read_tensors(torch::nn::Module& module, torch::serialize::InputArchive& arc
 /// The global CPU generator (dropout, noise inputs): part of a checkpoint so resumed runs match.
 at::Generator default_generator() { return at::detail::getDefaultCPUGenerator(); }
 
-template <typename Write>
-void write_atomically(const std::string& path, Write write) {
-  fs::path target(path);
-  if (target.has_parent_path()) fs::create_directories(target.parent_path());
-  // Unique per process: sweep shards sharing a guide cache may write the same file at once.
-  std::string temporary = path + ".partial." + std::to_string(getpid());
-  torch::serialize::OutputArchive archive;
-  write(archive);
-  try {
-    archive.save_to(temporary);
-  } catch (const c10::Error& error) {
-    std::error_code ignored;
-    fs::remove(temporary, ignored);
-    throw RunError("cannot write '" + temporary + "': " + error.what_without_backtrace());
-  }
-  fs::rename(temporary, target);
-}
-
-torch::serialize::InputArchive open_archive(const std::string& path, const char* what) {
-  if (!fs::exists(path)) throw RunError(std::string(what) + " '" + path + "' does not exist");
-  torch::serialize::InputArchive archive;
-  try {
-    archive.load_from(path);
-  } catch (const c10::Error& error) {
-    throw RunError(std::string(what) + " '" + path + "' cannot be read: " +
-                   error.what_without_backtrace());
-  }
-  return archive;
-}
-
 }  // namespace
 
+std::string serialize_weights(torch::nn::Module& module) {
+  return serialize(module_entries(module));
+}
+
+void write_file_atomically(const std::string& path, const std::string& bytes) {
+  fs::path target(path);
+  std::error_code ignored;
+  if (target.has_parent_path()) fs::create_directories(target.parent_path(), ignored);
+  // Unique per process: sweep shards sharing a guide cache may write the same file at once.
+  std::string temporary = path + ".partial." + std::to_string(getpid());
+  auto fail = [&](const std::string& doing, int reason) {
+    fs::remove(temporary, ignored);
+    throw RunError("cannot write '" + path + "' (" + doing + " '" + temporary + "'): " +
+                   std::strerror(reason) + "; the previous file, if any, is unchanged");
+  };
+  int descriptor = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (descriptor < 0) fail("creating", errno);
+  for (size_t written = 0; written < bytes.size();) {
+    ssize_t count = ::write(descriptor, bytes.data() + written, bytes.size() - written);
+    if (count < 0 && errno == EINTR) continue;
+    if (count <= 0) {
+      int reason = count < 0 ? errno : EIO;
+      ::close(descriptor);
+      fail("writing", reason);
+    }
+    written += static_cast<size_t>(count);
+  }
+  if (::fsync(descriptor) != 0) {
+    int reason = errno;
+    ::close(descriptor);
+    fail("syncing", reason);
+  }
+  if (::close(descriptor) != 0) fail("closing", errno);
+  if (std::rename(temporary.c_str(), path.c_str()) != 0) fail("renaming", errno);
+}
+
 void save_weights(torch::nn::Module& module, const std::string& path) {
-  write_atomically(path, [&](torch::serialize::OutputArchive& archive) {
-    write_tensors(module, archive);
-  });
+  write_file_atomically(path, serialize_weights(module));
 }
 
 void load_weights(torch::nn::Module& module, const std::string& path) {
-  torch::serialize::InputArchive archive = open_archive(path, "weights file");
-  read_tensors(module, archive, path);
+  load_module(module, read_verified(path, "weights file"), "", path);
 }
 
 void save_checkpoint(const std::string& path, torch::nn::Module& model,
                      torch::optim::Optimizer& optimizer, const TrainingProgress& progress) {
-  write_atomically(path, [&](torch::serialize::OutputArchive& archive) {
-    torch::serialize::OutputArchive weights;
-    write_tensors(model, weights);
-    archive.write("model", weights);
-    torch::serialize::OutputArchive optimizer_state;
-    optimizer.save(optimizer_state);
-    archive.write("optimizer", optimizer_state);
-    archive.write("step", torch::tensor(progress.step));
-    archive.write("best_score", torch::tensor(progress.best_score, torch::kDouble));
-    archive.write("best_step", torch::tensor(progress.best_step));
-    archive.write("rng", default_generator().get_state());
-  });
+  Entries entries = module_entries(model, kModelPrefix);
+  torch::serialize::OutputArchive optimizer_state;
+  optimizer.save(optimizer_state);
+  std::ostringstream optimizer_bytes;
+  optimizer_state.save_to(optimizer_bytes);
+  entries["optimizer"] = bytes_tensor(optimizer_bytes.str());
+  entries["step"] = torch::tensor(progress.step);
+  entries["best_score"] = torch::tensor(progress.best_score, torch::kDouble);
+  entries["best_step"] = torch::tensor(progress.best_step);
+  entries["best_weights"] = bytes_tensor(progress.best_weights);
+  entries["rng"] = default_generator().get_state();
+  write_file_atomically(path, serialize(std::move(entries)));
 }
 
 TrainingProgress load_checkpoint(const std::string& path, torch::nn::Module& model,
                                  torch::optim::Optimizer& optimizer) {
-  torch::serialize::InputArchive archive = open_archive(path, "checkpoint");
+  Entries entries = read_verified(path, "checkpoint");
+  for (const char* key : {"optimizer", "step", "best_score", "best_step", "best_weights", "rng"}) {
+    if (entries.count(key) == 0) {
+      throw RunError("checkpoint '" + path + "' is incomplete or from another build: no '" + key +
+                     "'");
+    }
+  }
+  load_module(model, entries, kModelPrefix, path);
   TrainingProgress progress;
   try {
-    torch::serialize::InputArchive weights;
-    archive.read("model", weights);
-    read_tensors(model, weights, path);
     torch::serialize::InputArchive optimizer_state;
-    archive.read("optimizer", optimizer_state);
+    std::string optimizer_bytes = tensor_bytes(entries.at("optimizer"));
+    optimizer_state.load_from(optimizer_bytes.data(), optimizer_bytes.size());
     optimizer.load(optimizer_state);
-    auto read = [&](const char* key) {
-      torch::Tensor value;  // a fresh tensor each time: read() refuses to resize a used one
-      archive.read(key, value);
-      return value;
-    };
-    progress.step = read("step").item<int64_t>();
-    progress.best_score = read("best_score").item<double>();
-    progress.best_step = read("best_step").item<int64_t>();
-    default_generator().set_state(read("rng"));
+    progress.step = entries.at("step").item<int64_t>();
+    progress.best_score = entries.at("best_score").item<double>();
+    progress.best_step = entries.at("best_step").item<int64_t>();
+    progress.best_weights = tensor_bytes(entries.at("best_weights"));
+    default_generator().set_state(entries.at("rng"));
   } catch (const c10::Error& error) {
     throw RunError("checkpoint '" + path + "' is incomplete or from another run: " +
                    error.what_without_backtrace());

@@ -8,12 +8,25 @@
 
 namespace guidance {
 
-/// Writes a module's parameters and buffers, by their full dotted names, to a weights file.
-/// The write goes to a temporary file renamed into place, so a crash never leaves half a file.
+/// Version of the weights and checkpoint files this build writes (key `__guidance_format`).
+constexpr int64_t kWeightsFormatVersion = 1;
+
+/// @return a weights file's bytes: the module's parameters and buffers by their full dotted
+/// names, the format version and a checksum over every tensor (name, dtype, shape and bytes).
+std::string serialize_weights(torch::nn::Module& module);
+
+/// Writes `bytes` to `path` through a temporary file in the same folder that is synced and then
+/// renamed into place, so a crash never leaves half a file. Throws RunError naming the path and
+/// the reason (e.g. no space left on device); the temporary file is removed.
+void write_file_atomically(const std::string& path, const std::string& bytes);
+
+/// save: write_file_atomically(path, serialize_weights(module)).
 void save_weights(torch::nn::Module& module, const std::string& path);
 
-/// Loads a weights file into a module. Throws RunError naming the file and every missing,
-/// unexpected or mis-shaped tensor (with both shapes) when the file does not match the module.
+/// Loads a weights file into a module. A file this workbench wrote has its checksum and format
+/// version verified first; one without them (made elsewhere, e.g. by PyTorch) is read as is.
+/// Throws RunError naming the file when it is damaged, from a newer format, or does not match the
+/// module (listing every missing, unexpected or mis-shaped tensor with both shapes).
 void load_weights(torch::nn::Module& module, const std::string& path);
 
 /// What a training checkpoint holds besides the model and optimiser.
@@ -21,14 +34,17 @@ struct TrainingProgress {
   int64_t step = 0;             ///< optimiser steps done
   double best_score = 0;        ///< best validation value of the selection measure so far
   int64_t best_step = -1;       ///< step of the best validation so far; -1: none yet
+  std::string best_weights;     ///< serialize_weights() of the best weights ("" before any)
 };
 
-/// Writes a checkpoint (model, optimiser, progress, the global RNG state) atomically.
+/// Writes a checkpoint (model, optimiser, progress with the best weights, the global RNG state)
+/// atomically, with a format version and a checksum over everything in it.
 void save_checkpoint(const std::string& path, torch::nn::Module& model,
                      torch::optim::Optimizer& optimizer, const TrainingProgress& progress);
 
 /// Restores a checkpoint written by save_checkpoint into the same model and optimiser, and the
-/// global RNG. Throws RunError naming the file on any mismatch.
+/// global RNG. Throws RunError naming the file when it is damaged (checksum), from a newer
+/// format, or does not match.
 TrainingProgress load_checkpoint(const std::string& path, torch::nn::Module& model,
                                  torch::optim::Optimizer& optimizer);
 

@@ -7,6 +7,7 @@
 
 #include "guidance/api/Export.h"
 #include "host/common/Errors.h"
+#include "host/common/StopSignal.h"
 #include "host/config/TomlReader.h"
 #include "host/training/Checkpoint.h"
 #include "host/training/Progress.h"
@@ -75,6 +76,7 @@ bool HostGuideServices::train_cached(Network& guide, const GuideTraining& traini
   // that needs the same guide; it is removed once the guide is cached.
   settings.checkpoint_path = path + ".checkpoint";
   settings.checkpoint_every = config_.run.checkpoint_every;
+  settings.stop_requested = [](int64_t) { return stop_requested(); };
   // Non-owning: the guide is owned by the run; the trainer only borrows it while training.
   std::shared_ptr<Network> borrowed(&guide, [](Network*) {});
   Trainer trainer(settings, run_.dataset, run_.task, borrowed, nullptr, nullptr, {});

@@ -2,15 +2,18 @@
 
 #include <unistd.h>
 
-#include <atomic>
 #include <chrono>
-#include <csignal>
 #include <ctime>
 #include <filesystem>
+#include <optional>
 
 #include <torch/version.h>
 
+#include "host/common/DirectoryLock.h"
 #include "host/common/Errors.h"
+#include "host/common/FaultPoints.h"
+#include "host/common/StopSignal.h"
+#include "host/recording/RecordSchema.h"
 #include "host/recording/RunRecord.h"
 #include "host/training/Checkpoint.h"
 #include "host/training/GuideTrainer.h"
@@ -23,10 +26,6 @@ namespace guidance {
 namespace fs = std::filesystem;
 
 namespace {
-
-std::atomic<bool> stop_flag{false};
-
-void request_stop(int) { stop_flag.store(true); }
 
 std::string now_iso8601() {
   std::time_t now = std::time(nullptr);
@@ -50,6 +49,17 @@ struct RunFiles {
         best(directory + "/best.pt"),
         guide(directory + "/guide.pt") {}
   std::string directory, record, checkpoint, best, guide;
+
+  /// Removes the temporary files ("<file>.partial.<pid>") of killed writers. Only the holder of
+  /// the directory's lock may call it: then no live process writes them.
+  void remove_leftovers() const {
+    std::error_code error;
+    for (const auto& entry : fs::directory_iterator(directory, error)) {
+      if (entry.path().filename().string().find(".partial.") != std::string::npos) {
+        fs::remove(entry.path(), error);
+      }
+    }
+  }
 };
 
 Provenance make_provenance(const Config& config, const PluginCatalog& catalog, int threads) {
@@ -118,6 +128,7 @@ class RunObserver : public TrainingObserver {
     record_.append_training({report.step, report.epoch, report.learning_rate, report.total_loss,
                              report.task_loss, report.guidance_loss, report.distill_loss,
                              report.pair_distances});
+    kill_point("step:" + std::to_string(report.step));
     if (snapshot_due(report.step)) snapshot(report.step);
   }
 
@@ -139,7 +150,8 @@ class RunObserver : public TrainingObserver {
     source.batch_size = config_.train.eval_batch_size;
     source.similarity_memory_bytes = static_cast<uint64_t>(config_.record.similarity_memory_mb)
                                      << 20;
-    source.activations = [&](const std::string& side, int64_t begin, int64_t end) {
+    source.activations = [&, step](const std::string& side, int64_t begin, int64_t end) {
+      if (begin > 0 || side == "target") kill_point("snapshot:" + std::to_string(step));
       Network& network = side == "guide" ? *run_.guide : *run_.target;
       Batch batch =
           run_.dataset->batch(probe_.split, probe_.indices.narrow(0, begin, end - begin));
@@ -181,13 +193,6 @@ RecordLayout make_layout(const Config& config, const RunComponents& run) {
 
 }  // namespace
 
-bool stop_requested() { return stop_flag.load(); }
-
-void install_stop_handlers() {
-  std::signal(SIGINT, request_stop);
-  std::signal(SIGTERM, request_stop);
-}
-
 RunSummary run_config(const Config& config, const PluginCatalog& catalog,
                       const RunOptions& options, std::ostream& log) {
   int threads = apply_threads(options.threads > 0 ? options.threads : config.run.threads);
@@ -196,6 +201,11 @@ RunSummary run_config(const Config& config, const PluginCatalog& catalog,
   summary.name = config.run.name;
   summary.record_path = files.record;
 
+  // Held until the run returns: no other process trains, resumes or restarts this run meanwhile.
+  DirectoryLock lock(files.directory);
+  files.remove_leftovers();
+  // Assembled before anything is removed: a run that cannot start (no GPU, bad data) loses nothing.
+  RunComponents run = assemble_run(config, catalog);
   if (options.restart) {
     for (const auto& file : {files.record, files.checkpoint, files.best, files.guide}) fs::remove(file);
   }
@@ -209,9 +219,11 @@ RunSummary run_config(const Config& config, const PluginCatalog& catalog,
     throw RunError("'" + files.record + "' already exists: continue it with --resume, or choose "
                    "another run.name or run.output (nothing was changed)");
   }
-  fs::create_directories(files.directory);
-
-  RunComponents run = assemble_run(config, catalog);
+  if (resuming && !fs::exists(files.record)) {
+    throw RunError("'" + files.checkpoint + "' has no record beside it (" + files.record +
+                   " is missing): start the run over with --restart");
+  }
+  const bool already_complete = resuming && record_format::state_of(files.record) == "completed";
   if (!options.quiet) {
     log << "run " << config.run.name << ": " << config.dataset.name << ", target "
         << config.target.name
@@ -240,13 +252,17 @@ RunSummary run_config(const Config& config, const PluginCatalog& catalog,
   settings.checkpoint_path = files.checkpoint;
   settings.checkpoint_every = config.run.checkpoint_every;
   settings.best_weights_path = files.best;
+  settings.stop_requested = [](int64_t done) { return stop_requested() || stop_point_reached(done); };
   Trainer trainer(settings, run.dataset, run.task, run.target, run.guide, run.metric, run.pairs);
 
   std::unique_ptr<RunRecord> record;
   if (resuming) {
     trainer.resume();
-    record = RunRecord::resume(files.record, trainer.step());
-    if (!options.quiet) log << "resumed at step " << trainer.step() << " of " << trainer.total_steps() << "\n";
+    if (!already_complete) record = RunRecord::resume(files.record, trainer.step());
+    if (!options.quiet) {
+      log << (already_complete ? "already completed at step " : "resumed at step ")
+          << trainer.step() << " of " << trainer.total_steps() << "\n";
+    }
   } else {
     record = RunRecord::create(files.record, make_provenance(config, catalog, threads),
                                make_layout(config, run));
@@ -257,33 +273,64 @@ RunSummary run_config(const Config& config, const PluginCatalog& catalog,
     record->flush();
   }
 
-  const bool already_complete = resuming && trainer.step() >= trainer.total_steps();
+  // A failure marks the record "failed" if it still can; the first error is the one reported.
+  auto finish_failed = [&] {
+    try {
+      if (record) record->finish("failed", now_iso8601());
+    } catch (const std::exception&) {
+    }
+  };
   ProgressPrinter progress(log, config.run.name, is_terminal(log), options.quiet,
                            config.run.log_every);
-  RunObserver observer(config, run, *record, progress, probe, trainer.total_steps());
+  std::optional<RunObserver> observer;
+  if (record) observer.emplace(config, run, *record, progress, probe, trainer.total_steps());
+  TrainingObserver silent;
   try {
-    summary.completed = trainer.run(observer);
+    summary.completed = trainer.run(observer ? static_cast<TrainingObserver&>(*observer) : silent);
+    progress.finish_line();
+    summary.steps = trainer.step();
+    if (!summary.completed) {
+      record->finish("interrupted", now_iso8601());
+      return summary;
+    }
+    // The final measures evaluate the reloaded best-validation weights; the record keeps them as
+    // rows of their own ("best/<split>"), and "completed" is set only once they are written.
+    trainer.restore_best();
+    FinalResults results;
+    results.best_step = trainer.best_step();
+    ExamplePredictions target_predictions;
+    summary.train = trainer.evaluate(*run.target, Split::Train, config.train.train_eval_size);
+    summary.validation = trainer.evaluate(*run.target, Split::Validation);
+    summary.test = trainer.evaluate(*run.target, Split::Test, 0, &target_predictions);
+    summary.best_step = results.best_step;
+    if (already_complete) return summary;
+    const int64_t epoch = (trainer.step() - 1) / trainer.steps_per_epoch();
+    for (const auto& [split, measures] : {std::pair{Split::Train, &summary.train},
+                                          std::pair{Split::Validation, &summary.validation},
+                                          std::pair{Split::Test, &summary.test}}) {
+      if (split == Split::Validation && run.dataset->size(Split::Validation) == 0) continue;
+      std::map<std::string, double> values = *measures;
+      values.erase("loss");
+      record->append_evaluation({trainer.step(), epoch,
+                                 std::string(record_schema::kFinalSplitPrefix) + to_string(split),
+                                 measures->at("loss"), values});
+    }
+    torch::Tensor test_indices = torch::arange(run.dataset->size(Split::Test), torch::kLong);
+    results.predictions["target"] = {test_indices, target_predictions.predicted,
+                                     target_predictions.correct};
+    if (run.guide) {
+      ExamplePredictions guide_predictions;
+      trainer.evaluate(*run.guide, Split::Test, 0, &guide_predictions);
+      results.predictions["guide"] = {test_indices, guide_predictions.predicted,
+                                      guide_predictions.correct};
+    }
+    kill_point("finish");
+    record->finish("completed", now_iso8601(), results);
   } catch (...) {
     progress.finish_line();
-    record->finish("failed", now_iso8601());
+    finish_failed();
     throw;
   }
-  progress.finish_line();
-  summary.steps = trainer.step();
-  if (!summary.completed) {
-    record->finish("interrupted", now_iso8601());
-    return summary;
-  }
-
-  trainer.restore_best();
-  summary.train = trainer.evaluate(*run.target, Split::Train, config.train.train_eval_size);
-  summary.validation = trainer.evaluate(*run.target, Split::Validation);
-  summary.test = trainer.evaluate(*run.target, Split::Test);
-  if (!already_complete) {  // a completed run's record already holds its test evaluation
-    observer.on_evaluation({trainer.step(), (trainer.step() - 1) / trainer.steps_per_epoch(),
-                            Split::Test, summary.test});
-  }
-  record->finish("completed", now_iso8601());
   return summary;
 }
 

@@ -24,20 +24,16 @@ struct RunSummary {
   std::string record_path;
   bool completed = false;                   ///< false: interrupted (a checkpoint was saved)
   int64_t steps = 0;
-  std::map<std::string, double> train;      ///< final train-set measures (and "loss")
-  std::map<std::string, double> validation; ///< best validation measures
+  std::map<std::string, double> train;      ///< train-subset measures of the best weights
+  std::map<std::string, double> validation; ///< validation measures of the best weights
   std::map<std::string, double> test;       ///< test measures of the best validation checkpoint
+  int64_t best_step = -1;                   ///< the step whose weights train/validation/test use
 };
 
 /// Runs one validated config end to end: assembles it, prepares the guide, trains, evaluates,
-/// checkpoints and records. Progress goes to `log`.
+/// checkpoints and records. Progress goes to `log`. Holds the run directory's lock throughout:
+/// throws RunBusyError (nothing changed) when another process holds it.
 RunSummary run_config(const Config& config, const PluginCatalog& catalog,
                       const RunOptions& options, std::ostream& log);
-
-/// @return true once SIGINT or SIGTERM was received (runs stop after the current step).
-bool stop_requested();
-
-/// Installs SIGINT/SIGTERM handlers that request a stop instead of killing the process.
-void install_stop_handlers();
 
 }  // namespace guidance

@@ -68,6 +68,19 @@ std::map<std::string, double> MeasureAccumulator::result() const {
   return result;
 }
 
+ExamplePredictions predictions_of(const TaskSpec& task, const torch::Tensor& logits,
+                                  const Batch& batch) {
+  torch::NoGradGuard no_grad;
+  ExamplePredictions result;
+  result.predicted = logits.argmax(-1).to(torch::kCPU, torch::kLong);
+  torch::Tensor targets = batch.targets.to(torch::kCPU);
+  result.correct = result.predicted.eq(targets).to(torch::kChar);
+  if (task.target_kind != TargetKind::Class) {
+    result.correct.masked_fill_(batch.target_mask.to(torch::kCPU).logical_not(), -1);
+  }
+  return result;
+}
+
 bool higher_is_better(const std::string& measure) {
   return measure != "loss" && measure != measures::kPerplexity;
 }

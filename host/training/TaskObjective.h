@@ -35,6 +35,16 @@ class MeasureAccumulator {
   double sequences_right_ = 0;
 };
 
+/// Per-example predictions of a network on a batch.
+struct ExamplePredictions {
+  torch::Tensor predicted;  ///< int64 [B] (Class) or [B, L] (TokenPerPosition): the argmax
+  torch::Tensor correct;    ///< int8, shaped as `predicted`: 1 right, 0 wrong, -1 not scored
+};
+
+/// @return the predictions in `logits` for `batch`, on the CPU.
+ExamplePredictions predictions_of(const TaskSpec& task, const torch::Tensor& logits,
+                                  const Batch& batch);
+
 /// @return whether a larger value of a measure is better (false for "loss" and "perplexity").
 bool higher_is_better(const std::string& measure);
 

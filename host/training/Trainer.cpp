@@ -1,12 +1,14 @@
 #include "host/training/Trainer.h"
 
+#include <fstream>
+#include <iterator>
+
 #include <ATen/CPUGeneratorImpl.h>
 #include <torch/nn/utils/clip_grad.h>
 
 #include "host/common/Errors.h"
 #include "host/training/GuidanceLoss.h"
 #include "host/training/Optimization.h"
-#include "host/training/RunDriver.h"
 #include "host/training/RunSetup.h"
 #include "host/training/TaskObjective.h"
 
@@ -47,6 +49,15 @@ Trainer::Trainer(TrainerSettings settings, std::shared_ptr<Dataset> dataset, Tas
 
 void Trainer::resume() {
   progress_ = load_checkpoint(settings_.checkpoint_path, *target_, *optimizer_);
+  if (settings_.best_weights_path.empty() || progress_.best_step < 0) return;
+  // The checkpoint's copy of the best weights is the truth: best.pt may be missing, damaged, or
+  // newer than the checkpoint (a new best saved after it, then a kill).
+  std::ifstream in(settings_.best_weights_path, std::ios::binary);
+  std::string stored{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+  if (!in.good() && !in.eof()) stored.clear();
+  if (stored != progress_.best_weights) {
+    write_file_atomically(settings_.best_weights_path, progress_.best_weights);
+  }
 }
 
 std::string Trainer::selection_measure() const {
@@ -145,7 +156,8 @@ StepReport Trainer::train_step() {
   return report;
 }
 
-std::map<std::string, double> Trainer::evaluate(Network& network, Split split, int64_t limit) {
+std::map<std::string, double> Trainer::evaluate(Network& network, Split split, int64_t limit,
+                                                ExamplePredictions* predictions) {
   const int64_t size = dataset_->size(split);
   int64_t count = limit > 0 ? std::min(limit, size) : size;
   torch::Tensor indices = torch::arange(count, torch::kLong);
@@ -154,15 +166,35 @@ std::map<std::string, double> Trainer::evaluate(Network& network, Split split, i
     indices = torch::randperm(size, generator, torch::kLong).narrow(0, 0, count);
   }
   MeasureAccumulator accumulator(task_);
+  std::vector<ExamplePredictions> parts;
   bool was_training = network.is_training();
   network.eval();
   torch::NoGradGuard no_grad;
   for (int64_t start = 0; start < count; start += settings_.train.eval_batch_size) {
     int64_t length = std::min(settings_.train.eval_batch_size, count - start);
     Batch batch = to_device(dataset_->batch(split, indices.narrow(0, start, length)));
-    accumulator.add(network.forward(batch.network_input()).logits, batch);
+    torch::Tensor logits = network.forward(batch.network_input()).logits;
+    accumulator.add(logits, batch);
+    if (predictions != nullptr) parts.push_back(predictions_of(task_, logits, batch));
   }
   network.train(was_training);
+  if (predictions != nullptr) {
+    std::vector<torch::Tensor> predicted, correct;
+    for (const auto& part : parts) {
+      predicted.push_back(part.predicted);
+      correct.push_back(part.correct);
+    }
+    // Token tasks may pad each batch to its own length: pad to the longest, unscored.
+    int64_t length = 0;
+    for (const auto& part : predicted) length = std::max<int64_t>(length, part.dim() > 1 ? part.size(1) : 0);
+    for (size_t i = 0; length > 0 && i < predicted.size(); ++i) {
+      int64_t missing = length - predicted[i].size(1);
+      predicted[i] = torch::constant_pad_nd(predicted[i], {0, missing}, 0);
+      correct[i] = torch::constant_pad_nd(correct[i], {0, missing}, -1);
+    }
+    predictions->predicted = predicted.empty() ? torch::empty({0}, torch::kLong) : torch::cat(predicted);
+    predictions->correct = correct.empty() ? torch::empty({0}, torch::kChar) : torch::cat(correct);
+  }
   return accumulator.result();
 }
 
@@ -185,7 +217,8 @@ void Trainer::evaluate_and_select(TrainingObserver& observer) {
   if (better) {
     progress_.best_score = score;
     progress_.best_step = progress_.step;
-    save_weights(*target_, settings_.best_weights_path);
+    progress_.best_weights = serialize_weights(*target_);
+    write_file_atomically(settings_.best_weights_path, progress_.best_weights);
   }
 }
 
@@ -197,7 +230,7 @@ void Trainer::checkpoint(TrainingObserver& observer) {
 
 bool Trainer::run(TrainingObserver& observer) {
   while (progress_.step < total_steps_) {
-    if (stop_requested()) {
+    if (settings_.stop_requested && settings_.stop_requested(progress_.step)) {
       checkpoint(observer);
       return false;
     }

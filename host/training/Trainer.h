@@ -1,5 +1,6 @@
 #pragma once
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -13,6 +14,7 @@
 #include "host/config/Config.h"
 #include "host/training/Checkpoint.h"
 #include "host/training/LayerMap.h"
+#include "host/training/TaskObjective.h"
 
 namespace guidance {
 
@@ -25,6 +27,9 @@ struct TrainerSettings {
   std::string checkpoint_path;      ///< "" = no checkpoints
   int64_t checkpoint_every = 0;     ///< steps; 0 = only at epoch ends (if checkpoint_path set)
   std::string best_weights_path;    ///< "" = no best-validation selection
+  /// Asked before each step with the steps done so far; true saves a checkpoint and stops (e.g.
+  /// on SIGINT). None: never.
+  std::function<bool(int64_t steps_done)> stop_requested;
 };
 
 /// One optimiser step's figures.
@@ -79,18 +84,24 @@ class Trainer {
   int64_t total_steps() const { return total_steps_; }
   int64_t step() const { return progress_.step; }
 
-  /// Restores model, optimiser, RNG and progress from the settings' checkpoint file.
+  /// Restores model, optimiser, RNG and progress from the settings' checkpoint file, and rewrites
+  /// the best weights file from the checkpoint's copy when it is missing or differs.
   void resume();
 
   /// Trains until the step budget is spent or a stop is requested (SIGINT/SIGTERM). Evaluates
   /// validation and a fixed train subset at each epoch end and after the last step, keeping the
   /// best validation weights; writes a checkpoint every checkpoint_every steps, at epoch ends
-  /// and when stopped. @return true if the budget was spent, false if stopped early.
+  /// and when settings.stop_requested() says so. @return true if the budget was spent, false if stopped early.
   bool run(TrainingObserver& observer);
 
   /// @return loss and measures of `network` on a split (at most `limit` examples when > 0; for
   /// the train split a fixed seeded subset).
-  std::map<std::string, double> evaluate(Network& network, Split split, int64_t limit = 0);
+  /// @param predictions when given, receives the per-example predictions (examples in order)
+  std::map<std::string, double> evaluate(Network& network, Split split, int64_t limit = 0,
+                                         ExamplePredictions* predictions = nullptr);
+
+  /// @return the step whose weights restore_best() loads (the last step without selection).
+  int64_t best_step() const { return progress_.best_step >= 0 ? progress_.best_step : step(); }
 
   /// Loads the best validation weights into the target (no-op without selection or before any).
   void restore_best();

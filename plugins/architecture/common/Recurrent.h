@@ -92,9 +92,9 @@ class RecurrentPlugin : public ArchitecturePlugin {
     return {name_, "1.0.0", summary_,
             {
                 ParamSpec::integer("layers", 2, "stacked recurrent layers, each tapped")
-                    .at_least(1),
-                ParamSpec::integer("hidden", 64, "hidden units per layer").at_least(1),
-                ParamSpec::integer("embedding", 32, "token embedding size").at_least(1),
+                    .between(1, 64),
+                ParamSpec::integer("hidden", 64, "hidden units per layer").between(1, 16384),
+                ParamSpec::integer("embedding", 32, "token embedding size").between(1, 16384),
                 ParamSpec::real("dropout", 0.0, "dropout between layers").between(0.0, 1.0),
             }};
   }

@@ -147,12 +147,12 @@ class TransformerBody : public Network {
 /// mlp_ratio and dropout, with small defaults that run on a CPU in seconds.
 inline std::vector<ParamSpec> transformer_params() {
   return {
-      ParamSpec::integer("depth", 2, "number of transformer blocks").at_least(1),
+      ParamSpec::integer("depth", 2, "number of transformer blocks").between(1, 256),
       ParamSpec::integer("width", 32, "model width D (embedding size); divisible by heads")
-          .at_least(1),
-      ParamSpec::integer("heads", 2, "attention heads per block").at_least(1),
+          .between(1, 16384),
+      ParamSpec::integer("heads", 2, "attention heads per block").between(1, 256),
       ParamSpec::real("mlp_ratio", 2.0, "feed-forward hidden width as a multiple of width")
-          .at_least(0.0),
+          .between(0.0, 64.0),
       ParamSpec::real("dropout", 0.0, "dropout on attention weights and sublayer outputs")
           .between(0.0, 1.0),
   };

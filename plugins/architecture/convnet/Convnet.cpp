@@ -103,9 +103,9 @@ class ConvnetPlugin : public ArchitecturePlugin {
             {
                 ParamSpec::integers("channels", {16, 32, 64},
                                     "output channels of each conv block, one block per entry")
-                    .at_least(1),
+                    .between(1, 4096),
                 ParamSpec::integer("kernel_size", 3, "odd convolution kernel size (same padding)")
-                    .at_least(1),
+                    .between(1, 31),
                 ParamSpec::boolean("batch_norm", true,
                                    "batch normalisation between each convolution and its "
                                    "activation"),
@@ -113,7 +113,7 @@ class ConvnetPlugin : public ArchitecturePlugin {
                 ParamSpec::string("pool", "max", "2x2 pooling after every pool_every-th block")
                     .one_of({"max", "avg", "none"}),
                 ParamSpec::integer("pool_every", 1, "blocks between two 2x2 poolings")
-                    .at_least(1),
+                    .between(1, 64),
             }};
   }
 

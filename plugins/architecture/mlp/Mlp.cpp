@@ -88,11 +88,11 @@ class MlpPlugin : public ArchitecturePlugin {
             "taps every hidden layer",
             {
                 ParamSpec::integer("depth", 3, "hidden layers (the paper's Deep FCN: 50)")
-                    .at_least(1),
+                    .between(1, 1000),
                 ParamSpec::integer("width", 128,
                                    "units per hidden layer (the paper's Wide FCN: a few very "
                                    "wide layers)")
-                    .at_least(1),
+                    .between(1, 65536),
                 ParamSpec::boolean("batch_norm", false,
                                    "batch normalisation between each linear layer and its "
                                    "activation"),

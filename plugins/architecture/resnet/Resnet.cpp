@@ -172,10 +172,10 @@ class ResnetPlugin : public ArchitecturePlugin {
                 ParamSpec::integers("blocks", {1, 1},
                                     "blocks per stage; each stage doubles the width and halves "
                                     "the resolution; used by preset custom only")
-                    .at_least(1),
+                    .between(1, 64),
                 ParamSpec::integer("base_width", 16,
                                    "channels of the stem and the first stage (paper: 64)")
-                    .at_least(1),
+                    .between(1, 1024),
                 ParamSpec::string("stem", "small",
                                   "small: 3x3 conv (CIFAR); imagenet: 7x7/2 conv and 3x3/2 max "
                                   "pool")

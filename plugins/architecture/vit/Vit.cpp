@@ -66,7 +66,7 @@ class VitPlugin : public ArchitecturePlugin {
     auto params = transformer_params();
     params.push_back(
         ParamSpec::integer("patch_size", 4, "side of the square patches; divides the image")
-            .at_least(1));
+            .between(1, 1024));
     params.push_back(ParamSpec::string("pool", "cls",
                                        "image representation: the CLS token or the mean of the "
                                        "patch tokens")

@@ -21,11 +21,11 @@ namespace guidance::datasets {
 /// dataset, and its `min_length` and `max_length`.
 inline std::vector<ParamSpec> generated_params(int64_t min_length, int64_t max_length) {
   return {
-      ParamSpec::integer("min_length", min_length, "shortest sequence generated").at_least(1),
-      ParamSpec::integer("max_length", max_length, "longest sequence generated").at_least(1),
-      ParamSpec::integer("train_size", 10000, "examples in the train split").at_least(1),
-      ParamSpec::integer("validation_size", 1000, "examples in the validation split").at_least(0),
-      ParamSpec::integer("test_size", 1000, "examples in the test split").at_least(0)};
+      ParamSpec::integer("min_length", min_length, "shortest sequence generated").between(1, 4096),
+      ParamSpec::integer("max_length", max_length, "longest sequence generated").between(1, 4096),
+      ParamSpec::integer("train_size", 10000, "examples in the train split").between(1, 10000000),
+      ParamSpec::integer("validation_size", 1000, "examples in the validation split").between(0, 10000000),
+      ParamSpec::integer("test_size", 1000, "examples in the test split").between(0, 10000000)};
 }
 
 /// The lengths and split sizes set by generated_params().

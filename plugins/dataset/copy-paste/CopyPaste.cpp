@@ -95,9 +95,9 @@ class CopyPastePlugin final : public DatasetPlugin {
         "1.0.0",
         "copy random content after a COPY token (tokens: pad 0, COPY 1, END 2, "
         "blank 3, content from 4); next-token targets scored on the answer",
-        {ParamSpec::integer("content_vocab", 10, "number of distinct content tokens").at_least(1),
+        {ParamSpec::integer("content_vocab", 10, "number of distinct content tokens").between(1, 100000),
          ParamSpec::integer("blanks", 0, "blank tokens between the content and the COPY token")
-             .at_least(0)}};
+             .between(0, 4096)}};
     for (auto& spec : generated_params(1, 20)) info.params.push_back(std::move(spec));
     return info;
   }

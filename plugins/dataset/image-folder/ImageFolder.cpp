@@ -261,7 +261,7 @@ class ImageFolderPlugin final : public DatasetPlugin {
          ParamSpec::integer("channels", 3, "1 (grey) or 3 (RGB); images are converted")
              .between(1, 3),
          ParamSpec::integer("image_size", 32, "images are resized (bilinear) to this square side")
-             .at_least(1),
+             .between(1, 4096),
          ParamSpec::real("validation_fraction", 0.1,
                          "share of the training images carved out for validation when there is "
                          "no val/ folder")

@@ -143,7 +143,7 @@ class TextPlugin final : public DatasetPlugin {
                            "tokens are characters or whitespace-separated "
                            "words")
              .one_of({"char", "word"}),
-         ParamSpec::integer("context", 128, "tokens per example window").at_least(1),
+         ParamSpec::integer("context", 128, "tokens per example window").between(1, 65536),
          ParamSpec::integer("stride", 0, "tokens between window starts; 0 = context").at_least(0),
          ParamSpec::integer("min_count", 1,
                             "tokens seen fewer times in the training portion become <unk>")

@@ -37,7 +37,7 @@ def expect(condition, message):
 
 def check(record, args):
     expect(record.attrs["format"] == "guidance-run-record", "root attribute format")
-    expect(int(record.attrs["format_version"]) == 1, "format_version")
+    expect(int(record.attrs["format_version"]) == 2, "format_version")
     config = record["config"].asstr()[()]
     expect(isinstance(config, str) and "[run]" in config, "config is the TOML text")
 
@@ -47,6 +47,15 @@ def check(record, args):
         expect(isinstance(provenance[key], str) and provenance[key], f"provenance {key}")
     expect(provenance["seed"].dtype == np.uint64, "seed is uint64")
     expect(strings(record["provenance/plugins/name"]) == ["linear-cka"], "plugin names")
+    expect(int(provenance["best_step"]) >= -1, "best_step")
+    if "predictions" in record:
+        for network in record["predictions"]:
+            group = record["predictions"][network]
+            n = len(group["indices"])
+            expect(group["predicted"].shape[0] == n and group["correct"].shape == group["predicted"].shape,
+                   f"predictions/{network} shapes")
+            expect(group["correct"].dtype == np.int8 and set(np.unique(group["correct"][()])) <= {-1, 0, 1},
+                   f"predictions/{network}/correct values")
     if args.resumed is not None:
         expect(len(provenance.get("resumed_at", [])) == args.resumed, "resumed_at entries")
 
