@@ -360,13 +360,50 @@ TEST(Summarize, StudyOfTinyRunsThroughTheBinary) {
   ASSERT_EQ(ran.exit_code, 0) << ran.err;
   const std::string dir = work.file("results") + "/study";
 
+  // The study's records, found as summarize finds them (run names are the sweep's business).
+  std::vector<std::string> guided_records, unguided_records;
+  for (const auto& entry : fs::recursive_directory_iterator(dir)) {
+    if (entry.path().filename() != "run.h5") continue;
+    analysis::RecordReader record(entry.path().string());
+    auto settings = analysis::settings_of(record.config());
+    (settings.at("guidance.enabled") == "true" ? guided_records : unguided_records)
+        .push_back(entry.path().string());
+  }
+  ASSERT_EQ(guided_records.size(), 2u);
+  ASSERT_EQ(unguided_records.size(), 2u);
+
+  // Final measures are the best weights' rows the run wrote after training.
+  analysis::RecordReader finished(guided_records[0]);
+  analysis::Table evaluation = finished.evaluation();
+  const auto& splits = evaluation.column("split").texts;
+  size_t best_test = std::find(splits.begin(), splits.end(), "best/test") - splits.begin();
+  ASSERT_LT(best_test, splits.size());
+  EXPECT_DOUBLE_EQ(analysis::final_measures_of(evaluation).at("test top1"),
+                   evaluation.column("top1").numbers[best_test]);
+
+  // Error consistency on the records' own predictions: κ of a target with its guide, by hand.
+  ASSERT_TRUE(finished.has_predictions("target"));
+  ASSERT_TRUE(finished.has_predictions("guide"));
+  analysis::Kappa by_hand = analysis::cohens_kappa(finished.predictions("target").correct,
+                                                   finished.predictions("guide").correct);
+  EXPECT_EQ(by_hand.count, 32);  // the test split
+  testing::CommandResult own_guide = testing::run_cli("analyze consistency '" + guided_records[0] +
+                                                      "' '" + guided_records[0] +
+                                                      "' --side-b guide");
+  ASSERT_EQ(own_guide.exit_code, 0) << own_guide.err;
+  EXPECT_THAT(own_guide.out, HasSubstr("kappa     " + analysis::format_number(by_hand.kappa)));
+  testing::CommandResult kappas = testing::run_cli("analyze consistency '" + dir + "' --out '" +
+                                                   work.file("kappa") + "'");
+  ASSERT_EQ(kappas.exit_code, 0) << kappas.err;
+  EXPECT_THAT(kappas.out, HasSubstr("/guide"));  // guides make columns of their own
+  EXPECT_TRUE(fs::exists(work.file("kappa") + "/consistency.svg"));
+
   // A fifth run of the guided cell that never finished: same settings, state "running".
-  analysis::RecordReader finished(dir + "/enabled=true,seed=1/run.h5");
   Provenance provenance;
   provenance.config_toml = finished.config();
   provenance.seed = 7;
   RecordLayout layout = finished.layout();
-  auto killed = RunRecord::create(dir + "/enabled=true,seed=7/run.h5", provenance, layout);
+  auto killed = RunRecord::create(dir + "/killed/run.h5", provenance, layout);
   killed->flush();
   killed.reset();
 
@@ -375,7 +412,7 @@ TEST(Summarize, StudyOfTinyRunsThroughTheBinary) {
   EXPECT_THAT(summary.out, HasSubstr("5 runs (4 finished) in 2 cells"));
   EXPECT_THAT(summary.out, HasSubstr("| 2/3 |"));
   EXPECT_THAT(summary.out, HasSubstr("| 2/2 |"));
-  EXPECT_THAT(summary.out, HasSubstr("enabled=true,seed=7 (running)"));
+  EXPECT_THAT(summary.out, HasSubstr("killed (running)"));
   EXPECT_THAT(summary.out, HasSubstr("Δ test top1 [95% CI]"));
   EXPECT_TRUE(fs::exists(dir + "/summary.md"));
   EXPECT_TRUE(fs::exists(dir + "/summary.csv"));
@@ -383,6 +420,13 @@ TEST(Summarize, StudyOfTinyRunsThroughTheBinary) {
   EXPECT_EQ(study.axes, (std::vector<std::string>{"guidance.enabled"}));
   const analysis::StudyCell& guided = cell_with(study, "guidance.enabled", "true");
   EXPECT_EQ(study.values(guided, "test top1").size(), 2u);
+
+  testing::CommandResult report =
+      testing::run_cli("analyze report '" + dir + "' --out '" + work.file("report") + "'");
+  ASSERT_EQ(report.exit_code, 0) << report.err;
+  std::string html = testing::read_file(work.file("report") + "/index.html");
+  EXPECT_THAT(html, HasSubstr("<h2>Study</h2>"));
+  EXPECT_THAT(html, HasSubstr("<img src=\"consistency.svg\""));
 
   testing::CommandResult help = testing::run_cli("summarize --help");
   EXPECT_EQ(help.exit_code, 0);
