@@ -6,11 +6,14 @@
 #include <map>
 #include <ostream>
 #include <set>
+#include <sstream>
 
 #include <torch/torch.h>
 
+#include "analysis/ErrorConsistency.h"
 #include "analysis/HtmlReport.h"
 #include "analysis/RecordReader.h"
+#include "analysis/Summarize.h"
 #include "analysis/Svg.h"
 #include "analysis/Table.h"
 #include "host/common/Errors.h"
@@ -35,6 +38,10 @@ const char* const kUsage =
     "  compare A.h5 B.h5 --metric NAME|'{...}' [--step N|last] [--side target|guide] [--out DIR]\n"
     "      Recomputes the similarity of every tap of A with every tap of B from their stored\n"
     "      activations with a metric plugin; writes a heatmap (SVG) and the matrix (CSV).\n"
+    "  consistency A.h5 B.h5 [--side target|guide] [--side-b target|guide]\n"
+    "  consistency DIR [--out DIR]\n"
+    "      Error consistency (Cohen's kappa of per-example test correctness) of two runs, or\n"
+    "      the kappa matrix of every target and guide recorded below DIR (SVG heatmap, CSV).\n"
     "  export RUN.h5 TABLE [--csv FILE]\n"
     "      Writes a table as CSV (to stdout without --csv). TABLE is training, evaluation,\n"
     "      final_measures, probe, provenance or similarity/METRIC/WHICH[@STEP|@last], WHICH being\n"
@@ -60,6 +67,17 @@ const std::map<std::string, std::string> kCommandHelp = {
      "  --out DIR      where to write compare-<metric>-<side>.svg/.csv (default: .)\n"
      "Both records must have the same probe set. Prints the matrix and, for taps of the same\n"
      "name in both, the layer-by-layer similarity.\n"},
+    {"consistency",
+     "usage: guidance analyze consistency A.h5 B.h5 [--side target|guide] [--side-b target|guide]\n"
+     "       guidance analyze consistency DIR [--out DIR]\n"
+     "  Error consistency (Geirhos et al. 2020): Cohen's kappa of the per-example test\n"
+     "  correctness recorded in predictions/<network>, kappa = (c_obs - c_exp) / (1 - c_exp),\n"
+     "  c_exp = p1 p2 + (1 - p1)(1 - p2), over the examples both recorded (per-token tasks: the\n"
+     "  positions both score).\n"
+     "  --side S    network of A (and of B unless --side-b): target (default) or guide\n"
+     "  --side-b S  network of B, e.g. A.h5 A.h5 --side-b guide: a target against its own guide\n"
+     "  DIR         every target and guide with predictions below DIR: prints the kappa matrix as\n"
+     "              CSV and writes OUT/consistency.svg and consistency.csv (default OUT: DIR)\n"},
     {"export",
      "usage: guidance analyze export RUN.h5 TABLE [--csv FILE]\n"
      "  TABLE  training | evaluation | final_measures | probe | provenance |\n"
@@ -138,6 +156,172 @@ std::string run_name(const fs::path& record, const fs::path& directory) {
   return relative.replace_extension().generic_string();
 }
 
+std::vector<std::pair<std::string, std::string>> records_below(const fs::path& directory) {
+  std::vector<fs::path> records;
+  for (const auto& entry : fs::recursive_directory_iterator(directory)) {
+    if (entry.is_regular_file() && entry.path().extension() == ".h5")
+      records.push_back(entry.path());
+  }
+  std::sort(records.begin(), records.end());
+  std::vector<std::pair<std::string, std::string>> named;
+  for (const auto& path : records) named.emplace_back(run_name(path, directory), path.string());
+  return named;
+}
+
+void write_file_checked(const fs::path& path, const std::string& text) {
+  std::ofstream file(path, std::ios::binary);
+  file << text;
+  file.flush();
+  if (!file) throw RunError("cannot write " + path.string());
+}
+
+// The study table and the kappa matrix of a directory report, as HTML, when the directory is a
+// study (runs that differ in settings) or has recorded predictions.
+std::string study_sections(const fs::path& target, const fs::path& directory, std::ostream& err) {
+  std::ostringstream html;
+  bool has_runs = false;
+  for (const auto& [name, path] : records_below(target))
+    has_runs |= fs::path(path).filename() == "run.h5";
+  try {
+    if (!has_runs) throw RunError("no run.h5 records");
+    analysis::Study study = analysis::load_study(target.string());
+    if (!study.axes.empty()) {
+      Table table = analysis::study_table(study);
+      write_csv_file(table, (directory / "summary.csv").string());
+      html << "<h2>Study</h2>\n<p>" << study.runs.size() << " runs in " << study.cells.size()
+           << " cells (axes: ";
+      for (size_t a = 0; a < study.axes.size(); ++a)
+        html << (a ? ", " : "") << analysis::escape_xml(study.axes[a]);
+      html << "; replicates: run.seed). Mean ± std over finished runs";
+      if (!study.baseline.empty()) html << ", Δ to each cell's baseline with a 95 % Welch CI";
+      html << "; failed or unfinished runs are flagged, not averaged. "
+              "<a href=\"summary.csv\">summary.csv</a></p>\n<table>\n<tr>";
+      for (const auto& axis : study.axes) html << "<th>" << analysis::escape_xml(axis) << "</th>";
+      html << "<th>runs</th>";
+      for (const auto& measure : study.measures) {
+        html << "<th>" << analysis::escape_xml(measure) << "</th>";
+        if (!study.baseline.empty() && measure.rfind("test ", 0) == 0)
+          html << "<th>Δ " << analysis::escape_xml(measure) << " [95% CI]</th>";
+      }
+      html << "<th>flagged</th></tr>\n";
+      for (size_t c = 0; c < study.cells.size(); ++c) {
+        const analysis::StudyCell& cell = study.cells[c];
+        html << "<tr>";
+        for (const auto& setting : cell.settings)
+          html << "<td>" << analysis::escape_xml(setting.second) << "</td>";
+        html << "<td>";
+        size_t finished = 0;
+        for (size_t run : cell.runs) finished += study.runs[run].finished();
+        html << finished << "/" << cell.runs.size() << ":";
+        for (size_t run : cell.runs) {
+          const std::string& name = study.runs[run].name;
+          html << " <a href=\"" << analysis::escape_xml(name) << "/index.html\">"
+               << analysis::escape_xml(name) << "</a>";
+        }
+        html << "</td>";
+        std::vector<analysis::Setting> settings = cell.settings;
+        for (const auto& measure : study.measures) {
+          size_t column = 0;
+          for (; column < table.columns.size(); ++column) {
+            if (table.columns[column].name == measure + " mean") break;
+          }
+          std::string mean = table.cell(c, column), spread = table.cell(c, column + 1);
+          html << "<td class=\"number\">" << mean << (spread.empty() ? "" : " ± " + spread)
+               << "</td>";
+          if (!study.baseline.empty() && measure.rfind("test ", 0) == 0) {
+            std::string delta = table.cell(c, column + 2);
+            std::string low = table.cell(c, column + 3), high = table.cell(c, column + 4);
+            bool self = cell.baseline && *cell.baseline == c;
+            html << "<td class=\"number\">"
+                 << (self ? std::string("(baseline)")
+                          : delta + (low.empty() ? "" : " [" + low + ", " + high + "]"))
+                 << "</td>";
+          }
+        }
+        html << "<td>";
+        for (size_t run : cell.runs) {
+          if (!study.runs[run].finished()) {
+            html << analysis::escape_xml(study.runs[run].name + " (" + study.runs[run].state +
+                                         ") ");
+          }
+        }
+        html << "</td></tr>\n";
+      }
+      html << "</table>\n";
+    }
+  } catch (const GuidanceError& error) {
+    if (has_runs) err << "guidance analyze: no study table: " << error.what() << "\n";
+  }
+  std::vector<analysis::PredictionSource> sources =
+      analysis::prediction_sources(records_below(target));
+  if (sources.size() >= 2) {
+    analysis::ConsistencyMatrix matrix = analysis::consistency_matrix(sources);
+    write_file_checked(directory / "consistency.svg",
+                       analysis::render_svg(analysis::consistency_heatmap(matrix)));
+    write_csv_file(analysis::consistency_table(matrix), (directory / "consistency.csv").string());
+    html << "<h2>Error consistency</h2>\n<p>Cohen's κ of per-example test correctness between "
+            "every two networks (targets, and guides whose predictions are recorded): 0 = no "
+            "more agreement than their accuracies imply, 1 = the same errors. "
+            "<a href=\"consistency.csv\">consistency.csv</a></p>\n"
+         << "<figure><img src=\"consistency.svg\" alt=\"error consistency\"></figure>\n";
+  }
+  return html.str();
+}
+
+int consistency(const Arguments& arguments, std::ostream& out) {
+  if (arguments.positional.size() == 1) {
+    fs::path target = arguments.positional[0];
+    if (!fs::is_directory(target)) {
+      throw UsageError("consistency: expected two records or one directory, got '" +
+                       target.string() + "'");
+    }
+    std::vector<analysis::PredictionSource> sources =
+        analysis::prediction_sources(records_below(target));
+    if (sources.size() < 2) {
+      throw RunError("consistency: fewer than two networks with recorded predictions below " +
+                     target.string());
+    }
+    analysis::ConsistencyMatrix matrix = analysis::consistency_matrix(sources);
+    fs::path directory = option(arguments, "out", target.string());
+    std::error_code error;
+    fs::create_directories(directory, error);
+    if (error)
+      throw RunError("consistency: cannot create " + directory.string() + ": " + error.message());
+    Table table = analysis::consistency_table(matrix);
+    analysis::write_csv(table, out);
+    analysis::write_csv_file(table, (directory / "consistency.csv").string());
+    write_file_checked(directory / "consistency.svg",
+                       analysis::render_svg(analysis::consistency_heatmap(matrix)));
+    out << "wrote " << (directory / "consistency.svg").string() << " and "
+        << (directory / "consistency.csv").string() << "\n";
+    return 0;
+  }
+  require_positional("consistency", arguments, 2, "two records or one directory");
+  std::string side = option(arguments, "side", "target");
+  std::string side_b = option(arguments, "side-b", side);
+  for (const auto& value : {side, side_b}) {
+    if (value != "target" && value != "guide") {
+      throw UsageError("consistency: --side and --side-b take target or guide, not '" + value +
+                       "'");
+    }
+  }
+  RecordReader a = open_record(arguments.positional[0]);
+  RecordReader b = open_record(arguments.positional[1]);
+  std::string what = a.path() + " " + side + " and " + b.path() + " " + side_b;
+  analysis::Kappa kappa =
+      analysis::error_consistency(a.predictions(side), b.predictions(side_b), what);
+  out << "error consistency of " << what << ":\n"
+      << "  kappa     " << analysis::format_number(kappa.kappa) << "\n"
+      << "  observed  " << analysis::format_number(kappa.observed)
+      << "  (fraction of agreeing outcomes)\n"
+      << "  expected  " << analysis::format_number(kappa.expected)
+      << "  (p1 p2 + (1 - p1)(1 - p2))\n"
+      << "  accuracy  " << analysis::format_number(kappa.p1) << " / "
+      << analysis::format_number(kappa.p2) << "\n"
+      << "  compared  " << kappa.count << "\n";
+  return 0;
+}
+
 int report(const Arguments& arguments, std::ostream& out, std::ostream& err) {
   require_positional("report", arguments, 1, "one record or directory");
   fs::path target = arguments.positional[0];
@@ -169,7 +353,8 @@ int report(const Arguments& arguments, std::ostream& out, std::ostream& err) {
       status = 1;
     }
   }
-  analysis::write_directory_report(runs, "Runs in " + target.string(), directory.string());
+  analysis::write_directory_report(runs, "Runs in " + target.string(), directory.string(),
+                                   study_sections(target, directory, err));
   out << "wrote " << (directory / "index.html").string() << " (" << runs.size() << " runs)\n";
   return status;
 }
@@ -337,10 +522,14 @@ int analyze_main(const std::vector<std::string>& args, const PluginCatalog& cata
       return 0;
     }
     if (kCommandHelp.count(command) == 0) {
-      throw UsageError("unknown command '" + command + "' (commands: report, compare, export)");
+      throw UsageError("unknown command '" + command +
+                       "' (commands: report, compare, consistency, export)");
     }
     const std::map<std::string, std::set<std::string>> options = {
-        {"report", {"out"}}, {"compare", {"metric", "step", "side", "out"}}, {"export", {"csv"}}};
+        {"report", {"out"}},
+        {"compare", {"metric", "step", "side", "out"}},
+        {"consistency", {"side", "side-b", "out"}},
+        {"export", {"csv"}}};
     Arguments arguments = parse(command, args, 1, options.at(command));
     if (arguments.help) {
       out << kCommandHelp.at(command);
@@ -348,6 +537,7 @@ int analyze_main(const std::vector<std::string>& args, const PluginCatalog& cata
     }
     if (command == "report") return report(arguments, out, err);
     if (command == "compare") return compare(arguments, catalog, out);
+    if (command == "consistency") return consistency(arguments, out);
     return export_table(arguments, out);
   } catch (const UsageError& error) {
     err << "guidance analyze: " << error.what() << "\n(see 'guidance analyze --help')\n";

@@ -329,7 +329,7 @@ Table matrix_table(const SimilarityMatrix& matrix) {
 }
 
 void write_directory_report(const std::vector<RunSummary>& runs, const std::string& title,
-                            const std::string& directory) {
+                            const std::string& directory, const std::string& sections) {
   fs::path out(directory);
   std::error_code error;
   fs::create_directories(out, error);
@@ -366,7 +366,7 @@ void write_directory_report(const std::vector<RunSummary>& runs, const std::stri
   html << page_start(title);
   html << "<p>" << runs.size() << " runs. Each run's name links to its own report.</p>\n";
   html << "<h2>Final measures</h2>\n" << html_table(table, links)
-       << "<p><a href=\"runs.csv\">runs.csv</a></p>\n";
+       << "<p><a href=\"runs.csv\">runs.csv</a></p>\n" << sections;
 
   html << "<h2>Curves</h2>\n";
   auto overlay = [&](const std::string& file, const std::string& chart_title,
@@ -389,7 +389,9 @@ void write_directory_report(const std::vector<RunSummary>& runs, const std::stri
     for (const auto& split : splits_of(run.evaluation)) {
       for (const auto& measure : measure_names(run.evaluation)) {
         if (!plotted.insert({split, measure}).second) continue;
-        overlay(split + "-" + measure + ".svg", split + " " + measure, measure,
+        std::string file = split + "-" + measure + ".svg";
+        std::replace(file.begin(), file.end(), '/', '-');  // "best/test": a split, not a folder
+        overlay(file, split + " " + measure, measure,
                 [&](const RunSummary& other) {
                   if (!other.evaluation.has(measure)) return Series{};
                   return series_of(other.evaluation, measure, "", split);

@@ -45,7 +45,8 @@ RunSummary write_run_report(const RecordReader& record, const std::string& name,
 /// Writes `directory`/index.html comparing runs whose reports were written below `directory`:
 /// a table of each run's final measures linking to its report (also runs.csv), and task loss,
 /// guidance loss and measure curves of all runs overlaid (SVG).
+/// @param sections HTML shown after the final measures (e.g. the study table and κ matrix)
 void write_directory_report(const std::vector<RunSummary>& runs, const std::string& title,
-                            const std::string& directory);
+                            const std::string& directory, const std::string& sections = "");
 
 }  // namespace guidance::analysis

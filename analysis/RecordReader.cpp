@@ -97,6 +97,11 @@ Table RecordReader::columns(const std::string& group, const std::vector<std::str
   table.columns.push_back({"step", steps, {}});
   for (const auto& name : names) {
     std::string dataset = group + "/" + name;
+    if (!hdf5::exists(file_.get(), dataset)) {
+      // A column added after the record was written (e.g. distill_loss): no values.
+      table.columns.push_back({name, std::vector<double>(rows, std::nan("")), {}});
+      continue;
+    }
     Handle handle = hdf5::open_dataset(file_.get(), dataset, path_);
     Handle type = checked(H5Dget_type(handle.get()), H5Tclose, path_ + ": " + dataset);
     Table::Column column{name, {}, {}};
@@ -150,6 +155,33 @@ Table RecordReader::probe() const {
     table.columns.push_back(std::move(column));
   }
   return table;
+}
+
+bool RecordReader::has_predictions(const std::string& network) const {
+  hdf5::QuietErrors quiet;
+  return hdf5::exists(file_.get(), std::string(schema::kPredictions) + "/" + network + "/correct");
+}
+
+Predictions RecordReader::predictions(const std::string& network) const {
+  hdf5::QuietErrors quiet;
+  std::string group = std::string(schema::kPredictions) + "/" + network;
+  if (!has_predictions(network)) {
+    throw RunError(path_ + ": no per-example predictions of the " + network + " (group '" +
+                   group + "' is missing; records of older runs do not have them)");
+  }
+  Predictions predictions;
+  predictions.indices = hdf5::read_integers(file_.get(), group + "/indices", path_);
+  predictions.predicted = hdf5::read_integers(file_.get(), group + "/predicted", path_);
+  std::vector<int64_t> correct = hdf5::read_integers(file_.get(), group + "/correct", path_);
+  predictions.correct.assign(correct.begin(), correct.end());
+  const size_t n = predictions.indices.size();
+  if (n > 0) predictions.width = correct.size() / n;
+  if (predictions.width * n != correct.size() || predictions.predicted.size() != correct.size()) {
+    throw RunError(path_ + ": '" + group + "' has " + std::to_string(n) + " indices but " +
+                   std::to_string(correct.size()) + " correctness and " +
+                   std::to_string(predictions.predicted.size()) + " prediction values");
+  }
+  return predictions;
 }
 
 std::vector<int64_t> RecordReader::snapshot_steps() const {

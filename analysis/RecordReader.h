@@ -26,6 +26,14 @@ struct SimilarityMatrix {
   double at(size_t row, size_t column) const { return values[row * column_labels.size() + column]; }
 };
 
+/// Per-example test predictions of one network (docs/record-format.md, `predictions/<network>`).
+struct Predictions {
+  std::vector<int64_t> indices;    ///< test example indices [N]
+  std::vector<int64_t> predicted;  ///< row-major [N, width]: predicted class (or token)
+  std::vector<int8_t> correct;     ///< row-major [N, width]: 1 correct, 0 wrong, −1 padding
+  size_t width = 1;                ///< 1 for one label per example, L for per-token labels
+};
+
 /// Reads a run record (docs/record-format.md) with the HDF5 C API, as a SWMR reader, so records
 /// of live and of killed runs can be read too. Every error is a RunError naming the file.
 class RecordReader {
@@ -60,6 +68,13 @@ class RecordReader {
 
   /// @return the probe set: index, then label (or label_0.. label_{L-1} for [n, L] labels).
   Table probe() const;
+
+  /// @return whether the record holds per-example predictions of `network` ("target", "guide").
+  bool has_predictions(const std::string& network) const;
+
+  /// @return the per-example test predictions of `network`; throws RunError naming the record
+  /// when it has none.
+  Predictions predictions(const std::string& network) const;
 
   /// @return the steps of the snapshots, in order.
   std::vector<int64_t> snapshot_steps() const;

@@ -12,6 +12,7 @@
 #include <torch/version.h>
 
 #include "analysis/Analyze.h"
+#include "analysis/Summarize.h"
 #include "host/common/Errors.h"
 #include "host/common/StopSignal.h"
 #include "host/common/Suggest.h"
@@ -38,6 +39,8 @@ commands:
   check CONFIG            validate a config and every plugin it names, without training
   run CONFIG              train the run (or every run of a sweep) the config describes
   analyze ...             offline analysis of run records (see 'guidance analyze --help')
+  summarize DIR           a study's table: mean ± std over seeds per cell, Δ to a baseline with
+                          a 95 % Welch CI, failed runs flagged; --rows/--cols pivot (prior atlas)
 
 global options:
   --plugin-dir DIR        load plugins from DIR first (repeatable); then $GUIDANCE_PLUGIN_PATH
@@ -472,8 +475,9 @@ int dispatch(const std::vector<std::string>& all_args, std::ostream& out, std::o
     PluginCatalog catalog = load_plugins(global.plugin_dirs, {});
     return analyze_main(rest, catalog, out, err);
   }
+  if (args[0] == "summarize") return analysis::summarize_main(rest, out, err);
   throw UsageError("unknown command '" + args[0] + "'" +
-                   did_you_mean(args[0], {"plugins", "check", "run", "analyze"}));
+                   did_you_mean(args[0], {"plugins", "check", "run", "analyze", "summarize"}));
 }
 
 }  // namespace guidance::cli

@@ -315,10 +315,41 @@ GuidanceSection read_guidance(const toml::table* table, const std::string& file,
         }
         guidance.pairs.push_back(std::move(named));
       }
-      if (guidance.pairs.empty()) reader.fail("layer_map", "the list of pairs is empty");
     } else {
       reader.fail("layer_map",
                   "expected \"uniform\" or a list of [\"<guide tap>\", \"<target tap>\"] pairs");
+    }
+  }
+  reader.accept("distillation");
+  guidance.distill_location = reader.location("distillation");
+  if (const toml::node* distillation = reader.node("distillation")) {
+    const toml::table* table = distillation->as_table();
+    if (table == nullptr) {
+      reader.fail("distillation", "expected a table { weight = 1.0, temperature = 4.0 }");
+    }
+    TomlReader distill(*table, file, "guidance.distillation");
+    guidance.distill_weight = distill.real("weight", 1.0, 0.0);
+    guidance.distill_temperature = distill.real("temperature", guidance.distill_temperature, 1e-6);
+    distill.finish();
+  }
+  if (guidance.layer_map == "explicit" && guidance.pairs.empty() && !guidance.distilling()) {
+    reader.fail("layer_map", "the list of pairs is empty (an empty map is allowed only with "
+                             "guidance.distillation, for distillation alone)");
+  }
+  if (guidance.distilling() && guidance.guide_input == "noise") {
+    reader.fail("distillation", "distillation compares the two networks' logits on the same "
+                                "inputs, so it cannot be combined with guide_input = \"noise\"");
+  }
+  guidance.guide_taps_location = reader.location("guide_taps");
+  guidance.target_taps_location = reader.location("target_taps");
+  guidance.guide_taps = reader.strings("guide_taps", {});
+  guidance.target_taps = reader.strings("target_taps", {});
+  if (guidance.layer_map == "explicit") {
+    for (const char* key : {"guide_taps", "target_taps"}) {
+      if (reader.has(key)) {
+        reader.fail(key, "restricts the uniform map only; with explicit layer_map pairs, list "
+                         "just the pairs you want");
+      }
     }
   }
   reader.finish();
@@ -516,6 +547,13 @@ std::string Config::resolved_toml() const {
     for (const auto& pair : guidance.pairs) pairs.push_back(toml::array{pair.guide_tap, pair.target_tap});
     guidance_table.insert("layer_map", std::move(pairs));
   }
+  toml::array guide_taps, target_taps;
+  for (const auto& tap : guidance.guide_taps) guide_taps.push_back(tap);
+  for (const auto& tap : guidance.target_taps) target_taps.push_back(tap);
+  guidance_table.insert("guide_taps", std::move(guide_taps));
+  guidance_table.insert("target_taps", std::move(target_taps));
+  guidance_table.insert("distillation", toml::table{{"weight", guidance.distill_weight},
+                                                    {"temperature", guidance.distill_temperature}});
   guidance_table.insert("metric", plugin_table(guidance.metric));
   root.insert("guidance", std::move(guidance_table));
   root.insert("train", toml::table{{"optimizer", train.optimizer},

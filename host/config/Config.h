@@ -113,6 +113,19 @@ struct GuidanceSection {
   std::string guide_input = "batch";   ///< "batch" or "noise"
   double noise_clamp = 3.0;            ///< noise inputs: |x| clamped to this many std devs
   bool tokenwise = true;               ///< sequence taps compared position by position
+  /// Uniform map restricted to these guide / target taps (network order kept); empty = all taps.
+  std::vector<std::string> guide_taps;
+  std::vector<std::string> target_taps;
+  std::string guide_taps_location;     ///< file:line:column of `guide_taps`, for tap-name errors
+  std::string target_taps_location;    ///< file:line:column of `target_taps`
+  /// Knowledge distillation (Hinton et al. 2015) from the guide's logits, added to the loss:
+  /// weight · T² · KL(softmax(guide / T) ‖ softmax(target / T)); weight 0 = off.
+  double distill_weight = 0.0;
+  double distill_temperature = 4.0;
+  std::string distill_location;        ///< file:line:column of `distillation`, for later errors
+
+  /// @return true when the loss has a distillation term.
+  bool distilling() const { return distill_weight > 0.0; }
 };
 
 /// [guide]: the frozen guide network and how it is prepared.

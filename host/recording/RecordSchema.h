@@ -25,7 +25,7 @@ constexpr const char* kSnapshots = "snapshots";    ///< group: step, activations
 /// Training columns of one value per row, in file order; `step` is always written last.
 constexpr const char* kTrainingIntColumns[] = {"epoch"};
 constexpr const char* kTrainingRealColumns[] = {"learning_rate", "total_loss", "task_loss",
-                                                "guidance_loss"};
+                                                "guidance_loss", "distill_loss"};
 /// Width in bytes of the fixed-length ASCII `evaluation/split` column.
 constexpr int kSplitWidth = 16;
 

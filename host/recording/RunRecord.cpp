@@ -592,7 +592,7 @@ void RunRecord::write_training_rows() {
              path_);
   const std::vector<double TrainingRow::*> reals = {
       &TrainingRow::learning_rate, &TrainingRow::total_loss, &TrainingRow::task_loss,
-      &TrainingRow::guidance_loss};
+      &TrainingRow::guidance_loss, &TrainingRow::distill_loss};
   for (size_t column = 0; column < reals.size(); ++column) {
     std::vector<double> values;
     for (const auto& row : pending_training_) values.push_back(row.*reals[column]);

@@ -45,6 +45,7 @@ struct TrainingRow {
   double total_loss = 0.0;     ///< task + α · guidance
   double task_loss = 0.0;
   double guidance_loss = 0.0;  ///< Σ over layer pairs of the metric's distance (before α)
+  double distill_loss = 0.0;   ///< distillation KL, T²-scaled, before its weight (0 when off)
   std::vector<double> pair_distances;  ///< one per layer pair, in the order of pair_names
 };
 

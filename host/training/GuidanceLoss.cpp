@@ -1,5 +1,7 @@
 #include "host/training/GuidanceLoss.h"
 
+#include <c10/util/Exception.h>
+
 namespace guidance {
 
 torch::Tensor tap_matrix(const torch::Tensor& tap, TapLayout layout, const torch::Tensor& mask) {
@@ -58,6 +60,27 @@ GuidanceTerms guidance_terms(const Metric& metric, const std::vector<TapPair>& p
   }
   if (!terms.total.defined()) terms.total = torch::zeros({});
   return terms;
+}
+
+torch::Tensor distillation_loss(const torch::Tensor& target_logits,
+                                const torch::Tensor& guide_logits, double temperature,
+                                const torch::Tensor& mask) {
+  TORCH_CHECK(target_logits.sizes() == guide_logits.sizes(),
+              "distillation needs logits of one shape, got target ", target_logits.sizes(),
+              " and guide ", guide_logits.sizes());
+  TORCH_CHECK(temperature > 0, "distillation temperature must be > 0, got ", temperature);
+  torch::Tensor log_student = (target_logits.to(torch::kFloat) / temperature).log_softmax(-1);
+  torch::Tensor log_teacher =
+      (guide_logits.detach().to(torch::kFloat) / temperature).log_softmax(-1);
+  torch::Tensor per_unit = (log_teacher.exp() * (log_teacher - log_student)).sum(-1);
+  torch::Tensor kl;
+  if (per_unit.dim() >= 2 && mask.defined() && mask.sizes() == per_unit.sizes()) {
+    torch::Tensor weights = mask.to(per_unit.dtype());
+    kl = (per_unit * weights).sum() / weights.sum().clamp_min(1.0);
+  } else {
+    kl = per_unit.mean();
+  }
+  return kl * (temperature * temperature);
 }
 
 }  // namespace guidance

@@ -31,4 +31,15 @@ GuidanceTerms guidance_terms(const Metric& metric, const std::vector<TapPair>& p
                              const std::vector<torch::Tensor>& target_taps,
                              const torch::Tensor& mask, bool tokenwise);
 
+/// Knowledge distillation (Hinton et al. 2015): T² · KL(softmax(guide / T) ‖ softmax(target / T)),
+/// the KL summed over classes and averaged over examples, or for per-position logits [B, L, C]
+/// over the positions where `mask` ([B, L], may be undefined = all) is set. The T² keeps the
+/// gradient's scale independent of T. Differentiable in `target_logits` only.
+/// @param target_logits [B, C] or [B, L, C]
+/// @param guide_logits the same shape (no gradient flows into it)
+/// @param temperature T > 0
+torch::Tensor distillation_loss(const torch::Tensor& target_logits,
+                                const torch::Tensor& guide_logits, double temperature,
+                                const torch::Tensor& mask);
+
 }  // namespace guidance

@@ -26,8 +26,11 @@ struct TapPair {
 std::vector<TapPair> uniform_layer_map(const std::vector<TapSpec>& guide_taps,
                                        const std::vector<TapSpec>& target_taps);
 
-/// Resolves the configured layer map against the networks' taps. Throws ConfigError at the
-/// layer map's location for a tap name that does not exist, listing the taps that do.
+/// Resolves the configured layer map against the networks' taps: explicit pairs as listed, or the
+/// uniform map over the taps chosen by `guidance.guide_taps` / `guidance.target_taps` (all taps
+/// of a side when its list is empty; chosen taps keep their network order, and their indices in
+/// the result are those of the whole network). Throws ConfigError at the key's location for a tap
+/// name that does not exist, listing the taps that do.
 std::vector<TapPair> resolve_layer_map(const GuidanceSection& guidance,
                                        const std::vector<TapSpec>& guide_taps,
                                        const std::vector<TapSpec>& target_taps);

@@ -128,7 +128,8 @@ class RunObserver : public TrainingObserver {
     progress_.on_step(report);
     if (on_step_) on_step_(report.step, report.total_steps);
     record_.append_training({report.step, report.epoch, report.learning_rate, report.total_loss,
-                             report.task_loss, report.guidance_loss, report.pair_distances});
+                             report.task_loss, report.guidance_loss, report.distill_loss,
+                             report.pair_distances});
     kill_point("step:" + std::to_string(report.step));
     if (snapshot_due(report.step)) snapshot(report.step);
   }

@@ -93,6 +93,36 @@ std::shared_ptr<Metric> make_metric(const PluginChoice& choice, const PluginCata
 
 }  // namespace
 
+void check_distillable(const Config& config, const RunComponents& run) {
+  int64_t count = std::min<int64_t>(2, run.dataset->size(Split::Train));
+  if (count == 0) return;
+  Batch batch = run.dataset->batch(Split::Train, torch::arange(count, torch::kLong));
+  torch::NoGradGuard no_grad;
+  auto logits_of = [&](Network& network) {
+    bool was_training = network.is_training();
+    network.eval();
+    torch::Tensor logits = network.forward(batch.network_input()).logits;
+    network.train(was_training);
+    return logits;
+  };
+  torch::Tensor target = logits_of(*run.target);
+  torch::Tensor guide = logits_of(*run.guide);
+  if (target.sizes() != guide.sizes()) {
+    auto shape = [](const torch::Tensor& tensor) {
+      std::string text;
+      for (int64_t size : tensor.sizes()) text += (text.empty() ? "" : ", ") + std::to_string(size);
+      return "[" + text + "]";
+    };
+    throw ConfigError(config.guidance.distill_location +
+                      ": key 'guidance.distillation': distillation needs the guide to have the "
+                      "target's output size, but on a batch of " + std::to_string(count) +
+                      " the guide '" + config.guide->architecture.name + "' gives logits " +
+                      shape(guide) + " and the target '" + config.target.name + "' " +
+                      shape(target) + "; give the guide the target's outputs or remove "
+                      "guidance.distillation");
+  }
+}
+
 RunComponents assemble_run(const Config& config, const PluginCatalog& catalog) {
   RunComponents run;
   run.device = resolve_device(config.run.device);
@@ -142,7 +172,8 @@ RunComponents assemble_run(const Config& config, const PluginCatalog& catalog) {
   run.guide_init = tie(catalog.guide_init(init.name)->create(init.params), catalog,
                        PluginKind::GuideInit, init.name);
   run.pairs = resolve_layer_map(config.guidance, run.guide->taps(), run.target->taps());
-  if (run.pairs.empty()) {
+  if (config.guidance.distilling()) check_distillable(config, run);
+  if (run.pairs.empty() && !config.guidance.distilling()) {
     throw ConfigError(config.guidance.layer_map_location +
                       ": key 'guidance.layer_map': the map is empty (a network has no taps)");
   }

@@ -44,4 +44,9 @@ int apply_threads(int64_t threads);
 /// for data problems.
 RunComponents assemble_run(const Config& config, const PluginCatalog& catalog);
 
+/// Distillation compares logits class by class: runs two train examples through target and guide
+/// and throws ConfigError at `guidance.distillation` naming both shapes when they differ.
+/// assemble_run() calls it for every distilling run (so `guidance check` does too).
+void check_distillable(const Config& config, const RunComponents& run);
+
 }  // namespace guidance

@@ -128,13 +128,22 @@ StepReport Trainer::train_step() {
         torch::NoGradGuard no_grad;
         guide_out = guide_->forward(NetworkInput{guide_inputs(batch), batch.mask});
       }
-      GuidanceTerms terms = guidance_terms(*metric_, pairs_, guide_specs_, target_specs_,
-                                           guide_out.taps, target_out.taps, batch.mask,
-                                           settings_.guidance.tokenwise);
-      loss = loss + settings_.guidance.alpha * terms.total;
-      report.guidance_loss += terms.total.item<double>() / train.accumulate;
-      for (size_t p = 0; p < pairs_.size(); ++p) {
-        report.pair_distances[p] += terms.per_pair[p] / train.accumulate;
+      if (!pairs_.empty()) {
+        GuidanceTerms terms = guidance_terms(*metric_, pairs_, guide_specs_, target_specs_,
+                                             guide_out.taps, target_out.taps, batch.mask,
+                                             settings_.guidance.tokenwise);
+        loss = loss + settings_.guidance.alpha * terms.total;
+        report.guidance_loss += terms.total.item<double>() / train.accumulate;
+        for (size_t p = 0; p < pairs_.size(); ++p) {
+          report.pair_distances[p] += terms.per_pair[p] / train.accumulate;
+        }
+      }
+      if (settings_.guidance.distilling()) {
+        torch::Tensor distill =
+            distillation_loss(target_out.logits, guide_out.logits,
+                              settings_.guidance.distill_temperature, batch.target_mask);
+        loss = loss + settings_.guidance.distill_weight * distill;
+        report.distill_loss += distill.item<double>() / train.accumulate;
       }
     }
     (loss / static_cast<double>(train.accumulate)).backward();

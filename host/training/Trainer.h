@@ -40,7 +40,8 @@ struct StepReport {
   double learning_rate = 0;
   double task_loss = 0;
   double guidance_loss = 0;  ///< Σ pair distances (before α); 0 when unguided at this step
-  double total_loss = 0;     ///< task + α·guidance
+  double distill_loss = 0;   ///< distillation KL (T²-scaled, before its weight); 0 when off
+  double total_loss = 0;     ///< task + α·guidance + weight·distill
   std::vector<double> pair_distances;
 };
 

@@ -100,7 +100,7 @@ TEST_F(AnalyzeTest, ReportOfOneRunShowsCurvesHeatmapsAndTablesOffline) {
 
   std::string training = testing::read_file(out + "/training.csv");
   EXPECT_EQ(training.substr(0, training.find('\n')),
-            "step,epoch,learning_rate,total_loss,task_loss,guidance_loss,"
+            "step,epoch,learning_rate,total_loss,task_loss,guidance_loss,distill_loss,"
             "distance guide.conv1->target.fc1,distance guide.conv2->target.fc2,"
             "distance guide.fc->target.out");
   EXPECT_EQ(count_lines(training), 31u);

@@ -1,0 +1,125 @@
+#pragma once
+
+#include <cstdint>
+#include <iosfwd>
+#include <map>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "analysis/Svg.h"
+#include "analysis/Table.h"
+
+namespace guidance::analysis {
+
+/// One `key = value` setting of a run, e.g. ("target.plugin", "cnn").
+using Setting = std::pair<std::string, std::string>;
+
+/// The value of a setting a run does not have (e.g. `guide.plugin` of an unguided run).
+constexpr const char* kNoValue = "-";
+
+/// One run record of a study.
+struct StudyRun {
+  std::string name;     ///< its folder relative to the study directory
+  std::string path;     ///< its run.h5
+  std::string state;    ///< provenance state, or "unreadable"
+  std::string problem;  ///< why it is unreadable or has no final measures ("" when fine)
+  uint64_t seed = 0;
+  std::map<std::string, std::string> settings;  ///< flattened resolved config (see settings_of)
+  std::map<std::string, double> measures;       ///< final measures, e.g. "test top1"
+
+  /// @return whether it counts in averages: completed, with final measures.
+  bool finished() const { return state == "completed" && problem.empty(); }
+};
+
+/// Runs of a study that share every setting but the seed.
+struct StudyCell {
+  std::vector<Setting> settings;   ///< one per study axis, in axis order
+  std::vector<size_t> runs;        ///< indices into Study::runs
+  std::optional<size_t> baseline;  ///< the cell it is compared with (may be itself)
+
+  /// @return "k1=v1, k2=v2".
+  std::string label() const;
+};
+
+/// A study: the run records below a directory grouped into cells by their differing settings,
+/// with `run.seed` as the replicate axis.
+struct Study {
+  std::string directory;
+  std::vector<StudyRun> runs;
+  std::vector<std::string> axes;  ///< settings that differ between runs
+  std::vector<StudyCell> cells;
+  std::vector<std::string> measures;  ///< final measures, test first, then validation, train
+  std::vector<Setting> baseline;      ///< the baseline's defining settings (empty: none)
+
+  /// @return the finished runs' values of `measure` in a cell.
+  std::vector<double> values(const StudyCell& cell, const std::string& measure) const;
+  /// @return the cell of a run, if the run is in one.
+  std::optional<size_t> cell_of(size_t run) const;
+};
+
+/// @return a resolved config (TOML text) as dotted keys → values (strings unquoted, other values
+/// and arrays as TOML writes them), without run.name, run.seed and run.output. For an unguided
+/// run (no [guide], or guidance.enabled = false) every guide.* and guidance.* key is dropped but
+/// guidance.enabled = false, so unguided runs form one cell whatever their guide tables say.
+/// @throws RunError when the text is not TOML
+std::map<std::string, std::string> settings_of(const std::string& config_toml);
+
+/// @return the final measures of a record's evaluation table: "<split> <measure>" and
+/// "<split> loss" for split test and validation from the rows of the reloaded best weights
+/// (split "best/test", "best/validation"; the last "test" / "validation" row in records written
+/// before those rows existed), and train from the last "train" row.
+std::map<std::string, double> final_measures_of(const Table& evaluation);
+
+/// Reads every run.h5 below `directory` (an unreadable one becomes a run with state
+/// "unreadable") and groups them into cells.
+/// @param baseline settings that define the baseline cell of each cell: the cell that has these
+///        values and otherwise agrees with it (keys where either has no value are ignored; the
+///        closest match wins). Empty: `guidance.enabled=false` (each cell's unguided cell) when
+///        the study has unguided and guided runs, else none.
+/// @throws UsageError when a baseline key is not an axis of the study, RunError when there is
+///         no record below the directory
+Study load_study(const std::string& directory, const std::vector<Setting>& baseline = {});
+
+/// @return one row per cell: its settings, n_finished, n_found, flagged runs, then for every
+/// measure its mean, std (n − 1), and the difference to the baseline with its 95 % Welch
+/// interval (delta, ci_low, ci_high), and the baseline cell.
+Table study_table(const Study& study);
+
+/// @return the study table as Markdown: `mean ± std` per measure, `Δ [low, high]` for test
+/// measures, failed or unfinished runs listed per cell.
+std::string study_markdown(const Study& study);
+
+/// Two axes of a study pivoted into a table.
+struct Pivot {
+  std::string rows;     ///< row axis
+  std::string columns;  ///< column axis
+  std::string measure;
+  bool delta = false;  ///< values are differences to each cell's baseline
+  std::vector<std::string> row_values;
+  std::vector<std::string> column_values;
+  std::vector<double> values;      ///< row-major; NaN = no cell or no value
+  std::vector<std::string> cells;  ///< row-major text "Δ [low, high]" or "mean ± std"
+};
+
+/// @return `measure` (Δ to the baseline when the study has one, else the mean) over two axes.
+/// @throws UsageError naming the axes when a name is not an axis or when another axis varies
+///         within one (row, column) position
+Pivot pivot_study(const Study& study, const std::string& rows, const std::string& columns,
+                  const std::string& measure);
+
+/// @return the pivot as a heatmap (a prior atlas when rows are guides and columns targets).
+Heatmap pivot_heatmap(const Pivot& pivot);
+
+/// @return the pivot as a table: a column of row values, then one column per column value.
+Table pivot_table(const Pivot& pivot);
+
+/// @return the pivot as Markdown.
+std::string pivot_markdown(const Pivot& pivot);
+
+/// Entry point of `guidance summarize ARGS...`.
+/// @return the exit code: 0 success, 2 usage error, 1 failure
+int summarize_main(const std::vector<std::string>& args, std::ostream& out, std::ostream& err);
+
+}  // namespace guidance::analysis

@@ -1,0 +1,437 @@
+// guidance summarize and error consistency over study directories: synthetic records with known
+// final measures and predictions, and one study of tiny runs through the binary.
+#include <cmath>
+#include <filesystem>
+#include <sstream>
+
+#include "analysis/Analyze.h"
+#include "analysis/ErrorConsistency.h"
+#include "analysis/RecordReader.h"
+#include "analysis/Statistics.h"
+#include "analysis/Summarize.h"
+#include "host/recording/Hdf5.h"
+#include "host/recording/RecordSchema.h"
+#include "host/recording/RunRecord.h"
+#include "tests/support/TestSupport.h"
+
+namespace guidance {
+namespace {
+
+namespace fs = std::filesystem;
+using ::testing::HasSubstr;
+
+/// The resolved config of a synthetic run: an unguided one when `guide` is empty.
+std::string config_text(const std::string& name, int seed, const std::string& target,
+                        const std::string& guide) {
+  std::string text = "[run]\nname = \"" + name + "\"\nseed = " + std::to_string(seed) +
+                     "\noutput = \"results\"\nthreads = 1\n\n[dataset]\nplugin = \"parity\"\n\n"
+                     "[target]\nplugin = \"" +
+                     target + "\"\n\n";
+  if (!guide.empty())
+    text += "[guide]\nplugin = \"" + guide + "\"\n\n[guide.init]\nplugin = \"untrained\"\n\n";
+  text += "[guidance]\nenabled = true\nalpha = 1.0\n";
+  return text;
+}
+
+/// Writes `<directory>/<name>/run.h5` with final evaluation rows: best/test top1 = `test`,
+/// best/validation top1 = `validation`, a train row, and a later plain test row that summaries
+/// must not take; `state` is its completion state.
+void write_record(const std::string& directory, const std::string& name, int seed,
+                  const std::string& target, const std::string& guide, double test,
+                  const std::string& state = "completed") {
+  Provenance provenance;
+  provenance.workbench_version = "test";
+  provenance.config_toml = config_text(name, seed, target, guide);
+  provenance.seed = static_cast<uint64_t>(seed);
+  RecordLayout layout;
+  layout.measure_names = {"top1"};
+  layout.target_taps = {"out"};
+  auto record = RunRecord::create(directory + "/" + name + "/run.h5", provenance, layout);
+  record->append_training({10, 0, 0.1, 0.5, 0.5, 0.0, 0.0, {}});
+  record->append_evaluation({10, 0, "train", 0.3, {{"top1", test + 0.05}}});
+  record->append_evaluation({10, 0, "validation", 0.4, {{"top1", test - 0.01}}});
+  record->append_evaluation({10, 0, "test", 0.4, {{"top1", 0.0}}});
+  record->append_evaluation({10,
+                             0,
+                             std::string(record_schema::kFinalSplitPrefix) + "validation",
+                             0.4,
+                             {{"top1", test - 0.02}}});
+  record->append_evaluation(
+      {10, 0, std::string(record_schema::kFinalSplitPrefix) + "test", 0.45, {{"top1", test}}});
+  record->finish(state, "2024-01-01T01:00:00Z");
+}
+
+/// Adds predictions/<network>/{indices, predicted, correct} to a finished record, as the
+/// record format describes them.
+void add_predictions(const std::string& path, const std::string& network,
+                     const std::vector<int64_t>& indices, const std::vector<int8_t>& correct) {
+  hdf5::Handle file =
+      hdf5::checked(H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT), H5Fclose, path);
+  std::string group = std::string(record_schema::kPredictions) + "/" + network;
+  hdf5::create_group(file.get(), group, path);
+  auto write = [&](const std::string& name, hid_t file_type, hid_t memory_type, const void* data,
+                   hsize_t count) {
+    hdf5::Handle space = hdf5::checked(H5Screate_simple(1, &count, nullptr), H5Sclose, path);
+    hdf5::Handle dataset =
+        hdf5::checked(H5Dcreate2(file.get(), (group + "/" + name).c_str(), file_type, space.get(),
+                                 H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
+                      H5Dclose, path);
+    hdf5::check(H5Dwrite(dataset.get(), memory_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data), path);
+  };
+  std::vector<int64_t> predicted(correct.begin(), correct.end());
+  write("indices", H5T_STD_I64LE, H5T_NATIVE_INT64, indices.data(), indices.size());
+  write("predicted", H5T_STD_I64LE, H5T_NATIVE_INT64, predicted.data(), predicted.size());
+  write("correct", H5T_STD_I8LE, H5T_NATIVE_INT8, correct.data(), correct.size());
+}
+
+struct Ran {
+  int exit_code;
+  std::string out;
+  std::string err;
+};
+
+Ran summarize(const std::vector<std::string>& args) {
+  std::ostringstream out, err;
+  int code = analysis::summarize_main(args, out, err);
+  return {code, out.str(), err.str()};
+}
+
+Ran analyze(const std::vector<std::string>& args) {
+  std::ostringstream out, err;
+  int code = analyze_main(args, testing::built_plugins(), out, err);
+  return {code, out.str(), err.str()};
+}
+
+const analysis::StudyCell& cell_with(const analysis::Study& study, const std::string& key,
+                                     const std::string& value) {
+  for (const auto& cell : study.cells) {
+    for (const auto& setting : cell.settings) {
+      if (setting.first == key && setting.second == value) return cell;
+    }
+  }
+  throw std::runtime_error("no cell with " + key + "=" + value);
+}
+
+TEST(Summarize, SettingsOfDropIdentityAndCollapseUnguidedRuns) {
+  auto guided = analysis::settings_of(config_text("a", 1, "mlp", "convnet"));
+  EXPECT_EQ(guided.count("run.name"), 0u);
+  EXPECT_EQ(guided.count("run.seed"), 0u);
+  EXPECT_EQ(guided.count("run.output"), 0u);
+  EXPECT_EQ(guided.at("run.threads"), "1");
+  EXPECT_EQ(guided.at("guide.plugin"), "convnet");
+  EXPECT_EQ(guided.at("guide.init.plugin"), "untrained");
+  EXPECT_EQ(guided.at("guidance.alpha"), "1");
+  auto unguided = analysis::settings_of(config_text("b", 2, "mlp", ""));
+  EXPECT_EQ(unguided.count("guidance.alpha"), 0u);
+  EXPECT_EQ(unguided.at("guidance.enabled"), "false");
+}
+
+TEST(Summarize, CellsAverageFinishedRunsFlagTheRestAndCompareWithTheBaseline) {
+  testing::TemporaryDirectory study_dir;
+  const std::string dir = study_dir.path();
+  write_record(dir, "unguided/s0", 0, "mlp", "", 0.80);
+  write_record(dir, "unguided/s1", 1, "mlp", "", 0.82);
+  write_record(dir, "guided/s0", 0, "mlp", "convnet", 0.85);
+  write_record(dir, "guided/s1", 1, "mlp", "convnet", 0.89);
+  write_record(dir, "guided/s2", 2, "mlp", "convnet", 0.10, "interrupted");
+
+  analysis::Study study = analysis::load_study(dir);
+  ASSERT_EQ(study.cells.size(), 2u);
+  ASSERT_FALSE(study.baseline.empty());
+  EXPECT_EQ(study.baseline[0], (analysis::Setting{"guidance.enabled", "false"}));
+  EXPECT_EQ(study.axes, (std::vector<std::string>{"guidance.enabled"}));  // one guide: no axis
+  const analysis::StudyCell& guided = cell_with(study, "guidance.enabled", "true");
+  const analysis::StudyCell& unguided = cell_with(study, "guidance.enabled", "false");
+  EXPECT_EQ(guided.runs.size(), 3u);
+  // The best weights' test rows, never the plain test rows; the interrupted run not averaged.
+  std::vector<double> values = study.values(guided, "test top1");
+  ASSERT_EQ(values.size(), 2u);
+  EXPECT_NEAR(analysis::mean(values), 0.87, 1e-12);
+  EXPECT_NEAR(analysis::sample_std(values), std::sqrt(0.0008), 1e-12);
+  EXPECT_NEAR(analysis::mean(study.values(guided, "validation top1")), 0.85, 1e-12);
+  EXPECT_NEAR(analysis::mean(study.values(guided, "train top1")), 0.92, 1e-12);
+  ASSERT_TRUE(guided.baseline.has_value());
+  EXPECT_EQ(&study.cells[*guided.baseline], &unguided);
+
+  analysis::Table table = analysis::study_table(study);
+  size_t row = &guided - &study.cells[0];
+  EXPECT_EQ(table.column("n_finished").numbers[row], 2);
+  EXPECT_EQ(table.column("n_found").numbers[row], 3);
+  EXPECT_THAT(table.column("flagged").texts[row], HasSubstr("guided/s2 (interrupted)"));
+  // Δ = 0.87 − 0.81; v = 0.0008/2 and 0.0002/2; df = 0.0005² / (0.0004² + 0.0001²) = 25/17.
+  EXPECT_NEAR(table.column("test top1 delta").numbers[row], 0.06, 1e-12);
+  EXPECT_NEAR(table.column("test top1 df").numbers[row], 25.0 / 17.0, 1e-9);
+  double half = analysis::student_t_quantile(0.975, 25.0 / 17.0) * std::sqrt(0.0005);
+  EXPECT_NEAR(table.column("test top1 ci_low").numbers[row], 0.06 - half, 1e-9);
+  EXPECT_NEAR(table.column("test top1 ci_high").numbers[row], 0.06 + half, 1e-9);
+
+  Ran result = summarize({dir});
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_THAT(result.out, HasSubstr("| 2/3 |"));
+  EXPECT_THAT(result.out, HasSubstr("0.8700 ± 0.0283"));
+  EXPECT_THAT(result.out, HasSubstr("+0.0600 ["));
+  EXPECT_THAT(result.out, HasSubstr("guided/s2 (interrupted)"));
+  EXPECT_THAT(result.out, HasSubstr("(baseline)"));
+  EXPECT_TRUE(fs::exists(dir + "/summary.md"));
+  EXPECT_THAT(testing::read_file(dir + "/summary.csv"), HasSubstr("test top1 ci_low"));
+
+  // An explicit baseline: the guided cell compared with itself has Δ 0.
+  Ran explicit_baseline = summarize({dir, "--baseline", "guidance.enabled=true"});
+  ASSERT_EQ(explicit_baseline.exit_code, 0) << explicit_baseline.err;
+  EXPECT_THAT(explicit_baseline.out, HasSubstr("-0.0600 ["));
+  Ran wrong = summarize({dir, "--baseline", "guidance.enable=true"});
+  EXPECT_EQ(wrong.exit_code, 2);
+  EXPECT_THAT(wrong.err, HasSubstr("guidance.enabled"));
+  EXPECT_EQ(summarize({dir + "/absent"}).exit_code, 2);
+  EXPECT_EQ(summarize({dir, "--colour", "x"}).exit_code, 2);
+  Ran help = summarize({"--help"});
+  EXPECT_EQ(help.exit_code, 0);
+  EXPECT_THAT(help.out, HasSubstr("usage: guidance summarize DIR"));
+}
+
+TEST(Summarize, PivotMakesAPriorAtlasAgainstEachTargetsUnguidedBaseline) {
+  testing::TemporaryDirectory study_dir;
+  const std::string dir = study_dir.path();
+  // guide × target, two seeds each, and each target's unguided runs.
+  const double unguided[] = {0.70, 0.60};  // mlp, convnet targets
+  const char* targets[] = {"mlp", "convnet"};
+  const char* guides[] = {"mlp", "convnet"};
+  for (int t = 0; t < 2; ++t) {
+    for (int seed = 0; seed < 2; ++seed) {
+      write_record(dir, std::string("none-") + targets[t] + "/s" + std::to_string(seed), seed,
+                   targets[t], "", unguided[t] + 0.01 * seed);
+      for (int g = 0; g < 2; ++g) {
+        double gain = 0.1 * (g + 1) + 0.02 * t;
+        write_record(dir, std::string(guides[g]) + "-" + targets[t] + "/s" + std::to_string(seed),
+                     seed, targets[t], guides[g], unguided[t] + gain + 0.01 * seed);
+      }
+    }
+  }
+  analysis::Study study = analysis::load_study(dir);
+  EXPECT_EQ(study.cells.size(), 6u);
+  analysis::Pivot pivot =
+      analysis::pivot_study(study, "guide.plugin", "target.plugin", "test top1");
+  EXPECT_TRUE(pivot.delta);
+  ASSERT_EQ(pivot.column_values.size(), 2u);
+  auto at = [&](const std::string& row, const std::string& column) {
+    size_t r =
+        std::find(pivot.row_values.begin(), pivot.row_values.end(), row) - pivot.row_values.begin();
+    size_t c = std::find(pivot.column_values.begin(), pivot.column_values.end(), column) -
+               pivot.column_values.begin();
+    EXPECT_LT(r, pivot.row_values.size()) << row;
+    EXPECT_LT(c, pivot.column_values.size()) << column;
+    return pivot.values.at(r * pivot.column_values.size() + c);
+  };
+  EXPECT_NEAR(at("mlp", "mlp"), 0.10, 1e-9);
+  EXPECT_NEAR(at("convnet", "mlp"), 0.20, 1e-9);
+  EXPECT_NEAR(at("mlp", "convnet"), 0.12, 1e-9);
+  EXPECT_NEAR(at("convnet", "convnet"), 0.22, 1e-9);
+  EXPECT_NEAR(at(analysis::kNoValue, "convnet"), 0.0, 1e-12);
+
+  Ran result = summarize({dir, "--rows", "guide.plugin", "--cols", "target.plugin"});
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  std::string svg = testing::read_file(dir + "/atlas.svg");
+  EXPECT_THAT(svg, HasSubstr("<svg"));
+  EXPECT_THAT(svg, HasSubstr("convnet"));
+  EXPECT_THAT(svg, HasSubstr("guide.plugin"));
+  EXPECT_THAT(testing::read_file(dir + "/atlas.csv"), HasSubstr("guide.plugin"));
+  EXPECT_THAT(result.out, HasSubstr("Δ test top1: guide.plugin (rows) × target.plugin (columns)"));
+  Ran bad_axis = summarize({dir, "--rows", "guide.plugin", "--cols", "target.size"});
+  EXPECT_EQ(bad_axis.exit_code, 2);
+  EXPECT_THAT(bad_axis.err, HasSubstr("target.plugin"));
+
+  // The directory report shows the study table, each cell linking to its runs.
+  Ran report = analyze({"report", dir, "--out", dir + "/report"});
+  ASSERT_EQ(report.exit_code, 0) << report.err;
+  std::string html = testing::read_file(dir + "/report/index.html");
+  EXPECT_THAT(html, HasSubstr("<h2>Study</h2>"));
+  EXPECT_THAT(html, HasSubstr("<a href=\"convnet-mlp/s0/index.html\">"));
+}
+
+TEST(ErrorConsistency, KappaOfRecordsMatchesTheHandValueAndFillsTheMatrix) {
+  testing::TemporaryDirectory study_dir;
+  const std::string dir = study_dir.path();
+  write_record(dir, "a", 0, "mlp", "convnet", 0.7);
+  write_record(dir, "b", 1, "mlp", "", 0.6);
+  std::vector<int64_t> indices = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9};
+  std::vector<int8_t> a = {1, 1, 1, 0, 0, 1, 0, 1, 1, 1};
+  std::vector<int8_t> b = {1, 1, 0, 0, 1, 1, 0, 1, 1, 0};
+  add_predictions(dir + "/a/run.h5", "target", indices, a);
+  add_predictions(dir + "/a/run.h5", "guide", indices, a);  // the target copies its guide
+  // b recorded its examples in another order: κ matches them by index.
+  std::vector<int64_t> reversed(indices.rbegin(), indices.rend());
+  add_predictions(dir + "/b/run.h5", "target", reversed, std::vector<int8_t>(b.rbegin(), b.rend()));
+
+  analysis::RecordReader record(dir + "/a/run.h5");
+  ASSERT_TRUE(record.has_predictions("guide"));
+  analysis::Predictions read = record.predictions("target");
+  EXPECT_EQ(read.correct, a);
+  EXPECT_EQ(read.width, 1u);
+
+  Ran pair = analyze({"consistency", dir + "/a/run.h5", dir + "/b/run.h5"});
+  ASSERT_EQ(pair.exit_code, 0) << pair.err;
+  EXPECT_THAT(pair.out, HasSubstr("kappa     " + analysis::format_number(0.16 / 0.46)));
+  EXPECT_THAT(pair.out, HasSubstr("compared  10"));
+  Ran own_guide =
+      analyze({"consistency", dir + "/a/run.h5", dir + "/a/run.h5", "--side-b", "guide"});
+  ASSERT_EQ(own_guide.exit_code, 0) << own_guide.err;
+  EXPECT_THAT(own_guide.out, HasSubstr("kappa     1\n"));
+  Ran missing = analyze({"consistency", dir + "/b/run.h5", dir + "/a/run.h5", "--side", "guide"});
+  EXPECT_EQ(missing.exit_code, 1);
+  EXPECT_THAT(missing.err, HasSubstr("predictions"));
+  EXPECT_EQ(analyze({"consistency", dir + "/a/run.h5", "--side", "both"}).exit_code, 2);
+
+  Ran matrix = analyze({"consistency", dir, "--out", dir + "/kappa"});
+  ASSERT_EQ(matrix.exit_code, 0) << matrix.err;
+  EXPECT_TRUE(fs::exists(dir + "/kappa/consistency.svg"));
+  std::vector<analysis::PredictionSource> sources =
+      analysis::prediction_sources({{"a", dir + "/a/run.h5"}, {"b", dir + "/b/run.h5"}});
+  ASSERT_EQ(sources.size(), 3u);
+  EXPECT_EQ(sources[1].label, "a/guide");
+  analysis::ConsistencyMatrix kappas = analysis::consistency_matrix(sources);
+  EXPECT_NEAR(kappas.values[0 * 3 + 1], 1.0, 1e-12);          // a with its guide
+  EXPECT_NEAR(kappas.values[0 * 3 + 2], 0.16 / 0.46, 1e-12);  // a with b
+  EXPECT_NEAR(kappas.values[2 * 3 + 0], 0.16 / 0.46, 1e-12);  // symmetric
+
+  // The directory report shows the κ heatmap.
+  Ran report = analyze({"report", dir, "--out", dir + "/report"});
+  ASSERT_EQ(report.exit_code, 0) << report.err;
+  EXPECT_THAT(testing::read_file(dir + "/report/index.html"), HasSubstr("consistency.svg"));
+  EXPECT_TRUE(fs::exists(dir + "/report/consistency.svg"));
+}
+
+TEST(ErrorConsistency, PerTokenKappaUsesOnlyScoredPositions) {
+  analysis::Predictions a, b;
+  a.indices = b.indices = {0, 1};
+  a.width = b.width = 3;
+  a.correct = {1, 0, -1, 1, 1, 0};
+  b.correct = {1, 1, -1, 1, -1, 0};
+  a.predicted = b.predicted = std::vector<int64_t>(6, 0);
+  // Scored by both: (1,1), (0,1), (1,1), (0,0): agreement 3/4, p1 = 1/2, p2 = 3/4,
+  // c_exp = 3/8 + 1/8 = 1/2, κ = (3/4 − 1/2) / (1/2) = 1/2.
+  analysis::Kappa kappa = analysis::error_consistency(a, b, "a and b");
+  EXPECT_EQ(kappa.count, 4);
+  EXPECT_NEAR(kappa.kappa, 0.5, 1e-15);
+}
+
+/// A tiny parity sweep: unguided and guided × two seeds, a few steps each.
+std::string study_config(const std::string& output) {
+  return R"([run]
+name = "study"
+threads = 1
+output = ")" +
+         output + R"("
+checkpoint_every = 0
+
+[dataset]
+plugin = "parity"
+train_size = 128
+validation_size = 32
+test_size = 32
+max_length = 6
+
+[target]
+plugin = "rnn"
+hidden = 8
+
+[guide]
+plugin = "transformer"
+width = 8
+
+[train]
+batch_size = 32
+max_steps = 8
+learning_rate = 0.01
+
+[record]
+at_end = false
+
+[sweep]
+"guidance.enabled" = [false, true]
+"run.seed" = [0, 1]
+)";
+}
+
+TEST(Summarize, StudyOfTinyRunsThroughTheBinary) {
+  testing::TemporaryDirectory work;
+  std::string config = work.file("study.toml");
+  testing::write_file(config, study_config(work.file("results")));
+  testing::CommandResult ran = testing::run_cli("run --quiet '" + config + "'");
+  ASSERT_EQ(ran.exit_code, 0) << ran.err;
+  const std::string dir = work.file("results") + "/study";
+
+  // The study's records, found as summarize finds them (run names are the sweep's business).
+  std::vector<std::string> guided_records, unguided_records;
+  for (const auto& entry : fs::recursive_directory_iterator(dir)) {
+    if (entry.path().filename() != "run.h5") continue;
+    analysis::RecordReader record(entry.path().string());
+    auto settings = analysis::settings_of(record.config());
+    (settings.at("guidance.enabled") == "true" ? guided_records : unguided_records)
+        .push_back(entry.path().string());
+  }
+  ASSERT_EQ(guided_records.size(), 2u);
+  ASSERT_EQ(unguided_records.size(), 2u);
+
+  // Final measures are the best weights' rows the run wrote after training.
+  analysis::RecordReader finished(guided_records[0]);
+  analysis::Table evaluation = finished.evaluation();
+  const auto& splits = evaluation.column("split").texts;
+  size_t best_test = std::find(splits.begin(), splits.end(), "best/test") - splits.begin();
+  ASSERT_LT(best_test, splits.size());
+  EXPECT_DOUBLE_EQ(analysis::final_measures_of(evaluation).at("test top1"),
+                   evaluation.column("top1").numbers[best_test]);
+
+  // Error consistency on the records' own predictions: κ of a target with its guide, by hand.
+  ASSERT_TRUE(finished.has_predictions("target"));
+  ASSERT_TRUE(finished.has_predictions("guide"));
+  analysis::Kappa by_hand = analysis::cohens_kappa(finished.predictions("target").correct,
+                                                   finished.predictions("guide").correct);
+  EXPECT_EQ(by_hand.count, 32);  // the test split
+  testing::CommandResult own_guide = testing::run_cli("analyze consistency '" + guided_records[0] +
+                                                      "' '" + guided_records[0] +
+                                                      "' --side-b guide");
+  ASSERT_EQ(own_guide.exit_code, 0) << own_guide.err;
+  EXPECT_THAT(own_guide.out, HasSubstr("kappa     " + analysis::format_number(by_hand.kappa)));
+  testing::CommandResult kappas = testing::run_cli("analyze consistency '" + dir + "' --out '" +
+                                                   work.file("kappa") + "'");
+  ASSERT_EQ(kappas.exit_code, 0) << kappas.err;
+  EXPECT_THAT(kappas.out, HasSubstr("/guide"));  // guides make columns of their own
+  EXPECT_TRUE(fs::exists(work.file("kappa") + "/consistency.svg"));
+
+  // A fifth run of the guided cell that never finished: same settings, state "running".
+  Provenance provenance;
+  provenance.config_toml = finished.config();
+  provenance.seed = 7;
+  RecordLayout layout = finished.layout();
+  auto killed = RunRecord::create(dir + "/killed/run.h5", provenance, layout);
+  killed->flush();
+  killed.reset();
+
+  testing::CommandResult summary = testing::run_cli("summarize '" + dir + "'");
+  ASSERT_EQ(summary.exit_code, 0) << summary.err;
+  EXPECT_THAT(summary.out, HasSubstr("5 runs (4 finished) in 2 cells"));
+  EXPECT_THAT(summary.out, HasSubstr("| 2/3 |"));
+  EXPECT_THAT(summary.out, HasSubstr("| 2/2 |"));
+  EXPECT_THAT(summary.out, HasSubstr("killed (running)"));
+  EXPECT_THAT(summary.out, HasSubstr("Δ test top1 [95% CI]"));
+  EXPECT_TRUE(fs::exists(dir + "/summary.md"));
+  EXPECT_TRUE(fs::exists(dir + "/summary.csv"));
+  analysis::Study study = analysis::load_study(dir);
+  EXPECT_EQ(study.axes, (std::vector<std::string>{"guidance.enabled"}));
+  const analysis::StudyCell& guided = cell_with(study, "guidance.enabled", "true");
+  EXPECT_EQ(study.values(guided, "test top1").size(), 2u);
+
+  testing::CommandResult report =
+      testing::run_cli("analyze report '" + dir + "' --out '" + work.file("report") + "'");
+  ASSERT_EQ(report.exit_code, 0) << report.err;
+  std::string html = testing::read_file(work.file("report") + "/index.html");
+  EXPECT_THAT(html, HasSubstr("<h2>Study</h2>"));
+  EXPECT_THAT(html, HasSubstr("<img src=\"consistency.svg\""));
+
+  testing::CommandResult help = testing::run_cli("summarize --help");
+  EXPECT_EQ(help.exit_code, 0);
+  EXPECT_EQ(testing::run_cli("summarize").exit_code, 2);
+}
+
+}  // namespace
+}  // namespace guidance
