@@ -378,8 +378,11 @@ TEST_F(RunRecordTest, FullDiskIsRefusedUpFrontOrKeepsEverythingFlushedBefore) {
       record->write_snapshot(step, activations.guide, activations.target, metrics);
     });
   }
-  EXPECT_NE(message.find("cannot write"), std::string::npos) << message;
+  // Refused before any of the snapshot is written, naming the record and what is free.
+  EXPECT_NE(message.find("not enough space to write the target activations of snapshot"),
+            std::string::npos) << message;
   EXPECT_NE(message.find(path), std::string::npos) << message;
+  EXPECT_NE(message.find("bytes free in"), std::string::npos) << message;
   ASSERT_GT(step, 10) << "the first snapshot already failed: " << message;
   // The training rows buffered before the failed snapshot are written if they still fit.
   bool rows_fit = error_of([&] { record->flush(); }) == "(no error)";
