@@ -394,6 +394,11 @@ std::vector<RecordMetric> read_record_metrics(TomlReader& reader, const std::str
         naming.fail("name", "'" + metric.name + "' cannot name an HDF5 group (empty, '.' or "
                                                 "containing '/')");
       }
+      if (metric.name.size() > config_limits::kMaxRunNameComponentBytes) {
+        naming.fail("name", "is " + std::to_string(metric.name.size()) + " bytes long, more than "
+                            "the " + std::to_string(config_limits::kMaxRunNameComponentBytes) +
+                            " allowed");
+      }
     } else {
       throw ConfigError(location_of(file, element) + ": key '" + path +
                         "': expected a metric plugin name or a table {plugin = \"...\", name = "

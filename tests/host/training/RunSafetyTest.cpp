@@ -156,6 +156,14 @@ TEST_F(RunSafety, CheckRefusesWhatRunWouldRefuse) {
   EXPECT_THAT(result.err, HasSubstr("the pair [\"layer0\", \"layer0\"] is listed twice"));
 
   text = parity_config(directory_.file("out"));
+  text += "metrics = [{ plugin = \"linear-cka\", name = \"" + std::string(1000, 'm') + "\" }]\n";
+  config = write_config("long-metric.toml", text);
+  result = cli("check '" + config + "'");
+  EXPECT_EQ(result.exit_code, 2);
+  EXPECT_THAT(result.err, HasSubstr("key 'record.metrics[0].name': is 1000 bytes long, more than "
+                                    "the 128 allowed"));
+
+  text = parity_config(directory_.file("out"));
   text.replace(text.find("hidden = 16"), 11, "hidden = 4294967297");
   config = write_config("huge.toml", text);
   result = cli("check '" + config + "'");
@@ -313,6 +321,41 @@ TEST_F(RunSafety, AFullDiskFailsCleanlyAndTheRunResumesOnceThereIsSpace) {
   testing::CommandResult resumed = cli("run '" + config + "' --resume");
   ASSERT_EQ(resumed.exit_code, 0) << resumed.err;
   EXPECT_EQ(figures(resumed, directory_.file("b")), figures(uninterrupted, directory_.file("a")));
+}
+
+TEST_F(RunSafety, ADamagedRecordIsReportedAndSkippedByTheDirectoryReport) {
+  std::string output = directory_.file("out");
+  for (const char* name : {"intact", "damaged"}) {
+    std::string text = parity_config(output, "untrained", 20);
+    text.replace(text.find("parity-small"), 12, name);
+    ASSERT_EQ(cli("run --quiet '" + write_config(std::string(name) + ".toml", text) + "'").exit_code, 0);
+  }
+  std::string damaged = output + "/damaged/run.h5";
+  fs::resize_file(damaged, fs::file_size(damaged) / 2);
+  testing::CommandResult report = cli("analyze report '" + output + "'");
+  EXPECT_EQ(report.exit_code, 1) << "a skipped record makes the report incomplete";
+  EXPECT_THAT(report.err, HasSubstr("skipped " + damaged + ": cannot open the record"));
+  EXPECT_THAT(report.err, HasSubstr("truncated"));
+  EXPECT_THAT(report.out, HasSubstr("(1 runs)"));
+  EXPECT_TRUE(fs::exists(output + "/report/index.html"));
+}
+
+TEST_F(RunSafety, TestPredictionsAreInTheRecordForH5pyAndMatchTheFinalMeasures) {
+  std::string config = write_config("predictions.toml", parity_config(directory_.file("out"), "untrained", 20));
+  ASSERT_EQ(cli("run --quiet '" + config + "'").exit_code, 0);
+  std::string record = directory_.file("out") + "/parity-small/run.h5";
+  // Correctness over the scored examples (or positions) reproduces the best/test top-1.
+  testing::CommandResult read = testing::run_command(
+      "/usr/bin/python3 -c \"import h5py, numpy as np; f = h5py.File('" + record + "', 'r'); "
+      "e = f['evaluation']; s = list(e['split'].asstr()[()]); row = s.index('best/test'); "
+      "top1 = e['measures'][row, 0]; "
+      "t = f['predictions/target']; c = t['correct'][()]; "
+      "assert t['predicted'].shape == c.shape and c.dtype == np.int8, c.dtype; "
+      "assert len(t['indices']) == 64 and 'guide' in f['predictions']; "
+      "assert int(f['provenance'].attrs['best_step']) > 0; "
+      "print(abs((c == 1).sum() / (c >= 0).sum() - top1) < 1e-12)\"");
+  EXPECT_EQ(read.exit_code, 0) << read.err;
+  EXPECT_EQ(read.out, "True\n");
 }
 
 }  // namespace
