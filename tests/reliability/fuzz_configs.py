@@ -6,8 +6,8 @@
 
 Asserts for every case: no crash (death by a signal), no hang (timeout), exit code 0, 1 or 2,
 every config error (exit 2) naming a location (the config file, with a line where the file has
-one), and nothing written outside the sandbox's output folder (results/) nor in the filesystem
-root. Prints a line per failure and a summary; exits 1 if any case failed.
+one), and nothing written outside the run's output folder (the sandbox's results/, or results/
+beside the config when a mutant drops run.output) nor in the filesystem root. Prints a line per failure and a summary; exits 1 if any case failed.
 """
 import argparse
 import os
@@ -123,8 +123,11 @@ def main():
         elif code == 2 and path not in result.stderr and name not in result.stderr:
             problem = "config error without a location: " + result.stderr.strip()[:300]
         counts[f"exit {code}"] = counts.get(f"exit {code}", 0) + 1
+        # run.output is "../results" in the shipped configs, "results" beside the config when a
+        # mutant drops the key: both lie inside the run's own output folder.
+        outputs = ("results", os.path.join("configs", "results"))
         written = {p for p in tree(args.workdir) - before
-                   if not p.startswith("results") and p != os.path.join("configs", name)}
+                   if not p.startswith(outputs) and p != os.path.join("configs", name)}
         if written:
             problem = f"wrote outside results/: {sorted(written)[:5]}"
         new_root = set(os.listdir("/")) - root_before
@@ -132,7 +135,8 @@ def main():
             problem = f"wrote in the filesystem root: {sorted(new_root)}"
         if problem:
             failures.append((case, name, command, problem, text))
-        shutil.rmtree(os.path.join(args.workdir, "results"), ignore_errors=True)
+        for output in outputs:
+            shutil.rmtree(os.path.join(args.workdir, output), ignore_errors=True)
     for case, name, command, problem, text in failures:
         print(f"case {case} ({command} mutant of {name}): {problem}")
     print(f"{args.cases} cases ({counts['check']} check, {counts['run']} run; exit codes "
