@@ -36,16 +36,12 @@ std::vector<std::string> measure_names(const Table& evaluation) {
   return names;
 }
 
-bool is_final_split(const std::string& split) {
-  return split.rfind(record_schema::kFinalSplitPrefix, 0) == 0;
-}
-
 // The splits evaluated during training (not the final "best/..." rows), in order of appearance.
 std::vector<std::string> splits_of(const Table& evaluation) {
   std::vector<std::string> splits;
   if (!evaluation.has("split")) return splits;
   for (const auto& split : evaluation.column("split").texts) {
-    if (is_final_split(split)) continue;
+    if (record_schema::is_final_split(split)) continue;
     if (std::find(splits.begin(), splits.end(), split) == splits.end()) splits.push_back(split);
   }
   return splits;
@@ -162,12 +158,14 @@ Table final_measures(const Table& training, const Table& evaluation, int64_t bes
   // A completed run's final rows; else (a live, killed or version 1 record) each split's last.
   bool has_final = false;
   for (size_t row = 0; row < evaluation.rows(); ++row) {
-    has_final = has_final || is_final_split(evaluation.column("split").texts[row]);
+    has_final = has_final || record_schema::is_final_split(evaluation.column("split").texts[row]);
   }
   std::vector<size_t> chosen;
   if (has_final) {
     for (size_t row = 0; row < evaluation.rows(); ++row) {
-      if (is_final_split(evaluation.column("split").texts[row])) chosen.push_back(row);
+      if (record_schema::is_final_split(evaluation.column("split").texts[row])) {
+        chosen.push_back(row);
+      }
     }
   } else {
     for (const auto& split : splits_of(evaluation)) {

@@ -35,6 +35,10 @@ constexpr int kSplitWidth = 16;
 /// step); the provenance attribute `best_step` names the step whose weights they evaluate. These
 /// rows are a run's final measures, written last, before the state becomes "completed".
 constexpr const char* kFinalSplitPrefix = "best/";
+/// @return whether an `evaluation/split` value is one of the final rows ("best/...").
+inline bool is_final_split(const std::string& split) {
+  return split.rfind(kFinalSplitPrefix, 0) == 0;
+}
 constexpr const char* kBestStep = "best_step";  ///< provenance attribute, int64; -1 until the end
 
 /// Group of per-example test predictions of the final weights (docs/record-format.md):

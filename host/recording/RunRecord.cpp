@@ -456,7 +456,7 @@ std::unique_ptr<RunRecord> RunRecord::resume(const std::string& path, int64_t la
         // The final rows come last; a run killed while finishing writes them again.
         std::vector<std::string> splits = read_splits(file, path);
         while (table->rows > 0 &&
-               splits[table->rows - 1].rfind(schema::kFinalSplitPrefix, 0) == 0) {
+               schema::is_final_split(splits[table->rows - 1])) {
           --table->rows;
         }
       }
