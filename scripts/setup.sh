@@ -10,6 +10,7 @@ packages=(
   libblas-dev                               # cblas.h: metric plugins call syrk directly
   libboost-dev libboost-filesystem-dev      # Boost.DLL plugin loading
   libtomlplusplus-dev                       # configs
+  libcli11-dev                              # command-line parsing
   libhdf5-dev hdf5-tools                    # records (h5dump for checks)
   libpng-dev libjpeg-dev zlib1g-dev         # image-folder and IDX .gz datasets
   googletest libgtest-dev libbenchmark-dev  # tests and benchmarks

@@ -198,7 +198,8 @@ void describe_entry(const CatalogEntry& entry, std::ostream& out) {
         << (traits.sense == MetricSense::Distance ? "" : " (guidance minimises upper - value)")
         << "\n  differentiable: " << (traits.differentiable ? "yes (usable for guidance)"
                                                            : "no (analysis and records only)")
-        << "\n  cost: " << traits.cost << "\n";
+        << "\n  cost: " << traits.cost << "\n  min rows: " << traits.min_rows
+        << " (examples per comparison; guidance skips token positions and batches with fewer)\n";
   }
   out << "  table: plugin = \"" << info.name << "\"\n";
   if (info.params.empty()) {

@@ -24,7 +24,8 @@ torch::Tensor positionwise_distance(const Metric& metric, const torch::Tensor& t
     torch::Tensor y = guide.select(1, position);
     if (mask.defined()) {
       torch::Tensor rows = mask.select(1, position).nonzero().squeeze(-1);
-      if (rows.numel() < 2) continue;
+      // Late positions of short batches hold few real tokens; the metric is undefined there.
+      if (rows.numel() < metric.traits().min_rows) continue;
       x = x.index_select(0, rows);
       y = y.index_select(0, rows);
     }
@@ -51,6 +52,9 @@ GuidanceTerms guidance_terms(const Metric& metric, const std::vector<TapPair>& p
     if (tokenwise && target_layout == TapLayout::Sequence && guide_layout == TapLayout::Sequence &&
         target.dim() == 3 && guide.dim() == 3) {
       distance = positionwise_distance(metric, target, guide, mask);
+    } else if (target.size(0) < metric.traits().min_rows) {
+      // A final batch too small for the metric adds no guidance term rather than end the run.
+      distance = torch::zeros({}, target.options());
     } else {
       distance = metric.distance(tap_matrix(target, target_layout, mask),
                                  tap_matrix(guide, guide_layout, mask));

@@ -22,7 +22,7 @@ torch::Tensor tap_matrix(const torch::Tensor& tap, TapLayout layout, const torch
 
 /// Computes Σ_pairs distance(target tap, guide tap). When `tokenwise` and both taps are
 /// sequences [B, L, D], each position is compared separately over the examples that have a real
-/// token there (padding masked out; positions with fewer than 2 such examples are skipped) and
+/// token there (padding masked out; positions with fewer such examples than the metric's min_rows are skipped) and
 /// the distances are summed over positions, as in the paper's token-wise option.
 GuidanceTerms guidance_terms(const Metric& metric, const std::vector<TapPair>& pairs,
                              const std::vector<TapSpec>& guide_specs,

@@ -45,7 +45,7 @@ std::string HostGuideServices::cache_path(const GuideTraining& training) const {
       << "|dataset=" << describe(config_.dataset) << "@"
       << catalog_.find(PluginKind::Dataset, config_.dataset.name).info.version
       << "|device=" << run_.device.type() << "|seed=" << config_.run.seed
-      << "|optimizer=" << training.optimizer << "|lr=" << training.learning_rate
+      << "|optimizer=" << to_string(training.optimizer) << "|lr=" << training.learning_rate
       << "|wd=" << training.weight_decay << "|batch=" << training.batch_size
       << "|epochs=" << training.epochs << "|steps=" << training.max_steps;
   uint64_t hash = derive_seed(0, key.str());
@@ -62,7 +62,7 @@ bool HostGuideServices::train_cached(Network& guide, const GuideTraining& traini
     return true;
   }
   TrainerSettings settings;
-  settings.train.optimizer = training.optimizer;
+  settings.train.optimizer = to_string(training.optimizer);
   settings.train.learning_rate = training.learning_rate;
   settings.train.weight_decay = training.weight_decay;
   settings.train.batch_size = training.batch_size;

@@ -11,8 +11,9 @@ namespace guidance::guide_init {
 /// own unguided training on the run's task.
 inline std::vector<ParamSpec> training_params() {
   return {
-      ParamSpec::string("optimizer", "adam", "optimiser for the guide's own training")
-          .one_of({"adam", "adamw", "sgd"}),
+      ParamSpec::string("optimizer", to_string(GuideTraining{}.optimizer),
+                        "optimiser for the guide's own training")
+          .one_of({kOptimizerNames.begin(), kOptimizerNames.end()}),
       ParamSpec::real("learning_rate", 1e-3, "learning rate of the guide's training").at_least(0),
       ParamSpec::real("weight_decay", 0.0, "weight decay of the guide's training").at_least(0),
       ParamSpec::integer("batch_size", 128, "examples per step of the guide's training").at_least(1),
@@ -25,7 +26,8 @@ inline std::vector<ParamSpec> training_params() {
 /// @return the training settings held by validated `training_params()` values.
 inline GuideTraining training_from(const Params& params) {
   GuideTraining training;
-  training.optimizer = params.string("optimizer");
+  // The schema's choices are the optimiser names, so a validated value always names one.
+  training.optimizer = *optimizer_named(params.string("optimizer"));
   training.learning_rate = params.real("learning_rate");
   training.weight_decay = params.real("weight_decay");
   training.batch_size = params.integer("batch_size");

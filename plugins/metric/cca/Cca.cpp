@@ -41,6 +41,7 @@ MetricTraits cca_traits() {
                    "singular values of U_X^T U_Y, U = orthonormal basis of centred X (top SVD "
                    "components for svcca)";
   traits.cost = "O(n d1 min(n, d1) + n d2 min(n, d2))";
+  traits.min_rows = 2;
   return traits;
 }
 
@@ -50,7 +51,7 @@ class Cca final : public Metric {
       : variance_share_(variance_share), projection_weighted_(projection_weighted) {}
 
   Tensor compute(const Tensor& x, const Tensor& y) const override {
-    auto [xs, ys] = checked_pair(x, y, kName, 2);
+    auto [xs, ys] = checked_pair(x, y, kName, traits_.min_rows);
     torch::NoGradGuard analysis_only;
     Tensor mean_x = xs.mean(0, true);
     Tensor mean_y = ys.mean(0, true);

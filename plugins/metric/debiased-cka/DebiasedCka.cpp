@@ -93,6 +93,7 @@ MetricTraits debiased_cka_traits() {
   traits.formula = "HSIC_u(K, L) / sqrt(HSIC_u(K, K) HSIC_u(L, L)), HSIC_u the unbiased "
                    "estimator (Song et al. 2012), K = X X^T, L = Y Y^T";
   traits.cost = "O(n^2 (d1 + d2))";
+  traits.min_rows = 4;
   return traits;
 }
 
@@ -115,7 +116,7 @@ Side prepare(const Tensor& x) {
 class DebiasedCka final : public Metric {
  public:
   Tensor compute(const Tensor& x, const Tensor& y) const override {
-    auto [xs, ys] = checked_pair(x, y, kName, 4);
+    auto [xs, ys] = checked_pair(x, y, kName, traits_.min_rows);
     Side sx = prepare(xs);
     Side sy = prepare(ys);
     return UCentredCosine::apply(sx.features, sy.features, sx.gram, sy.gram,

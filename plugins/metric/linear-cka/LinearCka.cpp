@@ -169,13 +169,14 @@ MetricTraits linear_cka_traits() {
                    "(for d < n computed as |Xc^T Yc|_F^2 / (|Xc^T Xc|_F |Yc^T Yc|_F))";
   traits.cost = "O(n min(n, d1 + d2) (d1 + d2)): n^2 (d1 + d2) via Grams when d > n, "
                 "n (d1^2 + d2^2 + d1 d2) via covariances otherwise";
+  traits.min_rows = 2;
   return traits;
 }
 
 class LinearCka final : public Metric {
  public:
   Tensor compute(const Tensor& x, const Tensor& y) const override {
-    auto [xs, ys] = checked_pair(x, y, kName, 2);
+    auto [xs, ys] = checked_pair(x, y, kName, traits_.min_rows);
     return LinearCkaFunction::apply(xs, ys);
   }
   const MetricTraits& traits() const override { return traits_; }

@@ -35,12 +35,10 @@ MetricTraits mutual_knn_traits() {
 
 class MutualKnn final : public Metric {
  public:
-  explicit MutualKnn(int64_t k) : k_(k) {}
+  explicit MutualKnn(int64_t k) : k_(k) { traits_.min_rows = k + 1; }
 
   Tensor compute(const Tensor& x, const Tensor& y) const override {
-    auto [xs, ys] = checked_pair(x, y, kName, 2);
-    TORCH_CHECK(k_ < xs.size(0), kName, ": k = ", k_, " needs more than k rows, got n = ",
-                xs.size(0));
+    auto [xs, ys] = checked_pair(x, y, kName, traits_.min_rows);
     torch::NoGradGuard analysis_only;
     Tensor shared = neighbourhoods(xs, k_).logical_and(neighbourhoods(ys, k_));
     return shared.sum().to(xs.scalar_type()) / static_cast<double>(xs.size(0) * k_);

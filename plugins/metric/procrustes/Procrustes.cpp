@@ -28,13 +28,14 @@ MetricTraits procrustes_traits() {
   traits.upper = 2.0;
   traits.formula = "min_{Q orthogonal} |X^ - Y^ Q|_F^2 = 2 - 2 |X^^T Y^|_*, X^ = Xc / |Xc|_F";
   traits.cost = "O(n d1 min(n, d1) + n d2 min(n, d2) + n min(n,d1) min(n,d2))";
+  traits.min_rows = 2;
   return traits;
 }
 
 class Procrustes final : public Metric {
  public:
   Tensor compute(const Tensor& x, const Tensor& y) const override {
-    auto [xs, ys] = checked_pair(x, y, kName, 2);
+    auto [xs, ys] = checked_pair(x, y, kName, traits_.min_rows);
     Tensor fx = in_row_space(normalised_features(xs).features);
     Tensor fy = in_row_space(normalised_features(ys).features);
     Tensor nuclear = torch::linalg_svdvals(fx.t().mm(fy)).sum();

@@ -43,6 +43,7 @@ MetricTraits rbf_cka_traits() {
   traits.formula = "<Kc, Lc> / (|Kc|_F |Lc|_F), K_ij = exp(-|x_i - x_j|^2 / (2 sigma_X^2)), "
                    "sigma_X = bandwidth * median_{i<j} |x_i - x_j|";
   traits.cost = "O(n^2 (d1 + d2) + n^2 log n)";
+  traits.min_rows = 3;
   return traits;
 }
 
@@ -51,7 +52,7 @@ class RbfCka final : public Metric {
   explicit RbfCka(double bandwidth) : bandwidth_(bandwidth) {}
 
   Tensor compute(const Tensor& x, const Tensor& y) const override {
-    auto [xs, ys] = checked_pair(x, y, kName, 3);
+    auto [xs, ys] = checked_pair(x, y, kName, traits_.min_rows);
     NormalisedFeatures fx = normalised_features(xs);
     NormalisedFeatures fy = normalised_features(ys);
     Tensor kx = double_centred(rbf_gram(fx.features, fx.valid, bandwidth_));

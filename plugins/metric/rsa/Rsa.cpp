@@ -49,6 +49,7 @@ MetricTraits rsa_traits(bool spearman) {
                             : "pearson(triu(S_X), triu(S_Y)), S_X = cosine similarities of the "
                               "rows of X, triu = entries above the diagonal";
   traits.cost = spearman ? "O(n^2 (d1 + d2) + n^2 log n)" : "O(n^2 (d1 + d2))";
+  traits.min_rows = 3;
   return traits;
 }
 
@@ -57,7 +58,7 @@ class Rsa final : public Metric {
   explicit Rsa(bool spearman) : spearman_(spearman), traits_(rsa_traits(spearman)) {}
 
   Tensor compute(const Tensor& x, const Tensor& y) const override {
-    auto [xs, ys] = checked_pair(x, y, kName, 3);
+    auto [xs, ys] = checked_pair(x, y, kName, traits_.min_rows);
     if (!spearman_) {
       return pearson(cosine_similarity_entries(xs), cosine_similarity_entries(ys));
     }

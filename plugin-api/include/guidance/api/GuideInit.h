@@ -6,19 +6,9 @@
 #include <string>
 
 #include "guidance/api/Network.h"
+#include "guidance/api/Training.h"
 
 namespace guidance {
-
-/// How the host should train a guide for a `trained`-style strategy: an unguided run of the guide
-/// on the run's own task.
-struct GuideTraining {
-  std::string optimizer = "adam";  ///< "adam", "adamw" or "sgd"
-  double learning_rate = 1e-3;
-  double weight_decay = 0.0;
-  int64_t batch_size = 128;
-  int64_t epochs = 1;
-  int64_t max_steps = 0;           ///< 0: no step budget, epochs decide
-};
 
 /// Services the host offers a guide-init strategy. Implemented by the host, so strategies stay
 /// small and caching, training and checkpoint formats live in one place.

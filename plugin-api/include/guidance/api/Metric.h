@@ -20,6 +20,9 @@ struct MetricTraits {
   double upper = 1.0;           ///< largest value compute() returns
   std::string formula;          ///< one line, e.g. "1 - HSIC(K,L) / sqrt(HSIC(K,K) HSIC(L,L))"
   std::string cost;             ///< in n (examples) and d (features), e.g. "O(n^2 (d1 + d2))"
+  /// The fewest examples (rows) compute() is defined for; the host skips a token position or a
+  /// batch with fewer rather than fail the run.
+  int64_t min_rows = 2;
 };
 
 /// A representational comparison between two activation matrices over the same n examples.
