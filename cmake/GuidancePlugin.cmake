@@ -11,6 +11,10 @@ function(guidance_add_plugin name)
   set(target "guidance-plugin-${name}")
   add_library(${target} MODULE ${ARG_SOURCES})
   target_link_libraries(${target} PRIVATE guidance::plugin-api ${ARG_LIBRARIES})
+  # In this tree, plugins include the shared helpers of plugins/<kind>/common/ by full path.
+  if(DEFINED GUIDANCE_IN_TREE_SOURCE_DIR)
+    target_include_directories(${target} PRIVATE "${GUIDANCE_IN_TREE_SOURCE_DIR}")
+  endif()
   set_target_properties(${target} PROPERTIES
     OUTPUT_NAME "guidance-${name}"
     CXX_VISIBILITY_PRESET hidden

@@ -1,5 +1,6 @@
 #include <cmath>
 
+#include "host/training/GuidanceLoss.h"
 #include "tests/plugins/metric/MetricTestSupport.h"
 
 namespace guidance::testing {
@@ -69,31 +70,41 @@ TEST_P(MetricContractTest, Float32AgreesWithFloat64) {
   EXPECT_NEAR(single.item<double>(), precise.item<double>(), 1e-5);
 }
 
-TEST_P(MetricContractTest, MaskedSequenceRowsDoNotLeakPadding) {
+// Padding must never reach the metric: the host's guidance term (GuidanceLoss) of sequence taps
+// is the same whatever the padding positions hold, both token-wise and over whole sequences;
+// without the mask the same garbage does change it, so this test would see a leak.
+TEST_P(MetricContractTest, GuidanceOfSequenceTapsIgnoresPadding) {
   auto metric = make_metric(GetParam());
-  // Sequence taps [batch, time, d] with a validity mask; the host keeps the valid rows only.
-  int64_t batch = 4, time = 9, d1 = 6, d2 = 5;
-  torch::Tensor mask = torch::rand({batch, time}) < 0.7;
-  mask.index_put_({torch::indexing::Slice(), 0}, true);
-  int64_t valid_rows = mask.sum().item<int64_t>();
-  torch::Tensor latent = torch::randn({valid_rows, 3}, torch::kDouble);
-  torch::Tensor rows_x = structured(valid_rows, d1, latent);
-  torch::Tensor rows_y = structured(valid_rows, d2, latent);
-  auto padded = [&](const torch::Tensor& rows, double fill) {
-    torch::Tensor sequence = torch::full({batch, time, rows.size(1)}, fill, torch::kDouble);
-    sequence.index_put_({mask}, rows);
-    return sequence;
+  // Fewer flattened features (time · d) than examples, so that CCA, invariant to any invertible
+  // map when features reach n, still sees the padding when the mask is left out.
+  const int64_t batch = 40, time = 5, d1 = 4, d2 = 3;
+  // Lengths 1..time: every position keeps at least min_rows real tokens only early on, so the
+  // token-wise path also exercises positions it must skip.
+  torch::Tensor lengths = torch::randint(1, time + 1, {batch}, torch::kLong);
+  lengths.index_put_({torch::indexing::Slice(0, metric->traits().min_rows + 2)}, time);
+  torch::Tensor mask = torch::arange(time).unsqueeze(0) < lengths.unsqueeze(1);
+  torch::Tensor latent = torch::randn({batch, time, 3}, torch::kDouble);
+  torch::Tensor target = latent.matmul(torch::randn({3, d1}, torch::kDouble));
+  torch::Tensor guide = latent.matmul(torch::randn({3, d2}, torch::kDouble)) +
+                        0.3 * torch::randn({batch, time, d2}, torch::kDouble);
+  auto with_padding = [&](const torch::Tensor& tap, double fill) {
+    return torch::where(mask.unsqueeze(-1), tap, torch::full_like(tap, fill));
   };
-  torch::Tensor expected = metric->compute(rows_x, rows_y);
-  for (double fill : {0.0, 1e3}) {
-    torch::Tensor x = padded(rows_x, fill).index({mask});
-    torch::Tensor y = padded(rows_y, -fill).index({mask});
-    EXPECT_TRUE(tensors_close(metric->compute(x, y), expected, 1e-12, 1e-12)) << "fill " << fill;
+  const std::vector<TapSpec> specs = {{"sequence", TapLayout::Sequence}};
+  const std::vector<TapPair> pairs = {{0, 0, "sequence", "sequence"}};
+  auto term = [&](double fill, const torch::Tensor& used_mask, bool tokenwise) {
+    return guidance_terms(*metric, pairs, specs, specs, {with_padding(guide, -fill)},
+                          {with_padding(target, fill)}, used_mask, tokenwise)
+        .total.item<double>();
+  };
+  for (bool tokenwise : {true, false}) {
+    SCOPED_TRACE(tokenwise ? "token-wise" : "whole sequence");
+    double clean = term(0.0, mask, tokenwise);
+    EXPECT_TRUE(std::isfinite(clean));
+    EXPECT_NEAR(term(1e3, mask, tokenwise), clean, 1e-9 * std::max(1.0, std::abs(clean)));
+    EXPECT_GT(std::abs(term(1e3, torch::Tensor(), tokenwise) - clean), 1e-6)
+        << "unmasked padding changed nothing, so this test could not see a leak";
   }
-  torch::Tensor unmasked = metric->compute(padded(rows_x, 1e3).reshape({batch * time, d1}),
-                                           padded(rows_y, -1e3).reshape({batch * time, d2}));
-  EXPECT_GT(std::abs(unmasked.item<double>() - expected.item<double>()), 1e-6)
-      << "padding rows changed nothing, so this test could not see a leak";
 }
 
 TEST_P(MetricContractTest, ConstantActivationsGiveFiniteValuesAndGradients) {
@@ -142,8 +153,7 @@ TEST_P(MetricContractTest, RejectsMismatchedRowsNamingTheMetric) {
 }
 
 INSTANTIATE_TEST_SUITE_P(AllMetrics, MetricContractTest,
-                         ::testing::Values("linear-cka", "debiased-cka", "rbf-cka", "rsa",
-                                           "procrustes", "cca", "mutual-knn"),
+                         ::testing::ValuesIn(built_plugin_names(PluginKind::Metric)),
                          [](const auto& info) {
                            std::string name = info.param;
                            for (char& c : name) c = c == '-' ? '_' : c;
