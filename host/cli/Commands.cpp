@@ -199,7 +199,8 @@ void describe_entry(const CatalogEntry& entry, std::ostream& out) {
         << "\n  differentiable: " << (traits.differentiable ? "yes (usable for guidance)"
                                                            : "no (analysis and records only)")
         << "\n  cost: " << traits.cost << "\n  min rows: " << traits.min_rows
-        << " (examples per comparison; guidance skips token positions and batches with fewer)\n";
+        << " (examples per comparison, with the default parameters; guidance skips token "
+           "positions and batches with fewer)\n";
   }
   out << "  table: plugin = \"" << info.name << "\"\n";
   if (info.params.empty()) {

@@ -1,3 +1,5 @@
+#include <string>
+
 #include "guidance/api/PluginApi.h"
 #include "plugins/metric/common/Gram.h"
 #include "plugins/metric/common/MetricSupport.h"
@@ -21,7 +23,9 @@ Tensor neighbourhoods(const Tensor& x, int64_t k) {
       .scatter_(1, nearest, true);
 }
 
-MetricTraits mutual_knn_traits() {
+constexpr int64_t kDefaultK = 10;
+
+MetricTraits mutual_knn_traits(int64_t k) {
   MetricTraits traits;
   traits.differentiable = false;
   traits.sense = MetricSense::Similarity;
@@ -30,15 +34,18 @@ MetricTraits mutual_knn_traits() {
   traits.formula = "mean_i |N_k^X(i) & N_k^Y(i)| / k, N_k(i) = the k rows most cosine-similar "
                    "to row i";
   traits.cost = "O(n^2 (d1 + d2) + n^2 log k)";
+  traits.min_rows = k + 1;
   return traits;
 }
 
 class MutualKnn final : public Metric {
  public:
-  explicit MutualKnn(int64_t k) : k_(k) { traits_.min_rows = k + 1; }
+  explicit MutualKnn(int64_t k)
+      : k_(k), label_(std::string(kName) + " (k = " + std::to_string(k) + ")"),
+        traits_(mutual_knn_traits(k)) {}
 
   Tensor compute(const Tensor& x, const Tensor& y) const override {
-    auto [xs, ys] = checked_pair(x, y, kName, traits_.min_rows);
+    auto [xs, ys] = checked_pair(x, y, label_, traits_.min_rows);
     torch::NoGradGuard analysis_only;
     Tensor shared = neighbourhoods(xs, k_).logical_and(neighbourhoods(ys, k_));
     return shared.sum().to(xs.scalar_type()) / static_cast<double>(xs.size(0) * k_);
@@ -47,7 +54,8 @@ class MutualKnn final : public Metric {
 
  private:
   int64_t k_;
-  MetricTraits traits_ = mutual_knn_traits();
+  std::string label_;  ///< names k in errors: the row minimum follows from it
+  MetricTraits traits_;
 };
 
 class MutualKnnPlugin final : public MetricPlugin {
@@ -56,11 +64,11 @@ class MutualKnnPlugin final : public MetricPlugin {
     return {kName, "1.0.0",
             "mutual k-nearest-neighbour alignment (Huh et al. 2024): the mean share of each "
             "example's k cosine nearest neighbours found in both representations; analysis only",
-            {ParamSpec::integer("k", 10,
+            {ParamSpec::integer("k", kDefaultK,
                                 "neighbours per example; must be below the batch size n")
                  .at_least(1)}};
   }
-  MetricTraits traits() const override { return mutual_knn_traits(); }
+  MetricTraits traits() const override { return mutual_knn_traits(kDefaultK); }
   std::shared_ptr<Metric> create(const Params& params) const override {
     return std::make_shared<MutualKnn>(params.integer("k"));
   }

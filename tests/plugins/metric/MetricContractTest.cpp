@@ -32,6 +32,8 @@ TEST_P(MetricContractTest, DefaultMetricHasThePluginsTraits) {
   EXPECT_EQ(made.lower, declared.lower);
   EXPECT_EQ(made.upper, declared.upper);
   EXPECT_EQ(made.formula, declared.formula);
+  EXPECT_EQ(made.min_rows, declared.min_rows);
+  EXPECT_GE(declared.min_rows, 1);
 }
 
 TEST_P(MetricContractTest, StaysWithinItsRangeAndIsSymmetric) {
