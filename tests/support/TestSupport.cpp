@@ -22,14 +22,6 @@ const PluginCatalog& built_plugins() {
   return catalog;
 }
 
-std::vector<std::string> built_plugin_names(PluginKind kind) {
-  std::vector<std::string> names;
-  for (const auto& entry : built_plugins().entries()) {
-    if (entry.plugin->kind() == kind) names.push_back(entry.info.name);
-  }
-  return names;
-}
-
 TemporaryDirectory::TemporaryDirectory() {
   const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
   std::string name = info ? std::string(info->test_suite_name()) + "." + info->name() : "test";

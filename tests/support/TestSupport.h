@@ -22,10 +22,6 @@ inline std::string source_directory() { return GUIDANCE_SOURCE_DIR; }
 /// @return the catalog of every plugin built in this tree (loaded once per process).
 const PluginCatalog& built_plugins();
 
-/// @return the names of the built plugins of `kind`, in catalog order: contract suites take
-/// their lists from here, so a new plugin cannot escape them.
-std::vector<std::string> built_plugin_names(PluginKind kind);
-
 /// A fresh, empty directory under the build tree, removed when the test ends.
 class TemporaryDirectory {
  public:

@@ -95,7 +95,7 @@ metrics = ["linear-cka", "mutual-knn", { plugin = "mutual-knn", name = "knn-5", 
 // end the run.
 TEST(GuidanceMetrics, EveryDifferentiableMetricGuidesVariableLengthTokens) {
   std::vector<std::string> metrics;
-  for (const auto& name : testing::built_plugin_names(PluginKind::Metric)) {
+  for (const auto& name : testing::built_plugins().names(PluginKind::Metric)) {
     if (testing::built_plugins().metric(name)->traits().differentiable) metrics.push_back(name);
   }
   ASSERT_GE(metrics.size(), 4u) << "the shipped differentiable metrics";

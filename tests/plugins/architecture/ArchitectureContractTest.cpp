@@ -206,11 +206,11 @@ TEST_P(ArchitectureDefaults, BuildAndRunOnTheirKindOfTask) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Architectures, ArchitectureDefaults,
-                         ::testing::ValuesIn(built_plugin_names(PluginKind::Architecture)));
+                         ::testing::ValuesIn(built_plugins().names(PluginKind::Architecture)));
 
 // The shapes above are checked case by case; a plugin without a case would escape them.
 TEST(ArchitectureContractCases, CoverEveryBuiltArchitecture) {
-  for (const auto& name : built_plugin_names(PluginKind::Architecture)) {
+  for (const auto& name : built_plugins().names(PluginKind::Architecture)) {
     bool covered = false;
     for (const auto& contract : contract_cases()) covered = covered || contract.plugin == name;
     EXPECT_TRUE(covered) << "architecture plugin '" << name << "' has no case in contract_cases()";

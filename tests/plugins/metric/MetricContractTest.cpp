@@ -155,7 +155,7 @@ TEST_P(MetricContractTest, RejectsMismatchedRowsNamingTheMetric) {
 }
 
 INSTANTIATE_TEST_SUITE_P(AllMetrics, MetricContractTest,
-                         ::testing::ValuesIn(built_plugin_names(PluginKind::Metric)),
+                         ::testing::ValuesIn(built_plugins().names(PluginKind::Metric)),
                          [](const auto& info) {
                            std::string name = info.param;
                            for (char& c : name) c = c == '-' ? '_' : c;
