@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "guidance/api/Params.h"
+#include "guidance/api/Task.h"
 #include "host/plugins/PluginCatalog.h"
 
 namespace guidance {
@@ -21,12 +22,16 @@ struct CheckResult {
 struct ContractOptions {
   uint64_t seed = 0;           ///< torch seed and dataset seed
   std::string base_directory;  ///< datasets and guide inits resolve relative paths against it
-  /// Builds the networks guide-init strategies are checked on (an image and a token network are
-  /// looked up here by the names below); usually the catalog holding the plugin.
+  /// Where guide-init strategies find the architecture of the guide they are checked on (built
+  /// with its defaults for a 3×32×32 image task); usually the catalog holding the strategy.
+  /// None: guide-init strategies are only created.
   const PluginCatalog* architectures = nullptr;
-  std::string image_architecture = "mlp";
-  std::string token_architecture = "rnn";
+  std::string guide_architecture = "mlp";
 };
+
+/// @return the task guide-init strategies are checked on (3×32×32 images, 10 classes), so that
+/// a test or a user can make a weights file for it.
+TaskSpec contract_guide_task();
 
 /// Runs the contract every plugin of its kind promises (docs/plugins.md, "Contract checks"):
 ///  - architecture: taps declared before forward and returned in order, logits and tap shapes for

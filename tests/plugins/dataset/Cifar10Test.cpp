@@ -1,29 +1,13 @@
 #include <filesystem>
 
 #include "tests/plugins/dataset/DatasetTestSupport.h"
+#include "tests/support/DataFiles.h"
 
 namespace guidance::testing {
 namespace {
 
 const std::vector<double> kMean{0.4914, 0.4822, 0.4465};
 const std::vector<double> kStd{0.2470, 0.2435, 0.2616};
-
-// Record r: label (3r) mod 10, then pixel byte i (channel-major, CHW) = (r + i) mod 256.
-std::string records(int first, int count) {
-  std::string bytes;
-  for (int r = first; r < first + count; ++r) {
-    bytes += static_cast<char>((3 * r) % 10);
-    for (int i = 0; i < 3072; ++i) bytes += static_cast<char>((r + i) % 256);
-  }
-  return bytes;
-}
-
-void write_cifar(const std::string& directory) {
-  for (int b = 1; b <= 5; ++b) {
-    write_file(directory + "/data_batch_" + std::to_string(b) + ".bin", records(2 * (b - 1), 2));
-  }
-  write_file(directory + "/test_batch.bin", records(100, 3));
-}
 
 std::shared_ptr<Dataset> open_cifar(const std::string& directory, int64_t validation_size = 2) {
   return open_dataset("cifar10", {{"directory", directory}, {"validation_size", validation_size}});
@@ -64,10 +48,10 @@ TEST(Cifar10Dataset, MalformedAndMissingFilesAreNamed) {
   TemporaryDirectory dir;
   write_cifar(dir.path());
   const std::string third = dir.file("data_batch_3.bin");
-  write_file(third, records(4, 2) + "x");
+  write_file(third, cifar_records(4, 2) + "x");
   EXPECT_TRUE(throws_mentioning([&] { open_cifar(dir.path()); }, {third, "6147", "3073"}));
 
-  std::string bad_label = records(4, 2);
+  std::string bad_label = cifar_records(4, 2);
   bad_label[3073] = 11;
   write_file(third, bad_label);
   EXPECT_TRUE(throws_mentioning([&] { open_cifar(dir.path()); }, {third, "label 11"}));

@@ -1,83 +1,13 @@
-#include <png.h>
-
-#include <cstdio>
-#include <jpeglib.h>
-
-#include <cstring>
-
 #include <filesystem>
 #include <set>
 
 #include "tests/plugins/dataset/DatasetTestSupport.h"
+#include "tests/support/DataFiles.h"
 
 namespace guidance::testing {
 namespace {
 
 namespace fs = std::filesystem;
-
-// Pixels are [height, width, channels], row-major.
-void write_png(const std::string& path, int width, int height, int channels,
-               const std::vector<uint8_t>& pixels) {
-  fs::create_directories(fs::path(path).parent_path());
-  png_image image;
-  std::memset(&image, 0, sizeof image);
-  image.version = PNG_IMAGE_VERSION;
-  image.width = static_cast<png_uint_32>(width);
-  image.height = static_cast<png_uint_32>(height);
-  image.format = channels == 1 ? PNG_FORMAT_GRAY : PNG_FORMAT_RGB;
-  ASSERT_TRUE(png_image_write_to_file(&image, path.c_str(), 0, pixels.data(), 0, nullptr))
-      << image.message;
-}
-
-void write_jpeg(const std::string& path, int width, int height,
-                const std::vector<uint8_t>& pixels) {
-  fs::create_directories(fs::path(path).parent_path());
-  FILE* file = std::fopen(path.c_str(), "wb");
-  ASSERT_NE(file, nullptr);
-  jpeg_compress_struct info;
-  jpeg_error_mgr error;
-  info.err = jpeg_std_error(&error);
-  jpeg_create_compress(&info);
-  jpeg_stdio_dest(&info, file);
-  info.image_width = static_cast<JDIMENSION>(width);
-  info.image_height = static_cast<JDIMENSION>(height);
-  info.input_components = 3;
-  info.in_color_space = JCS_RGB;
-  jpeg_set_defaults(&info);
-  jpeg_set_quality(&info, 98, TRUE);
-  jpeg_start_compress(&info, TRUE);
-  while (info.next_scanline < info.image_height) {
-    auto* row = const_cast<JSAMPLE*>(pixels.data() + info.next_scanline * width * 3);
-    jpeg_write_scanlines(&info, &row, 1);
-  }
-  jpeg_finish_compress(&info);
-  std::fclose(file);
-  jpeg_destroy_compress(&info);
-}
-
-std::vector<uint8_t> solid(int width, int height, std::vector<uint8_t> colour) {
-  std::vector<uint8_t> pixels;
-  for (int p = 0; p < width * height; ++p)
-    pixels.insert(pixels.end(), colour.begin(), colour.end());
-  return pixels;
-}
-
-// Image n (0..14) is a 16x12 solid colour with red 15n + 5 and green 100; classes ant, bee (PNG)
-// and cat (JPEG) hold images 0-4, 5-9 and 10-14.
-void write_flat_folder(const std::string& root) {
-  const std::vector<std::string> classes{"cat", "ant", "bee"};
-  for (int n = 0; n < 15; ++n) {
-    const std::string& name = n < 5 ? classes[1] : n < 10 ? classes[2] : classes[0];
-    const auto colour = solid(16, 12, {static_cast<uint8_t>(15 * n + 5), 100, 7});
-    const std::string stem = root + "/" + name + "/image" + std::to_string(n);
-    if (n < 10) {
-      write_png(stem + ".png", 16, 12, 3, colour);
-    } else {
-      write_jpeg(stem + ".JPG", 16, 12, colour);
-    }
-  }
-  write_file(root + "/ant/notes.txt", "not an image, ignored");
-}
 
 std::shared_ptr<Dataset> open_folder(const std::string& root, uint64_t seed = 7,
                                      std::map<std::string, ParamValue> overrides = {}) {

@@ -1,0 +1,53 @@
+// The contract checks catch plugins that break their contract, naming the check and the cause.
+#include <algorithm>
+#include <sstream>
+
+#include "host/contract/ContractChecks.h"
+#include "tests/support/TestSupport.h"
+
+namespace guidance::testing {
+namespace {
+
+using ::testing::HasSubstr;
+
+std::string fixture(const std::string& folder) { return std::string(FIXTURE_DIR) + "/" + folder; }
+
+const CheckResult& result_named(const std::vector<CheckResult>& results, const std::string& check) {
+  auto found = std::find_if(results.begin(), results.end(), [&](const CheckResult& result) {
+    return result.check.rfind(check, 0) == 0;
+  });
+  if (found == results.end()) throw std::runtime_error("no check '" + check + "' was run");
+  return *found;
+}
+
+TEST(ContractChecks, FailAnArchitectureThatReturnsFewerTapsThanItDeclares) {
+  PluginCatalog catalog;
+  catalog.load_directory(fixture("broken"));
+  std::vector<CheckResult> results =
+      check_contract(catalog.find(PluginKind::Architecture, "fixture-missing-tap"), Params{}, {});
+  const CheckResult& forward =
+      result_named(results, "forward returns logits of the task's shape and every declared tap");
+  EXPECT_FALSE(forward.passed);
+  EXPECT_THAT(forward.detail, HasSubstr("forward returned 1 taps, taps() declares 2"));
+  EXPECT_TRUE(result_named(results, "declares unique taps before forward").passed)
+      << "the other checks still run, and the ones it keeps pass";
+  EXPECT_TRUE(std::none_of(results.begin(), results.end(), [](const CheckResult& result) {
+    return result.check.find("contract-tokens") != std::string::npos;
+  })) << "token tasks it refuses are not checked";
+}
+
+TEST(ContractChecks, FailAMetricWhoseValueLeavesItsRange) {
+  PluginCatalog catalog;
+  catalog.load_directory(fixture("broken"));
+  std::vector<CheckResult> results =
+      check_contract(catalog.find(PluginKind::Metric, "fixture-out-of-range"), Params{}, {});
+  const CheckResult& range = result_named(results, "stays within its range");
+  EXPECT_FALSE(range.passed);
+  EXPECT_THAT(range.detail, HasSubstr("outside [0, 1]"));
+  std::ostringstream printed;
+  EXPECT_FALSE(print_results("fixture-out-of-range", results, printed));
+  EXPECT_THAT(printed.str(), HasSubstr("FAIL  fixture-out-of-range: stays within its range"));
+}
+
+}  // namespace
+}  // namespace guidance::testing
