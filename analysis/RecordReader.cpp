@@ -1,8 +1,8 @@
 #include "analysis/RecordReader.h"
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
-#include <map>
 #include <variant>
 
 #include <torch/torch.h>
@@ -99,20 +99,14 @@ std::vector<std::pair<std::string, std::string>> RecordReader::provenance() cons
       entries.emplace_back(schema::kResumedAt, time);
     }
   }
-  std::map<std::string, std::vector<std::string>> plugins;
+  std::vector<RecordPlugin> plugins;
   for (const auto& column : schema::kPluginColumns) {
-    plugins[column.name] = hdf5::read_strings_dataset(
+    std::vector<std::string> values = hdf5::read_strings_dataset(
         file_.get(), std::string(schema::kPlugins) + "/" + column.name, path_);
+    plugins.resize(std::max(plugins.size(), values.size()));
+    for (size_t i = 0; i < values.size(); ++i) plugins[i].*column.member = values[i];
   }
-  std::vector<RecordPlugin> listed(plugins.begin()->second.size());
-  for (const auto& column : schema::kPluginColumns) {
-    const std::vector<std::string>& values = plugins.at(column.name);
-    if (values.size() != listed.size()) {
-      throw RunError(path_ + ": the columns of '" + schema::kPlugins + "' differ in length");
-    }
-    for (size_t i = 0; i < listed.size(); ++i) listed[i].*column.member = values[i];
-  }
-  for (const auto& plugin : listed) {
+  for (const auto& plugin : plugins) {
     entries.emplace_back("plugin " + plugin.kind,
                          plugin.name + " " + plugin.version + " (" + plugin.library + ")");
   }

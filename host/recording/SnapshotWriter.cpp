@@ -30,6 +30,10 @@ Handle half_type() {
   return type;
 }
 
+const std::vector<std::string>& taps_of(const RecordLayout& layout, const std::string& side) {
+  return side == schema::kGuide ? layout.guide_taps : layout.target_taps;
+}
+
 }  // namespace
 
 void SnapshotWriter::create(hid_t file, const RecordLayout& layout, const std::string& path) {
@@ -42,28 +46,21 @@ void SnapshotWriter::create(hid_t file, const RecordLayout& layout, const std::s
   for (const char* side : {schema::kGuide, schema::kTarget}) {
     hdf5::create_group(file, snapshots + "/activations/" + side, path);
   }
-  auto taps = [&](const std::string& side) -> const std::vector<std::string>& {
-    return side == schema::kGuide ? layout.guide_taps : layout.target_taps;
-  };
   for (const auto& metric : layout.metrics) {
     hdf5::create_group(file, snapshots + "/similarity/" + metric, path);
     for (const auto& [rows, columns] : schema::similarity_sides(!layout.guide_taps.empty())) {
       std::string dataset = schema::similarity_path(metric, schema::similarity_name(rows, columns));
-      auto row_count = static_cast<hsize_t>(taps(rows).size());
-      auto column_count = static_cast<hsize_t>(taps(columns).size());
+      auto row_count = static_cast<hsize_t>(taps_of(layout, rows).size());
+      auto column_count = static_cast<hsize_t>(taps_of(layout, columns).size());
       hdf5::create_extendible(file, dataset, H5T_IEEE_F64LE, {row_count, column_count},
                               {1, row_count, column_count}, false, path);
       Handle handle = hdf5::open_dataset(file, dataset, path);
       hdf5::write_attribute(handle.get(), "rows", std::string(rows));
       hdf5::write_attribute(handle.get(), "columns", std::string(columns));
-      hdf5::write_attribute(handle.get(), "row_labels", taps(rows));
-      hdf5::write_attribute(handle.get(), "column_labels", taps(columns));
+      hdf5::write_attribute(handle.get(), "row_labels", taps_of(layout, rows));
+      hdf5::write_attribute(handle.get(), "column_labels", taps_of(layout, columns));
     }
   }
-}
-
-const std::vector<std::string>& SnapshotWriter::taps_of(const std::string& side) const {
-  return side == schema::kGuide ? layout_.guide_taps : layout_.target_taps;
 }
 
 void SnapshotWriter::create_activation_datasets(const std::string& side, int64_t examples,
@@ -72,7 +69,7 @@ void SnapshotWriter::create_activation_datasets(const std::string& side, int64_t
   Handle half_file_type = half ? half_type() : Handle();
   hid_t type = half ? half_file_type.get() : H5T_IEEE_F32LE;
   hsize_t budget = kActivationChunkBytes / bytes_per_value(layout_.activation_dtype);
-  const std::vector<std::string>& taps = taps_of(side);
+  const std::vector<std::string>& taps = taps_of(layout_, side);
   for (size_t i = 0; i < taps.size(); ++i) {
     std::string dataset = schema::activation_path(side, taps[i]);
     if (hdf5::exists(file_.get(), dataset)) continue;
@@ -93,7 +90,7 @@ void SnapshotWriter::create_activation_datasets(const std::string& side, int64_t
 
 void SnapshotWriter::write_activations(int64_t slot, const std::string& side,
                                        const SnapshotSource& source) {
-  const std::vector<std::string>& taps = taps_of(side);
+  const std::vector<std::string>& taps = taps_of(layout_, side);
   if (taps.empty()) return;
   int64_t batch_size = std::max<int64_t>(source.batch_size, 1);
   for (int64_t begin = 0; begin < source.examples; begin += batch_size) {
@@ -174,9 +171,9 @@ void SnapshotWriter::write_similarities(int64_t slot, const SnapshotSource& sour
       source.similarity_memory_bytes);
   for (size_t m = 0; m < metrics.size(); ++m) {
     for (const auto& [rows, columns] : schema::similarity_sides(!layout_.guide_taps.empty())) {
-      torch::Tensor matrix =
-          similarity_matrix(*metrics[m], taps_of(rows).size(), stored.loader(rows, taps_of(rows)),
-                            taps_of(columns).size(), stored.loader(columns, taps_of(columns)));
+      torch::Tensor matrix = similarity_matrix(
+          *metrics[m], taps_of(layout_, rows).size(), stored.loader(rows, taps_of(layout_, rows)),
+          taps_of(layout_, columns).size(), stored.loader(columns, taps_of(layout_, columns)));
       hdf5::write_rows(
           file_.get(),
           schema::similarity_path(layout_.metrics[m], schema::similarity_name(rows, columns)),

@@ -54,7 +54,6 @@ class SnapshotWriter {
              const std::vector<std::shared_ptr<Metric>>& metrics);
 
  private:
-  const std::vector<std::string>& taps_of(const std::string& side) const;
   void create_activation_datasets(const std::string& side, int64_t examples,
                                   const std::vector<torch::Tensor>& first_batch);
   void write_activations(int64_t slot, const std::string& side, const SnapshotSource& source);
