@@ -200,6 +200,7 @@ inline const std::array<Binding<RecordLayout, std::vector<std::string>>, 5> kLay
 
 /// Width in bytes of a table's text column (`evaluation/split`): fixed-length ASCII.
 constexpr int kSplitWidth = 16;
+constexpr const char* kSplit = "split";  ///< the evaluated split's column
 
 /// One value per row: an int64 member is an int64 column, a double a float64 column, a string a
 /// fixed-length (kSplitWidth) ASCII column.
@@ -241,7 +242,7 @@ inline const Table<TrainingRow> kTrainingTable = {
 inline const Table<EvaluationRow> kEvaluationTable = {
     kEvaluation,
     {{"epoch", &EvaluationRow::epoch},
-     {"split", &EvaluationRow::split},
+     {kSplit, &EvaluationRow::split},
      {"loss", &EvaluationRow::loss}},
     "measures",
     &RecordLayout::measure_names,

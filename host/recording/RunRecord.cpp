@@ -172,8 +172,8 @@ std::unique_ptr<RunRecord> RunRecord::resume(const std::string& path, int64_t la
     steps = steps_of(schema::kEvaluation);
     int64_t keep = rows_up_to(steps, last_step);
     // The final rows come last; a run killed while finishing writes them again.
-    std::vector<std::string> splits =
-        hdf5::read_strings_dataset(file, std::string(schema::kEvaluation) + "/split", path);
+    std::vector<std::string> splits = hdf5::read_strings_dataset(
+        file, std::string(schema::kEvaluation) + "/" + schema::kSplit, path);
     while (keep > 0 && schema::is_final_split(splits[keep - 1])) --keep;
     record->evaluation_.stored().keep_first(file, schema::kEvaluation, steps, keep, path);
     steps = steps_of(schema::kSnapshots);

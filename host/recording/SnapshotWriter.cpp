@@ -171,9 +171,11 @@ void SnapshotWriter::write_similarities(int64_t slot, const SnapshotSource& sour
       source.similarity_memory_bytes);
   for (size_t m = 0; m < metrics.size(); ++m) {
     for (const auto& [rows, columns] : schema::similarity_sides(!layout_.guide_taps.empty())) {
-      torch::Tensor matrix = similarity_matrix(
-          *metrics[m], taps_of(layout_, rows).size(), stored.loader(rows, taps_of(layout_, rows)),
-          taps_of(layout_, columns).size(), stored.loader(columns, taps_of(layout_, columns)));
+      const std::vector<std::string>& row_taps = taps_of(layout_, rows);
+      const std::vector<std::string>& column_taps = taps_of(layout_, columns);
+      torch::Tensor matrix =
+          similarity_matrix(*metrics[m], row_taps.size(), stored.loader(rows, row_taps),
+                            column_taps.size(), stored.loader(columns, column_taps));
       hdf5::write_rows(
           file_.get(),
           schema::similarity_path(layout_.metrics[m], schema::similarity_name(rows, columns)),

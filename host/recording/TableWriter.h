@@ -37,9 +37,7 @@ class TableWriter {
  public:
   explicit TableWriter(const record_schema::Table<Row>& schema) : schema_(schema) {}
 
-  const record_schema::Table<Row>& schema() const { return schema_; }
   StoredRows& stored() { return stored_; }
-  const StoredRows& stored() const { return stored_; }
   bool has_pending() const { return !pending_.empty(); }
 
   /// Creates the table's group and its empty columns.
@@ -50,17 +48,9 @@ class TableWriter {
                             false, path);
     for (const auto& column : schema_.columns) {
       hdf5::Handle text = record_format::split_type();
-      hid_t type = std::visit(
-          [&](auto member) -> hid_t {
-            using Field = member_type<decltype(member)>;
-            if constexpr (std::is_same_v<Field, int64_t>)
-              return H5T_STD_I64LE;
-            else if constexpr (std::is_same_v<Field, double>)
-              return H5T_IEEE_F64LE;
-            else
-              return text.get();
-          },
-          column.member);
+      hid_t type = text.get();
+      if (std::holds_alternative<int64_t Row::*>(column.member)) type = H5T_STD_I64LE;
+      if (std::holds_alternative<double Row::*>(column.member)) type = H5T_IEEE_F64LE;
       hdf5::create_extendible(file, group + column.name, type, {}, {kRowChunk}, false, path);
     }
     const std::vector<std::string>& labels = layout.*schema_.labels;
@@ -117,15 +107,6 @@ class TableWriter {
  private:
   // Rows per chunk of the columns: one chunk holds many flushes' worth of steps.
   static constexpr hsize_t kRowChunk = 512;
-
-  template <typename Member>
-  struct member_of;
-  template <typename Field>
-  struct member_of<Field Row::*> {
-    using type = Field;
-  };
-  template <typename Member>
-  using member_type = typename member_of<Member>::type;
 
   void append_rows(hid_t file, const std::string& dataset, hid_t memory_type, const void* data,
                    const std::string& path) const {
