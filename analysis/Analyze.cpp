@@ -18,7 +18,7 @@
 #include "analysis/Table.h"
 #include "host/common/Errors.h"
 #include "host/config/Config.h"
-#include "host/recording/RunRecord.h"
+#include "host/representation/Similarity.h"
 
 namespace guidance {
 

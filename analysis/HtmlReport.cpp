@@ -198,7 +198,7 @@ RunSummary write_run_report(const RecordReader& record, const std::string& name,
   RunSummary summary;
   summary.name = name;
   summary.report = "index.html";
-  summary.state = record.state();
+  summary.state = to_string(record.state());
   summary.training = record.training();
   summary.evaluation = record.evaluation();
   summary.final_measures = final_measures(summary.training, summary.evaluation, record.best_step());
@@ -252,10 +252,9 @@ RunSummary write_run_report(const RecordReader& record, const std::string& name,
     if (shown.size() < steps.size()) html << ", " << shown.size() << " of them shown";
     html << "; each heatmap's values are also in a CSV file below.</p>\n";
     for (const auto& metric : record.layout().metrics) {
-      for (const char* which : {"guide_target", "target_target", "guide_guide"}) {
-        if (std::string(which).rfind("guide", 0) == 0 && record.layout().guide_taps.empty()) {
-          continue;
-        }
+      for (const auto& [rows, columns] :
+           record_schema::similarity_sides(!record.layout().guide_taps.empty())) {
+        std::string which = record_schema::similarity_name(rows, columns);
         html << "<div class=\"strip\">\n";
         for (size_t snapshot : shown) {
           SimilarityMatrix matrix = record.similarity(metric, which, snapshot);

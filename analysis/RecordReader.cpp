@@ -1,11 +1,13 @@
 #include "analysis/RecordReader.h"
 
+#include <algorithm>
+#include <cmath>
 #include <filesystem>
+#include <variant>
 
 #include <torch/torch.h>
 
 #include "host/common/Errors.h"
-#include "host/recording/RecordSchema.h"
 
 namespace guidance::analysis {
 
@@ -30,6 +32,41 @@ void read_slab(hid_t dataset, size_t index, hid_t memory_type, void* buffer,
   hdf5::read_block(dataset, memory_type, start, count, buffer, context);
 }
 
+// Reads a table as its schema lays it out: step, the columns, then one column per label of the
+// labelled column, named `prefix` + label. Rows past the step column's length are incomplete.
+template <typename Row>
+Table read_table(hid_t file, const std::string& path, const record_schema::Table<Row>& schema,
+                 const RecordLayout& layout, const std::string& prefix) {
+  std::string group = std::string(schema.group) + "/";
+  std::vector<double> steps = hdf5::read_doubles(file, group + record_schema::kStep, path);
+  size_t rows = steps.size();
+  Table table;
+  table.columns.push_back({record_schema::kStep, steps, {}});
+  for (const auto& column : schema.columns) {
+    std::string dataset = group + column.name;
+    Table::Column read{column.name, {}, {}};
+    if (!hdf5::exists(file, dataset)) {
+      // A column added after the record was written (e.g. distill_loss): no values.
+      read.numbers.assign(rows, std::nan(""));
+    } else if (std::holds_alternative<std::string Row::*>(column.member)) {
+      read.texts = hdf5::read_strings_dataset(file, dataset, path);
+      read.texts.resize(rows);
+    } else {
+      read.numbers = hdf5::read_doubles(file, dataset, path);
+      read.numbers.resize(rows);
+    }
+    table.columns.push_back(std::move(read));
+  }
+  const std::vector<std::string>& labels = layout.*schema.labels;
+  std::vector<double> values = hdf5::read_doubles(file, group + schema.labelled, path);
+  for (size_t c = 0; c < labels.size(); ++c) {
+    Table::Column column{prefix + labels[c], {}, {}};
+    for (size_t row = 0; row < rows; ++row) column.numbers.push_back(values.at(row * labels.size() + c));
+    table.columns.push_back(std::move(column));
+  }
+  return table;
+}
+
 }  // namespace
 
 RecordReader::RecordReader(const std::string& path)
@@ -47,36 +84,38 @@ std::vector<std::pair<std::string, std::string>> RecordReader::provenance() cons
   hdf5::QuietErrors quiet;
   Handle origin = hdf5::open_group(file_.get(), schema::kProvenance, path_);
   std::vector<std::pair<std::string, std::string>> entries;
-  for (const char* name : {"workbench_version", "torch_version", "hdf5_version", "host",
-                           "config_path", "start_time", "end_time", "state"}) {
+  auto text = [&](const char* name) {
     entries.emplace_back(name, hdf5::read_string_attribute(origin.get(), name, path_));
-  }
-  entries.emplace_back("seed",
-                       std::to_string(hdf5::read_unsigned_attribute(origin.get(), "seed", path_)));
-  entries.emplace_back(
-      "threads", std::to_string(hdf5::read_integer_attribute(origin.get(), "threads", path_)));
-  entries.emplace_back("best_step", std::to_string(best_step()));
-  if (H5Aexists(origin.get(), "resumed_at") > 0) {
-    for (const auto& time : hdf5::read_strings_attribute(origin.get(), "resumed_at", path_)) {
-      entries.emplace_back("resumed_at", time);
+  };
+  for (const auto& attribute : schema::kProvenanceTexts) text(attribute.name);
+  for (const char* name : {schema::kHdf5Version, schema::kEndTime, schema::kState}) text(name);
+  entries.emplace_back(schema::kSeed, std::to_string(hdf5::read_unsigned_attribute(
+                                          origin.get(), schema::kSeed, path_)));
+  entries.emplace_back(schema::kThreads, std::to_string(hdf5::read_integer_attribute(
+                                             origin.get(), schema::kThreads, path_)));
+  entries.emplace_back(schema::kBestStep, std::to_string(best_step()));
+  if (H5Aexists(origin.get(), schema::kResumedAt) > 0) {
+    for (const auto& time : hdf5::read_strings_attribute(origin.get(), schema::kResumedAt, path_)) {
+      entries.emplace_back(schema::kResumedAt, time);
     }
   }
-  std::string plugins = std::string(schema::kPlugins) + "/";
-  auto kinds = hdf5::read_strings_dataset(file_.get(), plugins + "kind", path_);
-  auto names = hdf5::read_strings_dataset(file_.get(), plugins + "name", path_);
-  auto versions = hdf5::read_strings_dataset(file_.get(), plugins + "version", path_);
-  auto libraries = hdf5::read_strings_dataset(file_.get(), plugins + "library", path_);
-  for (size_t i = 0; i < names.size(); ++i) {
-    entries.emplace_back("plugin " + kinds.at(i),
-                         names[i] + " " + versions.at(i) + " (" + libraries.at(i) + ")");
+  std::vector<RecordPlugin> plugins;
+  for (const auto& column : schema::kPluginColumns) {
+    std::vector<std::string> values = hdf5::read_strings_dataset(
+        file_.get(), std::string(schema::kPlugins) + "/" + column.name, path_);
+    plugins.resize(std::max(plugins.size(), values.size()));
+    for (size_t i = 0; i < values.size(); ++i) plugins[i].*column.member = values[i];
+  }
+  for (const auto& plugin : plugins) {
+    entries.emplace_back("plugin " + plugin.kind,
+                         plugin.name + " " + plugin.version + " (" + plugin.library + ")");
   }
   return entries;
 }
 
-std::string RecordReader::state() const {
+RecordState RecordReader::state() const {
   hdf5::QuietErrors quiet;
-  Handle origin = hdf5::open_group(file_.get(), schema::kProvenance, path_);
-  return hdf5::read_string_attribute(origin.get(), "state", path_);
+  return record_format::read_state(file_.get(), path_);
 }
 
 int64_t RecordReader::best_step() const {
@@ -86,54 +125,14 @@ int64_t RecordReader::best_step() const {
   return hdf5::read_integer_attribute(origin.get(), schema::kBestStep, path_);
 }
 
-Table RecordReader::columns(const std::string& group, const std::vector<std::string>& names,
-                            const std::string& matrix, const std::string& prefix,
-                            const std::vector<std::string>& labels) const {
-  hdf5::QuietErrors quiet;
-  // The step column is written last, so its length is the number of complete rows.
-  std::vector<double> steps = hdf5::read_doubles(file_.get(), group + "/step", path_);
-  size_t rows = steps.size();
-  Table table;
-  table.columns.push_back({"step", steps, {}});
-  for (const auto& name : names) {
-    std::string dataset = group + "/" + name;
-    if (!hdf5::exists(file_.get(), dataset)) {
-      // A column added after the record was written (e.g. distill_loss): no values.
-      table.columns.push_back({name, std::vector<double>(rows, std::nan("")), {}});
-      continue;
-    }
-    Handle handle = hdf5::open_dataset(file_.get(), dataset, path_);
-    Handle type = checked(H5Dget_type(handle.get()), H5Tclose, path_ + ": " + dataset);
-    Table::Column column{name, {}, {}};
-    if (H5Tget_class(type.get()) == H5T_STRING) {
-      column.texts = hdf5::read_strings_dataset(file_.get(), dataset, path_);
-      column.texts.resize(rows);
-    } else {
-      column.numbers = hdf5::read_doubles(file_.get(), dataset, path_);
-      column.numbers.resize(rows);
-    }
-    table.columns.push_back(std::move(column));
-  }
-  std::vector<double> values = hdf5::read_doubles(file_.get(), group + "/" + matrix, path_);
-  for (size_t c = 0; c < labels.size(); ++c) {
-    Table::Column column{prefix + labels[c], {}, {}};
-    for (size_t row = 0; row < rows; ++row) column.numbers.push_back(values.at(row * labels.size() + c));
-    table.columns.push_back(std::move(column));
-  }
-  return table;
-}
-
 Table RecordReader::training() const {
-  std::vector<std::string> names(std::begin(schema::kTrainingIntColumns),
-                                 std::end(schema::kTrainingIntColumns));
-  names.insert(names.end(), std::begin(schema::kTrainingRealColumns),
-               std::end(schema::kTrainingRealColumns));
-  return columns(schema::kTraining, names, "pair_distance", "distance ", layout_.pair_names);
+  hdf5::QuietErrors quiet;
+  return read_table(file_.get(), path_, schema::kTrainingTable, layout_, "distance ");
 }
 
 Table RecordReader::evaluation() const {
-  return columns(schema::kEvaluation, {"epoch", "split", "loss"}, "measures", "",
-                 layout_.measure_names);
+  hdf5::QuietErrors quiet;
+  return read_table(file_.get(), path_, schema::kEvaluationTable, layout_, "");
 }
 
 Table RecordReader::probe() const {
@@ -226,7 +225,13 @@ SimilarityMatrix RecordReader::similarity(const std::string& metric, const std::
 torch::Tensor RecordReader::activation(const std::string& side, const std::string& tap,
                                        size_t snapshot) const {
   hdf5::QuietErrors quiet;
-  return read_snapshot_activation(file_.get(), path_, side, tap, snapshot);
+  return record_format::read_activation(file_.get(), path_, side, tap, snapshot);
+}
+
+std::vector<int64_t> RecordReader::example_shape(const std::string& side,
+                                                 const std::string& tap) const {
+  hdf5::QuietErrors quiet;
+  return record_format::read_example_shape(file_.get(), path_, side, tap);
 }
 
 }  // namespace guidance::analysis

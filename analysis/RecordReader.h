@@ -9,7 +9,8 @@
 
 #include "analysis/Table.h"
 #include "host/recording/Hdf5.h"
-#include "host/recording/RunRecord.h"
+#include "host/recording/RecordFormat.h"
+#include "host/recording/RecordSchema.h"
 
 namespace guidance::analysis {
 
@@ -24,14 +25,6 @@ struct SimilarityMatrix {
   int64_t step = 0;
 
   double at(size_t row, size_t column) const { return values[row * column_labels.size() + column]; }
-};
-
-/// Per-example test predictions of one network (docs/record-format.md, `predictions/<network>`).
-struct Predictions {
-  std::vector<int64_t> indices;    ///< test example indices [N]
-  std::vector<int64_t> predicted;  ///< row-major [N, width]: predicted class (or token)
-  std::vector<int8_t> correct;     ///< row-major [N, width]: 1 correct, 0 wrong, −1 padding
-  size_t width = 1;                ///< 1 for one label per example, L for per-token labels
 };
 
 /// Reads a run record (docs/record-format.md) with the HDF5 C API, as a SWMR reader, so records
@@ -51,9 +44,8 @@ class RecordReader {
   /// state, then one "plugin <kind>" entry per plugin ("name version (library)").
   std::vector<std::pair<std::string, std::string>> provenance() const;
 
-  /// @return the completion state: "running" (live, or killed), "completed", "interrupted",
-  /// "failed".
-  std::string state() const;
+  /// @return the completion state: Running (live, or killed), Completed, Interrupted, Failed.
+  RecordState state() const;
 
   /// @return the step whose weights the final ("best/<split>") evaluation rows evaluate; -1 until
   /// the run completes (and for records of format version 1, which have no final rows).
@@ -92,11 +84,12 @@ class RecordReader {
   torch::Tensor activation(const std::string& side, const std::string& tap,
                            size_t snapshot) const;
 
- private:
-  Table columns(const std::string& group, const std::vector<std::string>& names,
-                const std::string& matrix, const std::string& prefix,
-                const std::vector<std::string>& labels) const;
+  /// @return the shape of one example of a tap, without the example axis (e.g. {64, 14, 14}):
+  /// activation(side, tap, s).reshape(n, example_shape) restores the tap's activations. Records
+  /// of format version 2 and older give the flattened {features}.
+  std::vector<int64_t> example_shape(const std::string& side, const std::string& tap) const;
 
+ private:
   std::string path_;
   hdf5::Handle file_;
   RecordLayout layout_;

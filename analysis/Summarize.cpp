@@ -248,13 +248,13 @@ Study load_study(const std::string& directory, const std::vector<Setting>& basel
         relative.empty() ? path.parent_path().filename().string() : relative.generic_string();
     try {
       RecordReader record(run.path);
-      run.state = record.state();
+      run.state = to_string(record.state());
       run.settings = settings_of(record.config());
       for (const auto& [field, value] : record.provenance()) {
         if (field == "seed") run.seed = std::stoull(value);
       }
       run.measures = final_measures_of(record.evaluation());
-      if (run.state == "completed" && run.measures.empty()) run.problem = "no final measures";
+      if (run.state == to_string(RecordState::Completed) && run.measures.empty()) run.problem = "no final measures";
     } catch (const GuidanceError& error) {
       run.state = "unreadable";
       run.problem = error.what();

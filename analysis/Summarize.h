@@ -10,6 +10,7 @@
 
 #include "analysis/Svg.h"
 #include "analysis/Table.h"
+#include "host/recording/RecordSchema.h"
 
 namespace guidance::analysis {
 
@@ -30,7 +31,9 @@ struct StudyRun {
   std::map<std::string, double> measures;       ///< final measures, e.g. "test top1"
 
   /// @return whether it counts in averages: completed, with final measures.
-  bool finished() const { return state == "completed" && problem.empty(); }
+  bool finished() const {
+    return state == to_string(RecordState::Completed) && problem.empty();
+  }
 };
 
 /// Runs of a study that share every setting but the seed.

@@ -1,5 +1,6 @@
 #include "host/recording/Hdf5.h"
 
+#include <algorithm>
 #include <memory>
 #include <sstream>
 #include <utility>
@@ -144,6 +145,71 @@ void read_block(hid_t dataset, hid_t memory_type, const std::vector<hsize_t>& st
         context);
 }
 
+void create_extendible(hid_t location, const std::string& name, hid_t type,
+                       const std::vector<hsize_t>& inner, std::vector<hsize_t> chunk,
+                       bool compress, const std::string& file) {
+  std::vector<hsize_t> dims{0};
+  std::vector<hsize_t> max_dims{H5S_UNLIMITED};
+  for (hsize_t size : inner) {
+    dims.push_back(size);
+    // HDF5 wants every chunk dimension positive and within the maximum.
+    max_dims.push_back(size > 0 ? size : H5S_UNLIMITED);
+  }
+  for (hsize_t& size : chunk) size = std::max<hsize_t>(size, 1);
+  std::string context = file + ": cannot create dataset '" + name + "'";
+  Handle space = checked(H5Screate_simple(static_cast<int>(dims.size()), dims.data(),
+                                          max_dims.data()),
+                         H5Sclose, context);
+  Handle properties = checked(H5Pcreate(H5P_DATASET_CREATE), H5Pclose, context);
+  check(H5Pset_chunk(properties.get(), static_cast<int>(chunk.size()), chunk.data()), context);
+  if (compress) {
+    check(H5Pset_shuffle(properties.get()), context);
+    check(H5Pset_deflate(properties.get(), 4), context);
+  }
+  checked(H5Dcreate2(location, name.c_str(), type, space.get(), H5P_DEFAULT, properties.get(),
+                     H5P_DEFAULT),
+          H5Dclose, context);
+}
+
+void write_rows(hid_t location, const std::string& path, hid_t memory_type, int64_t first,
+                int64_t count, const void* data, const std::string& file) {
+  Handle dataset = open_dataset(location, path, file);
+  std::string context = file + ": cannot write rows " + std::to_string(first) + ".." +
+                        std::to_string(first + count - 1) + " of '" + path + "'";
+  std::vector<hsize_t> dims = shape_of(dataset.get());
+  dims[0] = static_cast<hsize_t>(first + count);
+  check(H5Dset_extent(dataset.get(), dims.data()), context);
+  std::vector<hsize_t> start(dims.size(), 0);
+  std::vector<hsize_t> counts = dims;
+  start[0] = static_cast<hsize_t>(first);
+  counts[0] = static_cast<hsize_t>(count);
+  write_block(dataset.get(), memory_type, start, counts, data, context);
+  check(H5Dflush(dataset.get()), context);
+}
+
+void truncate_group(hid_t location, const std::string& group, int64_t keep,
+                    const std::string& file) {
+  Handle handle = open_group(location, group, file);
+  for (const auto& member : member_names(handle.get())) {
+    std::string path = group + "/" + member;
+    Handle object = checked(H5Oopen(location, path.c_str(), H5P_DEFAULT), H5Oclose,
+                            file + ": cannot open '" + path + "'");
+    if (H5Iget_type(object.get()) == H5I_GROUP) {
+      truncate_group(location, path, keep, file);
+      continue;
+    }
+    std::vector<hsize_t> dims = shape_of(object.get());
+    if (dims.empty()) continue;
+    if (dims[0] < static_cast<hsize_t>(keep)) {
+      throw RunError(file + ": dataset '" + path + "' holds " + std::to_string(dims[0]) +
+                     " rows, fewer than the " + std::to_string(keep) +
+                     " its step column says were written");
+    }
+    dims[0] = static_cast<hsize_t>(keep);
+    check(H5Dset_extent(object.get(), dims.data()), file + ": cannot truncate '" + path + "'");
+  }
+}
+
 Handle utf8_string_type() {
   Handle type = checked(H5Tcopy(H5T_C_S1), H5Tclose, "string type");
   check(H5Tset_size(type.get(), H5T_VARIABLE), "string type");
@@ -266,6 +332,16 @@ void write_unsigned_attribute(hid_t object, const std::string& name, uint64_t va
   write_attribute_data(object, name, H5T_STD_U64LE, space.get(), H5T_NATIVE_UINT64, &value);
 }
 
+void write_integers_attribute(hid_t object, const std::string& name,
+                              const std::vector<int64_t>& values) {
+  hsize_t size = values.size();
+  Handle space = checked(H5Screate_simple(1, &size, nullptr), H5Sclose, "dataspace");
+  // HDF5 refuses a null buffer even for zero elements (a tap of one value per example).
+  const int64_t none = 0;
+  write_attribute_data(object, name, H5T_STD_I64LE, space.get(), H5T_NATIVE_INT64,
+                       values.empty() ? &none : values.data());
+}
+
 std::string read_string_attribute(hid_t object, const std::string& name,
                                   const std::string& file) {
   std::vector<std::string> values = attribute_strings(object, name, file);
@@ -295,6 +371,21 @@ T read_number_attribute(hid_t object, const std::string& name, const std::string
 }
 
 }  // namespace
+
+std::vector<int64_t> read_integers_attribute(hid_t object, const std::string& name,
+                                             const std::string& file) {
+  std::string context = file + ": attribute '" + name + "'";
+  if (H5Aexists(object, name.c_str()) <= 0) throw RunError(context + " is missing");
+  Handle attribute = checked(H5Aopen(object, name.c_str(), H5P_DEFAULT), H5Aclose, context);
+  Handle space = checked(H5Aget_space(attribute.get()), H5Sclose, context);
+  hssize_t count = H5Sget_simple_extent_npoints(space.get());
+  if (count < 0 || H5Sget_simple_extent_ndims(space.get()) != 1) {
+    throw RunError(context + " is not a one-dimensional array");
+  }
+  std::vector<int64_t> values(static_cast<size_t>(count));
+  if (!values.empty()) check(H5Aread(attribute.get(), H5T_NATIVE_INT64, values.data()), context);
+  return values;
+}
 
 int64_t read_integer_attribute(hid_t object, const std::string& name, const std::string& file) {
   return read_number_attribute<int64_t>(object, name, file, H5T_NATIVE_INT64);

@@ -85,6 +85,22 @@ void write_block(hid_t dataset, hid_t memory_type, const std::vector<hsize_t>& s
 void read_block(hid_t dataset, hid_t memory_type, const std::vector<hsize_t>& start,
                 const std::vector<hsize_t>& count, void* buffer, const std::string& context);
 
+/// Creates a chunked dataset [0, inner...] that grows along its first dimension (an inner size
+/// of 0 is left unlimited); `compress` adds shuffle + gzip. Throws RunError naming `file`.
+void create_extendible(hid_t location, const std::string& name, hid_t type,
+                       const std::vector<hsize_t>& inner, std::vector<hsize_t> chunk,
+                       bool compress, const std::string& file);
+
+/// Writes rows [first, first + count) of a dataset whose first dimension grows, extending it to
+/// exactly first + count rows (so a retried write lands on the same rows), then flushes it.
+void write_rows(hid_t location, const std::string& path, hid_t memory_type, int64_t first,
+                int64_t count, const void* data, const std::string& file);
+
+/// Shrinks every dataset under `group` (recursively) to `keep` rows; throws RunError naming
+/// `file` when one holds fewer.
+void truncate_group(hid_t location, const std::string& group, int64_t keep,
+                    const std::string& file);
+
 /// @return a variable-length UTF-8 string type (what h5py reads as `str`).
 Handle utf8_string_type();
 
@@ -96,6 +112,9 @@ void write_attribute(hid_t object, const std::string& name, const std::vector<st
 void write_integer_attribute(hid_t object, const std::string& name, int64_t value);
 /// Writes (or replaces) a scalar unsigned 64-bit integer attribute on an object.
 void write_unsigned_attribute(hid_t object, const std::string& name, uint64_t value);
+/// Writes (or replaces) a one-dimensional signed 64-bit integer attribute on an object.
+void write_integers_attribute(hid_t object, const std::string& name,
+                              const std::vector<int64_t>& values);
 
 /// @return a string attribute (fixed or variable length, scalar); throws RunError naming `file`.
 std::string read_string_attribute(hid_t object, const std::string& name, const std::string& file);
@@ -106,6 +125,9 @@ std::vector<std::string> read_strings_attribute(hid_t object, const std::string&
 int64_t read_integer_attribute(hid_t object, const std::string& name, const std::string& file);
 /// @return an integer attribute converted to uint64; throws RunError naming `file`.
 uint64_t read_unsigned_attribute(hid_t object, const std::string& name, const std::string& file);
+/// @return a one-dimensional integer attribute converted to int64; throws RunError naming `file`.
+std::vector<int64_t> read_integers_attribute(hid_t object, const std::string& name,
+                                             const std::string& file);
 
 /// Creates a scalar string dataset holding `value`.
 void write_string_dataset(hid_t location, const std::string& name, const std::string& value);

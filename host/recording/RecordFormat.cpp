@@ -1,13 +1,15 @@
 #include "host/recording/RecordFormat.h"
 
+#include <torch/torch.h>
+
 #include <filesystem>
 
 #include "host/common/Errors.h"
-#include "host/recording/RecordSchema.h"
 
 namespace guidance::record_format {
 
 namespace schema = record_schema;
+using hdf5::check;
 using hdf5::checked;
 using hdf5::Handle;
 
@@ -16,6 +18,9 @@ namespace {
 // SWMR readers retry a metadata read whose checksum fails (a writer may be mid-flush); HDF5's
 // default of 100 attempts with growing back-off spends minutes on a truncated file.
 constexpr unsigned kMetadataReadAttempts = 8;
+
+// Activation datasets are [S, n, F].
+constexpr size_t kActivationRank = 3;
 
 }  // namespace
 
@@ -40,8 +45,7 @@ Handle open_for_reading(const std::string& path) {
   hdf5::QuietErrors quiet;
   if (H5Fis_hdf5(path.c_str()) <= 0) throw RunError(path + " is not an HDF5 file");
   Handle access = checked(H5Pcreate(H5P_FILE_ACCESS), H5Pclose, "file access list");
-  hdf5::check(H5Pset_metadata_read_attempts(access.get(), kMetadataReadAttempts),
-              "file access list");
+  check(H5Pset_metadata_read_attempts(access.get(), kMetadataReadAttempts), "file access list");
   Handle file = checked(H5Fopen(path.c_str(), H5F_ACC_RDONLY | H5F_ACC_SWMR_READ, access.get()),
                         H5Fclose, "cannot open the record " + path + " (damaged or truncated?)");
   check_format(file.get(), path);
@@ -50,27 +54,88 @@ Handle open_for_reading(const std::string& path) {
 
 RecordLayout read_layout(hid_t file, const std::string& path) {
   RecordLayout layout;
-  std::string names = std::string(schema::kLayout) + "/";
-  layout.pair_names = hdf5::read_strings_dataset(file, names + "pair_names", path);
-  layout.measure_names = hdf5::read_strings_dataset(file, names + "measure_names", path);
-  layout.guide_taps = hdf5::read_strings_dataset(file, names + "guide_taps", path);
-  layout.target_taps = hdf5::read_strings_dataset(file, names + "target_taps", path);
-  layout.metrics = hdf5::read_strings_dataset(file, names + "metrics", path);
+  for (const auto& list : schema::kLayoutLists) {
+    layout.*list.member =
+        hdf5::read_strings_dataset(file, std::string(schema::kLayout) + "/" + list.name, path);
+  }
   Handle snapshots = hdf5::open_group(file, schema::kSnapshots, path);
-  layout.activation_dtype = hdf5::read_string_attribute(snapshots.get(), "activation_dtype", path);
+  std::string dtype = hdf5::read_string_attribute(snapshots.get(), schema::kActivationDtype, path);
+  std::optional<ActivationDtype> known = activation_dtype_named(dtype);
+  if (!known) {
+    throw RunError(path + ": attribute '" + schema::kActivationDtype + "' of '" +
+                   schema::kSnapshots + "' is '" + dtype + "', not " +
+                   schema::quoted_list(kActivationDtypeNames));
+  }
+  layout.activation_dtype = *known;
   return layout;
 }
 
-std::string state_of(const std::string& path) {
-  if (!std::filesystem::exists(path)) return "";
+RecordState read_state(hid_t file, const std::string& path) {
+  Handle origin = hdf5::open_group(file, schema::kProvenance, path);
+  std::string state = hdf5::read_string_attribute(origin.get(), schema::kState, path);
+  std::optional<RecordState> known = record_state_named(state);
+  if (!known) {
+    throw RunError(path + ": provenance attribute '" + schema::kState + "' is '" + state +
+                   "', not " + schema::quoted_list(kRecordStateNames));
+  }
+  return *known;
+}
+
+std::optional<RecordState> state_of(const std::string& path) {
+  if (!std::filesystem::exists(path)) return std::nullopt;
   try {
     Handle file = open_for_reading(path);
     hdf5::QuietErrors quiet;
-    Handle origin = hdf5::open_group(file.get(), schema::kProvenance, path);
-    return hdf5::read_string_attribute(origin.get(), "state", path);
+    return read_state(file.get(), path);
   } catch (const RunError&) {
-    return "";
+    return std::nullopt;
   }
+}
+
+Handle split_type() {
+  Handle type = checked(H5Tcopy(H5T_C_S1), H5Tclose, "split type");
+  check(H5Tset_size(type.get(), schema::kSplitWidth), "split type");
+  check(H5Tset_strpad(type.get(), H5T_STR_NULLPAD), "split type");
+  return type;
+}
+
+torch::Tensor read_activation(hid_t file, const std::string& path, const std::string& side,
+                              const std::string& tap, size_t snapshot) {
+  std::string dataset = schema::activation_path(side, tap);
+  std::string context = path + ": dataset '" + dataset + "'";
+  Handle handle = hdf5::open_dataset(file, dataset, path);
+  std::vector<hsize_t> shape = hdf5::shape_of(handle.get());
+  if (shape.size() != kActivationRank) throw RunError(context + " is not [S, n, F]");
+  if (snapshot >= shape[0]) throw RunError(context + ": no entry " + std::to_string(snapshot));
+  torch::Tensor values =
+      torch::empty({static_cast<int64_t>(shape[1]), static_cast<int64_t>(shape[2])}, torch::kFloat);
+  hdf5::read_block(handle.get(), H5T_NATIVE_FLOAT, {snapshot, 0, 0}, {1, shape[1], shape[2]},
+                   values.data_ptr<float>(), context);
+  return values;
+}
+
+std::vector<int64_t> read_example_shape(hid_t file, const std::string& path,
+                                        const std::string& side, const std::string& tap) {
+  std::string dataset = schema::activation_path(side, tap);
+  Handle handle = hdf5::open_dataset(file, dataset, path);
+  std::vector<hsize_t> shape = hdf5::shape_of(handle.get());
+  if (shape.size() != kActivationRank) {
+    throw RunError(path + ": dataset '" + dataset + "' is not [S, n, F]");
+  }
+  if (H5Aexists(handle.get(), schema::kExampleShape) <= 0) {
+    return {static_cast<int64_t>(shape[2])};
+  }
+  std::string context = path + ": dataset '" + dataset + "'";
+  std::vector<int64_t> example_shape =
+      hdf5::read_integers_attribute(handle.get(), schema::kExampleShape, context);
+  int64_t features = 1;
+  for (int64_t size : example_shape) features *= size;
+  if (features != static_cast<int64_t>(shape[2])) {
+    throw RunError(context + ": attribute '" + schema::kExampleShape + "' " +
+                   c10::str(c10::IntArrayRef(example_shape)) + " does not hold its " +
+                   std::to_string(shape[2]) + " features");
+  }
+  return example_shape;
 }
 
 }  // namespace guidance::record_format

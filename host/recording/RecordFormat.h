@@ -1,25 +1,19 @@
 #pragma once
 
+#include <torch/types.h>
+
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "host/recording/Hdf5.h"
+#include "host/recording/RecordSchema.h"
 
 namespace guidance {
 
-/// What a record holds, fixed when it is created (HDF5 SWMR writers cannot add objects later,
-/// so everything with a known shape is created up front).
-struct RecordLayout {
-  std::vector<std::string> pair_names;     ///< mapped layer pairs, e.g. "guide.conv1->target.fc2"
-  std::vector<std::string> measure_names;  ///< evaluation measures, e.g. "top1"
-  std::vector<std::string> guide_taps;     ///< empty for unguided runs
-  std::vector<std::string> target_taps;
-  std::vector<std::string> metrics;        ///< similarity metrics recorded at snapshots
-  std::string activation_dtype = "float32";  ///< "float32" or "float16"
-};
-
-/// The parts of the record format (docs/record-format.md) that the writer (RunRecord) and the
-/// readers (analysis::RecordReader, `run --resume`) share: opening, the format check, the layout.
+/// The reading side of the record format (docs/record-format.md) that the writer (RunRecord) and
+/// the readers (analysis::RecordReader, `run --resume`, the study runner) share: opening, the
+/// format check, the layout, the state and the stored activations.
 namespace record_format {
 
 /// Opens a record read-only as a SWMR reader (so live and killed records open too), with few
@@ -35,9 +29,26 @@ void check_format(hid_t file, const std::string& path);
 /// @return the layout stored in an open record.
 RecordLayout read_layout(hid_t file, const std::string& path);
 
-/// @return the provenance `state` of the record at `path` ("running", "completed",
-/// "interrupted", "failed"), or "" when there is no readable record there.
-std::string state_of(const std::string& path);
+/// @return the provenance `state` of an open record; throws RunError naming `path` when it is
+/// missing or not a RecordState name.
+RecordState read_state(hid_t file, const std::string& path);
+
+/// @return the state of the record at `path`, or nothing when there is no readable record there.
+std::optional<RecordState> state_of(const std::string& path);
+
+/// @return the fixed-length ASCII type of a table's text column (`evaluation/split`).
+hdf5::Handle split_type();
+
+/// @return the stored activations of tap `tap` of `side` ("guide" or "target") at snapshot index
+/// `snapshot` of an open record, as float32 [n, features] (float16 records are widened). Reads
+/// that tap only. Throws RunError naming `path` and the dataset.
+torch::Tensor read_activation(hid_t file, const std::string& path, const std::string& side,
+                              const std::string& tap, size_t snapshot);
+
+/// @return the per-example shape of a stored tap (its `example_shape` attribute); records of
+/// format version 2 and older lack it, and give the flattened shape [features].
+std::vector<int64_t> read_example_shape(hid_t file, const std::string& path,
+                                        const std::string& side, const std::string& tap);
 
 }  // namespace record_format
 }  // namespace guidance

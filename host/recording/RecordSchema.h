@@ -1,33 +1,260 @@
 #pragma once
 
+#include <array>
+#include <cmath>
 #include <cstdint>
+#include <map>
+#include <optional>
 #include <string>
+#include <utility>
+#include <variant>
+#include <vector>
 
-namespace guidance::record_schema {
+/// The run record's schema (docs/record-format.md), shared by the writer (RunRecord) and the
+/// readers (analysis::RecordReader, `run --resume`, the study runner): the values a record holds,
+/// the names of its objects, and each table's columns bound to the row struct they come from.
+/// Every name and column is declared here once; writer and readers iterate the same lists.
 
-/// Names of the objects in a run record, shared by the writer (RunRecord) and the readers
-/// (analysis). docs/record-format.md describes each one.
+namespace guidance {
+
+namespace record_schema {
+/// @return the enumerator of `Enum` whose name is `name`, given the names in enum order; nothing
+/// when no enumerator has that name.
+template <typename Enum, size_t N>
+std::optional<Enum> enumerator_named(const std::array<const char*, N>& names,
+                                     const std::string& name) {
+  for (size_t i = 0; i < N; ++i) {
+    if (name == names[i]) return static_cast<Enum>(i);
+  }
+  return std::nullopt;
+}
+
+/// @return the names quoted, as a message lists them: "a", "b" or "c".
+template <size_t N>
+std::string quoted_list(const std::array<const char*, N>& names) {
+  std::string list;
+  for (size_t i = 0; i < N; ++i) {
+    list += std::string(i == 0 ? "" : i + 1 == N ? " or " : ", ") + "\"" + names[i] + "\"";
+  }
+  return list;
+}
+}  // namespace record_schema
+
+/// The provenance `state` of a record.
+enum class RecordState { Running, Completed, Interrupted, Failed };
+/// The spelling of each RecordState in the file, in enum order.
+inline constexpr std::array<const char*, 4> kRecordStateNames = {"running", "completed",
+                                                                 "interrupted", "failed"};
+inline const char* to_string(RecordState state) {
+  return kRecordStateNames[static_cast<size_t>(state)];
+}
+/// @return the state spelled `name` in a record, or nothing when no state is.
+inline std::optional<RecordState> record_state_named(const std::string& name) {
+  return record_schema::enumerator_named<RecordState>(kRecordStateNames, name);
+}
+
+/// The element type of the stored activations (`snapshots` attribute `activation_dtype`).
+enum class ActivationDtype { Float32, Float16 };
+/// The spelling of each ActivationDtype in the file (and in configs), in enum order.
+inline constexpr std::array<const char*, 2> kActivationDtypeNames = {"float32", "float16"};
+inline const char* to_string(ActivationDtype dtype) {
+  return kActivationDtypeNames[static_cast<size_t>(dtype)];
+}
+/// @return the dtype spelled `name`, or nothing when no dtype is.
+inline std::optional<ActivationDtype> activation_dtype_named(const std::string& name) {
+  return record_schema::enumerator_named<ActivationDtype>(kActivationDtypeNames, name);
+}
+/// @return bytes per stored value: 4 or 2.
+inline uint64_t bytes_per_value(ActivationDtype dtype) {
+  return dtype == ActivationDtype::Float16 ? 2 : 4;
+}
+
+/// What a record holds, fixed when it is created (HDF5 SWMR writers cannot add objects later,
+/// so everything with a known shape is created up front).
+struct RecordLayout {
+  std::vector<std::string> pair_names;     ///< mapped layer pairs, e.g. "guide.conv1->target.fc2"
+  std::vector<std::string> measure_names;  ///< evaluation measures, e.g. "top1"
+  std::vector<std::string> guide_taps;     ///< empty for unguided runs
+  std::vector<std::string> target_taps;
+  std::vector<std::string> metrics;  ///< similarity metrics recorded at snapshots
+  ActivationDtype activation_dtype = ActivationDtype::Float32;
+};
+
+/// A plugin a run used, as recorded in its provenance.
+struct RecordPlugin {
+  std::string kind;     ///< "architecture", "dataset", "metric" or "guide-init"
+  std::string name;     ///< the lookup name configs use
+  std::string version;  ///< the plugin's own version
+  std::string library;  ///< path of the shared library it came from
+};
+
+/// Where a run came from: everything needed to reproduce it.
+struct Provenance {
+  std::string workbench_version;  ///< GUIDANCE_VERSION of the binary that ran it
+  std::string torch_version;      ///< LibTorch version, e.g. "1.13.1"
+  std::string host;               ///< host name of the machine
+  std::string config_path;        ///< the config file the run was started from
+  std::string config_toml;        ///< the resolved config (defaults filled in), as TOML text
+  std::string start_time;         ///< ISO 8601, e.g. "2024-05-01T12:00:00Z"
+  uint64_t seed = 0;              ///< the run's seed
+  int threads = 1;                ///< torch intra-op threads
+  std::vector<RecordPlugin> plugins;
+};
+
+/// One training step's losses.
+struct TrainingRow {
+  int64_t step = 0;
+  int64_t epoch = 0;
+  double learning_rate = 0.0;
+  double total_loss = 0.0;  ///< task + α · guidance
+  double task_loss = 0.0;
+  double guidance_loss = 0.0;  ///< Σ over layer pairs of the metric's distance (before α)
+  double distill_loss = 0.0;   ///< distillation KL, T²-scaled, before its weight (0 when off)
+  std::vector<double> pair_distances;  ///< one per layer pair, in the order of pair_names
+};
+
+/// One evaluation of the target on a split.
+struct EvaluationRow {
+  int64_t step = 0;
+  int64_t epoch = 0;
+  std::string split;  ///< "train", "validation" or "test" (at most 16 ASCII characters)
+  double loss = 0.0;
+  std::map<std::string, double> measures;  ///< keys among RecordLayout::measure_names
+};
+
+/// Per-example test predictions of one network (`predictions/<network>`).
+struct Predictions {
+  std::vector<int64_t> indices;    ///< test example indices [N]
+  std::vector<int64_t> predicted;  ///< row-major [N, width]: predicted class (or token)
+  std::vector<int8_t> correct;     ///< row-major [N, width]: 1 correct, 0 wrong, −1 not scored
+  /// Values per example: 1 for one label per example (datasets [N]), L for a token per position
+  /// (datasets [N, L]).
+  size_t width = 1;
+};
+
+namespace record_schema {
 
 constexpr const char* kFormatName = "guidance-run-record";  ///< root attribute `format`
-constexpr int64_t kFormatVersion = 2;  ///< root attribute `format_version`: 2 adds final rows, predictions
+/// Root attribute `format_version`: 2 adds final rows and predictions, 3 the activations'
+/// `example_shape`. Readers read every version up to this one.
+constexpr int64_t kFormatVersion = 3;
 
-constexpr const char* kConfig = "config";            ///< scalar string: resolved config (TOML)
-constexpr const char* kProvenance = "provenance";    ///< group of attributes
-constexpr const char* kPlugins = "provenance/plugins";  ///< group: kind, name, version, library
+constexpr const char* kConfig = "config";          ///< scalar string: resolved config (TOML)
+constexpr const char* kProvenance = "provenance";  ///< group of attributes
+constexpr const char* kPlugins =
+    "provenance/plugins";  ///< group: one column per RecordPlugin field
 
-constexpr const char* kLayout = "layout";  ///< group: pair_names, measure_names, *_taps, metrics
+constexpr const char* kLayout = "layout";  ///< group: one string list per RecordLayout list
 
 constexpr const char* kTraining = "training";      ///< group of columns, one row per step
 constexpr const char* kEvaluation = "evaluation";  ///< group of columns, one row per evaluation
 constexpr const char* kProbe = "probe";            ///< group: indices, labels
 constexpr const char* kSnapshots = "snapshots";    ///< group: step, activations, similarity
+/// `snapshots` attribute naming the ActivationDtype.
+constexpr const char* kActivationDtype = "activation_dtype";
+/// Attribute of each activation dataset: int64 [rank − 1], the tap's shape per example (the
+/// activation without its example axis, e.g. [64, 14, 14]); the stored F is its product.
+constexpr const char* kExampleShape = "example_shape";
 
-/// Training columns of one value per row, in file order; `step` is always written last.
-constexpr const char* kTrainingIntColumns[] = {"epoch"};
-constexpr const char* kTrainingRealColumns[] = {"learning_rate", "total_loss", "task_loss",
-                                                "guidance_loss", "distill_loss"};
-/// Width in bytes of the fixed-length ASCII `evaluation/split` column.
+/// Provenance attributes beyond the Provenance fields bound below.
+constexpr const char* kHdf5Version = "hdf5_version";  ///< str: HDF5 library that wrote the file
+constexpr const char* kEndTime = "end_time";          ///< str: ISO 8601, "" until the run ends
+constexpr const char* kState = "state";               ///< str: a RecordState name
+constexpr const char* kSeed = "seed";                 ///< uint64
+constexpr const char* kThreads = "threads";           ///< int64
+constexpr const char* kResumedAt = "resumed_at";      ///< str [r]: one time per resume
+constexpr const char* kBestStep = "best_step";        ///< int64; -1 until the end
+
+/// A field of a struct bound to the name it has in the file.
+template <typename Struct, typename Field>
+struct Binding {
+  const char* name;
+  Field Struct::*member;
+};
+
+/// `provenance` string attributes taken from Provenance, in the order readers list them.
+inline const std::array<Binding<Provenance, std::string>, 5> kProvenanceTexts = {{
+    {"workbench_version", &Provenance::workbench_version},
+    {"torch_version", &Provenance::torch_version},
+    {"host", &Provenance::host},
+    {"config_path", &Provenance::config_path},
+    {"start_time", &Provenance::start_time},
+}};
+
+/// Columns of `provenance/plugins`, one entry per plugin.
+inline const std::array<Binding<RecordPlugin, std::string>, 4> kPluginColumns = {{
+    {"kind", &RecordPlugin::kind},
+    {"name", &RecordPlugin::name},
+    {"version", &RecordPlugin::version},
+    {"library", &RecordPlugin::library},
+}};
+
+/// String lists of the `layout` group.
+inline const std::array<Binding<RecordLayout, std::vector<std::string>>, 5> kLayoutLists = {{
+    {"pair_names", &RecordLayout::pair_names},
+    {"measure_names", &RecordLayout::measure_names},
+    {"guide_taps", &RecordLayout::guide_taps},
+    {"target_taps", &RecordLayout::target_taps},
+    {"metrics", &RecordLayout::metrics},
+}};
+
+/// Width in bytes of a table's text column (`evaluation/split`): fixed-length ASCII.
 constexpr int kSplitWidth = 16;
+constexpr const char* kSplit = "split";  ///< the evaluated split's column
+
+/// One value per row: an int64 member is an int64 column, a double a float64 column, a string a
+/// fixed-length (kSplitWidth) ASCII column.
+template <typename Row>
+struct Column {
+  const char* name;
+  std::variant<int64_t Row::*, double Row::*, std::string Row::*> member;
+};
+
+/// A table: a group of columns that grow together, one row per Row. Its `step` column
+/// (Row::step, int64) is written last, so its length is the number of complete rows. `labelled`
+/// is a float64 [rows, labels] column whose attribute `column_labels` holds the layout list
+/// `labels`.
+template <typename Row>
+struct Table {
+  const char* group;
+  std::vector<Column<Row>> columns;  ///< in file order, after `step`
+  const char* labelled;
+  std::vector<std::string> RecordLayout::*labels;
+  /// @return a row's values of the labelled column, one per label (NaN where it has none).
+  std::vector<double> (*labelled_values)(const Row& row, const std::vector<std::string>& labels);
+};
+
+constexpr const char* kStep = "step";  ///< every table's step column
+
+inline const Table<TrainingRow> kTrainingTable = {
+    kTraining,
+    {{"epoch", &TrainingRow::epoch},
+     {"learning_rate", &TrainingRow::learning_rate},
+     {"total_loss", &TrainingRow::total_loss},
+     {"task_loss", &TrainingRow::task_loss},
+     {"guidance_loss", &TrainingRow::guidance_loss},
+     {"distill_loss", &TrainingRow::distill_loss}},
+    "pair_distance",
+    &RecordLayout::pair_names,
+    [](const TrainingRow& row, const std::vector<std::string>&) { return row.pair_distances; },
+};
+
+inline const Table<EvaluationRow> kEvaluationTable = {
+    kEvaluation,
+    {{"epoch", &EvaluationRow::epoch},
+     {kSplit, &EvaluationRow::split},
+     {"loss", &EvaluationRow::loss}},
+    "measures",
+    &RecordLayout::measure_names,
+    [](const EvaluationRow& row, const std::vector<std::string>& labels) {
+      std::vector<double> values;
+      for (const auto& label : labels) {
+        auto found = row.measures.find(label);
+        values.push_back(found != row.measures.end() ? found->second : std::nan(""));
+      }
+      return values;
+    },
+};
 
 /// Prefix of the `evaluation/split` of the rows that evaluate the weights reloaded after training
 /// (the best validation step's, or the last step's without selection): "best/train",
@@ -39,21 +266,37 @@ constexpr const char* kFinalSplitPrefix = "best/";
 inline bool is_final_split(const std::string& split) {
   return split.rfind(kFinalSplitPrefix, 0) == 0;
 }
-constexpr const char* kBestStep = "best_step";  ///< provenance attribute, int64; -1 until the end
 
 /// Group of per-example test predictions of the final weights (docs/record-format.md):
 /// `predictions/<network>/{indices, predicted, correct}`, network "target" or "guide".
 constexpr const char* kPredictions = "predictions";
+
+/// The networks whose taps a snapshot stores.
+constexpr const char* kGuide = "guide";
+constexpr const char* kTarget = "target";
 
 /// @return "snapshots/activations/<side>/<tap>" (side: "guide" or "target").
 inline std::string activation_path(const std::string& side, const std::string& tap) {
   return std::string(kSnapshots) + "/activations/" + side + "/" + tap;
 }
 
-/// @return "snapshots/similarity/<metric>/<which>" (which: "guide_target", "target_target",
-/// "guide_guide").
+/// @return the (rows, columns) sides of the similarity matrices a snapshot holds for each metric,
+/// in the order readers show them: guide × target, target × target, guide × guide; a run without
+/// a guide has target × target only.
+inline std::vector<std::pair<const char*, const char*>> similarity_sides(bool guided) {
+  if (!guided) return {{kTarget, kTarget}};
+  return {{kGuide, kTarget}, {kTarget, kTarget}, {kGuide, kGuide}};
+}
+
+/// @return "<rows>_<columns>", the name of a similarity matrix, e.g. "guide_target".
+inline std::string similarity_name(const std::string& rows, const std::string& columns) {
+  return rows + "_" + columns;
+}
+
+/// @return "snapshots/similarity/<metric>/<which>" (which: a similarity_name()).
 inline std::string similarity_path(const std::string& metric, const std::string& which) {
   return std::string(kSnapshots) + "/similarity/" + metric + "/" + which;
 }
 
-}  // namespace guidance::record_schema
+}  // namespace record_schema
+}  // namespace guidance

@@ -24,8 +24,7 @@
 
 #include "host/common/Errors.h"
 #include "host/common/StopSignal.h"
-#include "host/recording/Hdf5.h"
-#include "host/recording/RecordSchema.h"
+#include "host/recording/RecordFormat.h"
 #include "host/training/Progress.h"
 
 extern char** environ;
@@ -483,21 +482,9 @@ std::string to_string(RunState state) {
 RunState run_state(const std::string& run_directory) {
   std::string record = (fs::path(run_directory) / "run.h5").string();
   if (fs::exists(record)) {
-    try {
-      hdf5::QuietErrors quiet;
-      if (H5Fis_hdf5(record.c_str()) > 0) {
-        hdf5::Handle file = hdf5::checked(
-            H5Fopen(record.c_str(), H5F_ACC_RDONLY | H5F_ACC_SWMR_READ, H5P_DEFAULT), H5Fclose,
-            record);
-        hdf5::Handle origin = hdf5::open_group(file.get(), record_schema::kProvenance, record);
-        if (hdf5::read_string_attribute(origin.get(), "state", record) == "completed") {
-          return RunState::Done;
-        }
-      }
-    } catch (const std::exception&) {
-      // Being created, or cut short by a kill: whatever it holds, the run is not done.
-    }
-    return RunState::Partial;
+    // Being created, or cut short by a kill (unreadable): whatever it holds, the run is not done.
+    return record_format::state_of(record) == RecordState::Completed ? RunState::Done
+                                                                      : RunState::Partial;
   }
   return fs::exists(fs::path(run_directory) / "checkpoint.pt") ? RunState::Partial : RunState::New;
 }

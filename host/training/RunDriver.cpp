@@ -13,6 +13,7 @@
 #include "host/common/Errors.h"
 #include "host/common/FaultPoints.h"
 #include "host/common/StopSignal.h"
+#include "host/recording/RecordFormat.h"
 #include "host/recording/RecordSchema.h"
 #include "host/recording/RunRecord.h"
 #include "host/training/Checkpoint.h"
@@ -190,8 +191,30 @@ RecordLayout make_layout(const Config& config, const RunComponents& run) {
   }
   for (const auto& tap : run.target->taps()) layout.target_taps.push_back(tap.name);
   for (const auto& metric : config.record.metrics) layout.metrics.push_back(metric.name);
-  layout.activation_dtype = config.record.activation_dtype;
+  std::optional<ActivationDtype> dtype = activation_dtype_named(config.record.activation_dtype);
+  if (!dtype) {
+    throw ConfigError("run " + config.run.name + ": [record] activation_dtype = \"" +
+                      config.record.activation_dtype + "\" is not " +
+                      record_schema::quoted_list(kActivationDtypeNames));
+  }
+  layout.activation_dtype = *dtype;
   return layout;
+}
+
+// The record's form of a network's predictions on the test examples `indices`.
+Predictions recorded_predictions(const torch::Tensor& indices,
+                                 const ExamplePredictions& predictions) {
+  torch::Tensor examples = indices.to(torch::kCPU, torch::kLong).contiguous();
+  torch::Tensor predicted = predictions.predicted.to(torch::kCPU, torch::kLong).contiguous();
+  torch::Tensor correct = predictions.correct.to(torch::kCPU, torch::kChar).contiguous();
+  Predictions recorded;
+  recorded.indices.assign(examples.data_ptr<int64_t>(),
+                          examples.data_ptr<int64_t>() + examples.numel());
+  recorded.predicted.assign(predicted.data_ptr<int64_t>(),
+                            predicted.data_ptr<int64_t>() + predicted.numel());
+  recorded.correct.assign(correct.data_ptr<int8_t>(), correct.data_ptr<int8_t>() + correct.numel());
+  recorded.width = predicted.dim() > 1 ? static_cast<size_t>(predicted.size(1)) : 1;
+  return recorded;
 }
 
 }  // namespace
@@ -226,7 +249,8 @@ RunSummary run_config(const Config& config, const PluginCatalog& catalog,
     throw RunError("'" + files.checkpoint + "' has no record beside it (" + files.record +
                    " is missing): start the run over with --restart");
   }
-  const bool already_complete = resuming && record_format::state_of(files.record) == "completed";
+  const bool already_complete =
+      resuming && record_format::state_of(files.record) == RecordState::Completed;
   if (!options.quiet) {
     log << "run " << config.run.name << ": " << config.dataset.name << ", target "
         << config.target.name
@@ -279,7 +303,7 @@ RunSummary run_config(const Config& config, const PluginCatalog& catalog,
   // A failure marks the record "failed" if it still can; the first error is the one reported.
   auto finish_failed = [&] {
     try {
-      if (record) record->finish("failed", now_iso8601());
+      if (record) record->finish(RecordState::Failed, now_iso8601());
     } catch (const std::exception& error) {
       log << "guidance: the record could not be marked failed (it stays \"running\"): "
           << error.what() << "\n";
@@ -296,7 +320,7 @@ RunSummary run_config(const Config& config, const PluginCatalog& catalog,
     progress.finish_line();
     summary.steps = trainer.step();
     if (!summary.completed) {
-      record->finish("interrupted", now_iso8601());
+      record->finish(RecordState::Interrupted, now_iso8601());
       return summary;
     }
     // The final measures evaluate the reloaded best-validation weights; the record keeps them as
@@ -322,16 +346,14 @@ RunSummary run_config(const Config& config, const PluginCatalog& catalog,
                                  measures->at("loss"), values});
     }
     torch::Tensor test_indices = torch::arange(run.dataset->size(Split::Test), torch::kLong);
-    results.predictions["target"] = {test_indices, target_predictions.predicted,
-                                     target_predictions.correct};
+    results.predictions["target"] = recorded_predictions(test_indices, target_predictions);
     if (run.guide) {
       ExamplePredictions guide_predictions;
       trainer.evaluate(*run.guide, Split::Test, 0, &guide_predictions);
-      results.predictions["guide"] = {test_indices, guide_predictions.predicted,
-                                      guide_predictions.correct};
+      results.predictions["guide"] = recorded_predictions(test_indices, guide_predictions);
     }
     kill_point("finish");
-    record->finish("completed", now_iso8601(), results);
+    record->finish(RecordState::Completed, now_iso8601(), results);
   } catch (...) {
     progress.finish_line();
     finish_failed();

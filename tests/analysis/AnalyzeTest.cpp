@@ -6,6 +6,7 @@
 #include "analysis/RecordReader.h"
 #include "analysis/Svg.h"
 #include "analysis/Table.h"
+#include "host/representation/Similarity.h"
 #include "tests/host/recording/SyntheticRecord.h"
 #include "tests/support/TestSupport.h"
 
@@ -48,7 +49,8 @@ class AnalyzeTest : public testing::SeededTest {};
 TEST_F(AnalyzeTest, ReportSpreadsManySnapshotsFromFirstToLast) {
   TemporaryDirectory directory;
   std::string record = directory.file("run.h5");
-  testing::write_synthetic_run(record, 100, 10, testing::synthetic_layout("float32", false));
+  testing::write_synthetic_run(record, 100, 10,
+                               testing::synthetic_layout(ActivationDtype::Float32, false));
   std::string out = directory.file("report");
   Analyzed result = analyze({"report", record, "--out", out});
   ASSERT_EQ(result.exit_code, 0) << result.err;

@@ -38,7 +38,7 @@ std::string config_text(const std::string& name, int seed, const std::string& ta
 /// must not take; `state` is its completion state.
 void write_record(const std::string& directory, const std::string& name, int seed,
                   const std::string& target, const std::string& guide, double test,
-                  const std::string& state = "completed") {
+                  RecordState state = RecordState::Completed) {
   Provenance provenance;
   provenance.workbench_version = "test";
   provenance.config_toml = config_text(name, seed, target, guide);
@@ -133,7 +133,7 @@ TEST(Summarize, CellsAverageFinishedRunsFlagTheRestAndCompareWithTheBaseline) {
   write_record(dir, "unguided/s1", 1, "mlp", "", 0.82);
   write_record(dir, "guided/s0", 0, "mlp", "convnet", 0.85);
   write_record(dir, "guided/s1", 1, "mlp", "convnet", 0.89);
-  write_record(dir, "guided/s2", 2, "mlp", "convnet", 0.10, "interrupted");
+  write_record(dir, "guided/s2", 2, "mlp", "convnet", 0.10, RecordState::Interrupted);
 
   analysis::Study study = analysis::load_study(dir);
   ASSERT_EQ(study.cells.size(), 2u);
@@ -264,7 +264,7 @@ TEST(ErrorConsistency, KappaOfRecordsMatchesTheHandValueAndFillsTheMatrix) {
 
   analysis::RecordReader record(dir + "/a/run.h5");
   ASSERT_TRUE(record.has_predictions("guide"));
-  analysis::Predictions read = record.predictions("target");
+  Predictions read = record.predictions("target");
   EXPECT_EQ(read.correct, a);
   EXPECT_EQ(read.width, 1u);
 
@@ -301,7 +301,7 @@ TEST(ErrorConsistency, KappaOfRecordsMatchesTheHandValueAndFillsTheMatrix) {
 }
 
 TEST(ErrorConsistency, PerTokenKappaUsesOnlyScoredPositions) {
-  analysis::Predictions a, b;
+  Predictions a, b;
   a.indices = b.indices = {0, 1};
   a.width = b.width = 3;
   a.correct = {1, 0, -1, 1, 1, 0};

@@ -85,7 +85,7 @@ void write_snapshot(const std::string& mode, const Sizes& sizes, const std::stri
     return taps;
   };
   record->write_snapshot(1, source, metrics);
-  record->finish("completed", "2024-01-01T00:00:00Z");
+  record->finish(guidance::RecordState::Completed, "2024-01-01T00:00:00Z");
 }
 
 /// @return the peak resident set of a child writing a snapshot in `mode`, in MiB.

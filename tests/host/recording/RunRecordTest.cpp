@@ -9,7 +9,9 @@
 #include <filesystem>
 
 #include "analysis/RecordReader.h"
+#include "host/recording/RecordFormat.h"
 #include "host/common/Errors.h"
+#include "host/representation/Similarity.h"
 #include "tests/host/recording/SyntheticRecord.h"
 #include "tests/support/TestSupport.h"
 
@@ -44,10 +46,17 @@ TEST_F(RunRecordTest, H5pyReadsNamesShapesLabelsAndRecomputesSimilarity) {
   std::string path = directory.file("run.h5");
   testing::write_synthetic_run(path, 30, 10);
 
+  // The synthetic guide's taps are [n, 4, 3, 3], [n, 8, 2, 2] and [n, 10]; the target's [n, F].
   CommandResult checked = check_with_h5py(
-      path, "--training-steps 1:30 --snapshot-steps 10,20,30 --evaluation-steps 10,20,30");
+      path, "--training-steps 1:30 --snapshot-steps 10,20,30 --evaluation-steps 10,20,30 "
+            "--example-shape guide/conv1=4,3,3 --example-shape guide/conv2=8,2,2 "
+            "--example-shape guide/fc=10 --example-shape target/fc1=16");
   EXPECT_EQ(checked.exit_code, 0) << checked.err;
   EXPECT_EQ(checked.out, "ok\n");
+  checked = check_with_h5py(path, "--training-steps 1:30 --snapshot-steps 10,20,30 "
+                                  "--example-shape guide/conv1=36");
+  EXPECT_EQ(checked.exit_code, 1) << "the check must see a wrong example_shape";
+  EXPECT_NE(checked.err.find("example_shape"), std::string::npos) << checked.err;
 
   CommandResult dumped = testing::run_command("h5dump -H '" + path + "'");
   EXPECT_EQ(dumped.exit_code, 0) << dumped.err;
@@ -58,16 +67,72 @@ TEST_F(RunRecordTest, H5pyReadsNamesShapesLabelsAndRecomputesSimilarity) {
 TEST_F(RunRecordTest, StoresFloat16ActivationsAndUnguidedRuns) {
   TemporaryDirectory directory;
   std::string half = directory.file("half.h5");
-  testing::write_synthetic_run(half, 20, 10, testing::synthetic_layout("float16"));
+  testing::write_synthetic_run(half, 20, 10, testing::synthetic_layout(ActivationDtype::Float16));
   // The stored matrices come from the stored float16 activations, so h5py recomputes them.
   CommandResult checked = check_with_h5py(
       half, "--training-steps 1:20 --snapshot-steps 10,20 --activation-dtype float16");
   EXPECT_EQ(checked.exit_code, 0) << checked.err;
 
   std::string unguided = directory.file("unguided.h5");
-  testing::write_synthetic_run(unguided, 10, 5, testing::synthetic_layout("float32", false));
+  testing::write_synthetic_run(unguided, 10, 5, testing::synthetic_layout(ActivationDtype::Float32, false));
   checked = check_with_h5py(unguided, "--training-steps 1:10 --snapshot-steps 5,10");
   EXPECT_EQ(checked.exit_code, 0) << checked.err;
+}
+
+// Sets the root attribute format_version of a closed record.
+void set_format_version(const std::string& path, int64_t version) {
+  hdf5::Handle file =
+      hdf5::checked(H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT), H5Fclose, path);
+  hdf5::write_integer_attribute(file.get(), "format_version", version);
+}
+
+TEST_F(RunRecordTest, ReaderRestoresEachTapsShapePerExample) {
+  TemporaryDirectory directory;
+  std::string path = directory.file("run.h5");
+  RecordLayout layout = testing::synthetic_layout();
+  testing::write_synthetic_run(path, 10, 10, layout);
+  testing::SyntheticActivations written = testing::synthetic_activations(layout, 24, 10);
+
+  analysis::RecordReader reader(path);
+  for (size_t i = 0; i < layout.guide_taps.size(); ++i) {
+    const std::string& tap = layout.guide_taps[i];
+    std::vector<int64_t> shape = reader.example_shape("guide", tap);
+    c10::IntArrayRef expected = written.guide[i].sizes().slice(1);
+    EXPECT_EQ(shape, std::vector<int64_t>(expected.begin(), expected.end())) << tap;
+    shape.insert(shape.begin(), 24);
+    EXPECT_TRUE(torch::equal(reader.activation("guide", tap, 0).reshape(shape), written.guide[i]))
+        << tap;
+  }
+  EXPECT_EQ(reader.example_shape("target", "fc2"), (std::vector<int64_t>{12}));
+}
+
+TEST_F(RunRecordTest, ReadsVersion2RecordsAndRefusesNewerOnesNamingBothVersions) {
+  TemporaryDirectory directory;
+  std::string path = directory.file("run.h5");
+  testing::write_synthetic_run(path, 10, 10);
+  // A version 2 record: its activations have no example_shape, so readers see them flattened.
+  set_format_version(path, 2);
+  {
+    hdf5::Handle file =
+        hdf5::checked(H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT), H5Fclose, path);
+    hdf5::Handle tap = hdf5::open_dataset(
+        file.get(), record_schema::activation_path("guide", "conv1"), path);
+    ASSERT_GE(H5Adelete(tap.get(), record_schema::kExampleShape), 0);
+  }
+  EXPECT_EQ(analysis::RecordReader(path).example_shape("guide", "conv1"),
+            (std::vector<int64_t>{36}));
+
+  const int64_t newer = record_schema::kFormatVersion + 1;
+  set_format_version(path, newer);
+  std::string expected = "record format version " + std::to_string(newer) +
+                         "; this build reads versions 1 to " +
+                         std::to_string(record_schema::kFormatVersion);
+  std::string message = error_of([&] { analysis::RecordReader reader(path); });
+  EXPECT_NE(message.find(path), std::string::npos) << message;
+  EXPECT_NE(message.find(expected), std::string::npos) << message;
+  message = error_of([&] { RunRecord::resume(path, 10); });
+  EXPECT_NE(message.find(expected), std::string::npos) << message;
+  EXPECT_EQ(record_format::state_of(path), std::nullopt);
 }
 
 /// A snapshot source over activations in memory that hands them out in batches and logs the calls.
@@ -92,25 +157,25 @@ struct BatchedSource {
 
 TEST_F(RunRecordTest, SnapshotsStreamBatchByBatchAndMatchASingleBatch) {
   TemporaryDirectory directory;
-  for (const std::string dtype : {"float32", "float16"}) {
-    SCOPED_TRACE(dtype);
+  for (ActivationDtype dtype : {ActivationDtype::Float32, ActivationDtype::Float16}) {
+    SCOPED_TRACE(to_string(dtype));
     RecordLayout layout = testing::synthetic_layout(dtype);
     std::vector<std::shared_ptr<Metric>> metrics(layout.metrics.size(),
                                                  std::make_shared<testing::TestLinearCka>());
     testing::SyntheticActivations activations = testing::synthetic_activations(layout, 10, 5);
-    std::string whole = directory.file(dtype + "-whole.h5");
-    std::string streamed = directory.file(dtype + "-streamed.h5");
+    std::string whole = directory.file(std::string(to_string(dtype)) + "-whole.h5");
+    std::string streamed = directory.file(std::string(to_string(dtype)) + "-streamed.h5");
     {
       auto record = RunRecord::create(whole, testing::synthetic_provenance(), layout);
       record->write_snapshot(5, activations.guide, activations.target, metrics);
-      record->finish("completed", "2024-01-01T00:00:00Z");
+      record->finish(RecordState::Completed, "2024-01-01T00:00:00Z");
     }
     // Batches of 3 of 10 probes; a 1-byte budget keeps no tap, so every matrix entry rereads both.
     BatchedSource batched(activations, 10, 3, 1);
     {
       auto record = RunRecord::create(streamed, testing::synthetic_provenance(), layout);
       record->write_snapshot(5, batched.source, metrics);
-      record->finish("completed", "2024-01-01T00:00:00Z");
+      record->finish(RecordState::Completed, "2024-01-01T00:00:00Z");
     }
     EXPECT_EQ(batched.calls,
               (std::vector<std::string>{"guide 0..3", "guide 3..6", "guide 6..9", "guide 9..10",
@@ -225,8 +290,8 @@ TEST_F(RunRecordTest, RefusesBadLayoutsAndRowsNamingTheValue) {
   message = error_of([&] { record->append_training(testing::synthetic_training_row(5, 3)); });
   EXPECT_NE(message.find("step 5 does not follow the previous row's step 5"), std::string::npos)
       << message;
-  message = error_of([&] { record->finish("done", "now"); });
-  EXPECT_NE(message.find("'done'"), std::string::npos) << message;
+  message = error_of([&] { record->finish(RecordState::Running, "now"); });
+  EXPECT_NE(message.find("final state 'running'"), std::string::npos) << message;
 }
 
 TEST_F(RunRecordTest, ResumeDropsRowsAfterTheCheckpointAndAppendsFromThere) {
@@ -253,7 +318,7 @@ TEST_F(RunRecordTest, ResumeDropsRowsAfterTheCheckpointAndAppendsFromThere) {
   record->append_evaluation(testing::synthetic_evaluation_row(25));
   auto activations = testing::synthetic_activations(layout, 24, 25);
   record->write_snapshot(25, activations.guide, activations.target, metrics);
-  record->finish("completed", "2024-01-02T00:00:00Z");
+  record->finish(RecordState::Completed, "2024-01-02T00:00:00Z");
 
   CommandResult checked = check_with_h5py(
       path, "--training-steps 1:25 --snapshot-steps 10,20,25 --evaluation-steps 10,20,25 "
@@ -313,7 +378,7 @@ TEST_F(RunRecordTest, KilledWriterLeavesItsFlushedRowsReadableAndResumable) {
   for (int64_t step = 21; step <= 30; ++step) {
     record->append_training(testing::synthetic_training_row(step, 3));
   }
-  record->finish("completed", "2024-01-02T00:00:00Z");
+  record->finish(RecordState::Completed, "2024-01-02T00:00:00Z");
   record.reset();
 
   CommandResult resumed = check_with_h5py(

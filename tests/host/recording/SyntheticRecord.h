@@ -37,8 +37,8 @@ class TestLinearCka : public Metric {
 };
 
 /// The shape of a small guided run: three guide taps, four target taps, three layer pairs.
-inline RecordLayout synthetic_layout(const std::string& activation_dtype = "float32",
-                                     bool guided = true) {
+inline RecordLayout synthetic_layout(
+    ActivationDtype activation_dtype = ActivationDtype::Float32, bool guided = true) {
   RecordLayout layout;
   if (guided) {
     layout.guide_taps = {"conv1", "conv2", "fc"};
@@ -141,7 +141,7 @@ inline void write_synthetic_run(const std::string& path, int64_t steps, int64_t 
       record->write_snapshot(step, activations.guide, activations.target, metrics);
     }
   }
-  record->finish("completed", "2024-01-01T01:00:00Z");
+  record->finish(RecordState::Completed, "2024-01-01T01:00:00Z");
 }
 
 }  // namespace guidance::testing

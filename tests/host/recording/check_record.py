@@ -37,7 +37,7 @@ def expect(condition, message):
 
 def check(record, args):
     expect(record.attrs["format"] == "guidance-run-record", "root attribute format")
-    expect(int(record.attrs["format_version"]) == 2, "format_version")
+    expect(int(record.attrs["format_version"]) == 3, "format_version")
     config = record["config"].asstr()[()]
     expect(isinstance(config, str) and "[run]" in config, "config is the TOML text")
 
@@ -105,6 +105,14 @@ def check(record, args):
             expect(dataset.dtype == np.dtype(args.activation_dtype), f"{dataset.name} dtype")
             expect(dataset.shape[0] >= len(snapshot_steps) and dataset.shape[1] == n,
                    f"{dataset.name} shape {dataset.shape}")
+            example_shape = dataset.attrs["example_shape"]
+            expect(example_shape.dtype == np.int64 and example_shape.ndim == 1
+                   and int(np.prod(example_shape)) == dataset.shape[2],
+                   f"{dataset.name} example_shape {example_shape} for {dataset.shape[2]} features")
+            if f"{side}/{tap}" in args.example_shape:
+                expected = args.example_shape[f"{side}/{tap}"]
+                expect(example_shape.tolist() == expected,
+                       f"{dataset.name} example_shape {example_shape.tolist()} != {expected}")
             activations[side, tap] = dataset
 
     pairs = [("target", "target")]
@@ -129,6 +137,12 @@ def check(record, args):
                                f"recomputed {expected}")
 
 
+def example_shape_argument(text):
+    """"guide/conv1=64,14,14": the expected example_shape of one tap."""
+    tap, shape = text.split("=")
+    return tap, [int(size) for size in shape.split(",") if size]
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("path")
@@ -140,7 +154,10 @@ def main():
     parser.add_argument("--activation-dtype", default="float32")
     parser.add_argument("--tolerance", type=float, default=1e-5)
     parser.add_argument("--resumed", type=int)
+    parser.add_argument("--example-shape", type=example_shape_argument, action="append",
+                        default=[], help="SIDE/TAP=D1,D2,...: a tap's expected example_shape")
     args = parser.parse_args()
+    args.example_shape = dict(args.example_shape)
     try:
         with h5py.File(args.path, "r", swmr=args.swmr) as record:
             check(record, args)

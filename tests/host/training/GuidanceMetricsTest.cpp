@@ -64,7 +64,7 @@ metrics = ["linear-cka", "mutual-knn", { plugin = "mutual-knn", name = "knn-5", 
   for (const std::string metric : {"debiased-cka", "rsa"}) {
     SCOPED_TRACE(metric);
     analysis::RecordReader record(directory.file("out/guidance-metrics/plugin=" + metric + "/run.h5"));
-    EXPECT_EQ(record.state(), "completed");
+    EXPECT_EQ(record.state(), RecordState::Completed);
     bool named = false;
     for (const auto& [key, value] : record.provenance()) {
       named = named || (key == "plugin metric" && value.rfind(metric + " ", 0) == 0);

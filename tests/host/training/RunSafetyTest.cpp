@@ -73,7 +73,7 @@ void expect_same_record(const std::string& expected_path, const std::string& act
           << tap << " at snapshot " << s;
     }
   }
-  EXPECT_EQ(actual.state(), "completed");
+  EXPECT_EQ(actual.state(), RecordState::Completed);
 }
 
 /// @return the split column of a record's evaluation table.
@@ -219,7 +219,7 @@ TEST_F(RunSafety, KillWhileFinishingRedoesTheFinalRowsOnResume) {
   std::string config = write_config("finish.toml", parity_config(directory_.file("b"), "untrained", 40));
   std::string record = directory_.file("b") + "/parity-small/run.h5";
   ASSERT_EQ(cli("run --quiet '" + config + "'", "GUIDANCE_KILL_AT=finish").exit_code, kKilled);
-  EXPECT_EQ(record_format::state_of(record), "running");
+  EXPECT_EQ(record_format::state_of(record), RecordState::Running);
   for (const auto& split : splits_of(record)) EXPECT_THAT(split, Not(HasSubstr("best/")));
 
   testing::CommandResult resumed = cli("run '" + config + "' --resume");
@@ -314,7 +314,7 @@ TEST_F(RunSafety, AFullDiskFailsCleanlyAndTheRunResumesOnceThereIsSpace) {
   EXPECT_THAT(full.err, HasSubstr("not enough space to write the guide activations of snapshot 0 "
                                   "to the record " + run_dir + "/run.h5"));
   EXPECT_THAT(full.err, HasSubstr("bytes left under the file size limit (ulimit -f)"));
-  EXPECT_EQ(record_format::state_of(run_dir + "/run.h5"), "failed");
+  EXPECT_EQ(record_format::state_of(run_dir + "/run.h5"), RecordState::Failed);
   for (const auto& entry : fs::directory_iterator(run_dir)) {
     EXPECT_THAT(entry.path().filename().string(), Not(HasSubstr(".partial.")));
   }
