@@ -145,7 +145,7 @@ probe_size = 16
   for (const auto& metric : metrics) {
     SCOPED_TRACE(metric);
     analysis::RecordReader record(directory.file("out/tokenwise/plugin=" + metric + "/run.h5"));
-    EXPECT_EQ(record.state(), "completed");
+    EXPECT_EQ(record.state(), RecordState::Completed);
     std::vector<double> guidance = record.training().column("guidance_loss").numbers;
     ASSERT_EQ(guidance.size(), 12u);
     for (double value : guidance) {
