@@ -1,5 +1,6 @@
 #include "host/common/Errors.h"
 #include "host/config/Config.h"
+#include "host/config/ConfigKeys.h"
 #include "tests/support/TestSupport.h"
 
 namespace guidance {
@@ -74,7 +75,7 @@ TEST_F(ConfigTest, ParsesAValidConfigWithDefaultsFilledIn) {
   EXPECT_TRUE(config.guided());
   EXPECT_EQ(config.guide->architecture.name, "transformer");
   EXPECT_DOUBLE_EQ(config.guidance.alpha, 0.5);
-  EXPECT_EQ(config.train.optimizer, "sgd");
+  EXPECT_EQ(config.train.optimizer, Optimizer::Sgd);
   EXPECT_EQ(config.train.batch_size, 32);
   EXPECT_EQ(config.train.epochs, 1);  // default
   // Every schema parameter of the plugin is present after validation.
@@ -164,6 +165,52 @@ TEST_F(ConfigTest, OutOfRangeValueNamesTheRange) {
   message = error_of(replace(kValid, "alpha = 0.5", "alpha = -1.0"));
   EXPECT_THAT(message, HasSubstr(path() + ":18:"));
   EXPECT_THAT(message, HasSubstr("guidance.alpha"));
+}
+
+TEST_F(ConfigTest, ClosedSetsNameTheAllowedValues) {
+  std::string message = error_of(replace(kValid, "optimizer = \"sgd\"", "optimizer = \"adamm\""));
+  EXPECT_THAT(message, HasSubstr(path() + ":25:"));
+  EXPECT_THAT(message, HasSubstr("key 'train.optimizer': 'adamm' is not one of 'adam', 'adamw', "
+                                 "'sgd' (did you mean 'adam'"));
+  message = error_of(replace(kValid, "batch_size = 32", "schedule = \"cosin\""));
+  EXPECT_THAT(message, HasSubstr("key 'train.schedule': 'cosin' is not one of 'constant', 'step', "
+                                 "'cosine' (did you mean 'cosine'?)"));
+  message = error_of(replace(kValid, "alpha = 0.5", "guide_input = \"noize\""));
+  EXPECT_THAT(message, HasSubstr("key 'guidance.guide_input': 'noize' is not one of 'batch', "
+                                 "'noise'"));
+  message = error_of(replace(kValid, "layer_map = \"uniform\"", "layer_map = \"explicit\""));
+  EXPECT_THAT(message, HasSubstr("key 'guidance.layer_map': 'explicit' is not one of 'uniform'"));
+}
+
+TEST_F(ConfigTest, ClosedSetsAreStoredAsEnumsAndWrittenBackByName) {
+  Config config = load(replace(replace(kValid, "batch_size = 32", "schedule = \"cosine\""),
+                               "alpha = 0.5", "guide_input = \"noise\""));
+  EXPECT_EQ(config.train.optimizer, Optimizer::Sgd);
+  EXPECT_EQ(config.train.schedule, Schedule::Cosine);
+  EXPECT_EQ(config.guidance.guide_input, GuideInput::Noise);
+  EXPECT_EQ(config.guidance.layer_map, LayerMapKind::Uniform);
+  std::string resolved = config.resolved_toml();
+  EXPECT_THAT(resolved, HasSubstr("schedule = 'cosine'"));
+  EXPECT_THAT(resolved, HasSubstr("guide_input = 'noise'"));
+  EXPECT_THAT(resolved, HasSubstr("layer_map = 'uniform'"));
+}
+
+TEST_F(ConfigTest, TheResolvedConfigReadsBackToItself) {
+  Config config = load(replace(kValid, "layer_map = \"uniform\"",
+                               "layer_map = [[\"block1.attention\", \"layer0\"]]\n"
+                               "distillation = { weight = 0.5 }"));
+  EXPECT_EQ(config.guidance.layer_map, LayerMapKind::Explicit);
+  testing::write_file(directory_.file("resolved.toml"), config.resolved_toml());
+  Config again = validate_config(ConfigDocument::parse(directory_.file("resolved.toml")),
+                                 testing::built_plugins());
+  EXPECT_EQ(again.resolved_toml(), config.resolved_toml());
+  // Every declared key is written, with its default when the config leaves it out.
+  toml::table resolved = toml::parse(config.resolved_toml());
+  for (const auto& key : train_keys()) EXPECT_TRUE(resolved["train"][key.name()]) << key.name();
+  for (const auto& key : run_keys()) EXPECT_TRUE(resolved["run"][key.name()]) << key.name();
+  for (const auto& key : guidance_keys()) EXPECT_TRUE(resolved["guidance"][key.name()]) << key.name();
+  for (const auto& key : record_keys()) EXPECT_TRUE(resolved["record"][key.name()]) << key.name();
+  EXPECT_EQ(resolved["train"]["warmup_steps"].value<int64_t>(), TrainSection{}.warmup_steps);
 }
 
 TEST_F(ConfigTest, PluginParameterOutOfRangeOrWrongChoiceIsRefused) {
