@@ -78,8 +78,7 @@ const std::vector<KeySpec<GuidanceSection>>& guidance_keys() {
       Key("target_taps", &GuidanceSection::target_taps,
           "uniform map over these target taps only; `[]` = all")
           .allowing("target tap names"),
-      Key::by_hand("distillation", "table", "absent (off)",
-                   "`{ weight = 1.0, temperature = 4.0 }`",
+      Key::by_hand("distillation", "table", "absent (off)", "`{ weight = 1.0, temperature = 4.0 }`",
                    "knowledge distillation from the guide's logits (below)"),
       Key::by_hand("metric", "table", std::string("`{ plugin = \"") + kDefaultMetric + "\" }`",
                    "a differentiable metric plugin table",
@@ -91,8 +90,7 @@ const std::vector<KeySpec<GuidanceSection>>& guidance_keys() {
 const std::vector<KeySpec<TrainSection>>& train_keys() {
   using Key = KeySpec<TrainSection>;
   static const std::vector<Key> keys = {
-      Key("optimizer", &TrainSection::optimizer, kOptimizerNames,
-          "LibTorch's Adam, AdamW, SGD"),
+      Key("optimizer", &TrainSection::optimizer, kOptimizerNames, "LibTorch's Adam, AdamW, SGD"),
       Key("learning_rate", &TrainSection::learning_rate, "peak learning rate").at_least(0),
       Key("momentum", &TrainSection::momentum, "SGD only").between(0, 1),
       Key("nesterov", &TrainSection::nesterov,
@@ -145,8 +143,7 @@ const std::vector<KeySpec<RecordSection>>& record_keys() {
           "probe examples: the first `probe_size` of the validation split (test if there is "
           "none)")
           .between(2, 1e6),
-      Key("activation_dtype", &RecordSection::activation_dtype,
-          "how probe activations are stored")
+      Key("activation_dtype", &RecordSection::activation_dtype, "how probe activations are stored")
           .one_of({"float32", "float16"}),
       Key::by_hand("metrics", "list", std::string("`[\"") + kDefaultMetric + "\"]`",
                    "metric plugin names, or tables `{ plugin = \"...\", name = \"...\", "

@@ -79,7 +79,10 @@ class KeySpec {
   KeySpec required() && { required_ = true; return std::move(*this); }
   /// What is allowed, for a key whose value the section's reader checks further by hand
   /// (a markdown cell).
-  KeySpec allowing(std::string allowed) && { allowed_ = std::move(allowed); return std::move(*this); }
+  KeySpec allowing(std::string allowed) && {
+    allowed_ = std::move(allowed);
+    return std::move(*this);
+  }
 
   const std::string& name() const { return name_; }
   bool read_by_hand() const { return !read_; }
@@ -129,12 +132,19 @@ constexpr bool kIsList<std::vector<T>> = true;
 
 template <typename T>
 ParamType param_type() {
-  if constexpr (std::is_same_v<T, bool>) return ParamType::Bool;
-  else if constexpr (std::is_same_v<T, double>) return ParamType::Float;
-  else if constexpr (std::is_integral_v<T>) return ParamType::Int;
-  else if constexpr (std::is_same_v<T, std::vector<std::string>>) return ParamType::StringList;
-  else if constexpr (std::is_same_v<T, std::vector<int64_t>>) return ParamType::IntList;
-  else return ParamType::String;
+  if constexpr (std::is_same_v<T, bool>) {
+    return ParamType::Bool;
+  } else if constexpr (std::is_same_v<T, double>) {
+    return ParamType::Float;
+  } else if constexpr (std::is_integral_v<T>) {
+    return ParamType::Int;
+  } else if constexpr (std::is_same_v<T, std::vector<std::string>>) {
+    return ParamType::StringList;
+  } else if constexpr (std::is_same_v<T, std::vector<int64_t>>) {
+    return ParamType::IntList;
+  } else {
+    return ParamType::String;
+  }
 }
 
 template <typename T>
@@ -168,7 +178,8 @@ KeySpec<Section>::KeySpec(std::string name, Member member_of_base, std::string d
     } else if constexpr (std::is_same_v<T, double>) {
       value = reader.real(key, value, spec.min_, spec.max_);
     } else if constexpr (std::is_same_v<T, std::string>) {
-      value = spec.required_ ? reader.required_string(key) : reader.string(key, value, spec.choices_);
+      value = spec.required_ ? reader.required_string(key)
+                             : reader.string(key, value, spec.choices_);
     } else if constexpr (std::is_same_v<T, std::vector<std::string>>) {
       value = reader.strings(key, value);
     } else {

@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <sstream>
 
 #include "host/common/Errors.h"
@@ -66,8 +67,8 @@ std::vector<std::string> differences(const std::string& markdown) {
     for (const auto& key : section.keys) {
       auto at = std::find(documented.begin(), documented.end(), key.key);
       if (at == documented.end()) {
-        found.push_back(section.table + " " + key.key + ": declared but not documented; its row: " +
-                        row_of(key));
+        found.push_back(section.table + " " + key.key +
+                        ": declared but not documented; its row: " + row_of(key));
         continue;
       }
       const auto& cells = rows[static_cast<size_t>(at - documented.begin())];
@@ -97,25 +98,23 @@ std::vector<std::string> differences(const std::string& markdown) {
 
 std::string docs() { return testing::read_file(testing::source_directory() + "/docs/config.md"); }
 
-std::string replace(std::string text, const std::string& from, const std::string& to) {
-  size_t at = text.find(from);
-  EXPECT_NE(at, std::string::npos) << from;
-  return at == std::string::npos ? text : text.replace(at, from.size(), to);
-}
-
-TEST(ConfigDocs, KeyTablesMatchTheDeclarations) {
-  EXPECT_THAT(differences(docs()), IsEmpty());
-}
+TEST(ConfigDocs, KeyTablesMatchTheDeclarations) { EXPECT_THAT(differences(docs()), IsEmpty()); }
 
 TEST(ConfigDocs, ADifferingDefaultRangeOrChoiceIsReported) {
-  std::string text = replace(docs(), "| `warmup_steps` | integer | `0` |", "| `warmup_steps` | integer | `10` |");
-  text = replace(text, "| `batch_size` | integer | `128` | 1–2²⁰ |", "| `batch_size` | integer | `128` | 1–2¹⁶ |");
-  text = replace(text, "`\"adam\"`, `\"adamw\"`, `\"sgd\"`", "`\"adam\"`, `\"sgd\"`");
+  std::string text = testing::replace_first(docs(), "| `warmup_steps` | integer | `0` |",
+                                            "| `warmup_steps` | integer | `10` |");
+  text = testing::replace_first(text, "| `batch_size` | integer | `128` | 1–2²⁰ |",
+                                "| `batch_size` | integer | `128` | 1–2¹⁶ |");
+  text =
+      testing::replace_first(text, "`\"adam\"`, `\"adamw\"`, `\"sgd\"`", "`\"adam\"`, `\"sgd\"`");
   std::vector<std::string> found = differences(text);
   ASSERT_EQ(found.size(), 3u);
-  EXPECT_THAT(found[0], HasSubstr("[train] `optimizer`: allowed is '`\"adam\"`, `\"sgd\"`' in the docs"));
-  EXPECT_THAT(found[1], HasSubstr("[train] `warmup_steps`: default is '`10`' in the docs, '`0`' declared"));
-  EXPECT_THAT(found[2], HasSubstr("[train] `batch_size`: allowed is '1–2¹⁶' in the docs, '1–2²⁰' declared"));
+  EXPECT_THAT(found[0],
+              HasSubstr("[train] `optimizer`: allowed is '`\"adam\"`, `\"sgd\"`' in the docs"));
+  EXPECT_THAT(found[1],
+              HasSubstr("[train] `warmup_steps`: default is '`10`' in the docs, '`0`' declared"));
+  EXPECT_THAT(found[2],
+              HasSubstr("[train] `batch_size`: allowed is '1–2¹⁶' in the docs, '1–2²⁰' declared"));
 }
 
 TEST(ConfigDocs, AMissingOrUndeclaredKeyIsReported) {
@@ -123,7 +122,9 @@ TEST(ConfigDocs, AMissingOrUndeclaredKeyIsReported) {
   size_t row = text.find("| `grad_clip` |");
   ASSERT_NE(row, std::string::npos);
   text.erase(row, text.find('\n', row) + 1 - row);
-  text = replace(text, "| `at_end` |", "| `at_start` | boolean | `false` | | before the first step |\n| `at_end` |");
+  text = testing::replace_first(
+      text, "| `at_end` |",
+      "| `at_start` | boolean | `false` | | before the first step |\n| `at_end` |");
   EXPECT_THAT(differences(text),
               ElementsAre(HasSubstr("[train] `grad_clip`: declared but not documented; its row: "
                                     "| `grad_clip` | float | `0.0` | ≥ 0 |"),
