@@ -9,6 +9,7 @@
 
 #include "guidance/api/Plugin.h"
 #include "host/common/Errors.h"
+#include "host/config/ConfigKeys.h"
 #include "host/config/TomlReader.h"
 #include "host/plugins/PluginCatalog.h"
 
@@ -187,9 +188,8 @@ PluginChoice choice_with_defaults(const PluginCatalog& catalog, PluginKind kind,
   return {name, defaults_of(catalog.find(kind, name).info.params), location};
 }
 
-/// The paper's metric, used for guidance and records unless a config names another.
 PluginChoice default_metric(const PluginCatalog& catalog) {
-  return choice_with_defaults(catalog, PluginKind::Metric, "linear-cka", "");
+  return choice_with_defaults(catalog, PluginKind::Metric, kDefaultMetric, "");
 }
 
 /// Reads a plugin table: `plugin = "<name>"` plus the plugin's parameters.
@@ -224,23 +224,17 @@ const toml::table& require_table(TomlReader& root, const std::string& key) {
 RunSection read_run(const toml::table& table, const ConfigDocument& document) {
   TomlReader reader(table, document.path, "run");
   RunSection run;
-  run.name = reader.required_string("name");
+  read_keys(reader, run_keys(), run);
   if (std::string problem = run_name_problem(run.name); !problem.empty()) {
     reader.fail("name", problem);
   }
-  run.seed = static_cast<uint64_t>(reader.integer("seed", 0, 0));
-  run.device = reader.string("device", "cpu");
   static const std::regex kDevice("cpu|cuda(:[0-9]{1,3})?");
   if (!std::regex_match(run.device, kDevice)) {
     reader.fail("device", "'" + run.device + "' is not a device: use \"cpu\", \"cuda\" or "
                           "\"cuda:N\" (N a device index)");
   }
-  run.threads = reader.integer("threads", 0, 0, 4096);
-  run.output = resolve_path(document.directory, reader.string("output", "results"));
-  run.plugin_dirs = reader.strings("plugin_dirs", {});
+  run.output = resolve_path(document.directory, run.output);
   for (auto& dir : run.plugin_dirs) dir = resolve_path(document.directory, dir);
-  run.checkpoint_every = reader.integer("checkpoint_every", run.checkpoint_every, 0);
-  run.log_every = reader.integer("log_every", run.log_every, 1);
   reader.finish();
   return run;
 }
@@ -249,23 +243,7 @@ TrainSection read_train(const toml::table* table, const std::string& file) {
   TrainSection train;
   if (table == nullptr) return train;
   TomlReader reader(*table, file, "train");
-  train.optimizer = reader.string("optimizer", train.optimizer, {"adam", "adamw", "sgd"});
-  train.learning_rate = reader.real("learning_rate", train.learning_rate, 0.0);
-  train.momentum = reader.real("momentum", train.momentum, 0.0, 1.0);
-  train.nesterov = reader.boolean("nesterov", train.nesterov);
-  train.weight_decay = reader.real("weight_decay", train.weight_decay, 0.0);
-  train.schedule = reader.string("schedule", train.schedule, {"constant", "step", "cosine"});
-  train.step_epochs = reader.integer("step_epochs", train.step_epochs, 1);
-  train.gamma = reader.real("gamma", train.gamma, 0.0, 1.0);
-  train.min_learning_rate = reader.real("min_learning_rate", train.min_learning_rate, 0.0);
-  train.warmup_steps = reader.integer("warmup_steps", train.warmup_steps, 0);
-  train.grad_clip = reader.real("grad_clip", train.grad_clip, 0.0);
-  train.accumulate = reader.integer("accumulate", train.accumulate, 1, 1 << 20);
-  train.batch_size = reader.integer("batch_size", train.batch_size, 1, 1 << 20);
-  train.eval_batch_size = reader.integer("eval_batch_size", train.eval_batch_size, 1, 1 << 20);
-  train.epochs = reader.integer("epochs", train.epochs, 1, 1000000);
-  train.max_steps = reader.integer("max_steps", train.max_steps, 0, 1000000000);
-  train.train_eval_size = reader.integer("train_eval_size", train.train_eval_size, 0);
+  read_keys(reader, train_keys(), train);
   reader.finish();
   return train;
 }
@@ -278,12 +256,7 @@ GuidanceSection read_guidance(const toml::table* table, const std::string& file,
     return guidance;
   }
   TomlReader reader(*table, file, "guidance");
-  guidance.enabled = reader.boolean("enabled", guidance.enabled);
-  guidance.alpha = reader.real("alpha", guidance.alpha, 0.0);
-  guidance.guided_steps = reader.integer("guided_steps", guidance.guided_steps, 0);
-  guidance.guide_input = reader.string("guide_input", guidance.guide_input, {"batch", "noise"});
-  guidance.noise_clamp = reader.real("noise_clamp", guidance.noise_clamp, 0.0);
-  guidance.tokenwise = reader.boolean("tokenwise", guidance.tokenwise);
+  read_keys(reader, guidance_keys(), guidance);
   if (const toml::table* metric = reader.table("metric")) {
     guidance.metric = read_plugin_table(*metric, file, "guidance.metric", PluginKind::Metric,
                                         catalog);
@@ -294,9 +267,9 @@ GuidanceSection read_guidance(const toml::table* table, const std::string& file,
   guidance.layer_map_location = reader.location("layer_map");
   if (const toml::node* map = reader.node("layer_map")) {
     if (map->is_string()) {
-      guidance.layer_map = reader.string("layer_map", "uniform", {"uniform"});
+      reader.string("layer_map", kUniformLayerMap, {kUniformLayerMap});
     } else if (const toml::array* pairs = map->as_array()) {
-      guidance.layer_map = "explicit";
+      guidance.layer_map = LayerMapKind::Explicit;
       for (const auto& pair : *pairs) {
         const toml::array* names = pair.as_array();
         if (names == nullptr || names->size() != 2 || !(*names)[0].is_string() ||
@@ -316,8 +289,8 @@ GuidanceSection read_guidance(const toml::table* table, const std::string& file,
         guidance.pairs.push_back(std::move(named));
       }
     } else {
-      reader.fail("layer_map",
-                  "expected \"uniform\" or a list of [\"<guide tap>\", \"<target tap>\"] pairs");
+      reader.fail("layer_map", std::string("expected \"") + kUniformLayerMap +
+                                   "\" or a list of [\"<guide tap>\", \"<target tap>\"] pairs");
     }
   }
   reader.accept("distillation");
@@ -332,25 +305,27 @@ GuidanceSection read_guidance(const toml::table* table, const std::string& file,
     guidance.distill_temperature = distill.real("temperature", guidance.distill_temperature, 1e-6);
     distill.finish();
   }
-  if (guidance.layer_map == "explicit" && guidance.pairs.empty() && !guidance.distilling()) {
+  if (guidance.layer_map == LayerMapKind::Explicit && guidance.pairs.empty() &&
+      !guidance.distilling()) {
     reader.fail("layer_map", "the list of pairs is empty (an empty map is allowed only with "
                              "guidance.distillation, for distillation alone)");
   }
-  if (guidance.distilling() && guidance.guide_input == "noise") {
+  if (guidance.distilling() && guidance.guide_input == GuideInput::Noise) {
     reader.fail("distillation", "distillation compares the two networks' logits on the same "
                                 "inputs, so it cannot be combined with guide_input = \"noise\"");
   }
   guidance.guide_taps_location = reader.location("guide_taps");
   guidance.target_taps_location = reader.location("target_taps");
-  guidance.guide_taps = reader.strings("guide_taps", {});
-  guidance.target_taps = reader.strings("target_taps", {});
-  if (guidance.layer_map == "explicit") {
-    for (const char* key : {"guide_taps", "target_taps"}) {
-      if (reader.has(key)) {
+  if (guidance.layer_map == LayerMapKind::Explicit) {
+    // An empty subset is allowed: the resolved config of an explicit map writes both keys empty.
+    auto refuse_subset = [&](const char* key, const std::vector<std::string>& taps) {
+      if (!taps.empty()) {
         reader.fail(key, "restricts the uniform map only; with explicit layer_map pairs, list "
                          "just the pairs you want");
       }
-    }
+    };
+    refuse_subset("guide_taps", guidance.guide_taps);
+    refuse_subset("target_taps", guidance.target_taps);
   }
   reader.finish();
   return guidance;
@@ -424,15 +399,8 @@ RecordSection read_record(const toml::table* table, const std::string& file,
     return record;
   }
   TomlReader reader(*table, file, "record");
-  record.every = reader.integer("every", record.every, 0);
-  record.at_steps = reader.integers("at_steps", {}, 1);
-  record.at_end = reader.boolean("at_end", record.at_end);
-  record.probe_size = reader.integer("probe_size", record.probe_size, 2, 1000000);
-  record.activation_dtype =
-      reader.string("activation_dtype", record.activation_dtype, {"float32", "float16"});
+  read_keys(reader, record_keys(), record);
   record.metrics = read_record_metrics(reader, file, catalog);
-  record.similarity_memory_mb =
-      reader.integer("similarity_memory_mb", record.similarity_memory_mb, 1);
   reader.finish();
   return record;
 }
@@ -522,16 +490,7 @@ std::string Config::resolved_toml() const {
     return table;
   };
   toml::table root;
-  toml::array plugin_dirs;
-  for (const auto& dir : run.plugin_dirs) plugin_dirs.push_back(dir);
-  root.insert("run", toml::table{{"name", run.name},
-                                 {"seed", static_cast<int64_t>(run.seed)},
-                                 {"device", run.device},
-                                 {"threads", run.threads},
-                                 {"output", run.output},
-                                 {"plugin_dirs", plugin_dirs},
-                                 {"checkpoint_every", run.checkpoint_every},
-                                 {"log_every", run.log_every}});
+  root.insert("run", write_keys(run_keys(), run));
   root.insert("dataset", plugin_table(dataset));
   root.insert("target", plugin_table(target));
   if (guide) {
@@ -539,60 +498,28 @@ std::string Config::resolved_toml() const {
     guide_table.insert("init", plugin_table(guide->init));
     root.insert("guide", std::move(guide_table));
   }
-  toml::table guidance_table{{"enabled", guidance.enabled},
-                             {"alpha", guidance.alpha},
-                             {"guided_steps", guidance.guided_steps},
-                             {"guide_input", guidance.guide_input},
-                             {"noise_clamp", guidance.noise_clamp},
-                             {"tokenwise", guidance.tokenwise}};
-  if (guidance.layer_map == "uniform") {
-    guidance_table.insert("layer_map", "uniform");
+  toml::table guidance_table = write_keys(guidance_keys(), guidance);
+  if (guidance.layer_map == LayerMapKind::Uniform) {
+    guidance_table.insert("layer_map", kUniformLayerMap);
   } else {
     toml::array pairs;
     for (const auto& pair : guidance.pairs) pairs.push_back(toml::array{pair.guide_tap, pair.target_tap});
     guidance_table.insert("layer_map", std::move(pairs));
   }
-  toml::array guide_taps, target_taps;
-  for (const auto& tap : guidance.guide_taps) guide_taps.push_back(tap);
-  for (const auto& tap : guidance.target_taps) target_taps.push_back(tap);
-  guidance_table.insert("guide_taps", std::move(guide_taps));
-  guidance_table.insert("target_taps", std::move(target_taps));
   guidance_table.insert("distillation", toml::table{{"weight", guidance.distill_weight},
                                                     {"temperature", guidance.distill_temperature}});
   guidance_table.insert("metric", plugin_table(guidance.metric));
   root.insert("guidance", std::move(guidance_table));
-  root.insert("train", toml::table{{"optimizer", train.optimizer},
-                                   {"learning_rate", train.learning_rate},
-                                   {"momentum", train.momentum},
-                                   {"nesterov", train.nesterov},
-                                   {"weight_decay", train.weight_decay},
-                                   {"schedule", train.schedule},
-                                   {"step_epochs", train.step_epochs},
-                                   {"gamma", train.gamma},
-                                   {"min_learning_rate", train.min_learning_rate},
-                                   {"warmup_steps", train.warmup_steps},
-                                   {"grad_clip", train.grad_clip},
-                                   {"accumulate", train.accumulate},
-                                   {"batch_size", train.batch_size},
-                                   {"eval_batch_size", train.eval_batch_size},
-                                   {"epochs", train.epochs},
-                                   {"max_steps", train.max_steps},
-                                   {"train_eval_size", train.train_eval_size}});
-  toml::array at_steps;
-  for (int64_t step : record.at_steps) at_steps.push_back(step);
+  root.insert("train", write_keys(train_keys(), train));
+  toml::table record_table = write_keys(record_keys(), record);
   toml::array metrics;
   for (const auto& metric : record.metrics) {
     toml::table entry = plugin_table(metric.plugin);
     entry.insert("name", metric.name);
     metrics.push_back(std::move(entry));
   }
-  root.insert("record", toml::table{{"every", record.every},
-                                    {"at_steps", at_steps},
-                                    {"at_end", record.at_end},
-                                    {"probe_size", record.probe_size},
-                                    {"activation_dtype", record.activation_dtype},
-                                    {"metrics", metrics},
-                                    {"similarity_memory_mb", record.similarity_memory_mb}});
+  record_table.insert("metrics", std::move(metrics));
+  root.insert("record", std::move(record_table));
   std::ostringstream text;
   text << root;
   return text.str();

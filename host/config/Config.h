@@ -1,5 +1,6 @@
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -11,6 +12,7 @@
 
 #include "guidance/api/Params.h"
 #include "guidance/api/Plugin.h"
+#include "guidance/api/Training.h"
 
 namespace guidance {
 
@@ -62,37 +64,53 @@ struct RecordMetric {
   PluginChoice plugin;  ///< the metric plugin and its parameters
 };
 
+/// The paper's metric, used for guidance and records unless a config names another.
+inline constexpr const char* kDefaultMetric = "linear-cka";
+
+/// How the learning rate changes over a run (`train.schedule`).
+enum class Schedule { Constant, Step, Cosine };
+/// The config spelling of each schedule, in declaration order.
+inline constexpr std::array<const char*, 3> kScheduleNames = {"constant", "step", "cosine"};
+
+/// What the guide sees in a guided step (`guidance.guide_input`).
+enum class GuideInput { Batch, Noise };
+/// The config spelling of each guide input, in declaration order.
+inline constexpr std::array<const char*, 2> kGuideInputNames = {"batch", "noise"};
+
+/// Which guide tap each target tap is pulled toward (`guidance.layer_map`): the paper's uniform
+/// map (spelled kUniformLayerMap), or the explicit pairs a config lists instead.
+enum class LayerMapKind { Uniform, Explicit };
+inline constexpr const char* kUniformLayerMap = "uniform";
+
+// The sections below hold each key's default; host/config/ConfigKeys.cpp declares, once per key,
+// its name, range or choices and doc, which drive reading, the resolved TOML and docs/config.md.
+
 /// [run]: identity and environment of the run.
 struct RunSection {
   std::string name;
   uint64_t seed = 0;
-  std::string device = "cpu";      ///< "cpu", "cuda", "cuda:1"
-  int64_t threads = 0;             ///< intra-op threads; 0 = all cores
-  std::string output = "results";  ///< records go to <output>/<name>/
+  std::string device = "cpu";
+  int64_t threads = 0;
+  std::string output = "results";
   std::vector<std::string> plugin_dirs;
-  int64_t checkpoint_every = 200;  ///< steps between checkpoints (0: only at epoch ends)
-  int64_t log_every = 20;          ///< steps between plain progress lines
+  int64_t checkpoint_every = 200;
+  int64_t log_every = 20;
 };
 
-/// [train]: optimisation.
-struct TrainSection {
-  std::string optimizer = "adam";  ///< "adam", "adamw", "sgd"
-  double learning_rate = 1e-3;
-  double momentum = 0.9;           ///< sgd only
-  bool nesterov = false;           ///< sgd only
-  double weight_decay = 0.0;
-  std::string schedule = "constant";  ///< "constant", "step", "cosine"
-  int64_t step_epochs = 30;        ///< step schedule: decay every this many epochs
-  double gamma = 0.1;              ///< step schedule: factor per decay
-  double min_learning_rate = 0.0;  ///< cosine schedule: final learning rate
-  int64_t warmup_steps = 0;        ///< linear warm-up from 0
-  double grad_clip = 0.0;          ///< max global gradient norm; 0 = off
-  int64_t accumulate = 1;          ///< micro-batches per optimiser step
-  int64_t batch_size = 128;        ///< examples per micro-batch
+/// [train]: optimisation. The part a guide's own training shares (optimiser, learning rate,
+/// weight decay, batch size, epochs, step budget) is the API's GuideTraining, declared once.
+struct TrainSection : GuideTraining {
+  double momentum = 0.9;
+  bool nesterov = false;
+  Schedule schedule = Schedule::Constant;
+  int64_t step_epochs = 30;
+  double gamma = 0.1;
+  double min_learning_rate = 0.0;
+  int64_t warmup_steps = 0;
+  double grad_clip = 0.0;
+  int64_t accumulate = 1;
   int64_t eval_batch_size = 512;
-  int64_t epochs = 1;
-  int64_t max_steps = 0;           ///< optimiser steps; 0 = no budget, epochs decide
-  int64_t train_eval_size = 2048;  ///< train examples evaluated each epoch to show over-fitting
+  int64_t train_eval_size = 2048;
 };
 
 /// One explicit layer-map entry: a guide tap aligned to a target tap.
@@ -103,17 +121,16 @@ struct LayerPair {
 
 /// [guidance]: how the target is pulled toward the guide.
 struct GuidanceSection {
-  bool enabled = true;                 ///< false: unguided (also when [guide] is absent)
-  PluginChoice metric;                 ///< [guidance.metric]
+  bool enabled = true;
+  PluginChoice metric;
   double alpha = 1.0;
-  std::string layer_map = "uniform";   ///< "uniform" or "explicit" (pairs)
+  LayerMapKind layer_map = LayerMapKind::Uniform;
   std::vector<LayerPair> pairs;        ///< explicit map
   std::string layer_map_location;      ///< file:line:column, for tap-name errors
-  int64_t guided_steps = 0;            ///< guidance for the first N steps only; 0 = whole run
-  std::string guide_input = "batch";   ///< "batch" or "noise"
-  double noise_clamp = 3.0;            ///< noise inputs: |x| clamped to this many std devs
-  bool tokenwise = true;               ///< sequence taps compared position by position
-  /// Uniform map restricted to these guide / target taps (network order kept); empty = all taps.
+  int64_t guided_steps = 0;
+  GuideInput guide_input = GuideInput::Batch;
+  double noise_clamp = 3.0;
+  bool tokenwise = true;
   std::vector<std::string> guide_taps;
   std::vector<std::string> target_taps;
   std::string guide_taps_location;     ///< file:line:column of `guide_taps`, for tap-name errors
@@ -136,13 +153,13 @@ struct GuideSection {
 
 /// [record]: what the HDF5 record holds besides the time series.
 struct RecordSection {
-  int64_t every = 0;                  ///< snapshot every N steps; 0 = off
-  std::vector<int64_t> at_steps;      ///< and at these steps
-  bool at_end = true;                 ///< and after the last step
-  int64_t probe_size = 256;           ///< fixed probe examples (from the validation split)
-  std::string activation_dtype = "float32";  ///< "float32" or "float16"
-  std::vector<RecordMetric> metrics;   ///< similarity matrices per snapshot (default: linear-cka)
-  int64_t similarity_memory_mb = 1024;  ///< stored taps held in memory for similarity matrices
+  int64_t every = 0;
+  std::vector<int64_t> at_steps;
+  bool at_end = true;
+  int64_t probe_size = 256;
+  std::string activation_dtype = "float32";
+  std::vector<RecordMetric> metrics;
+  int64_t similarity_memory_mb = 1024;
 };
 
 /// A validated config for one run.

@@ -62,13 +62,9 @@ bool HostGuideServices::train_cached(Network& guide, const GuideTraining& traini
     return true;
   }
   TrainerSettings settings;
-  settings.train.optimizer = to_string(training.optimizer);
-  settings.train.learning_rate = training.learning_rate;
-  settings.train.weight_decay = training.weight_decay;
-  settings.train.batch_size = training.batch_size;
+  // The strategy's settings are the GuideTraining part of [train]; the rest keeps its defaults.
+  static_cast<GuideTraining&>(settings.train) = training;
   settings.train.eval_batch_size = config_.train.eval_batch_size;
-  settings.train.epochs = training.epochs;
-  settings.train.max_steps = training.max_steps;
   settings.train.train_eval_size = 0;
   settings.seed = derive_seed(config_.run.seed, "guide-training");
   settings.device = run_.device;

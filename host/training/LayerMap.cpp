@@ -65,7 +65,7 @@ std::vector<TapPair> uniform_layer_map(const std::vector<TapSpec>& guide_taps,
 std::vector<TapPair> resolve_layer_map(const GuidanceSection& guidance,
                                        const std::vector<TapSpec>& guide_taps,
                                        const std::vector<TapSpec>& target_taps) {
-  if (guidance.layer_map == "uniform") {
+  if (guidance.layer_map == LayerMapKind::Uniform) {
     std::vector<size_t> guides = chosen_taps(guidance.guide_taps, guide_taps, "guide",
                                              guidance.guide_taps_location, "guidance.guide_taps");
     std::vector<size_t> targets =

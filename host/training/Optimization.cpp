@@ -10,17 +10,19 @@ namespace guidance {
 
 std::unique_ptr<torch::optim::Optimizer> make_optimizer(const TrainSection& train,
                                                         std::vector<torch::Tensor> parameters) {
-  if (train.optimizer == "sgd") {
-    return std::make_unique<torch::optim::SGD>(
-        std::move(parameters), torch::optim::SGDOptions(train.learning_rate)
-                                   .momentum(train.momentum)
-                                   .nesterov(train.nesterov)
-                                   .weight_decay(train.weight_decay));
-  }
-  if (train.optimizer == "adamw") {
-    return std::make_unique<torch::optim::AdamW>(
-        std::move(parameters),
-        torch::optim::AdamWOptions(train.learning_rate).weight_decay(train.weight_decay));
+  switch (train.optimizer) {
+    case Optimizer::Sgd:
+      return std::make_unique<torch::optim::SGD>(
+          std::move(parameters), torch::optim::SGDOptions(train.learning_rate)
+                                     .momentum(train.momentum)
+                                     .nesterov(train.nesterov)
+                                     .weight_decay(train.weight_decay));
+    case Optimizer::AdamW:
+      return std::make_unique<torch::optim::AdamW>(
+          std::move(parameters),
+          torch::optim::AdamWOptions(train.learning_rate).weight_decay(train.weight_decay));
+    case Optimizer::Adam:
+      break;
   }
   return std::make_unique<torch::optim::Adam>(
       std::move(parameters),
@@ -30,10 +32,10 @@ std::unique_ptr<torch::optim::Optimizer> make_optimizer(const TrainSection& trai
 double learning_rate_at(const TrainSection& train, int64_t step, int64_t steps_per_epoch,
                         int64_t total_steps) {
   double rate = train.learning_rate;
-  if (train.schedule == "step") {
+  if (train.schedule == Schedule::Step) {
     int64_t epoch = step / std::max<int64_t>(1, steps_per_epoch);
     rate *= std::pow(train.gamma, static_cast<double>(epoch / train.step_epochs));
-  } else if (train.schedule == "cosine") {
+  } else if (train.schedule == Schedule::Cosine) {
     int64_t span = std::max<int64_t>(1, total_steps - train.warmup_steps);
     double progress = std::clamp(static_cast<double>(step - train.warmup_steps) / span, 0.0, 1.0);
     rate = train.min_learning_rate +

@@ -82,7 +82,7 @@ Batch Trainer::to_device(Batch batch) const {
 }
 
 torch::Tensor Trainer::guide_inputs(const Batch& batch) const {
-  if (settings_.guidance.guide_input != "noise") return batch.inputs;
+  if (settings_.guidance.guide_input != GuideInput::Noise) return batch.inputs;
   if (task_.input_kind == InputKind::Tokens) {
     torch::Tensor tokens = torch::randint(task_.vocab_size, batch.inputs.sizes(),
                                           torch::TensorOptions().dtype(torch::kLong))

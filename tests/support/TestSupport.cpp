@@ -53,6 +53,12 @@ std::string read_file(const std::string& path) {
   return text.str();
 }
 
+std::string replace_first(std::string text, const std::string& from, const std::string& to) {
+  size_t at = text.find(from);
+  EXPECT_NE(at, std::string::npos) << "no '" << from << "' in the text";
+  return at == std::string::npos ? text : text.replace(at, from.size(), to);
+}
+
 CommandResult run_command(const std::string& command_line) {
   TemporaryDirectory scratch;
   std::string out_path = scratch.file("stdout");

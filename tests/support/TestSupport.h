@@ -41,6 +41,9 @@ void write_file(const std::string& path, const std::string& text);
 /// @return the whole content of a file.
 std::string read_file(const std::string& path);
 
+/// @return `text` with its first `from` replaced by `to`; a test failure when `from` is absent.
+std::string replace_first(std::string text, const std::string& from, const std::string& to);
+
 /// What a command printed and how it ended.
 struct CommandResult {
   int exit_code = -1;

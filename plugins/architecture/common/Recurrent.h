@@ -12,12 +12,13 @@
 
 namespace guidance::architecture {
 
-/// The sizes of a stacked recurrent network.
+/// The sizes of a stacked recurrent network, filled from RecurrentPlugin's validated params
+/// (its ParamSpecs hold the defaults).
 struct RecurrentSizes {
-  int64_t layers = 2;      ///< stacked recurrent layers
-  int64_t hidden = 64;     ///< hidden units per layer
-  int64_t embedding = 32;  ///< token embedding size
-  double dropout = 0.0;    ///< dropout between layers (not after the last), as torch applies it
+  int64_t layers;     ///< stacked recurrent layers
+  int64_t hidden;     ///< hidden units per layer
+  int64_t embedding;  ///< token embedding size
+  double dropout;     ///< dropout between layers (not after the last), as torch applies it
 };
 
 /// @return for each sequence of `hidden` [B, L, H], its vector at the last position where `mask`

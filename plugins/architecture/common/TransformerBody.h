@@ -51,13 +51,14 @@ class SelfAttentionImpl : public torch::nn::Module {
 };
 TORCH_MODULE(SelfAttention);
 
-/// The sizes of a stack of pre-norm transformer blocks.
+/// The sizes of a stack of pre-norm transformer blocks, filled by transformer_sizes() from
+/// validated transformer_params() (which hold the defaults).
 struct TransformerSizes {
-  int64_t depth = 2;        ///< number of blocks
-  int64_t width = 32;       ///< model width D
-  int64_t heads = 2;        ///< attention heads; must divide width
-  int64_t hidden = 64;      ///< feed-forward hidden width
-  double dropout = 0.0;     ///< dropout on attention weights and sublayer outputs
+  int64_t depth;    ///< number of blocks
+  int64_t width;    ///< model width D
+  int64_t heads;    ///< attention heads; must divide width
+  int64_t hidden;   ///< feed-forward hidden width
+  double dropout;   ///< dropout on attention weights and sublayer outputs
 };
 
 /// What one block computed: its two sublayer outputs (the taps) and the updated stream.

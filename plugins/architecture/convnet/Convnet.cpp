@@ -15,13 +15,14 @@ constexpr const char* kName = "convnet";
 
 enum class Pooling { Max, Average, None };
 
+// Filled from the plugin's validated params in build(); the ParamSpecs hold the defaults.
 struct ConvnetSizes {
   std::vector<int64_t> channels;
-  int64_t kernel_size = 3;
-  bool batch_norm = true;
-  Activation activation = Activation::ReLU;
-  Pooling pool = Pooling::Max;
-  int64_t pool_every = 1;
+  int64_t kernel_size;
+  bool batch_norm;
+  Activation activation;
+  Pooling pool;
+  int64_t pool_every;
 
   bool pools_after(std::size_t block) const {
     return pool != Pooling::None && (block + 1) % pool_every == 0;

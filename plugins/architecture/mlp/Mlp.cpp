@@ -11,12 +11,13 @@ namespace {
 
 constexpr const char* kName = "mlp";
 
+// Filled from the plugin's validated params in build(); the ParamSpecs hold the defaults.
 struct MlpSizes {
-  int64_t depth = 3;
-  int64_t width = 128;
-  bool batch_norm = false;
-  double dropout = 0.0;
-  Activation activation = Activation::ReLU;
+  int64_t depth;
+  int64_t width;
+  bool batch_norm;
+  double dropout;
+  Activation activation;
 };
 
 // One hidden layer: linear, optional batch norm, activation; dropout is applied after the tap so

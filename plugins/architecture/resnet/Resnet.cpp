@@ -14,12 +14,13 @@ constexpr const char* kName = "resnet";
 
 enum class BlockKind { Basic, Bottleneck };
 
+// Filled from the plugin's validated params in build(); the ParamSpecs hold the defaults.
 struct ResnetSizes {
-  BlockKind block = BlockKind::Basic;
+  BlockKind block;
   std::vector<int64_t> blocks;
-  int64_t base_width = 16;
-  bool imagenet_stem = false;
-  bool residual = true;
+  int64_t base_width;
+  bool imagenet_stem;
+  bool residual;
 };
 
 // Bias-free convolution with "same" padding, initialised as torchvision's ResNet does (He normal,
@@ -191,6 +192,7 @@ class ResnetPlugin : public ArchitecturePlugin {
     ResnetSizes sizes;
     const std::string& preset = params.string("preset");
     if (preset == "resnet18") {
+      sizes.block = BlockKind::Basic;
       sizes.blocks = {2, 2, 2, 2};
     } else if (preset == "resnet50") {
       sizes.block = BlockKind::Bottleneck;

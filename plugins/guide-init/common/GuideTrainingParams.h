@@ -10,15 +10,24 @@ namespace guidance::guide_init {
 /// The parameters of strategies that train the guide first (`trained`, `shuffled`): the guide's
 /// own unguided training on the run's task.
 inline std::vector<ParamSpec> training_params() {
+  const GuideTraining defaults;
+  // The guide's own training shares GuideTraining's defaults except its length: two epochs.
+  const int64_t epochs = 2;
   return {
-      ParamSpec::string("optimizer", to_string(GuideTraining{}.optimizer),
+      ParamSpec::string("optimizer", to_string(defaults.optimizer),
                         "optimiser for the guide's own training")
           .one_of({kOptimizerNames.begin(), kOptimizerNames.end()}),
-      ParamSpec::real("learning_rate", 1e-3, "learning rate of the guide's training").at_least(0),
-      ParamSpec::real("weight_decay", 0.0, "weight decay of the guide's training").at_least(0),
-      ParamSpec::integer("batch_size", 128, "examples per step of the guide's training").at_least(1),
-      ParamSpec::integer("epochs", 2, "epochs of the guide's training").at_least(1),
-      ParamSpec::integer("max_steps", 0, "step budget of the guide's training (0: epochs decide)")
+      ParamSpec::real("learning_rate", defaults.learning_rate,
+                      "learning rate of the guide's training")
+          .at_least(0),
+      ParamSpec::real("weight_decay", defaults.weight_decay, "weight decay of the guide's training")
+          .at_least(0),
+      ParamSpec::integer("batch_size", defaults.batch_size,
+                         "examples per step of the guide's training")
+          .at_least(1),
+      ParamSpec::integer("epochs", epochs, "epochs of the guide's training").at_least(1),
+      ParamSpec::integer("max_steps", defaults.max_steps,
+                         "step budget of the guide's training (0: epochs decide)")
           .at_least(0),
   };
 }

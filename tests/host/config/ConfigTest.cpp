@@ -1,5 +1,6 @@
 #include "host/common/Errors.h"
 #include "host/config/Config.h"
+#include "host/config/ConfigKeys.h"
 #include "tests/support/TestSupport.h"
 
 namespace guidance {
@@ -60,12 +61,6 @@ class ConfigTest : public ::testing::Test {
   testing::TemporaryDirectory directory_;
 };
 
-std::string replace(std::string text, const std::string& from, const std::string& to) {
-  size_t at = text.find(from);
-  EXPECT_NE(at, std::string::npos) << from;
-  return text.replace(at, from.size(), to);
-}
-
 TEST_F(ConfigTest, ParsesAValidConfigWithDefaultsFilledIn) {
   Config config = load(kValid);
   EXPECT_EQ(config.run.name, "unit");
@@ -74,7 +69,7 @@ TEST_F(ConfigTest, ParsesAValidConfigWithDefaultsFilledIn) {
   EXPECT_TRUE(config.guided());
   EXPECT_EQ(config.guide->architecture.name, "transformer");
   EXPECT_DOUBLE_EQ(config.guidance.alpha, 0.5);
-  EXPECT_EQ(config.train.optimizer, "sgd");
+  EXPECT_EQ(config.train.optimizer, Optimizer::Sgd);
   EXPECT_EQ(config.train.batch_size, 32);
   EXPECT_EQ(config.train.epochs, 1);  // default
   // Every schema parameter of the plugin is present after validation.
@@ -129,13 +124,13 @@ TEST_F(ConfigTest, RecordMetricErrorsNameTheEntry) {
 }
 
 TEST_F(ConfigTest, SyntaxErrorGivesFileLineAndColumn) {
-  std::string message = error_of(replace(kValid, "alpha = 0.5", "alpha = = 0.5"));
+  std::string message = error_of(testing::replace_first(kValid, "alpha = 0.5", "alpha = = 0.5"));
   EXPECT_THAT(message, HasSubstr(path() + ":18:"));
   EXPECT_THAT(message, HasSubstr("TOML syntax error"));
 }
 
 TEST_F(ConfigTest, UnknownKeySuggestsTheClosestValidKey) {
-  std::string message = error_of(replace(kValid, "learning_rate = 0.01", "learning_rat = 0.01"));
+  std::string message = error_of(testing::replace_first(kValid, "learning_rate = 0.01", "learning_rat = 0.01"));
   EXPECT_THAT(message, HasSubstr(path() + ":26:1"));
   EXPECT_THAT(message, HasSubstr("unknown key 'train.learning_rat'"));
   EXPECT_THAT(message, HasSubstr("did you mean 'learning_rate'?"));
@@ -146,56 +141,102 @@ TEST_F(ConfigTest, UnknownPluginParameterSuggestsFromTheSchema) {
   ASSERT_FALSE(schema.empty());
   std::string key = schema.front().name;
   std::string typo = key.substr(0, key.size() - 1);
-  std::string message = error_of(replace(kValid, "plugin = \"rnn\"", "plugin = \"rnn\"\n" + typo + " = 1"));
+  std::string message = error_of(testing::replace_first(kValid, "plugin = \"rnn\"", "plugin = \"rnn\"\n" + typo + " = 1"));
   EXPECT_THAT(message, HasSubstr(path() + ":10:1"));
   EXPECT_THAT(message, HasSubstr("unknown key 'target." + typo + "'"));
   EXPECT_THAT(message, HasSubstr("did you mean '" + key + "'"));
 }
 
 TEST_F(ConfigTest, WrongTypeNamesKeyAndExpectedType) {
-  std::string message = error_of(replace(kValid, "batch_size = 32", "batch_size = \"32\""));
+  std::string message = error_of(testing::replace_first(kValid, "batch_size = 32", "batch_size = \"32\""));
   EXPECT_THAT(message, HasSubstr(path() + ":27:"));
   EXPECT_THAT(message, HasSubstr("key 'train.batch_size': expected an integer, got a string"));
 }
 
 TEST_F(ConfigTest, OutOfRangeValueNamesTheRange) {
-  std::string message = error_of(replace(kValid, "batch_size = 32", "batch_size = 0"));
+  std::string message = error_of(testing::replace_first(kValid, "batch_size = 32", "batch_size = 0"));
   EXPECT_THAT(message, HasSubstr("key 'train.batch_size': value 0 is out of range: must be between 1 and 1048576"));
-  message = error_of(replace(kValid, "alpha = 0.5", "alpha = -1.0"));
+  message = error_of(testing::replace_first(kValid, "alpha = 0.5", "alpha = -1.0"));
   EXPECT_THAT(message, HasSubstr(path() + ":18:"));
   EXPECT_THAT(message, HasSubstr("guidance.alpha"));
 }
 
+TEST_F(ConfigTest, ClosedSetsNameTheAllowedValues) {
+  std::string message = error_of(testing::replace_first(kValid, "optimizer = \"sgd\"", "optimizer = \"adamm\""));
+  EXPECT_THAT(message, HasSubstr(path() + ":25:"));
+  EXPECT_THAT(message, HasSubstr("key 'train.optimizer': 'adamm' is not one of 'adam', 'adamw', "
+                                 "'sgd' (did you mean 'adam'"));
+  message = error_of(testing::replace_first(kValid, "batch_size = 32", "schedule = \"cosin\""));
+  EXPECT_THAT(message, HasSubstr("key 'train.schedule': 'cosin' is not one of 'constant', 'step', "
+                                 "'cosine' (did you mean 'cosine'?)"));
+  message = error_of(testing::replace_first(kValid, "alpha = 0.5", "guide_input = \"noize\""));
+  EXPECT_THAT(message, HasSubstr("key 'guidance.guide_input': 'noize' is not one of 'batch', "
+                                 "'noise'"));
+  message = error_of(testing::replace_first(kValid, "layer_map = \"uniform\"", "layer_map = \"explicit\""));
+  EXPECT_THAT(message, HasSubstr("key 'guidance.layer_map': 'explicit' is not one of 'uniform'"));
+}
+
+TEST_F(ConfigTest, ClosedSetsAreStoredAsEnumsAndWrittenBackByName) {
+  Config config = load(testing::replace_first(testing::replace_first(kValid, "batch_size = 32", "schedule = \"cosine\""),
+                               "alpha = 0.5", "guide_input = \"noise\""));
+  EXPECT_EQ(config.train.optimizer, Optimizer::Sgd);
+  EXPECT_EQ(config.train.schedule, Schedule::Cosine);
+  EXPECT_EQ(config.guidance.guide_input, GuideInput::Noise);
+  EXPECT_EQ(config.guidance.layer_map, LayerMapKind::Uniform);
+  std::string resolved = config.resolved_toml();
+  EXPECT_THAT(resolved, HasSubstr("schedule = 'cosine'"));
+  EXPECT_THAT(resolved, HasSubstr("guide_input = 'noise'"));
+  EXPECT_THAT(resolved, HasSubstr("layer_map = 'uniform'"));
+}
+
+TEST_F(ConfigTest, TheResolvedConfigReadsBackToItself) {
+  Config config = load(testing::replace_first(kValid, "layer_map = \"uniform\"",
+                               "layer_map = [[\"block1.attention\", \"layer0\"]]\n"
+                               "distillation = { weight = 0.5 }"));
+  EXPECT_EQ(config.guidance.layer_map, LayerMapKind::Explicit);
+  testing::write_file(directory_.file("resolved.toml"), config.resolved_toml());
+  Config again = validate_config(ConfigDocument::parse(directory_.file("resolved.toml")),
+                                 testing::built_plugins());
+  EXPECT_EQ(again.resolved_toml(), config.resolved_toml());
+  // Every declared key is written, with its default when the config leaves it out.
+  toml::table resolved = toml::parse(config.resolved_toml());
+  for (const auto& key : train_keys()) EXPECT_TRUE(resolved["train"][key.name()]) << key.name();
+  for (const auto& key : run_keys()) EXPECT_TRUE(resolved["run"][key.name()]) << key.name();
+  for (const auto& key : guidance_keys()) EXPECT_TRUE(resolved["guidance"][key.name()]) << key.name();
+  for (const auto& key : record_keys()) EXPECT_TRUE(resolved["record"][key.name()]) << key.name();
+  EXPECT_EQ(resolved["train"]["warmup_steps"].value<int64_t>(), TrainSection{}.warmup_steps);
+}
+
 TEST_F(ConfigTest, PluginParameterOutOfRangeOrWrongChoiceIsRefused) {
   auto schema = testing::built_plugins().find(PluginKind::GuideInit, "untrained").info.params;
-  std::string message = error_of(replace(kValid, "plugin = \"untrained\"", "plugin = \"untrained\"\nscheme = \"kaiming\""));
+  std::string message = error_of(testing::replace_first(kValid, "plugin = \"untrained\"", "plugin = \"untrained\"\nscheme = \"kaiming\""));
   EXPECT_THAT(message, HasSubstr("key 'guide.init.scheme': 'kaiming' is not one of"));
   EXPECT_THAT(message, HasSubstr("did you mean 'kaiming-normal'?"));
-  message = error_of(replace(kValid, "plugin = \"untrained\"\n", "plugin = \"trained\"\nepochs = 0\n"));
+  message = error_of(testing::replace_first(kValid, "plugin = \"untrained\"\n", "plugin = \"trained\"\nepochs = 0\n"));
   EXPECT_THAT(message, HasSubstr("key 'guide.init.epochs': value 0 is out of range"));
   EXPECT_THAT(message, HasSubstr("guide-init plugin 'trained'"));
 }
 
 TEST_F(ConfigTest, MissingRequiredKeyOrTableIsNamed) {
-  std::string message = error_of(replace(kValid, "name = \"unit\"\n", ""));
+  std::string message = error_of(testing::replace_first(kValid, "name = \"unit\"\n", ""));
   EXPECT_THAT(message, HasSubstr(path() + ":1:1"));
   EXPECT_THAT(message, HasSubstr("missing required key 'run.name'"));
-  message = error_of(replace(kValid, "[dataset]\nplugin = \"parity\"\n", ""));
+  message = error_of(testing::replace_first(kValid, "[dataset]\nplugin = \"parity\"\n", ""));
   EXPECT_THAT(message, HasSubstr("missing required table [dataset]"));
-  message = error_of(replace(kValid, "plugin = \"untrained\"", "plugin = \"checkpoint\""));
+  message = error_of(testing::replace_first(kValid, "plugin = \"untrained\"", "plugin = \"checkpoint\""));
   EXPECT_THAT(message, HasSubstr("key 'guide.init.path': required by guide-init plugin 'checkpoint'"));
 }
 
 TEST_F(ConfigTest, UnknownPluginNameSuggestsTheClosest) {
-  std::string message = error_of(replace(kValid, "plugin = \"linear-cka\"", "plugin = \"linear-ck\""));
+  std::string message = error_of(testing::replace_first(kValid, "plugin = \"linear-cka\"", "plugin = \"linear-ck\""));
   EXPECT_THAT(message, HasSubstr(path() + ":22:"));
   EXPECT_THAT(message, HasSubstr("no metric plugin named 'linear-ck' (did you mean 'linear-cka'"));
 }
 
 TEST_F(ConfigTest, GuidanceWithoutGuideIsRefusedUnlessDisabled) {
-  std::string unguided = replace(kValid, "[guide]\nplugin = \"transformer\"\n\n[guide.init]\nplugin = \"untrained\"\n", "");
+  std::string unguided = testing::replace_first(kValid, "[guide]\nplugin = \"transformer\"\n\n[guide.init]\nplugin = \"untrained\"\n", "");
   EXPECT_THAT(error_of(unguided), HasSubstr("needs a [guide] table"));
-  Config config = load(replace(unguided, "alpha = 0.5", "enabled = false"));
+  Config config = load(testing::replace_first(unguided, "alpha = 0.5", "enabled = false"));
   EXPECT_FALSE(config.guided());
 }
 

@@ -35,7 +35,7 @@ TEST(LayerMap, UniformMatchesPythonRoundingOfThePapersRule) {
 
 TEST(LayerMap, ExplicitPairsResolveByNameAndUnknownNamesListTheTaps) {
   GuidanceSection guidance;
-  guidance.layer_map = "explicit";
+  guidance.layer_map = LayerMapKind::Explicit;
   guidance.layer_map_location = "c.toml:7:13";
   guidance.pairs = {{"g1", "t0"}};
   auto pairs = resolve_layer_map(guidance, taps(2, "g"), taps(2, "t"));

@@ -207,13 +207,13 @@ TEST(Weights, RoundTripAndMismatchesNameEveryTensor) {
 TEST(Optimization, SchedulesFollowTheirDefinitions) {
   TrainSection train;
   train.learning_rate = 1.0;
-  train.schedule = "step";
+  train.schedule = Schedule::Step;
   train.step_epochs = 30;
   train.gamma = 0.1;
   EXPECT_DOUBLE_EQ(learning_rate_at(train, 29 * 10, 10, 1000), 1.0);
   EXPECT_NEAR(learning_rate_at(train, 30 * 10, 10, 1000), 0.1, 1e-12);
   EXPECT_NEAR(learning_rate_at(train, 61 * 10, 10, 1000), 0.01, 1e-12);
-  train.schedule = "cosine";
+  train.schedule = Schedule::Cosine;
   train.min_learning_rate = 0.0;
   EXPECT_DOUBLE_EQ(learning_rate_at(train, 0, 10, 100), 1.0);
   EXPECT_NEAR(learning_rate_at(train, 50, 10, 100), 0.5, 1e-12);

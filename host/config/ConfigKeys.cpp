@@ -1,0 +1,169 @@
+#include "host/config/ConfigKeys.h"
+
+namespace guidance {
+
+namespace {
+
+constexpr double kMaxBatch = 1 << 20;
+
+template <typename Section>
+std::vector<KeyReference> references(const std::vector<KeySpec<Section>>& keys) {
+  std::vector<KeyReference> rows;
+  for (const auto& key : keys) rows.push_back(key.reference());
+  return rows;
+}
+
+}  // namespace
+
+const std::vector<KeySpec<RunSection>>& run_keys() {
+  using Key = KeySpec<RunSection>;
+  static const std::vector<Key> keys = {
+      Key("name", &RunSection::name,
+          "the run's folder under `output`; may contain `/` (sweeps append "
+          "`/<axis>=<value>,...`)")
+          .required()
+          .allowing("non-empty, no `..`"),
+      Key("seed", &RunSection::seed,
+          "every random stream of the run is derived from it (see "
+          "[design.md](design.md#determinism-and-resume))")
+          .at_least(0),
+      Key("device", &RunSection::device,
+          "where training runs; a CUDA device that this LibTorch or machine lacks is a runtime "
+          "error (exit 1)")
+          .allowing("`\"cpu\"`, `\"cuda\"`, `\"cuda:N\"`"),
+      Key("threads", &RunSection::threads,
+          "LibTorch intra-op threads; 0 = every core. `run --threads N` overrides it")
+          .between(0, 4096),
+      Key("output", &RunSection::output,
+          "records go to `<output>/<name>/`, trained guides to `<output>/guide-cache/`")
+          .allowing("path"),
+      Key("plugin_dirs", &RunSection::plugin_dirs,
+          "extra plugin folders, searched after `--plugin-dir` and `$GUIDANCE_PLUGIN_PATH`")
+          .allowing("existing folders"),
+      Key("checkpoint_every", &RunSection::checkpoint_every,
+          "steps between checkpoints; 0 = only at epoch ends (and at the end and on stop)")
+          .at_least(0),
+      Key("log_every", &RunSection::log_every,
+          "steps between plain progress lines when stderr is not a terminal")
+          .at_least(1),
+  };
+  return keys;
+}
+
+const std::vector<KeySpec<GuidanceSection>>& guidance_keys() {
+  using Key = KeySpec<GuidanceSection>;
+  static const std::vector<Key> keys = {
+      Key("enabled", &GuidanceSection::enabled,
+          "`false`: an unguided run (the guide is not even built)"),
+      Key("alpha", &GuidanceSection::alpha,
+          "weight α of the guidance term: loss = task + α · Σ_pairs distance")
+          .at_least(0),
+      Key::by_hand("layer_map", "string or list", std::string("`\"") + kUniformLayerMap + "\"`",
+                   std::string("`\"") + kUniformLayerMap +
+                       "\"` or `[[\"<guide tap>\", \"<target tap>\"], ...]`",
+                   "which guide tap each target tap is pulled toward"),
+      Key("guided_steps", &GuidanceSection::guided_steps,
+          "guide only the first N optimiser steps, then the task loss alone; 0 = the whole run")
+          .at_least(0),
+      Key("guide_input", &GuidanceSection::guide_input, kGuideInputNames,
+          "what the guide sees: the same batch as the target, or noise"),
+      Key("noise_clamp", &GuidanceSection::noise_clamp,
+          "`noise` on image tasks: standard-normal inputs clamped to ±this; 0 = no clamp")
+          .at_least(0),
+      Key("tokenwise", &GuidanceSection::tokenwise,
+          "sequence taps compared position by position (below)"),
+      Key("guide_taps", &GuidanceSection::guide_taps,
+          "uniform map over these guide taps only (network order); `[]` = all")
+          .allowing("guide tap names"),
+      Key("target_taps", &GuidanceSection::target_taps,
+          "uniform map over these target taps only; `[]` = all")
+          .allowing("target tap names"),
+      Key::by_hand("distillation", "table", "absent (off)", "`{ weight = 1.0, temperature = 4.0 }`",
+                   "knowledge distillation from the guide's logits (below)"),
+      Key::by_hand("metric", "table", std::string("`{ plugin = \"") + kDefaultMetric + "\" }`",
+                   "a differentiable metric plugin table",
+                   "the representational distance guidance minimises (below)"),
+  };
+  return keys;
+}
+
+const std::vector<KeySpec<TrainSection>>& train_keys() {
+  using Key = KeySpec<TrainSection>;
+  static const std::vector<Key> keys = {
+      Key("optimizer", &TrainSection::optimizer, kOptimizerNames, "LibTorch's Adam, AdamW, SGD"),
+      Key("learning_rate", &TrainSection::learning_rate, "peak learning rate").at_least(0),
+      Key("momentum", &TrainSection::momentum, "SGD only").between(0, 1),
+      Key("nesterov", &TrainSection::nesterov,
+          "SGD only (LibTorch refuses it with `momentum = 0`)"),
+      Key("weight_decay", &TrainSection::weight_decay,
+          "the optimiser's weight decay (L2 for adam/sgd, decoupled for adamw)")
+          .at_least(0),
+      Key("schedule", &TrainSection::schedule, kScheduleNames, "learning-rate schedule"),
+      Key("step_epochs", &TrainSection::step_epochs,
+          "`step`: multiply by `gamma` every this many epochs")
+          .at_least(1),
+      Key("gamma", &TrainSection::gamma, "`step`: factor per decay").between(0, 1),
+      Key("min_learning_rate", &TrainSection::min_learning_rate,
+          "`cosine`: the final learning rate")
+          .at_least(0),
+      Key("warmup_steps", &TrainSection::warmup_steps,
+          "linear warm-up: step k (0-based) < warmup_steps is scaled by (k+1)/warmup_steps")
+          .at_least(0),
+      Key("grad_clip", &TrainSection::grad_clip, "maximum global gradient norm; 0 = off")
+          .at_least(0),
+      Key("accumulate", &TrainSection::accumulate, "micro-batches per optimiser step")
+          .between(1, kMaxBatch),
+      Key("batch_size", &TrainSection::batch_size, "examples per micro-batch")
+          .between(1, kMaxBatch),
+      Key("eval_batch_size", &TrainSection::eval_batch_size,
+          "examples per evaluation batch (no effect on results)")
+          .between(1, kMaxBatch),
+      Key("epochs", &TrainSection::epochs, "passes over the train split, when `max_steps = 0`")
+          .between(1, 1e6),
+      Key("max_steps", &TrainSection::max_steps,
+          "optimiser steps; > 0 **replaces** `epochs` (it may end mid-epoch or run past "
+          "`epochs`)")
+          .between(0, 1e9),
+      Key("train_eval_size", &TrainSection::train_eval_size,
+          "train examples evaluated at each epoch end; 0 = none")
+          .at_least(0),
+  };
+  return keys;
+}
+
+const std::vector<KeySpec<RecordSection>>& record_keys() {
+  using Key = KeySpec<RecordSection>;
+  static const std::vector<Key> keys = {
+      Key("every", &RecordSection::every, "a snapshot every N steps; 0 = off").at_least(0),
+      Key("at_steps", &RecordSection::at_steps,
+          "and at these steps (steps beyond the budget never come)")
+          .at_least(1),
+      Key("at_end", &RecordSection::at_end, "and after the last step"),
+      Key("probe_size", &RecordSection::probe_size,
+          "probe examples: the first `probe_size` of the validation split (test if there is "
+          "none)")
+          .between(2, 1e6),
+      Key("activation_dtype", &RecordSection::activation_dtype, "how probe activations are stored")
+          .one_of({"float32", "float16"}),
+      Key::by_hand("metrics", "list", std::string("`[\"") + kDefaultMetric + "\"]`",
+                   "metric plugin names, or tables `{ plugin = \"...\", name = \"...\", "
+                   "<parameters> }`",
+                   "similarity matrices per snapshot (guide×target, target×target, "
+                   "guide×guide), stored under each entry's `name` (default: the plugin name; "
+                   "names must differ)"),
+      Key("similarity_memory_mb", &RecordSection::similarity_memory_mb,
+          "MiB of stored taps kept in memory while a snapshot's similarity matrices are "
+          "computed; taps beyond it are read from the record again")
+          .at_least(1),
+  };
+  return keys;
+}
+
+std::vector<SectionReference> config_reference() {
+  return {{"[run]", references(run_keys())},
+          {"[guidance]", references(guidance_keys())},
+          {"[train]", references(train_keys())},
+          {"[record]", references(record_keys())}};
+}
+
+}  // namespace guidance

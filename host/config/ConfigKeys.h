@@ -1,0 +1,27 @@
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "host/config/Config.h"
+#include "host/config/KeySpec.h"
+
+namespace guidance {
+
+/// The keys of each config section, declared once (name, member, range or choices, doc): what
+/// validate_config reads, what Config::resolved_toml writes and what docs/config.md lists.
+const std::vector<KeySpec<RunSection>>& run_keys();
+const std::vector<KeySpec<GuidanceSection>>& guidance_keys();
+const std::vector<KeySpec<TrainSection>>& train_keys();
+const std::vector<KeySpec<RecordSection>>& record_keys();
+
+/// The key table of one config section.
+struct SectionReference {
+  std::string table;               ///< "[run]", "[guidance]", "[train]", "[record]"
+  std::vector<KeyReference> keys;  ///< in declaration order
+};
+
+/// @return every section's key table, as docs/config.md shows them.
+std::vector<SectionReference> config_reference();
+
+}  // namespace guidance
