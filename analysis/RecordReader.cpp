@@ -61,16 +61,25 @@ std::vector<std::pair<std::string, std::string>> RecordReader::provenance() cons
       entries.emplace_back("resumed_at", time);
     }
   }
-  std::string plugins = std::string(schema::kPlugins) + "/";
-  auto kinds = hdf5::read_strings_dataset(file_.get(), plugins + "kind", path_);
-  auto names = hdf5::read_strings_dataset(file_.get(), plugins + "name", path_);
-  auto versions = hdf5::read_strings_dataset(file_.get(), plugins + "version", path_);
-  auto libraries = hdf5::read_strings_dataset(file_.get(), plugins + "library", path_);
-  for (size_t i = 0; i < names.size(); ++i) {
-    entries.emplace_back("plugin " + kinds.at(i),
-                         names[i] + " " + versions.at(i) + " (" + libraries.at(i) + ")");
+  for (const RecordPlugin& plugin : plugins()) {
+    entries.emplace_back("plugin " + plugin.kind,
+                         plugin.name + " " + plugin.version + " (" + plugin.library + ")");
   }
   return entries;
+}
+
+std::vector<RecordPlugin> RecordReader::plugins() const {
+  hdf5::QuietErrors quiet;
+  std::string group = std::string(schema::kPlugins) + "/";
+  auto kinds = hdf5::read_strings_dataset(file_.get(), group + "kind", path_);
+  auto names = hdf5::read_strings_dataset(file_.get(), group + "name", path_);
+  auto versions = hdf5::read_strings_dataset(file_.get(), group + "version", path_);
+  auto libraries = hdf5::read_strings_dataset(file_.get(), group + "library", path_);
+  std::vector<RecordPlugin> plugins;
+  for (size_t i = 0; i < names.size(); ++i) {
+    plugins.push_back({kinds.at(i), names[i], versions.at(i), libraries.at(i)});
+  }
+  return plugins;
 }
 
 std::string RecordReader::state() const {

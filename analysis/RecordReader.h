@@ -51,6 +51,9 @@ class RecordReader {
   /// state, then one "plugin <kind>" entry per plugin ("name version (library)").
   std::vector<std::pair<std::string, std::string>> provenance() const;
 
+  /// @return the plugins the run used, with the libraries they came from.
+  std::vector<RecordPlugin> plugins() const;
+
   /// @return the completion state: "running" (live, or killed), "completed", "interrupted",
   /// "failed".
   std::string state() const;
