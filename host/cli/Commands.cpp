@@ -195,11 +195,7 @@ LoadedConfig load_config(const std::string& path, const GlobalOptions& global) {
 /// One row per tap: name, layout and the activation's shape on `batch`.
 void print_taps(const std::string& title, Network& network, const NetworkInput& batch,
                 std::ostream& out) {
-  torch::NoGradGuard no_grad;
-  bool was_training = network.is_training();
-  network.eval();
-  NetworkOutput output = network.forward(batch);
-  network.train(was_training);
+  NetworkOutput output = inspect_forward(network, batch);
   std::vector<TapSpec> taps = network.taps();
   size_t width = 0;
   for (const auto& tap : taps) width = std::max(width, tap.name.size());
