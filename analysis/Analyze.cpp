@@ -4,11 +4,13 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
-#include <ostream>
 #include <set>
+#include <ostream>
 #include <sstream>
 
 #include <torch/torch.h>
+
+#include <CLI/CLI.hpp>
 
 #include "analysis/ErrorConsistency.h"
 #include "analysis/HtmlReport.h"
@@ -16,7 +18,9 @@
 #include "analysis/Summarize.h"
 #include "analysis/Svg.h"
 #include "analysis/Table.h"
+#include "host/common/CommandLine.h"
 #include "host/common/Errors.h"
+#include "host/common/Suggest.h"
 #include "host/config/Config.h"
 #include "host/representation/Similarity.h"
 
@@ -28,116 +32,20 @@ using analysis::Table;
 
 namespace {
 
-const char* const kUsage =
-    "usage: guidance analyze <command> [options]\n"
-    "\n"
-    "Reads run records (HDF5, docs/record-format.md) offline. Commands:\n"
-    "  report RUN.h5|DIR [--out DIR]\n"
-    "      HTML report of one run, or of every record below DIR plus an index comparing them\n"
-    "      (SVG curves and heatmaps, CSV tables; open index.html in a browser, offline).\n"
-    "  compare A.h5 B.h5 --metric NAME|'{...}' [--step N|last] [--side target|guide] [--out DIR]\n"
-    "      Recomputes the similarity of every tap of A with every tap of B from their stored\n"
-    "      activations with a metric plugin; writes a heatmap (SVG) and the matrix (CSV).\n"
-    "  consistency A.h5 B.h5 [--side target|guide] [--side-b target|guide]\n"
-    "  consistency DIR [--out DIR]\n"
-    "      Error consistency (Cohen's kappa of per-example test correctness) of two runs, or\n"
-    "      the kappa matrix of every target and guide recorded below DIR (SVG heatmap, CSV).\n"
-    "  export RUN.h5 TABLE [--csv FILE]\n"
-    "      Writes a table as CSV (to stdout without --csv). TABLE is training, evaluation,\n"
-    "      final_measures, probe, provenance or similarity/METRIC/WHICH[@STEP|@last], WHICH being\n"
-    "      guide_target, target_target or guide_guide.\n"
-    "\n"
-    "'guidance analyze COMMAND --help' describes one command. Exit status: 0 success, 2 usage\n"
-    "error (unknown command or option, missing file), 1 failure while analysing.\n";
-
-const std::map<std::string, std::string> kCommandHelp = {
-    {"report",
-     "usage: guidance analyze report RUN.h5|DIR [--out DIR]\n"
-     "  RUN.h5     one record: writes DIR/index.html (default: report/ beside the record)\n"
-     "  DIR        every *.h5 record below DIR: one report per run in OUT/<run>/ and\n"
-     "             OUT/index.html comparing the runs (default OUT: DIR/report)\n"
-     "  --out DIR  where to write the reports\n"},
-    {"compare",
-     "usage: guidance analyze compare A.h5 B.h5 --metric NAME [--step N|last]\n"
-     "                                [--side target|guide] [--out DIR]\n"
-     "  --metric NAME  any metric plugin (see 'guidance plugins'), with its default parameters,\n"
-     "                 or a TOML table with parameters, e.g. '{ plugin = \"cca\", weighting = \"pwcca\" }'\n"
-     "  --step N|last  the snapshot step, present in both records (default: each one's last)\n"
-     "  --side S       whose taps to compare: target (default) or guide\n"
-     "  --out DIR      where to write compare-<metric>-<side>.svg/.csv (default: .)\n"
-     "Both records must have the same probe set. Prints the matrix and, for taps of the same\n"
-     "name in both, the layer-by-layer similarity.\n"},
-    {"consistency",
-     "usage: guidance analyze consistency A.h5 B.h5 [--side target|guide] [--side-b target|guide]\n"
-     "       guidance analyze consistency DIR [--out DIR]\n"
-     "  Error consistency (Geirhos et al. 2020): Cohen's kappa of the per-example test\n"
-     "  correctness recorded in predictions/<network>, kappa = (c_obs - c_exp) / (1 - c_exp),\n"
-     "  c_exp = p1 p2 + (1 - p1)(1 - p2), over the examples both recorded (per-token tasks: the\n"
-     "  positions both score).\n"
-     "  --side S    network of A (and of B unless --side-b): target (default) or guide\n"
-     "  --side-b S  network of B, e.g. A.h5 A.h5 --side-b guide: a target against its own guide\n"
-     "  DIR         every target and guide with predictions below DIR: prints the kappa matrix as\n"
-     "              CSV and writes OUT/consistency.svg and consistency.csv (default OUT: DIR)\n"},
-    {"export",
-     "usage: guidance analyze export RUN.h5 TABLE [--csv FILE]\n"
-     "  TABLE  training | evaluation | final_measures | probe | provenance |\n"
-     "         similarity/METRIC/WHICH[@STEP|@last]  (WHICH: guide_target, target_target,\n"
-     "         guide_guide; default @last)\n"
-     "  --csv FILE  write there instead of stdout\n"},
-};
-
-// Positional arguments and --name value options of one command.
+// The arguments of one analyze command, as its declaration in add_analyze_command fills them.
 struct Arguments {
-  std::vector<std::string> positional;
-  std::map<std::string, std::string> options;
-  bool help = false;
+  std::string first;   ///< the first positional argument: a record or a directory
+  std::string second;  ///< the second: a record or a table name; empty when not given
+  std::string out;  ///< --out; empty: the command's default
+  std::string metric;
+  std::string step = "last";
+  std::string side = "target";
+  std::string side_b;  ///< empty: as --side
+  std::string csv = "-";
 };
 
-Arguments parse(const std::string& command, const std::vector<std::string>& args, size_t first,
-                const std::set<std::string>& option_names) {
-  Arguments parsed;
-  for (size_t i = first; i < args.size(); ++i) {
-    const std::string& arg = args[i];
-    if (arg == "--help" || arg == "-h") {
-      parsed.help = true;
-    } else if (arg.rfind("--", 0) == 0) {
-      std::string name = arg.substr(2);
-      std::string value;
-      size_t equals = name.find('=');
-      if (equals != std::string::npos) {
-        value = name.substr(equals + 1);
-        name = name.substr(0, equals);
-      } else if (option_names.count(name) && i + 1 < args.size()) {
-        value = args[++i];
-      } else if (option_names.count(name)) {
-        throw UsageError(command + ": option --" + name + " needs a value");
-      }
-      if (option_names.count(name) == 0) {
-        std::string known;
-        for (const auto& option : option_names) known += " --" + option;
-        throw UsageError(command + ": unknown option --" + name +
-                         (known.empty() ? " (it takes none)" : " (options:" + known + ")"));
-      }
-      parsed.options[name] = value;
-    } else {
-      parsed.positional.push_back(arg);
-    }
-  }
-  return parsed;
-}
-
-void require_positional(const std::string& command, const Arguments& arguments, size_t count,
-                        const std::string& what) {
-  if (arguments.positional.size() != count) {
-    throw UsageError(command + ": expected " + what + ", got " +
-                     std::to_string(arguments.positional.size()) + " arguments");
-  }
-}
-
-std::string option(const Arguments& arguments, const std::string& name,
-                   const std::string& fallback) {
-  auto found = arguments.options.find(name);
-  return found == arguments.options.end() ? fallback : found->second;
+std::string out_or(const Arguments& arguments, const std::string& fallback) {
+  return arguments.out.empty() ? fallback : arguments.out;
 }
 
 // A record named on the command line that is not there is a usage error (exit 2).
@@ -269,10 +177,10 @@ std::string study_sections(const fs::path& target, const fs::path& directory, st
 }
 
 int consistency(const Arguments& arguments, std::ostream& out) {
-  if (arguments.positional.size() == 1) {
-    fs::path target = arguments.positional[0];
+  if (arguments.second.empty()) {
+    fs::path target = arguments.first;
     if (!fs::is_directory(target)) {
-      throw UsageError("consistency: expected two records or one directory, got '" +
+      throw UsageError("expected two records or one directory, got '" +
                        target.string() + "'");
     }
     std::vector<analysis::PredictionSource> sources =
@@ -282,7 +190,7 @@ int consistency(const Arguments& arguments, std::ostream& out) {
                      target.string());
     }
     analysis::ConsistencyMatrix matrix = analysis::consistency_matrix(sources);
-    fs::path directory = option(arguments, "out", target.string());
+    fs::path directory = out_or(arguments, target.string());
     std::error_code error;
     fs::create_directories(directory, error);
     if (error)
@@ -296,17 +204,10 @@ int consistency(const Arguments& arguments, std::ostream& out) {
         << (directory / "consistency.csv").string() << "\n";
     return 0;
   }
-  require_positional("consistency", arguments, 2, "two records or one directory");
-  std::string side = option(arguments, "side", "target");
-  std::string side_b = option(arguments, "side-b", side);
-  for (const auto& value : {side, side_b}) {
-    if (value != "target" && value != "guide") {
-      throw UsageError("consistency: --side and --side-b take target or guide, not '" + value +
-                       "'");
-    }
-  }
-  RecordReader a = open_record(arguments.positional[0]);
-  RecordReader b = open_record(arguments.positional[1]);
+  const std::string& side = arguments.side;
+  const std::string& side_b = arguments.side_b.empty() ? side : arguments.side_b;
+  RecordReader a = open_record(arguments.first);
+  RecordReader b = open_record(arguments.second);
   std::string what = a.path() + " " + side + " and " + b.path() + " " + side_b;
   analysis::Kappa kappa =
       analysis::error_consistency(a.predictions(side), b.predictions(side_b), what);
@@ -323,17 +224,16 @@ int consistency(const Arguments& arguments, std::ostream& out) {
 }
 
 int report(const Arguments& arguments, std::ostream& out, std::ostream& err) {
-  require_positional("report", arguments, 1, "one record or directory");
-  fs::path target = arguments.positional[0];
-  if (!fs::exists(target)) throw UsageError("report: no such record or directory: " + target.string());
+  fs::path target = arguments.first;
+  if (!fs::exists(target)) throw UsageError("no such record or directory: " + target.string());
   if (!fs::is_directory(target)) {
-    fs::path directory = option(arguments, "out", (target.parent_path() / "report").string());
+    fs::path directory = out_or(arguments, (target.parent_path() / "report").string());
     RecordReader record(target.string());
     analysis::write_run_report(record, target.stem().string(), directory.string());
     out << "wrote " << (directory / "index.html").string() << "\n";
     return 0;
   }
-  fs::path directory = option(arguments, "out", (target / "report").string());
+  fs::path directory = out_or(arguments, (target / "report").string());
   std::vector<fs::path> records;
   for (const auto& entry : fs::recursive_directory_iterator(target)) {
     if (entry.is_regular_file() && entry.path().extension() == ".h5") records.push_back(entry.path());
@@ -359,6 +259,36 @@ int report(const Arguments& arguments, std::ostream& out, std::ostream& err) {
   return status;
 }
 
+// When `metric` is no loaded metric's name: where the records' runs loaded plugins from that this
+// catalog did not search, as --plugin-dir suggestions ("" when there is none).
+std::string unloaded_plugin_hint(const std::string& metric,
+                                 const std::vector<const RecordReader*>& records,
+                                 const PluginCatalog& catalog) {
+  for (const CatalogEntry* entry : catalog.find_any(metric)) {
+    if (entry->plugin->kind() == PluginKind::Metric) return "";
+  }
+  std::set<std::string> searched;
+  for (const auto& entry : catalog.entries()) {
+    searched.insert(fs::path(entry.library_path).parent_path().string());
+  }
+  auto add_new = [](std::vector<std::string>& list, const std::string& item) {
+    if (std::find(list.begin(), list.end(), item) == list.end()) list.push_back(item);
+  };
+  std::vector<std::string> paths, folders;
+  for (const RecordReader* record : records) {
+    add_new(paths, record->path());
+    for (const RecordPlugin& plugin : record->plugins()) {
+      std::string folder = fs::path(plugin.library).parent_path().string();
+      if (!searched.count(folder)) add_new(folders, folder);
+    }
+  }
+  if (folders.empty()) return "";
+  std::string hint = "; the runs of " + quoted_list(paths) + " loaded plugins from " +
+                     quoted_list(folders) + ", which are not searched now: add";
+  for (const auto& folder : folders) hint += " --plugin-dir '" + folder + "'";
+  return hint;
+}
+
 size_t snapshot_of(const RecordReader& record, const std::string& step) {
   if (step == "last") {
     std::vector<int64_t> steps = record.snapshot_steps();
@@ -376,16 +306,16 @@ size_t snapshot_of(const RecordReader& record, const std::string& step) {
 }
 
 int compare(const Arguments& arguments, const PluginCatalog& catalog, std::ostream& out) {
-  require_positional("compare", arguments, 2, "two records");
-  std::string metric_text = option(arguments, "metric", "");
-  if (metric_text.empty()) throw UsageError("compare: --metric NAME is required");
-  std::string side = option(arguments, "side", "target");
-  if (side != "target" && side != "guide") {
-    throw UsageError("compare: --side must be target or guide, not '" + side + "'");
-  }
-  RecordReader a = open_record(arguments.positional[0]);
-  RecordReader b = open_record(arguments.positional[1]);
-  PluginChoice choice = parse_plugin_choice(metric_text, PluginKind::Metric, catalog, "--metric");
+  const std::string& side = arguments.side;
+  RecordReader a = open_record(arguments.first);
+  RecordReader b = open_record(arguments.second);
+  PluginChoice choice = [&] {
+    try {
+      return parse_plugin_choice(arguments.metric, PluginKind::Metric, catalog, "--metric");
+    } catch (const ConfigError& error) {
+      throw ConfigError(error.what() + unloaded_plugin_hint(arguments.metric, {&a, &b}, catalog));
+    }
+  }();
   const std::string& metric_name = choice.name;
   std::shared_ptr<Metric> metric = catalog.metric(metric_name)->create(choice.params);
 
@@ -395,7 +325,7 @@ int compare(const Arguments& arguments, const PluginCatalog& catalog, std::ostre
                    " were recorded on different probe sets (probe/indices differ), so their "
                    "activations cannot be compared example by example");
   }
-  std::string step = option(arguments, "step", "last");
+  const std::string& step = arguments.step;
   size_t snapshot_a = snapshot_of(a, step), snapshot_b = snapshot_of(b, step);
   const auto& taps_a = side == "target" ? a.layout().target_taps : a.layout().guide_taps;
   const auto& taps_b = side == "target" ? b.layout().target_taps : b.layout().guide_taps;
@@ -422,7 +352,7 @@ int compare(const Arguments& arguments, const PluginCatalog& catalog, std::ostre
     }
   }
 
-  fs::path directory = option(arguments, "out", ".");
+  fs::path directory = out_or(arguments, ".");
   std::error_code error;
   fs::create_directories(directory, error);
   if (error) throw RunError("compare: cannot create " + directory.string() + ": " + error.message());
@@ -483,72 +413,138 @@ Table named_table(const RecordReader& record, const std::string& name) {
     }
     size_t slash = rest.find('/');
     if (slash == std::string::npos) {
-      throw UsageError("export: a similarity table is similarity/METRIC/WHICH[@STEP], not '" +
+      throw UsageError("a similarity table is similarity/METRIC/WHICH[@STEP], not '" +
                        name + "'");
     }
     return analysis::matrix_table(
         record.similarity(rest.substr(0, slash), rest.substr(slash + 1), snapshot_of(record, step)));
   }
-  throw UsageError("export: unknown table '" + name +
+  throw UsageError("unknown table '" + name +
                    "' (tables: training, evaluation, final_measures, probe, provenance, "
                    "similarity/METRIC/WHICH[@STEP])");
 }
 
 int export_table(const Arguments& arguments, std::ostream& out) {
-  require_positional("export", arguments, 2, "a record and a table name");
-  RecordReader record = open_record(arguments.positional[0]);
-  Table table = named_table(record, arguments.positional[1]);
-  std::string file = option(arguments, "csv", "-");
-  if (file == "-") {
+  RecordReader record = open_record(arguments.first);
+  Table table = named_table(record, arguments.second);
+  if (arguments.csv == "-") {
     analysis::write_csv(table, out);
   } else {
-    analysis::write_csv_file(table, file);
+    analysis::write_csv_file(table, arguments.csv);
   }
   return 0;
 }
 
 }  // namespace
 
-int analyze_main(const std::vector<std::string>& args, const PluginCatalog& catalog,
-                 std::ostream& out, std::ostream& err) {
-  try {
-    if (args.empty()) {
-      err << kUsage;
-      return 2;
-    }
-    const std::string& command = args[0];
-    if (command == "--help" || command == "-h" || command == "help") {
-      out << kUsage;
-      return 0;
-    }
-    if (kCommandHelp.count(command) == 0) {
-      throw UsageError("unknown command '" + command +
-                       "' (commands: report, compare, consistency, export)");
-    }
-    const std::map<std::string, std::set<std::string>> options = {
-        {"report", {"out"}},
-        {"compare", {"metric", "step", "side", "out"}},
-        {"consistency", {"side", "side-b", "out"}},
-        {"export", {"csv"}}};
-    Arguments arguments = parse(command, args, 1, options.at(command));
-    if (arguments.help) {
-      out << kCommandHelp.at(command);
-      return 0;
-    }
-    if (command == "report") return report(arguments, out, err);
-    if (command == "compare") return compare(arguments, catalog, out);
-    if (command == "consistency") return consistency(arguments, out);
-    return export_table(arguments, out);
-  } catch (const UsageError& error) {
-    err << "guidance analyze: " << error.what() << "\n(see 'guidance analyze --help')\n";
-    return 2;
-  } catch (const ConfigError& error) {
-    err << "guidance analyze: " << error.what() << "\n";
-    return 2;
-  } catch (const std::exception& error) {
-    err << "guidance analyze: " << error.what() << "\n";
-    return 1;
-  }
+void add_analyze_command(CLI::App& parent, std::function<PluginCatalog()> load_plugins,
+                         std::ostream& out, std::ostream& err) {
+  CLI::App& analyze = *parent.add_subcommand(
+      "analyze", "offline analysis of run records: reports, similarity, kappa, tables");
+  analyze.require_subcommand(1);
+  analyze.footer(
+      "Reads run records (HDF5, docs/record-format.md) offline. 'guidance analyze COMMAND --help'\n"
+      "describes one command.\n\n"
+      "exit codes: 0 success, 2 usage error (unknown command or option, missing file), 1 failure\n"
+      "while analysing");
+  const std::vector<std::string> sides = {"target", "guide"};
+
+  auto report_arguments = std::make_shared<Arguments>();
+  CLI::App& report_command = add_command(
+      analyze, "report",
+      "HTML report of one run, or of every record below DIR plus an index\n"
+      "comparing them (SVG curves and heatmaps, CSV tables; offline)",
+      [report_arguments, &out, &err] { return report(*report_arguments, out, err); });
+  report_command
+      .add_option("RUN.h5|DIR", report_arguments->first,
+                  "one record: writes OUT/index.html; a directory: one report per record below it "
+                  "in OUT/<run>/ and OUT/index.html comparing the runs")
+      ->required();
+  report_command.add_option("--out", report_arguments->out,
+                            "where to write the reports (default: report/ beside the record, "
+                            "DIR/report for a directory)")
+      ->type_name("OUT");
+  report_command.footer("");
+
+  auto compare_arguments = std::make_shared<Arguments>();
+  CLI::App& compare_command = add_command(
+      analyze, "compare",
+      "recompute the similarity of every tap of A with every tap of B from\n"
+      "their stored activations with a metric plugin; a heatmap (SVG), CSV",
+      [compare_arguments, load_plugins, &out] {
+        return compare(*compare_arguments, load_plugins(), out);
+      });
+  compare_command.add_option("A.h5", compare_arguments->first, "the record of the rows")->required();
+  compare_command.add_option("B.h5", compare_arguments->second, "the record of the columns")
+      ->required();
+  compare_command
+      .add_option("--metric", compare_arguments->metric,
+                  "any metric plugin (see 'guidance plugins'), with its default parameters, or a "
+                  "TOML table with parameters, e.g. '{ plugin = \"cca\", weighting = \"pwcca\" }'")
+      ->type_name("NAME|TABLE")
+      ->required();
+  compare_command
+      .add_option("--step", compare_arguments->step,
+                  "the snapshot step, present in both records (default: each one's last)")
+      ->type_name("N|last");
+  compare_command.add_option("--side", compare_arguments->side,
+                             "whose taps to compare: target (default) or guide")
+      ->type_name("S")
+      ->check(one_of(sides));
+  compare_command.add_option("--out", compare_arguments->out,
+                             "where to write compare-<metric>-<side>.svg/.csv (default: .)")
+      ->type_name("DIR");
+  compare_command.footer(
+      "Both records must have the same probe set. Prints the matrix and, for taps of the same\n"
+      "name in both, the layer-by-layer similarity.");
+
+  auto consistency_arguments = std::make_shared<Arguments>();
+  CLI::App& consistency_command = add_command(
+      analyze, "consistency",
+      "error consistency (Cohen's kappa of per-example test correctness) of\n"
+      "two runs, or the kappa matrix of every network recorded below DIR",
+      [consistency_arguments, &out] { return consistency(*consistency_arguments, out); });
+  consistency_command
+      .add_option("A.h5|DIR", consistency_arguments->first,
+                  "a record, or a directory: every target and guide with predictions below it "
+                  "(prints the kappa matrix as CSV, writes OUT/consistency.svg and "
+                  "consistency.csv)")
+      ->required();
+  consistency_command.add_option("B.h5", consistency_arguments->second,
+                                 "the record to compare A.h5 with");
+  consistency_command.add_option("--side", consistency_arguments->side,
+                                 "network of A (and of B unless --side-b): target (default) or "
+                                 "guide")
+      ->type_name("S")
+      ->check(one_of(sides));
+  consistency_command.add_option("--side-b", consistency_arguments->side_b,
+                                 "network of B, e.g. A.h5 A.h5 --side-b guide: a target against "
+                                 "its own guide")
+      ->type_name("S")
+      ->check(one_of(sides));
+  consistency_command.add_option("--out", consistency_arguments->out,
+                                 "where a directory's matrix goes (default: DIR)")
+      ->type_name("OUT");
+  consistency_command.footer(
+      "Error consistency (Geirhos et al. 2020): kappa = (c_obs - c_exp) / (1 - c_exp),\n"
+      "c_exp = p1 p2 + (1 - p1)(1 - p2), over the examples both recorded in predictions/<network>\n"
+      "(per-token tasks: the positions both score).");
+
+  auto export_arguments = std::make_shared<Arguments>();
+  CLI::App& export_command = add_command(
+      analyze, "export", "write a table of a record as CSV (to stdout without --csv)",
+      [export_arguments, &out] { return export_table(*export_arguments, out); });
+  export_command
+      .add_option("RUN.h5", export_arguments->first, "the record")->required();
+  export_command
+      .add_option("TABLE", export_arguments->second,
+                  "training | evaluation | final_measures | probe | provenance | "
+                  "similarity/METRIC/WHICH[@STEP|@last] (WHICH: guide_target, target_target, "
+                  "guide_guide; default @last)")
+      ->required();
+  export_command.add_option("--csv", export_arguments->csv, "write there instead of stdout")
+      ->type_name("FILE");
+  export_command.footer("");
 }
 
 }  // namespace guidance

@@ -1,16 +1,20 @@
 #pragma once
 
+#include <functional>
 #include <iosfwd>
-#include <string>
-#include <vector>
 
 #include "host/plugins/PluginCatalog.h"
 
+namespace CLI {
+class App;
+}  // namespace CLI
+
 namespace guidance {
 
-/// Entry point of `guidance analyze ARGS...`.
-/// @return the process exit code (0 success, 2 usage error, 1 runtime failure).
-int analyze_main(const std::vector<std::string>& args, const PluginCatalog& catalog,
-                 std::ostream& out, std::ostream& err);
+/// Declares `analyze` and its commands (report, compare, consistency, export) with their options
+/// on `parent`; run_command_line() runs the one given.
+/// @param load_plugins called by the commands that need plugins (compare's --metric)
+void add_analyze_command(CLI::App& parent, std::function<PluginCatalog()> load_plugins,
+                         std::ostream& out, std::ostream& err);
 
 }  // namespace guidance

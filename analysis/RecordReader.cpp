@@ -99,6 +99,15 @@ std::vector<std::pair<std::string, std::string>> RecordReader::provenance() cons
       entries.emplace_back(schema::kResumedAt, time);
     }
   }
+  for (const RecordPlugin& plugin : plugins()) {
+    entries.emplace_back("plugin " + plugin.kind,
+                         plugin.name + " " + plugin.version + " (" + plugin.library + ")");
+  }
+  return entries;
+}
+
+std::vector<RecordPlugin> RecordReader::plugins() const {
+  hdf5::QuietErrors quiet;
   std::vector<RecordPlugin> plugins;
   for (const auto& column : schema::kPluginColumns) {
     std::vector<std::string> values = hdf5::read_strings_dataset(
@@ -106,11 +115,7 @@ std::vector<std::pair<std::string, std::string>> RecordReader::provenance() cons
     plugins.resize(std::max(plugins.size(), values.size()));
     for (size_t i = 0; i < values.size(); ++i) plugins[i].*column.member = values[i];
   }
-  for (const auto& plugin : plugins) {
-    entries.emplace_back("plugin " + plugin.kind,
-                         plugin.name + " " + plugin.version + " (" + plugin.library + ")");
-  }
-  return entries;
+  return plugins;
 }
 
 RecordState RecordReader::state() const {

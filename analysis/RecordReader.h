@@ -44,6 +44,9 @@ class RecordReader {
   /// state, then one "plugin <kind>" entry per plugin ("name version (library)").
   std::vector<std::pair<std::string, std::string>> provenance() const;
 
+  /// @return the plugins the run used, with the libraries they came from.
+  std::vector<RecordPlugin> plugins() const;
+
   /// @return the completion state: Running (live, or killed), Completed, Interrupted, Failed.
   RecordState state() const;
 

@@ -11,8 +11,11 @@
 #include <set>
 #include <sstream>
 
+#include <CLI/CLI.hpp>
+
 #include "analysis/RecordReader.h"
 #include "analysis/Statistics.h"
+#include "host/common/CommandLine.h"
 #include "host/common/Errors.h"
 #include "host/common/Suggest.h"
 #include "host/recording/RecordSchema.h"
@@ -603,107 +606,92 @@ std::string pivot_markdown(const Pivot& pivot) {
 
 namespace {
 
-constexpr const char* kSummarizeHelp =
-    R"(usage: guidance summarize DIR [--baseline KEY=VALUE[,KEY=VALUE...]]
-                          [--rows AXIS --cols AXIS] [--measure NAME] [--out DIR]
+// The arguments of `guidance summarize`, as add_summarize_command declares them.
+struct SummarizeArguments {
+  std::string directory;
+  std::string baseline;
+  std::string rows;
+  std::string columns;
+  std::string measure;  ///< empty: the study's first measure
+  std::string out;      ///< empty: the directory
+};
 
-Finds the run records (run.h5) below DIR and groups them into cells by the settings that differ
-between their resolved configs (run.name, run.seed and run.output excluded; run.seed is the
-replicate axis). For each cell: n finished / n found, mean ± std (n - 1) of the final measures
-(test and validation of the best-validation weights, the last train evaluation) and the
-difference to the cell's baseline with a 95 % Welch confidence interval. Failed or unfinished
-runs are flagged and never averaged. Prints Markdown, writes OUT/summary.md and OUT/summary.csv.
+int summarize(const SummarizeArguments& arguments, std::ostream& out) {
+  const std::string& directory = arguments.directory;
+  std::vector<Setting> baseline;
+  if (!arguments.baseline.empty()) baseline = parse_settings(arguments.baseline, "--baseline");
+  Study study = load_study(directory, baseline);
+  fs::path target = arguments.out.empty() ? fs::path(directory) : fs::path(arguments.out);
+  std::error_code error;
+  fs::create_directories(target, error);
+  if (error) throw RunError("cannot create " + target.string() + ": " + error.message());
 
-  --baseline K=V,...  the baseline of each cell: the cell with these settings that otherwise
-                      matches it (default: guidance.enabled=false, each cell's unguided cell,
-                      when the study has unguided runs; else no differences are shown)
-  --rows AXIS --cols AXIS
-                      pivot two axes into a table and a heatmap, e.g. a prior atlas with
-                      --rows guide.plugin --cols target.plugin: OUT/atlas.md, atlas.csv, atlas.svg
-  --measure NAME      the pivoted measure (default: the first test measure, e.g. "test top1")
-  --out DIR           where to write (default: DIR)
-
-exit codes: 0 done, 2 usage error (unknown option, no such directory, unknown axis),
-1 failure (no records, a file that cannot be written)
-)";
+  std::string markdown = study_markdown(study);
+  std::string pivot_text;
+  if (!arguments.rows.empty()) {
+    std::string measure = !arguments.measure.empty() ? arguments.measure
+                          : study.measures.empty()   ? std::string("test loss")
+                                                     : study.measures.front();
+    Pivot pivot = pivot_study(study, arguments.rows, arguments.columns, measure);
+    pivot_text = pivot_markdown(pivot);
+    write_text(target / "atlas.md", pivot_text);
+    write_csv_file(pivot_table(pivot), (target / "atlas.csv").string());
+    write_text(target / "atlas.svg", render_svg(pivot_heatmap(pivot)));
+  }
+  write_text(target / "summary.md", markdown + (pivot_text.empty() ? "" : "\n" + pivot_text));
+  write_csv_file(study_table(study), (target / "summary.csv").string());
+  out << markdown;
+  if (!pivot_text.empty()) out << "\n" << pivot_text;
+  out << "\nwrote " << (target / "summary.md").string() << " and "
+      << (target / "summary.csv").string()
+      << (pivot_text.empty() ? "" : " and " + (target / "atlas.svg").string()) << "\n";
+  return 0;
+}
 
 }  // namespace
 
-int summarize_main(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
-  try {
-    std::string directory;
-    std::map<std::string, std::string> options;
-    const std::set<std::string> names = {"baseline", "rows", "cols", "measure", "out"};
-    for (size_t i = 0; i < args.size(); ++i) {
-      const std::string& arg = args[i];
-      if (arg == "--help" || arg == "-h") {
-        out << kSummarizeHelp;
-        return 0;
-      }
-      if (starts_with(arg, "--")) {
-        std::string name = arg.substr(2), value;
-        size_t equals = name.find('=');
-        if (equals != std::string::npos) {
-          value = name.substr(equals + 1);
-          name = name.substr(0, equals);
-        } else if (names.count(name)) {
-          if (i + 1 >= args.size()) throw UsageError("option --" + name + " needs a value");
-          value = args[++i];
-        }
-        if (!names.count(name)) {
-          std::vector<std::string> known;
-          for (const auto& n : names) known.push_back("--" + n);
-          throw UsageError("unknown option --" + name + did_you_mean("--" + name, known));
-        }
-        options[name] = value;
-      } else if (directory.empty()) {
-        directory = arg;
-      } else {
-        throw UsageError("summarize takes one DIR, got '" + directory + "' and '" + arg + "'");
-      }
-    }
-    if (directory.empty()) throw UsageError("usage: guidance summarize DIR (see --help)");
-    if (options.count("rows") != options.count("cols"))
-      throw UsageError("--rows and --cols go together");
-    if (!fs::is_directory(directory)) throw UsageError("no such directory: " + directory);
-    std::vector<Setting> baseline;
-    if (options.count("baseline")) baseline = parse_settings(options["baseline"], "--baseline");
-    Study study = load_study(directory, baseline);
-    fs::path target = options.count("out") ? fs::path(options["out"]) : fs::path(directory);
-    std::error_code error;
-    fs::create_directories(target, error);
-    if (error) throw RunError("cannot create " + target.string() + ": " + error.message());
-
-    std::string markdown = study_markdown(study);
-    std::string pivot_text;
-    if (options.count("rows")) {
-      std::string measure = options.count("measure") ? options["measure"]
-                            : study.measures.empty() ? std::string("test loss")
-                                                     : study.measures.front();
-      Pivot pivot = pivot_study(study, options["rows"], options["cols"], measure);
-      pivot_text = pivot_markdown(pivot);
-      write_text(target / "atlas.md", pivot_text);
-      write_csv_file(pivot_table(pivot), (target / "atlas.csv").string());
-      write_text(target / "atlas.svg", render_svg(pivot_heatmap(pivot)));
-    }
-    write_text(target / "summary.md", markdown + (pivot_text.empty() ? "" : "\n" + pivot_text));
-    write_csv_file(study_table(study), (target / "summary.csv").string());
-    out << markdown;
-    if (!pivot_text.empty()) out << "\n" << pivot_text;
-    out << "\nwrote " << (target / "summary.md").string() << " and "
-        << (target / "summary.csv").string()
-        << (pivot_text.empty() ? "" : " and " + (target / "atlas.svg").string()) << "\n";
-    return 0;
-  } catch (const UsageError& error) {
-    err << "guidance summarize: " << error.what() << "\n(see 'guidance summarize --help')\n";
-    return 2;
-  } catch (const ConfigError& error) {
-    err << "guidance summarize: " << error.what() << "\n";
-    return 2;
-  } catch (const std::exception& error) {
-    err << "guidance summarize: " << error.what() << "\n";
-    return 1;
-  }
+void add_summarize_command(CLI::App& parent, std::ostream& out) {
+  auto arguments = std::make_shared<SummarizeArguments>();
+  CLI::App& command = add_command(
+      parent, "summarize",
+      "a study's table: mean ± std over seeds per cell, Δ to a baseline\n"
+      "with a 95 % Welch CI, failed runs flagged; --rows/--cols pivot",
+      [arguments, &out] { return summarize(*arguments, out); });
+  command.add_option("DIR", arguments->directory, "the study: run records (run.h5) below it")
+      ->required();
+  command
+      .add_option("--baseline", arguments->baseline,
+                  "the baseline of each cell: the cell with these settings that otherwise "
+                  "matches it (default: guidance.enabled=false, each cell's unguided cell, when "
+                  "the study has unguided runs; else no differences are shown)")
+      ->type_name("K=V,...");
+  CLI::Option* rows =
+      command
+          .add_option("--rows", arguments->rows,
+                      "pivot this axis (rows) against --cols into a table and a heatmap, e.g. a "
+                      "prior atlas with --rows guide.plugin --cols target.plugin: OUT/atlas.md, "
+                      "atlas.csv, atlas.svg")
+          ->type_name("AXIS");
+  CLI::Option* columns =
+      command.add_option("--cols", arguments->columns, "the pivot's column axis (with --rows)")
+          ->type_name("AXIS");
+  rows->needs(columns);
+  columns->needs(rows);
+  command
+      .add_option("--measure", arguments->measure,
+                  "the pivoted measure (default: the first test measure, e.g. \"test top1\")")
+      ->type_name("NAME");
+  command.add_option("--out", arguments->out, "where to write (default: DIR)")->type_name("OUT");
+  command.footer(
+      "Finds the run records (run.h5) below DIR and groups them into cells by the settings that\n"
+      "differ between their resolved configs (run.name, run.seed and run.output excluded;\n"
+      "run.seed is the replicate axis). For each cell: n finished / n found, mean ± std (n - 1)\n"
+      "of the final measures (test and validation of the best-validation weights, the last train\n"
+      "evaluation) and the difference to the cell's baseline with a 95 % Welch confidence\n"
+      "interval. Failed or unfinished runs are flagged and never averaged. Prints Markdown,\n"
+      "writes OUT/summary.md and OUT/summary.csv.\n\n"
+      "exit codes: 0 done, 2 usage error (unknown option, no such directory, unknown axis),\n"
+      "1 failure (no records, a file that cannot be written)");
 }
 
 }  // namespace guidance::analysis

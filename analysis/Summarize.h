@@ -12,6 +12,10 @@
 #include "analysis/Table.h"
 #include "host/recording/RecordSchema.h"
 
+namespace CLI {
+class App;
+}  // namespace CLI
+
 namespace guidance::analysis {
 
 /// One `key = value` setting of a run, e.g. ("target.plugin", "cnn").
@@ -121,8 +125,7 @@ Table pivot_table(const Pivot& pivot);
 /// @return the pivot as Markdown.
 std::string pivot_markdown(const Pivot& pivot);
 
-/// Entry point of `guidance summarize ARGS...`.
-/// @return the exit code: 0 success, 2 usage error, 1 failure
-int summarize_main(const std::vector<std::string>& args, std::ostream& out, std::ostream& err);
+/// Declares `guidance summarize DIR` and its options on `parent`; run_command_line() runs it.
+void add_summarize_command(CLI::App& parent, std::ostream& out);
 
 }  // namespace guidance::analysis

@@ -3,18 +3,20 @@
 #include <fcntl.h>
 
 #include <algorithm>
-#include <cmath>
 #include <cstdlib>
 #include <filesystem>
 #include <iomanip>
+#include <memory>
 #include <sstream>
 
+#include <CLI/CLI.hpp>
+#include <torch/torch.h>
 #include <torch/version.h>
 
 #include "analysis/Analyze.h"
 #include "analysis/Summarize.h"
+#include "host/common/CommandLine.h"
 #include "host/common/Errors.h"
-#include "host/common/StopSignal.h"
 #include "host/common/Suggest.h"
 #include "host/config/Config.h"
 #include "host/config/TomlReader.h"
@@ -28,99 +30,18 @@ namespace guidance::cli {
 
 namespace {
 
-constexpr const char* kMainHelp = R"(usage: guidance [--plugin-dir DIR]... COMMAND [ARGS]
+constexpr const char* kDescription =
+    "Guided training workbench: trains a target network while aligning its layers to a frozen\n"
+    "guide's (arXiv 2410.20035), with architectures, datasets, metrics and guide initialisations\n"
+    "as plugins. 'guidance COMMAND --help' describes a command.\n";
 
-Guided training workbench: trains a target network while aligning its layers to a frozen guide's
-(arXiv 2410.20035), with architectures, datasets, metrics and guide initialisations as plugins.
-
-commands:
-  plugins                 list every loaded plugin (kind, name, version, library, summary)
-  plugins describe NAME   show a plugin's parameters (types, defaults, docs) and traits
-  check CONFIG            validate a config and every plugin it names, without training
-  run CONFIG              train the run (or every run of a sweep) the config describes
-  analyze ...             offline analysis of run records (see 'guidance analyze --help')
-  summarize DIR           a study's table: mean ± std over seeds per cell, Δ to a baseline with
-                          a 95 % Welch CI, failed runs flagged; --rows/--cols pivot (prior atlas)
-
-global options:
-  --plugin-dir DIR        load plugins from DIR first (repeatable); then $GUIDANCE_PLUGIN_PATH
-                          (colon-separated), the config's run.plugin_dirs, the built-in plugins
-  --version               print versions and exit
-  -h, --help              this help; 'guidance COMMAND --help' for a command
-
-exit codes: 0 success, 2 usage or config error, 1 runtime failure, 130 interrupted (resumable)
-)";
-
-constexpr const char* kPluginsHelp = R"(usage: guidance plugins [describe NAME]
-
-Lists every plugin found in the plugin directories, or describes one: its parameters with types,
-defaults, allowed values and docs; for metrics also the formula, range, differentiability and cost.
-Libraries that could not be loaded are reported on stderr (exit code 2).
-)";
-
-constexpr const char* kCheckHelp = R"(usage: guidance check CONFIG
-
-Validates CONFIG: TOML syntax, every section and key, each plugin's table against its schema,
-the data the dataset plugin reads, the networks (built, not trained) and the layer map's tap
-names. Every run of a [sweep] is checked. Nothing is trained or written.
-)";
-
-constexpr const char* kRunHelp = R"(usage: guidance run CONFIG [--resume | --restart] [--threads N] [--quiet] [--shard I/N | --shard slurm]
-                    [--jobs N] [--dry-run] [--emit-slurm [--tasks K] [--partition P] [--time T] [--cpus C] [--gpus G]]
-
-Trains the run CONFIG describes (every run of its [sweep], in order) and writes its record to
-<run.output>/<run.name>/run.h5. Ctrl-C or SIGTERM saves a checkpoint and stops; --resume
-continues from it and ends as an uninterrupted run would. Studies: docs/studies.md.
-
-  --resume        continue each run from its last checkpoint
-  --restart       discard each run's earlier record and checkpoints and start over
-  --threads N     LibTorch intra-op threads (default: run.threads, else every core; with --jobs:
-                  cores / jobs)
-  --quiet         no progress output
-  --shard I/N     run only the sweep runs i with i % N == I (for job arrays)
-  --shard slurm   the shard of this Slurm array task (SLURM_ARRAY_TASK_ID, _COUNT, _MIN)
-  --jobs N        train N runs at once in child processes; done runs are skipped, interrupted
-                  ones resumed, a failed run does not stop the others (logs: <run dir>/log.txt)
-  --dry-run       list the runs (name, state done/partial/new, settings) without training
-  --emit-slurm    print an sbatch array script that runs every shard with --shard slurm --resume;
-                  --tasks K array tasks (default: one per run), --partition P, --time T,
-                  --cpus C (also --threads C), --gpus G go into it
-
-Each option taking a value accepts '--option VALUE' and '--option=VALUE'. A run that another
-process is training is reported and skipped. Internal (what --jobs passes its children):
---run-index K trains run K only, --progress-fd FD writes 'step S T' lines to FD.
-
-exit codes: 0 every run done, 2 usage or config error, 1 runtime failure (with --jobs: a run
-failed; also when a run was skipped as busy), 130 interrupted (resumable)
-)";
+constexpr const char* kExitCodes =
+    "exit codes: 0 success, 2 usage or config error, 1 runtime failure, 130 interrupted "
+    "(resumable)";
 
 struct GlobalOptions {
   std::vector<std::string> plugin_dirs;
-  std::vector<std::string> rest;
 };
-
-GlobalOptions split_global_options(const std::vector<std::string>& args) {
-  GlobalOptions options;
-  for (size_t i = 0; i < args.size(); ++i) {
-    const std::string& arg = args[i];
-    if (arg == "--plugin-dir") {
-      if (i + 1 >= args.size()) throw UsageError("--plugin-dir needs a directory");
-      options.plugin_dirs.push_back(args[++i]);
-    } else if (arg.rfind("--plugin-dir=", 0) == 0) {
-      options.plugin_dirs.push_back(arg.substr(13));
-    } else {
-      options.rest.push_back(arg);
-    }
-  }
-  return options;
-}
-
-bool wants_help(const std::vector<std::string>& args) {
-  for (const auto& arg : args) {
-    if (arg == "--help" || arg == "-h") return true;
-  }
-  return false;
-}
 
 /// Loads plugins in the documented order; a directory that does not exist is an error.
 PluginCatalog load_plugins(const std::vector<std::string>& cli_dirs,
@@ -217,30 +138,42 @@ void describe_entry(const CatalogEntry& entry, std::ostream& out) {
   }
 }
 
-int plugins_command(const std::vector<std::string>& args, const GlobalOptions& global,
-                    std::ostream& out, std::ostream& err) {
-  if (wants_help(args)) {
-    out << kPluginsHelp;
-    return 0;
-  }
+int describe_plugin(const std::string& name, const GlobalOptions& global, std::ostream& out,
+                    std::ostream& err) {
   PluginCatalog catalog = load_plugins(global.plugin_dirs, {});
-  if (args.empty()) return list_plugins(catalog, out, err);
-  if (args[0] != "describe") {
-    throw UsageError("unknown 'plugins' subcommand '" + args[0] + "' (expected 'describe NAME')");
-  }
-  if (args.size() != 2) throw UsageError("usage: guidance plugins describe NAME");
-  std::vector<const CatalogEntry*> found = catalog.find_any(args[1]);
+  std::vector<const CatalogEntry*> found = catalog.find_any(name);
   if (found.empty()) {
     std::vector<std::string> all;
     for (const auto& entry : catalog.entries()) all.push_back(entry.info.name);
-    throw UsageError("no plugin named '" + args[1] + "'" + did_you_mean(args[1], all));
+    throw UsageError("no plugin named '" + name + "'" + did_you_mean(name, all));
   }
   for (size_t i = 0; i < found.size(); ++i) {
     if (i) out << "\n";
     describe_entry(*found[i], out);
   }
+  // The plugin asked about is described whatever else failed to load: the refusals are only
+  // reported (docs/plugins.md, "Refusals").
   for (const auto& problem : catalog.problems()) err << "guidance: " << problem << "\n";
   return 0;
+}
+
+void add_plugins_command(CLI::App& root, const GlobalOptions& global, std::ostream& out,
+                         std::ostream& err) {
+  CLI::App& plugins = add_command(
+      root, "plugins", "list every loaded plugin (kind, name, version, library, summary)",
+      [&] { return list_plugins(load_plugins(global.plugin_dirs, {}), out, err); });
+  plugins.require_subcommand(0, 1);
+  plugins.footer(
+      "Lists every plugin found in the plugin directories. Libraries that could not be loaded are\n"
+      "reported on stderr; the listing then exits 2, 'describe' still exits 0 when it found NAME.");
+  auto name = std::make_shared<std::string>();
+  CLI::App& describe = add_command(
+      plugins, "describe",
+      "show a plugin's parameters (types, defaults, allowed values, docs)\n"
+      "and traits; for metrics also the formula, range, differentiability, cost",
+      [&, name] { return describe_plugin(*name, global, out, err); });
+  describe.add_option("NAME", *name, "the plugin's name, e.g. linear-cka")->required();
+  describe.footer("");
 }
 
 struct LoadedConfig {
@@ -260,14 +193,48 @@ LoadedConfig load_config(const std::string& path, const GlobalOptions& global) {
   return loaded;
 }
 
-int check_command(const std::vector<std::string>& args, const GlobalOptions& global,
-                  std::ostream& out) {
-  if (wants_help(args)) {
-    out << kCheckHelp;
-    return 0;
+/// One row per tap: name, layout and the activation's shape on `batch`.
+void print_taps(const std::string& title, Network& network, const NetworkInput& batch,
+                std::ostream& out) {
+  NetworkOutput output = inspect_forward(network, batch);
+  std::vector<TapSpec> taps = network.taps();
+  size_t width = 0;
+  for (const auto& tap : taps) width = std::max(width, tap.name.size());
+  out << "    " << title << " taps:\n";
+  for (size_t i = 0; i < taps.size(); ++i) {
+    out << "      " << std::left << std::setw(static_cast<int>(width + 2)) << taps[i].name
+        << std::setw(10) << (taps[i].layout == TapLayout::Flat ? "flat" : "sequence")
+        << c10::str(output.taps.at(i).sizes()) << "\n";
   }
-  if (args.size() != 1) throw UsageError("usage: guidance check CONFIG");
-  LoadedConfig loaded = load_config(args[0], global);
+}
+
+/// The taps of target and guide with their shapes on a batch of two training examples, and the
+/// resolved layer pairs: what a layer map can name, without misspelling a tap to find out.
+void print_tap_details(const Config& config, const RunComponents& run, std::ostream& out) {
+  int64_t count = std::min<int64_t>(2, run.dataset->size(Split::Train));
+  if (count == 0) {
+    out << "    (no training examples to show tap shapes on)\n";
+    return;
+  }
+  Batch batch = run.dataset->batch(Split::Train, torch::arange(count, torch::kLong));
+  out << "    shapes on a batch of " << count << " training examples\n";
+  print_taps("target " + config.target.name, *run.target, batch.network_input(), out);
+  if (!run.guide) return;
+  print_taps("guide " + config.guide->architecture.name, *run.guide, batch.network_input(), out);
+  out << "    layer pairs (guide tap -> target tap):\n";
+  for (const TapPair& pair : run.pairs) {
+    out << "      " << pair.guide_name << " -> " << pair.target_name << "\n";
+  }
+}
+
+struct CheckArguments {
+  std::string path;
+  bool verbose = false;
+};
+
+int check_config(const CheckArguments& arguments, const GlobalOptions& global,
+                 std::ostream& out) {
+  LoadedConfig loaded = load_config(arguments.path, global);
   for (const Config& config : loaded.runs) {
     RunComponents run = assemble_run(config, loaded.catalog);
     out << "ok  " << config.run.name << ": " << config.dataset.name << " ("
@@ -281,47 +248,31 @@ int check_command(const std::vector<std::string>& args, const GlobalOptions& glo
       out << ", unguided";
     }
     out << "\n";
+    if (arguments.verbose) print_tap_details(config, run, out);
   }
-  out << args[0] << ": " << loaded.runs.size() << (loaded.runs.size() == 1 ? " run" : " runs")
-      << " valid\n";
+  out << arguments.path << ": " << loaded.runs.size()
+      << (loaded.runs.size() == 1 ? " run" : " runs") << " valid\n";
   return 0;
 }
 
-int parse_count(const std::string& flag, const std::string& text) {
-  try {
-    size_t used = 0;
-    int value = std::stoi(text, &used);
-    if (used == text.size()) return value;
-  } catch (const std::exception&) {
-  }
-  throw UsageError(flag + " expects a number, got '" + text + "'");
+void add_check_command(CLI::App& root, const GlobalOptions& global, std::ostream& out) {
+  auto arguments = std::make_shared<CheckArguments>();
+  CLI::App& check = add_command(root, "check",
+                                "validate a config and every plugin it names, without training",
+                                [&, arguments] { return check_config(*arguments, global, out); });
+  check.add_option("CONFIG", arguments->path, "the config file (TOML)")->required();
+  check.add_flag("--verbose", arguments->verbose,
+                 "also list, for each run, the target's and the guide's taps (name, layout, shape "
+                 "on two training examples) and the resolved layer pairs");
+  check.footer(
+      "Validates CONFIG: TOML syntax, every section and key, each plugin's table against its\n"
+      "schema, the data the dataset plugin reads, the networks (built, not trained) and the layer\n"
+      "map's tap names. Every run of a [sweep] is checked. Nothing is trained or written.");
 }
 
-/// Reads `--name VALUE` or `--name=VALUE` at args[i] (advancing i past a separate value).
-/// @return whether args[i] is that option
-bool option_value(const std::vector<std::string>& args, size_t& i, const std::string& name,
-                  std::string& value) {
-  const std::string& arg = args[i];
-  if (arg == name) {
-    if (i + 1 >= args.size()) throw UsageError(name + " needs a value");
-    value = args[++i];
-    return true;
-  }
-  if (arg.rfind(name + "=", 0) == 0) {
-    value = arg.substr(name.size() + 1);
-    return true;
-  }
-  return false;
-}
-
-int run_command(const std::vector<std::string>& args, const GlobalOptions& global,
-                std::ostream& out, std::ostream& err) {
-  if (wants_help(args)) {
-    out << kRunHelp;
-    return 0;
-  }
-  RunOptions options;
+struct RunArguments {
   std::string path;
+  RunOptions options;
   std::string shard;
   int jobs = 0;
   int run_index = -1;
@@ -330,106 +281,50 @@ int run_command(const std::vector<std::string>& args, const GlobalOptions& globa
   bool emit_slurm = false;
   SlurmRequest slurm;
   int tasks = 0;
-  bool slurm_options = false;
-  for (size_t i = 0; i < args.size(); ++i) {
-    const std::string& arg = args[i];
-    std::string value;
-    if (arg == "--resume") {
-      options.resume = true;
-    } else if (arg == "--restart") {
-      options.restart = true;
-    } else if (arg == "--quiet") {
-      options.quiet = true;
-    } else if (arg == "--dry-run") {
-      dry_run = true;
-    } else if (arg == "--emit-slurm") {
-      emit_slurm = true;
-    } else if (option_value(args, i, "--threads", value)) {
-      options.threads = parse_count("--threads", value);
-      if (options.threads < 1) throw UsageError("--threads must be at least 1");
-    } else if (option_value(args, i, "--shard", value)) {
-      shard = value;
-    } else if (option_value(args, i, "--jobs", value)) {
-      jobs = parse_count("--jobs", value);
-      if (jobs < 1) throw UsageError("--jobs must be at least 1");
-    } else if (option_value(args, i, "--run-index", value)) {
-      run_index = parse_count("--run-index", value);
-      if (run_index < 0) throw UsageError("--run-index must be at least 0");
-    } else if (option_value(args, i, "--progress-fd", value)) {
-      progress_fd = parse_count("--progress-fd", value);
-      if (progress_fd < 0 || ::fcntl(progress_fd, F_GETFD) < 0) {
-        throw UsageError("--progress-fd " + value + " is not an open file descriptor");
-      }
-    } else if (option_value(args, i, "--tasks", value)) {
-      tasks = parse_count("--tasks", value);
-      if (tasks < 1) throw UsageError("--tasks must be at least 1");
-      slurm_options = true;
-    } else if (option_value(args, i, "--partition", value)) {
-      slurm.partition = value;
-      slurm_options = true;
-    } else if (option_value(args, i, "--time", value)) {
-      slurm.time = value;
-      slurm_options = true;
-    } else if (option_value(args, i, "--cpus", value)) {
-      slurm.cpus = parse_count("--cpus", value);
-      if (slurm.cpus < 1) throw UsageError("--cpus must be at least 1");
-      slurm_options = true;
-    } else if (option_value(args, i, "--gpus", value)) {
-      slurm.gpus = parse_count("--gpus", value);
-      if (slurm.gpus < 1) throw UsageError("--gpus must be at least 1");
-      slurm_options = true;
-    } else if (!arg.empty() && arg[0] == '-') {
-      throw UsageError("unknown option '" + arg + "' for 'run'" +
-                       did_you_mean(arg, {"--resume", "--restart", "--quiet", "--threads",
-                                          "--shard", "--jobs", "--dry-run", "--emit-slurm",
-                                          "--tasks", "--partition", "--time", "--cpus",
-                                          "--gpus"}));
-    } else if (path.empty()) {
-      path = arg;
-    } else {
-      throw UsageError("'run' takes one CONFIG, got '" + path + "' and '" + arg + "'");
-    }
-  }
-  if (path.empty()) throw UsageError("usage: guidance run CONFIG");
-  if (options.resume && options.restart) throw UsageError("--resume and --restart exclude each other");
-  if (dry_run && emit_slurm) throw UsageError("--dry-run and --emit-slurm exclude each other");
-  if (slurm_options && !emit_slurm) {
-    throw UsageError("--tasks, --partition, --time, --cpus and --gpus go with --emit-slurm");
-  }
-  if (emit_slurm && (!shard.empty() || jobs > 0)) {
-    throw UsageError("--emit-slurm writes its own --shard slurm; leave out --shard and --jobs");
-  }
-  if (run_index >= 0 && (jobs > 0 || !shard.empty())) {
-    throw UsageError("--run-index selects one run: leave out --jobs and --shard");
-  }
+};
 
+/// @return the shard `--shard I/N` or `--shard slurm` names.
+Shard parse_shard(const std::string& text) {
+  if (text == "slurm") return slurm_shard([](const char* name) { return std::getenv(name); });
+  Shard shard;
+  size_t slash = text.find('/');
+  size_t index_used = 0, count_used = 0;
+  try {
+    if (slash != std::string::npos) {
+      shard.index = std::stoi(text.substr(0, slash), &index_used);
+      shard.count = std::stoi(text.substr(slash + 1), &count_used);
+    }
+  } catch (const std::logic_error&) {
+    index_used = 0;
+  }
+  if (slash == std::string::npos || index_used != slash || count_used != text.size() - slash - 1) {
+    throw UsageError("--shard expects I/N or 'slurm', got '" + text + "'");
+  }
+  return shard;
+}
+
+int run_config(RunArguments& arguments, const GlobalOptions& global, std::ostream& out,
+               std::ostream& err) {
   Shard selected_shard;
-  if (shard == "slurm") {
-    selected_shard = slurm_shard([](const char* name) { return std::getenv(name); });
-  } else if (!shard.empty()) {
-    size_t slash = shard.find('/');
-    if (slash == std::string::npos) {
-      throw UsageError("--shard expects I/N or 'slurm', got '" + shard + "'");
-    }
-    selected_shard.index = parse_count("--shard", shard.substr(0, slash));
-    selected_shard.count = parse_count("--shard", shard.substr(slash + 1));
-  }
+  if (!arguments.shard.empty()) selected_shard = parse_shard(arguments.shard);
 
+  const std::string& path = arguments.path;
   LoadedConfig loaded = load_config(path, global);
   Study study{path, std::move(loaded.sweep), std::move(loaded.runs)};
   std::vector<size_t> selected;
-  if (run_index >= 0) {
-    if (static_cast<size_t>(run_index) >= study.sweep.size()) {
-      throw UsageError("--run-index " + std::to_string(run_index) + ": the config has " +
-                       std::to_string(study.sweep.size()) + " runs");
+  if (arguments.run_index >= 0) {
+    if (static_cast<size_t>(arguments.run_index) >= study.sweep.size()) {
+      throw UsageError("--run-index " + std::to_string(arguments.run_index) +
+                       ": the config has " + std::to_string(study.sweep.size()) + " runs");
     }
-    selected.push_back(static_cast<size_t>(run_index));
+    selected.push_back(static_cast<size_t>(arguments.run_index));
   } else {
     selected = shard_positions(study.sweep.size(), selected_shard.index, selected_shard.count);
   }
 
-  if (dry_run) return list_study(study, selected, out);
-  if (emit_slurm) {
+  if (arguments.dry_run) return list_study(study, selected, out);
+  if (arguments.emit_slurm) {
+    SlurmRequest& slurm = arguments.slurm;
     slurm.binary = std::filesystem::read_symlink("/proc/self/exe").string();
     slurm.config = std::filesystem::absolute(path).lexically_normal().string();
     for (const auto& dir : global.plugin_dirs) {
@@ -439,47 +334,166 @@ int run_command(const std::vector<std::string>& args, const GlobalOptions& globa
     std::replace(name.begin(), name.end(), '/', '-');
     slurm.job_name = name;
     slurm.runs = study.sweep.size();
-    slurm.tasks = tasks > 0 ? static_cast<size_t>(tasks) : study.sweep.size();
+    slurm.tasks =
+        arguments.tasks > 0 ? static_cast<size_t>(arguments.tasks) : study.sweep.size();
     out << slurm_script(slurm);
     return 0;
   }
-  if (jobs > 0) {
+  const RunOptions& options = arguments.options;
+  if (arguments.jobs > 0) {
     JobOptions job_options;
-    job_options.jobs = jobs;
+    job_options.jobs = arguments.jobs;
     job_options.threads = options.threads;
     job_options.restart = options.restart;
     job_options.quiet = options.quiet;
     job_options.plugin_dirs = global.plugin_dirs;
     return run_study_jobs(study, selected, job_options, out, err);
   }
-  return run_study_here(study, selected, loaded.catalog, options, progress_fd, out, err);
+  return run_study_here(study, selected, loaded.catalog, options, arguments.progress_fd, out,
+                        err);
+}
+
+void add_run_command(CLI::App& root, const GlobalOptions& global, std::ostream& out,
+                     std::ostream& err) {
+  auto arguments = std::make_shared<RunArguments>();
+  RunArguments& a = *arguments;
+  CLI::App& run = add_command(
+      root, "run", "train the run (or every run of a sweep) the config describes",
+      [&, arguments] { return run_config(*arguments, global, out, err); });
+  run.add_option("CONFIG", a.path, "the config file (TOML)")->required();
+  CLI::Option* resume =
+      run.add_flag("--resume", a.options.resume, "continue each run from its last checkpoint");
+  CLI::Option* restart = run.add_flag(
+      "--restart", a.options.restart,
+      "discard each run's earlier record and checkpoints and start over");
+  resume->excludes(restart);
+  run.add_option("--threads", a.options.threads,
+                 "LibTorch intra-op threads (default: run.threads, else every core; with --jobs: "
+                 "cores / jobs)")
+      ->type_name("N")
+      ->check(at_least(1));
+  run.add_flag("--quiet", a.options.quiet, "no progress output");
+  CLI::Option* shard =
+      run.add_option("--shard", a.shard,
+                     "I/N: run only the sweep runs i with i % N == I (for job arrays); 'slurm': "
+                     "the shard of this Slurm array task (SLURM_ARRAY_TASK_ID, _COUNT, _MIN)")
+          ->type_name("I/N|slurm");
+  CLI::Option* jobs =
+      run.add_option("--jobs", a.jobs,
+                     "train N runs at once in child processes; done runs are skipped, "
+                     "interrupted ones resumed, a failed run does not stop the others (logs: "
+                     "<run dir>/log.txt)")
+          ->type_name("N")
+          ->check(at_least(1));
+  CLI::Option* dry_run = run.add_flag(
+      "--dry-run", a.dry_run, "list the runs (name, state done/partial/new, settings) without "
+                              "training");
+  CLI::Option* emit_slurm = run.add_flag(
+      "--emit-slurm", a.emit_slurm,
+      "print an sbatch array script that runs every shard with --shard slurm --resume");
+  dry_run->excludes(emit_slurm);
+  emit_slurm->excludes(shard)->excludes(jobs);
+  const std::string slurm_group = "Options of --emit-slurm";
+  run.add_option("--tasks", a.tasks, "array tasks (default: one per run)")
+      ->type_name("K")
+      ->check(at_least(1))
+      ->needs(emit_slurm)
+      ->group(slurm_group);
+  run.add_option("--partition", a.slurm.partition, "the Slurm partition")
+      ->type_name("P")
+      ->needs(emit_slurm)
+      ->group(slurm_group);
+  run.add_option("--time", a.slurm.time, "the time limit of each task")
+      ->type_name("T")
+      ->needs(emit_slurm)
+      ->group(slurm_group);
+  run.add_option("--cpus", a.slurm.cpus, "CPUs per task (also --threads C)")
+      ->type_name("C")
+      ->check(at_least(1))
+      ->needs(emit_slurm)
+      ->group(slurm_group);
+  run.add_option("--gpus", a.slurm.gpus, "GPUs per task")
+      ->type_name("G")
+      ->check(at_least(1))
+      ->needs(emit_slurm)
+      ->group(slurm_group);
+  // What --jobs passes its children; not for users, so not in the help.
+  run.add_option("--run-index", a.run_index, "train run K only")
+      ->check(at_least(0))
+      ->excludes(jobs)
+      ->excludes(shard)
+      ->group("");
+  run.add_option("--progress-fd", a.progress_fd, "write 'step S T' lines to FD")
+      ->check(CLI::Validator(
+          [](std::string& text) -> std::string {
+            int fd = -1;
+            if (!CLI::detail::lexical_cast(text, fd) || fd < 0 || ::fcntl(fd, F_GETFD) < 0) {
+              return "'" + text + "' is not an open file descriptor";
+            }
+            return "";
+          },
+          ""))
+      ->group("");
+  run.footer(
+      "Trains the run CONFIG describes (every run of its [sweep], in order) and writes its record\n"
+      "to <run.output>/<run.name>/run.h5. Ctrl-C or SIGTERM saves a checkpoint and stops; --resume\n"
+      "continues from it and ends as an uninterrupted run would. A run that another process is\n"
+      "training is reported and skipped. Studies: docs/studies.md.\n\n"
+      "exit codes: 0 every run done, 2 usage or config error, 1 runtime failure (with --jobs: a\n"
+      "run failed; also when a run was skipped as busy), 130 interrupted (resumable)");
+}
+
+std::string version_text() {
+  return std::string("guidance ") + GUIDANCE_VERSION + "\nplugin ABI " +
+         std::to_string(kAbiVersion) + "\nLibTorch " + TORCH_VERSION;
 }
 
 }  // namespace
 
-int dispatch(const std::vector<std::string>& all_args, std::ostream& out, std::ostream& err) {
-  GlobalOptions global = split_global_options(all_args);
-  const std::vector<std::string>& args = global.rest;
-  if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
-    out << kMainHelp;
-    return args.empty() ? 2 : 0;
+int run_guidance(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
+  try {
+    GlobalOptions global;
+    CLI::App root(kDescription, "guidance");
+    use_workbench_conventions(root);
+    root.footer(kExitCodes);
+    root.require_subcommand(1);
+    root.add_option("--plugin-dir", global.plugin_dirs,
+                    "load plugins from DIR first (repeatable, before or after the command); then "
+                    "$GUIDANCE_PLUGIN_PATH (colon-separated), the config's run.plugin_dirs, the "
+                    "built-in plugins")
+        ->type_name("DIR")
+        ->allow_extra_args(false);
+    root.set_version_flag("--version", version_text(), "print versions and exit");
+    add_plugins_command(root, global, out, err);
+    add_check_command(root, global, out);
+    add_run_command(root, global, out, err);
+    add_analyze_command(
+        root, [&global] { return load_plugins(global.plugin_dirs, {}); }, out, err);
+    analysis::add_summarize_command(root, out);
+    if (args.empty()) {
+      out << root.help();
+      return 2;
+    }
+    return run_command_line(root, args, out);
+  } catch (const UsageError& error) {
+    err << error.what() << "\n";
+    return 2;
+  } catch (const ConfigError& error) {
+    err << "guidance: " << error.what() << "\n";
+    return 2;
+  } catch (const PluginLoadError& error) {
+    err << "guidance: " << error.what() << "\n";
+    return 2;
+  } catch (const Interrupted& error) {
+    err << "guidance: " << error.what() << "\n";
+    return 130;
+  } catch (const c10::Error& error) {
+    err << "guidance: LibTorch error: " << error.what_without_backtrace() << "\n";
+    return 1;
+  } catch (const std::exception& error) {
+    err << "guidance: " << error.what() << "\n";
+    return 1;
   }
-  if (args[0] == "--version") {
-    out << "guidance " << GUIDANCE_VERSION << "\nplugin ABI " << kAbiVersion << "\nLibTorch "
-        << TORCH_VERSION << "\n";
-    return 0;
-  }
-  std::vector<std::string> rest(args.begin() + 1, args.end());
-  if (args[0] == "plugins") return plugins_command(rest, global, out, err);
-  if (args[0] == "check") return check_command(rest, global, out);
-  if (args[0] == "run") return run_command(rest, global, out, err);
-  if (args[0] == "analyze") {
-    PluginCatalog catalog = load_plugins(global.plugin_dirs, {});
-    return analyze_main(rest, catalog, out, err);
-  }
-  if (args[0] == "summarize") return analysis::summarize_main(rest, out, err);
-  throw UsageError("unknown command '" + args[0] + "'" +
-                   did_you_mean(args[0], {"plugins", "check", "run", "analyze", "summarize"}));
 }
 
 }  // namespace guidance::cli

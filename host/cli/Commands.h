@@ -6,9 +6,10 @@
 
 namespace guidance::cli {
 
-/// Runs the subcommand named by args[0] (or a global flag).
-/// @return the exit code: 0 success, 2 usage or config error, 1 runtime failure. Usage and
-/// config errors may also be thrown as UsageError / ConfigError.
-int dispatch(const std::vector<std::string>& args, std::ostream& out, std::ostream& err);
+/// Runs `guidance ARGS...` (args without the program name): parses the command line, runs the
+/// command, reports errors on `err`.
+/// @return the exit code: 0 success, 2 usage or config error (also for no arguments, after the
+/// help), 1 runtime failure, 130 interrupted (resumable)
+int run_guidance(const std::vector<std::string>& args, std::ostream& out, std::ostream& err);
 
 }  // namespace guidance::cli

@@ -93,20 +93,21 @@ std::shared_ptr<Metric> make_metric(const PluginChoice& choice, const PluginCata
 
 }  // namespace
 
+NetworkOutput inspect_forward(Network& network, const NetworkInput& input) {
+  torch::NoGradGuard no_grad;
+  bool was_training = network.is_training();
+  network.eval();
+  NetworkOutput output = network.forward(input);
+  network.train(was_training);
+  return output;
+}
+
 void check_distillable(const Config& config, const RunComponents& run) {
   int64_t count = std::min<int64_t>(2, run.dataset->size(Split::Train));
   if (count == 0) return;
   Batch batch = run.dataset->batch(Split::Train, torch::arange(count, torch::kLong));
-  torch::NoGradGuard no_grad;
-  auto logits_of = [&](Network& network) {
-    bool was_training = network.is_training();
-    network.eval();
-    torch::Tensor logits = network.forward(batch.network_input()).logits;
-    network.train(was_training);
-    return logits;
-  };
-  torch::Tensor target = logits_of(*run.target);
-  torch::Tensor guide = logits_of(*run.guide);
+  torch::Tensor target = inspect_forward(*run.target, batch.network_input()).logits;
+  torch::Tensor guide = inspect_forward(*run.guide, batch.network_input()).logits;
   if (target.sizes() != guide.sizes()) {
     auto shape = [](const torch::Tensor& tensor) {
       std::string text;

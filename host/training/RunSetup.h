@@ -44,6 +44,10 @@ int apply_threads(int64_t threads);
 /// for data problems.
 RunComponents assemble_run(const Config& config, const PluginCatalog& catalog);
 
+/// @return one forward pass of `network` on `input` in eval mode and without gradients, for a
+/// look at its outputs (shapes); the network's training mode is restored afterwards.
+NetworkOutput inspect_forward(Network& network, const NetworkInput& input);
+
 /// Distillation compares logits class by class: runs two train examples through target and guide
 /// and throws ConfigError at `guidance.distillation` naming both shapes when they differ.
 /// assemble_run() calls it for every distilling run (so `guidance check` does too).

@@ -1,5 +1,3 @@
-#include "analysis/Analyze.h"
-
 #include <filesystem>
 #include <sstream>
 
@@ -8,6 +6,7 @@
 #include "analysis/Table.h"
 #include "host/representation/Similarity.h"
 #include "tests/host/recording/SyntheticRecord.h"
+#include "tests/support/GuidanceInProcess.h"
 #include "tests/support/TestSupport.h"
 
 namespace guidance {
@@ -16,16 +15,11 @@ namespace {
 namespace fs = std::filesystem;
 using testing::TemporaryDirectory;
 
-struct Analyzed {
-  int exit_code;
-  std::string out;
-  std::string err;
-};
+using Analyzed = testing::CommandResult;
 
-Analyzed analyze(const std::vector<std::string>& args) {
-  std::ostringstream out, err;
-  int code = analyze_main(args, testing::built_plugins(), out, err);
-  return {code, out.str(), err.str()};
+Analyzed analyze(std::vector<std::string> args) {
+  args.insert(args.begin(), "analyze");
+  return testing::run_guidance_here(args);
 }
 
 size_t count_lines(const std::string& text) {
@@ -234,7 +228,9 @@ TEST_F(AnalyzeTest, UsageErrorsExitTwoAndNameTheCulprit) {
 
   Analyzed help = analyze({"--help"});
   EXPECT_EQ(help.exit_code, 0);
-  EXPECT_TRUE(contains(help.out, "report RUN.h5|DIR"));
+  for (const char* command : {"report", "compare", "consistency", "export"}) {
+    EXPECT_TRUE(contains(help.out, std::string("\n  ") + command + " ")) << command << help.out;
+  }
   EXPECT_EQ(analyze({"compare", "--help"}).exit_code, 0);
   EXPECT_EQ(analyze({}).exit_code, 2);
 
@@ -259,6 +255,26 @@ TEST_F(AnalyzeTest, UsageErrorsExitTwoAndNameTheCulprit) {
   Analyzed broken = analyze({"export", directory.file("not-a-record.h5"), "training"});
   EXPECT_EQ(broken.exit_code, 1);
   EXPECT_TRUE(contains(broken.err, "not-a-record.h5 is not an HDF5 file")) << broken.err;
+}
+
+TEST_F(AnalyzeTest, CompareWithAMetricFromAnUnsearchedFolderNamesTheRecordsPluginFolders) {
+  TemporaryDirectory directory;
+  const std::string folder = directory.file("lab-plugins");
+  const std::string built_in = fs::weakly_canonical(testing::plugin_directory()).string();
+  Provenance provenance = testing::synthetic_provenance();
+  provenance.plugins = {{"metric", "linear-cka", "1.0.0", built_in + "/libguidance-linear-cka.so"},
+                        {"metric", "lab-metric", "0.3.0", folder + "/liblab-metric.so"}};
+  std::string record = directory.file("run.h5");
+  RunRecord::create(record, provenance, testing::synthetic_layout())
+      ->finish(RecordState::Completed, "2024-01-01T01:00:00Z");
+
+  Analyzed result = analyze({"compare", record, record, "--metric", "lab-metric"});
+  EXPECT_EQ(result.exit_code, 2);
+  EXPECT_TRUE(contains(result.err, "no metric plugin named 'lab-metric'")) << result.err;
+  EXPECT_TRUE(contains(result.err, "loaded plugins from '" + folder + "'")) << result.err;
+  EXPECT_TRUE(contains(result.err, "--plugin-dir '" + folder + "'")) << result.err;
+  // The built-in folder is searched already: it is not suggested.
+  EXPECT_FALSE(contains(result.err, "'" + built_in + "'")) << result.err;
 }
 
 TEST(SvgTest, TicksColoursAndEscaping) {

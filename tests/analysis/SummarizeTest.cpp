@@ -4,7 +4,6 @@
 #include <filesystem>
 #include <sstream>
 
-#include "analysis/Analyze.h"
 #include "analysis/ErrorConsistency.h"
 #include "analysis/RecordReader.h"
 #include "analysis/Statistics.h"
@@ -12,6 +11,7 @@
 #include "host/recording/Hdf5.h"
 #include "host/recording/RecordSchema.h"
 #include "host/recording/RunRecord.h"
+#include "tests/support/GuidanceInProcess.h"
 #include "tests/support/TestSupport.h"
 
 namespace guidance {
@@ -84,22 +84,16 @@ void add_predictions(const std::string& path, const std::string& network,
   write("correct", H5T_STD_I8LE, H5T_NATIVE_INT8, correct.data(), correct.size());
 }
 
-struct Ran {
-  int exit_code;
-  std::string out;
-  std::string err;
-};
+using Ran = testing::CommandResult;
 
-Ran summarize(const std::vector<std::string>& args) {
-  std::ostringstream out, err;
-  int code = analysis::summarize_main(args, out, err);
-  return {code, out.str(), err.str()};
+Ran summarize(std::vector<std::string> args) {
+  args.insert(args.begin(), "summarize");
+  return testing::run_guidance_here(args);
 }
 
-Ran analyze(const std::vector<std::string>& args) {
-  std::ostringstream out, err;
-  int code = analyze_main(args, testing::built_plugins(), out, err);
-  return {code, out.str(), err.str()};
+Ran analyze(std::vector<std::string> args) {
+  args.insert(args.begin(), "analyze");
+  return testing::run_guidance_here(args);
 }
 
 const analysis::StudyCell& cell_with(const analysis::Study& study, const std::string& key,
@@ -186,7 +180,7 @@ TEST(Summarize, CellsAverageFinishedRunsFlagTheRestAndCompareWithTheBaseline) {
   EXPECT_EQ(summarize({dir, "--colour", "x"}).exit_code, 2);
   Ran help = summarize({"--help"});
   EXPECT_EQ(help.exit_code, 0);
-  EXPECT_THAT(help.out, HasSubstr("usage: guidance summarize DIR"));
+  EXPECT_THAT(help.out, HasSubstr("usage: guidance summarize [OPTIONS] DIR"));
 }
 
 TEST(Summarize, PivotMakesAPriorAtlasAgainstEachTargetsUnguidedBaseline) {

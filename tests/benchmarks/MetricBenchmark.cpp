@@ -9,18 +9,21 @@
 // ratio can fall below 1. (At d = 128 linear CKA takes the d×d covariance route; the ratio is
 // still to the Gram-shaped matmuls.)
 //
-//   bench-metrics [--threads=N] [benchmark flags]   (N defaults to the hardware cores)
+//   bench-metrics [--threads N] [benchmark flags]   (N defaults to the hardware cores)
 
 #include <algorithm>
 #include <chrono>
-#include <cstring>
+#include <iostream>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include <CLI/CLI.hpp>
 #include <benchmark/benchmark.h>
 #include <torch/torch.h>
 
+#include "host/common/CommandLine.h"
+#include "host/common/Errors.h"
 #include "tests/support/TestSupport.h"
 
 namespace {
@@ -80,30 +83,31 @@ void metric_benchmark(benchmark::State& state, std::shared_ptr<guidance::Metric>
   state.SetLabel(backward ? "fwd+bwd" : "fwd");
 }
 
-/// Removes `--threads=N` from argv and returns N (the hardware cores when absent).
-int take_thread_flag(int& argc, char** argv) {
-  int threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  const char* flag = "--threads=";
-  int kept = 1;
-  for (int i = 1; i < argc; ++i) {
-    if (std::strncmp(argv[i], flag, std::strlen(flag)) == 0) {
-      threads = std::stoi(argv[i] + std::strlen(flag));
-    } else {
-      argv[kept++] = argv[i];
-    }
-  }
-  argc = kept;
-  return threads;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
-  int threads = take_thread_flag(argc, argv);
+  int threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  CLI::App app("Times every differentiable metric plugin against a Gram matmul.", "bench-metrics");
+  guidance::use_workbench_conventions(app);
+  app.add_option("--threads", threads, "LibTorch intra-op threads (default: the hardware cores)")
+      ->type_name("N")
+      ->check(guidance::at_least(1));
+  app.allow_extras();
+  app.footer("Other arguments go to Google Benchmark, e.g. --benchmark_filter=REGEX.");
+  try {
+    if (!guidance::parse_command_line(app, {argv + 1, argv + argc}, std::cout)) return 0;
+  } catch (const guidance::UsageError& error) {
+    std::cerr << error.what() << "\n";
+    return 2;
+  }
+  std::vector<std::string> benchmark_args = app.remaining();
+  std::vector<char*> benchmark_argv = {argv[0]};
+  for (std::string& arg : benchmark_args) benchmark_argv.push_back(arg.data());
+  int benchmark_argc = static_cast<int>(benchmark_argv.size());
   torch::set_num_threads(threads);
   torch::manual_seed(0);
-  benchmark::Initialize(&argc, argv);
-  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  benchmark::Initialize(&benchmark_argc, benchmark_argv.data());
+  if (benchmark::ReportUnrecognizedArguments(benchmark_argc, benchmark_argv.data())) return 1;
   benchmark::AddCustomContext("torch_threads", std::to_string(threads));
 
   const guidance::PluginCatalog& catalog = guidance::testing::built_plugins();

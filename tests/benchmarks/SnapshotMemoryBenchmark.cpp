@@ -4,7 +4,7 @@
 // a child process, whose peak resident set (wait4's ru_maxrss) is reported, beside a child that
 // only loads the plugins and creates the record.
 //
-//   bench-snapshot-memory [--examples=N] [--taps=K] [--features=F] [--batch=B] [--budget-mb=M]
+//   bench-snapshot-memory [--examples N] [--taps K] [--features F] [--batch B] [--budget-mb M]
 //
 // Defaults: 256 probes, 4 taps of 50 000 features per network (≈ 51 MB per tap as float32,
 // 410 MB for both networks), batches of 32, a 64 MiB similarity budget, linear CKA.
@@ -14,13 +14,15 @@
 #include <unistd.h>
 
 #include <cstdio>
-#include <cstring>
 #include <iostream>
 #include <map>
 #include <string>
 
+#include <CLI/CLI.hpp>
 #include <torch/torch.h>
 
+#include "host/common/CommandLine.h"
+#include "host/common/Errors.h"
 #include "host/recording/RunRecord.h"
 #include "tests/support/TestSupport.h"
 
@@ -110,25 +112,26 @@ double peak_mib(const std::string& mode, const Sizes& sizes, const std::string& 
   return static_cast<double>(usage.ru_maxrss) / 1024.0;  // ru_maxrss is in KiB on Linux
 }
 
-int64_t option(int argc, char** argv, const char* name, int64_t fallback) {
-  std::string prefix = std::string("--") + name + "=";
-  for (int i = 1; i < argc; ++i) {
-    if (std::strncmp(argv[i], prefix.c_str(), prefix.size()) == 0) {
-      return std::stoll(argv[i] + prefix.size());
-    }
-  }
-  return fallback;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
   Sizes sizes;
-  sizes.examples = option(argc, argv, "examples", sizes.examples);
-  sizes.taps = option(argc, argv, "taps", sizes.taps);
-  sizes.features = option(argc, argv, "features", sizes.features);
-  sizes.batch = option(argc, argv, "batch", sizes.batch);
-  sizes.budget_mb = option(argc, argv, "budget-mb", sizes.budget_mb);
+  CLI::App app("Peak memory of writing one snapshot, streamed vs all activations in memory.",
+               "bench-snapshot-memory");
+  guidance::use_workbench_conventions(app);
+  app.option_defaults()->always_capture_default();
+  app.add_option("--examples", sizes.examples, "probe examples")->check(guidance::at_least(1));
+  app.add_option("--taps", sizes.taps, "taps per network")->check(guidance::at_least(1));
+  app.add_option("--features", sizes.features, "features per tap")->check(guidance::at_least(1));
+  app.add_option("--batch", sizes.batch, "examples per batch")->check(guidance::at_least(1));
+  app.add_option("--budget-mb", sizes.budget_mb, "similarity budget, MiB")
+      ->check(guidance::at_least(1));
+  try {
+    if (!guidance::parse_command_line(app, {argv + 1, argv + argc}, std::cout)) return 0;
+  } catch (const guidance::UsageError& error) {
+    std::cerr << error.what() << "\n";
+    return 2;
+  }
   torch::set_num_threads(1);
   guidance::testing::TemporaryDirectory directory;
 

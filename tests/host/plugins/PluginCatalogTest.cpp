@@ -138,6 +138,17 @@ TEST(PluginCli, ListsPluginsAndReportsBrokenDirectoriesWithExitCode2) {
   EXPECT_THAT(broken.out, HasSubstr("linear-cka"));  // the rest still listed
 }
 
+TEST(PluginCli, DescribeReportsARefusedLibraryButExits0HavingDescribedThePlugin) {
+  testing::CommandResult described = testing::run_cli(
+      "--plugin-dir '" + fixture("wrong-abi") + "' plugins describe linear-cka");
+  EXPECT_EQ(described.exit_code, 0) << described.err;
+  EXPECT_THAT(described.out, HasSubstr("linear-cka (metric plugin"));
+  EXPECT_THAT(described.err, HasSubstr("libfixture-wrong-abi.so"));
+
+  testing::CommandResult help = testing::run_cli("plugins --help");
+  EXPECT_THAT(help.out, HasSubstr("the listing then exits 2, 'describe' still exits 0"));
+}
+
 TEST(PluginCli, EnvironmentPathIsSearchedAndCheckedToo) {
   testing::CommandResult result = testing::run_command(
       "GUIDANCE_PLUGIN_PATH='" + fixture("valid") + "' '" + testing::cli_path() + "' plugins");

@@ -322,13 +322,13 @@ TEST_F(StudyCli, OptionsAreCheckedBeforeAnythingRuns) {
                                                              "\"run.seed\" = [0]\n"));
   testing::CommandResult jobs = testing::run_cli("run '" + config + "' --jobs 0");
   EXPECT_EQ(jobs.exit_code, 2);
-  EXPECT_THAT(jobs.err, HasSubstr("--jobs must be at least 1"));
+  EXPECT_THAT(jobs.err, HasSubstr("--jobs: must be at least 1"));
   testing::CommandResult typo = testing::run_cli("run '" + config + "' --job 2");
   EXPECT_EQ(typo.exit_code, 2);
   EXPECT_THAT(typo.err, HasSubstr("did you mean '--jobs'"));
   testing::CommandResult stray = testing::run_cli("run '" + config + "' --partition p");
   EXPECT_EQ(stray.exit_code, 2);
-  EXPECT_THAT(stray.err, HasSubstr("go with --emit-slurm"));
+  EXPECT_THAT(stray.err, HasSubstr("--partition requires --emit-slurm"));
   testing::CommandResult slurm = testing::run_command("env -u SLURM_ARRAY_TASK_ID '" +
                                                       testing::cli_path() + "' run '" + config +
                                                       "' --shard slurm");

@@ -1,0 +1,193 @@
+// The command-line grammar every command shares (host/common/CommandLine.h over CLI11), on a
+// small tree of its own and on `guidance`'s, in process.
+#include <CLI/CLI.hpp>
+
+#include <regex>
+#include <sstream>
+
+#include "host/common/CommandLine.h"
+#include "host/common/Errors.h"
+#include "tests/host/training/RunTestSupport.h"
+#include "tests/support/GuidanceInProcess.h"
+
+namespace guidance {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::Not;
+using testing::run_guidance_here;
+
+/// A root with one command `go` taking --count N (at least 1) and a flag, as the workbench's
+/// programs declare theirs.
+struct Tree {
+  CLI::App root{"a test tree", "tool"};
+  int count = 0;
+  bool loud = false;
+  int ran = 0;
+
+  Tree() {
+    use_workbench_conventions(root);
+    root.require_subcommand(1);
+    CLI::App& go = add_command(root, "go", "count", [this] {
+      ++ran;
+      return 7;
+    });
+    go.add_option("--count", count, "how many")->check(at_least(1));
+    go.add_flag("--loud", loud, "shout");
+  }
+
+  int run(const std::vector<std::string>& args) {
+    std::ostringstream out;
+    return run_command_line(root, args, out);
+  }
+};
+
+std::string usage_error_of(const std::vector<std::string>& args) {
+  Tree tree;
+  try {
+    tree.run(args);
+  } catch (const UsageError& error) {
+    EXPECT_EQ(tree.ran, 0) << "the action must not run after a usage error";
+    return error.what();
+  }
+  ADD_FAILURE() << "no usage error";
+  return "";
+}
+
+TEST(CommandLine, OptionsTakeTheirValueAfterASpaceOrAnEqualsSign) {
+  for (const std::vector<std::string>& args :
+       {std::vector<std::string>{"go", "--count=3"}, {"go", "--count", "3"}, {"go", "--count", "3", "--loud"}}) {
+    Tree tree;
+    EXPECT_EQ(tree.run(args), 7);
+    EXPECT_EQ(tree.ran, 1);
+    EXPECT_EQ(tree.count, 3);
+  }
+}
+
+TEST(CommandLine, UsageErrorsNameTheCommandTheClosestNameAndItsHelp) {
+  std::string option = usage_error_of({"go", "--cuont", "3"});
+  EXPECT_THAT(option, HasSubstr("tool go: unknown option '--cuont' (did you mean '--count'?)"));
+  EXPECT_THAT(option, HasSubstr("(see 'tool go --help')"));
+  EXPECT_THAT(usage_error_of({"go", "--cuont=3"}), HasSubstr("unknown option '--cuont'"));
+  EXPECT_THAT(usage_error_of({"og"}), HasSubstr("unknown command 'og' (did you mean 'go'?)"));
+  EXPECT_THAT(usage_error_of({"go", "--count", "0"}), HasSubstr("must be at least 1, got '0'"));
+  EXPECT_THAT(usage_error_of({"go", "--count", "many"}), HasSubstr("expects an integer, got 'many'"));
+  EXPECT_THAT(usage_error_of({"go", "extra"}), HasSubstr("unexpected argument 'extra'"));
+  EXPECT_THAT(usage_error_of({}), HasSubstr("a command is required: 'go'"));
+}
+
+TEST(CommandLine, HelpIsPrintedInsteadOfRunning) {
+  Tree tree;
+  std::ostringstream out;
+  EXPECT_EQ(run_command_line(tree.root, {"go", "--help"}, out), 0);
+  EXPECT_EQ(tree.ran, 0);
+  EXPECT_THAT(out.str(), HasSubstr("usage: tool go [OPTIONS]"));
+  EXPECT_THAT(out.str(), HasSubstr("--count"));
+}
+
+class GuidanceCommandLine : public ::testing::Test {
+ protected:
+  testing::TemporaryDirectory directory_;
+  std::string config_ = [this] {
+    std::string path = directory_.file("parity.toml");
+    testing::write_file(path, testing::parity_config(directory_.file("results")));
+    return path;
+  }();
+};
+
+TEST_F(GuidanceCommandLine, RunTakesThreadsAfterASpaceOrAnEqualsSign) {
+  for (const char* threads : {"--threads=2", "--threads"}) {
+    std::vector<std::string> args = {"run", config_, threads};
+    if (std::string(threads) == "--threads") args.push_back("2");
+    args.push_back("--dry-run");
+    testing::CommandResult listed = run_guidance_here(args);
+    EXPECT_EQ(listed.exit_code, 0) << threads << ": " << listed.err;
+    EXPECT_THAT(listed.out, HasSubstr("parity-small")) << threads;
+  }
+  testing::CommandResult zero = run_guidance_here({"run", config_, "--threads=0"});
+  EXPECT_EQ(zero.exit_code, 2);
+  EXPECT_THAT(zero.err, HasSubstr("--threads: must be at least 1, got '0'"));
+}
+
+TEST_F(GuidanceCommandLine, PluginDirIsGlobalInEitherSpellingBeforeOrAfterTheCommand) {
+  // A folder that does not exist is refused at once: proof the option reached the loader.
+  const std::string missing = directory_.file("no-plugins-here");
+  for (const std::vector<std::string>& args :
+       {std::vector<std::string>{"--plugin-dir=" + missing, "plugins"},
+        {"--plugin-dir", missing, "plugins"},
+        {"plugins", "--plugin-dir", missing},
+        {"plugins", "describe", "linear-cka", "--plugin-dir=" + missing},
+        {"check", "--plugin-dir", missing, config_}}) {
+    testing::CommandResult result = run_guidance_here(args);
+    EXPECT_EQ(result.exit_code, 2) << args.front();
+    EXPECT_THAT(result.err, HasSubstr("'" + missing + "' does not exist")) << args.front();
+  }
+}
+
+TEST_F(GuidanceCommandLine, UnknownOptionsAndCommandsExit2WithTheClosestName) {
+  testing::CommandResult option = run_guidance_here({"run", config_, "--thread", "2"});
+  EXPECT_EQ(option.exit_code, 2);
+  EXPECT_THAT(option.err, HasSubstr("guidance run: unknown option '--thread' (did you mean '--threads'?)"));
+  EXPECT_THAT(option.err, HasSubstr("(see 'guidance run --help')"));
+  testing::CommandResult command = run_guidance_here({"chek", config_});
+  EXPECT_EQ(command.exit_code, 2);
+  EXPECT_THAT(command.err, HasSubstr("unknown command 'chek' (did you mean 'check'?)"));
+  testing::CommandResult nested = run_guidance_here({"analyze", "reprt", "x.h5"});
+  EXPECT_EQ(nested.exit_code, 2);
+  EXPECT_THAT(nested.err, HasSubstr("guidance analyze: unknown command 'reprt' (did you mean 'report'?)"));
+  testing::CommandResult excluded = run_guidance_here({"run", config_, "--resume", "--restart"});
+  EXPECT_EQ(excluded.exit_code, 2);
+  EXPECT_THAT(excluded.err, HasSubstr("--resume excludes --restart"));
+}
+
+TEST_F(GuidanceCommandLine, EveryCommandsHelpExits0AndListsItsOptions) {
+  const std::vector<std::pair<std::vector<std::string>, std::string>> helps = {
+      {{"--help"}, "--plugin-dir"},
+      {{"plugins", "--help"}, "describe"},
+      {{"plugins", "describe", "--help"}, "NAME"},
+      {{"check", "--help"}, "--verbose"},
+      {{"run", "--help"}, "--emit-slurm"},
+      {{"analyze", "--help"}, "consistency"},
+      {{"analyze", "report", "--help"}, "--out"},
+      {{"analyze", "compare", "--help"}, "--metric"},
+      {{"analyze", "consistency", "--help"}, "--side-b"},
+      {{"analyze", "export", "--help"}, "--csv"},
+      {{"summarize", "--help"}, "--baseline"},
+  };
+  for (const auto& [args, option] : helps) {
+    std::string command = "guidance";
+    for (const auto& arg : args) command += arg == "--help" ? "" : " " + arg;
+    testing::CommandResult help = run_guidance_here(args);
+    EXPECT_EQ(help.exit_code, 0) << command;
+    EXPECT_THAT(help.out, HasSubstr("usage: " + command)) << command;
+    EXPECT_THAT(help.out, HasSubstr(option)) << command;
+  }
+  testing::CommandResult bare = run_guidance_here({});
+  EXPECT_EQ(bare.exit_code, 2);
+  EXPECT_THAT(bare.out, HasSubstr("usage: guidance"));
+}
+
+TEST_F(GuidanceCommandLine, CheckVerboseListsEachNetworksTapsWithShapesAndTheLayerPairs) {
+  testing::CommandResult plain = run_guidance_here({"check", config_});
+  ASSERT_EQ(plain.exit_code, 0) << plain.err;
+  EXPECT_THAT(plain.out, Not(HasSubstr("taps:")));
+
+  testing::CommandResult verbose = run_guidance_here({"check", "--verbose", config_});
+  ASSERT_EQ(verbose.exit_code, 0) << verbose.err;
+  EXPECT_THAT(verbose.out, HasSubstr("shapes on a batch of 2 training examples"));
+  EXPECT_THAT(verbose.out, HasSubstr("target rnn taps:"));
+  EXPECT_THAT(verbose.out, HasSubstr("guide transformer taps:"));
+  // Token tasks give sequence taps: [batch 2, length, features].
+  EXPECT_TRUE(std::regex_search(verbose.out, std::regex(R"(\n      \S+ +sequence +\[2, \d+, \d+\]\n)")))
+      << verbose.out;
+  std::smatch pairs;
+  ASSERT_TRUE(std::regex_search(plain.out, pairs, std::regex(R"(on (\d+) pairs)"))) << plain.out;
+  std::string listed = verbose.out.substr(verbose.out.find("layer pairs (guide tap -> target tap):"));
+  const std::regex pair_line(R"(\n      \S+ -> \S+)");
+  std::ptrdiff_t pair_lines = std::distance(
+      std::sregex_iterator(listed.begin(), listed.end(), pair_line), std::sregex_iterator());
+  EXPECT_EQ(pair_lines, std::stoi(pairs[1])) << verbose.out;
+}
+
+}  // namespace
+}  // namespace guidance
