@@ -19,6 +19,7 @@
 #include "host/common/Errors.h"
 #include "host/common/Suggest.h"
 #include "host/config/Config.h"
+#include "host/contract/ContractChecks.h"
 #include "host/config/TomlReader.h"
 #include "host/plugins/PluginCatalog.h"
 #include "host/study/StudyRunner.h"
@@ -157,6 +158,66 @@ int describe_plugin(const std::string& name, const GlobalOptions& global, std::o
   return 0;
 }
 
+/// `plugins test SUBJECT`: the contract checks (host/contract) on a plugin named in SUBJECT, on
+/// an inline table `{ plugin = "...", <parameters> }`, or on every plugin of a library file.
+/// @return 0 when every check passed, 1 when one failed
+int test_plugins(const std::string& subject, const GlobalOptions& global, std::ostream& out,
+                 std::ostream& err) {
+  PluginCatalog catalog = load_plugins(global.plugin_dirs, {});
+  for (const auto& problem : catalog.problems()) err << "guidance: " << problem << "\n";
+  struct Tested {
+    const CatalogEntry* entry;
+    Params params;
+  };
+  std::vector<Tested> tested;
+  PluginCatalog library;  // a library file's own plugins, whatever else is loaded
+  std::error_code no_file;
+  if (!subject.empty() && subject.front() != '{' && std::filesystem::is_regular_file(subject, no_file)) {
+    library.load_library(subject);
+    library.require_no_problems();
+    for (const auto& entry : library.entries()) {
+      tested.push_back({&entry, defaults_of(entry.info.params)});
+    }
+    if (tested.empty()) throw UsageError("plugin library '" + subject + "' registers no plugins");
+  } else {
+    std::string name = subject;
+    if (!subject.empty() && subject.front() == '{') {
+      try {
+        toml::table table = toml::parse("value = " + subject, std::string_view("plugins test"));
+        name = table["value"]["plugin"].value_or(std::string());
+      } catch (const toml::parse_error& error) {
+        throw UsageError("plugins test: not a plugin name, library file nor a TOML table "
+                         "{ plugin = \"...\", ... }: " + std::string(error.description()));
+      }
+    }
+    std::vector<const CatalogEntry*> found = catalog.find_any(name);
+    if (found.empty()) {
+      throw UsageError("plugins test: no plugin named '" + name + "' and no library file '" +
+                       subject + "'" + did_you_mean(name, [&] {
+                         std::vector<std::string> all;
+                         for (const auto& entry : catalog.entries()) all.push_back(entry.info.name);
+                         return all;
+                       }()));
+    }
+    for (const CatalogEntry* entry : found) {
+      tested.push_back(
+          {entry, parse_plugin_choice(subject, entry->plugin->kind(), catalog, "plugins test").params});
+    }
+  }
+  ContractOptions options;
+  options.base_directory = std::filesystem::current_path().string();
+  options.architectures = &catalog;
+  bool all_passed = true;
+  for (const Tested& plugin : tested) {
+    std::vector<CheckResult> results = check_contract(*plugin.entry, plugin.params, options);
+    all_passed = print_results(std::string(to_string(plugin.entry->plugin->kind())) + " " +
+                                   plugin.entry->info.name,
+                               results, out) &&
+                 all_passed;
+  }
+  return all_passed ? 0 : 1;
+}
+
 void add_plugins_command(CLI::App& root, const GlobalOptions& global, std::ostream& out,
                          std::ostream& err) {
   CLI::App& plugins = add_command(
@@ -174,6 +235,17 @@ void add_plugins_command(CLI::App& root, const GlobalOptions& global, std::ostre
       [&, name] { return describe_plugin(*name, global, out, err); });
   describe.add_option("NAME", *name, "the plugin's name, e.g. linear-cka")->required();
   describe.footer("");
+  auto subject = std::make_shared<std::string>();
+  CLI::App& test = add_command(
+      plugins, "test",
+      "run the contract checks the shipped plugins pass, one PASS/FAIL line per check\n"
+      "(docs/plugins.md, 'Contract checks')",
+      [&, subject] { return test_plugins(*subject, global, out, err); });
+  test.add_option("SUBJECT", *subject,
+                  "a plugin's name, a plugin library file (every plugin in it), or a table\n"
+                  "'{ plugin = \"text\", path = \"corpus.txt\" }' giving parameters")
+      ->required();
+  test.footer("exit codes: 0 every check passed, 1 a check failed, 2 usage error or unknown plugin");
 }
 
 struct LoadedConfig {
