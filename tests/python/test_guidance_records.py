@@ -25,9 +25,11 @@ from guidance_records import Record, RecordError
 
 ARGS = None  # --cli and --workdir, parsed before unittest sees the command line
 
-# Small enough to train in a few seconds: 4 steps an epoch, 3 epochs (so evaluations at steps 4, 8
+# Every tap of both networks is a sequence tap [L, D] = [LENGTH, WIDTH] per example.
+LENGTH, WIDTH = 8, 8
+# Small enough to train in a second: 4 steps an epoch, 3 epochs (so evaluations at steps 4, 8
 # and 12, then the final rows), snapshots at steps 6 and 12.
-CONFIG = """[run]
+CONFIG = f"""[run]
 name = "python-reader"
 seed = 5
 threads = 1
@@ -39,15 +41,15 @@ plugin = "parity"
 train_size = 128
 validation_size = 32
 test_size = 32
-max_length = 8
+max_length = {LENGTH}
 
 [target]
 plugin = "rnn"
-hidden = 8
+hidden = {WIDTH}
 
 [guide]
 plugin = "transformer"
-width = 8
+width = {WIDTH}
 
 [guide.init]
 plugin = "untrained"
@@ -173,9 +175,8 @@ class RecordReaderTest(unittest.TestCase):
             for side, taps in self.sides().items():
                 for tap in taps:
                     dataset = record[f"snapshots/activations/{side}/{tap}"]
-                    features = dataset.shape[2]
-                    self.assertEqual(features % 2, 0, f"{side}.{tap} has {features} features")
-                    shapes[side, tap] = (2, features // 2)
+                    self.assertEqual(dataset.shape[2], LENGTH * WIDTH, f"{side}.{tap}")
+                    shapes[side, tap] = (LENGTH, WIDTH)
                     dataset.attrs["example_shape"] = np.array(shapes[side, tap], dtype=np.int64)
         with Record(path) as record:
             for (side, tap), shape in shapes.items():
@@ -269,34 +270,61 @@ class RecordReaderTest(unittest.TestCase):
                                     f"{guidance_records.FORMAT_VERSION}"):
             Record(path)
 
-    def test_a_live_record_shows_new_rows_and_a_killed_one_still_opens(self):
+    def test_a_live_record_shows_complete_rows_only_and_a_killed_one_still_opens(self):
         path = self.copy_record("live.h5")
-        # A SWMR writer in another process appends one training row, then waits to be killed.
-        writer = subprocess.Popen([sys.executable, "-c", textwrap.dedent("""
+        # A SWMR writer in another process, told what to do on its stdin, says when it is done.
+        writer_script = textwrap.dedent("""
             import sys, h5py
             record = h5py.File(sys.argv[1], "r+", libver="latest")
             record.swmr_mode = True
-            group = record["training"]
-            for name in group:
-                column = group[name]
-                column.resize(column.shape[0] + 1, axis=0)
-                column[-1] = column[-2]
-                if name != "step":
-                    column.flush()
-            group["step"][-1] = 13
-            group["step"].flush()
-            print("appended", flush=True)
-            sys.stdin.read()
-            """), path], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-        self.addCleanup(writer.wait)
-        self.addCleanup(writer.kill)
-        self.assertEqual(writer.stdout.readline(), "appended\n")
-        with Record(path) as record:
-            self.assertEqual(record.training()["step"][-1], 13)
-        writer.kill()
-        writer.wait()
+
+            def grow(name, dataset):
+                if isinstance(dataset, h5py.Dataset) and name != "step":
+                    dataset.resize(dataset.shape[0] + 1, axis=0)
+                    if dataset.dtype.kind != "S":  # evaluation/split keeps its empty fill
+                        dataset[-1] = -1
+                    dataset.flush()
+
+            print("open", flush=True)
+            sys.stdin.readline()  # a row of every column and a snapshot, but no step yet
+            for table in ("training", "evaluation", "snapshots"):
+                record[table].visititems(grow)
+            print("grown", flush=True)
+            sys.stdin.readline()  # the step, written last, completes the training row
+            step = record["training/step"]
+            step.resize(step.shape[0] + 1, axis=0)
+            step[-1] = 13
+            step.flush()
+            print("stepped", flush=True)
+            sys.stdin.readline()  # killed before it reads a line
+            """)
+        target_tap = self.sides()["target"][-1]
+        stored = self.raw[f"snapshots/activations/target/{target_tap}"][-1]
+        with subprocess.Popen([sys.executable, "-c", writer_script, path], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True) as writer:
+            def tell(line, reply):
+                writer.stdin.write(line + "\n")
+                writer.stdin.flush()
+                self.assertEqual(writer.stdout.readline(), reply + "\n")
+
+            try:
+                self.assertEqual(writer.stdout.readline(), "open\n")
+                with Record(path) as record:
+                    self.assertEqual(len(record.training()["step"]), 12)
+                    tell("grow", "grown")
+                    for name, column in record.training().items():
+                        self.assertEqual(len(column), 12, name)
+                    np.testing.assert_array_equal(record.activations("target", target_tap),
+                                                  stored)
+                    self.assertEqual(len(record.evaluations()), len(self.raw["evaluation/step"]))
+                    tell("step", "stepped")
+                    self.assertEqual(record.training()["step"].tolist(), list(range(1, 14)))
+                    self.assertEqual(record.training()["task_loss"][-1], -1)
+            finally:
+                writer.kill()
         with Record(path) as record:
             self.assertEqual(len(record.training()["step"]), 13)
+            self.assertEqual(record.snapshot_steps.tolist(), SNAPSHOT_STEPS)
 
     def test_the_example_script_tours_the_record(self):
         script = os.path.join(os.path.dirname(guidance_records.__file__), "examples",
@@ -325,6 +353,7 @@ def main():
     parser.add_argument("--workdir", default=tempfile.gettempdir(),
                         help="where the test's temporary directory goes")
     ARGS, rest = parser.parse_known_args()
+    ARGS.cli = os.path.abspath(ARGS.cli)  # the run starts in a temporary directory
     unittest.main(argv=[sys.argv[0], *rest])
 
 
