@@ -94,6 +94,9 @@ class Record:
     flushed so far (snapshot datasets created after opening appear only after reopening: the
     writer adds them to a copy that replaces the file).
 
+    Attributes: ``path`` (as given) and ``format_version`` (the file's, 1 to
+    :data:`FORMAT_VERSION`).
+
     :param path: the record, e.g. ``results/<run.name>/run.h5``.
     :raises RecordError: if the file is missing, is not an HDF5 file, is not a run record, or has
         a newer format version than :data:`FORMAT_VERSION`.
@@ -117,11 +120,14 @@ class Record:
             raise
 
     def _check_format(self):
+        """The file's format version, once it is known to be a run record this module reads."""
         attributes = self._file.attrs
         found = attributes.get("format", "")
         if found != FORMAT_NAME:
             raise RecordError(f"{self.path} is not a guidance run record (root attribute format "
                               f"is {found!r}, expected {FORMAT_NAME!r})")
+        if "format_version" not in attributes:
+            raise RecordError(f"{self.path} has no root attribute format_version")
         version = int(attributes["format_version"])
         if not 1 <= version <= FORMAT_VERSION:
             raise RecordError(f"{self.path} has record format version {version}; this module "
@@ -134,6 +140,7 @@ class Record:
         self._file.close()
 
     def __enter__(self):
+        """``with Record(path) as record:`` closes the file at the end of the block."""
         return self
 
     def __exit__(self, *exception):
@@ -397,8 +404,9 @@ class Record:
                               f"{_names(metrics)})")
         group = self._file[f"snapshots/similarity/{metric}"]
         if which not in group:
+            present = [name for name in SIMILARITIES if name in group]
             raise RecordError(f"{self.path}: no similarity {which!r} of {metric!r} (this "
-                              f"record has: {_names(name for name in SIMILARITIES if name in group)})")
+                              f"record has: {_names(present)})")
         dataset = self._dataset(f"snapshots/similarity/{metric}/{which}")
         return Similarity(self._snapshot_row(snapshot, dataset),
                           [str(label) for label in dataset.attrs["row_labels"]],
