@@ -1,0 +1,361 @@
+#!/usr/bin/python3
+"""Tests guidance_records (python/) against a real record: one small guided run with snapshots,
+made by the built guidance binary, read by the module and independently with raw h5py.
+
+    PYTHONPATH=python tests/python/test_guidance_records.py --cli build/bin/guidance [--workdir DIR]
+
+Records of format version 2 have no `example_shape` attribute on their activation datasets; the
+reshape test writes one into a copy of the record (as format version 3 writers do).
+"""
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import textwrap
+import unittest
+
+import h5py
+import numpy as np
+
+import guidance_records
+from guidance_records import Record, RecordError
+
+ARGS = None  # --cli and --workdir, parsed before unittest sees the command line
+
+# Every tap of both networks is a sequence tap [L, D] = [LENGTH, WIDTH] per example.
+LENGTH, WIDTH = 8, 8
+# Small enough to train in a second: 4 steps an epoch, 3 epochs (so evaluations at steps 4, 8
+# and 12, then the final rows), snapshots at steps 6 and 12.
+CONFIG = f"""[run]
+name = "python-reader"
+seed = 5
+threads = 1
+output = "out"
+checkpoint_every = 0
+
+[dataset]
+plugin = "parity"
+train_size = 128
+validation_size = 32
+test_size = 32
+max_length = {LENGTH}
+
+[target]
+plugin = "rnn"
+hidden = {WIDTH}
+
+[guide]
+plugin = "transformer"
+width = {WIDTH}
+
+[guide.init]
+plugin = "untrained"
+
+[train]
+batch_size = 32
+max_steps = 12
+train_eval_size = 32
+
+[record]
+every = 6
+probe_size = 16
+metrics = ["linear-cka", "rsa"]
+"""
+SNAPSHOT_STEPS = [6, 12]
+
+
+def raw_strings(dataset):
+    return list(dataset.asstr()[()])
+
+
+class RecordReaderTest(unittest.TestCase):
+    """Each test compares the module with what raw h5py reads from the same file."""
+
+    @classmethod
+    def setUpClass(cls):
+        os.makedirs(ARGS.workdir, exist_ok=True)
+        cls.directory = tempfile.mkdtemp(prefix="guidance-records-", dir=ARGS.workdir)
+        with open(os.path.join(cls.directory, "run.toml"), "w") as config:
+            config.write(CONFIG)
+        run = subprocess.run([ARGS.cli, "run", "run.toml"], cwd=cls.directory,
+                             capture_output=True, text=True, timeout=300)
+        if run.returncode != 0:
+            raise RuntimeError(f"guidance run failed ({run.returncode}):\n{run.stderr}")
+        cls.path = os.path.join(cls.directory, "out", "python-reader", "run.h5")
+        cls.raw = h5py.File(cls.path, "r", swmr=True)
+        cls.record = Record(cls.path)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.record.close()
+        cls.raw.close()
+        shutil.rmtree(cls.directory)
+
+    def copy_record(self, name):
+        """A copy of the record to modify, removed after the test."""
+        path = os.path.join(self.directory, name)
+        shutil.copyfile(self.path, path)
+        self.addCleanup(os.remove, path)
+        return path
+
+    def sides(self):
+        return {side: raw_strings(self.raw[f"layout/{side}_taps"]) for side in ("guide", "target")}
+
+    def test_config_and_provenance_match_the_record(self):
+        self.assertEqual(self.record.config, self.raw["config"].asstr()[()])
+        self.assertEqual(self.record.parsed_config()["run"]["name"], "python-reader")
+        provenance = self.record.provenance
+        attributes = self.raw["provenance"].attrs
+        self.assertEqual(self.record.state, "completed")
+        self.assertEqual(provenance["state"], attributes["state"])
+        self.assertEqual(provenance["seed"], 5)
+        self.assertEqual(self.record.best_step, int(attributes["best_step"]))
+        self.assertIn(self.record.best_step, (4, 8, 12))
+        self.assertEqual([plugin["name"] for plugin in provenance["plugins"]],
+                         raw_strings(self.raw["provenance/plugins/name"]))
+        self.assertEqual(provenance["resumed_at"], [])
+
+    def test_training_columns_match_the_raw_datasets(self):
+        training = self.record.training()
+        group = self.raw["training"]
+        self.assertEqual(sorted(training), sorted(group))
+        self.assertEqual(training["step"].tolist(), list(range(1, 13)))
+        for name, column in training.items():
+            np.testing.assert_array_equal(column, group[name][:12], err_msg=name)
+        self.assertEqual(training["pair_distance"].shape, (12, len(self.record.pair_names)))
+        self.assertEqual(self.record.pair_names,
+                         list(group["pair_distance"].attrs["column_labels"]))
+
+    def test_evaluation_rows_and_final_rows_match_the_raw_datasets(self):
+        group = self.raw["evaluation"]
+        splits = group["split"].asstr()[()]
+        labels = list(group["measures"].attrs["column_labels"])
+        rows = self.record.evaluations()
+        self.assertEqual(len(rows), len(splits))
+        for index, row in enumerate(rows):
+            self.assertEqual(("best/" if row.final else "") + row.split, splits[index])
+            self.assertEqual((row.step, row.epoch), (group["step"][index], group["epoch"][index]))
+            self.assertEqual(row.loss, group["loss"][index])
+            self.assertEqual(list(row.measures), labels)
+            # assert_array_equal: NaN (not measured) equals NaN
+            np.testing.assert_array_equal(list(row.measures.values()), group["measures"][index])
+
+        during = self.record.evaluations("validation", final=False)
+        self.assertEqual([row.step for row in during], [4, 8, 12])
+        finals = self.record.evaluations(final=True)
+        self.assertEqual([row.split for row in finals], ["train", "validation", "test"])
+        test = self.record.final_evaluation("test")
+        stored = list(splits).index("best/test")
+        self.assertEqual(test.loss, group["loss"][stored])
+        self.assertEqual([(row.step, row.final) for row in self.record.evaluations("test")],
+                         [(test.step, True)])
+
+    def test_activations_without_example_shape_come_flattened(self):
+        sides = self.sides()
+        self.assertTrue(sides["guide"] and sides["target"])
+        self.assertEqual(self.record.snapshot_steps.tolist(), SNAPSHOT_STEPS)
+        for side, taps in sides.items():
+            for tap in taps:
+                dataset = self.raw[f"snapshots/activations/{side}/{tap}"]
+                self.assertNotIn("example_shape", dataset.attrs)
+                for snapshot in range(len(SNAPSHOT_STEPS)):
+                    activations = self.record.activations(side, tap, snapshot)
+                    self.assertEqual(activations.ndim, 2)
+                    np.testing.assert_array_equal(activations, dataset[snapshot])
+                np.testing.assert_array_equal(self.record.activations(side, tap), dataset[-1])
+
+    def test_activations_take_the_shape_of_their_example_shape_attribute(self):
+        path = self.copy_record("version-3.h5")
+        shapes = {}
+        with h5py.File(path, "r+") as record:
+            record.attrs["format_version"] = 3
+            for side, taps in self.sides().items():
+                for tap in taps:
+                    dataset = record[f"snapshots/activations/{side}/{tap}"]
+                    self.assertEqual(dataset.shape[2], LENGTH * WIDTH, f"{side}.{tap}")
+                    shapes[side, tap] = (LENGTH, WIDTH)
+                    dataset.attrs["example_shape"] = np.array(shapes[side, tap], dtype=np.int64)
+        with Record(path) as record:
+            for (side, tap), shape in shapes.items():
+                stored = self.raw[f"snapshots/activations/{side}/{tap}"][0]
+                activations = record.activations(side, tap, 0)
+                self.assertEqual(activations.shape, (stored.shape[0], *shape))
+                np.testing.assert_array_equal(activations.reshape(stored.shape), stored)
+
+        side, tap = next(iter(shapes))
+        with h5py.File(path, "r+") as record:
+            features = record[f"snapshots/activations/{side}/{tap}"].shape[2]
+            record[f"snapshots/activations/{side}/{tap}"].attrs["example_shape"] = [features + 1]
+        with Record(path) as record, self.assertRaises(RecordError) as caught:
+            record.activations(side, tap)
+        self.assertIn(path, str(caught.exception))
+        self.assertIn(f"{features} features per example", str(caught.exception))
+
+    def test_similarity_matrices_and_labels_match_the_layout(self):
+        sides = self.sides()
+        metrics = raw_strings(self.raw["layout/metrics"])
+        self.assertEqual(self.record.metrics, metrics)
+        for metric in metrics:
+            for which in guidance_records.SIMILARITIES:
+                rows, columns = which.split("_")
+                dataset = self.raw[f"snapshots/similarity/{metric}/{which}"]
+                for snapshot in range(len(SNAPSHOT_STEPS)):
+                    similarity = self.record.similarity(metric, which, snapshot)
+                    self.assertEqual(similarity.row_labels, sides[rows])
+                    self.assertEqual(similarity.column_labels, sides[columns])
+                    np.testing.assert_array_equal(similarity.matrix, dataset[snapshot])
+                matrix, _, _ = self.record.similarity(metric, which)
+                np.testing.assert_array_equal(matrix, dataset[-1])
+
+    def test_predictions_and_probe_match_the_raw_datasets(self):
+        for network in ("target", "guide"):
+            predictions = self.record.predictions(network)
+            for field in guidance_records.Predictions._fields:
+                np.testing.assert_array_equal(getattr(predictions, field),
+                                              self.raw[f"predictions/{network}/{field}"][()])
+        probe = self.record.probe()
+        np.testing.assert_array_equal(probe.indices, self.raw["probe/indices"][()])
+        np.testing.assert_array_equal(probe.labels, self.raw["probe/labels"][()])
+
+    def assert_error(self, call, *expected):
+        """`call` raises RecordError whose message names the file and each of `expected`."""
+        with self.assertRaises(RecordError) as caught:
+            call()
+        for text in (self.path, *expected):
+            self.assertIn(text, str(caught.exception))
+
+    def test_missing_names_are_errors_that_list_the_names_there_are(self):
+        target_taps = self.sides()["target"]
+        self.assert_error(lambda: self.record.activations("target", "no-such-tap"),
+                          "'no-such-tap'", ", ".join(target_taps))
+        self.assert_error(lambda: self.record.activations("teacher", target_taps[0]),
+                          "'teacher'", "guide, target")
+        self.assert_error(lambda: self.record.similarity("cosine", "guide_target"),
+                          "'cosine'", "linear-cka, rsa")
+        self.assert_error(lambda: self.record.similarity("rsa", "target_guide"),
+                          "'target_guide'", ", ".join(guidance_records.SIMILARITIES))
+        self.assert_error(lambda: self.record.activations("target", target_taps[0], 2),
+                          "no snapshot 2", "6, 12")
+        self.assert_error(lambda: self.record.snapshot_index(7), "step 7", "6, 12")
+        self.assert_error(lambda: self.record.predictions("student"), "'student'",
+                          "guide, target")
+        self.assert_error(lambda: self.record.final_evaluation("holdout"), "'holdout'",
+                          "train, validation, test")
+
+    def test_a_file_that_is_not_a_run_record_is_refused(self):
+        other = os.path.join(self.directory, "other.h5")
+        with h5py.File(other, "w") as f:
+            f.attrs["format"] = "something-else"
+        self.addCleanup(os.remove, other)
+        with self.assertRaisesRegex(RecordError, re.escape(other) + " is not a guidance run "
+                                    "record .*'something-else'.*'guidance-run-record'"):
+            Record(other)
+        text = os.path.join(self.directory, "run.toml")
+        with self.assertRaisesRegex(RecordError, re.escape(text) + " is not an HDF5 file"):
+            Record(text)
+        missing = os.path.join(self.directory, "missing.h5")
+        with self.assertRaisesRegex(RecordError, "no record at " + re.escape(missing)):
+            Record(missing)
+
+    def test_a_newer_format_version_is_refused_naming_both(self):
+        path = self.copy_record("newer.h5")
+        newer = guidance_records.FORMAT_VERSION + 1
+        with h5py.File(path, "r+") as record:
+            record.attrs["format_version"] = newer
+        with self.assertRaisesRegex(RecordError, re.escape(path) + f" has record format version "
+                                    f"{newer}; this module reads versions 1 to "
+                                    f"{guidance_records.FORMAT_VERSION}"):
+            Record(path)
+
+    def test_a_live_record_shows_complete_rows_only_and_a_killed_one_still_opens(self):
+        path = self.copy_record("live.h5")
+        # A SWMR writer in another process, told what to do on its stdin, says when it is done.
+        writer_script = textwrap.dedent("""
+            import sys, h5py
+            record = h5py.File(sys.argv[1], "r+", libver="latest")
+            record.swmr_mode = True
+
+            def grow(name, dataset):
+                if isinstance(dataset, h5py.Dataset) and name != "step":
+                    dataset.resize(dataset.shape[0] + 1, axis=0)
+                    if dataset.dtype.kind != "S":  # evaluation/split keeps its empty fill
+                        dataset[-1] = -1
+                    dataset.flush()
+
+            print("open", flush=True)
+            sys.stdin.readline()  # a row of every column and a snapshot, but no step yet
+            for table in ("training", "evaluation", "snapshots"):
+                record[table].visititems(grow)
+            print("grown", flush=True)
+            sys.stdin.readline()  # the step, written last, completes the training row
+            step = record["training/step"]
+            step.resize(step.shape[0] + 1, axis=0)
+            step[-1] = 13
+            step.flush()
+            print("stepped", flush=True)
+            sys.stdin.readline()  # killed before it reads a line
+            """)
+        target_tap = self.sides()["target"][-1]
+        stored = self.raw[f"snapshots/activations/target/{target_tap}"][-1]
+        with subprocess.Popen([sys.executable, "-c", writer_script, path], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True) as writer:
+            def tell(line, reply):
+                writer.stdin.write(line + "\n")
+                writer.stdin.flush()
+                self.assertEqual(writer.stdout.readline(), reply + "\n")
+
+            try:
+                self.assertEqual(writer.stdout.readline(), "open\n")
+                with Record(path) as record:
+                    self.assertEqual(len(record.training()["step"]), 12)
+                    tell("grow", "grown")
+                    for name, column in record.training().items():
+                        self.assertEqual(len(column), 12, name)
+                    np.testing.assert_array_equal(record.activations("target", target_tap),
+                                                  stored)
+                    self.assertEqual(len(record.evaluations()), len(self.raw["evaluation/step"]))
+                    tell("step", "stepped")
+                    self.assertEqual(record.training()["step"].tolist(), list(range(1, 14)))
+                    self.assertEqual(record.training()["task_loss"][-1], -1)
+            finally:
+                writer.kill()
+        with Record(path) as record:
+            self.assertEqual(len(record.training()["step"]), 13)
+            self.assertEqual(record.snapshot_steps.tolist(), SNAPSHOT_STEPS)
+
+    def test_the_example_script_tours_the_record(self):
+        script = os.path.join(os.path.dirname(guidance_records.__file__), "examples",
+                              "explore_record.py")
+        tour = subprocess.run([sys.executable, script, self.path], capture_output=True,
+                              text=True, timeout=120)
+        self.assertEqual(tour.returncode, 0, tour.stderr)
+        test = self.record.final_evaluation("test")
+        self.assertIn(f"{'test':<10} loss {test.loss:.4f}", tour.stdout)
+        for side, taps in self.sides().items():
+            for tap in taps:
+                shape = list(self.record.activations(side, tap).shape)
+                self.assertIn(f"{side}.{tap}: {shape}", tour.stdout)
+        self.assertIn(f"linear-cka, guide_target, step {SNAPSHOT_STEPS[-1]}:", tour.stdout)
+
+        refused = subprocess.run([sys.executable, script, os.path.join(self.directory, "run.toml")],
+                                 capture_output=True, text=True, timeout=120)
+        self.assertEqual(refused.returncode, 1)
+        self.assertIn("is not an HDF5 file", refused.stderr)
+
+
+def main():
+    global ARGS
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--cli", required=True, help="the guidance binary")
+    parser.add_argument("--workdir", default=tempfile.gettempdir(),
+                        help="where the test's temporary directory goes")
+    ARGS, rest = parser.parse_known_args()
+    ARGS.cli = os.path.abspath(ARGS.cli)  # the run starts in a temporary directory
+    unittest.main(argv=[sys.argv[0], *rest])
+
+
+if __name__ == "__main__":
+    main()
