@@ -4,8 +4,9 @@ made by the built guidance binary, read by the module and independently with raw
 
     PYTHONPATH=python tests/python/test_guidance_records.py --cli build/bin/guidance [--workdir DIR]
 
-Records of format version 2 have no `example_shape` attribute on their activation datasets; the
-reshape test writes one into a copy of the record (as format version 3 writers do).
+The record is of format version 3: each activation dataset carries `example_shape`. The fallback
+for version 2 (no `example_shape`: activations come flattened) is tested on a copy with the
+attribute removed.
 """
 import argparse
 import os
@@ -153,39 +154,23 @@ class RecordReaderTest(unittest.TestCase):
         self.assertEqual([(row.step, row.final) for row in self.record.evaluations("test")],
                          [(test.step, True)])
 
-    def test_activations_without_example_shape_come_flattened(self):
+    def test_activations_take_the_shape_of_their_example_shape_attribute(self):
         sides = self.sides()
         self.assertTrue(sides["guide"] and sides["target"])
         self.assertEqual(self.record.snapshot_steps.tolist(), SNAPSHOT_STEPS)
         for side, taps in sides.items():
             for tap in taps:
                 dataset = self.raw[f"snapshots/activations/{side}/{tap}"]
-                self.assertNotIn("example_shape", dataset.attrs)
+                # Sequence taps of these networks are [L, D] per example.
+                self.assertEqual(dataset.attrs["example_shape"].tolist(), [LENGTH, WIDTH])
                 for snapshot in range(len(SNAPSHOT_STEPS)):
                     activations = self.record.activations(side, tap, snapshot)
-                    self.assertEqual(activations.ndim, 2)
-                    np.testing.assert_array_equal(activations, dataset[snapshot])
-                np.testing.assert_array_equal(self.record.activations(side, tap), dataset[-1])
+                    self.assertEqual(activations.shape, (dataset.shape[1], LENGTH, WIDTH))
+                    np.testing.assert_array_equal(activations.reshape(dataset.shape[1:]),
+                                                  dataset[snapshot])
 
-    def test_activations_take_the_shape_of_their_example_shape_attribute(self):
-        path = self.copy_record("version-3.h5")
-        shapes = {}
-        with h5py.File(path, "r+") as record:
-            record.attrs["format_version"] = 3
-            for side, taps in self.sides().items():
-                for tap in taps:
-                    dataset = record[f"snapshots/activations/{side}/{tap}"]
-                    self.assertEqual(dataset.shape[2], LENGTH * WIDTH, f"{side}.{tap}")
-                    shapes[side, tap] = (LENGTH, WIDTH)
-                    dataset.attrs["example_shape"] = np.array(shapes[side, tap], dtype=np.int64)
-        with Record(path) as record:
-            for (side, tap), shape in shapes.items():
-                stored = self.raw[f"snapshots/activations/{side}/{tap}"][0]
-                activations = record.activations(side, tap, 0)
-                self.assertEqual(activations.shape, (stored.shape[0], *shape))
-                np.testing.assert_array_equal(activations.reshape(stored.shape), stored)
-
-        side, tap = next(iter(shapes))
+        side, tap = "target", sides["target"][0]
+        path = self.copy_record("wrong-shape.h5")
         with h5py.File(path, "r+") as record:
             features = record[f"snapshots/activations/{side}/{tap}"].shape[2]
             record[f"snapshots/activations/{side}/{tap}"].attrs["example_shape"] = [features + 1]
@@ -193,6 +178,21 @@ class RecordReaderTest(unittest.TestCase):
             record.activations(side, tap)
         self.assertIn(path, str(caught.exception))
         self.assertIn(f"{features} features per example", str(caught.exception))
+
+    def test_activations_without_example_shape_come_flattened(self):
+        path = self.copy_record("version-2.h5")
+        with h5py.File(path, "r+") as record:
+            record.attrs["format_version"] = 2
+            for side, taps in self.sides().items():
+                for tap in taps:
+                    del record[f"snapshots/activations/{side}/{tap}"].attrs["example_shape"]
+        with Record(path) as record:
+            for side, taps in self.sides().items():
+                for tap in taps:
+                    stored = self.raw[f"snapshots/activations/{side}/{tap}"]
+                    activations = record.activations(side, tap)
+                    self.assertEqual(activations.ndim, 2)
+                    np.testing.assert_array_equal(activations, stored[-1])
 
     def test_similarity_matrices_and_labels_match_the_layout(self):
         sides = self.sides()
@@ -314,8 +314,8 @@ class RecordReaderTest(unittest.TestCase):
                     tell("grow", "grown")
                     for name, column in record.training().items():
                         self.assertEqual(len(column), 12, name)
-                    np.testing.assert_array_equal(record.activations("target", target_tap),
-                                                  stored)
+                    np.testing.assert_array_equal(
+                        record.activations("target", target_tap).reshape(stored.shape), stored)
                     self.assertEqual(len(record.evaluations()), len(self.raw["evaluation/step"]))
                     tell("step", "stepped")
                     self.assertEqual(record.training()["step"].tolist(), list(range(1, 14)))
