@@ -49,5 +49,25 @@ TEST(ContractChecks, FailAMetricWhoseValueLeavesItsRange) {
   EXPECT_THAT(printed.str(), HasSubstr("FAIL  fixture-out-of-range: stays within its range"));
 }
 
+TEST(ContractChecks, PluginsTestExits1WithAFailLineForABrokenLibrary) {
+  testing::CommandResult result =
+      testing::run_cli("plugins test '" + fixture("broken") + "/libfixture-broken.so'");
+  EXPECT_EQ(result.exit_code, 1) << result.out << result.err;
+  EXPECT_THAT(result.out, HasSubstr("FAIL  architecture fixture-missing-tap: forward returns "
+                                    "logits of the task's shape and every declared tap"));
+  EXPECT_THAT(result.out, HasSubstr("FAIL  metric fixture-out-of-range: stays within its range"));
+  EXPECT_THAT(result.out, HasSubstr("PASS  metric fixture-out-of-range: float32 agrees with float64"))
+      << "checks other than the broken ones still run and pass";
+
+  testing::CommandResult unknown = testing::run_cli("plugins test linear-ckaa");
+  EXPECT_EQ(unknown.exit_code, 2);
+  EXPECT_THAT(unknown.err, HasSubstr("did you mean 'linear-cka'"));
+
+  testing::CommandResult with_table =
+      testing::run_cli("plugins test '{ plugin = \"mutual-knn\", k = 3 }'");
+  EXPECT_EQ(with_table.exit_code, 0) << with_table.out << with_table.err;
+  EXPECT_THAT(with_table.out, HasSubstr("PASS  metric mutual-knn: refuses fewer rows than min_rows"));
+}
+
 }  // namespace
 }  // namespace guidance::testing

@@ -34,6 +34,14 @@ TEST(OutOfTreePlugin, BuildsAgainstTheInstalledApiAndIsUsedByTheHost) {
   fs::create_directories(drop);
   fs::copy_file(build + "/libguidance-example-perceptron.so", drop + "/libguidance-example-perceptron.so");
 
+  // The contract checks the shipped plugins pass, on the library file itself.
+  testing::CommandResult contract = testing::run_cli(
+      "plugins test '" + drop + "/libguidance-example-perceptron.so'");
+  EXPECT_EQ(contract.exit_code, 0) << contract.out << contract.err;
+  EXPECT_THAT(contract.out,
+              HasSubstr("PASS  architecture example-perceptron: gradients reach every parameter"));
+  EXPECT_THAT(contract.out, ::testing::Not(HasSubstr("FAIL")));
+
   testing::CommandResult listed = testing::run_cli("--plugin-dir '" + drop + "' plugins");
   ASSERT_EQ(listed.exit_code, 0) << listed.err;
   EXPECT_THAT(listed.out, HasSubstr("example-perceptron"));
