@@ -13,6 +13,7 @@
 #include "guidance/api/Params.h"
 #include "guidance/api/Plugin.h"
 #include "guidance/api/Training.h"
+#include "host/recording/RecordSchema.h"
 
 namespace guidance {
 
@@ -157,7 +158,7 @@ struct RecordSection {
   std::vector<int64_t> at_steps;
   bool at_end = true;
   int64_t probe_size = 256;
-  std::string activation_dtype = "float32";
+  ActivationDtype activation_dtype = ActivationDtype::Float32;
   std::vector<RecordMetric> metrics;
   int64_t similarity_memory_mb = 1024;
 };

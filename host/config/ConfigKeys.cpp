@@ -143,8 +143,8 @@ const std::vector<KeySpec<RecordSection>>& record_keys() {
           "probe examples: the first `probe_size` of the validation split (test if there is "
           "none)")
           .between(2, 1e6),
-      Key("activation_dtype", &RecordSection::activation_dtype, "how probe activations are stored")
-          .one_of({"float32", "float16"}),
+      Key("activation_dtype", &RecordSection::activation_dtype, kActivationDtypeNames,
+          "how probe activations are stored"),
       Key::by_hand("metrics", "list", std::string("`[\"") + kDefaultMetric + "\"]`",
                    "metric plugin names, or tables `{ plugin = \"...\", name = \"...\", "
                    "<parameters> }`",

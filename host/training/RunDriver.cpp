@@ -191,13 +191,7 @@ RecordLayout make_layout(const Config& config, const RunComponents& run) {
   }
   for (const auto& tap : run.target->taps()) layout.target_taps.push_back(tap.name);
   for (const auto& metric : config.record.metrics) layout.metrics.push_back(metric.name);
-  std::optional<ActivationDtype> dtype = activation_dtype_named(config.record.activation_dtype);
-  if (!dtype) {
-    throw ConfigError("run " + config.run.name + ": [record] activation_dtype = \"" +
-                      config.record.activation_dtype + "\" is not " +
-                      record_schema::quoted_list(kActivationDtypeNames));
-  }
-  layout.activation_dtype = *dtype;
+  layout.activation_dtype = config.record.activation_dtype;
   return layout;
 }
 
