@@ -19,6 +19,7 @@
 #include "host/common/Errors.h"
 #include "host/common/Suggest.h"
 #include "host/config/Config.h"
+#include "host/config/ConfigKeys.h"
 #include "host/contract/ContractChecks.h"
 #include "host/config/TomlReader.h"
 #include "host/plugins/PluginCatalog.h"
@@ -327,6 +328,39 @@ int check_config(const CheckArguments& arguments, const GlobalOptions& global,
   return 0;
 }
 
+/// `keys [SECTION]`: the config key reference, from the same declarations that read configs.
+int print_config_keys(const std::string& section, std::ostream& out) {
+  auto plain = [](std::string text) {
+    text.erase(std::remove(text.begin(), text.end(), '`'), text.end());
+    return text;
+  };
+  std::vector<std::string> tables;
+  bool found = false;
+  for (const SectionReference& reference : config_reference()) {
+    tables.push_back(reference.table.substr(1, reference.table.size() - 2));
+    if (!section.empty() && reference.table != section && reference.table != "[" + section + "]") {
+      continue;
+    }
+    found = true;
+    out << reference.table << "\n";
+    for (const KeyReference& key : reference.keys) {
+      out << "  " << plain(key.key) << " (" << key.type;
+      if (!key.allowed.empty()) out << ", " << plain(key.allowed);
+      out << ") = " << plain(key.default_value) << "\n      " << plain(key.doc) << "\n";
+    }
+  }
+  if (!found) throw UsageError("no config section '" + section + "'" + did_you_mean(section, tables));
+  return 0;
+}
+
+void add_keys_command(CLI::App& root, std::ostream& out) {
+  auto section = std::make_shared<std::string>();
+  CLI::App& keys = add_command(
+      root, "keys", "every config key: type, default, allowed values, meaning (docs/config.md)",
+      [&out, section] { return print_config_keys(*section, out); });
+  keys.add_option("SECTION", *section, "only this section, e.g. train or [train]");
+}
+
 void add_check_command(CLI::App& root, const GlobalOptions& global, std::ostream& out) {
   auto arguments = std::make_shared<CheckArguments>();
   CLI::App& check = add_command(root, "check",
@@ -538,6 +572,7 @@ int run_guidance(const std::vector<std::string>& args, std::ostream& out, std::o
     root.set_version_flag("--version", version_text(), "print versions and exit");
     add_plugins_command(root, global, out, err);
     add_check_command(root, global, out);
+    add_keys_command(root, out);
     add_run_command(root, global, out, err);
     add_analyze_command(
         root, [&global] { return load_plugins(global.plugin_dirs, {}); }, out, err);

@@ -7,6 +7,7 @@
 
 #include "host/common/CommandLine.h"
 #include "host/common/Errors.h"
+#include "host/config/ConfigKeys.h"
 #include "tests/host/training/RunTestSupport.h"
 #include "tests/support/GuidanceInProcess.h"
 
@@ -122,6 +123,20 @@ TEST_F(GuidanceCommandLine, PluginDirIsGlobalInEitherSpellingBeforeOrAfterTheCom
     EXPECT_EQ(result.exit_code, 2) << args.front();
     EXPECT_THAT(result.err, HasSubstr("'" + missing + "' does not exist")) << args.front();
   }
+}
+
+// `guidance keys` prints the declarations configs are read with, so a new key shows up there.
+TEST_F(GuidanceCommandLine, KeysListsEveryDeclaredKeyOfASection) {
+  testing::CommandResult train = run_guidance_here({"keys", "train"});
+  ASSERT_EQ(train.exit_code, 0) << train.err;
+  for (const auto& key : train_keys()) {
+    EXPECT_THAT(train.out, HasSubstr("\n  " + key.name() + " (")) << key.name();
+  }
+  EXPECT_THAT(train.out, HasSubstr("optimizer (string, \"adam\", \"adamw\", \"sgd\") = \"adam\""));
+  EXPECT_THAT(train.out, ::testing::Not(HasSubstr("[record]")));
+  testing::CommandResult typo = run_guidance_here({"keys", "trian"});
+  EXPECT_EQ(typo.exit_code, 2);
+  EXPECT_THAT(typo.err, HasSubstr("no config section 'trian' (did you mean 'train'?)"));
 }
 
 TEST_F(GuidanceCommandLine, UnknownOptionsAndCommandsExit2WithTheClosestName) {
