@@ -14,7 +14,8 @@ packages=(
   libhdf5-dev hdf5-tools                    # records (h5dump for checks)
   libpng-dev libjpeg-dev zlib1g-dev         # image-folder and IDX .gz datasets
   googletest libgtest-dev libbenchmark-dev  # tests and benchmarks
-  python3-h5py python3-numpy                # record interoperability test
+  python3-h5py python3-numpy                # record interoperability test, Python reader
+  python3-torch                             # TorchScript fixtures of the torchscript plugin tests
   dataset-fashion-mnist                     # the quickstart's data
 )
 

@@ -37,6 +37,14 @@ const std::map<std::string, std::function<Overrides(const TemporaryDirectory&)>>
          write_file(directory.file("corpus.txt"), text);
          return Overrides{{"path", directory.file("corpus.txt")}, {"context", int64_t{32}}};
        }},
+      {"torchscript",
+       [](const TemporaryDirectory& directory) {
+         CommandResult made = run_command("/usr/bin/python3 '" + source_directory() +
+                                          "/tests/plugins/architecture/make_torchscript.py' '" +
+                                          directory.path() + "'");
+         EXPECT_EQ(made.exit_code, 0) << made.err;
+         return Overrides{{"path", directory.file("cnn3.pt")}};
+       }},
       {"checkpoint",
        [](const TemporaryDirectory& directory) {
          auto mlp = built_plugins().architecture("mlp");

@@ -1,0 +1,165 @@
+// The `torchscript` architecture: networks written in PyTorch (scripted, and traced inside a
+// scripted wrapper) give in C++ the logits and taps PyTorch computed for the same input, are
+// refused with what was expected when they break the convention, and a scripted CNN guides the
+// quickstart FCN. The fixtures are made in the test run by make_torchscript.py (python3-torch).
+#include <filesystem>
+
+#include <torch/script.h>
+
+#include "tests/plugins/architecture/ArchitectureTestSupport.h"
+
+namespace guidance::testing {
+namespace {
+
+using ::testing::HasSubstr;
+
+class Torchscript : public SeededTest {
+ protected:
+  static void SetUpTestSuite() {
+    directory_ = new TemporaryDirectory();
+    CommandResult made = run_command("/usr/bin/python3 '" + source_directory() +
+                                     "/tests/plugins/architecture/make_torchscript.py' '" +
+                                     directory_->path() + "'");
+    ASSERT_EQ(made.exit_code, 0) << made.err;
+  }
+  static void TearDownTestSuite() { delete directory_; }
+
+  static std::string file(const std::string& name) { return directory_->file(name); }
+  static torch::Tensor expected(const std::string& name) {
+    static torch::jit::Module tensors = torch::jit::load(file("expected.pt"));
+    return tensors.attr(name).toTensor();
+  }
+  static std::shared_ptr<Network> load(const std::string& name, const TaskSpec& task,
+                                       const std::string& weights = "file") {
+    return build("torchscript", task, {{"path", file(name)}, {"weights", weights}});
+  }
+
+  static TemporaryDirectory* directory_;
+};
+TemporaryDirectory* Torchscript::directory_ = nullptr;
+
+TaskSpec fashion_task() {
+  TaskSpec task = image_task(28);
+  task.input_shape = {1, 28, 28};
+  task.num_outputs = 10;
+  return task;
+}
+
+TEST_F(Torchscript, ScriptedAndTracedNetworksMatchPytorch) {
+  for (const auto& [file_name, prefix, taps] :
+       {std::tuple{"cnn.pt", "cnn", std::vector<std::string>{"conv1", "conv2", "pool"}},
+        std::tuple{"traced_mlp.pt", "traced", std::vector<std::string>{"fc1"}}}) {
+    SCOPED_TRACE(file_name);
+    auto net = load(file_name, fashion_task());
+    net->eval();
+    ASSERT_EQ(net->taps().size(), taps.size());
+    NetworkOutput out = net->forward({expected("image"), {}});
+    EXPECT_TRUE(tensors_close(out.logits, expected(std::string(prefix) + "_logits"), 1e-5, 1e-6));
+    for (size_t i = 0; i < taps.size(); ++i) {
+      EXPECT_EQ(net->taps()[i].name, taps[i]);
+      EXPECT_EQ(net->taps()[i].layout, TapLayout::Flat);
+      EXPECT_TRUE(tensors_close(out.taps[i], expected(std::string(prefix) + "_" + taps[i]), 1e-5,
+                                1e-6))
+          << taps[i];
+    }
+  }
+}
+
+TEST_F(Torchscript, TokenNetworksTakeTheMaskAndDeclareSequenceAndFlatTaps) {
+  TaskSpec task = token_task(TargetKind::Class);
+  task.input_shape = {6};
+  task.vocab_size = 4;
+  auto net = load("tokens.pt", task);
+  net->eval();
+  std::vector<TapSpec> taps = net->taps();
+  ASSERT_EQ(taps.size(), 3u);
+  EXPECT_EQ(taps[0].layout, TapLayout::Sequence);
+  EXPECT_EQ(taps[1].layout, TapLayout::Sequence);
+  EXPECT_EQ(taps[2].layout, TapLayout::Flat) << "listed in guidance_flat_taps";
+  NetworkOutput out = net->forward({expected("tokens"), expected("mask")});
+  EXPECT_TRUE(tensors_close(out.logits, expected("tokens_logits"), 1e-5, 1e-6));
+  EXPECT_TRUE(tensors_close(out.taps[1], expected("tokens_hidden"), 1e-5, 1e-6));
+  EXPECT_THROW(load("tokens.pt", fashion_task()), std::invalid_argument)
+      << "guidance_inputs = \"tokens\" refuses an image task";
+}
+
+TEST_F(Torchscript, SeededWeightsFollowTheSeedAndTrainFromCpp) {
+  torch::manual_seed(1);
+  auto first = load("cnn.pt", fashion_task(), "seeded");
+  torch::manual_seed(1);
+  auto again = load("cnn.pt", fashion_task(), "seeded");
+  torch::manual_seed(2);
+  auto other = load("cnn.pt", fashion_task(), "seeded");
+  auto file_weights = load("cnn.pt", fashion_task(), "file");
+  const std::string name = "conv1.weight";
+  auto weight = [&](const std::shared_ptr<Network>& net) { return net->named_parameters()[name]; };
+  EXPECT_TRUE(torch::equal(weight(first), weight(again)));
+  EXPECT_FALSE(torch::equal(weight(first), weight(other)));
+  EXPECT_FALSE(torch::equal(weight(first), weight(file_weights)));
+
+  // An optimiser step on the registered parameters changes what the scripted code computes.
+  torch::Tensor image = expected("image");
+  torch::Tensor before = first->forward({image, {}}).logits.detach();
+  torch::optim::SGD optimizer(first->parameters(), torch::optim::SGDOptions(0.1));
+  first->forward({image, {}}).logits.square().mean().backward();
+  optimizer.step();
+  EXPECT_FALSE(torch::allclose(first->forward({image, {}}).logits, before));
+}
+
+TEST_F(Torchscript, AFileBreakingTheConventionIsRefusedWithWhatWasExpected) {
+  try {
+    load("expected.pt", fashion_task());
+    FAIL() << "a module without guidance_taps was accepted";
+  } catch (const std::invalid_argument& error) {
+    EXPECT_THAT(error.what(), HasSubstr("guidance_taps: List[str]"));
+    EXPECT_THAT(error.what(), HasSubstr("expected.pt"));
+  }
+  try {
+    load("missing.pt", fashion_task());
+    FAIL() << "a missing file was accepted";
+  } catch (const std::runtime_error& error) {
+    EXPECT_THAT(error.what(), HasSubstr("cannot load TorchScript file"));
+  }
+}
+
+TEST_F(Torchscript, AScriptedCnnGuidesTheQuickstartFcn) {
+  TemporaryDirectory run;
+  const std::string config = run.file("scripted-guide.toml");
+  write_file(config, R"([run]
+name = "scripted-guide"
+threads = 1
+output = ")" + run.file("out") + R"("
+
+[dataset]
+plugin = "fashion-mnist"
+train_subset = 512
+validation_size = 128
+
+[target]
+plugin = "mlp"
+depth = 3
+width = 64
+
+[guide]
+plugin = "torchscript"
+path = ")" + file("cnn.pt") + R"("
+
+[train]
+batch_size = 64
+max_steps = 8
+
+[record]
+at_end = false
+)");
+  CommandResult result = run_cli("run --quiet '" + config + "'");
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  CommandResult read = run_command(
+      "/usr/bin/python3 -c \"import h5py; f = h5py.File('" + run.file("out") +
+      "/scripted-guide/run.h5', 'r'); g = f['training/guidance_loss'][()]; "
+      "assert len(g) == 8 and (g > 0).all(), g; print(list(f['training/pair_distance'].attrs['column_labels']))\"");
+  EXPECT_EQ(read.exit_code, 0) << read.err;
+  EXPECT_THAT(read.out, HasSubstr("guide.pool->target."));
+}
+
+}  // namespace
+}  // namespace guidance::testing
