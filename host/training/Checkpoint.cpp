@@ -6,8 +6,12 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <map>
+#include <optional>
 #include <sstream>
+#include <vector>
 
 #include <ATen/CPUGeneratorImpl.h>
 #include <torch/serialize.h>
@@ -70,6 +74,26 @@ std::string serialize(Entries entries) {
   return out.str();
 }
 
+/// @return the tensors of a PyTorch state_dict saved by `torch.save(dict(state_dict), path)` (zip
+/// format), by name; nothing when the file is not a plain dict of tensors keyed by strings.
+std::optional<Entries> read_state_dict(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::vector<char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  c10::IValue value;
+  try {
+    value = torch::pickle_load(bytes);
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
+  if (!value.isGenericDict()) return std::nullopt;
+  Entries entries;
+  for (const auto& item : value.toGenericDict()) {
+    if (!item.key().isString() || !item.value().isTensor()) return std::nullopt;
+    entries[item.key().toStringRef()] = item.value().toTensor();
+  }
+  return entries;
+}
+
 /// Reads every tensor of a file and, when it carries a checksum, verifies it and its version.
 Entries read_verified(const std::string& path, const char* what) {
   if (!fs::exists(path)) throw RunError(std::string(what) + " '" + path + "' does not exist");
@@ -81,9 +105,16 @@ Entries read_verified(const std::string& path, const char* what) {
       c10::IValue value;
       if (archive.try_read(key, value) && value.isTensor()) entries[key] = value.toTensor();
     }
-  } catch (const c10::Error& error) {
-    throw RunError(std::string(what) + " '" + path + "' cannot be read (damaged or not a " +
-                   "weights file): " + error.what_without_backtrace());
+  } catch (const c10::Error& archive_error) {
+    // Not a workbench archive: a PyTorch `torch.save(model.state_dict(), path)`, perhaps.
+    std::optional<Entries> state_dict = read_state_dict(path);
+    if (!state_dict) {
+      throw RunError(std::string(what) + " '" + path + "' cannot be read (damaged, or neither a "
+                     "workbench weights file nor a PyTorch state_dict saved as a plain dict, "
+                     "torch.save(dict(model.state_dict()), path): LibTorch cannot rebuild the "
+                     "OrderedDict state_dict() returns): " + archive_error.what_without_backtrace());
+    }
+    return *state_dict;
   }
   auto stored = entries.find(kChecksumKey);
   if (stored == entries.end()) {

@@ -6,6 +6,8 @@
 
 #include <torch/script.h>
 
+#include "host/common/Errors.h"
+#include "host/training/Checkpoint.h"
 #include "tests/plugins/architecture/ArchitectureTestSupport.h"
 
 namespace guidance::testing {
@@ -119,6 +121,29 @@ TEST_F(Torchscript, AFileBreakingTheConventionIsRefusedWithWhatWasExpected) {
     FAIL() << "a missing file was accepted";
   } catch (const std::runtime_error& error) {
     EXPECT_THAT(error.what(), HasSubstr("cannot load TorchScript file"));
+  }
+}
+
+// Weights trained in PyTorch come as `torch.save(model.state_dict())`: loaded by name (what the
+// `checkpoint` guide-init does), with every mismatch listed.
+TEST_F(Torchscript, PytorchStateDictsLoadByNameAndMismatchesAreListed) {
+  auto net = load("cnn.pt", fashion_task(), "seeded");
+  ASSERT_FALSE(torch::equal(net->named_parameters()["conv1.weight"], expected("state_conv1_weight")));
+  load_weights(*net, file("cnn_state.pt"));
+  EXPECT_TRUE(torch::equal(net->named_parameters()["conv1.weight"], expected("state_conv1_weight")));
+  try {
+    load_weights(*net, file("cnn3_state.pt"));
+    FAIL() << "a state_dict of another shape was loaded";
+  } catch (const RunError& error) {
+    EXPECT_THAT(error.what(), HasSubstr("does not match the network"));
+    EXPECT_THAT(error.what(), HasSubstr("tensor 'conv1.weight' has shape [8, 3, 3, 3], the network "
+                                        "expects [8, 1, 3, 3]"));
+  }
+  try {
+    load_weights(*net, file("cnn_ordered_state.pt"));
+    FAIL() << "an OrderedDict state_dict, which LibTorch cannot read, was loaded";
+  } catch (const RunError& error) {
+    EXPECT_THAT(error.what(), HasSubstr("torch.save(dict(model.state_dict()), path)"));
   }
 }
 

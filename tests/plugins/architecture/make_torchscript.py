@@ -9,6 +9,9 @@ docs/architectures.md ("torchscript"):
   tokens.pt       scripted token network (embedding, GRU; class logits), taps embedding, hidden
                   (sequences) and pooled (flat, listed in guidance_flat_taps)
   expected.pt     inputs and the outputs PyTorch computed for them, as buffers of one module
+  cnn_state.pt    torch.save(dict(state_dict)) of a freshly seeded Cnn(1) (weights trained in
+                  PyTorch, as the `checkpoint` guide-init reads them); cnn3_state.pt the same for
+                  Cnn(3); cnn_ordered_state.pt the OrderedDict itself, which LibTorch cannot read
 
     make_torchscript.py OUTDIR
 """
@@ -121,6 +124,12 @@ def main(out: str) -> None:
     logits, taps = tokens_net(tokens, mask)
     expected.update(tokens=tokens, mask=mask, tokens_logits=logits.detach(),
                     **{f"tokens_{name}": tap.detach() for name, tap in taps.items()})
+    state = Cnn(1).state_dict()
+    # A plain dict: LibTorch's reader cannot rebuild the OrderedDict state_dict() returns.
+    torch.save(dict(state), f"{out}/cnn_state.pt")
+    torch.save(state, f"{out}/cnn_ordered_state.pt")
+    torch.save(dict(Cnn(3).state_dict()), f"{out}/cnn3_state.pt")
+    expected.update(state_conv1_weight=state["conv1.weight"])
     torch.jit.script(Tensors(expected)).save(f"{out}/expected.pt")
 
 
