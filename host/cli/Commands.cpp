@@ -140,14 +140,19 @@ void describe_entry(const CatalogEntry& entry, std::ostream& out) {
   }
 }
 
+/// @return the name of every loaded plugin, for "did you mean" suggestions.
+std::vector<std::string> plugin_names(const PluginCatalog& catalog) {
+  std::vector<std::string> names;
+  for (const auto& entry : catalog.entries()) names.push_back(entry.info.name);
+  return names;
+}
+
 int describe_plugin(const std::string& name, const GlobalOptions& global, std::ostream& out,
                     std::ostream& err) {
   PluginCatalog catalog = load_plugins(global.plugin_dirs, {});
   std::vector<const CatalogEntry*> found = catalog.find_any(name);
   if (found.empty()) {
-    std::vector<std::string> all;
-    for (const auto& entry : catalog.entries()) all.push_back(entry.info.name);
-    throw UsageError("no plugin named '" + name + "'" + did_you_mean(name, all));
+    throw UsageError("no plugin named '" + name + "'" + did_you_mean(name, plugin_names(catalog)));
   }
   for (size_t i = 0; i < found.size(); ++i) {
     if (i) out << "\n";
@@ -187,18 +192,14 @@ int test_plugins(const std::string& subject, const GlobalOptions& global, std::o
         toml::table table = toml::parse("value = " + subject, std::string_view("plugins test"));
         name = table["value"]["plugin"].value_or(std::string());
       } catch (const toml::parse_error& error) {
-        throw UsageError("plugins test: not a plugin name, library file nor a TOML table "
+        throw UsageError("not a plugin name, library file nor a TOML table "
                          "{ plugin = \"...\", ... }: " + std::string(error.description()));
       }
     }
     std::vector<const CatalogEntry*> found = catalog.find_any(name);
     if (found.empty()) {
-      throw UsageError("plugins test: no plugin named '" + name + "' and no library file '" +
-                       subject + "'" + did_you_mean(name, [&] {
-                         std::vector<std::string> all;
-                         for (const auto& entry : catalog.entries()) all.push_back(entry.info.name);
-                         return all;
-                       }()));
+      throw UsageError("no plugin named '" + name + "' and no library file '" + subject + "'" +
+                       did_you_mean(name, plugin_names(catalog)));
     }
     for (const CatalogEntry* entry : found) {
       tested.push_back(

@@ -108,20 +108,18 @@ void check_architecture(const ArchitecturePlugin& plugin, const Params& params,
   int accepted = 0;
   for (const TaskSpec& task : {image_task(), token_task(TargetKind::Class),
                                token_task(TargetKind::TokenPerPosition)}) {
-    bool built = false;
     try {
       build(task, options.seed);
-      built = true;
     } catch (const std::invalid_argument& refused) {
       refusals.push_back(task.name + ": " + refused.what());
       continue;
     } catch (const std::exception& error) {
-      // Not a refusal of the task: a failure to build for it.
+      // Not a refusal of the task but a failure to build for it: one failed check says so.
       const std::string message = error.what();
       checks.run("builds for the task (" + task.name + ")", [&] { throw CheckFailure(message); });
       ++accepted;
+      continue;
     }
-    if (!built) continue;
     ++accepted;
     const std::string on = " (" + task.name + ")";
     checks.run("declares unique taps before forward" + on, [&] {

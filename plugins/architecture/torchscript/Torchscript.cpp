@@ -9,7 +9,9 @@
 //   - optionally `guidance_inputs: str`, "image" or "tokens", the tasks it is for.
 // A file that breaks the convention is refused with what was expected.
 #include <cmath>
+#include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -70,7 +72,8 @@ class TorchscriptNetwork : public Network {
       const bool sequence = task.input_kind == InputKind::Tokens && flat_set.count(name) == 0;
       taps_.push_back({name, sequence ? TapLayout::Sequence : TapLayout::Flat});
     }
-    share_parameters(seeded);
+    if (seeded) reinitialise_from_seed();
+    share_parameters();
     // Refuse a module that breaks the convention, or does not fit the task (input shape,
     // vocabulary, outputs), now rather than in the middle of a run.
     torch::NoGradGuard probe_only;
@@ -146,7 +149,7 @@ class TorchscriptNetwork : public Network {
   /// Registers the module's parameters and buffers under their PyTorch names (child modules
   /// mirror its hierarchy, so `conv1.weight` is `conv1.weight` here too): the same tensors, so
   /// optimisers, checkpoints and devices act on what the scripted code computes with.
-  void share_parameters(bool seeded) {
+  void share_parameters() {
     auto owner_of = [this](const std::string& name) {
       torch::nn::Module* owner = this;
       size_t begin = 0;
@@ -160,7 +163,6 @@ class TorchscriptNetwork : public Network {
       return std::make_pair(owner, name.substr(begin));
     };
     for (const auto& parameter : module_.named_parameters(true)) {
-      if (seeded) reinitialise(parameter.name, parameter.value);
       auto [owner, leaf] = owner_of(parameter.name);
       owner->register_parameter(leaf, parameter.value, parameter.value.requires_grad());
     }
@@ -173,21 +175,35 @@ class TorchscriptNetwork : public Network {
   /// PyTorch's default for linear and convolution weights, from the current torch seed: uniform
   /// in ±1/√fan_in for tensors of two or more dimensions, the bias beside such a weight likewise;
   /// other one-dimensional tensors (normalisation scales and shifts) keep the file's values.
-  void reinitialise(const std::string& name, torch::Tensor tensor) {
+  void reinitialise_from_seed() {
     torch::NoGradGuard in_place;
-    if (tensor.dim() >= 2) {
-      const double bound = 1.0 / std::sqrt(static_cast<double>(tensor[0].numel()));
-      tensor.uniform_(-bound, bound);
-      return;
-    }
-    const size_t dot = name.rfind('.');
-    if (dot == std::string::npos || name.substr(dot + 1) != "bias") return;
-    const std::string weight = name.substr(0, dot) + ".weight";
-    for (const auto& other : module_.named_parameters(true)) {
-      if (other.name == weight && other.value.dim() >= 2) {
-        const double bound = 1.0 / std::sqrt(static_cast<double>(other.value[0].numel()));
-        tensor.uniform_(-bound, bound);
+    auto bound_of = [](const torch::Tensor& weight) {
+      return 1.0 / std::sqrt(static_cast<double>(weight[0].numel()));
+    };
+    // "<module>.<leaf>" split at the last dot; a top-level tensor has no module.
+    auto split = [](const std::string& name) -> std::optional<std::pair<std::string, std::string>> {
+      const size_t dot = name.rfind('.');
+      if (dot == std::string::npos) return std::nullopt;
+      return std::make_pair(name.substr(0, dot), name.substr(dot + 1));
+    };
+    const auto parameters = module_.named_parameters(true);
+    std::map<std::string, double> weight_bounds;  // by module, from its weight of ≥ 2 dimensions
+    for (const auto& parameter : parameters) {
+      auto parts = split(parameter.name);
+      if (parts && parts->second == "weight" && parameter.value.dim() >= 2) {
+        weight_bounds[parts->first] = bound_of(parameter.value);
       }
+    }
+    for (const auto& parameter : parameters) {
+      torch::Tensor tensor = parameter.value;
+      if (tensor.dim() >= 2) {
+        tensor.uniform_(-bound_of(tensor), bound_of(tensor));
+        continue;
+      }
+      auto parts = split(parameter.name);
+      if (!parts || parts->second != "bias") continue;
+      auto bound = weight_bounds.find(parts->first);
+      if (bound != weight_bounds.end()) tensor.uniform_(-bound->second, bound->second);
     }
   }
 
