@@ -15,6 +15,7 @@
 
 #include "analysis/Analyze.h"
 #include "analysis/Summarize.h"
+#include "host/bench/StepBench.h"
 #include "host/common/CommandLine.h"
 #include "host/common/Errors.h"
 #include "host/common/Suggest.h"
@@ -377,6 +378,49 @@ void add_check_command(CLI::App& root, const GlobalOptions& global, std::ostream
       "map's tap names. Every run of a [sweep] is checked. Nothing is trained or written.");
 }
 
+struct BenchArguments {
+  std::string path;
+  BenchOptions options;
+};
+
+int bench_command(const BenchArguments& arguments, const GlobalOptions& global, std::ostream& out,
+                 std::ostream& err) {
+  LoadedConfig loaded = load_config(arguments.path, global);
+  if (loaded.runs.size() != 1) {
+    throw UsageError(arguments.path + " describes " + std::to_string(loaded.runs.size()) +
+                     " runs (a [sweep]); bench times one run");
+  }
+  for (const auto& [name, value] : bench_config(loaded.runs.front(), loaded.catalog,
+                                                arguments.options, err)) {
+    out << name << " " << std::setprecision(6) << value << "\n";
+  }
+  return 0;
+}
+
+void add_bench_command(CLI::App& root, const GlobalOptions& global, std::ostream& out,
+                       std::ostream& err) {
+  auto arguments = std::make_shared<BenchArguments>();
+  CLI::App& bench = add_command(
+      root, "bench", "time a config's training steps and say where a step's time goes",
+      [&, arguments] { return bench_command(*arguments, global, out, err); });
+  bench.add_option("CONFIG", arguments->path, "the config file (TOML) of one run")->required();
+  bench.add_option("--steps", arguments->options.steps, "steps timed")->capture_default_str();
+  bench.add_option("--warmup", arguments->options.warmup, "untimed steps first")
+      ->capture_default_str();
+  bench.add_flag("--unguided", arguments->options.unguided, "time the run with guidance off");
+  bench.add_option("--threads", arguments->options.threads,
+                   "LibTorch threads (default: the config's run.threads)");
+  bench.add_option("--guide-cache-mb", arguments->options.guide_cache_mb,
+                   "guidance.guide_cache_mb for this bench (0: off)");
+  bench.footer(
+      "Builds the run (its guide initialised as `run` would; nothing is written), runs the\n"
+      "warm-up steps, counts one step's operations, then times --steps steps. Prints one\n"
+      "`name value` per line: steps_per_s, seconds_per_step, share.<phase> for data,\n"
+      "guide_forward, target_forward, distances, backward and optimizer, step_gflop,\n"
+      "matmul_gflop_per_s, compute_fraction, peak_rss_mib, guide_cache_hits.\n"
+      "See docs/performance.md.");
+}
+
 struct RunArguments {
   std::string path;
   RunOptions options;
@@ -575,6 +619,7 @@ int run_guidance(const std::vector<std::string>& args, std::ostream& out, std::o
     add_check_command(root, global, out);
     add_keys_command(root, out);
     add_run_command(root, global, out, err);
+    add_bench_command(root, global, out, err);
     add_analyze_command(
         root, [&global] { return load_plugins(global.plugin_dirs, {}); }, out, err);
     analysis::add_summarize_command(root, out);

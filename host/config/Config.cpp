@@ -314,6 +314,11 @@ GuidanceSection read_guidance(const toml::table* table, const std::string& file,
     reader.fail("distillation", "distillation compares the two networks' logits on the same "
                                 "inputs, so it cannot be combined with guide_input = \"noise\"");
   }
+  if (guidance.guide_cache_mb > 0 && guidance.guide_input == GuideInput::Noise) {
+    reader.fail("guide_cache_mb", "the guide-tap cache keeps the guide's outputs for each train "
+                                  "example, so it needs guide_input = \"batch\" (noise differs "
+                                  "every step)");
+  }
   guidance.guide_taps_location = reader.location("guide_taps");
   guidance.target_taps_location = reader.location("target_taps");
   if (guidance.layer_map == LayerMapKind::Explicit) {

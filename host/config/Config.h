@@ -132,6 +132,7 @@ struct GuidanceSection {
   GuideInput guide_input = GuideInput::Batch;
   double noise_clamp = 3.0;
   bool tokenwise = true;
+  int64_t guide_cache_mb = 0;          ///< memory for the guide-tap cache; 0 = off
   std::vector<std::string> guide_taps;
   std::vector<std::string> target_taps;
   std::string guide_taps_location;     ///< file:line:column of `guide_taps`, for tap-name errors

@@ -72,6 +72,10 @@ const std::vector<KeySpec<GuidanceSection>>& guidance_keys() {
           .at_least(0),
       Key("tokenwise", &GuidanceSection::tokenwise,
           "sequence taps compared position by position (below)"),
+      Key("guide_cache_mb", &GuidanceSection::guide_cache_mb,
+          "MiB to keep the frozen guide's outputs for the whole train split, so the guide's "
+          "forward pass is skipped from the second epoch on (same results); 0 = off")
+          .at_least(0),
       Key("guide_taps", &GuidanceSection::guide_taps,
           "uniform map over these guide taps only (network order); `[]` = all")
           .allowing("guide tap names"),

@@ -312,6 +312,7 @@ RunSummary run_config(const Config& config, const PluginCatalog& catalog,
   try {
     summary.completed = trainer.run(observer ? static_cast<TrainingObserver&>(*observer) : silent);
     progress.finish_line();
+    if (trainer.guide_cache() && !options.quiet) log << trainer.guide_cache()->status() << "\n";
     summary.steps = trainer.step();
     if (!summary.completed) {
       record->finish(RecordState::Interrupted, now_iso8601());

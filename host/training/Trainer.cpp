@@ -1,9 +1,11 @@
 #include "host/training/Trainer.h"
 
+#include <chrono>
 #include <fstream>
 #include <iterator>
 
 #include <ATen/CPUGeneratorImpl.h>
+#include <torch/cuda.h>
 #include <torch/nn/utils/clip_grad.h>
 
 #include "host/common/Errors.h"
@@ -13,6 +15,31 @@
 #include "host/training/TaskObjective.h"
 
 namespace guidance {
+
+namespace {
+
+/// Adds the time since its last lap to one StepPhases field; does nothing without phases.
+class PhaseClock {
+ public:
+  PhaseClock(StepPhases* phases, torch::Device device)
+      : phases_(phases), device_(device), last_(std::chrono::steady_clock::now()) {}
+
+  void lap(double StepPhases::*phase) {
+    if (phases_ == nullptr) return;
+    // CUDA kernels run asynchronously: wait for them so each phase is charged its own work.
+    if (device_.is_cuda()) torch::cuda::synchronize();
+    auto now = std::chrono::steady_clock::now();
+    phases_->*phase += std::chrono::duration<double>(now - last_).count();
+    last_ = now;
+  }
+
+ private:
+  StepPhases* phases_;
+  torch::Device device_;
+  std::chrono::steady_clock::time_point last_;
+};
+
+}  // namespace
 
 Trainer::Trainer(TrainerSettings settings, std::shared_ptr<Dataset> dataset, TaskSpec task,
                  std::shared_ptr<Network> target, std::shared_ptr<Network> guide,
@@ -45,6 +72,10 @@ Trainer::Trainer(TrainerSettings settings, std::shared_ptr<Dataset> dataset, Tas
   steps_per_epoch_ = micro_batches / settings_.train.accumulate;
   total_steps_ = settings_.train.max_steps > 0 ? settings_.train.max_steps
                                                : settings_.train.epochs * steps_per_epoch_;
+  if (guide_ && settings_.guidance.guide_cache_mb > 0) {
+    guide_cache_ = std::make_unique<GuideTapCache>(
+        train_size_, static_cast<uint64_t>(settings_.guidance.guide_cache_mb) << 20);
+  }
 }
 
 void Trainer::resume() {
@@ -96,6 +127,19 @@ torch::Tensor Trainer::guide_inputs(const Batch& batch) const {
   return clamp > 0 ? noise.clamp(-clamp, clamp) : noise;
 }
 
+NetworkOutput Trainer::guide_forward(const Batch& batch, const torch::Tensor& indices) {
+  if (guide_cache_) {
+    if (auto cached = guide_cache_->lookup(indices, settings_.device)) return *cached;
+  }
+  NetworkOutput output;
+  {
+    torch::NoGradGuard no_grad;
+    output = guide_->forward(NetworkInput{guide_inputs(batch), batch.mask});
+  }
+  if (guide_cache_) guide_cache_->store(indices, output);
+  return output;
+}
+
 StepReport Trainer::train_step() {
   const TrainSection& train = settings_.train;
   StepReport report;
@@ -112,22 +156,24 @@ StepReport Trainer::train_step() {
   }
   const int64_t first_micro = (progress_.step % steps_per_epoch_) * train.accumulate;
 
+  PhaseClock clock(phases_, settings_.device);
   target_->train();
   optimizer_->zero_grad();
+  clock.lap(&StepPhases::optimizer);
   report.pair_distances.assign(pairs_.size(), 0.0);
   for (int64_t micro = 0; micro < train.accumulate; ++micro) {
     torch::Tensor indices =
         cached_order_.narrow(0, (first_micro + micro) * train.batch_size, train.batch_size);
     Batch batch = to_device(dataset_->batch(Split::Train, indices));
+    clock.lap(&StepPhases::data);
     NetworkOutput target_out = target_->forward(batch.network_input());
     torch::Tensor task = task_loss(task_, target_out.logits, batch);
     torch::Tensor loss = task;
+    clock.lap(&StepPhases::target_forward);
     if (guiding) {
-      NetworkOutput guide_out;
-      {
-        torch::NoGradGuard no_grad;
-        guide_out = guide_->forward(NetworkInput{guide_inputs(batch), batch.mask});
-      }
+      // After the target's forward, so noise inputs draw from the global RNG after its dropout.
+      NetworkOutput guide_out = guide_forward(batch, indices);
+      clock.lap(&StepPhases::guide_forward);
       if (!pairs_.empty()) {
         GuidanceTerms terms = guidance_terms(*metric_, pairs_, guide_specs_, target_specs_,
                                              guide_out.taps, target_out.taps, batch.mask,
@@ -145,13 +191,16 @@ StepReport Trainer::train_step() {
         loss = loss + settings_.guidance.distill_weight * distill;
         report.distill_loss += distill.item<double>() / train.accumulate;
       }
+      clock.lap(&StepPhases::distances);
     }
     (loss / static_cast<double>(train.accumulate)).backward();
     report.task_loss += task.item<double>() / train.accumulate;
     report.total_loss += loss.item<double>() / train.accumulate;
+    clock.lap(&StepPhases::backward);
   }
   if (train.grad_clip > 0) torch::nn::utils::clip_grad_norm_(target_->parameters(), train.grad_clip);
   optimizer_->step();
+  clock.lap(&StepPhases::optimizer);
   progress_.step = report.step;
   return report;
 }

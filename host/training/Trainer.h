@@ -13,10 +13,21 @@
 #include "guidance/api/Network.h"
 #include "host/config/Config.h"
 #include "host/training/Checkpoint.h"
+#include "host/training/GuideTapCache.h"
 #include "host/training/LayerMap.h"
 #include "host/training/TaskObjective.h"
 
 namespace guidance {
+
+/// Wall-clock seconds spent in each part of training steps, summed over the steps timed.
+struct StepPhases {
+  double data = 0;            ///< reading the batch and moving it to the device
+  double guide_forward = 0;   ///< the frozen guide's forward pass (or its cache lookup)
+  double target_forward = 0;  ///< the target's forward pass and task loss
+  double distances = 0;       ///< the pairs' distances (and distillation)
+  double backward = 0;
+  double optimizer = 0;       ///< gradient clipping, the optimiser step, zeroing gradients
+};
 
 /// How a Trainer runs: the [train] and [guidance] sections plus where its files go.
 struct TrainerSettings {
@@ -109,8 +120,17 @@ class Trainer {
   /// @return the measure that selects the best checkpoint: the task's first, else "loss".
   std::string selection_measure() const;
 
- private:
+  /// One optimiser step, without the evaluations and checkpoints run() adds (for benchmarks).
   StepReport train_step();
+
+  /// From now on every step adds the time of each of its phases to `phases` (nullptr: stop).
+  void set_phases(StepPhases* phases) { phases_ = phases; }
+
+  /// @return the guide-tap cache (guidance.guide_cache_mb > 0), or nullptr.
+  const GuideTapCache* guide_cache() const { return guide_cache_.get(); }
+
+ private:
+  NetworkOutput guide_forward(const Batch& batch, const torch::Tensor& indices);
   torch::Tensor epoch_order(int64_t epoch) const;
   torch::Tensor guide_inputs(const Batch& batch) const;
   Batch to_device(Batch batch) const;
@@ -133,6 +153,8 @@ class Trainer {
   TrainingProgress progress_;
   torch::Tensor cached_order_;
   int64_t cached_epoch_ = -1;
+  std::unique_ptr<GuideTapCache> guide_cache_;
+  StepPhases* phases_ = nullptr;
 };
 
 }  // namespace guidance
