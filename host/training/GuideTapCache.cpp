@@ -4,8 +4,22 @@
 
 namespace guidance {
 
-GuideTapCache::GuideTapCache(int64_t examples, uint64_t budget_bytes)
-    : examples_(examples), budget_bytes_(budget_bytes), status_("guide cache: empty") {}
+GuideTapCache::GuideTapCache(int64_t examples, uint64_t budget_bytes,
+                             std::vector<bool> kept_taps, bool keep_logits)
+    : examples_(examples),
+      budget_bytes_(budget_bytes),
+      kept_taps_(std::move(kept_taps)),
+      keep_logits_(keep_logits),
+      status_("guide cache: empty") {}
+
+std::vector<torch::Tensor> GuideTapCache::kept_parts(const NetworkOutput& output) const {
+  std::vector<torch::Tensor> parts;
+  if (keep_logits_) parts.push_back(output.logits);
+  for (size_t i = 0; i < output.taps.size() && i < kept_taps_.size(); ++i) {
+    if (kept_taps_[i]) parts.push_back(output.taps[i]);
+  }
+  return parts;
+}
 
 void GuideTapCache::turn_off(const std::string& why) {
   active_ = false;
@@ -18,19 +32,18 @@ std::optional<NetworkOutput> GuideTapCache::lookup(const torch::Tensor& indices,
                                                    torch::Device device) {
   if (!active_ || stored_count_ < indices.size(0)) return std::nullopt;
   if (!stored_.index_select(0, indices).all().item<bool>()) return std::nullopt;
+  auto stored = storage_.begin();
+  auto read = [&] { return (stored++)->index_select(0, indices).to(device); };
   NetworkOutput output;
-  output.logits = storage_[0].index_select(0, indices).to(device);
-  for (size_t i = 1; i < storage_.size(); ++i) {
-    output.taps.push_back(storage_[i].index_select(0, indices).to(device));
-  }
+  if (keep_logits_) output.logits = read();
+  for (bool kept : kept_taps_) output.taps.push_back(kept ? read() : torch::Tensor());
   ++hits_;
   return output;
 }
 
 void GuideTapCache::store(const torch::Tensor& indices, const NetworkOutput& output) {
   if (!active_) return;
-  std::vector<torch::Tensor> parts{output.logits};
-  parts.insert(parts.end(), output.taps.begin(), output.taps.end());
+  std::vector<torch::Tensor> parts = kept_parts(output);
   if (storage_.empty()) {
     uint64_t bytes = 0;
     for (const auto& part : parts) {

@@ -25,7 +25,11 @@ class GuideTapCache {
  public:
   /// @param examples the train split's size
   /// @param budget_bytes the most memory the stored outputs may take
-  GuideTapCache(int64_t examples, uint64_t budget_bytes);
+  /// @param kept_taps for each guide tap, whether training reads it (paired taps); the others are
+  ///        not stored and come back undefined
+  /// @param keep_logits whether training reads the logits (distillation)
+  GuideTapCache(int64_t examples, uint64_t budget_bytes, std::vector<bool> kept_taps,
+                bool keep_logits);
 
   /// @return the guide's outputs for `indices` (int64 [B], train split, on the CPU) on `device`,
   /// if all are stored.
@@ -45,10 +49,15 @@ class GuideTapCache {
  private:
   void turn_off(const std::string& why);
 
+  /// @return the outputs kept, in storage order: the logits (if kept), then the kept taps.
+  std::vector<torch::Tensor> kept_parts(const NetworkOutput& output) const;
+
   int64_t examples_;
   uint64_t budget_bytes_;
+  std::vector<bool> kept_taps_;
+  bool keep_logits_;
   bool active_ = true;
-  std::vector<torch::Tensor> storage_;  ///< [logits, taps...], each [examples, ...]
+  std::vector<torch::Tensor> storage_;  ///< kept_parts(), each [examples, ...]
   torch::Tensor stored_;                ///< bool [examples]
   int64_t stored_count_ = 0;
   int64_t hits_ = 0;

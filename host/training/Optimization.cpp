@@ -6,6 +6,8 @@
 #include <torch/optim/adamw.h>
 #include <torch/optim/sgd.h>
 
+#include "host/training/FusedAdam.h"
+
 namespace guidance {
 
 std::unique_ptr<torch::optim::Optimizer> make_optimizer(const TrainSection& train,
@@ -24,7 +26,7 @@ std::unique_ptr<torch::optim::Optimizer> make_optimizer(const TrainSection& trai
     case Optimizer::Adam:
       break;
   }
-  return std::make_unique<torch::optim::Adam>(
+  return std::make_unique<FusedAdam>(
       std::move(parameters),
       torch::optim::AdamOptions(train.learning_rate).weight_decay(train.weight_decay));
 }

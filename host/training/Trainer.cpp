@@ -73,8 +73,11 @@ Trainer::Trainer(TrainerSettings settings, std::shared_ptr<Dataset> dataset, Tas
   total_steps_ = settings_.train.max_steps > 0 ? settings_.train.max_steps
                                                : settings_.train.epochs * steps_per_epoch_;
   if (guide_ && settings_.guidance.guide_cache_mb > 0) {
+    std::vector<bool> paired(guide_specs_.size(), false);
+    for (const TapPair& pair : pairs_) paired.at(pair.guide_index) = true;
     guide_cache_ = std::make_unique<GuideTapCache>(
-        train_size_, static_cast<uint64_t>(settings_.guidance.guide_cache_mb) << 20);
+        train_size_, static_cast<uint64_t>(settings_.guidance.guide_cache_mb) << 20,
+        std::move(paired), settings_.guidance.distilling());
   }
 }
 

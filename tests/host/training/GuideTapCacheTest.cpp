@@ -141,7 +141,7 @@ TEST(GuideTapCache, TokenPairTrainsAsWithoutTheCacheAndReproducesItself) {
 }
 
 TEST(GuideTapCache, TurnsItselfOffWhenTheSplitDoesNotFit) {
-  GuideTapCache cache(/*examples=*/1000, /*budget_bytes=*/1 << 20);
+  GuideTapCache cache(/*examples=*/1000, /*budget_bytes=*/1 << 20, {true}, true);
   NetworkOutput output;
   output.logits = torch::zeros({10, 10});
   output.taps = {torch::zeros({10, 512})};  // 1000 x (10 + 512) floats: about 2 MiB
@@ -152,7 +152,7 @@ TEST(GuideTapCache, TurnsItselfOffWhenTheSplitDoesNotFit) {
 }
 
 TEST(GuideTapCache, ServesOnlyBatchesWhoseExamplesAreAllStored) {
-  GuideTapCache cache(/*examples=*/8, /*budget_bytes=*/1 << 20);
+  GuideTapCache cache(/*examples=*/8, /*budget_bytes=*/1 << 20, {true}, true);
   NetworkOutput output;
   output.logits = torch::arange(8, torch::kFloat).view({4, 2});
   output.taps = {torch::arange(12, torch::kFloat).view({4, 3})};
@@ -165,8 +165,22 @@ TEST(GuideTapCache, ServesOnlyBatchesWhoseExamplesAreAllStored) {
   EXPECT_EQ(cache.hits(), 1);
 }
 
+TEST(GuideTapCache, KeepsOnlyTheTapsTrainingReads) {
+  // 100 examples x 1000 floats of the unread tap would need 400 KB; the budget is 100 KB.
+  GuideTapCache cache(/*examples=*/100, /*budget_bytes=*/100 << 10, {false, true}, false);
+  NetworkOutput output{torch::zeros({2, 10}), {torch::zeros({2, 1000}), torch::ones({2, 3})}};
+  cache.store(torch::tensor({0, 1}, torch::kLong), output);
+  ASSERT_TRUE(cache.active()) << cache.status();
+  auto hit = cache.lookup(torch::tensor({1}, torch::kLong), torch::kCPU);
+  ASSERT_TRUE(hit.has_value());
+  EXPECT_FALSE(hit->logits.defined());
+  ASSERT_EQ(hit->taps.size(), 2u);
+  EXPECT_FALSE(hit->taps[0].defined());
+  EXPECT_TRUE(torch::equal(hit->taps[1], torch::ones({1, 3})));
+}
+
 TEST(GuideTapCache, ShapesThatChangeBetweenBatchesTurnItOff) {
-  GuideTapCache cache(/*examples=*/8, /*budget_bytes=*/1 << 20);
+  GuideTapCache cache(/*examples=*/8, /*budget_bytes=*/1 << 20, {true}, false);
   NetworkOutput first{torch::zeros({2, 2}), {torch::zeros({2, 5, 3})}};
   NetworkOutput second{torch::zeros({2, 2}), {torch::zeros({2, 7, 3})}};
   cache.store(torch::tensor({0, 1}, torch::kLong), first);
