@@ -226,8 +226,8 @@ std::string study_sections(const fs::path& target, const fs::path& directory, st
             "every two networks (targets, and guides whose predictions are recorded): 0 = no "
             "more agreement than their accuracies imply, 1 = the same errors. "
             "<a href=\"consistency.csv\">consistency.csv</a></p>\n"
-         << "<figure><a href=\"consistency.svg\"><img class=\"heatmap\" src=\"consistency.svg\" "
-            "alt=\"error consistency\"></a></figure>\n";
+         << "<figure><a href=\"consistency.svg\"><img src=\"consistency.svg\" "
+            "class=\"heatmap\" alt=\"error consistency\"></a></figure>\n";
   }
   return html.str();
 }

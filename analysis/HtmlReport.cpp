@@ -125,8 +125,8 @@ std::string figure(const std::string& file, const std::string& caption) {
 // A heatmap shown at its own size (cells of 36 px or more) up to the page's width, linking to the
 // full-size SVG.
 std::string heatmap_figure(const std::string& file, const std::string& caption) {
-  return "<figure><a href=\"" + escape_xml(file) + "\"><img class=\"heatmap\" src=\"" +
-         escape_xml(file) + "\" alt=\"" + escape_xml(caption) + "\"></a><figcaption>" +
+  return "<figure><a href=\"" + escape_xml(file) + "\"><img src=\"" + escape_xml(file) +
+         "\" class=\"heatmap\" alt=\"" + escape_xml(caption) + "\"></a><figcaption>" +
          escape_xml(caption) + "</figcaption></figure>\n";
 }
 
