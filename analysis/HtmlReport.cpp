@@ -86,6 +86,7 @@ std::string page_start(const std::string& title) {
          escape_xml(title) +
          "</title>\n<style>\n"
          "body { font-family: Helvetica, Arial, sans-serif; margin: 2em; color: #222; }\n"
+         "h1, p, li, figcaption { overflow-wrap: anywhere; }\n"
          "table { border-collapse: collapse; }\n"
          ".scroll { overflow-x: auto; margin: 0.5em 0 1.5em; }\n"
          "th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: left; }\n"
