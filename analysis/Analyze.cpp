@@ -131,6 +131,20 @@ std::vector<std::pair<std::string, std::string>> records_below(const fs::path& d
   return named;
 }
 
+// Records as (label, path), from (folder, path): see run_label; an unreadable record keeps its
+// folder (its readers report it).
+std::vector<std::pair<std::string, std::string>> labelled(
+    std::vector<std::pair<std::string, std::string>> records) {
+  for (auto& [name, path] : records) {
+    try {
+      name = run_label(RecordReader(path), name);
+    } catch (const GuidanceError&) {
+      // Left as its folder.
+    }
+  }
+  return records;
+}
+
 void write_file_checked(const fs::path& path, const std::string& text) {
   std::ofstream file(path, std::ios::binary);
   file << text;
@@ -143,8 +157,13 @@ void write_file_checked(const fs::path& path, const std::string& text) {
 std::string study_sections(const fs::path& target, const fs::path& directory, std::ostream& err) {
   std::ostringstream html;
   bool has_runs = false;
-  for (const auto& [name, path] : records_below(target))
-    has_runs |= fs::path(path).filename() == "run.h5";
+  std::vector<std::pair<std::string, std::string>> records = records_below(target);
+  std::vector<std::pair<std::string, std::string>> labels = labelled(records);
+  std::map<std::string, std::string> label_of;
+  for (size_t r = 0; r < records.size(); ++r) {
+    has_runs |= fs::path(records[r].second).filename() == "run.h5";
+    label_of[records[r].first] = labels[r].first;
+  }
   try {
     if (!has_runs) throw RunError("no run.h5 records");
     analysis::Study study = analysis::load_study(target.string());
@@ -178,8 +197,9 @@ std::string study_sections(const fs::path& target, const fs::path& directory, st
         html << finished << "/" << cell.runs.size() << ":";
         for (size_t run : cell.runs) {
           const std::string& name = study.runs[run].name;
+          auto label = label_of.find(name);
           html << " <a href=\"" << analysis::escape_xml(name) << "/index.html\">"
-               << analysis::escape_xml(name) << "</a>";
+               << analysis::escape_xml(label == label_of.end() ? name : label->second) << "</a>";
         }
         html << "</td>";
         std::vector<analysis::Setting> settings = cell.settings;
@@ -215,8 +235,7 @@ std::string study_sections(const fs::path& target, const fs::path& directory, st
   } catch (const GuidanceError& error) {
     if (has_runs) err << "guidance analyze: no study table: " << error.what() << "\n";
   }
-  std::vector<analysis::PredictionSource> sources =
-      analysis::prediction_sources(records_below(target));
+  std::vector<analysis::PredictionSource> sources = analysis::prediction_sources(labels);
   if (sources.size() >= 2) {
     analysis::ConsistencyMatrix matrix = analysis::consistency_matrix(sources);
     write_file_checked(directory / "consistency.svg",
@@ -240,7 +259,7 @@ int consistency(const Arguments& arguments, std::ostream& out) {
                        target.string() + "'");
     }
     std::vector<analysis::PredictionSource> sources =
-        analysis::prediction_sources(records_below(target));
+        analysis::prediction_sources(labelled(records_below(target)));
     if (sources.size() < 2) {
       throw RunError("consistency: fewer than two networks with recorded predictions below " +
                      target.string());
