@@ -19,6 +19,17 @@ testing::CommandResult report(const std::string& what, const std::string& out) {
   return testing::run_guidance_here({"analyze", "report", what, "--out", out});
 }
 
+// Writes a synthetic guided run of `steps` steps (a snapshot every 10) and reports it.
+// @return the report's folder
+std::string report_of_synthetic_run(const TemporaryDirectory& directory, int64_t steps) {
+  std::string record = directory.file("run.h5");
+  testing::write_synthetic_run(record, steps, 10);
+  std::string out = directory.file("report");
+  testing::CommandResult result = report(record, out);
+  EXPECT_EQ(result.exit_code, 0) << result.err;
+  return out;
+}
+
 bool contains(const std::string& text, const std::string& part) {
   return text.find(part) != std::string::npos;
 }
@@ -70,10 +81,7 @@ TEST_F(HtmlReportTest, HeatmapsUseTheMetricsDeclaredRangeDivergingWhenSigned) {
 
 TEST_F(HtmlReportTest, GuidedPairsAreOutlinedAndCellValuesPrintedInReadableCells) {
   TemporaryDirectory directory;
-  std::string record = directory.file("run.h5");
-  testing::write_synthetic_run(record, 20, 10);
-  std::string out = directory.file("report");
-  ASSERT_EQ(report(record, out).exit_code, 0);
+  std::string out = report_of_synthetic_run(directory, 20);
 
   std::string guide_target =
       testing::read_file(out + "/similarity-linear-cka-guide_target-step20.svg");
@@ -129,10 +137,7 @@ TEST_F(HtmlReportTest, TheFrozenGuidesMatrixIsShownOnceAndAChangingOneAtEverySna
 
 TEST_F(HtmlReportTest, TablesShowFourDigitsAndScrollWhileTheCsvKeepsTen) {
   TemporaryDirectory directory;
-  std::string record = directory.file("run.h5");
-  testing::write_synthetic_run(record, 30, 10);
-  std::string out = directory.file("report");
-  ASSERT_EQ(report(record, out).exit_code, 0);
+  std::string out = report_of_synthetic_run(directory, 30);
   double top1 = testing::synthetic_evaluation_row(30).measures.at("top1");
   std::string html = testing::read_file(out + "/index.html");
   EXPECT_TRUE(contains(html, "<td class=\"number\">" + analysis::format_significant(top1) + "</td>"))
