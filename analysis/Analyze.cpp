@@ -64,16 +64,20 @@ std::string run_name(const fs::path& record, const fs::path& directory) {
   return relative.replace_extension().generic_string();
 }
 
+// A record's resolved config; an empty table when its text is not TOML, so that nothing is read
+// from it and the callers fall back on what the record's place says.
+toml::table config_of(const RecordReader& record) {
+  try {
+    return toml::parse(record.config());
+  } catch (const toml::parse_error&) {
+    return {};
+  }
+}
+
 // What a run is called in reports: its config's run.name when the record lies in a folder of that
 // name (a study's runs are "<study>/<settings>", so they keep the study's folder), else `folder`.
 std::string run_label(const RecordReader& record, const std::string& folder) {
-  std::string name;
-  try {
-    toml::table config = toml::parse(record.config());
-    name = config.at_path("run.name").value_or(std::string());
-  } catch (const toml::parse_error&) {
-    // A config that is not TOML names nothing; the folder does.
-  }
+  std::string name = config_of(record).at_path("run.name").value_or(std::string());
   std::string parent = fs::absolute(record.path()).parent_path().generic_string();
   bool lies_there = !name.empty() && parent.size() > name.size() &&
                     parent.compare(parent.size() - name.size(), name.size(), name) == 0 &&
@@ -85,19 +89,15 @@ std::string run_label(const RecordReader& record, const std::string& folder) {
 // table's `name` defaults to its `plugin`; an entry the config does not list is taken to be named
 // after its plugin (the default).
 std::string metric_plugin(const RecordReader& record, const std::string& metric) {
-  try {
-    toml::table config = toml::parse(record.config());
-    if (const toml::array* entries = config.at_path("record.metrics").as_array()) {
-      for (const toml::node& entry : *entries) {
-        if (entry.value<std::string>() == metric) return metric;
-        if (const toml::table* table = entry.as_table()) {
-          std::string plugin = (*table)["plugin"].value_or(std::string());
-          if ((*table)["name"].value_or(plugin) == metric) return plugin;
-        }
+  toml::table config = config_of(record);
+  if (const toml::array* entries = config.at_path("record.metrics").as_array()) {
+    for (const toml::node& entry : *entries) {
+      if (entry.value<std::string>() == metric) return metric;
+      if (const toml::table* table = entry.as_table()) {
+        std::string plugin = (*table)["plugin"].value_or(std::string());
+        if ((*table)["name"].value_or(plugin) == metric) return plugin;
       }
     }
-  } catch (const toml::parse_error&) {
-    // Without a readable config the entry's name is the best guess at its plugin.
   }
   return metric;
 }

@@ -56,10 +56,14 @@ class HtmlReportTest : public testing::SeededTest {};
 TEST_F(HtmlReportTest, HeatmapsUseTheMetricsDeclaredRangeDivergingWhenSigned) {
   TemporaryDirectory directory;
   RecordLayout layout = testing::synthetic_layout();
-  // linear-cka declares [0, 1], rsa [-1, 1]; no plugin is called "mystery".
-  layout.metrics = {"linear-cka", "rsa", "mystery"};
+  // linear-cka declares [0, 1], rsa [-1, 1]; the config stores rsa's matrices as "signed"; no
+  // plugin is called "mystery".
+  layout.metrics = {"linear-cka", "signed", "mystery"};
+  Provenance provenance = testing::synthetic_provenance();
+  provenance.config_toml +=
+      "[record]\nmetrics = [\"linear-cka\", { plugin = \"rsa\", name = \"signed\" }, \"mystery\"]\n";
   std::string record = directory.file("run.h5");
-  testing::write_synthetic_run(record, 20, 10, layout);
+  testing::write_synthetic_run(record, 20, 10, layout, 1.0, 24, provenance);
   std::string out = directory.file("report");
   testing::CommandResult result = report(record, out);
   ASSERT_EQ(result.exit_code, 0) << result.err;
@@ -69,7 +73,7 @@ TEST_F(HtmlReportTest, HeatmapsUseTheMetricsDeclaredRangeDivergingWhenSigned) {
   EXPECT_TRUE(contains(cka, "stop-color=\"" + analysis::viridis(0.5) + "\""));
   EXPECT_FALSE(contains(cka, analysis::diverging(0.5)));
 
-  std::string rsa = testing::read_file(out + "/similarity-rsa-guide_target-step20.svg");
+  std::string rsa = testing::read_file(out + "/similarity-signed-guide_target-step20.svg");
   EXPECT_TRUE(contains(rsa, "the range rsa declares, [-1, 1]")) << rsa;
   EXPECT_TRUE(contains(rsa, "stop-color=\"" + analysis::diverging(0.5) + "\"")) << "white at 0";
   EXPECT_TRUE(contains(rsa, ">-1.0<")) << "the scale reaches the declared lower end";
