@@ -557,7 +557,10 @@ void add_analyze_command(CLI::App& parent, std::function<PluginCatalog()> load_p
                             "where to write the reports (default: report/ beside the record, "
                             "DIR/report for a directory)")
       ->type_name("OUT");
-  report_command.footer("");
+  report_command.footer(
+      "Heatmap colours span the range each metric's plugin declares (plugins are searched as for\n"
+      "'guidance run': --plugin-dir, GUIDANCE_PLUGIN_PATH, the built-in folder); a metric whose\n"
+      "plugin is not found is drawn over its matrix's own values, as its heatmaps say.");
 
   auto compare_arguments = std::make_shared<Arguments>();
   CLI::App& compare_command = add_command(
