@@ -64,6 +64,61 @@ std::string run_name(const fs::path& record, const fs::path& directory) {
   return relative.replace_extension().generic_string();
 }
 
+// A record's resolved config; an empty table when its text is not TOML, so that nothing is read
+// from it and the callers fall back on what the record's place says.
+toml::table config_of(const RecordReader& record) {
+  try {
+    return toml::parse(record.config());
+  } catch (const toml::parse_error&) {
+    return {};
+  }
+}
+
+// What a run is called in reports: its config's run.name when the record lies in a folder of that
+// name (a study's runs are "<study>/<settings>", so they keep the study's folder), else `folder`.
+std::string run_label(const RecordReader& record, const std::string& folder) {
+  std::string name = config_of(record).at_path("run.name").value_or(std::string());
+  std::string parent = fs::absolute(record.path()).parent_path().generic_string();
+  bool lies_there = !name.empty() && parent.size() > name.size() &&
+                    parent.compare(parent.size() - name.size(), name.size(), name) == 0 &&
+                    parent[parent.size() - name.size() - 1] == '/';
+  return lies_there ? name : folder;
+}
+
+// The plugin of a `[record] metrics` entry stored under `metric`: a string entry is its plugin, a
+// table's `name` defaults to its `plugin`; an entry the config does not list is taken to be named
+// after its plugin (the default).
+std::string metric_plugin(const RecordReader& record, const std::string& metric) {
+  toml::table config = config_of(record);
+  if (const toml::array* entries = config.at_path("record.metrics").as_array()) {
+    for (const toml::node& entry : *entries) {
+      if (entry.value<std::string>() == metric) return metric;
+      if (const toml::table* table = entry.as_table()) {
+        std::string plugin = (*table)["plugin"].value_or(std::string());
+        if ((*table)["name"].value_or(plugin) == metric) return plugin;
+      }
+    }
+  }
+  return metric;
+}
+
+// The colour scales of a record's metrics: the ranges their plugins declare; a metric whose
+// plugin is not loaded (or declares no bounded range) has none, and its heatmaps say so.
+analysis::SimilarityScales similarity_scales(const RecordReader& record,
+                                             const PluginCatalog& catalog) {
+  analysis::SimilarityScales scales;
+  for (const auto& metric : record.layout().metrics) {
+    std::string plugin = metric_plugin(record, metric);
+    for (const CatalogEntry* entry : catalog.find_any(plugin)) {
+      if (entry->plugin->kind() != PluginKind::Metric) continue;
+      if (auto scale = analysis::similarity_scale(catalog.metric(plugin)->traits(), plugin)) {
+        scales[metric] = *scale;
+      }
+    }
+  }
+  return scales;
+}
+
 std::vector<std::pair<std::string, std::string>> records_below(const fs::path& directory) {
   std::vector<fs::path> records;
   for (const auto& entry : fs::recursive_directory_iterator(directory)) {
@@ -74,6 +129,20 @@ std::vector<std::pair<std::string, std::string>> records_below(const fs::path& d
   std::vector<std::pair<std::string, std::string>> named;
   for (const auto& path : records) named.emplace_back(run_name(path, directory), path.string());
   return named;
+}
+
+// Records as (label, path), from (folder, path): see run_label; an unreadable record keeps its
+// folder (its readers report it).
+std::vector<std::pair<std::string, std::string>> labelled(
+    std::vector<std::pair<std::string, std::string>> records) {
+  for (auto& [name, path] : records) {
+    try {
+      name = run_label(RecordReader(path), name);
+    } catch (const GuidanceError&) {
+      // Left as its folder.
+    }
+  }
+  return records;
 }
 
 void write_file_checked(const fs::path& path, const std::string& text) {
@@ -88,8 +157,13 @@ void write_file_checked(const fs::path& path, const std::string& text) {
 std::string study_sections(const fs::path& target, const fs::path& directory, std::ostream& err) {
   std::ostringstream html;
   bool has_runs = false;
-  for (const auto& [name, path] : records_below(target))
-    has_runs |= fs::path(path).filename() == "run.h5";
+  std::vector<std::pair<std::string, std::string>> records = records_below(target);
+  std::vector<std::pair<std::string, std::string>> labels = labelled(records);
+  std::map<std::string, std::string> label_of;
+  for (size_t r = 0; r < records.size(); ++r) {
+    has_runs |= fs::path(records[r].second).filename() == "run.h5";
+    label_of[records[r].first] = labels[r].first;
+  }
   try {
     if (!has_runs) throw RunError("no run.h5 records");
     analysis::Study study = analysis::load_study(target.string());
@@ -103,7 +177,7 @@ std::string study_sections(const fs::path& target, const fs::path& directory, st
       html << "; replicates: run.seed). Mean ± std over finished runs";
       if (!study.baseline.empty()) html << ", Δ to each cell's baseline with a 95 % Welch CI";
       html << "; failed or unfinished runs are flagged, not averaged. "
-              "<a href=\"summary.csv\">summary.csv</a></p>\n<table>\n<tr>";
+              "<a href=\"summary.csv\">summary.csv</a></p>\n<div class=\"scroll\"><table>\n<tr>";
       for (const auto& axis : study.axes) html << "<th>" << analysis::escape_xml(axis) << "</th>";
       html << "<th>runs</th>";
       for (const auto& measure : study.measures) {
@@ -117,14 +191,15 @@ std::string study_sections(const fs::path& target, const fs::path& directory, st
         html << "<tr>";
         for (const auto& setting : cell.settings)
           html << "<td>" << analysis::escape_xml(setting.second) << "</td>";
-        html << "<td>";
+        html << "<td class=\"runs\">";
         size_t finished = 0;
         for (size_t run : cell.runs) finished += study.runs[run].finished();
         html << finished << "/" << cell.runs.size() << ":";
         for (size_t run : cell.runs) {
           const std::string& name = study.runs[run].name;
+          auto label = label_of.find(name);
           html << " <a href=\"" << analysis::escape_xml(name) << "/index.html\">"
-               << analysis::escape_xml(name) << "</a>";
+               << analysis::escape_xml(label == label_of.end() ? name : label->second) << "</a>";
         }
         html << "</td>";
         std::vector<analysis::Setting> settings = cell.settings;
@@ -133,12 +208,12 @@ std::string study_sections(const fs::path& target, const fs::path& directory, st
           for (; column < table.columns.size(); ++column) {
             if (table.columns[column].name == measure + " mean") break;
           }
-          std::string mean = table.cell(c, column), spread = table.cell(c, column + 1);
+          std::string mean = table.shown_cell(c, column), spread = table.shown_cell(c, column + 1);
           html << "<td class=\"number\">" << mean << (spread.empty() ? "" : " ± " + spread)
                << "</td>";
           if (!study.baseline.empty() && measure.rfind("test ", 0) == 0) {
-            std::string delta = table.cell(c, column + 2);
-            std::string low = table.cell(c, column + 3), high = table.cell(c, column + 4);
+            std::string delta = table.shown_cell(c, column + 2);
+            std::string low = table.shown_cell(c, column + 3), high = table.shown_cell(c, column + 4);
             bool self = cell.baseline && *cell.baseline == c;
             html << "<td class=\"number\">"
                  << (self ? std::string("(baseline)")
@@ -155,13 +230,12 @@ std::string study_sections(const fs::path& target, const fs::path& directory, st
         }
         html << "</td></tr>\n";
       }
-      html << "</table>\n";
+      html << "</table></div>\n";
     }
   } catch (const GuidanceError& error) {
     if (has_runs) err << "guidance analyze: no study table: " << error.what() << "\n";
   }
-  std::vector<analysis::PredictionSource> sources =
-      analysis::prediction_sources(records_below(target));
+  std::vector<analysis::PredictionSource> sources = analysis::prediction_sources(labels);
   if (sources.size() >= 2) {
     analysis::ConsistencyMatrix matrix = analysis::consistency_matrix(sources);
     write_file_checked(directory / "consistency.svg",
@@ -171,7 +245,8 @@ std::string study_sections(const fs::path& target, const fs::path& directory, st
             "every two networks (targets, and guides whose predictions are recorded): 0 = no "
             "more agreement than their accuracies imply, 1 = the same errors. "
             "<a href=\"consistency.csv\">consistency.csv</a></p>\n"
-         << "<figure><img src=\"consistency.svg\" alt=\"error consistency\"></figure>\n";
+         << "<figure><a href=\"consistency.svg\"><img src=\"consistency.svg\" "
+            "class=\"heatmap\" alt=\"error consistency\"></a></figure>\n";
   }
   return html.str();
 }
@@ -184,7 +259,7 @@ int consistency(const Arguments& arguments, std::ostream& out) {
                        target.string() + "'");
     }
     std::vector<analysis::PredictionSource> sources =
-        analysis::prediction_sources(records_below(target));
+        analysis::prediction_sources(labelled(records_below(target)));
     if (sources.size() < 2) {
       throw RunError("consistency: fewer than two networks with recorded predictions below " +
                      target.string());
@@ -223,33 +298,47 @@ int consistency(const Arguments& arguments, std::ostream& out) {
   return 0;
 }
 
-int report(const Arguments& arguments, std::ostream& out, std::ostream& err) {
+// The plugins that declare the records' metric ranges; none (with a message) when they cannot be
+// loaded: the reports are then drawn over the data's ranges.
+PluginCatalog report_plugins(const std::function<PluginCatalog()>& load_plugins, std::ostream& err) {
+  try {
+    return load_plugins();
+  } catch (const GuidanceError& error) {
+    err << "guidance analyze: no metric plugins, heatmaps use their data's range: " << error.what()
+        << "\n";
+    return PluginCatalog();
+  }
+}
+
+int report(const Arguments& arguments, const std::function<PluginCatalog()>& load_plugins,
+           std::ostream& out, std::ostream& err) {
   fs::path target = arguments.first;
   if (!fs::exists(target)) throw UsageError("no such record or directory: " + target.string());
   if (!fs::is_directory(target)) {
     fs::path directory = out_or(arguments, (target.parent_path() / "report").string());
     RecordReader record(target.string());
-    analysis::write_run_report(record, target.stem().string(), directory.string());
+    std::string folder = fs::absolute(target).parent_path().filename().string();
+    analysis::write_run_report(record, run_label(record, folder), directory.string(),
+                               similarity_scales(record, report_plugins(load_plugins, err)));
     out << "wrote " << (directory / "index.html").string() << "\n";
     return 0;
   }
   fs::path directory = out_or(arguments, (target / "report").string());
-  std::vector<fs::path> records;
-  for (const auto& entry : fs::recursive_directory_iterator(target)) {
-    if (entry.is_regular_file() && entry.path().extension() == ".h5") records.push_back(entry.path());
-  }
-  std::sort(records.begin(), records.end());
+  std::vector<std::pair<std::string, std::string>> records = records_below(target);
   if (records.empty()) throw RunError("report: no *.h5 records below " + target.string());
+  PluginCatalog catalog = report_plugins(load_plugins, err);
   std::vector<analysis::RunSummary> runs;
   int status = 0;
-  for (const auto& path : records) {
-    std::string name = run_name(path, target);
+  for (const auto& [name, path] : records) {
     try {
-      RecordReader record(path.string());
-      runs.push_back(analysis::write_run_report(record, name, (directory / name).string()));
+      RecordReader record(path);
+      runs.push_back(analysis::write_run_report(record, run_label(record, name),
+                                                (directory / name).string(),
+                                                similarity_scales(record, catalog)));
+      runs.back().report = name + "/" + runs.back().report;
     } catch (const GuidanceError& error) {
       // One unreadable record should not hide the report of the others.
-      err << "guidance analyze: skipped " << path.string() << ": " << error.what() << "\n";
+      err << "guidance analyze: skipped " << path << ": " << error.what() << "\n";
       status = 1;
     }
   }
@@ -357,7 +446,9 @@ int compare(const Arguments& arguments, const PluginCatalog& catalog, std::ostre
   fs::create_directories(directory, error);
   if (error) throw RunError("compare: cannot create " + directory.string() + ": " + error.message());
   std::string stem = "compare-" + metric_name + "-" + side;
-  analysis::Heatmap heatmap = analysis::heatmap_of(matrix);
+  std::optional<analysis::SimilarityScale> scale =
+      analysis::similarity_scale(catalog.metric(metric_name)->traits(), metric_name);
+  analysis::Heatmap heatmap = analysis::heatmap_of(matrix, scale ? &*scale : nullptr);
   heatmap.title = metric_name + ": " + side + " taps, step " +
                   std::to_string(a.snapshot_steps()[snapshot_a]) + " vs step " +
                   std::to_string(b.snapshot_steps()[snapshot_b]);
@@ -454,7 +545,9 @@ void add_analyze_command(CLI::App& parent, std::function<PluginCatalog()> load_p
       analyze, "report",
       "HTML report of one run, or of every record below DIR plus an index\n"
       "comparing them (SVG curves and heatmaps, CSV tables; offline)",
-      [report_arguments, &out, &err] { return report(*report_arguments, out, err); });
+      [report_arguments, load_plugins, &out, &err] {
+        return report(*report_arguments, load_plugins, out, err);
+      });
   report_command
       .add_option("RUN.h5|DIR", report_arguments->first,
                   "one record: writes OUT/index.html; a directory: one report per record below it "
@@ -464,7 +557,10 @@ void add_analyze_command(CLI::App& parent, std::function<PluginCatalog()> load_p
                             "where to write the reports (default: report/ beside the record, "
                             "DIR/report for a directory)")
       ->type_name("OUT");
-  report_command.footer("");
+  report_command.footer(
+      "Heatmap colours span the range each metric's plugin declares (plugins are searched as for\n"
+      "'guidance run': --plugin-dir, GUIDANCE_PLUGIN_PATH, the built-in folder); a metric whose\n"
+      "plugin is not found is drawn over its matrix's own values, as its heatmaps say.");
 
   auto compare_arguments = std::make_shared<Arguments>();
   CLI::App& compare_command = add_command(

@@ -63,13 +63,13 @@ Series series_of(const Table& table, const std::string& column, const std::strin
 
 std::string html_table(const Table& table, const std::vector<std::string>& links = {}) {
   std::ostringstream html;
-  html << "<table>\n<tr>";
+  html << "<div class=\"scroll\"><table>\n<tr>";
   for (const auto& column : table.columns) html << "<th>" << escape_xml(column.name) << "</th>";
   html << "</tr>\n";
   for (size_t row = 0; row < table.rows(); ++row) {
     html << "<tr>";
     for (size_t c = 0; c < table.columns.size(); ++c) {
-      std::string cell = escape_xml(table.cell(row, c));
+      std::string cell = escape_xml(table.shown_cell(row, c));
       if (c == 0 && row < links.size()) {
         cell = "<a href=\"" + escape_xml(links[row]) + "\">" + cell + "</a>";
       }
@@ -77,7 +77,7 @@ std::string html_table(const Table& table, const std::vector<std::string>& links
     }
     html << "</tr>\n";
   }
-  html << "</table>\n";
+  html << "</table></div>\n";
   return html.str();
 }
 
@@ -86,13 +86,19 @@ std::string page_start(const std::string& title) {
          escape_xml(title) +
          "</title>\n<style>\n"
          "body { font-family: Helvetica, Arial, sans-serif; margin: 2em; color: #222; }\n"
-         "table { border-collapse: collapse; margin: 0.5em 0 1.5em; }\n"
+         "h1, p, li, figcaption { overflow-wrap: anywhere; }\n"
+         "table { border-collapse: collapse; }\n"
+         ".scroll { overflow-x: auto; margin: 0.5em 0 1.5em; }\n"
          "th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: left; }\n"
+         "td { white-space: nowrap; }\n"
          "td.number { text-align: right; font-variant-numeric: tabular-nums; }\n"
+         "td.runs { white-space: normal; min-width: 20em; }\n"
          "th { background: #f3f3f3; }\n"
-         "figure { display: inline-block; margin: 0 1em 1em 0; vertical-align: top; }\n"
+         "figure { display: inline-block; margin: 0 1em 1em 0; vertical-align: top; "
+         "max-width: 100%; }\n"
+         "figure img { max-width: 100%; }\n"
          ".strip { white-space: nowrap; overflow-x: auto; }\n"
-         ".strip figure img { width: 360px; }\n"
+         ".strip figure { white-space: normal; }\n"
          "pre { background: #f7f7f7; padding: 1em; overflow-x: auto; }\n"
          "</style>\n</head>\n<body>\n<h1>" +
          escape_xml(title) + "</h1>\n";
@@ -117,6 +123,41 @@ std::string figure(const std::string& file, const std::string& caption) {
          "\"><figcaption>" + escape_xml(caption) + "</figcaption></figure>\n";
 }
 
+// A heatmap shown at its own size (cells of 36 px or more) up to the page's width, linking to the
+// full-size SVG.
+std::string heatmap_figure(const std::string& file, const std::string& caption) {
+  return "<figure><a href=\"" + escape_xml(file) + "\"><img src=\"" + escape_xml(file) +
+         "\" class=\"heatmap\" alt=\"" + escape_xml(caption) + "\"></a><figcaption>" +
+         escape_xml(caption) + "</figcaption></figure>\n";
+}
+
+// The (guide row, target column) cells of the layer pairs "guide.<g>->target.<t>" of a guide ×
+// target matrix.
+std::vector<std::pair<size_t, size_t>> pair_cells(const std::vector<std::string>& pairs,
+                                                  const SimilarityMatrix& matrix) {
+  const std::string guide = "guide.", arrow = "->target.";
+  std::vector<std::pair<size_t, size_t>> cells;
+  for (const auto& pair : pairs) {
+    size_t split = pair.find(arrow);
+    if (pair.rfind(guide, 0) != 0 || split == std::string::npos) continue;
+    std::string row = pair.substr(guide.size(), split - guide.size());
+    std::string column = pair.substr(split + arrow.size());
+    auto r = std::find(matrix.row_labels.begin(), matrix.row_labels.end(), row);
+    auto c = std::find(matrix.column_labels.begin(), matrix.column_labels.end(), column);
+    if (r == matrix.row_labels.end() || c == matrix.column_labels.end()) continue;
+    cells.emplace_back(r - matrix.row_labels.begin(), c - matrix.column_labels.begin());
+  }
+  return cells;
+}
+
+// The steps of a table's rows widened to [low, high].
+void widen_to_steps(const Table& table, double& low, double& high) {
+  for (double step : table.column("step").numbers) {
+    low = std::min(low, step);
+    high = std::max(high, step);
+  }
+}
+
 // Keys "<split> <column>" of a final-measures table, flattened into one row per run.
 std::vector<std::pair<std::string, double>> flatten(const Table& finals) {
   std::vector<std::pair<std::string, double>> values;
@@ -128,6 +169,14 @@ std::vector<std::pair<std::string, double>> flatten(const Table& finals) {
     }
   }
   return values;
+}
+
+// The weights a final-measures table's evaluation rows are of ("" when it has none).
+std::string evaluated_weights(const Table& finals) {
+  for (size_t row = 0; row < finals.rows(); ++row) {
+    if (finals.column("split").texts[row] != "training") return finals.column("weights").texts[row];
+  }
+  return "";
 }
 
 }  // namespace
@@ -189,7 +238,7 @@ Table final_measures(const Table& training, const Table& evaluation, int64_t bes
 }
 
 RunSummary write_run_report(const RecordReader& record, const std::string& name,
-                            const std::string& directory) {
+                            const std::string& directory, const SimilarityScales& scales) {
   fs::path out(directory);
   std::error_code error;
   fs::create_directories(out, error);
@@ -214,9 +263,16 @@ RunSummary write_run_report(const RecordReader& record, const std::string& name,
   html << page_start("Run " + name);
   html << "<p>Record <code>" << escape_xml(record.path()) << "</code>, state <b>"
        << escape_xml(summary.state) << "</b>, " << training.rows() << " training steps recorded.</p>\n";
-  html << "<h2>Final measures</h2>\n" << html_table(summary.final_measures);
+  html << "<h2>Final measures</h2>\n<p>Column <i>weights</i> says which weights each row "
+          "evaluates: the last step's, or those of the best validation step reloaded after "
+          "training.</p>\n"
+       << html_table(summary.final_measures);
 
-  LineChart losses{"Losses", "step", "loss", {}};
+  // Every training plot spans the same steps, so their x axes line up.
+  double first_step = std::numeric_limits<double>::infinity(), last_step = -first_step;
+  widen_to_steps(training, first_step, last_step);
+  widen_to_steps(evaluation, first_step, last_step);
+  LineChart losses{"Losses", "step", "loss", {}, first_step, last_step};
   for (const char* column : {"total_loss", "task_loss", "guidance_loss"}) {
     losses.series.push_back(series_of(training, column, column));
   }
@@ -226,7 +282,7 @@ RunSummary write_run_report(const RecordReader& record, const std::string& name,
   write_text(out / "loss.svg", render_svg(losses));
   html << "<h2>Training</h2>\n" << figure("loss.svg", "Training losses and evaluation loss");
 
-  LineChart measures{"Evaluation measures", "step", "value", {}};
+  LineChart measures{"Evaluation measures", "step", "value", {}, first_step, last_step};
   for (const auto& split : splits_of(evaluation)) {
     for (const auto& measure : measure_names(evaluation)) {
       measures.series.push_back(series_of(evaluation, measure, split + " " + measure, split));
@@ -236,7 +292,7 @@ RunSummary write_run_report(const RecordReader& record, const std::string& name,
   html << figure("measures.svg", "Evaluation measures (e.g. accuracy) per split");
 
   if (!record.layout().pair_names.empty()) {
-    LineChart distances{"Distance per layer pair", "step", "distance", {}};
+    LineChart distances{"Distance per layer pair", "step", "distance", {}, first_step, last_step};
     for (const auto& pair : record.layout().pair_names) {
       distances.series.push_back(series_of(training, "distance " + pair, pair));
     }
@@ -250,21 +306,41 @@ RunSummary write_run_report(const RecordReader& record, const std::string& name,
     html << "<h2>Similarity over training</h2>\n<p>" << steps.size() << " snapshot"
          << (steps.size() == 1 ? "" : "s");
     if (shown.size() < steps.size()) html << ", " << shown.size() << " of them shown";
-    html << "; each heatmap's values are also in a CSV file below.</p>\n";
+    html << "; click a heatmap for its full-size picture; each heatmap's values are also in a "
+            "CSV file below.</p>\n";
     for (const auto& metric : record.layout().metrics) {
+      auto scale = scales.find(metric);
       for (const auto& [rows, columns] :
            record_schema::similarity_sides(!record.layout().guide_taps.empty())) {
         std::string which = record_schema::similarity_name(rows, columns);
+        std::vector<size_t> snapshots = shown;
+        // The guide is frozen: its own matrix is shown once when every snapshot has the same.
+        bool frozen = false;
+        if (which == record_schema::similarity_name(record_schema::kGuide, record_schema::kGuide)) {
+          std::vector<double> first = record.similarity(metric, which, 0).values;
+          frozen = true;
+          for (size_t snapshot = 1; snapshot < steps.size() && frozen; ++snapshot) {
+            frozen = record.similarity(metric, which, snapshot).values == first;
+          }
+          if (frozen) snapshots = {steps.size() - 1};
+        }
         html << "<div class=\"strip\">\n";
-        for (size_t snapshot : shown) {
+        for (size_t snapshot : snapshots) {
           SimilarityMatrix matrix = record.similarity(metric, which, snapshot);
           std::string stem =
               "similarity-" + metric + "-" + which + "-step" + std::to_string(matrix.step);
-          write_text(out / (stem + ".svg"), render_svg(heatmap_of(matrix)));
+          Heatmap heatmap = heatmap_of(matrix, scale == scales.end() ? nullptr : &scale->second);
+          if (rows == std::string(record_schema::kGuide) && columns == std::string(record_schema::kTarget)) {
+            heatmap.outlined = pair_cells(record.layout().pair_names, matrix);
+            heatmap.outline_label = "the guided layer pairs";
+          }
+          write_text(out / (stem + ".svg"), render_svg(heatmap));
           write_csv_file(matrix_table(matrix), (out / (stem + ".csv")).string());
           csv_files.push_back(stem + ".csv");
-          html << figure(stem + ".svg", metric + ": " + matrix.rows + " × " + matrix.columns +
-                                            " at step " + std::to_string(matrix.step));
+          std::string caption = metric + ": " + matrix.rows + " × " + matrix.columns;
+          caption += frozen ? ", the same at every snapshot (the guide is frozen)"
+                            : " at step " + std::to_string(matrix.step);
+          html << heatmap_figure(stem + ".svg", caption);
         }
         html << "</div>\n";
       }
@@ -294,7 +370,22 @@ RunSummary write_run_report(const RecordReader& record, const std::string& name,
   return summary;
 }
 
-Heatmap heatmap_of(const SimilarityMatrix& matrix) {
+std::optional<SimilarityScale> similarity_scale(const MetricTraits& traits,
+                                                const std::string& plugin) {
+  if (!std::isfinite(traits.lower) || !std::isfinite(traits.upper)) return std::nullopt;
+  SimilarityScale scale;
+  if (traits.sense == MetricSense::Similarity) {
+    scale.low = traits.lower;
+    scale.high = traits.upper;
+  } else {
+    scale.high = traits.upper - traits.lower;
+  }
+  scale.source = "colours: the range " + plugin + " declares, [" + format_number(scale.low) +
+                 ", " + format_number(scale.high) + "]";
+  return scale;
+}
+
+Heatmap heatmap_of(const SimilarityMatrix& matrix, const SimilarityScale* scale) {
   Heatmap heatmap;
   heatmap.title = matrix.metric + " at step " + std::to_string(matrix.step);
   heatmap.row_title = matrix.rows + " taps";
@@ -303,14 +394,25 @@ Heatmap heatmap_of(const SimilarityMatrix& matrix) {
   heatmap.column_labels = matrix.column_labels;
   heatmap.values = matrix.values;
   heatmap.scale_label = matrix.metric + " similarity";
-  // Similarities of the usual metrics lie in [0, 1]; widen the scale only for values beyond.
-  heatmap.low = 0.0;
-  heatmap.high = 1.0;
+  if (scale != nullptr) {
+    heatmap.low = scale->low;
+    heatmap.high = scale->high;
+    heatmap.note = scale->source;
+    return heatmap;
+  }
+  heatmap.low = std::numeric_limits<double>::infinity();
+  heatmap.high = -heatmap.low;
   for (double value : matrix.values) {
     if (std::isnan(value)) continue;
     heatmap.low = std::min(heatmap.low, value);
     heatmap.high = std::max(heatmap.high, value);
   }
+  if (!(heatmap.low < heatmap.high)) {
+    heatmap.low = std::isfinite(heatmap.low) ? heatmap.low - 0.5 : 0.0;
+    heatmap.high = heatmap.low + 1.0;
+  }
+  heatmap.note = "colours: this matrix's own range (no loaded metric plugin declares the range "
+                 "of '" + matrix.metric + "')";
   return heatmap;
 }
 
@@ -333,7 +435,7 @@ void write_directory_report(const std::vector<RunSummary>& runs, const std::stri
   if (error) throw RunError("cannot create the report directory " + directory + ": " + error.message());
 
   Table table;
-  table.columns = {{"run", {}, {}}, {"state", {}, {}}, {"steps", {}, {}}};
+  table.columns = {{"run", {}, {}}, {"state", {}, {}}, {"steps", {}, {}}, {"weights", {}, {}}};
   std::vector<std::string> keys;
   std::vector<std::vector<std::pair<std::string, double>>> values;
   for (const auto& run : runs) {
@@ -348,27 +450,36 @@ void write_directory_report(const std::vector<RunSummary>& runs, const std::stri
     table.columns[0].texts.push_back(runs[r].name);
     table.columns[1].texts.push_back(runs[r].state);
     table.columns[2].numbers.push_back(static_cast<double>(runs[r].training.rows()));
+    table.columns[3].texts.push_back(evaluated_weights(runs[r].final_measures));
     for (size_t k = 0; k < keys.size(); ++k) {
       double found = kNaN;
       for (const auto& [key, value] : values[r]) {
         if (key == keys[k]) found = value;
       }
-      table.columns[3 + k].numbers.push_back(found);
+      table.columns[4 + k].numbers.push_back(found);
     }
-    links.push_back(runs[r].name + "/" + runs[r].report);
+    links.push_back(runs[r].report);
   }
   write_csv_file(table, (out / "runs.csv").string());
 
   std::ostringstream html;
   html << page_start(title);
-  html << "<p>" << runs.size() << " runs. Each run's name links to its own report.</p>\n";
+  html << "<p>" << runs.size() << " runs. Each run's name links to its own report; column "
+          "<i>weights</i> says which weights its evaluation measures are of (the training "
+          "columns are of the last step).</p>\n";
   html << "<h2>Final measures</h2>\n" << html_table(table, links)
        << "<p><a href=\"runs.csv\">runs.csv</a></p>\n" << sections;
 
   html << "<h2>Curves</h2>\n";
+  // One step axis for every chart: that of the longest run.
+  double first_step = std::numeric_limits<double>::infinity(), last_step = -first_step;
+  for (const auto& run : runs) {
+    widen_to_steps(run.training, first_step, last_step);
+    widen_to_steps(run.evaluation, first_step, last_step);
+  }
   auto overlay = [&](const std::string& file, const std::string& chart_title,
                      const std::string& y_label, auto pick) {
-    LineChart chart{chart_title, "step", y_label, {}};
+    LineChart chart{chart_title, "step", y_label, {}, first_step, last_step};
     for (const auto& run : runs) {
       Series series = pick(run);
       series.name = run.name;

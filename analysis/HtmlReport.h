@@ -1,7 +1,11 @@
 #pragma once
 
+#include <map>
+#include <optional>
 #include <string>
 #include <vector>
+
+#include "guidance/api/Metric.h"
 
 #include "analysis/RecordReader.h"
 #include "analysis/Svg.h"
@@ -11,7 +15,7 @@ namespace guidance::analysis {
 
 /// What a directory report needs to know about one run once its own report is written.
 struct RunSummary {
-  std::string name;         ///< the run's name: its record's folder relative to the directory
+  std::string name;         ///< the run's label, e.g. "quickstart/seed=0,enabled=false"
   std::string report;       ///< its report, relative to the directory report
   std::string state;        ///< completion state
   Table training;           ///< its training time series
@@ -25,26 +29,49 @@ struct RunSummary {
 /// last evaluation. Column "weights" says which weights each row evaluates.
 Table final_measures(const Table& training, const Table& evaluation, int64_t best_step);
 
-/// @return the heatmap of a similarity matrix: tap labels on both axes, a colour scale over [0, 1]
-/// widened to include any value outside it.
-Heatmap heatmap_of(const SimilarityMatrix& matrix);
+/// The colour scale of a metric's similarity heatmaps.
+struct SimilarityScale {
+  double low = 0.0;
+  double high = 1.0;
+  std::string source;  ///< where the range comes from, shown under each heatmap
+};
+
+/// The similarity scales of a record's metrics, by the name the record stores them under.
+using SimilarityScales = std::map<std::string, SimilarityScale>;
+
+/// @return the range of a metric's similarity form (Metric::similarity): [lower, upper] for a
+/// similarity, [0, upper − lower] for a bounded distance; nothing for an unbounded one.
+/// @param plugin the metric plugin's name, for SimilarityScale::source
+std::optional<SimilarityScale> similarity_scale(const MetricTraits& traits,
+                                                const std::string& plugin);
+
+/// @return the heatmap of a similarity matrix: tap labels on both axes, colours over `scale`
+/// (diverging around 0 when it is signed), or, without one, over the matrix's own values with a
+/// note saying so.
+Heatmap heatmap_of(const SimilarityMatrix& matrix, const SimilarityScale* scale);
 
 /// @return a similarity matrix as a table: a first column of row labels, then one column per
 /// column label.
 Table matrix_table(const SimilarityMatrix& matrix);
 
 /// Writes a self-contained report of one record into `directory` (created if missing):
-/// index.html showing loss, measure and layer-pair distance curves and the last snapshot's
-/// similarity heatmaps as relative-linked SVG files, the final measures, the provenance and the
+/// index.html showing the final measures (with the weights each row evaluates), loss, measure and
+/// layer-pair distance curves over one shared step axis, similarity heatmaps of up to 8
+/// snapshots as relative-linked SVG files (guided pairs outlined on guide × target; the frozen
+/// guide's guide × guide once when it is the same at every snapshot), the provenance and the
 /// config; plus one CSV per table shown (training.csv, evaluation.csv, final_measures.csv,
-/// probe.csv, similarity-<metric>-<which>-step<N>.csv).
+/// probe.csv, similarity-<metric>-<which>-step<N>.csv). Tables show 4 significant digits (the
+/// CSV files 10) and scroll sideways when wider than the page.
+/// @param name the run's label, the page's title
+/// @param scales colour scales of the record's metrics (see heatmap_of for one missing)
 /// @return the run's summary, with `report` = "index.html".
 RunSummary write_run_report(const RecordReader& record, const std::string& name,
-                            const std::string& directory);
+                            const std::string& directory, const SimilarityScales& scales);
 
 /// Writes `directory`/index.html comparing runs whose reports were written below `directory`:
-/// a table of each run's final measures linking to its report (also runs.csv), and task loss,
-/// guidance loss and measure curves of all runs overlaid (SVG).
+/// a table of each run's final measures and the weights they evaluate, linking to its report
+/// (also runs.csv), and task loss, guidance loss and measure curves of all runs overlaid over one
+/// step axis (SVG).
 /// @param sections HTML shown after the final measures (e.g. the study table and κ matrix)
 void write_directory_report(const std::vector<RunSummary>& runs, const std::string& title,
                             const std::string& directory, const std::string& sections = "");

@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <limits>
 #include <sstream>
+#include <tuple>
 
 namespace guidance::analysis {
 
@@ -17,6 +18,28 @@ const char* const kPalette[] = {"#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#94
 // Viridis sampled at 0, 0.1, ..., 1 (interpolated linearly in between).
 const unsigned kViridis[] = {0x440154, 0x482475, 0x414487, 0x355f8d, 0x2a788e, 0x21918c,
                              0x22a884, 0x44bf70, 0x7ad151, 0xbddf26, 0xfde725};
+
+// ColorBrewer's RdBu sampled at 0, 0.1, ..., 1, reversed so negatives are blue.
+const unsigned kDiverging[] = {0x053061, 0x2166ac, 0x4393c3, 0x92c5de, 0xd1e5f0, 0xf7f7f7,
+                               0xfddbc7, 0xf4a582, 0xd6604d, 0xb2182b, 0x67001f};
+
+// The colour of t in [0, 1] on a scale of 11 evenly spaced stops, as "#rrggbb".
+std::string interpolate(const unsigned (&stops)[11], double t) {
+  t = std::isnan(t) ? 0.0 : std::clamp(t, 0.0, 1.0);
+  double position = t * 10.0;
+  int index = std::min(static_cast<int>(position), 9);
+  double fraction = position - index;
+  char colour[8];
+  unsigned channels[3];
+  for (int c = 0; c < 3; ++c) {
+    int shift = 16 - 8 * c;
+    double from = (stops[index] >> shift) & 0xff;
+    double to = (stops[index + 1] >> shift) & 0xff;
+    channels[c] = static_cast<unsigned>(std::lround(from + (to - from) * fraction));
+  }
+  std::snprintf(colour, sizeof(colour), "#%02x%02x%02x", channels[0], channels[1], channels[2]);
+  return colour;
+}
 
 constexpr double kCharWidth = 6.6;  // average width of a 11px sans-serif character
 
@@ -101,22 +124,9 @@ std::vector<double> nice_ticks(double low, double high, int count) {
   return ticks;
 }
 
-std::string viridis(double t) {
-  t = std::isnan(t) ? 0.0 : std::clamp(t, 0.0, 1.0);
-  double position = t * 10.0;
-  int index = std::min(static_cast<int>(position), 9);
-  double fraction = position - index;
-  char colour[8];
-  unsigned channels[3];
-  for (int c = 0; c < 3; ++c) {
-    int shift = 16 - 8 * c;
-    double from = (kViridis[index] >> shift) & 0xff;
-    double to = (kViridis[index + 1] >> shift) & 0xff;
-    channels[c] = static_cast<unsigned>(std::lround(from + (to - from) * fraction));
-  }
-  std::snprintf(colour, sizeof(colour), "#%02x%02x%02x", channels[0], channels[1], channels[2]);
-  return colour;
-}
+std::string viridis(double t) { return interpolate(kViridis, t); }
+
+std::string diverging(double t) { return interpolate(kDiverging, t); }
 
 std::string render_svg(const LineChart& chart) {
   double x_low = std::numeric_limits<double>::infinity(), x_high = -x_low;
@@ -134,6 +144,10 @@ std::string render_svg(const LineChart& chart) {
   }
   bool empty = !std::isfinite(x_low);
   if (empty) x_low = 0, x_high = 1, y_low = 0, y_high = 1;
+  if (std::isfinite(chart.x_low) && std::isfinite(chart.x_high)) {
+    x_low = chart.x_low;
+    x_high = chart.x_high;
+  }
   if (x_high == x_low) x_low -= 0.5, x_high += 0.5;
   if (y_high == y_low) y_low -= 0.5, y_high += 0.5;
   double pad = 0.05 * (y_high - y_low);
@@ -142,7 +156,8 @@ std::string render_svg(const LineChart& chart) {
 
   const double plot_width = 520, plot_height = 300;
   const double left = 70, top = 40;
-  const double legend_width = std::min(280.0, longest(names) + 40);
+  // Wide enough for a study's run names ("<study>/<axis>=<value>,...").
+  const double legend_width = std::min(440.0, longest(names) + 40);
   const double width = left + plot_width + 20 + legend_width, height = top + plot_height + 55;
   auto px = [&](double x) { return left + (x - x_low) / (x_high - x_low) * plot_width; };
   auto py = [&](double y) { return top + (y_high - y) / (y_high - y_low) * plot_height; };
@@ -217,21 +232,33 @@ std::string render_svg(const LineChart& chart) {
 
 std::string render_svg(const Heatmap& heatmap) {
   const size_t rows = heatmap.row_labels.size(), columns = heatmap.column_labels.size();
-  const double cell = std::clamp(480.0 / static_cast<double>(std::max<size_t>({rows, columns, 1})),
-                                 14.0, 48.0);
+  // At least 36 px a cell, so a value such as "-0.93" fits in it at 10 px.
+  const double cell = std::clamp(560.0 / static_cast<double>(std::max<size_t>({rows, columns, 1})),
+                                 36.0, 56.0);
   const double left = 40 + longest(heatmap.row_labels);
   const double top = 50;
   const double grid_width = cell * static_cast<double>(columns);
   const double grid_height = cell * static_cast<double>(rows);
   // Column labels are drawn at -45°, so they need about 0.71 × their length below the grid.
-  const double bottom = 45 + 0.71 * longest(heatmap.column_labels);
+  const double axis_bottom = 45 + 0.71 * longest(heatmap.column_labels);
+  std::string legend = heatmap.outlined.empty() ? "" : "outlined: " + heatmap.outline_label;
+  const double notes = (legend.empty() ? 0 : 18) + (heatmap.note.empty() ? 0 : 18);
   const double bar_x = left + grid_width + 30, bar_width = 16;
   const double bar_height = std::max(grid_height, 120.0);
   // Bold 14px titles take about 8px a character; the title is centred on the whole picture.
-  const double width = std::max(bar_x + bar_width + 80,
-                                static_cast<double>(heatmap.title.size()) * 8.0 + 40);
-  const double height = top + std::max(grid_height, bar_height) + bottom;
+  const double width = std::max({bar_x + bar_width + 80,
+                                 static_cast<double>(heatmap.title.size()) * 8.0 + 40,
+                                 longest({legend, heatmap.note}) + 40});
+  const double height = top + std::max(grid_height, bar_height) + axis_bottom + notes;
   const double range = heatmap.high > heatmap.low ? heatmap.high - heatmap.low : 1.0;
+  const bool signed_scale = heatmap.low < 0.0 && heatmap.high > 0.0;
+  // Where a value sits on the scale: a signed scale puts 0 in the middle whatever the range.
+  auto position = [&](double value) {
+    if (!signed_scale) return (value - heatmap.low) / range;
+    return value < 0.0 ? 0.5 * (value - heatmap.low) / -heatmap.low : 0.5 + 0.5 * value / heatmap.high;
+  };
+  auto colour = [&](double t) { return signed_scale ? diverging(t) : viridis(t); };
+  auto dark = [&](double t) { return signed_scale ? std::abs(t - 0.5) > 0.3 : t < 0.55; };
 
   std::ostringstream svg;
   svg << open_svg(width, height);
@@ -240,19 +267,30 @@ std::string render_svg(const Heatmap& heatmap) {
   for (size_t r = 0; r < rows; ++r) {
     for (size_t c = 0; c < columns; ++c) {
       double value = heatmap.values.at(r * columns + c);
-      double t = (value - heatmap.low) / range;
+      double t = position(value);
       double x = left + cell * static_cast<double>(c), y = top + cell * static_cast<double>(r);
       svg << "<rect x=\"" << number(x) << "\" y=\"" << number(y) << "\" width=\"" << number(cell)
           << "\" height=\"" << number(cell) << "\" fill=\""
-          << (std::isnan(value) ? std::string("#cccccc") : viridis(t)) << "\"><title>"
+          << (std::isnan(value) ? std::string("#cccccc") : colour(t)) << "\"><title>"
           << escape_xml(heatmap.row_labels[r] + " × " + heatmap.column_labels[c] + ": " +
                         (std::isnan(value) ? "no value" : number(value)))
           << "</title></rect>\n";
-      if (cell >= 30 && !std::isnan(value)) {
+      if (!std::isnan(value)) {
         svg << text(x + cell / 2, y + cell / 2 + 4, number(value),
                     std::string("text-anchor=\"middle\" font-size=\"10\" fill=\"") +
-                        (t < 0.55 ? "white" : "black") + "\"");
+                        (dark(t) ? "white" : "black") + "\"");
       }
+    }
+  }
+  // A black outline inside a white one shows on dark and on light cells alike.
+  for (const auto& [r, c] : heatmap.outlined) {
+    double x = left + cell * static_cast<double>(c), y = top + cell * static_cast<double>(r);
+    for (const auto& [inset, stroke, thickness] :
+         {std::tuple{1.5, "white", 3.0}, std::tuple{3.5, "black", 1.5}}) {
+      svg << "<rect class=\"outline\" x=\"" << number(x + inset) << "\" y=\"" << number(y + inset)
+          << "\" width=\"" << number(cell - 2 * inset) << "\" height=\"" << number(cell - 2 * inset)
+          << "\" fill=\"none\" stroke=\"" << stroke << "\" stroke-width=\"" << number(thickness)
+          << "\"/>\n";
     }
   }
   for (size_t r = 0; r < rows; ++r) {
@@ -265,16 +303,22 @@ std::string render_svg(const Heatmap& heatmap) {
                 "text-anchor=\"end\" transform=\"rotate(-45 " + number(x) + " " + number(y) +
                     ")\"");
   }
-  svg << text(left + grid_width / 2, height - 10, heatmap.column_title,
+  const double axis_title_y = top + std::max(grid_height, bar_height) + axis_bottom - 10;
+  svg << text(left + grid_width / 2, axis_title_y, heatmap.column_title,
               "text-anchor=\"middle\" font-weight=\"bold\"");
   svg << text(14, top + grid_height / 2, heatmap.row_title,
               "text-anchor=\"middle\" font-weight=\"bold\" transform=\"rotate(-90 14 " +
                   number(top + grid_height / 2) + ")\"");
+  double note_y = axis_title_y;
+  for (const std::string& line : {legend, heatmap.note}) {
+    if (line.empty()) continue;
+    note_y += 18;
+    svg << text(20, note_y, line, "fill=\"#444444\"");
+  }
 
   svg << "<defs><linearGradient id=\"scale\" x1=\"0\" y1=\"1\" x2=\"0\" y2=\"0\">";
   for (int stop = 0; stop <= 10; ++stop) {
-    svg << "<stop offset=\"" << stop * 10 << "%\" stop-color=\"" << viridis(stop / 10.0)
-        << "\"/>";
+    svg << "<stop offset=\"" << stop * 10 << "%\" stop-color=\"" << colour(stop / 10.0) << "\"/>";
   }
   svg << "</linearGradient></defs>\n";
   svg << "<rect x=\"" << number(bar_x) << "\" y=\"" << top << "\" width=\"" << bar_width
@@ -282,7 +326,7 @@ std::string render_svg(const Heatmap& heatmap) {
   std::vector<double> ticks = nice_ticks(heatmap.low, heatmap.high, 5);
   double spacing = ticks.size() > 1 ? ticks[1] - ticks[0] : 1.0;
   for (double tick : ticks) {
-    double y = top + bar_height * (1.0 - (tick - heatmap.low) / range);
+    double y = top + bar_height * (1.0 - position(tick));
     svg << line(bar_x + bar_width, y, bar_x + bar_width + 4, y, "black");
     svg << text(bar_x + bar_width + 7, y + 4, tick_label(tick, spacing));
   }

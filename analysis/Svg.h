@@ -1,6 +1,9 @@
 #pragma once
 
+#include <cstddef>
+#include <limits>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace guidance::analysis {
@@ -18,10 +21,16 @@ struct LineChart {
   std::string x_label;
   std::string y_label;
   std::vector<Series> series;
+  /// The x axis's range, so charts of one report share it (e.g. every step of a run); NaN: the
+  /// series' own range.
+  double x_low = std::numeric_limits<double>::quiet_NaN();
+  double x_high = std::numeric_limits<double>::quiet_NaN();
 };
 
-/// A layer × layer heatmap: rows top to bottom, columns left to right, one cell per value,
-/// with labelled axes and a colour bar.
+/// A layer × layer heatmap: rows top to bottom, columns left to right, one cell per value
+/// (printed in it), with labelled axes and a colour bar. Cells are at least 36 px, so values stay
+/// readable at full size. A scale over a signed range (low < 0 < high) diverges around 0 (blue
+/// below, white at 0, red above); any other is viridis.
 struct Heatmap {
   std::string title;
   std::string row_title;     ///< e.g. "guide taps"
@@ -32,6 +41,10 @@ struct Heatmap {
   double low = 0.0;            ///< value mapped to the first colour of the scale
   double high = 1.0;           ///< value mapped to the last colour of the scale
   std::string scale_label;     ///< e.g. "linear-cka similarity"
+  /// (row, column) of cells drawn with a thick outline, e.g. the guided layer pairs.
+  std::vector<std::pair<size_t, size_t>> outlined;
+  std::string outline_label;  ///< what an outline means, e.g. "guided pair"
+  std::string note;           ///< a line under the picture, e.g. where the scale comes from
 };
 
 /// @return a standalone SVG document drawing the chart.
@@ -48,5 +61,9 @@ std::vector<double> nice_ticks(double low, double high, int count);
 
 /// @return the viridis colour of t in [0, 1] as "#rrggbb" (t is clamped).
 std::string viridis(double t);
+
+/// @return the diverging (ColorBrewer RdBu, blue to red) colour of t in [0, 1] as "#rrggbb":
+/// white at 0.5 (t is clamped).
+std::string diverging(double t);
 
 }  // namespace guidance::analysis

@@ -39,9 +39,25 @@ std::string format_number(double value) {
   return text;
 }
 
+std::string format_significant(double value, int digits) {
+  if (std::isnan(value)) return "";
+  char text[32];
+  if (value == std::trunc(value) && std::abs(value) < 1e15) {
+    std::snprintf(text, sizeof(text), "%.0f", value);
+  } else {
+    std::snprintf(text, sizeof(text), "%.*g", digits, value);
+  }
+  return text;
+}
+
 std::string Table::cell(size_t row, size_t column) const {
   const Column& source = columns.at(column);
   return source.is_text() ? source.texts.at(row) : format_number(source.numbers.at(row));
+}
+
+std::string Table::shown_cell(size_t row, size_t column) const {
+  const Column& source = columns.at(column);
+  return source.is_text() ? source.texts.at(row) : format_significant(source.numbers.at(row));
 }
 
 namespace {

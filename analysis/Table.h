@@ -30,6 +30,9 @@ struct Table {
 
   /// @return the cell as text: numbers with up to 10 significant digits, NaN as "".
   std::string cell(size_t row, size_t column) const;
+
+  /// @return the cell as reports show it: numbers by format_significant() (4 digits), NaN as "".
+  std::string shown_cell(size_t row, size_t column) const;
 };
 
 /// Writes a table as RFC 4180 CSV: a header row, then one line per row; cells holding commas,
@@ -41,5 +44,9 @@ void write_csv_file(const Table& table, const std::string& path);
 
 /// @return a number with up to 10 significant digits ("" for NaN).
 std::string format_number(double value);
+
+/// @return a number for reading: whole numbers in full (step 12345 stays 12345), others with
+/// `digits` significant digits (0.8379, 1.263e-05); "" for NaN.
+std::string format_significant(double value, int digits = 4);
 
 }  // namespace guidance::analysis

@@ -17,6 +17,7 @@ packages=(
   python3-h5py python3-numpy                # record interoperability test, Python reader
   python3-torch                             # TorchScript fixtures of the torchscript plugin tests
   dataset-fashion-mnist                     # the quickstart's data
+  chromium                                  # report layout check (headless)
 )
 
 missing=()

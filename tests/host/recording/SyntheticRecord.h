@@ -128,8 +128,9 @@ inline SyntheticActivations synthetic_activations(const RecordLayout& layout, in
 /// every `every` steps (flushed there), then finish("completed").
 inline void write_synthetic_run(const std::string& path, int64_t steps, int64_t every,
                                 const RecordLayout& layout = synthetic_layout(),
-                                double quality = 1.0, int64_t probes = 24) {
-  auto record = RunRecord::create(path, synthetic_provenance(), layout);
+                                double quality = 1.0, int64_t probes = 24,
+                                const Provenance& provenance = synthetic_provenance()) {
+  auto record = RunRecord::create(path, provenance, layout);
   record->write_probe(torch::arange(probes) * 3, torch::arange(probes) % 10);
   std::vector<std::shared_ptr<Metric>> metrics(layout.metrics.size(),
                                                std::make_shared<TestLinearCka>());
