@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."
 packages=(
   build-essential cmake ninja-build ccache pkg-config
   libtorch-dev libopenblas0-openmp          # LibTorch; OpenBLAS replaces the slow reference BLAS
+  libgloo-dev                               # <gloo/...> headers of LibTorch's c10d Gloo process group
   libblas-dev                               # cblas.h: metric plugins call syrk directly
   libboost-dev libboost-filesystem-dev      # Boost.DLL plugin loading
   libtomlplusplus-dev                       # configs

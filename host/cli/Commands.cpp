@@ -22,6 +22,8 @@
 #include "host/config/Config.h"
 #include "host/config/ConfigKeys.h"
 #include "host/contract/ContractChecks.h"
+#include "host/distributed/Launch.h"
+#include "host/distributed/ProcessGroup.h"
 #include "host/config/TomlReader.h"
 #include "host/plugins/PluginCatalog.h"
 #include "host/study/StudyRunner.h"
@@ -490,7 +492,19 @@ int run_config(RunArguments& arguments, const GlobalOptions& global, std::ostrea
     out << slurm_script(slurm);
     return 0;
   }
-  const RunOptions& options = arguments.options;
+  RunOptions& options = arguments.options;
+  if (std::optional<Launch> launch = launch_from_environment(std::getenv)) {
+    if (arguments.jobs > 0 || selected.size() != 1) {
+      throw UsageError("a distributed launch (" + launch->source + " variables, " +
+                       std::to_string(launch->world_size) +
+                       " processes) trains one run together: select it with --run-index or "
+                       "--shard, and drop --jobs (" + std::to_string(selected.size()) +
+                       " runs selected)");
+    }
+    const Config& config = study.configs[selected.front()];
+    options.collective = join_process_group(*launch, config.run.distributed, config.run.device);
+    if (launch->rank != 0) options.quiet = true;
+  }
   if (arguments.jobs > 0) {
     JobOptions job_options;
     job_options.jobs = arguments.jobs;

@@ -233,6 +233,11 @@ RunSection read_run(const toml::table& table, const ConfigDocument& document) {
     reader.fail("device", "'" + run.device + "' is not a device: use \"cpu\", \"cuda\" or "
                           "\"cuda:N\" (N a device index)");
   }
+  if (const toml::table* distributed = reader.table("distributed")) {
+    TomlReader keys(*distributed, document.path, "run.distributed");
+    read_keys(keys, distributed_keys(), run.distributed);
+    keys.finish();
+  }
   run.output = resolve_path(document.directory, run.output);
   for (auto& dir : run.plugin_dirs) dir = resolve_path(document.directory, dir);
   reader.finish();
@@ -495,7 +500,9 @@ std::string Config::resolved_toml() const {
     return table;
   };
   toml::table root;
-  root.insert("run", write_keys(run_keys(), run));
+  toml::table run_table = write_keys(run_keys(), run);
+  run_table.insert("distributed", write_keys(distributed_keys(), run.distributed));
+  root.insert("run", std::move(run_table));
   root.insert("dataset", plugin_table(dataset));
   root.insert("target", plugin_table(target));
   if (guide) {

@@ -86,6 +86,19 @@ inline constexpr const char* kUniformLayerMap = "uniform";
 // The sections below hold each key's default; host/config/ConfigKeys.cpp declares, once per key,
 // its name, range or choices and doc, which drive reading, the resolved TOML and docs/config.md.
 
+/// Which c10d backend a distributed run uses (`run.distributed.backend`): Gloo on CPUs and NCCL
+/// on CUDA devices by default.
+enum class DistributedBackend { Auto, Gloo, Nccl };
+/// The config spelling of each backend, in declaration order.
+inline constexpr std::array<const char*, 3> kDistributedBackendNames = {"auto", "gloo", "nccl"};
+
+/// [run.distributed]: how a run launched as several processes (docs/distributed.md) joins its
+/// process group. Ignored by a run of one process.
+struct DistributedSection {
+  DistributedBackend backend = DistributedBackend::Auto;
+  int64_t timeout = 1800;  ///< seconds for the rendezvous and for each collective
+};
+
 /// [run]: identity and environment of the run.
 struct RunSection {
   std::string name;
@@ -96,6 +109,7 @@ struct RunSection {
   std::vector<std::string> plugin_dirs;
   int64_t checkpoint_every = 200;
   int64_t log_every = 20;
+  DistributedSection distributed;
 };
 
 /// [train]: optimisation. The part a guide's own training shares (optimiser, learning rate,

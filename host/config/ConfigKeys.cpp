@@ -46,6 +46,21 @@ const std::vector<KeySpec<RunSection>>& run_keys() {
       Key("log_every", &RunSection::log_every,
           "steps between plain progress lines when stderr is not a terminal")
           .at_least(1),
+      Key::by_hand("distributed", "table", "`{}`", "the keys of `[run.distributed]`",
+                   "how a run launched as several processes joins its process group (below)"),
+  };
+  return keys;
+}
+
+const std::vector<KeySpec<DistributedSection>>& distributed_keys() {
+  using Key = KeySpec<DistributedSection>;
+  static const std::vector<Key> keys = {
+      Key("backend", &DistributedSection::backend, kDistributedBackendNames,
+          "the c10d backend; `auto` = Gloo for `run.device = \"cpu\"`, NCCL for CUDA"),
+      Key("timeout", &DistributedSection::timeout,
+          "seconds to wait for the rendezvous (every rank reaching `MASTER_ADDR:MASTER_PORT`) "
+          "and for each collective before the run fails")
+          .between(1, 86400),
   };
   return keys;
 }
@@ -165,6 +180,7 @@ const std::vector<KeySpec<RecordSection>>& record_keys() {
 
 std::vector<SectionReference> config_reference() {
   return {{"[run]", references(run_keys())},
+          {"[run.distributed]", references(distributed_keys())},
           {"[guidance]", references(guidance_keys())},
           {"[train]", references(train_keys())},
           {"[record]", references(record_keys())}};

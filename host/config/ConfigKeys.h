@@ -11,13 +11,14 @@ namespace guidance {
 /// The keys of each config section, declared once (name, member, range or choices, doc): what
 /// validate_config reads, what Config::resolved_toml writes and what docs/config.md lists.
 const std::vector<KeySpec<RunSection>>& run_keys();
+const std::vector<KeySpec<DistributedSection>>& distributed_keys();
 const std::vector<KeySpec<GuidanceSection>>& guidance_keys();
 const std::vector<KeySpec<TrainSection>>& train_keys();
 const std::vector<KeySpec<RecordSection>>& record_keys();
 
 /// The key table of one config section.
 struct SectionReference {
-  std::string table;               ///< "[run]", "[guidance]", "[train]", "[record]"
+  std::string table;               ///< "[run]", "[run.distributed]", "[guidance]", "[train]", "[record]"
   std::vector<KeyReference> keys;  ///< in declaration order
 };
 

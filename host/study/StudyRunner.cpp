@@ -522,12 +522,16 @@ int run_study_here(const Study& study, const std::vector<size_t>& positions,
     };
   }
   install_stop_handlers();
+  // The other ranks of a distributed run write nothing and print no summary.
+  const bool writer = !options.collective || options.collective->rank() == 0;
   std::vector<RunSummary> summaries;
   std::vector<std::string> busy;
   for (size_t position : positions) {
     const Config& config = study.configs[position];
-    write_sweep_cell(sweep_cell(study.sweep[position], study.sweep.size(), study.config_path),
-                     config.run_directory());
+    if (writer) {
+      write_sweep_cell(sweep_cell(study.sweep[position], study.sweep.size(), study.config_path),
+                       config.run_directory());
+    }
     try {
       summaries.push_back(run_config(config, catalog, options, err));
     } catch (const RunBusyError& error) {
@@ -538,7 +542,7 @@ int run_study_here(const Study& study, const std::vector<size_t>& positions,
     }
     if (!summaries.back().completed) break;
   }
-  if (!summaries.empty()) print_comparison(summaries, out);
+  if (!summaries.empty() && writer) print_comparison(summaries, out);
   if (!summaries.empty() && !summaries.back().completed) {
     err << "guidance: interrupted; a checkpoint was saved. Continue with: guidance run "
         << study.config_path << " --resume\n";

@@ -233,19 +233,30 @@ void load_weights(torch::nn::Module& module, const std::string& path) {
   load_module(module, read_verified(path, "weights file"), "", path);
 }
 
+std::string optimizer_state(torch::optim::Optimizer& optimizer) {
+  torch::serialize::OutputArchive archive;
+  optimizer.save(archive);
+  std::ostringstream bytes;
+  archive.save_to(bytes);
+  return bytes.str();
+}
+
+void load_optimizer_state(torch::optim::Optimizer& optimizer, const std::string& state) {
+  torch::serialize::InputArchive archive;
+  archive.load_from(state.data(), state.size());
+  optimizer.load(archive);
+}
+
 void save_checkpoint(const std::string& path, torch::nn::Module& model,
                      torch::optim::Optimizer& optimizer, const TrainingProgress& progress) {
   Entries entries = module_entries(model, kModelPrefix);
-  torch::serialize::OutputArchive optimizer_state;
-  optimizer.save(optimizer_state);
-  std::ostringstream optimizer_bytes;
-  optimizer_state.save_to(optimizer_bytes);
-  entries["optimizer"] = bytes_tensor(optimizer_bytes.str());
+  entries["optimizer"] = bytes_tensor(optimizer_state(optimizer));
   entries["step"] = torch::tensor(progress.step);
   entries["best_score"] = torch::tensor(progress.best_score, torch::kDouble);
   entries["best_step"] = torch::tensor(progress.best_step);
   entries["best_weights"] = bytes_tensor(progress.best_weights);
   entries["rng"] = default_generator().get_state();
+  if (progress.world_size != 1) entries["world_size"] = torch::tensor(progress.world_size);
   write_file_atomically(path, serialize(std::move(entries)));
 }
 
@@ -261,14 +272,12 @@ TrainingProgress load_checkpoint(const std::string& path, torch::nn::Module& mod
   load_module(model, entries, kModelPrefix, path);
   TrainingProgress progress;
   try {
-    torch::serialize::InputArchive optimizer_state;
-    std::string optimizer_bytes = tensor_bytes(entries.at("optimizer"));
-    optimizer_state.load_from(optimizer_bytes.data(), optimizer_bytes.size());
-    optimizer.load(optimizer_state);
+    load_optimizer_state(optimizer, tensor_bytes(entries.at("optimizer")));
     progress.step = entries.at("step").item<int64_t>();
     progress.best_score = entries.at("best_score").item<double>();
     progress.best_step = entries.at("best_step").item<int64_t>();
     progress.best_weights = tensor_bytes(entries.at("best_weights"));
+    if (entries.count("world_size")) progress.world_size = entries.at("world_size").item<int64_t>();
     default_generator().set_state(entries.at("rng"));
   } catch (const c10::Error& error) {
     throw RunError("checkpoint '" + path + "' is incomplete or from another run: " +

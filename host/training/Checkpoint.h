@@ -35,7 +35,14 @@ struct TrainingProgress {
   double best_score = 0;        ///< best validation value of the selection measure so far
   int64_t best_step = -1;       ///< step of the best validation so far; -1: none yet
   std::string best_weights;     ///< serialize_weights() of the best weights ("" before any)
+  int64_t world_size = 1;       ///< processes of the run that wrote it (1 in checkpoints without)
 };
+
+/// @return the optimiser's state (LibTorch's archive bytes), as checkpoints store it.
+std::string optimizer_state(torch::optim::Optimizer& optimizer);
+
+/// Restores an optimiser state made by optimizer_state() for the same parameters.
+void load_optimizer_state(torch::optim::Optimizer& optimizer, const std::string& state);
 
 /// Writes a checkpoint (model, optimiser, progress with the best weights, the global RNG state)
 /// atomically, with a format version and a checksum over everything in it.

@@ -13,6 +13,7 @@
 #include "host/common/Errors.h"
 #include "host/common/FaultPoints.h"
 #include "host/common/StopSignal.h"
+#include "host/distributed/DataParallel.h"
 #include "host/recording/RecordFormat.h"
 #include "host/recording/RecordSchema.h"
 #include "host/recording/RunRecord.h"
@@ -221,21 +222,27 @@ RunSummary run_config(const Config& config, const PluginCatalog& catalog,
   summary.name = config.run.name;
   summary.record_path = files.record;
 
+  const std::shared_ptr<Collective>& collective = options.collective;
+  // The other ranks of a distributed run touch no file of the run directory.
+  const bool writer = !collective || collective->rank() == 0;
   // Held until the run returns: no other process trains, resumes or restarts this run meanwhile.
-  DirectoryLock lock(files.directory);
-  files.remove_leftovers();
+  std::optional<DirectoryLock> lock;
+  if (writer) {
+    lock.emplace(files.directory);
+    files.remove_leftovers();
+  }
   // Assembled before anything is removed: a run that cannot start (no GPU, bad data) loses nothing.
   RunComponents run = assemble_run(config, catalog);
-  if (options.restart) {
+  if (options.restart && writer) {
     for (const auto& file : {files.record, files.checkpoint, files.best, files.guide}) fs::remove(file);
   }
-  const bool resuming = options.resume && fs::exists(files.checkpoint);
-  if (options.resume && !resuming && fs::exists(files.record)) {
+  const bool resuming = writer && options.resume && fs::exists(files.checkpoint);
+  if (writer && options.resume && !resuming && fs::exists(files.record)) {
     // Killed before its first checkpoint: nothing to continue from, so start over.
     if (!options.quiet) log << "run " << config.run.name << ": no checkpoint yet, starting over\n";
     fs::remove(files.record);
   }
-  if (!resuming && fs::exists(files.record)) {
+  if (writer && !resuming && fs::exists(files.record)) {
     throw RunError("'" + files.record + "' already exists: continue it with --resume, or choose "
                    "another run.name or run.output (nothing was changed)");
   }
@@ -252,9 +259,12 @@ RunSummary run_config(const Config& config, const PluginCatalog& catalog,
                                   config.guide->init.name + "]"
                             : std::string(", unguided"))
         << ", " << threads << " thread" << (threads == 1 ? "" : "s") << ", device "
-        << config.run.device << "\n";
+        << config.run.device
+        << (collective ? ", " + std::to_string(collective->world_size()) + " processes" : "")
+        << "\n";
   }
-  if (run.guide) {
+  // Rank 0 prepares the guide (a trained init trains once) and every other rank takes its weights.
+  if (run.guide && writer) {
     if (resuming && fs::exists(files.guide)) {
       load_weights(*run.guide, files.guide);
     } else {
@@ -264,16 +274,24 @@ RunSummary run_config(const Config& config, const PluginCatalog& catalog,
       save_weights(*run.guide, files.guide);
     }
   }
+  if (run.guide && collective) {
+    broadcast_module(*collective, *run.guide, "broadcast of the guide's weights");
+  }
 
   TrainerSettings settings;
   settings.train = config.train;
   settings.guidance = config.guidance;
   settings.seed = config.run.seed;
   settings.device = run.device;
-  settings.checkpoint_path = files.checkpoint;
+  settings.checkpoint_path = writer ? files.checkpoint : "";
   settings.checkpoint_every = config.run.checkpoint_every;
-  settings.best_weights_path = files.best;
-  settings.stop_requested = [](int64_t done) { return stop_requested() || stop_point_reached(done); };
+  settings.best_weights_path = writer ? files.best : "";
+  settings.stop_requested = [collective](int64_t done) {
+    bool stop = stop_requested() || stop_point_reached(done);
+    // Ranks stop at the same step or not at all: one leaving early would strand the others.
+    return collective ? any_rank(*collective, stop, "agreement on stopping") : stop;
+  };
+  settings.collective = collective;
   Trainer trainer(settings, run.dataset, run.task, run.target, run.guide, run.metric, run.pairs);
 
   std::unique_ptr<RunRecord> record;
@@ -284,12 +302,13 @@ RunSummary run_config(const Config& config, const PluginCatalog& catalog,
       log << (already_complete ? "already completed at step " : "resumed at step ")
           << trainer.step() << " of " << trainer.total_steps() << "\n";
     }
-  } else {
+  } else if (writer) {
     record = RunRecord::create(files.record, make_provenance(config, catalog, threads),
                                make_layout(config, run));
   }
+  if (collective) trainer.synchronize();
   ProbeSet probe = probe_set(run, config.record.probe_size);
-  if (!resuming) {
+  if (!resuming && record) {
     record->write_probe(probe.indices, run.dataset->batch(probe.split, probe.indices).targets);
     record->flush();
   }
@@ -315,17 +334,19 @@ RunSummary run_config(const Config& config, const PluginCatalog& catalog,
     if (trainer.guide_cache() && !options.quiet) log << trainer.guide_cache()->status() << "\n";
     summary.steps = trainer.step();
     if (!summary.completed) {
-      record->finish(RecordState::Interrupted, now_iso8601());
+      if (record) record->finish(RecordState::Interrupted, now_iso8601());
       return summary;
     }
     // The final measures evaluate the reloaded best-validation weights; the record keeps them as
     // rows of their own ("best/<split>"), and "completed" is set only once they are written.
     trainer.restore_best();
+    if (collective) broadcast_module(*collective, *run.target, "broadcast of the best weights");
     FinalResults results;
     results.best_step = trainer.best_step();
     ExamplePredictions target_predictions;
     summary.train = trainer.evaluate(*run.target, Split::Train, config.train.train_eval_size);
     summary.validation = trainer.evaluate(*run.target, Split::Validation);
+    if (!writer) return summary;
     summary.test = trainer.evaluate(*run.target, Split::Test, 0, &target_predictions);
     summary.best_step = results.best_step;
     if (already_complete) return summary;

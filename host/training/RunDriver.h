@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "host/config/Config.h"
+#include "host/distributed/Collective.h"
 #include "host/plugins/PluginCatalog.h"
 
 namespace guidance {
@@ -20,6 +21,9 @@ struct RunOptions {
   /// Called after every optimiser step with the steps done and the run's budget (e.g. to report
   /// progress to a parent process); may be empty.
   std::function<void(int64_t step, int64_t total_steps)> on_step;
+  /// The ranks of a distributed run (docs/distributed.md); null: one process. Rank 0 alone
+  /// takes the run directory's lock and writes the record, checkpoints and guide.
+  std::shared_ptr<Collective> collective;
 };
 
 /// What a finished (or interrupted) run reports.
@@ -36,7 +40,8 @@ struct RunSummary {
 
 /// Runs one validated config end to end: assembles it, prepares the guide, trains, evaluates,
 /// checkpoints and records. Progress goes to `log`. Holds the run directory's lock throughout:
-/// throws RunBusyError (nothing changed) when another process holds it.
+/// throws RunBusyError (nothing changed) when another process holds it. In a distributed run
+/// every rank calls it; rank 0 builds (or resumes) and every other rank receives its state.
 RunSummary run_config(const Config& config, const PluginCatalog& catalog,
                       const RunOptions& options, std::ostream& log);
 

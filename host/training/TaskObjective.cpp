@@ -50,6 +50,18 @@ void MeasureAccumulator::add(const torch::Tensor& logits_in, const Batch& batch)
   sequences_right_ += all_right.sum().item<double>();
 }
 
+void MeasureAccumulator::combine(
+    const std::function<std::vector<double>(std::vector<double>)>& sum) {
+  std::vector<double> sums =
+      sum({loss_sum_, units_, top1_, top5_, sequences_, sequences_right_});
+  loss_sum_ = sums[0];
+  units_ = sums[1];
+  top1_ = sums[2];
+  top5_ = sums[3];
+  sequences_ = sums[4];
+  sequences_right_ = sums[5];
+}
+
 std::map<std::string, double> MeasureAccumulator::result() const {
   std::map<std::string, double> result;
   double units = std::max(units_, 1.0);

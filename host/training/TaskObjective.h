@@ -1,7 +1,9 @@
 #pragma once
 
+#include <functional>
 #include <map>
 #include <string>
+#include <vector>
 
 #include <torch/types.h>
 
@@ -24,6 +26,10 @@ class MeasureAccumulator {
 
   /// @return "loss" and each of the task's measures.
   std::map<std::string, double> result() const;
+
+  /// Replaces the accumulated sums with `sum(sums)`: their sums over the ranks of a distributed
+  /// run, each of which added its share of the examples.
+  void combine(const std::function<std::vector<double>(std::vector<double>)>& sum);
 
  private:
   const TaskSpec& task_;

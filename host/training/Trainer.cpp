@@ -9,6 +9,7 @@
 #include <torch/nn/utils/clip_grad.h>
 
 #include "host/common/Errors.h"
+#include "host/distributed/DataParallel.h"
 #include "host/training/GuidanceLoss.h"
 #include "host/training/Optimization.h"
 #include "host/training/RunSetup.h"
@@ -68,6 +69,15 @@ Trainer::Trainer(TrainerSettings settings, std::shared_ptr<Dataset> dataset, Tas
                    std::to_string(settings_.train.batch_size) + " x train.accumulate " +
                    std::to_string(settings_.train.accumulate) + " = " + std::to_string(per_step) + ")");
   }
+  if (settings_.collective) {
+    const int world = settings_.collective->world_size();
+    if (settings_.train.batch_size % world != 0) {
+      throw RunError("train.batch_size " + std::to_string(settings_.train.batch_size) +
+                     " is the global batch of a distributed run and must divide evenly among its " +
+                     std::to_string(world) + " processes");
+    }
+    progress_.world_size = world;
+  }
   int64_t micro_batches = train_size_ / settings_.train.batch_size;
   steps_per_epoch_ = micro_batches / settings_.train.accumulate;
   total_steps_ = settings_.train.max_steps > 0 ? settings_.train.max_steps
@@ -82,7 +92,14 @@ Trainer::Trainer(TrainerSettings settings, std::shared_ptr<Dataset> dataset, Tas
 }
 
 void Trainer::resume() {
+  const int64_t world_size = progress_.world_size;
   progress_ = load_checkpoint(settings_.checkpoint_path, *target_, *optimizer_);
+  if (progress_.world_size != world_size) {
+    throw RunError("checkpoint '" + settings_.checkpoint_path + "' was written by a run of " +
+                   std::to_string(progress_.world_size) + " process(es); this one has " +
+                   std::to_string(world_size) + ": resume it with the same number of processes "
+                   "(WORLD_SIZE), or start over with --restart");
+  }
   if (settings_.best_weights_path.empty() || progress_.best_step < 0) return;
   // The checkpoint's copy of the best weights is the truth: best.pt may be missing, damaged, or
   // newer than the checkpoint (a new best saved after it, then a kill).
@@ -92,6 +109,20 @@ void Trainer::resume() {
   if (stored != progress_.best_weights) {
     write_file_atomically(settings_.best_weights_path, progress_.best_weights);
   }
+}
+
+void Trainer::synchronize() {
+  Collective& collective = *settings_.collective;
+  broadcast_module(collective, *target_, "broadcast of the target's weights");
+  std::string optimizer = collective.rank() == 0 ? optimizer_state(*optimizer_) : std::string();
+  broadcast_bytes(collective, optimizer, "broadcast of the optimiser state");
+  if (collective.rank() != 0) load_optimizer_state(*optimizer_, optimizer);
+  at::Generator generator = at::detail::getDefaultCPUGenerator();
+  std::vector<torch::Tensor> state{torch::tensor({progress_.step}, torch::kLong),
+                                   generator.get_state()};
+  collective.broadcast(state, "broadcast of the step and random state");
+  progress_.step = state[0].item<int64_t>();
+  generator.set_state(state[1]);
 }
 
 std::string Trainer::selection_measure() const {
@@ -167,6 +198,7 @@ StepReport Trainer::train_step() {
   for (int64_t micro = 0; micro < train.accumulate; ++micro) {
     torch::Tensor indices =
         cached_order_.narrow(0, (first_micro + micro) * train.batch_size, train.batch_size);
+    if (settings_.collective) indices = local_share(*settings_.collective, indices);
     Batch batch = to_device(dataset_->batch(Split::Train, indices));
     clock.lap(&StepPhases::data);
     NetworkOutput target_out = target_->forward(batch.network_input());
@@ -178,8 +210,13 @@ StepReport Trainer::train_step() {
       NetworkOutput guide_out = guide_forward(batch, indices);
       clock.lap(&StepPhases::guide_forward);
       if (!pairs_.empty()) {
+        GlobalTaps taps{guide_out.taps, target_out.taps, batch.mask};
+        if (settings_.collective) {
+          taps = gather_pair_taps(*settings_.collective, pairs_, guide_out.taps, target_out.taps,
+                                  batch.mask);
+        }
         GuidanceTerms terms = guidance_terms(*metric_, pairs_, guide_specs_, target_specs_,
-                                             guide_out.taps, target_out.taps, batch.mask,
+                                             taps.guide, taps.target, taps.mask,
                                              settings_.guidance.tokenwise);
         loss = loss + settings_.guidance.alpha * terms.total;
         report.guidance_loss += terms.total.item<double>() / train.accumulate;
@@ -200,6 +237,17 @@ StepReport Trainer::train_step() {
     report.task_loss += task.item<double>() / train.accumulate;
     report.total_loss += loss.item<double>() / train.accumulate;
     clock.lap(&StepPhases::backward);
+  }
+  if (settings_.collective) {
+    // Guidance figures are already global (computed from gathered taps); the others are means
+    // of each rank's share, equal shares, so their global value is the mean over the ranks.
+    Collective& collective = *settings_.collective;
+    average_gradients(collective, target_->parameters());
+    std::vector<double> sums = sum_over_ranks(
+        collective, {report.task_loss, report.distill_loss, report.total_loss}, "loss figures");
+    report.task_loss = sums[0] / collective.world_size();
+    report.distill_loss = sums[1] / collective.world_size();
+    report.total_loss = sums[2] / collective.world_size();
   }
   if (train.grad_clip > 0) torch::nn::utils::clip_grad_norm_(target_->parameters(), train.grad_clip);
   optimizer_->step();
@@ -222,7 +270,15 @@ std::map<std::string, double> Trainer::evaluate(Network& network, Split split, i
   bool was_training = network.is_training();
   network.eval();
   torch::NoGradGuard no_grad;
+  // A distributed run shares the batches among its ranks and sums their measures; predictions
+  // (the final test split) are computed whole by each rank that asks.
+  const bool sharded = settings_.collective && predictions == nullptr;
+  int64_t batch_number = 0;
   for (int64_t start = 0; start < count; start += settings_.train.eval_batch_size) {
+    if (sharded && batch_number++ % settings_.collective->world_size() !=
+                       settings_.collective->rank()) {
+      continue;
+    }
     int64_t length = std::min(settings_.train.eval_batch_size, count - start);
     Batch batch = to_device(dataset_->batch(split, indices.narrow(0, start, length)));
     torch::Tensor logits = network.forward(batch.network_input()).logits;
@@ -230,6 +286,11 @@ std::map<std::string, double> Trainer::evaluate(Network& network, Split split, i
     if (predictions != nullptr) parts.push_back(predictions_of(task_, logits, batch));
   }
   network.train(was_training);
+  if (sharded) {
+    accumulator.combine([&](std::vector<double> sums) {
+      return sum_over_ranks(*settings_.collective, std::move(sums), "sum of evaluation measures");
+    });
+  }
   if (predictions != nullptr) {
     std::vector<torch::Tensor> predicted, correct;
     for (const auto& part : parts) {

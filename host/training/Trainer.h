@@ -12,6 +12,7 @@
 #include "guidance/api/Metric.h"
 #include "guidance/api/Network.h"
 #include "host/config/Config.h"
+#include "host/distributed/Collective.h"
 #include "host/training/Checkpoint.h"
 #include "host/training/GuideTapCache.h"
 #include "host/training/LayerMap.h"
@@ -41,6 +42,9 @@ struct TrainerSettings {
   /// Asked before each step with the steps done so far; true saves a checkpoint and stops (e.g.
   /// on SIGINT). None: never.
   std::function<bool(int64_t steps_done)> stop_requested;
+  /// The ranks of a distributed run (docs/distributed.md): each trains on its share of every
+  /// batch, taps are gathered and gradients averaged over them. Null: one process.
+  std::shared_ptr<Collective> collective;
 };
 
 /// One optimiser step's figures.
@@ -98,6 +102,10 @@ class Trainer {
   /// Restores model, optimiser, RNG and progress from the settings' checkpoint file, and rewrites
   /// the best weights file from the checkpoint's copy when it is missing or differs.
   void resume();
+
+  /// Distributed runs only: gives every rank rank 0's model, optimiser state, RNG and progress
+  /// (rank 0's after resume(), or its freshly built ones). Every rank calls it before run().
+  void synchronize();
 
   /// Trains until the step budget is spent or a stop is requested (SIGINT/SIGTERM). Evaluates
   /// validation and a fixed train subset at each epoch end and after the last step, keeping the
