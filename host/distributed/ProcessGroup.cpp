@@ -11,6 +11,14 @@ namespace guidance {
 
 namespace {
 
+/// @return an error's message without the C++ backtrace LibTorch appends to its own.
+std::string reason(const std::exception& error) {
+  if (const auto* torch_error = dynamic_cast<const c10::Error*>(&error)) {
+    return torch_error->what_without_backtrace();
+  }
+  return error.what();
+}
+
 class GlooCollective : public Collective {
  public:
   GlooCollective(c10::intrusive_ptr<c10d::Store> store,
@@ -53,7 +61,7 @@ class GlooCollective : public Collective {
     throw RunError("distributed run, rank " + std::to_string(launch_.rank) + " of " +
                    std::to_string(launch_.world_size) + ": the " + what +
                    " failed (another rank has stopped, or did not answer within "
-                   "run.distributed.timeout): " + error.what());
+                   "run.distributed.timeout): " + reason(error));
   }
 
   template <typename Start>
@@ -122,7 +130,7 @@ std::shared_ptr<Collective> join_process_group(const Launch& launch,
   } catch (const std::exception& error) {
     throw RunError(where + ": no rendezvous at " + launch.endpoint() + " within " +
                    std::to_string(settings.timeout) + " s (run.distributed.timeout): " +
-                   error.what() + "; check MASTER_ADDR and MASTER_PORT, that rank 0 is running, "
+                   reason(error) + "; check MASTER_ADDR and MASTER_PORT, that rank 0 is running, "
                    "and that the port is free on rank 0's host");
   }
   try {
@@ -135,7 +143,8 @@ std::shared_ptr<Collective> join_process_group(const Launch& launch,
   } catch (const std::exception& error) {
     throw RunError(where + ": the Gloo process group (rendezvous at " + launch.endpoint() +
                    ") could not connect the ranks within " + std::to_string(settings.timeout) +
-                   " s: " + error.what());
+                   " s (run.distributed.timeout; are all " + std::to_string(launch.world_size) +
+                   " processes started?): " + reason(error));
   }
 }
 

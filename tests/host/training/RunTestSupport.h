@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "tests/support/TestSupport.h"
@@ -64,10 +65,13 @@ inline std::string final_table(const CommandResult& result) {
   return at == std::string::npos ? result.out : result.out.substr(at);
 }
 
-/// Starts the CLI in the background; @return its pid.
-inline pid_t spawn_cli(const std::vector<std::string>& args, const std::string& log) {
+/// Starts the CLI in the background, with `environment` (name, value) added to ours; @return its
+/// pid.
+inline pid_t spawn_cli(const std::vector<std::string>& args, const std::string& log,
+                       const std::vector<std::pair<std::string, std::string>>& environment = {}) {
   pid_t pid = fork();
   if (pid == 0) {
+    for (const auto& [name, value] : environment) setenv(name.c_str(), value.c_str(), 1);
     FILE* out = freopen(log.c_str(), "w", stderr);
     (void)out;
     FILE* null = freopen("/dev/null", "w", stdout);
