@@ -497,8 +497,8 @@ int run_config(RunArguments& arguments, const GlobalOptions& global, std::ostrea
     if (arguments.jobs > 0 || selected.size() != 1) {
       throw UsageError("a distributed launch (" + launch->source + " variables, " +
                        std::to_string(launch->world_size) +
-                       " processes) trains one run together: select it with --run-index or "
-                       "--shard, and drop --jobs (" + std::to_string(selected.size()) +
+                       " processes) trains one run together: select one run of the sweep with "
+                       "--shard I/N (N = its number of runs), and drop --jobs (" + std::to_string(selected.size()) +
                        " runs selected)");
     }
     const Config& config = study.configs[selected.front()];

@@ -68,6 +68,10 @@ std::optional<Launch> launch_from_environment(
                        "rendezvous (docs/distributed.md)");
     }
     launch.address = address;
+    const char* agent = variable("TORCHELASTIC_USE_AGENT_STORE");
+    launch.agent_store = agent != nullptr && std::string(agent) == "True";
+    const char* restarts = variable("TORCHELASTIC_RESTART_COUNT");
+    if (restarts != nullptr) launch.store_prefix += "/" + std::string(restarts);
   } else if (variable("SLURM_NTASKS") != nullptr) {
     launch.world_size =
         static_cast<int>(integer_variable(variable, "SLURM_NTASKS", {}, 1, kMaxWorld));

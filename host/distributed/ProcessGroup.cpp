@@ -2,6 +2,7 @@
 
 #include <cstdlib>
 
+#include <torch/csrc/distributed/c10d/PrefixStore.hpp>
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 
@@ -122,11 +123,12 @@ std::shared_ptr<Collective> join_process_group(const Launch& launch,
   try {
     c10d::TCPStoreOptions options;
     options.port = launch.port;
-    options.isServer = launch.rank == 0;
+    options.isServer = launch.rank == 0 && !launch.agent_store;
     options.numWorkers = static_cast<size_t>(launch.world_size);
     options.waitWorkers = true;
     options.timeout = timeout;
-    store = c10::make_intrusive<c10d::TCPStore>(launch.address, options);
+    store = c10::make_intrusive<c10d::PrefixStore>(
+        launch.store_prefix, c10::make_intrusive<c10d::TCPStore>(launch.address, options));
   } catch (const std::exception& error) {
     throw RunError(where + ": no rendezvous at " + launch.endpoint() + " within " +
                    std::to_string(settings.timeout) + " s (run.distributed.timeout): " +

@@ -40,7 +40,7 @@ inline void run_ranks(int world, const std::function<void(Collective&)>& body) {
   for (int rank = 0; rank < world; ++rank) {
     threads.emplace_back([&, rank] {
       try {
-        Launch launch{rank, rank, world, "127.0.0.1", port, "test"};
+        Launch launch{rank, rank, world, "127.0.0.1", port, "test", false, "test"};
         DistributedSection settings;
         settings.timeout = 60;
         std::shared_ptr<Collective> collective = join_process_group(launch, settings, "cpu");

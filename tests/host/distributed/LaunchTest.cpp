@@ -41,6 +41,12 @@ TEST(Launch, ReadsTorchrunVariables) {
   EXPECT_EQ(launch->local_rank, 1);
   EXPECT_EQ(launch->endpoint(), "10.0.0.7:1234");
   EXPECT_EQ(launch->source, "torchrun");
+  EXPECT_FALSE(launch->agent_store);
+  // Under torchrun's agent, every rank is a client of the agent's store, keyed by attempt.
+  launch = launch_of({{"WORLD_SIZE", "2"}, {"RANK", "0"}, {"MASTER_ADDR", "a"},
+                      {"TORCHELASTIC_USE_AGENT_STORE", "True"}, {"TORCHELASTIC_RESTART_COUNT", "3"}});
+  EXPECT_TRUE(launch->agent_store);
+  EXPECT_EQ(launch->store_prefix, "guidance/3");
   // torchrun's variables win over Slurm's, as inside an sbatch job that runs torchrun.
   launch = launch_of({{"WORLD_SIZE", "2"}, {"RANK", "0"}, {"MASTER_ADDR", "a"},
                       {"SLURM_NTASKS", "8"}, {"SLURM_PROCID", "5"}});
