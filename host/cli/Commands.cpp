@@ -604,6 +604,9 @@ void add_run_command(CLI::App& root, const GlobalOptions& global, std::ostream& 
       "to <run.output>/<run.name>/run.h5. Ctrl-C or SIGTERM saves a checkpoint and stops; --resume\n"
       "continues from it and ends as an uninterrupted run would. A run that another process is\n"
       "training is reported and skipped. Studies: docs/studies.md.\n\n"
+      "Started as one of several processes (WORLD_SIZE > 1 with RANK, MASTER_ADDR, MASTER_PORT as\n"
+      "torchrun sets them, or under srun), the processes train one run data-parallel, rank 0\n"
+      "writing: scripts/launch-local.sh N CONFIG tries it locally. docs/distributed.md.\n\n"
       "exit codes: 0 every run done, 2 usage or config error, 1 runtime failure (with --jobs: a\n"
       "run failed; also when a run was skipped as busy), 130 interrupted (resumable)");
 }

@@ -102,7 +102,8 @@ GlobalTaps gather_pair_taps(Collective& collective, const std::vector<TapPair>& 
   std::vector<bool> guide_done(guide_taps.size()), target_done(target_taps.size());
   for (const TapPair& pair : pairs) {
     if (!guide_done.at(pair.guide_index)) {
-      global.guide[pair.guide_index] = gather_with_gradient(collective, guide_taps[pair.guide_index]);
+      global.guide[pair.guide_index] =
+          gather_with_gradient(collective, guide_taps[pair.guide_index]);
       guide_done[pair.guide_index] = true;
     }
     if (!target_done.at(pair.target_index)) {
@@ -142,7 +143,8 @@ void broadcast_module(Collective& collective, torch::nn::Module& module, const s
 }
 
 void broadcast_bytes(Collective& collective, std::string& bytes, const std::string& what) {
-  std::vector<torch::Tensor> size{torch::tensor({static_cast<int64_t>(bytes.size())}, torch::kLong)};
+  std::vector<torch::Tensor> size{
+      torch::tensor({static_cast<int64_t>(bytes.size())}, torch::kLong)};
   collective.broadcast(size, what + " (size)");
   std::vector<torch::Tensor> content{torch::empty({size[0].item<int64_t>()}, torch::kByte)};
   if (collective.rank() == 0 && !bytes.empty()) {

@@ -47,7 +47,8 @@ std::string first_slurm_host(const std::string& node_list) {
   size_t close = first.find(']', open);
   std::string range = first.substr(open + 1, close - open - 1);
   std::string start = range.substr(0, range.find_first_of(",-"));
-  return first.substr(0, open) + start + (close == std::string::npos ? "" : first.substr(close + 1));
+  std::string rest = close == std::string::npos ? "" : first.substr(close + 1);
+  return first.substr(0, open) + start + rest;
 }
 
 std::optional<Launch> launch_from_environment(
@@ -56,10 +57,12 @@ std::optional<Launch> launch_from_environment(
   Launch launch;
   const char* address = variable("MASTER_ADDR");
   if (variable("WORLD_SIZE") != nullptr) {
-    launch.world_size = static_cast<int>(integer_variable(variable, "WORLD_SIZE", {}, 1, kMaxWorld));
+    launch.world_size =
+        static_cast<int>(integer_variable(variable, "WORLD_SIZE", {}, 1, kMaxWorld));
     if (launch.world_size == 1) return std::nullopt;
     launch.source = "torchrun";
-    launch.rank = static_cast<int>(integer_variable(variable, "RANK", {}, 0, launch.world_size - 1));
+    launch.rank =
+        static_cast<int>(integer_variable(variable, "RANK", {}, 0, launch.world_size - 1));
     launch.local_rank =
         static_cast<int>(integer_variable(variable, "LOCAL_RANK", 0, 0, launch.world_size - 1));
     if (address == nullptr || *address == '\0') {

@@ -30,14 +30,8 @@ class GlooCollective : public Collective {
   int world_size() const override { return launch_.world_size; }
 
   void all_reduce_sum(std::vector<torch::Tensor>& tensors, const std::string& what) override {
-    // Gloo reads several tensors of one call as copies of one buffer (one per device), so each
-    // tensor is its own operation; they all run before the first wait.
-    std::vector<c10::intrusive_ptr<c10d::Work>> works;
-    for (auto& tensor : tensors) {
-      std::vector<torch::Tensor> one{tensor};
-      works.push_back(call(what, [&] { return group_->allreduce(one); }));
-    }
-    for (auto& work : works) wait(work, what);
+    each_tensor(tensors, what,
+                [&](std::vector<torch::Tensor>& one) { return group_->allreduce(one); });
   }
 
   torch::Tensor all_gather(const torch::Tensor& local, const std::string& what) override {
@@ -49,15 +43,23 @@ class GlooCollective : public Collective {
   }
 
   void broadcast(std::vector<torch::Tensor>& tensors, const std::string& what) override {
+    each_tensor(tensors, what,
+                [&](std::vector<torch::Tensor>& one) { return group_->broadcast(one); });
+  }
+
+ private:
+  // Gloo reads several tensors of one call as copies of one buffer (one per device), so each
+  // tensor is its own operation; they all start before the first wait.
+  template <typename Start>
+  void each_tensor(std::vector<torch::Tensor>& tensors, const std::string& what, Start start) {
     std::vector<c10::intrusive_ptr<c10d::Work>> works;
     for (auto& tensor : tensors) {
       std::vector<torch::Tensor> one{tensor};
-      works.push_back(call(what, [&] { return group_->broadcast(one); }));
+      works.push_back(call(what, [&] { return start(one); }));
     }
     for (auto& work : works) wait(work, what);
   }
 
- private:
   [[noreturn]] void fail(const std::string& what, const std::exception& error) const {
     throw RunError("distributed run, rank " + std::to_string(launch_.rank) + " of " +
                    std::to_string(launch_.world_size) + ": the " + what +

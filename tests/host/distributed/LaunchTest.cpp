@@ -44,7 +44,8 @@ TEST(Launch, ReadsTorchrunVariables) {
   EXPECT_FALSE(launch->agent_store);
   // Under torchrun's agent, every rank is a client of the agent's store, keyed by attempt.
   launch = launch_of({{"WORLD_SIZE", "2"}, {"RANK", "0"}, {"MASTER_ADDR", "a"},
-                      {"TORCHELASTIC_USE_AGENT_STORE", "True"}, {"TORCHELASTIC_RESTART_COUNT", "3"}});
+                      {"TORCHELASTIC_USE_AGENT_STORE", "True"},
+                      {"TORCHELASTIC_RESTART_COUNT", "3"}});
   EXPECT_TRUE(launch->agent_store);
   EXPECT_EQ(launch->store_prefix, "guidance/3");
   // torchrun's variables win over Slurm's, as inside an sbatch job that runs torchrun.
