@@ -73,8 +73,13 @@ TEST(DataParallel, EveryRankTakesRankZerosWeightsBytesAndSums) {
   std::vector<std::vector<double>> sums(2);
   std::vector<bool> any(2);
   testing::run_ranks(2, [&](Collective& collective) {
-    torch::manual_seed(100 + collective.rank());  // different weights on each rank before
     torch::nn::Linear linear(3, 2);
+    {
+      // Different weights on each rank before (not seeded: the ranks share one global generator).
+      torch::NoGradGuard no_grad;
+      linear->weight.copy_(torch::arange(6.0).reshape({2, 3}) * (collective.rank() + 1));
+      linear->bias.fill_(collective.rank() + 1.0);
+    }
     broadcast_module(collective, *linear, "test broadcast");
     std::string text = collective.rank() == 0 ? std::string("rank zero's bytes\0!", 19) : "x";
     broadcast_bytes(collective, text, "test bytes");
@@ -87,11 +92,9 @@ TEST(DataParallel, EveryRankTakesRankZerosWeightsBytesAndSums) {
     sums[collective.rank()] = summed;
     any[collective.rank()] = flagged;
   });
-  torch::manual_seed(100);
-  torch::nn::Linear rank_zero(3, 2);
-  torch::Tensor expected = torch::cat({rank_zero->weight.reshape({-1}), rank_zero->bias});
+  torch::Tensor expected = torch::cat({torch::arange(6.0), torch::ones({2})});
   for (int rank = 0; rank < 2; ++rank) {
-    EXPECT_TRUE(weights[rank].equal(expected.detach()));
+    EXPECT_TRUE(weights[rank].detach().equal(expected));
     EXPECT_EQ(texts[rank], std::string("rank zero's bytes\0!", 19));
     EXPECT_EQ(sums[rank], (std::vector<double>{2.0, 10.0}));
     EXPECT_TRUE(any[rank]);
