@@ -22,8 +22,8 @@ struct BenchOptions {
 /// One figure of a bench: `name value`.
 using BenchFigure = std::pair<std::string, double>;
 
-/// Builds the run a config describes (guide initialised as `guidance run` would, nothing
-/// written), runs `warmup` steps, one untimed step under a FlopCounter, then times `steps` steps
+/// Builds the run a config describes (guide initialised as `guidance run` would, a trained one
+/// cached as it caches it; no record or checkpoint written), runs `warmup` steps, one untimed step under a FlopCounter, then times `steps` steps
 /// with their phases. Figures, in order:
 /// - steps_per_s, seconds_per_step
 /// - share.data, share.guide_forward, share.target_forward, share.distances, share.backward,

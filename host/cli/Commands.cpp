@@ -415,11 +415,12 @@ void add_bench_command(CLI::App& root, const GlobalOptions& global, std::ostream
   bench.add_option("--guide-cache-mb", arguments->options.guide_cache_mb,
                    "guidance.guide_cache_mb for this bench (0: off)");
   bench.footer(
-      "Builds the run (its guide initialised as `run` would; nothing is written), runs the\n"
-      "warm-up steps, counts one step's operations, then times --steps steps. Prints one\n"
-      "`name value` per line: steps_per_s, seconds_per_step, share.<phase> for data,\n"
-      "guide_forward, target_forward, distances, backward and optimizer, step_gflop,\n"
-      "matmul_gflop_per_s, compute_fraction, peak_rss_mib, guide_cache_hits.\n"
+      "Builds the run (its guide initialised as `run` would, a trained guide cached as `run`\n"
+      "caches it; no record or checkpoint is written), runs the warm-up steps, counts one\n"
+      "step's operations, then times --steps steps. Prints one `name value` per line:\n"
+      "steps_per_s, seconds_per_step, share.<phase> for data, guide_forward, target_forward,\n"
+      "distances, backward and optimizer, step_gflop, matmul_gflop_per_s, compute_fraction,\n"
+      "peak_rss_mib, guide_cache_hits.\n"
       "See docs/performance.md.");
 }
 
