@@ -55,18 +55,9 @@ std::vector<BenchFigure> bench_config(const Config& base, const PluginCatalog& c
   apply_threads(options.threads > 0 ? options.threads : config.run.threads);
 
   RunComponents run = assemble_run(config, catalog);
-  if (run.guide) {
-    HostGuideServices services(config, catalog, run, log, /*quiet=*/false);
-    torch::manual_seed(derive_seed(config.run.seed, "guide-init"));
-    run.guide_init->initialize(*run.guide, services);
-  }
+  if (run.guide) initialize_guide(config, catalog, run, log, /*quiet=*/false);
   StepPhases phases;
-  TrainerSettings settings;
-  settings.train = config.train;
-  settings.guidance = config.guidance;
-  settings.seed = config.run.seed;
-  settings.device = run.device;
-  Trainer trainer(settings, run.dataset, run.task, run.target, run.guide, run.metric, run.pairs);
+  Trainer trainer(trainer_settings(config, run.device), run.dataset, run.task, run.target, run.guide, run.metric, run.pairs);
 
   for (int64_t step = 0; step < options.warmup; ++step) trainer.train_step();
   double step_flops = 0;

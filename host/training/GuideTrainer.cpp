@@ -103,4 +103,11 @@ void HostGuideServices::load_weights(Network& guide, const std::string& path) {
   guidance::load_weights(guide, resolve_path(config_.document.directory, path));
 }
 
+void initialize_guide(const Config& config, const PluginCatalog& catalog, const RunComponents& run,
+                      std::ostream& log, bool quiet) {
+  HostGuideServices services(config, catalog, run, log, quiet);
+  torch::manual_seed(derive_seed(config.run.seed, "guide-init"));
+  run.guide_init->initialize(*run.guide, services);
+}
+
 }  // namespace guidance

@@ -38,4 +38,9 @@ class HostGuideServices : public GuideServices {
   bool quiet_;
 };
 
+/// Initialises a run's guide with its guide-init strategy, seeded from the run's seed ("guide-init"),
+/// as `guidance run` does: a trained guide is trained once and cached (see HostGuideServices).
+void initialize_guide(const Config& config, const PluginCatalog& catalog, const RunComponents& run,
+                      std::ostream& log, bool quiet);
+
 }  // namespace guidance

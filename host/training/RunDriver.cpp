@@ -268,9 +268,7 @@ RunSummary run_config(const Config& config, const PluginCatalog& catalog,
     if (resuming && fs::exists(files.guide)) {
       load_weights(*run.guide, files.guide);
     } else {
-      HostGuideServices services(config, catalog, run, log, options.quiet);
-      torch::manual_seed(derive_seed(config.run.seed, "guide-init"));
-      run.guide_init->initialize(*run.guide, services);
+      initialize_guide(config, catalog, run, log, options.quiet);
       save_weights(*run.guide, files.guide);
     }
   }
@@ -278,11 +276,7 @@ RunSummary run_config(const Config& config, const PluginCatalog& catalog,
     broadcast_module(*collective, *run.guide, "broadcast of the guide's weights");
   }
 
-  TrainerSettings settings;
-  settings.train = config.train;
-  settings.guidance = config.guidance;
-  settings.seed = config.run.seed;
-  settings.device = run.device;
+  TrainerSettings settings = trainer_settings(config, run.device);
   settings.checkpoint_path = writer ? files.checkpoint : "";
   settings.checkpoint_every = config.run.checkpoint_every;
   settings.best_weights_path = writer ? files.best : "";

@@ -42,6 +42,15 @@ class PhaseClock {
 
 }  // namespace
 
+TrainerSettings trainer_settings(const Config& config, torch::Device device) {
+  TrainerSettings settings;
+  settings.train = config.train;
+  settings.guidance = config.guidance;
+  settings.seed = config.run.seed;
+  settings.device = device;
+  return settings;
+}
+
 Trainer::Trainer(TrainerSettings settings, std::shared_ptr<Dataset> dataset, TaskSpec task,
                  std::shared_ptr<Network> target, std::shared_ptr<Network> guide,
                  std::shared_ptr<Metric> metric, std::vector<TapPair> pairs)

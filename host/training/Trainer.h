@@ -47,6 +47,9 @@ struct TrainerSettings {
   std::shared_ptr<Collective> collective;
 };
 
+/// @return the settings a config gives a Trainer (sections, seed, device), without files or stops.
+TrainerSettings trainer_settings(const Config& config, torch::Device device);
+
 /// One optimiser step's figures.
 struct StepReport {
   int64_t step = 0;          ///< steps done, 1-based
