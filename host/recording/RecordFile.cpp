@@ -119,7 +119,7 @@ void RecordFile::flush() {
   check(H5Fflush(file_.get(), H5F_SCOPE_GLOBAL), "cannot flush the record " + path_);
 }
 
-void RecordFile::edit_copy(bool clear_status_flags, const std::function<void()>& edit) {
+void RecordFile::edit_copy(bool repair_killed_writer, const std::function<void()>& edit) {
   // HDF5 promises nothing about a file killed while it is changed outside SWMR mode, so every
   // such change is made to a copy that replaces the record by a rename: a kill at any instant
   // leaves the old file or the new one. The copy's name is unique to this process; a run
@@ -134,9 +134,17 @@ void RecordFile::edit_copy(bool clear_status_flags, const std::function<void()>&
                    "): " + error.message() + "; the record is unchanged");
   }
   try {
-    Handle access = file_access(clear_status_flags);
+    Handle access = file_access(repair_killed_writer);
     file_ = checked(H5Fopen(copy.c_str(), H5F_ACC_RDWR, access.get()), H5Fclose,
                     "cannot open " + copy + " (a copy of the record " + path_ + ")");
+    if (repair_killed_writer) {
+      // A SWMR writer's metadata cache writes objects beyond the end of allocation the
+      // superblock recorded at the last flush; killed before the next one, the file's metadata
+      // points past that end, which HDF5 refuses ("addr overflow") and would cut off on close.
+      // What `h5clear --increment=0` does: the file's real end becomes the end of allocation.
+      check(H5Fincrement_filesize(file_.get(), 0),
+            "cannot extend the end of allocation of " + copy + " to its size");
+    }
     edit();
     if (!file_.close()) throw RunError("cannot close " + copy + ": " + hdf5::error_stack_text());
     sync_path(copy, false);

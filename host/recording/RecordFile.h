@@ -38,9 +38,10 @@ class RecordFile {
 
   /// Closes the file and makes `edit` (which works on get()) on a copy that is synced and renamed
   /// over the file, so a kill at any instant leaves the old file or the new one; the file stays
-  /// closed afterwards. `clear_status_flags` first clears the "open for writing" flags a killed
-  /// SWMR writer leaves (what `h5clear -s` does).
-  void edit_copy(bool clear_status_flags, const std::function<void()>& edit);
+  /// closed afterwards. `repair_killed_writer` first repairs what a killed SWMR writer leaves:
+  /// clears its "open for writing" flags and moves the end of allocation to the end of the file
+  /// (what `h5clear -s --increment=0` does).
+  void edit_copy(bool repair_killed_writer, const std::function<void()>& edit);
 
   /// Adds objects (which a SWMR writer cannot): edit_copy(), then reopens in SWMR mode.
   void change_structure(const std::function<void()>& create);

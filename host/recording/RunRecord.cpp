@@ -158,7 +158,7 @@ std::unique_ptr<RunRecord> RunRecord::resume(const std::string& path, int64_t la
   if (!fs::exists(path)) throw RunError("no record to resume at " + path);
   hdf5::QuietErrors quiet;
   std::unique_ptr<RunRecord> record(new RunRecord(RecordFile::existing(path), RecordLayout{}));
-  // A killed writer leaves "open for writing" flags: cleared in the copy, as `h5clear -s` would.
+  // Repairs, in the copy, what a killed writer leaves (as `h5clear -s --increment=0` would).
   record->file_.edit_copy(true, [&] {
     hid_t file = record->file_.get();
     record_format::check_format(file, path);

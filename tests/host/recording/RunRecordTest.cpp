@@ -326,8 +326,9 @@ TEST_F(RunRecordTest, ResumeDropsRowsAfterTheCheckpointAndAppendsFromThere) {
   EXPECT_EQ(checked.exit_code, 0) << checked.err;
 }
 
-// Starts the writer helper and waits until it says its rows are flushed.
-pid_t start_writer(const std::string& path, int flushed, int buffered) {
+// Starts the writer helper and waits until it says its rows are flushed (and, `in_snapshot`, that
+// it is halfway through the next snapshot).
+pid_t start_writer(const std::string& path, int flushed, int buffered, bool in_snapshot = false) {
   int pipe_ends[2];
   if (pipe(pipe_ends) != 0) throw std::runtime_error("pipe failed");
   posix_spawn_file_actions_t actions;
@@ -336,8 +337,11 @@ pid_t start_writer(const std::string& path, int flushed, int buffered) {
   posix_spawn_file_actions_addclose(&actions, pipe_ends[0]);
   std::string flushed_text = std::to_string(flushed);
   std::string buffered_text = std::to_string(buffered);
+  std::string mode = "in-snapshot";
   std::vector<char*> argv = {const_cast<char*>(RECORD_WRITER), const_cast<char*>(path.c_str()),
-                             flushed_text.data(), buffered_text.data(), nullptr};
+                             flushed_text.data(), buffered_text.data()};
+  if (in_snapshot) argv.push_back(mode.data());
+  argv.push_back(nullptr);
   pid_t pid = 0;
   int status = posix_spawn(&pid, RECORD_WRITER, &actions, nullptr, argv.data(), environ);
   posix_spawn_file_actions_destroy(&actions);
@@ -389,6 +393,35 @@ TEST_F(RunRecordTest, KilledWriterLeavesItsFlushedRowsReadableAndResumable) {
   EXPECT_NE(dumped.out.find("DATASPACE  SIMPLE { ( 30 ) / ( H5S_UNLIMITED ) }"),
             std::string::npos)
       << dumped.out;
+}
+
+// A writer killed inside its first snapshot leaves objects its metadata cache wrote past the end of
+// allocation its superblock last recorded; resuming must neither refuse them ("addr overflow")
+// nor cut them off.
+TEST_F(RunRecordTest, WriterKilledInsideASnapshotIsResumableFromItsLastFlush) {
+  TemporaryDirectory directory;
+  std::string path = directory.file("run.h5");
+  pid_t writer = start_writer(path, 5, 9, true);
+  ASSERT_EQ(kill(writer, SIGKILL), 0);
+  ASSERT_EQ(waitpid(writer, nullptr, 0), writer);
+
+  CommandResult killed = check_with_h5py(
+      path, "--swmr --state running --training-steps 1:5 --snapshot-steps \"\"");
+  EXPECT_EQ(killed.exit_code, 0) << killed.err;
+
+  auto record = RunRecord::resume(path, 5);
+  for (int64_t step = 6; step <= 30; ++step) {
+    record->append_training(testing::synthetic_training_row(step, 3));
+  }
+  auto activations = testing::synthetic_activations(record->layout(), 24, 30);
+  record->write_snapshot(30, activations.guide, activations.target,
+                         {std::make_shared<testing::TestLinearCka>()});
+  record->finish(RecordState::Completed, "2024-01-02T00:00:00Z");
+  record.reset();
+
+  CommandResult resumed = check_with_h5py(
+      path, "--training-steps 1:30 --snapshot-steps 30 --resumed 1");
+  EXPECT_EQ(resumed.exit_code, 0) << resumed.err;
 }
 
 // A small tmpfs stands in for a full disk; mounting needs privileges, so elsewhere the test skips.
