@@ -27,6 +27,8 @@ namespace fs = std::filesystem;
 namespace {
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+// The prefix of the measures of the last validation row (the weights at the end of training).
+constexpr const char* kLastValidation = "last validation ";
 
 // Keys that name a run rather than set it up: never study axes.
 const std::set<std::string> kIdentityKeys = {"run.name", "run.seed", "run.output"};
@@ -227,10 +229,73 @@ std::map<std::string, double> final_measures_of(const Table& evaluation) {
       if (!std::isnan(value)) measures[split + " " + column->name] = value;
     }
   }
+  if (std::optional<size_t> row = last_row("validation")) {
+    for (const Table::Column* column : numeric) {
+      double value = column->numbers.at(*row);
+      if (!std::isnan(value)) measures[std::string(kLastValidation) + column->name] = value;
+    }
+  }
   return measures;
 }
 
-Study load_study(const std::string& directory, const std::vector<Setting>& baseline_request) {
+namespace {
+
+// Keeps, of each group of cells that differ only in `axis`, the one of lowest mean validation
+// loss over its finished runs; a group where no cell has one keeps every cell (their runs stay
+// visible as flagged).
+void tune_cells(Study& study, const std::string& axis) {
+  auto found = std::find(study.axes.begin(), study.axes.end(), axis);
+  if (found == study.axes.end()) {
+    throw UsageError("--tune: '" + axis + "' is not an axis of the study in " + study.directory +
+                     did_you_mean(axis, study.axes) + "; its axes are " +
+                     (study.axes.empty() ? std::string("none (all runs share their settings)")
+                                         : quoted_list(study.axes)));
+  }
+  const size_t position = static_cast<size_t>(found - study.axes.begin());
+  study.tuned_axis = axis;
+  auto others = [&](const StudyCell& cell) {
+    std::vector<Setting> settings = cell.settings;
+    settings.erase(settings.begin() + static_cast<std::ptrdiff_t>(position));
+    return settings;
+  };
+  std::vector<StudyCell> kept;
+  std::vector<bool> grouped(study.cells.size(), false);
+  for (size_t first = 0; first < study.cells.size(); ++first) {
+    if (grouped[first]) continue;
+    TuningChoice choice;
+    choice.settings = others(study.cells[first]);
+    std::vector<size_t> members;
+    for (size_t c = first; c < study.cells.size(); ++c) {
+      if (!grouped[c] && others(study.cells[c]) == choice.settings) {
+        grouped[c] = true;
+        members.push_back(c);
+      }
+    }
+    std::optional<size_t> best;
+    double best_loss = kNaN;
+    for (size_t c : members) {
+      double loss = mean(study.values(study.cells[c], kTuningMeasure));
+      choice.tried.emplace_back(study.cells[c].settings[position].second, loss);
+      if (!std::isnan(loss) && (!best || loss < best_loss)) {
+        best = c;
+        best_loss = loss;
+      }
+    }
+    if (best) {
+      choice.chosen = study.cells[*best].settings[position].second;
+      kept.push_back(study.cells[*best]);
+    } else {
+      for (size_t c : members) kept.push_back(study.cells[c]);
+    }
+    study.tuning.push_back(std::move(choice));
+  }
+  study.cells = std::move(kept);
+}
+
+}  // namespace
+
+Study load_study(const std::string& directory, const std::vector<Setting>& baseline_request,
+                 const std::string& tune_axis) {
   Study study;
   study.directory = directory;
   if (!fs::is_directory(directory)) throw UsageError("no such directory: " + directory);
@@ -265,7 +330,7 @@ Study load_study(const std::string& directory, const std::vector<Setting>& basel
     for (const auto& [name, value] : run.measures) measure_set.insert(name);
     study.runs.push_back(std::move(run));
   }
-  for (const char* split : {"test ", "validation ", "train "}) {
+  for (const char* split : {"test ", "validation ", kLastValidation, "train "}) {
     // The task's measures first, the loss last, as a reader looks for them.
     for (const auto& name : measure_set) {
       if (starts_with(name, split) && name != std::string(split) + "loss")
@@ -307,6 +372,8 @@ Study load_study(const std::string& directory, const std::vector<Setting>& basel
     cell->runs.push_back(r);
   }
 
+  if (!tune_axis.empty()) tune_cells(study, tune_axis);
+
   std::vector<Setting> baseline = baseline_request;
   if (baseline.empty()) {
     bool has_unguided = false, has_guided = false;
@@ -326,6 +393,11 @@ Study load_study(const std::string& directory, const std::vector<Setting>& basel
                                            : quoted_list(study.axes)));
     }
   }
+  if (std::any_of(baseline.begin(), baseline.end(),
+                  [&](const Setting& s) { return s.first == tune_axis; })) {
+    throw UsageError("--baseline and --tune both name '" + tune_axis +
+                     "': a tuned axis takes each cell's best value, baselines included");
+  }
   study.baseline = baseline;
   if (baseline.empty()) return study;
   for (auto& cell : study.cells) {
@@ -338,6 +410,7 @@ Study load_study(const std::string& directory, const std::vector<Setting>& basel
       int score = 0;
       for (size_t a = 0; a < study.axes.size() && matches; ++a) {
         const std::string& key = study.axes[a];
+        if (key == study.tuned_axis) continue;
         const std::string& mine = cell.settings[a].second;
         const std::string& theirs = candidate.settings[a].second;
         auto wanted = std::find_if(baseline.begin(), baseline.end(),
@@ -427,7 +500,12 @@ std::string study_markdown(const Study& study) {
        << ", otherwise the same settings) with a 95 % Welch confidence interval.\n";
   }
   md << "Values: mean ± sample std over finished runs; failed or unfinished runs are listed, "
-        "never averaged.\n\n";
+        "never averaged.\n";
+  if (!study.tuned_axis.empty()) {
+    md << study.tuned_axis << " is tuned per cell: each row keeps the value of lowest mean "
+       << kTuningMeasure << " (every value tried is listed below the table).\n";
+  }
+  md << "\n";
   std::vector<std::string> header = study.axes;
   header.push_back("runs");
   for (const auto& measure : study.measures) {
@@ -459,6 +537,21 @@ std::string study_markdown(const Study& study) {
     }
     row.push_back(markdown_cell(join(flagged_runs(study, cell), "; ")));
     md << "| " << join(row, " | ") << " |\n";
+  }
+  if (!study.tuned_axis.empty()) {
+    md << "\nTuning of " << study.tuned_axis << " (mean " << kTuningMeasure
+       << " over finished runs; * kept):\n\n";
+    for (const auto& choice : study.tuning) {
+      std::vector<std::string> settings, tried;
+      for (const auto& [key, value] : choice.settings) settings.push_back(key + "=" + value);
+      for (const auto& [value, loss] : choice.tried) {
+        tried.push_back(value + ": " + (std::isnan(loss) ? std::string("no finished run")
+                                                          : fixed(loss)) +
+                        (value == choice.chosen ? " *" : ""));
+      }
+      md << "- " << markdown_cell(join(settings, ", ")) << ": " << join(tried, ", ")
+         << (choice.chosen.empty() ? " (none finished: every value shown)" : "") << "\n";
+    }
   }
   std::vector<std::string> unreadable;
   for (const auto& run : study.runs) {
@@ -610,6 +703,7 @@ namespace {
 struct SummarizeArguments {
   std::string directory;
   std::string baseline;
+  std::string tune;  ///< empty: no axis tuned
   std::string rows;
   std::string columns;
   std::string measure;  ///< empty: the study's first measure
@@ -620,7 +714,7 @@ int summarize(const SummarizeArguments& arguments, std::ostream& out) {
   const std::string& directory = arguments.directory;
   std::vector<Setting> baseline;
   if (!arguments.baseline.empty()) baseline = parse_settings(arguments.baseline, "--baseline");
-  Study study = load_study(directory, baseline);
+  Study study = load_study(directory, baseline, arguments.tune);
   fs::path target = arguments.out.empty() ? fs::path(directory) : fs::path(arguments.out);
   std::error_code error;
   fs::create_directories(target, error);
@@ -665,6 +759,12 @@ void add_summarize_command(CLI::App& parent, std::ostream& out) {
                   "matches it (default: guidance.enabled=false, each cell's unguided cell, when "
                   "the study has unguided runs; else no differences are shown)")
       ->type_name("K=V,...");
+  command
+      .add_option("--tune", arguments->tune,
+                  "an axis tuned per cell, e.g. train.learning_rate: of the cells that differ "
+                  "only in it, the one of lowest mean validation loss is kept (as the paper "
+                  "tunes the learning rate), baselines included; every value tried is listed")
+      ->type_name("AXIS");
   CLI::Option* rows =
       command
           .add_option("--rows", arguments->rows,
@@ -688,8 +788,9 @@ void add_summarize_command(CLI::App& parent, std::ostream& out) {
       "run.seed is the replicate axis). For each cell: n finished / n found, mean ± std (n - 1)\n"
       "of the final measures (test and validation of the best-validation weights, the last train\n"
       "evaluation) and the difference to the cell's baseline with a 95 % Welch confidence\n"
-      "interval. Failed or unfinished runs are flagged and never averaged. Prints Markdown,\n"
-      "writes OUT/summary.md and OUT/summary.csv.\n\n"
+      "interval. Failed or unfinished runs are flagged and never averaged. --tune AXIS keeps,\n"
+      "per cell, the AXIS value of lowest mean validation loss. Prints Markdown, writes\n"
+      "OUT/summary.md and OUT/summary.csv.\n\n"
       "exit codes: 0 done, 2 usage error (unknown option, no such directory, unknown axis),\n"
       "1 failure (no records, a file that cannot be written)");
 }

@@ -50,6 +50,17 @@ struct StudyCell {
   std::string label() const;
 };
 
+/// The choice load_study() makes for one group of cells that differ only in the tuned axis.
+struct TuningChoice {
+  std::vector<Setting> settings;  ///< the group's other axes
+  /// every value of the tuned axis tried, with its cell's mean validation loss (NaN: no finished run)
+  std::vector<std::pair<std::string, double>> tried;
+  std::string chosen;  ///< the value kept ("" when no cell of the group has a finished run)
+};
+
+/// The measure a tuned axis is chosen by: the paper keeps the setting of lowest validation loss.
+constexpr const char* kTuningMeasure = "validation loss";
+
 /// A study: the run records below a directory grouped into cells by their differing settings,
 /// with `run.seed` as the replicate axis.
 struct Study {
@@ -59,6 +70,8 @@ struct Study {
   std::vector<StudyCell> cells;
   std::vector<std::string> measures;  ///< final measures, test first, then validation, train
   std::vector<Setting> baseline;      ///< the baseline's defining settings (empty: none)
+  std::string tuned_axis;             ///< the axis tuned per cell ("" when none)
+  std::vector<TuningChoice> tuning;   ///< one per group of cells that differ only in it
 
   /// @return the finished runs' values of `measure` in a cell.
   std::vector<double> values(const StudyCell& cell, const std::string& measure) const;
@@ -76,7 +89,9 @@ std::map<std::string, std::string> settings_of(const std::string& config_toml);
 /// @return the final measures of a record's evaluation table: "<split> <measure>" and
 /// "<split> loss" for split test and validation from the rows of the reloaded best weights
 /// (split "best/test", "best/validation"; the last "test" / "validation" row in records written
-/// before those rows existed), and train from the last "train" row.
+/// before those rows existed), train from the last "train" row, and "last validation ..." from
+/// the last "validation" row: the weights at the end, which show over-fitting that the best
+/// weights hide.
 std::map<std::string, double> final_measures_of(const Table& evaluation);
 
 /// Reads every run.h5 below `directory` (an unreadable one becomes a run with state
@@ -85,9 +100,15 @@ std::map<std::string, double> final_measures_of(const Table& evaluation);
 ///        values and otherwise agrees with it (keys where either has no value are ignored; the
 ///        closest match wins). Empty: `guidance.enabled=false` (each cell's unguided cell) when
 ///        the study has unguided and guided runs, else none.
-/// @throws UsageError when a baseline key is not an axis of the study, RunError when there is
-///         no record below the directory
-Study load_study(const std::string& directory, const std::vector<Setting>& baseline = {});
+/// @param tune_axis an axis tuned per cell, as the paper tunes the learning rate: of the cells
+///        that differ only in it, the one of lowest mean validation loss is kept and the others
+///        leave the table (listed in Study::tuning); baselines are matched ignoring it, so every
+///        cell, baseline included, has its own best value. Empty: none.
+/// @throws UsageError when a baseline key or the tuned axis is not an axis of the study (or
+///         the tuned axis is also a baseline key), RunError when there is no record below the
+///         directory
+Study load_study(const std::string& directory, const std::vector<Setting>& baseline = {},
+                 const std::string& tune_axis = "");
 
 /// @return one row per cell: its settings, n_finished, n_found, flagged runs, then for every
 /// measure its mean, std (n − 1), and the difference to the baseline with its 95 % Welch

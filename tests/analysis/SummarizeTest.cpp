@@ -20,9 +20,10 @@ namespace {
 namespace fs = std::filesystem;
 using ::testing::HasSubstr;
 
-/// The resolved config of a synthetic run: an unguided one when `guide` is empty.
+/// The resolved config of a synthetic run: an unguided one when `guide` is empty; `extra` is
+/// appended (e.g. a [train] table).
 std::string config_text(const std::string& name, int seed, const std::string& target,
-                        const std::string& guide) {
+                        const std::string& guide, const std::string& extra = "") {
   std::string text = "[run]\nname = \"" + name + "\"\nseed = " + std::to_string(seed) +
                      "\noutput = \"results\"\nthreads = 1\n\n[dataset]\nplugin = \"parity\"\n\n"
                      "[target]\nplugin = \"" +
@@ -30,18 +31,21 @@ std::string config_text(const std::string& name, int seed, const std::string& ta
   if (!guide.empty())
     text += "[guide]\nplugin = \"" + guide + "\"\n\n[guide.init]\nplugin = \"untrained\"\n\n";
   text += "[guidance]\nenabled = true\nalpha = 1.0\n";
-  return text;
+  return text + extra;
 }
 
 /// Writes `<directory>/<name>/run.h5` with final evaluation rows: best/test top1 = `test`,
-/// best/validation top1 = `validation`, a train row, and a later plain test row that summaries
-/// must not take; `state` is its completion state.
+/// best/validation top1 = test − 0.02 and loss `validation_loss`, a train row, a plain
+/// validation row (the last weights: top1 test − 0.01, loss validation_loss + 0.25) and a later
+/// plain test row that summaries must not take; `state` is its completion state, `extra_config`
+/// is added to its config.
 void write_record(const std::string& directory, const std::string& name, int seed,
                   const std::string& target, const std::string& guide, double test,
-                  RecordState state = RecordState::Completed) {
+                  RecordState state = RecordState::Completed, double validation_loss = 0.4,
+                  const std::string& extra_config = "") {
   Provenance provenance;
   provenance.workbench_version = "test";
-  provenance.config_toml = config_text(name, seed, target, guide);
+  provenance.config_toml = config_text(name, seed, target, guide, extra_config);
   provenance.seed = static_cast<uint64_t>(seed);
   RecordLayout layout;
   layout.measure_names = {"top1"};
@@ -49,12 +53,13 @@ void write_record(const std::string& directory, const std::string& name, int see
   auto record = RunRecord::create(directory + "/" + name + "/run.h5", provenance, layout);
   record->append_training({10, 0, 0.1, 0.5, 0.5, 0.0, 0.0, {}});
   record->append_evaluation({10, 0, "train", 0.3, {{"top1", test + 0.05}}});
-  record->append_evaluation({10, 0, "validation", 0.4, {{"top1", test - 0.01}}});
+  record->append_evaluation(
+      {10, 0, "validation", validation_loss + 0.25, {{"top1", test - 0.01}}});
   record->append_evaluation({10, 0, "test", 0.4, {{"top1", 0.0}}});
   record->append_evaluation({10,
                              0,
                              std::string(record_schema::kFinalSplitPrefix) + "validation",
-                             0.4,
+                             validation_loss,
                              {{"top1", test - 0.02}}});
   record->append_evaluation(
       {10, 0, std::string(record_schema::kFinalSplitPrefix) + "test", 0.45, {{"top1", test}}});
@@ -181,6 +186,70 @@ TEST(Summarize, CellsAverageFinishedRunsFlagTheRestAndCompareWithTheBaseline) {
   Ran help = summarize({"--help"});
   EXPECT_EQ(help.exit_code, 0);
   EXPECT_THAT(help.out, HasSubstr("usage: guidance summarize [OPTIONS] DIR"));
+}
+
+TEST(Summarize, TuneKeepsEachCellsLowestValidationLossAndComparesTunedCells) {
+  testing::TemporaryDirectory study_dir;
+  const std::string dir = study_dir.path();
+  // {guide, learning rate, test top1, validation loss}: the unguided runs do best at 0.01, the
+  // guided ones at 0.1, so a tuned comparison is 0.90 − 0.80, an untuned one at 0.1 is 0.90 − 0.70.
+  struct Arm {
+    const char* guide;
+    const char* rate;
+    double test;
+    double validation_loss;
+  };
+  for (const Arm& s : {Arm{"", "0.1", 0.70, 0.5}, Arm{"", "0.01", 0.80, 0.3},
+                       Arm{"convnet", "0.1", 0.90, 0.2}, Arm{"convnet", "0.01", 0.60, 0.6}}) {
+    for (int seed = 0; seed < 2; ++seed) {
+      std::string name = std::string(*s.guide ? s.guide : "none") + "-" + s.rate + "/s" +
+                         std::to_string(seed);
+      write_record(dir, name, seed, "mlp", s.guide, s.test + 0.01 * seed, RecordState::Completed,
+                   s.validation_loss + 0.01 * seed,
+                   std::string("\n[train]\nlearning_rate = ") + s.rate + "\n");
+    }
+  }
+  analysis::Study untuned = analysis::load_study(dir);
+  EXPECT_EQ(untuned.cells.size(), 4u);
+
+  analysis::Study study = analysis::load_study(dir, {}, "train.learning_rate");
+  ASSERT_EQ(study.cells.size(), 2u);
+  const analysis::StudyCell& guided = cell_with(study, "guidance.enabled", "true");
+  const analysis::StudyCell& unguided = cell_with(study, "guidance.enabled", "false");
+  auto rate_of = [&](const analysis::StudyCell& cell) {
+    for (const auto& [key, value] : cell.settings) {
+      if (key == "train.learning_rate") return value;
+    }
+    return std::string("(none)");
+  };
+  EXPECT_EQ(rate_of(guided), "0.1");
+  EXPECT_EQ(rate_of(unguided), "0.01");
+  ASSERT_TRUE(guided.baseline.has_value());
+  EXPECT_EQ(&study.cells[*guided.baseline], &unguided);
+  analysis::Table table = analysis::study_table(study);
+  size_t row = &guided - &study.cells[0];
+  EXPECT_NEAR(table.column("test top1 delta").numbers[row], 0.10, 1e-12);
+  // The end-of-training weights' validation rows are their own measures.
+  EXPECT_NEAR(analysis::mean(study.values(guided, "last validation loss")), 0.455, 1e-12);
+  EXPECT_NEAR(analysis::mean(study.values(guided, "validation loss")), 0.205, 1e-12);
+  ASSERT_EQ(study.tuning.size(), 2u);
+  for (const auto& choice : study.tuning) {
+    EXPECT_EQ(choice.tried.size(), 2u);
+    EXPECT_FALSE(choice.chosen.empty());
+  }
+
+  Ran tuned = summarize({dir, "--tune", "train.learning_rate"});
+  ASSERT_EQ(tuned.exit_code, 0) << tuned.err;
+  EXPECT_THAT(tuned.out, HasSubstr("+0.1000 ["));
+  EXPECT_THAT(tuned.out, HasSubstr("0.01: 0.6050, 0.1: 0.2050 *"));
+  EXPECT_THAT(tuned.out, HasSubstr("0.01: 0.3050 *, 0.1: 0.5050"));
+  Ran wrong = summarize({dir, "--tune", "train.learning_rat"});
+  EXPECT_EQ(wrong.exit_code, 2);
+  EXPECT_THAT(wrong.err, HasSubstr("train.learning_rate"));
+  Ran both = summarize({dir, "--tune", "train.learning_rate", "--baseline",
+                        "train.learning_rate=0.1"});
+  EXPECT_EQ(both.exit_code, 2);
+  EXPECT_THAT(both.err, HasSubstr("--baseline and --tune"));
 }
 
 TEST(Summarize, PivotMakesAPriorAtlasAgainstEachTargetsUnguidedBaseline) {
