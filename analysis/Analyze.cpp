@@ -396,6 +396,7 @@ size_t snapshot_of(const RecordReader& record, const std::string& step) {
 
 int compare(const Arguments& arguments, const PluginCatalog& catalog, std::ostream& out) {
   const std::string& side = arguments.side;
+  const std::string& side_b = arguments.side_b.empty() ? side : arguments.side_b;
   RecordReader a = open_record(arguments.first);
   RecordReader b = open_record(arguments.second);
   PluginChoice choice = [&] {
@@ -417,10 +418,10 @@ int compare(const Arguments& arguments, const PluginCatalog& catalog, std::ostre
   const std::string& step = arguments.step;
   size_t snapshot_a = snapshot_of(a, step), snapshot_b = snapshot_of(b, step);
   const auto& taps_a = side == "target" ? a.layout().target_taps : a.layout().guide_taps;
-  const auto& taps_b = side == "target" ? b.layout().target_taps : b.layout().guide_taps;
+  const auto& taps_b = side_b == "target" ? b.layout().target_taps : b.layout().guide_taps;
   if (taps_a.empty() || taps_b.empty()) {
-    throw RunError("compare: " + (taps_a.empty() ? a.path() : b.path()) + " has no " + side +
-                   " taps");
+    throw RunError("compare: " + (taps_a.empty() ? a.path() : b.path()) + " has no " +
+                   (taps_a.empty() ? side : side_b) + " taps");
   }
 
   analysis::SimilarityMatrix matrix;
@@ -428,7 +429,7 @@ int compare(const Arguments& arguments, const PluginCatalog& catalog, std::ostre
   matrix.rows = fs::path(a.path()).parent_path().filename().string() + "/" +
                 fs::path(a.path()).filename().string() + " " + side;
   matrix.columns = fs::path(b.path()).parent_path().filename().string() + "/" +
-                   fs::path(b.path()).filename().string() + " " + side;
+                   fs::path(b.path()).filename().string() + " " + side_b;
   matrix.row_labels = taps_a;
   matrix.column_labels = taps_b;
   matrix.step = a.snapshot_steps()[snapshot_a];
@@ -436,7 +437,7 @@ int compare(const Arguments& arguments, const PluginCatalog& catalog, std::ostre
   for (const auto& tap_a : taps_a) {
     torch::Tensor x = a.activation(side, tap_a, snapshot_a);
     for (const auto& tap_b : taps_b) {
-      torch::Tensor y = b.activation(side, tap_b, snapshot_b);
+      torch::Tensor y = b.activation(side_b, tap_b, snapshot_b);
       matrix.values.push_back(similarity_matrix(*metric, {x}, {y})[0][0].item<double>());
     }
   }
@@ -445,11 +446,12 @@ int compare(const Arguments& arguments, const PluginCatalog& catalog, std::ostre
   std::error_code error;
   fs::create_directories(directory, error);
   if (error) throw RunError("compare: cannot create " + directory.string() + ": " + error.message());
-  std::string stem = "compare-" + metric_name + "-" + side;
+  std::string stem = "compare-" + metric_name + "-" + side + (side_b == side ? "" : "-" + side_b);
   std::optional<analysis::SimilarityScale> scale =
       analysis::similarity_scale(catalog.metric(metric_name)->traits(), metric_name);
   analysis::Heatmap heatmap = analysis::heatmap_of(matrix, scale ? &*scale : nullptr);
-  heatmap.title = metric_name + ": " + side + " taps, step " +
+  heatmap.title = metric_name + ": " + side + " taps" +
+                  (side_b == side ? std::string() : " vs " + side_b + " taps") + ", step " +
                   std::to_string(a.snapshot_steps()[snapshot_a]) + " vs step " +
                   std::to_string(b.snapshot_steps()[snapshot_b]);
   std::ofstream svg(directory / (stem + ".svg"), std::ios::binary);
@@ -587,8 +589,15 @@ void add_analyze_command(CLI::App& parent, std::function<PluginCatalog()> load_p
                              "whose taps to compare: target (default) or guide")
       ->type_name("S")
       ->check(one_of(sides));
+  compare_command
+      .add_option("--side-b", compare_arguments->side_b,
+                  "whose taps of B (default: as --side), e.g. an unguided target's taps against "
+                  "a guided run's guide: A.h5 B.h5 --side-b guide")
+      ->type_name("S")
+      ->check(one_of(sides));
   compare_command.add_option("--out", compare_arguments->out,
-                             "where to write compare-<metric>-<side>.svg/.csv (default: .)")
+                             "where to write compare-<metric>-<side>[-<side-b>].svg/.csv "
+                             "(default: .)")
       ->type_name("DIR");
   compare_command.footer(
       "Both records must have the same probe set. Prints the matrix and, for taps of the same\n"

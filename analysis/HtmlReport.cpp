@@ -495,6 +495,12 @@ void write_directory_report(const std::vector<RunSummary>& runs, const std::stri
   std::set<std::pair<std::string, std::string>> plotted;
   for (const auto& run : runs) {
     for (const auto& split : splits_of(run.evaluation)) {
+      // The evaluation loss per split: train against validation shows over- or under-fitting.
+      if (plotted.insert({split, "loss"}).second) {
+        overlay(split + "-loss.svg", split + " loss", "loss", [&](const RunSummary& other) {
+          return series_of(other.evaluation, "loss", "", split);
+        });
+      }
       for (const auto& measure : measure_names(run.evaluation)) {
         if (!plotted.insert({split, measure}).second) continue;
         std::string file = split + "-" + measure + ".svg";

@@ -441,6 +441,7 @@ Table study_table(const Study& study) {
   for (const auto& axis : study.axes) table.columns.push_back({axis, {}, {}});
   table.columns.push_back({"n_finished", {}, {}});
   table.columns.push_back({"n_found", {}, {}});
+  table.columns.push_back({"runs", {}, {}});
   table.columns.push_back({"flagged", {}, {}});
   table.columns.push_back({"baseline", {}, {}});
   for (const auto& measure : study.measures) {
@@ -458,6 +459,9 @@ Table study_table(const Study& study) {
     for (const auto& [key, value] : cell.settings) table.columns[c++].texts.push_back(value);
     table.columns[c++].numbers.push_back(static_cast<double>(finished_count(study, cell)));
     table.columns[c++].numbers.push_back(static_cast<double>(cell.runs.size()));
+    std::vector<std::string> names;
+    for (size_t index : cell.runs) names.push_back(study.runs[index].name);
+    table.columns[c++].texts.push_back(join(names, "; "));
     table.columns[c++].texts.push_back(join(flagged_runs(study, cell), "; "));
     table.columns[c++].texts.push_back(cell.baseline ? study.cells[*cell.baseline].label()
                                                      : std::string());

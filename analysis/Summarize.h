@@ -110,7 +110,7 @@ std::map<std::string, double> final_measures_of(const Table& evaluation);
 Study load_study(const std::string& directory, const std::vector<Setting>& baseline = {},
                  const std::string& tune_axis = "");
 
-/// @return one row per cell: its settings, n_finished, n_found, flagged runs, then for every
+/// @return one row per cell: its settings, n_finished, n_found, its runs, flagged runs, then for every
 /// measure its mean, std (n − 1), and the difference to the baseline with its 95 % Welch
 /// interval (delta, ci_low, ci_high), and the baseline cell.
 Table study_table(const Study& study);

@@ -195,6 +195,23 @@ TEST_F(AnalyzeTest, CompareRecomputesTapSimilarityAcrossRecordsWithAMetricPlugin
   std::string csv = testing::read_file(out + "/compare-linear-cka-guide.csv");
   EXPECT_EQ(count_lines(csv), 4u) << csv;
 
+  // A's target taps against B's guide taps: here a run's own guide, so the stored guide × target
+  // matrix, transposed.
+  result = analyze({"compare", untrained, untrained, "--metric", "linear-cka", "--side-b",
+                    "guide", "--out", out});
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  analysis::RecordReader reader(untrained);
+  analysis::SimilarityMatrix stored =
+      reader.similarity("linear-cka", "guide_target", reader.snapshot_steps().size() - 1);
+  std::string mixed = testing::read_file(out + "/compare-linear-cka-target-guide.csv");
+  EXPECT_EQ(mixed.substr(0, mixed.find('\n')).find("conv1,conv2,fc"), mixed.find(',') + 1)
+      << mixed;
+  size_t fc2 = mixed.find("\nfc2,");
+  ASSERT_NE(fc2, std::string::npos) << mixed;
+  EXPECT_NEAR(std::stod(mixed.substr(fc2 + 5)), stored.at(0, 1), 1e-6) << mixed;
+  EXPECT_TRUE(contains(testing::read_file(out + "/compare-linear-cka-target-guide.svg"),
+                       "target taps vs guide taps"));
+
   result = analyze({"compare", trained, untrained, "--metric", "no-such-metric"});
   EXPECT_EQ(result.exit_code, 2);
   EXPECT_TRUE(contains(result.err, "no-such-metric")) << result.err;

@@ -167,7 +167,7 @@ TEST_F(HtmlReportTest, EveryTrainingPlotOfAReportSharesOneStepAxis) {
   }
   std::set<std::string> directory_axis = x_ticks(testing::read_file(out + "/task_loss.svg"));
   EXPECT_EQ(directory_axis, run_axis) << "the longest run's steps";
-  for (const char* chart : {"guidance_loss.svg", "validation-top1.svg"}) {
+  for (const char* chart : {"guidance_loss.svg", "validation-top1.svg", "validation-loss.svg"}) {
     EXPECT_EQ(x_ticks(testing::read_file(out + "/" + chart)), directory_axis) << chart;
   }
 }

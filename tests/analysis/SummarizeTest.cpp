@@ -157,6 +157,7 @@ TEST(Summarize, CellsAverageFinishedRunsFlagTheRestAndCompareWithTheBaseline) {
   EXPECT_EQ(table.column("n_finished").numbers[row], 2);
   EXPECT_EQ(table.column("n_found").numbers[row], 3);
   EXPECT_THAT(table.column("flagged").texts[row], HasSubstr("guided/s2 (interrupted)"));
+  EXPECT_EQ(table.column("runs").texts[row], "guided/s0; guided/s1; guided/s2");
   // Δ = 0.87 − 0.81; v = 0.0008/2 and 0.0002/2; df = 0.0005² / (0.0004² + 0.0001²) = 25/17.
   EXPECT_NEAR(table.column("test top1 delta").numbers[row], 0.06, 1e-12);
   EXPECT_NEAR(table.column("test top1 df").numbers[row], 25.0 / 17.0, 1e-9);

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Regenerates results/paper/: runs every study of configs/paper/ (two runs at a time; done runs
+# are skipped and interrupted ones resumed, so after a stop it continues where it was), then
+# summarises each study, draws its pictures and writes results/paper/README.md.
+#   bash scripts/paper.sh                 # every study (hours on 2 cores)
+#   bash scripts/paper.sh f4-copy-paste   # only the studies named
+# Records go to results/paper-runs/ (not committed); each study's wall time, measured here, to
+# results/paper/times/<study>.txt (a study resumed after a stop adds its time so far).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if [[ "${GUIDANCE_PAPER_SKIP_SETUP:-0}" != 1 ]]; then
+  bash scripts/setup.sh
+fi
+studies=("$@")
+if [[ ${#studies[@]} -eq 0 ]]; then
+  for config in configs/paper/*.toml; do studies+=("$(basename "$config" .toml)"); done
+fi
+mkdir -p results/paper/times
+for study in "${studies[@]}"; do
+  config="configs/paper/$study.toml"
+  [[ -f "$config" ]] || { echo "paper.sh: no study $config" >&2; exit 2; }
+  time_file="results/paper/times/$study.txt"
+  pending=$(build/bin/guidance run "$config" --dry-run | tail -1)
+  echo "== $study: $pending"
+  if [[ "$pending" != *" 0 partial, 0 new" ]]; then
+    began=$(date +%s)
+    build/bin/guidance run "$config" --jobs 2 --quiet
+    spent=$(( $(date +%s) - began ))
+    before=$(cat "$time_file" 2>/dev/null || echo 0)
+    echo $(( before + spent )) > "$time_file"
+  fi
+done
+exec /usr/bin/python3 scripts/paper-page.py
