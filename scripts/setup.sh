@@ -18,6 +18,7 @@ packages=(
   python3-h5py python3-numpy                # record interoperability test, Python reader
   python3-torch                             # TorchScript fixtures of the torchscript plugin tests
   dataset-fashion-mnist                     # the quickstart's data
+  fortunes                                  # a local English text: the paper replication's language model (F6)
   chromium                                  # report layout check (headless)
 )
 
