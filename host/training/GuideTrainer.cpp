@@ -64,6 +64,7 @@ bool HostGuideServices::train_cached(Network& guide, const GuideTraining& traini
   TrainerSettings settings;
   // The strategy's settings are the GuideTraining part of [train]; the rest keeps its defaults.
   static_cast<GuideTraining&>(settings.train) = training;
+  settings.train_table = "guide.init";
   settings.train.eval_batch_size = config_.train.eval_batch_size;
   settings.train.train_eval_size = 0;
   settings.seed = derive_seed(config_.run.seed, "guide-training");

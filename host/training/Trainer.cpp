@@ -73,10 +73,14 @@ Trainer::Trainer(TrainerSettings settings, std::shared_ptr<Dataset> dataset, Tas
   train_size_ = dataset_->size(Split::Train);
   const int64_t per_step = settings_.train.batch_size * settings_.train.accumulate;
   if (train_size_ < per_step) {
+    const std::string& table = settings_.train_table;
+    std::string needs = table + ".batch_size " + std::to_string(settings_.train.batch_size);
+    if (settings_.train.accumulate > 1) {
+      needs += " x " + table + ".accumulate " + std::to_string(settings_.train.accumulate) +
+               " = " + std::to_string(per_step);
+    }
     throw RunError("the train split has " + std::to_string(train_size_) +
-                   " examples, fewer than one step needs (train.batch_size " +
-                   std::to_string(settings_.train.batch_size) + " x train.accumulate " +
-                   std::to_string(settings_.train.accumulate) + " = " + std::to_string(per_step) + ")");
+                   " examples, fewer than one step needs (" + needs + ")");
   }
   if (settings_.collective) {
     const int world = settings_.collective->world_size();

@@ -33,6 +33,7 @@ struct StepPhases {
 /// How a Trainer runs: the [train] and [guidance] sections plus where its files go.
 struct TrainerSettings {
   TrainSection train;
+  std::string train_table = "train";  ///< the config table `train` comes from, named in errors
   GuidanceSection guidance;         ///< alpha, guided_steps, guide_input, tokenwise (if guided)
   uint64_t seed = 0;
   torch::Device device = torch::kCPU;

@@ -95,6 +95,15 @@ TEST_F(RunCli, TrainedGuideIsCachedAndReused) {
   EXPECT_EQ(cached, 1u);
 }
 
+TEST_F(RunCli, AGuideTrainingBatchLargerThanTheDataNamesTheGuideInitKey) {
+  std::string text = parity_config(directory_.file("big-batch"), "trained", 4);
+  text.replace(text.find("batch_size = 32\n"), 16, "batch_size = 1024\n");  // [guide.init]'s
+  testing::CommandResult refused = testing::run_cli("run --quiet '" +
+                                                    write_config("big.toml", text) + "'");
+  EXPECT_EQ(refused.exit_code, 1) << refused.err;
+  EXPECT_THAT(refused.err, HasSubstr("fewer than one step needs (guide.init.batch_size 1024)"));
+}
+
 TEST_F(RunCli, CtrlCWhileTheGuideTrainsIsContinuedByTheNextRun) {
   std::string output = directory_.file("guide-stop");
   std::string text = parity_config(output, "trained", 4);
