@@ -49,6 +49,16 @@ def claim(label, cell, measure, better, margin, baseline=None):
 ACC_MARGIN = 0.005  # half a point of accuracy
 LOSS_MARGIN = 0.01
 
+# Both Deep FCN settings test the same claims.
+DEEP_FCN_CLAIMS = [
+    claim("untrained guide vs unguided", {"guide.init.plugin": "untrained"}, "test top1",
+          "higher", ACC_MARGIN),
+    claim("trained guide vs unguided", {"guide.init.plugin": "trained"}, "test top1", "higher",
+          ACC_MARGIN),
+    claim("untrained vs trained guide", {"guide.init.plugin": "untrained"}, "test top1",
+          "higher", ACC_MARGIN, baseline="guide.init.plugin=trained"),
+]
+
 FINDINGS = [
     dict(
         id="F1", title="A Deep FCN guided by a ResNet",
@@ -60,25 +70,11 @@ FINDINGS = [
         paper_metric="ImageNet top-5 validation accuracy, %",
         studies=[
             dict(name="f1-deep-fcn", setting="32 plain ReLU layers (no normalisation)",
-                 claims=[
-                     claim("untrained guide vs unguided", {"guide.init.plugin": "untrained"},
-                           "test top1", "higher", ACC_MARGIN),
-                     claim("trained guide vs unguided", {"guide.init.plugin": "trained"},
-                           "test top1", "higher", ACC_MARGIN),
-                     claim("untrained vs trained guide", {"guide.init.plugin": "untrained"},
-                           "test top1", "higher", ACC_MARGIN, baseline="guide.init.plugin=trained"),
-                 ],
+                 claims=DEEP_FCN_CLAIMS,
                  pictures=["validation-loss", "validation-top1"]),
             dict(name="f1b-deep-fcn-batch-norm",
                  setting="32 layers with batch normalisation and dropout 0.1, as the paper's",
-                 claims=[
-                     claim("untrained guide vs unguided", {"guide.init.plugin": "untrained"},
-                           "test top1", "higher", ACC_MARGIN),
-                     claim("trained guide vs unguided", {"guide.init.plugin": "trained"},
-                           "test top1", "higher", ACC_MARGIN),
-                     claim("untrained vs trained guide", {"guide.init.plugin": "untrained"},
-                           "test top1", "higher", ACC_MARGIN, baseline="guide.init.plugin=trained"),
-                 ],
+                 claims=DEEP_FCN_CLAIMS,
                  pictures=["validation-loss", "validation-top1"], heatmaps=True),
         ]),
     dict(
