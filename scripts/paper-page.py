@@ -59,6 +59,31 @@ DEEP_FCN_CLAIMS = [
           "higher", ACC_MARGIN, baseline="guide.init.plugin=trained"),
 ]
 
+# Both Wide FCN settings: guidance throughout against the unguided FCN.
+WIDE_FCN_CLAIMS = [
+    claim("guided throughout vs unguided: validation loss at the end",
+          {"guidance.enabled": "true", "guidance.guided_steps": "0"}, "last validation loss",
+          "lower", LOSS_MARGIN),
+    claim("guided throughout vs unguided: test accuracy (best weights)",
+          {"guidance.enabled": "true", "guidance.guided_steps": "0"}, "test top1", "higher",
+          ACC_MARGIN),
+]
+
+# Both copy-paste settings.
+COPY_PASTE_CLAIMS = [
+    claim("untrained guide vs unguided RNN",
+          {"guide.init.plugin": "untrained", "guidance.enabled": "true"}, "test token_accuracy",
+          "higher", ACC_MARGIN),
+    claim("trained guide vs unguided RNN", {"guide.init.plugin": "trained"},
+          "test token_accuracy", "higher", ACC_MARGIN),
+    claim("untrained vs trained guide",
+          {"guide.init.plugin": "untrained", "guidance.enabled": "true"}, "test token_accuracy",
+          "higher", ACC_MARGIN, baseline="guide.init.plugin=trained"),
+]
+COPY_PASTE_GAP = dict(reference={"target.plugin": "transformer"},
+                      baseline={"target.plugin": "rnn", "guidance.enabled": "false"},
+                      measure="test token_accuracy")
+
 FINDINGS = [
     dict(
         id="F1", title="A Deep FCN guided by a ResNet",
@@ -86,14 +111,11 @@ FINDINGS = [
         studies=[
             dict(name="f2-f7-wide-fcn",
                  setting="3 × 2048 units, 2 000 training images, 40 epochs",
-                 claims=[
-                     claim("guided throughout vs unguided: validation loss at the end",
-                           {"guidance.enabled": "true", "guidance.guided_steps": "0"},
-                           "last validation loss", "lower", LOSS_MARGIN),
-                     claim("guided throughout vs unguided: test accuracy (best weights)",
-                           {"guidance.enabled": "true", "guidance.guided_steps": "0"},
-                           "test top1", "higher", ACC_MARGIN),
-                 ],
+                 claims=WIDE_FCN_CLAIMS,
+                 pictures=["validation-loss", "train-loss", "validation-top1"], heatmaps=True),
+            dict(name="f2b-f7b-wide-fcn-500-images",
+                 setting="second setting, harsher: 500 training images, 80 epochs",
+                 claims=WIDE_FCN_CLAIMS,
                  pictures=["validation-loss", "train-loss", "validation-top1"], heatmaps=True),
         ]),
     dict(
@@ -126,21 +148,14 @@ FINDINGS = [
                     ("untrained Transformer → RNN", "42.56 ± 1.51")],
         paper_metric="copy-paste accuracy, %",
         studies=[
-            dict(name="f4-copy-paste", setting="2-layer Elman RNN, 64 units; lengths 8–16",
-                 claims=[
-                     claim("untrained guide vs unguided RNN",
-                           {"guide.init.plugin": "untrained", "guidance.enabled": "true"},
-                           "test token_accuracy", "higher", ACC_MARGIN),
-                     claim("trained guide vs unguided RNN", {"guide.init.plugin": "trained"},
-                           "test token_accuracy", "higher", ACC_MARGIN),
-                     claim("untrained vs trained guide",
-                           {"guide.init.plugin": "untrained", "guidance.enabled": "true"},
-                           "test token_accuracy", "higher", ACC_MARGIN,
-                           baseline="guide.init.plugin=trained"),
-                 ],
-                 gap=dict(reference={"target.plugin": "transformer"},
-                          baseline={"target.plugin": "rnn", "guidance.enabled": "false"},
-                          measure="test token_accuracy"),
+            dict(name="f4-copy-paste", setting="2-layer Elman RNN, 64 units; lengths 8–16; α = 1",
+                 claims=COPY_PASTE_CLAIMS,
+                 gap=COPY_PASTE_GAP,
+                 pictures=["validation-loss", "validation-token_accuracy"], heatmaps=True),
+            dict(name="f4b-copy-paste-alpha-per-position",
+                 setting="second setting: guidance weighted per position (α = 0.03)",
+                 claims=COPY_PASTE_CLAIMS,
+                 gap=COPY_PASTE_GAP,
                  pictures=["validation-loss", "validation-token_accuracy"], heatmaps=True),
         ]),
     dict(
@@ -199,6 +214,17 @@ FINDINGS = [
                            LOSS_MARGIN),
                      claim("guided for 40 steps vs unguided: test accuracy (best weights)",
                            {"guidance.guided_steps": "40"}, "test top1", "higher", ACC_MARGIN),
+                 ],
+                 pictures=[]),
+            dict(name="f2b-f7b-wide-fcn-500-images",
+                 setting="second setting: the F2 second study's 500 images; guidance for the "
+                         "first 20 of 160 steps",
+                 claims=[
+                     claim("guided for 20 steps vs unguided: validation loss at the end",
+                           {"guidance.guided_steps": "20"}, "last validation loss", "lower",
+                           LOSS_MARGIN),
+                     claim("guided for 20 steps vs unguided: test accuracy (best weights)",
+                           {"guidance.guided_steps": "20"}, "test top1", "higher", ACC_MARGIN),
                  ],
                  pictures=[]),
         ]),
