@@ -340,18 +340,24 @@ def run_paths(runs, study, row):
     return [os.path.join(runs, study, name, "run.h5") for name in row["runs"].split("; ") if name]
 
 
+def link_runs(view, runs, study, rows):
+    """A folder of links to the records of `rows`' runs, for the analyze commands that read a
+    directory; returns it."""
+    for row in rows:
+        for path in run_paths(runs, study, row):
+            name = os.path.basename(os.path.dirname(path))
+            os.makedirs(os.path.join(view, name), exist_ok=True)
+            os.symlink(os.path.abspath(path), os.path.join(view, name, "run.h5"))
+    return view
+
+
 def pictures(spec, rows, runs, page, scratch):
     """Curves of the kept cells' runs (every seed) and guide × target CKA heatmaps."""
     study = spec["name"]
     lines = []
     if not spec.get("pictures") and not spec.get("heatmaps"):
         return lines
-    view = os.path.join(scratch, study)
-    for row in rows:
-        for path in run_paths(runs, study, row):
-            name = os.path.basename(os.path.dirname(path))
-            os.makedirs(os.path.join(view, name), exist_ok=True)
-            os.symlink(os.path.abspath(path), os.path.join(view, name, "run.h5"))
+    view = link_runs(os.path.join(scratch, study), runs, study, rows)
     report = os.path.join(scratch, study + "-report")
     run([CLI, "analyze", "report", view, "--out", report])
     for chart in spec.get("pictures", []):
@@ -486,12 +492,7 @@ def consistency_section(spec, summaries, runs, page, scratch, out):
             for line in result.stdout.splitlines():
                 if line.strip().startswith("kappa"):
                     kappas[label].append(float(line.split()[1]))
-    view = os.path.join(scratch, "consistency")
-    for row in (guided[0], unguided[0]):
-        for path in run_paths(runs, study, row):
-            name = os.path.basename(os.path.dirname(path))
-            os.makedirs(os.path.join(view, name), exist_ok=True)
-            os.symlink(os.path.abspath(path), os.path.join(view, name, "run.h5"))
+    view = link_runs(os.path.join(scratch, "consistency"), runs, study, [guided[0], unguided[0]])
     os.makedirs(os.path.join(page, "f9-consistency"), exist_ok=True)
     run([CLI, "analyze", "consistency", view, "--out", os.path.join(page, "f9-consistency")])
 
