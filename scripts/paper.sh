@@ -24,10 +24,13 @@ for study in "${studies[@]}"; do
   echo "== $study: $pending"
   if [[ "$pending" != *" 0 partial, 0 new" ]]; then
     began=$(date +%s)
-    build/bin/guidance run "$config" --jobs 2 --quiet
+    status=0
+    build/bin/guidance run "$config" --jobs 2 --quiet || status=$?
+    # Kept when the study stops part-way too (Ctrl-C), so a resumed study's time is its whole time.
     spent=$(( $(date +%s) - began ))
     before=$(cat "$time_file" 2>/dev/null || echo 0)
     echo $(( before + spent )) > "$time_file"
+    [[ $status -eq 0 ]] || exit $status
   fi
 done
 exec /usr/bin/python3 scripts/paper-page.py

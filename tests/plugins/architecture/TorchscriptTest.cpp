@@ -1,7 +1,7 @@
 // The `torchscript` architecture: networks written in PyTorch (scripted, and traced inside a
 // scripted wrapper) give in C++ the logits and taps PyTorch computed for the same input, are
-// refused with what was expected when they break the convention, and a scripted CNN guides the
-// quickstart FCN. The fixtures are made in the test run by make_torchscript.py (python3-torch).
+// refused with what was expected when they break the convention, and a scripted ResNet (written
+// as torchvision's, with batch norm) guides the quickstart FCN. The fixtures are made in the test run by make_torchscript.py (python3-torch).
 #include <filesystem>
 
 #include <torch/script.h>
@@ -50,6 +50,7 @@ TaskSpec fashion_task() {
 TEST_F(Torchscript, ScriptedAndTracedNetworksMatchPytorch) {
   for (const auto& [file_name, prefix, taps] :
        {std::tuple{"cnn.pt", "cnn", std::vector<std::string>{"conv1", "conv2", "pool"}},
+        std::tuple{"resnet.pt", "resnet", std::vector<std::string>{"layer1", "layer2", "pool"}},
         std::tuple{"traced_mlp.pt", "traced", std::vector<std::string>{"fc1"}}}) {
     SCOPED_TRACE(file_name);
     auto net = load(file_name, fashion_task());
@@ -147,7 +148,7 @@ TEST_F(Torchscript, PytorchStateDictsLoadByNameAndMismatchesAreListed) {
   }
 }
 
-TEST_F(Torchscript, AScriptedCnnGuidesTheQuickstartFcn) {
+TEST_F(Torchscript, AScriptedResnetGuidesTheQuickstartFcn) {
   TemporaryDirectory run;
   const std::string config = run.file("scripted-guide.toml");
   write_file(config, R"([run]
@@ -167,7 +168,7 @@ width = 64
 
 [guide]
 plugin = "torchscript"
-path = ")" + file("cnn.pt") + R"("
+path = ")" + file("resnet.pt") + R"("
 
 [train]
 batch_size = 64

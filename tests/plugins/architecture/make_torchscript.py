@@ -5,6 +5,9 @@ docs/architectures.md ("torchscript"):
 
   cnn.pt          scripted CNN for Fashion-MNIST (1x28x28, 10 classes), taps conv1, conv2, pool
   cnn3.pt         the same for 3x32x32 images (the contract checks' image task)
+  resnet.pt       a small ResNet written as torchvision's (stem, BasicBlocks with identity and
+                  projection shortcuts, batch norm), for Fashion-MNIST; taps after each stage and
+                  the pooled features, as docs/architectures.md's ResNet-18 wrapper
   traced_mlp.pt   a traced MLP (1x28x28) inside a scripted wrapper that names its taps
   tokens.pt       scripted token network (embedding, GRU; class logits), taps embedding, hidden
                   (sequences) and pooled (flat, listed in guidance_flat_taps)
@@ -41,6 +44,58 @@ class Cnn(nn.Module):
         conv2 = torch.relu(self.conv2(nn.functional.max_pool2d(conv1, 2)))
         pool = conv2.mean(dim=(2, 3))
         return self.head(pool), {"conv1": conv1, "conv2": conv2, "pool": pool}
+
+
+class BasicBlock(nn.Module):
+    """torchvision's BasicBlock: two 3x3 convolutions with batch norm, and a shortcut that is
+    the identity or, where the shape changes, a strided 1x1 convolution with batch norm."""
+
+    def __init__(self, inputs: int, outputs: int, stride: int):
+        super().__init__()
+        self.conv1 = nn.Conv2d(inputs, outputs, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(outputs)
+        self.conv2 = nn.Conv2d(outputs, outputs, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(outputs)
+        self.downsample = nn.Identity()
+        if stride != 1 or inputs != outputs:
+            self.downsample = nn.Sequential(nn.Conv2d(inputs, outputs, 1, stride, bias=False),
+                                            nn.BatchNorm2d(outputs))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = torch.relu(self.bn1(self.conv1(x)))
+        return torch.relu(self.bn2(self.conv2(out)) + self.downsample(x))
+
+
+class TinyResNet(nn.Module):
+    guidance_taps: List[str]
+    guidance_inputs: str
+
+    def __init__(self, classes: int = 10):
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 8, 3, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(8)
+        self.layer1 = nn.Sequential(BasicBlock(8, 8, 1), BasicBlock(8, 8, 1))
+        self.layer2 = nn.Sequential(BasicBlock(8, 16, 2), BasicBlock(16, 16, 1))
+        self.fc = nn.Linear(16, classes)
+        self.guidance_taps = ["layer1", "layer2", "pool"]
+        self.guidance_inputs = "image"
+
+    def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, Dict[str, torch.Tensor]]:
+        x = nn.functional.max_pool2d(torch.relu(self.bn1(self.conv1(x))), 2)
+        layer1 = self.layer1(x)
+        layer2 = self.layer2(layer1)
+        pool = torch.flatten(nn.functional.adaptive_avg_pool2d(layer2, 1), 1)
+        return self.fc(pool), {"layer1": layer1, "layer2": layer2, "pool": pool}
+
+
+def with_running_statistics(net: nn.Module, images: torch.Tensor) -> nn.Module:
+    """Batch norm's running statistics moved off their initial 0 and 1 by a few training-mode
+    passes, so the C++ side must use them (not the batch's) in eval mode to match."""
+    net.train()
+    with torch.no_grad():
+        for _ in range(3):
+            net(images)
+    return net.eval()
 
 
 class Mlp(nn.Module):
@@ -109,6 +164,12 @@ def main(out: str) -> None:
     logits, taps = cnn(image)
     expected.update(image=image, cnn_logits=logits.detach(),
                     **{f"cnn_{name}": tap.detach() for name, tap in taps.items()})
+
+    resnet = torch.jit.script(with_running_statistics(TinyResNet(), torch.randn(16, 1, 28, 28)))
+    resnet.save(f"{out}/resnet.pt")
+    logits, taps = resnet(image)
+    expected.update(resnet_logits=logits.detach(),
+                    **{f"resnet_{name}": tap.detach() for name, tap in taps.items()})
 
     mlp = Mlp().eval()
     traced = torch.jit.trace(mlp, image, strict=False)
