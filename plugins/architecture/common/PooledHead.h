@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 
 #include "guidance/api/PluginApi.h"
+#include "plugins/architecture/common/Linear.h"
 
 namespace guidance::architecture {
 
@@ -13,7 +14,7 @@ inline void pool_and_classify(const torch::Tensor& features, torch::nn::Linear& 
                               NetworkOutput& out) {
   torch::Tensor pooled = features.mean({2, 3});
   out.taps.push_back(pooled);
-  out.logits = head(pooled);
+  out.logits = linear(*head, pooled);
 }
 
 }  // namespace guidance::architecture

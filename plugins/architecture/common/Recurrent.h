@@ -8,6 +8,7 @@
 #include <torch/torch.h>
 
 #include "guidance/api/PluginApi.h"
+#include "plugins/architecture/common/Linear.h"
 #include "plugins/architecture/common/Tasks.h"
 
 namespace guidance::architecture {
@@ -64,8 +65,8 @@ class RecurrentNetwork : public Network {
       x = i + 1 < layers_.size() ? dropout_(hidden) : hidden;
     }
     out.logits = task_.target_kind == TargetKind::TokenPerPosition
-                     ? head_(x)
-                     : head_(at_last_valid(x, input.mask));
+                     ? linear(*head_, x)
+                     : linear(*head_, at_last_valid(x, input.mask));
     return out;
   }
 

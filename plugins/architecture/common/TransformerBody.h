@@ -10,6 +10,7 @@
 #include <torch/torch.h>
 
 #include "guidance/api/PluginApi.h"
+#include "plugins/architecture/common/Linear.h"
 
 namespace guidance::architecture {
 
@@ -32,7 +33,7 @@ class SelfAttentionImpl : public torch::nn::Module {
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& allowed) {
     const int64_t batch = x.size(0), length = x.size(1), width = x.size(2);
     // [B, L, 3, heads, head_width] -> three [B, heads, L, head_width]
-    auto qkv = qkv_(x).view({batch, length, 3, heads_, width / heads_}).permute({2, 0, 3, 1, 4});
+    auto qkv = linear(*qkv_, x).view({batch, length, 3, heads_, width / heads_}).permute({2, 0, 3, 1, 4});
     torch::Tensor query = qkv[0], key = qkv[1], value = qkv[2];
     auto scores = torch::matmul(query, key.transpose(-2, -1)) /
                   std::sqrt(static_cast<double>(width / heads_));
@@ -40,7 +41,7 @@ class SelfAttentionImpl : public torch::nn::Module {
                                 -std::numeric_limits<float>::infinity());
     auto weights = dropout_(torch::softmax(scores, -1));
     auto mixed = torch::matmul(weights, value).transpose(1, 2).reshape({batch, length, width});
-    return out_(mixed);
+    return linear(*out_, mixed);
   }
 
  private:
@@ -90,7 +91,13 @@ class TransformerBlockImpl : public torch::nn::Module {
     BlockOutputs out;
     out.attention = attention_(norm1_(x), allowed);
     auto stream = x + dropout_(out.attention);
-    out.feed_forward = feed_forward_->forward(norm2_(stream));
+    // The Sequential's layers one by one (it keeps the parameter names feed_forward.0.weight, ...),
+    // so that its Linear layers go through linear().
+    auto& layers = *feed_forward_;
+    auto hidden = layers.at<torch::nn::GELUImpl>(1).forward(
+        linear(layers.at<torch::nn::LinearImpl>(0), norm2_(stream)));
+    out.feed_forward = linear(layers.at<torch::nn::LinearImpl>(3),
+                              layers.at<torch::nn::DropoutImpl>(2).forward(hidden));
     out.stream = stream + dropout_(out.feed_forward);
     return out;
   }

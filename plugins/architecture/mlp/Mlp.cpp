@@ -4,6 +4,7 @@
 
 #include "guidance/api/PluginApi.h"
 #include "plugins/architecture/common/Activation.h"
+#include "plugins/architecture/common/Linear.h"
 #include "plugins/architecture/common/Tasks.h"
 
 namespace guidance::architecture {
@@ -31,7 +32,7 @@ class HiddenLayerImpl : public torch::nn::Module {
   }
 
   torch::Tensor forward(const torch::Tensor& x) {
-    auto y = linear_(x);
+    auto y = linear(*linear_, x);
     if (norm_) y = norm_(y);
     return activate(activation_, y);
   }
@@ -67,7 +68,7 @@ class MlpNetwork : public Network {
       out.taps.push_back(x);
       x = dropout_(x);
     }
-    out.logits = head_(x);
+    out.logits = linear(*head_, x);
     return out;
   }
 

@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "guidance/api/PluginApi.h"
+#include "plugins/architecture/common/Linear.h"
 #include "plugins/architecture/common/Tasks.h"
 #include "plugins/architecture/common/TransformerBody.h"
 
@@ -63,7 +64,7 @@ class TransformerNetwork : public TransformerBody {
     const int64_t length = input.inputs.size(1);
     auto x = embedding_(input.inputs) + positions_.slice(0, 0, length);
     x = norm_(run_blocks(x, allowed_attention(input.mask, causal_), out.taps));
-    out.logits = causal_ ? head_(x) : head_(masked_mean(x, input.mask));
+    out.logits = linear(*head_, causal_ ? x : masked_mean(x, input.mask));
     return out;
   }
 

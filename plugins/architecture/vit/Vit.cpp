@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "guidance/api/PluginApi.h"
+#include "plugins/architecture/common/Linear.h"
 #include "plugins/architecture/common/Tasks.h"
 #include "plugins/architecture/common/TransformerBody.h"
 
@@ -43,7 +44,7 @@ class VitNetwork : public TransformerBody {
     x = norm_(run_blocks(x, everywhere, out.taps));
     auto pooled = cls_pool_ ? x.select(1, 0) : x.mean(1);
     out.taps.push_back(pooled);
-    out.logits = head_(pooled);
+    out.logits = linear(*head_, pooled);
     return out;
   }
 

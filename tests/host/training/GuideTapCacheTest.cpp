@@ -1,7 +1,5 @@
 #include "host/training/GuideTapCache.h"
 
-#include <cmath>
-
 #include "host/config/Config.h"
 #include "host/training/LayerMap.h"
 #include "host/training/Trainer.h"
@@ -79,10 +77,11 @@ Outcome train(MakePair make_pair, int64_t cache_mb) {
   return outcome;
 }
 
-// Bit-identity with the uncached run is out of reach: the guide's outputs for an example are
-// those of an earlier batch, where it sat at another row, and OpenBLAS's matmul results depend on
-// a row's position in the batch in their last bits (convolutions here do not). So the cached run
-// must agree with the uncached one to float rounding, and reproduce itself bit for bit.
+// The cached outputs of an example are those the guide gave it in an earlier batch, where it sat at
+// another row. The shipped guides' frozen forward passes are batch-invariant (oneDNN's inner
+// product and convolutions, attention and normalisation per example; see
+// plugins/architecture/common/Linear.h), so the cached run must train bit for bit as the uncached
+// one: every step's losses and distances, and the final weights.
 template <typename MakePair>
 void expect_same_training_with_and_without_cache(MakePair make_pair) {
   Outcome plain = train(make_pair, 0);
@@ -91,33 +90,18 @@ void expect_same_training_with_and_without_cache(MakePair make_pair) {
   ASSERT_EQ(cached.steps.size(), plain.steps.size());
   // Epochs 2 and 3 (8 steps) read the guide's outputs from the cache.
   EXPECT_EQ(cached.hits, 8) << cached.cache_status;
-  auto near = [](double actual, double expected) {
-    return std::abs(actual - expected) <= 1e-4 * std::abs(expected) + 1e-7;
-  };
   for (size_t i = 0; i < plain.steps.size(); ++i) {
-    EXPECT_PRED2(near, cached.steps[i].total_loss, plain.steps[i].total_loss) << "step " << i + 1;
-    EXPECT_PRED2(near, cached.steps[i].distill_loss, plain.steps[i].distill_loss) << "step " << i + 1;
-    ASSERT_EQ(cached.steps[i].pair_distances.size(), plain.steps[i].pair_distances.size());
-    for (size_t p = 0; p < plain.steps[i].pair_distances.size(); ++p) {
-      EXPECT_PRED2(near, cached.steps[i].pair_distances[p], plain.steps[i].pair_distances[p])
-          << "step " << i + 1 << " pair " << p;
-    }
+    EXPECT_EQ(cached.steps[i].total_loss, plain.steps[i].total_loss) << "step " << i + 1;
+    EXPECT_EQ(cached.steps[i].distill_loss, plain.steps[i].distill_loss) << "step " << i + 1;
+    EXPECT_EQ(cached.steps[i].pair_distances, plain.steps[i].pair_distances) << "step " << i + 1;
   }
   ASSERT_EQ(cached.weights.size(), plain.weights.size());
   for (size_t i = 0; i < plain.weights.size(); ++i) {
-    EXPECT_TRUE(testing::tensors_close(cached.weights[i], plain.weights[i], 1e-3, 1e-5))
-        << "target tensor " << i;
-  }
-  Outcome again = train(make_pair, 64);
-  for (size_t i = 0; i < cached.steps.size(); ++i) {
-    EXPECT_EQ(again.steps[i].total_loss, cached.steps[i].total_loss) << "step " << i + 1;
-  }
-  for (size_t i = 0; i < cached.weights.size(); ++i) {
-    EXPECT_TRUE(torch::equal(again.weights[i], cached.weights[i])) << "target tensor " << i;
+    EXPECT_TRUE(torch::equal(cached.weights[i], plain.weights[i])) << "target tensor " << i;
   }
 }
 
-TEST(GuideTapCache, ImagePairTrainsAsWithoutTheCacheAndReproducesItself) {
+TEST(GuideTapCache, ImagePairTrainsBitForBitAsWithoutTheCache) {
   expect_same_training_with_and_without_cache([] {
     Params data, target, guide;
     data.set("train_subset", int64_t{128});
@@ -129,7 +113,7 @@ TEST(GuideTapCache, ImagePairTrainsAsWithoutTheCacheAndReproducesItself) {
   });
 }
 
-TEST(GuideTapCache, TokenPairTrainsAsWithoutTheCacheAndReproducesItself) {
+TEST(GuideTapCache, TokenPairTrainsBitForBitAsWithoutTheCache) {
   expect_same_training_with_and_without_cache([] {
     Params data, target, guide;
     data.set("train_size", int64_t{128});
