@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <string>
 #include <thread>
 #include <utility>
@@ -69,10 +70,12 @@ inline std::string final_table(const CommandResult& result) {
 /// pid.
 inline pid_t spawn_cli(const std::vector<std::string>& args, const std::string& log,
                        const std::vector<std::pair<std::string, std::string>>& environment = {}) {
+  // The log exists before the child runs, so a caller polling it never finds it missing.
+  std::ofstream(log, std::ios::trunc).close();
   pid_t pid = fork();
   if (pid == 0) {
     for (const auto& [name, value] : environment) setenv(name.c_str(), value.c_str(), 1);
-    FILE* out = freopen(log.c_str(), "w", stderr);
+    FILE* out = freopen(log.c_str(), "a", stderr);
     (void)out;
     FILE* null = freopen("/dev/null", "w", stdout);
     (void)null;
