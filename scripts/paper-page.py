@@ -215,7 +215,7 @@ FINDINGS = [
                      claim("guided for 40 steps vs unguided: test accuracy (best weights)",
                            {"guidance.guided_steps": "40"}, "test top1", "higher", ACC_MARGIN),
                  ],
-                 pictures=[]),
+                 pictures=["validation-loss", "train-loss"], picture_prefix="f7-"),
             dict(name="f2b-f7b-wide-fcn-500-images",
                  setting="second setting: the F2 second study's 500 images; guidance for the "
                          "first 20 of 160 steps",
@@ -226,7 +226,7 @@ FINDINGS = [
                      claim("guided for 20 steps vs unguided: test accuracy (best weights)",
                            {"guidance.guided_steps": "20"}, "test top1", "higher", ACC_MARGIN),
                  ],
-                 pictures=[]),
+                 pictures=["validation-loss", "train-loss"], picture_prefix="f7-"),
         ]),
     dict(
         id="F8", title="Guidance against knowledge distillation",
@@ -357,14 +357,16 @@ def pictures(spec, rows, runs, page, scratch):
     lines = []
     if not spec.get("pictures") and not spec.get("heatmaps"):
         return lines
-    view = link_runs(os.path.join(scratch, study), runs, study, rows)
-    report = os.path.join(scratch, study + "-report")
+    # A study two findings share (F2 and F7) draws each finding's kept cells under its own prefix.
+    prefix = spec.get("picture_prefix", "")
+    view = link_runs(os.path.join(scratch, prefix + study), runs, study, rows)
+    report = os.path.join(scratch, prefix + study + "-report")
     run([CLI, "analyze", "report", view, "--out", report])
     for chart in spec.get("pictures", []):
         source = os.path.join(report, chart + ".svg")
         if os.path.exists(source):
-            shutil.copy(source, os.path.join(page, study, chart + ".svg"))
-            lines.append(f"![{chart}]({study}/{chart}.svg)")
+            shutil.copy(source, os.path.join(page, study, prefix + chart + ".svg"))
+            lines.append(f"![{chart}]({study}/{prefix}{chart}.svg)")
     if spec.get("heatmaps"):
         guided = [r for r in rows if r.get("guidance.enabled", "true") == "true"]
         unguided = [r for r in rows if r.get("guidance.enabled") == "false" and guided and
