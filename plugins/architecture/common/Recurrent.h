@@ -64,9 +64,9 @@ class RecurrentNetwork : public Network {
       out.taps.push_back(hidden);
       x = i + 1 < layers_.size() ? dropout_(hidden) : hidden;
     }
-    out.logits = task_.target_kind == TargetKind::TokenPerPosition
-                     ? linear(*head_, x)
-                     : linear(*head_, at_last_valid(x, input.mask));
+    out.logits = linear(*head_, task_.target_kind == TargetKind::TokenPerPosition
+                                    ? x
+                                    : at_last_valid(x, input.mask));
     return out;
   }
 

@@ -33,7 +33,9 @@ class SelfAttentionImpl : public torch::nn::Module {
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& allowed) {
     const int64_t batch = x.size(0), length = x.size(1), width = x.size(2);
     // [B, L, 3, heads, head_width] -> three [B, heads, L, head_width]
-    auto qkv = linear(*qkv_, x).view({batch, length, 3, heads_, width / heads_}).permute({2, 0, 3, 1, 4});
+    auto qkv = linear(*qkv_, x)
+                   .view({batch, length, 3, heads_, width / heads_})
+                   .permute({2, 0, 3, 1, 4});
     torch::Tensor query = qkv[0], key = qkv[1], value = qkv[2];
     auto scores = torch::matmul(query, key.transpose(-2, -1)) /
                   std::sqrt(static_cast<double>(width / heads_));
