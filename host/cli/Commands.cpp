@@ -270,17 +270,38 @@ LoadedConfig load_config(const std::string& path, const GlobalOptions& global) {
   return loaded;
 }
 
-/// One row per tap: name, layout and the activation's shape on `batch`.
+/// @return "N taps, M in tap_set 'S'" for a network's taps and the set the uniform map uses.
+std::string taps_in_set(const Network& network, TapSet set) {
+  std::vector<TapSpec> taps = network.taps();
+  size_t in_set = 0;
+  for (const auto& tap : taps) in_set += tap.in(set) ? 1 : 0;
+  return std::to_string(taps.size()) + " taps, " + std::to_string(in_set) + " in tap_set '" +
+         kTapSetNames[static_cast<size_t>(set)] + "'";
+}
+
+/// @return the tap sets a tap belongs to, as `guidance.tap_set` spells them ("modules,blocks").
+std::string tap_set_names(const TapSpec& tap) {
+  std::string names;
+  for (size_t set = 0; set < kTapSetNames.size(); ++set) {
+    if (!tap.in(static_cast<TapSet>(set))) continue;
+    names += (names.empty() ? "" : ",") + std::string(kTapSetNames[set]);
+  }
+  return names;
+}
+
+/// One row per tap: name, the tap sets it belongs to, layout and the activation's shape on
+/// `batch`; the title counts the taps of the set the uniform map runs over.
 void print_taps(const std::string& title, Network& network, const NetworkInput& batch,
-                std::ostream& out) {
+                TapSet mapped_set, std::ostream& out) {
   NetworkOutput output = inspect_forward(network, batch);
   std::vector<TapSpec> taps = network.taps();
   size_t width = 0;
   for (const auto& tap : taps) width = std::max(width, tap.name.size());
-  out << "    " << title << " taps:\n";
+  out << "    " << title << " (" << taps_in_set(network, mapped_set) << "):\n";
   for (size_t i = 0; i < taps.size(); ++i) {
     out << "      " << std::left << std::setw(static_cast<int>(width + 2)) << taps[i].name
-        << std::setw(10) << (taps[i].layout == TapLayout::Flat ? "flat" : "sequence")
+        << std::setw(16) << tap_set_names(taps[i]) << std::setw(10)
+        << (taps[i].layout == TapLayout::Flat ? "flat" : "sequence")
         << c10::str(output.taps.at(i).sizes()) << "\n";
   }
 }
@@ -295,10 +316,13 @@ void print_tap_details(const Config& config, const RunComponents& run, std::ostr
   }
   Batch batch = run.dataset->batch(Split::Train, torch::arange(count, torch::kLong));
   out << "    shapes on a batch of " << count << " training examples\n";
-  print_taps("target " + config.target.name, *run.target, batch.network_input(), out);
+  const TapSet mapped_set = config.guidance.tap_set;
+  print_taps("target " + config.target.name + " taps", *run.target, batch.network_input(), mapped_set, out);
   if (!run.guide) return;
-  print_taps("guide " + config.guide->architecture.name, *run.guide, batch.network_input(), out);
-  out << "    layer pairs (guide tap -> target tap):\n";
+  print_taps("guide " + config.guide->architecture.name + " taps", *run.guide, batch.network_input(),
+             mapped_set, out);
+  out << "    layer pairs (guide tap -> target tap), uniform_map '"
+      << kUniformMapRuleNames[static_cast<size_t>(config.guidance.uniform_map)] << "':\n";
   for (const TapPair& pair : run.pairs) {
     out << "      " << pair.guide_name << " -> " << pair.target_name << "\n";
   }
@@ -317,7 +341,8 @@ int check_config(const CheckArguments& arguments, const GlobalOptions& global,
     out << "ok  " << config.run.name << ": " << config.dataset.name << " ("
         << run.dataset->size(Split::Train) << " train / " << run.dataset->size(Split::Validation)
         << " validation / " << run.dataset->size(Split::Test) << " test), target "
-        << config.target.name << " (" << run.target->taps().size() << " taps)";
+        << config.target.name << " (" << taps_in_set(*run.target, config.guidance.tap_set)
+        << ")";
     if (config.guided()) {
       out << ", guide " << config.guide->architecture.name << " [" << config.guide->init.name
           << "] via " << config.guidance.metric.name << " on " << run.pairs.size() << " pairs";

@@ -315,17 +315,23 @@ GuidanceSection read_guidance(const toml::table* table, const std::string& file,
     reader.fail("layer_map", "the list of pairs is empty (an empty map is allowed only with "
                              "guidance.distillation, for distillation alone)");
   }
-  if (guidance.distilling() && guidance.guide_input == GuideInput::Noise) {
+  if (guidance.distilling() && guidance.guide_input != GuideInput::Batch) {
     reader.fail("distillation", "distillation compares the two networks' logits on the same "
-                                "inputs, so it cannot be combined with guide_input = \"noise\"");
+                                "inputs, so it needs guide_input = \"batch\"");
   }
-  if (guidance.guide_cache_mb > 0 && guidance.guide_input == GuideInput::Noise) {
+  if (guidance.guide_cache_mb > 0 && guidance.guide_input != GuideInput::Batch) {
     reader.fail("guide_cache_mb", "the guide-tap cache keeps the guide's outputs for each train "
                                   "example, so it needs guide_input = \"batch\" (noise differs "
                                   "every step)");
   }
+  if (guidance.guide_cache_mb > 0 && guidance.guide_mode == GuideMode::Train) {
+    reader.fail("guide_cache_mb", "the guide-tap cache keeps the guide's outputs for each train "
+                                  "example, so it needs the guide in eval mode (guide_mode = "
+                                  "\"eval\", or \"released\" on an image task)");
+  }
   guidance.guide_taps_location = reader.location("guide_taps");
   guidance.target_taps_location = reader.location("target_taps");
+  guidance.tap_set_location = reader.location("tap_set");
   if (guidance.layer_map == LayerMapKind::Explicit) {
     // An empty subset is allowed: the resolved config of an explicit map writes both keys empty.
     auto refuse_subset = [&](const char* key, const std::vector<std::string>& taps) {

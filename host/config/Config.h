@@ -73,12 +73,31 @@ enum class Schedule { Constant, Step, Cosine };
 /// The config spelling of each schedule, in declaration order.
 inline constexpr std::array<const char*, 3> kScheduleNames = {"constant", "step", "cosine"};
 
-/// What the guide sees in a guided step (`guidance.guide_input`).
-enum class GuideInput { Batch, Noise };
+/// What the guide sees in a guided step (`guidance.guide_input`): the target's batch; the
+/// released noise (images: randn + 0.1·randn clamped to [0, 1]; tokens: uniform in
+/// [0, the batch's largest id], padding included); or the workbench's earlier noise (images:
+/// randn clamped to ±noise_clamp; tokens: uniform over the vocabulary at real positions only).
+enum class GuideInput { Batch, Noise, Normal };
 /// The config spelling of each guide input, in declaration order.
-inline constexpr std::array<const char*, 2> kGuideInputNames = {"batch", "noise"};
+inline constexpr std::array<const char*, 3> kGuideInputNames = {"batch", "noise", "normal"};
 
-/// Which guide tap each target tap is pulled toward (`guidance.layer_map`): the paper's uniform
+/// Which tap set the uniform layer map runs over (`guidance.tap_set`); see TapSet.
+inline constexpr std::array<const char*, 2> kTapSetNames = {"modules", "blocks"};
+
+/// How the uniform map treats several guide taps that land on one target tap
+/// (`guidance.uniform_map`): as the released code (its scores are keyed by the target tap, so
+/// only the last guide tap counts; a single guide tap goes to the first target tap), or every
+/// pair kept and summed (the workbench's earlier map; a single guide tap goes to the last).
+enum class UniformMapRule { Released, AllPairs };
+inline constexpr std::array<const char*, 2> kUniformMapRuleNames = {"released", "all-pairs"};
+
+/// Whether the frozen guide runs in training or evaluation mode (`guidance.guide_mode`). The
+/// released code puts image guides in eval mode and never does so for sequence guides, whose
+/// dropout stays active.
+enum class GuideMode { Released, Eval, Train };
+inline constexpr std::array<const char*, 3> kGuideModeNames = {"released", "eval", "train"};
+
+/// Which guide tap each target tap is pulled toward (`guidance.layer_map`): the released uniform
 /// map (spelled kUniformLayerMap), or the explicit pairs a config lists instead.
 enum class LayerMapKind { Uniform, Explicit };
 inline constexpr const char* kUniformLayerMap = "uniform";
@@ -145,12 +164,18 @@ struct GuidanceSection {
   int64_t guided_steps = 0;
   GuideInput guide_input = GuideInput::Batch;
   double noise_clamp = 3.0;
-  bool tokenwise = true;
+  TapSet tap_set = TapSet::Modules;
+  UniformMapRule uniform_map = UniformMapRule::Released;
+  GuideMode guide_mode = GuideMode::Released;
+  bool single_target_forward = false;  ///< taps from the task's forward instead of a second one
+  bool tokenwise = false;
+  bool mask_padding = false;
   int64_t guide_cache_mb = 0;          ///< memory for the guide-tap cache; 0 = off
   std::vector<std::string> guide_taps;
   std::vector<std::string> target_taps;
   std::string guide_taps_location;     ///< file:line:column of `guide_taps`, for tap-name errors
   std::string target_taps_location;    ///< file:line:column of `target_taps`
+  std::string tap_set_location;        ///< file:line:column of `tap_set` (or the section)
   /// Knowledge distillation (Hinton et al. 2015) from the guide's logits, added to the loss:
   /// weight · T² · KL(softmax(guide / T) ‖ softmax(target / T)); weight 0 = off.
   double distill_weight = 0.0;

@@ -81,21 +81,48 @@ const std::vector<KeySpec<GuidanceSection>>& guidance_keys() {
           "guide only the first N optimiser steps, then the task loss alone; 0 = the whole run")
           .at_least(0),
       Key("guide_input", &GuidanceSection::guide_input, kGuideInputNames,
-          "what the guide sees: the same batch as the target, or noise"),
+          "what the guide sees: the target's batch; `noise` as released (images: randn + "
+          "0.1·randn clamped to [0, 1]; tokens: uniform in [0, the batch's largest id], padding "
+          "included); `normal`, the workbench's earlier noise (images: randn clamped to "
+          "±`noise_clamp`; tokens: uniform over the vocabulary at real positions)"),
       Key("noise_clamp", &GuidanceSection::noise_clamp,
-          "`noise` on image tasks: standard-normal inputs clamped to ±this; 0 = no clamp")
+          "`guide_input = \"normal\"` on image tasks: the clamp ±this; 0 = no clamp")
           .at_least(0),
+      Key("tap_set", &GuidanceSection::tap_set, kTapSetNames,
+          "the taps the uniform map runs over: `modules`, the released extractor's hook points "
+          "(every Linear, Conv2d, pool, RNN, LayerNorm, attention output, before normalisation "
+          "and activation; the head dropped), or `blocks`, one tap per block after its "
+          "activation (the workbench's earlier taps)"),
+      Key("uniform_map", &GuidanceSection::uniform_map, kUniformMapRuleNames,
+          "`released`: guide tap i → target tap min(round(i·(T−1)/(G−1)), T−1), and where "
+          "several guide taps land on one target tap only the last counts (a single guide tap "
+          "→ the first target tap); `all-pairs`: every pair summed (a single guide tap → the "
+          "last target tap)"),
+      Key("guide_mode", &GuidanceSection::guide_mode, kGuideModeNames,
+          "the guide's module mode: `released` = eval for image tasks, train for token tasks "
+          "(the released sequence scripts never call eval(): dropout stays active); or always "
+          "`eval` / `train`"),
+      Key("single_target_forward", &GuidanceSection::single_target_forward,
+          "`true`: the target's taps come from the forward pass that gives the task loss; "
+          "`false` (released): a second forward pass gives them, so batch norm statistics "
+          "update twice and dropout masks differ"),
       Key("tokenwise", &GuidanceSection::tokenwise,
-          "sequence taps compared position by position (below)"),
+          "`true`: sequence taps compared position by position and summed over positions "
+          "(below); `false` (released): one comparison per pair on the taps flattened to "
+          "[B, L·D]"),
+      Key("mask_padding", &GuidanceSection::mask_padding,
+          "`true`: padding positions of sequence taps are zeroed (flattened) or left out "
+          "(token-wise) before comparing; `false` (released): they count like any position"),
       Key("guide_cache_mb", &GuidanceSection::guide_cache_mb,
           "MiB to keep the frozen guide's outputs for the whole train split, so the guide's "
           "forward pass is skipped from the second epoch on (same results); 0 = off")
           .at_least(0),
       Key("guide_taps", &GuidanceSection::guide_taps,
-          "uniform map over these guide taps only (network order); `[]` = all")
+          "uniform map over these guide taps only (network order, any tap set); `[]` = the "
+          "guide's taps in `tap_set`")
           .allowing("guide tap names"),
       Key("target_taps", &GuidanceSection::target_taps,
-          "uniform map over these target taps only; `[]` = all")
+          "uniform map over these target taps only; `[]` = the target's taps in `tap_set`")
           .allowing("target tap names"),
       Key::by_hand("distillation", "table", "absent (off)", "`{ weight = 1.0, temperature = 4.0 }`",
                    "knowledge distillation from the guide's logits (below)"),

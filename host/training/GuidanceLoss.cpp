@@ -41,7 +41,8 @@ GuidanceTerms guidance_terms(const Metric& metric, const std::vector<TapPair>& p
                              const std::vector<TapSpec>& target_specs,
                              const std::vector<torch::Tensor>& guide_taps,
                              const std::vector<torch::Tensor>& target_taps,
-                             const torch::Tensor& mask, bool tokenwise) {
+                             const torch::Tensor& mask, SequenceComparison comparison) {
+  const torch::Tensor used_mask = comparison.mask_padding ? mask : torch::Tensor();
   GuidanceTerms terms;
   for (const TapPair& pair : pairs) {
     const torch::Tensor& target = target_taps.at(pair.target_index);
@@ -49,15 +50,15 @@ GuidanceTerms guidance_terms(const Metric& metric, const std::vector<TapPair>& p
     TapLayout target_layout = target_specs.at(pair.target_index).layout;
     TapLayout guide_layout = guide_specs.at(pair.guide_index).layout;
     torch::Tensor distance;
-    if (tokenwise && target_layout == TapLayout::Sequence && guide_layout == TapLayout::Sequence &&
-        target.dim() == 3 && guide.dim() == 3) {
-      distance = positionwise_distance(metric, target, guide, mask);
-    } else if (target.size(0) < metric.traits().min_rows) {
+    if (target.size(0) < metric.traits().min_rows) {
       // A final batch too small for the metric adds no guidance term rather than end the run.
       distance = torch::zeros({}, target.options());
+    } else if (comparison.tokenwise && target_layout == TapLayout::Sequence &&
+               guide_layout == TapLayout::Sequence && target.dim() == 3 && guide.dim() == 3) {
+      distance = positionwise_distance(metric, target, guide, used_mask);
     } else {
-      distance = metric.distance(tap_matrix(target, target_layout, mask),
-                                 tap_matrix(guide, guide_layout, mask));
+      distance = metric.distance(tap_matrix(target, target_layout, used_mask),
+                                 tap_matrix(guide, guide_layout, used_mask));
     }
     terms.per_pair.push_back(distance.item<double>());
     terms.total = terms.total.defined() ? terms.total + distance : distance;

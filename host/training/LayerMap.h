@@ -20,17 +20,23 @@ struct TapPair {
   std::string label() const { return "guide." + guide_name + "->target." + target_name; }
 };
 
-/// The paper's uniform map: guide tap i of G goes to target tap round(i·(T−1)/(G−1)), with
-/// round-half-to-even as Python's round (std::nearbyint). When G > T several guide taps share a
-/// target tap; G = 1 maps to the target's last tap.
+/// The uniform map: guide tap i of G goes to target tap min(round(i·(T−1)/(G−1)), T−1), with
+/// round-half-to-even as Python's round (std::nearbyint). Under UniformMapRule::Released (the
+/// authors' code keeps one score per target tap) a single guide tap goes to the first target tap
+/// and, where several guide taps land on one target tap, only the last of them is paired; under
+/// AllPairs every guide tap is paired and a single guide tap goes to the last target tap.
+/// @return the pairs in guide-tap order
 std::vector<TapPair> uniform_layer_map(const std::vector<TapSpec>& guide_taps,
-                                       const std::vector<TapSpec>& target_taps);
+                                       const std::vector<TapSpec>& target_taps,
+                                       UniformMapRule rule = UniformMapRule::Released);
 
-/// Resolves the configured layer map against the networks' taps: explicit pairs as listed, or the
-/// uniform map over the taps chosen by `guidance.guide_taps` / `guidance.target_taps` (all taps
-/// of a side when its list is empty; chosen taps keep their network order, and their indices in
-/// the result are those of the whole network). Throws ConfigError at the key's location for a tap
-/// name that does not exist, listing the taps that do.
+/// @return the positions of the taps the uniform map runs over: those named by `chosen` (any
+/// set) when it is non-empty, else every tap of `set`; in network order.
+/// @throws ConfigError at `location` for a name that is not a tap, listing the taps that are.
+std::vector<size_t> mapped_taps(const std::vector<std::string>& chosen, TapSet set,
+                                const std::vector<TapSpec>& taps, const char* side,
+                                const std::string& location, const std::string& key);
+
 std::vector<TapPair> resolve_layer_map(const GuidanceSection& guidance,
                                        const std::vector<TapSpec>& guide_taps,
                                        const std::vector<TapSpec>& target_taps);

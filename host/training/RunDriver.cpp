@@ -183,6 +183,26 @@ class RunObserver : public TrainingObserver {
   std::function<void(int64_t, int64_t)> on_step_;
 };
 
+/// One line on how this run computes its guidance term, so a log says which departures from the
+/// released method (docs/fidelity.md) it makes.
+std::string guidance_summary(const GuidanceSection& guidance, const RunComponents& run) {
+  const bool sequences = run.task.input_kind == InputKind::Tokens;
+  std::string line = "guidance: " + std::to_string(run.pairs.size()) + " pairs";
+  if (guidance.layer_map == LayerMapKind::Uniform) {
+    line += std::string(" over tap_set '") + kTapSetNames[static_cast<size_t>(guidance.tap_set)] +
+            "' (uniform_map '" +
+            kUniformMapRuleNames[static_cast<size_t>(guidance.uniform_map)] + "')";
+  }
+  line += std::string(", guide in ") + (guide_trains(guidance, run.task) ? "train" : "eval") +
+          " mode, target taps from " +
+          (guidance.single_target_forward ? "the task's forward" : "a second forward");
+  if (sequences) {
+    line += std::string(", sequences ") + (guidance.tokenwise ? "token-wise" : "flattened") +
+            (guidance.mask_padding ? " with padding masked" : " with padding included");
+  }
+  return line;
+}
+
 RecordLayout make_layout(const Config& config, const RunComponents& run) {
   RecordLayout layout;
   for (const auto& pair : run.pairs) layout.pair_names.push_back(pair.label());
@@ -262,6 +282,7 @@ RunSummary run_config(const Config& config, const PluginCatalog& catalog,
         << config.run.device
         << (collective ? ", " + std::to_string(collective->world_size()) + " processes" : "")
         << "\n";
+    if (config.guided()) log << "  " << guidance_summary(config.guidance, run) << "\n";
   }
   // Rank 0 prepares the guide (a trained init trains once) and every other rank takes its weights.
   if (run.guide && writer) {

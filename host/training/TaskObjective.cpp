@@ -8,10 +8,25 @@ namespace guidance {
 
 namespace F = torch::nn::functional;
 
-torch::Tensor task_loss(const TaskSpec& task, const torch::Tensor& logits, const Batch& batch) {
-  if (task.target_kind == TargetKind::Class) {
-    return F::cross_entropy(logits, batch.targets);
+namespace {
+
+// Per example, so that the accumulator's sums weight every example alike for either loss.
+torch::Tensor class_losses(const TaskSpec& task, const torch::Tensor& logits,
+                           const torch::Tensor& targets) {
+  if (task.class_loss == ClassLoss::OneHotBinaryCrossEntropy) {
+    torch::Tensor one_hot = torch::one_hot(targets, logits.size(-1)).to(logits.scalar_type());
+    return F::binary_cross_entropy_with_logits(
+               logits, one_hot,
+               F::BinaryCrossEntropyWithLogitsFuncOptions().reduction(torch::kNone))
+        .mean(-1);
   }
+  return F::cross_entropy(logits, targets, F::CrossEntropyFuncOptions().reduction(torch::kNone));
+}
+
+}  // namespace
+
+torch::Tensor task_loss(const TaskSpec& task, const torch::Tensor& logits, const Batch& batch) {
+  if (task.target_kind == TargetKind::Class) return class_losses(task, logits, batch.targets).mean();
   torch::Tensor per_token = F::cross_entropy(
       logits.reshape({-1, logits.size(-1)}), batch.targets.reshape({-1}),
       F::CrossEntropyFuncOptions().reduction(torch::kNone));
@@ -24,8 +39,7 @@ void MeasureAccumulator::add(const torch::Tensor& logits_in, const Batch& batch)
   torch::Tensor logits = logits_in.to(torch::kFloat);
   if (task_.target_kind == TargetKind::Class) {
     torch::Tensor targets = batch.targets;
-    loss_sum_ += F::cross_entropy(logits, targets, F::CrossEntropyFuncOptions().reduction(torch::kSum))
-                     .item<double>();
+    loss_sum_ += class_losses(task_, logits, targets).sum().item<double>();
     units_ += static_cast<double>(targets.size(0));
     int64_t k = std::min<int64_t>(5, logits.size(-1));
     torch::Tensor best = std::get<1>(logits.topk(k, -1));

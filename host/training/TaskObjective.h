@@ -12,7 +12,9 @@
 
 namespace guidance {
 
-/// The task loss: cross-entropy over classes, or over the scored positions of a token task.
+/// The task loss. Class tasks: as `task.class_loss` says, softmax cross-entropy against the class
+/// index, or the sigmoid binary cross-entropy of every logit against one_hot(class) averaged over
+/// batch × classes. Token tasks: cross-entropy averaged over the scored positions.
 torch::Tensor task_loss(const TaskSpec& task, const torch::Tensor& logits, const Batch& batch);
 
 /// Accumulates a task's loss and measures over batches, weighting by examples (or by scored
@@ -33,7 +35,7 @@ class MeasureAccumulator {
 
  private:
   const TaskSpec& task_;
-  double loss_sum_ = 0;          // summed per-example (or per-token) cross-entropy
+  double loss_sum_ = 0;          // summed per-example (or per-token) task loss
   double units_ = 0;             // examples (Class) or scored tokens (TokenPerPosition)
   double top1_ = 0;
   double top5_ = 0;

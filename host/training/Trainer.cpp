@@ -42,6 +42,18 @@ class PhaseClock {
 
 }  // namespace
 
+bool guide_trains(const GuidanceSection& guidance, const TaskSpec& task) {
+  switch (guidance.guide_mode) {
+    case GuideMode::Train:
+      return true;
+    case GuideMode::Eval:
+      return false;
+    case GuideMode::Released:
+      break;
+  }
+  return task.input_kind == InputKind::Tokens;
+}
+
 TrainerSettings trainer_settings(const Config& config, torch::Device device) {
   TrainerSettings settings;
   settings.train = config.train;
@@ -65,7 +77,7 @@ Trainer::Trainer(TrainerSettings settings, std::shared_ptr<Dataset> dataset, Tas
   target_specs_ = target_->taps();
   if (guide_) {
     guide_->to(settings_.device);
-    guide_->eval();
+    guide_->train(guide_trains(settings_.guidance, task_));
     for (auto& parameter : guide_->parameters()) parameter.set_requires_grad(false);
     guide_specs_ = guide_->taps();
   }
@@ -95,6 +107,13 @@ Trainer::Trainer(TrainerSettings settings, std::shared_ptr<Dataset> dataset, Tas
   steps_per_epoch_ = micro_batches / settings_.train.accumulate;
   total_steps_ = settings_.train.max_steps > 0 ? settings_.train.max_steps
                                                : settings_.train.epochs * steps_per_epoch_;
+  if (guide_ && settings_.guidance.guide_cache_mb > 0 && guide_->is_training()) {
+    throw RunError("guidance.guide_cache_mb keeps the guide's outputs for each train example, "
+                   "but this guide runs in train mode (guidance.guide_mode = \"" +
+                   std::string(kGuideModeNames[static_cast<size_t>(settings_.guidance.guide_mode)]) +
+                   "\" on a token task), so they change every step: set guide_mode = \"eval\" "
+                   "or guide_cache_mb = 0");
+  }
   if (guide_ && settings_.guidance.guide_cache_mb > 0) {
     std::vector<bool> paired(guide_specs_.size(), false);
     for (const TapPair& pair : pairs_) paired.at(pair.guide_index) = true;
@@ -160,17 +179,30 @@ Batch Trainer::to_device(Batch batch) const {
 }
 
 torch::Tensor Trainer::guide_inputs(const Batch& batch) const {
-  if (settings_.guidance.guide_input != GuideInput::Noise) return batch.inputs;
+  const GuideInput kind = settings_.guidance.guide_input;
+  if (kind == GuideInput::Batch) return batch.inputs;
+  const torch::TensorOptions cpu_long = torch::TensorOptions().dtype(torch::kLong);
+  const torch::TensorOptions cpu_float = torch::TensorOptions().dtype(torch::kFloat);
   if (task_.input_kind == InputKind::Tokens) {
-    torch::Tensor tokens = torch::randint(task_.vocab_size, batch.inputs.sizes(),
-                                          torch::TensorOptions().dtype(torch::kLong))
-                               .to(batch.inputs.device());
-    return batch.mask.defined() ? torch::where(batch.mask, tokens, torch::full_like(tokens, task_.pad_token))
-                                : tokens;
+    if (kind == GuideInput::Noise) {
+      // Released: ids up to the batch's largest, at every position, padding included.
+      int64_t largest = batch.inputs.max().item<int64_t>();
+      return torch::randint(largest + 1, batch.inputs.sizes(), cpu_long).to(batch.inputs.device());
+    }
+    torch::Tensor tokens =
+        torch::randint(task_.vocab_size, batch.inputs.sizes(), cpu_long).to(batch.inputs.device());
+    return batch.mask.defined()
+               ? torch::where(batch.mask, tokens, torch::full_like(tokens, task_.pad_token))
+               : tokens;
+  }
+  if (kind == GuideInput::Noise) {
+    // Released: a standard-normal image plus 0.1-scaled normal noise, clamped to [0, 1].
+    torch::Tensor image = torch::randn(batch.inputs.sizes(), cpu_float);
+    torch::Tensor noise = torch::randn(batch.inputs.sizes(), cpu_float) * 0.1;
+    return (image + noise).clamp(0.0, 1.0).to(batch.inputs.device());
   }
   double clamp = settings_.guidance.noise_clamp;
-  torch::Tensor noise = torch::randn(batch.inputs.sizes(), torch::TensorOptions().dtype(torch::kFloat))
-                            .to(batch.inputs.device());
+  torch::Tensor noise = torch::randn(batch.inputs.sizes(), cpu_float).to(batch.inputs.device());
   return clamp > 0 ? noise.clamp(-clamp, clamp) : noise;
 }
 
@@ -181,6 +213,8 @@ NetworkOutput Trainer::guide_forward(const Batch& batch, const torch::Tensor& in
   NetworkOutput output;
   {
     torch::NoGradGuard no_grad;
+    // Records and evaluations may have switched the guide to eval mode since the last step.
+    guide_->train(guide_trains(settings_.guidance, task_));
     output = guide_->forward(NetworkInput{guide_inputs(batch), batch.mask});
   }
   if (guide_cache_) guide_cache_->store(indices, output);
@@ -219,18 +253,24 @@ StepReport Trainer::train_step() {
     torch::Tensor loss = task;
     clock.lap(&StepPhases::target_forward);
     if (guiding) {
-      // After the target's forward, so noise inputs draw from the global RNG after its dropout.
+      // In the released order: the target's forward, the guide's (noise drawn from the global
+      // RNG after the target's dropout), then the target's second forward for its taps.
       NetworkOutput guide_out = guide_forward(batch, indices);
       clock.lap(&StepPhases::guide_forward);
       if (!pairs_.empty()) {
-        GlobalTaps taps{guide_out.taps, target_out.taps, batch.mask};
+        std::vector<torch::Tensor> target_taps =
+            settings_.guidance.single_target_forward
+                ? target_out.taps
+                : target_->forward(batch.network_input()).taps;
+        clock.lap(&StepPhases::target_forward);
+        GlobalTaps taps{guide_out.taps, target_taps, batch.mask};
         if (settings_.collective) {
-          taps = gather_pair_taps(*settings_.collective, pairs_, guide_out.taps, target_out.taps,
+          taps = gather_pair_taps(*settings_.collective, pairs_, guide_out.taps, target_taps,
                                   batch.mask);
         }
-        GuidanceTerms terms = guidance_terms(*metric_, pairs_, guide_specs_, target_specs_,
-                                             taps.guide, taps.target, taps.mask,
-                                             settings_.guidance.tokenwise);
+        GuidanceTerms terms = guidance_terms(
+            *metric_, pairs_, guide_specs_, target_specs_, taps.guide, taps.target, taps.mask,
+            {settings_.guidance.tokenwise, settings_.guidance.mask_padding});
         loss = loss + settings_.guidance.alpha * terms.total;
         report.guidance_loss += terms.total.item<double>() / train.accumulate;
         for (size_t p = 0; p < pairs_.size(); ++p) {

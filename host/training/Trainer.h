@@ -48,6 +48,10 @@ struct TrainerSettings {
   std::shared_ptr<Collective> collective;
 };
 
+/// @return whether the frozen guide runs in train mode (`guidance.guide_mode`; `released`: for
+/// token tasks, as the released sequence scripts never put their guide in eval mode).
+bool guide_trains(const GuidanceSection& guidance, const TaskSpec& task);
+
 /// @return the settings a config gives a Trainer (sections, seed, device), without files or stops.
 TrainerSettings trainer_settings(const Config& config, torch::Device device);
 

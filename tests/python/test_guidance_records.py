@@ -26,8 +26,16 @@ from guidance_records import Record, RecordError
 
 ARGS = None  # --cli and --workdir, parsed before unittest sees the command line
 
-# Every tap of both networks is a sequence tap [L, D] = [LENGTH, WIDTH] per example.
+# Every tap of both networks is a sequence tap [L, D] = [LENGTH, WIDTH] per example, but for the
+# transformer's module taps inside a block: the attention's qkv projection (3 · WIDTH) and the
+# feed-forward's hidden layer (mlp_ratio 2 · WIDTH).
 LENGTH, WIDTH = 8, 8
+TAP_WIDTHS = {"attention.qkv": 3 * WIDTH, "feed_forward.0": 2 * WIDTH}
+
+
+def tap_width(tap):
+    return next((width for suffix, width in TAP_WIDTHS.items() if tap.endswith(suffix)), WIDTH)
+
 # Small enough to train in a second: 4 steps an epoch, 3 epochs (so evaluations at steps 4, 8
 # and 12, then the final rows), snapshots at steps 6 and 12.
 CONFIG = f"""[run]
@@ -39,6 +47,7 @@ checkpoint_every = 0
 
 [dataset]
 plugin = "parity"
+format = "workbench"       # every batch padded to max_length, so every tap is [LENGTH, ...]
 train_size = 128
 validation_size = 32
 test_size = 32
@@ -162,10 +171,11 @@ class RecordReaderTest(unittest.TestCase):
             for tap in taps:
                 dataset = self.raw[f"snapshots/activations/{side}/{tap}"]
                 # Sequence taps of these networks are [L, D] per example.
-                self.assertEqual(dataset.attrs["example_shape"].tolist(), [LENGTH, WIDTH])
+                shape = [LENGTH, tap_width(tap)]
+                self.assertEqual(dataset.attrs["example_shape"].tolist(), shape, tap)
                 for snapshot in range(len(SNAPSHOT_STEPS)):
                     activations = self.record.activations(side, tap, snapshot)
-                    self.assertEqual(activations.shape, (dataset.shape[1], LENGTH, WIDTH))
+                    self.assertEqual(activations.shape, (dataset.shape[1], *shape))
                     np.testing.assert_array_equal(activations.reshape(dataset.shape[1:]),
                                                   dataset[snapshot])
 

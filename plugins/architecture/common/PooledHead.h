@@ -8,7 +8,8 @@
 namespace guidance::architecture {
 
 /// The tail of the convolutional plugins: global average pooling over height and width, tapped
-/// (the plugins declare it as their last tap, "pool"), then the linear classifier `head`.
+/// (the plugins declare it as their last tap, in both tap sets: the released extractor hooks the
+/// `AdaptiveAvgPool2d`), then the linear classifier `head`.
 /// @param features [B, C, H, W]
 inline void pool_and_classify(const torch::Tensor& features, torch::nn::Linear& head,
                               NetworkOutput& out) {

@@ -22,6 +22,25 @@ struct RecurrentSizes {
   double dropout;     ///< dropout between layers (not after the last), as torch applies it
 };
 
+/// Makes a batch-first recurrent module (make_elman_rnn, make_lstm) from input size to hidden size
+/// with the given number of stacked layers.
+template <typename Layer>
+using RecurrentFactory = Layer (*)(int64_t input, int64_t hidden, int64_t layers);
+
+/// @return a batch-first Elman RNN (tanh) from `input` to `hidden` features, `layers` deep.
+inline torch::nn::RNN make_elman_rnn(int64_t input, int64_t hidden, int64_t layers) {
+  return torch::nn::RNN(torch::nn::RNNOptions(input, hidden)
+                            .num_layers(layers)
+                            .nonlinearity(torch::kTanh)
+                            .batch_first(true));
+}
+
+/// @return a batch-first LSTM from `input` to `hidden` features, `layers` deep.
+inline torch::nn::LSTM make_lstm(int64_t input, int64_t hidden, int64_t layers) {
+  return torch::nn::LSTM(
+      torch::nn::LSTMOptions(input, hidden).num_layers(layers).batch_first(true));
+}
+
 /// @return for each sequence of `hidden` [B, L, H], its vector at the last position where `mask`
 /// [B, L] is true (position 0 for a sequence without any): [B, H].
 inline torch::Tensor at_last_valid(const torch::Tensor& hidden, const torch::Tensor& mask) {
@@ -33,14 +52,14 @@ inline torch::Tensor at_last_valid(const torch::Tensor& hidden, const torch::Ten
 /// A token embedding, a stack of single-layer recurrent modules (one per layer, so every layer's
 /// outputs can be tapped) and a linear head: per position for TokenPerPosition tasks, on the last
 /// valid position for Class tasks. `Layer` is torch::nn::RNN or torch::nn::LSTM.
-/// Taps: "layer1", "layer2", ...: each layer's outputs [B, L, H], TapLayout::Sequence.
+/// Taps: "layer1", "layer2", ...: each layer's outputs [B, L, H], TapLayout::Sequence, in both
+/// tap sets (the output sequence of an RNN/LSTM module, which the released extractor hooks, is
+/// also the block's output).
 template <typename Layer>
 class RecurrentNetwork : public Network {
  public:
-  /// Makes one batch-first single-layer recurrent module from input size to hidden size.
-  using LayerFactory = Layer (*)(int64_t input, int64_t hidden);
-
-  RecurrentNetwork(const TaskSpec& task, const RecurrentSizes& sizes, LayerFactory make_layer)
+  RecurrentNetwork(const TaskSpec& task, const RecurrentSizes& sizes,
+                   RecurrentFactory<Layer> make_layer)
       : task_(task),
         embedding_(register_module("embedding",
                                    torch::nn::Embedding(task.vocab_size, sizes.embedding))),
@@ -48,8 +67,8 @@ class RecurrentNetwork : public Network {
     int64_t input = sizes.embedding;
     for (int64_t i = 1; i <= sizes.layers; ++i) {
       const std::string name = "layer" + std::to_string(i);
-      layers_.push_back(register_module(name, make_layer(input, sizes.hidden)));
-      taps_.push_back({name, TapLayout::Sequence});
+      layers_.push_back(register_module(name, make_layer(input, sizes.hidden, 1)));
+      taps_.push_back({name, TapLayout::Sequence, kEveryTapSet});
       input = sizes.hidden;
     }
     head_ = register_module("head", torch::nn::Linear(sizes.hidden, task.num_outputs));
@@ -87,7 +106,7 @@ template <typename Layer>
 class RecurrentPlugin : public ArchitecturePlugin {
  public:
   RecurrentPlugin(std::string name, std::string summary,
-                  typename RecurrentNetwork<Layer>::LayerFactory make_layer)
+                  RecurrentFactory<Layer> make_layer)
       : name_(std::move(name)), summary_(std::move(summary)), make_layer_(make_layer) {}
 
   PluginInfo info() const override {
@@ -114,7 +133,7 @@ class RecurrentPlugin : public ArchitecturePlugin {
  private:
   std::string name_;
   std::string summary_;
-  typename RecurrentNetwork<Layer>::LayerFactory make_layer_;
+  RecurrentFactory<Layer> make_layer_;
 };
 
 }  // namespace guidance::architecture

@@ -14,6 +14,12 @@
 
 namespace guidance::architecture {
 
+/// What a SelfAttention computed: its two Linear layers' outputs.
+struct AttentionOutputs {
+  torch::Tensor qkv;  ///< [B, L, 3D], the packed query, key and value projections
+  torch::Tensor out;  ///< [B, L, D], the output projection: the attention's result
+};
+
 /// Multi-head self-attention by scaled dot products, with a boolean "may attend" mask.
 class SelfAttentionImpl : public torch::nn::Module {
  public:
@@ -29,13 +35,13 @@ class SelfAttentionImpl : public torch::nn::Module {
   /// @param x float [B, L, D]
   /// @param allowed bool [B, L, L] indexed (query, key): true where the query may attend to the
   ///        key. Every query must be allowed at least one key.
-  /// @return float [B, L, D]
-  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& allowed) {
+  /// @return the packed projections and the output, see AttentionOutputs
+  AttentionOutputs forward(const torch::Tensor& x, const torch::Tensor& allowed) {
     const int64_t batch = x.size(0), length = x.size(1), width = x.size(2);
+    AttentionOutputs out;
+    out.qkv = linear(*qkv_, x);
     // [B, L, 3, heads, head_width] -> three [B, heads, L, head_width]
-    auto qkv = linear(*qkv_, x)
-                   .view({batch, length, 3, heads_, width / heads_})
-                   .permute({2, 0, 3, 1, 4});
+    auto qkv = out.qkv.view({batch, length, 3, heads_, width / heads_}).permute({2, 0, 3, 1, 4});
     torch::Tensor query = qkv[0], key = qkv[1], value = qkv[2];
     auto scores = torch::matmul(query, key.transpose(-2, -1)) /
                   std::sqrt(static_cast<double>(width / heads_));
@@ -43,7 +49,8 @@ class SelfAttentionImpl : public torch::nn::Module {
                                 -std::numeric_limits<float>::infinity());
     auto weights = dropout_(torch::softmax(scores, -1));
     auto mixed = torch::matmul(weights, value).transpose(1, 2).reshape({batch, length, width});
-    return linear(*out_, mixed);
+    out.out = linear(*out_, mixed);
+    return out;
   }
 
  private:
@@ -64,14 +71,14 @@ struct TransformerSizes {
   double dropout;   ///< dropout on attention weights and sublayer outputs
 };
 
-/// What one block computed: its two sublayer outputs (the taps) and the updated stream.
-struct BlockOutputs {
-  torch::Tensor attention;     ///< [B, L, D], before the residual addition
-  torch::Tensor feed_forward;  ///< [B, L, D], before the residual addition
-  torch::Tensor stream;        ///< [B, L, D], the residual stream after the block
-};
-
 /// A pre-norm transformer block: x + attention(norm1(x)), then x + feed_forward(norm2(x)).
+///
+/// Its taps (tap_specs()), in call order, are the outputs of its LayerNorm and Linear layers, as a
+/// PyTorch block written the same way would have them hooked: "norm1", "attention.qkv", the
+/// attention's output projection, "norm2", "feed_forward.0" (before the GELU) and the
+/// feed-forward's last Linear. The two sublayer outputs are also the block taps (they were before
+/// tap sets), so each is listed once, in both sets, under its block name: "attention" is the
+/// module "attention.out" and "feed_forward" is the module "feed_forward.3".
 class TransformerBlockImpl : public torch::nn::Module {
  public:
   explicit TransformerBlockImpl(const TransformerSizes& sizes)
@@ -88,20 +95,35 @@ class TransformerBlockImpl : public torch::nn::Module {
                                   torch::nn::Linear(sizes.hidden, sizes.width)))),
         dropout_(register_module("dropout", torch::nn::Dropout(sizes.dropout))) {}
 
+  /// @return the taps of the block named `block` ("block1"), in the order forward() appends them.
+  static std::vector<TapSpec> tap_specs(const std::string& block, TapLayout layout) {
+    return {module_tap(block + ".norm1", layout),
+            module_tap(block + ".attention.qkv", layout),
+            {block + ".attention", layout, kEveryTapSet},
+            module_tap(block + ".norm2", layout),
+            module_tap(block + ".feed_forward.0", layout),
+            {block + ".feed_forward", layout, kEveryTapSet}};
+  }
+
+  /// Appends the block's taps (tap_specs()) to `taps`.
   /// @param x float [B, L, D]; @param allowed see SelfAttentionImpl::forward
-  BlockOutputs forward(const torch::Tensor& x, const torch::Tensor& allowed) {
-    BlockOutputs out;
-    out.attention = attention_(norm1_(x), allowed);
-    auto stream = x + dropout_(out.attention);
+  /// @return the residual stream after the block, [B, L, D]
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& allowed,
+                        std::vector<torch::Tensor>& taps) {
+    auto normed = norm1_(x);
+    AttentionOutputs attention = attention_(normed, allowed);
+    auto stream = x + dropout_(attention.out);
+    auto normed_stream = norm2_(stream);
     // The Sequential's layers one by one (it keeps the parameter names feed_forward.0.weight, ...),
-    // so that its Linear layers go through linear().
+    // so that its Linear layers go through linear() and the first one can be tapped.
     auto& layers = *feed_forward_;
-    auto hidden = layers.at<torch::nn::GELUImpl>(1).forward(
-        linear(layers.at<torch::nn::LinearImpl>(0), norm2_(stream)));
-    out.feed_forward = linear(layers.at<torch::nn::LinearImpl>(3),
-                              layers.at<torch::nn::DropoutImpl>(2).forward(hidden));
-    out.stream = stream + dropout_(out.feed_forward);
-    return out;
+    auto hidden = linear(layers.at<torch::nn::LinearImpl>(0), normed_stream);
+    auto activated = layers.at<torch::nn::GELUImpl>(1).forward(hidden);
+    auto feed_forward = linear(layers.at<torch::nn::LinearImpl>(3),
+                               layers.at<torch::nn::DropoutImpl>(2).forward(activated));
+    taps.insert(taps.end(), {normed, attention.qkv, attention.out, normed_stream, hidden,
+                             feed_forward});
+    return stream + dropout_(feed_forward);
   }
 
  private:
@@ -114,8 +136,7 @@ class TransformerBlockImpl : public torch::nn::Module {
 TORCH_MODULE(TransformerBlock);
 
 /// Base of the networks built around a stack of transformer blocks (vit, transformer): registers
-/// the blocks as "block1", "block2", ... and taps each block's attention and feed-forward output
-/// as "blockN.attention" and "blockN.feed_forward".
+/// the blocks as "block1", "block2", ... and taps each as TransformerBlockImpl describes.
 class TransformerBody : public Network {
  protected:
   explicit TransformerBody(const TransformerSizes& sizes) {
@@ -125,33 +146,51 @@ class TransformerBody : public Network {
     }
   }
 
-  /// @return the block taps, in forward order, with the given layout.
-  std::vector<TapSpec> block_taps(TapLayout layout) const {
+  /// @return the taps of every block, in forward order, with the given layout.
+  std::vector<TapSpec> taps_of_blocks(TapLayout layout) const {
     std::vector<TapSpec> specs;
     for (std::size_t i = 1; i <= blocks_.size(); ++i) {
-      const std::string block = "block" + std::to_string(i);
-      specs.push_back({block + ".attention", layout});
-      specs.push_back({block + ".feed_forward", layout});
+      auto block = TransformerBlockImpl::tap_specs("block" + std::to_string(i), layout);
+      specs.insert(specs.end(), block.begin(), block.end());
     }
     return specs;
   }
 
-  /// Runs every block, appending its two taps to `taps`.
+  /// Runs every block, appending its taps to `taps`.
   /// @return the residual stream after the last block, [B, L, D]
   torch::Tensor run_blocks(torch::Tensor x, const torch::Tensor& allowed,
                            std::vector<torch::Tensor>& taps) {
-    for (auto& block : blocks_) {
-      BlockOutputs out = block->forward(x, allowed);
-      taps.push_back(out.attention);
-      taps.push_back(out.feed_forward);
-      x = out.stream;
-    }
+    for (auto& block : blocks_) x = block->forward(x, allowed, taps);
     return x;
   }
 
  private:
   std::vector<TransformerBlock> blocks_;
 };
+
+/// The fixed position encoding of "Attention Is All You Need", computed as the authors' released
+/// `PositionalEncoding` does (rates exp(-ln(10000) · 2i / D)): sin(position · rate_i) on feature
+/// 2i, cos on feature 2i + 1.
+/// @return float [length, width]
+inline torch::Tensor sinusoidal_positions(int64_t length, int64_t width) {
+  auto position = torch::arange(length, torch::kLong).unsqueeze(1);
+  auto rate = torch::exp(torch::arange(0, width, 2, torch::kLong).to(torch::kFloat) *
+                         -(std::log(10000.0) / static_cast<double>(width)));
+  auto angle = position * rate;
+  auto table = torch::zeros({length, width});
+  using torch::indexing::Slice;
+  table.index_put_({Slice(), Slice(0, torch::indexing::None, 2)}, torch::sin(angle));
+  table.index_put_({Slice(), Slice(1, torch::indexing::None, 2)},
+                   torch::cos(angle.slice(1, 0, width / 2)));
+  return table;
+}
+
+/// @return the mean of `x` [B, L, D] over the positions where `mask` [B, L] is true: [B, D] (zeros
+/// for a sequence without any).
+inline torch::Tensor masked_mean(const torch::Tensor& x, const torch::Tensor& mask) {
+  auto weights = mask.to(x.scalar_type()).unsqueeze(-1);
+  return (x * weights).sum(1) / weights.sum(1).clamp_min(1.0);
+}
 
 /// @return the schema entries every transformer-based plugin shares: depth, width, heads,
 /// mlp_ratio and dropout, with small defaults that run on a CPU in seconds.

@@ -41,10 +41,14 @@ class ConvBlockImpl : public torch::nn::Module {
     if (sizes.batch_norm) norm_ = register_module("norm", torch::nn::BatchNorm2d(output));
   }
 
-  torch::Tensor forward(const torch::Tensor& x) {
+  // Appends the block's taps, the convolution's output and then the activation, as the network
+  // declares them.
+  torch::Tensor forward(const torch::Tensor& x, std::vector<torch::Tensor>& taps) {
     auto y = conv_(x);
+    taps.push_back(y);
     if (norm_) y = norm_(y);
-    return activate(activation_, y);
+    taps.push_back(activate(activation_, y));
+    return taps.back();
   }
 
  private:
@@ -61,11 +65,12 @@ class ConvnetNetwork : public Network {
     for (std::size_t i = 0; i < sizes_.channels.size(); ++i) {
       const std::string name = "block" + std::to_string(i + 1);
       blocks_.push_back(register_module(name, ConvBlock(input, sizes_.channels[i], sizes_)));
-      taps_.push_back({name, TapLayout::Flat});
-      if (sizes_.pools_after(i)) taps_.push_back({name + ".pool", TapLayout::Flat});
+      taps_.push_back(module_tap(name + ".conv"));
+      taps_.push_back(block_tap(name));
+      if (sizes_.pools_after(i)) taps_.push_back(block_tap(name + ".pool"));
       input = sizes_.channels[i];
     }
-    taps_.push_back({"pool", TapLayout::Flat});
+    taps_.push_back({"pool", TapLayout::Flat});  // the global pool is in both sets
     head_ = register_module("head", torch::nn::Linear(input, task.num_outputs));
   }
 
@@ -77,8 +82,7 @@ class ConvnetNetwork : public Network {
     auto x = input.inputs.is_cpu() ? input.inputs.contiguous(at::MemoryFormat::ChannelsLast)
                                    : input.inputs;
     for (std::size_t i = 0; i < blocks_.size(); ++i) {
-      x = blocks_[i](x);
-      out.taps.push_back(x);
+      x = blocks_[i](x, out.taps);
       if (sizes_.pools_after(i)) {
         x = sizes_.pool == Pooling::Max ? torch::max_pool2d(x, 2) : torch::avg_pool2d(x, 2);
         out.taps.push_back(x);
@@ -103,7 +107,8 @@ class ConvnetPlugin : public ArchitecturePlugin {
   PluginInfo info() const override {
     return {kName, "1.0.0",
             "plain CNN without residual connections: conv blocks with optional 2x2 pooling, "
-            "global average pool, linear head; taps every block and pooling",
+            "global average pool, linear head; taps every convolution (module set), every block "
+            "and 2x2 pooling (block set) and the global pool (both)",
             {
                 ParamSpec::integers("channels", {16, 32, 64},
                                     "output channels of each conv block, one block per entry")

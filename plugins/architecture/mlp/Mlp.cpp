@@ -16,25 +16,30 @@ constexpr const char* kName = "mlp";
 struct MlpSizes {
   int64_t depth;
   int64_t width;
+  int64_t first_width;
   bool batch_norm;
   double dropout;
   Activation activation;
 };
 
-// One hidden layer: linear, optional batch norm, activation; dropout is applied after the tap so
+// One hidden layer: linear, optional batch norm, activation; dropout is applied after the taps so
 // the tapped representation is the layer's own, not a randomly thinned copy.
 class HiddenLayerImpl : public torch::nn::Module {
  public:
-  HiddenLayerImpl(int64_t input, const MlpSizes& sizes)
+  HiddenLayerImpl(int64_t input, int64_t output, const MlpSizes& sizes)
       : activation_(sizes.activation),
-        linear_(register_module("linear", torch::nn::Linear(input, sizes.width))) {
-    if (sizes.batch_norm) norm_ = register_module("norm", torch::nn::BatchNorm1d(sizes.width));
+        linear_(register_module("linear", torch::nn::Linear(input, output))) {
+    if (sizes.batch_norm) norm_ = register_module("norm", torch::nn::BatchNorm1d(output));
   }
 
-  torch::Tensor forward(const torch::Tensor& x) {
+  // Appends the layer's taps, the linear output and then the activation, as the network
+  // declares them.
+  torch::Tensor forward(const torch::Tensor& x, std::vector<torch::Tensor>& taps) {
     auto y = linear(*linear_, x);
+    taps.push_back(y);
     if (norm_) y = norm_(y);
-    return activate(activation_, y);
+    taps.push_back(activate(activation_, y));
+    return taps.back();
   }
 
  private:
@@ -52,9 +57,11 @@ class MlpNetwork : public Network {
     for (int64_t size : task.input_shape) input *= size;
     for (int64_t i = 1; i <= sizes.depth; ++i) {
       const std::string name = "layer" + std::to_string(i);
-      layers_.push_back(register_module(name, HiddenLayer(input, sizes)));
-      taps_.push_back({name, TapLayout::Flat});
-      input = sizes.width;
+      const int64_t output = i == 1 && sizes.first_width > 0 ? sizes.first_width : sizes.width;
+      layers_.push_back(register_module(name, HiddenLayer(input, output, sizes)));
+      taps_.push_back(module_tap(name + ".linear"));
+      taps_.push_back(block_tap(name));
+      input = output;
     }
     head_ = register_module("head", torch::nn::Linear(input, task.num_outputs));
   }
@@ -63,11 +70,7 @@ class MlpNetwork : public Network {
     check_image_input(task_, input);
     NetworkOutput out;
     auto x = input.inputs.flatten(1);
-    for (auto& layer : layers_) {
-      x = layer(x);
-      out.taps.push_back(x);
-      x = dropout_(x);
-    }
+    for (auto& layer : layers_) x = dropout_(layer(x, out.taps));
     out.logits = linear(*head_, x);
     return out;
   }
@@ -87,14 +90,19 @@ class MlpPlugin : public ArchitecturePlugin {
   PluginInfo info() const override {
     return {kName, "1.0.0",
             "fully connected network on the flattened image (the paper's Deep and Wide FCN); "
-            "taps every hidden layer",
+            "taps every hidden layer's linear output (module set) and activation (block set)",
             {
-                ParamSpec::integer("depth", 3, "hidden layers (the paper's Deep FCN: 50)")
+                ParamSpec::integer("depth", 3,
+                                   "hidden layers (the released Deep FCN: 48; Wide FCN: 3)")
                     .between(1, 1000),
                 ParamSpec::integer("width", 128,
-                                   "units per hidden layer (the paper's Wide FCN: a few very "
-                                   "wide layers)")
+                                   "units per hidden layer (the released Deep FCN: 1024; Wide "
+                                   "FCN: 8192)")
                     .between(1, 65536),
+                ParamSpec::integer("first_width", 0,
+                                   "units of the first hidden layer; 0: width (the released "
+                                   "Deep FCN: 2048)")
+                    .between(0, 65536),
                 ParamSpec::boolean("batch_norm", false,
                                    "batch normalisation between each linear layer and its "
                                    "activation"),
@@ -109,6 +117,7 @@ class MlpPlugin : public ArchitecturePlugin {
     MlpSizes sizes;
     sizes.depth = params.integer("depth");
     sizes.width = params.integer("width");
+    sizes.first_width = params.integer("first_width");
     sizes.batch_norm = params.boolean("batch_norm");
     sizes.dropout = params.real("dropout");
     sizes.activation = parse_activation(params.string("activation"));

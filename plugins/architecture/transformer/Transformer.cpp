@@ -1,4 +1,3 @@
-#include <cmath>
 #include <memory>
 #include <string>
 #include <vector>
@@ -13,16 +12,6 @@ namespace {
 
 constexpr const char* kName = "transformer";
 
-// The fixed encoding of "Attention Is All You Need": sin on even features, cos on odd ones.
-torch::Tensor sinusoidal_positions(int64_t length, int64_t width) {
-  auto position = torch::arange(length, torch::kFloat).unsqueeze(1);
-  auto feature = torch::arange(width, torch::kLong);
-  auto rate = torch::pow(10000.0, (feature.div(2, "floor") * 2).to(torch::kFloat) / width);
-  auto angle = position / rate.unsqueeze(0);
-  return torch::where(feature.remainder(2).eq(0).unsqueeze(0), torch::sin(angle),
-                      torch::cos(angle));
-}
-
 // A query may attend to real keys (and, if causal, only to those not after it). Each position may
 // always attend to itself so that padded queries never face an all-masked row (NaN softmax);
 // padded keys stay invisible to real queries, so padding cannot influence real positions.
@@ -33,11 +22,6 @@ torch::Tensor allowed_attention(const torch::Tensor& mask, bool causal) {
     allowed = allowed.logical_and(torch::ones({length, length}, mask.options()).tril());
   }
   return allowed.logical_or(torch::eye(length, mask.options()));
-}
-
-torch::Tensor masked_mean(const torch::Tensor& x, const torch::Tensor& mask) {
-  auto weights = mask.to(x.scalar_type()).unsqueeze(-1);
-  return (x * weights).sum(1) / weights.sum(1).clamp_min(1.0);
 }
 
 class TransformerNetwork : public TransformerBody {
@@ -64,11 +48,16 @@ class TransformerNetwork : public TransformerBody {
     const int64_t length = input.inputs.size(1);
     auto x = embedding_(input.inputs) + positions_.slice(0, 0, length);
     x = norm_(run_blocks(x, allowed_attention(input.mask, causal_), out.taps));
+    out.taps.push_back(x);
     out.logits = linear(*head_, causal_ ? x : masked_mean(x, input.mask));
     return out;
   }
 
-  std::vector<TapSpec> taps() const override { return block_taps(TapLayout::Sequence); }
+  std::vector<TapSpec> taps() const override {
+    auto specs = taps_of_blocks(TapLayout::Sequence);
+    specs.push_back(module_tap("norm", TapLayout::Sequence));
+    return specs;
+  }
 
  private:
   TaskSpec task_;
@@ -88,7 +77,8 @@ class TransformerPlugin : public ArchitecturePlugin {
                          .one_of({"learned", "sinusoidal"}));
     return {kName, "1.0.0",
             "transformer over tokens: causal decoder for per-position targets, mean-pooled "
-            "encoder for class targets; taps every attention and feed-forward output",
+            "encoder for class targets; taps every attention and feed-forward output (block "
+            "set) and every LayerNorm and Linear output but the head's (module set)",
             params};
   }
 

@@ -30,18 +30,24 @@ class VitNetwork : public TransformerBody {
         (task.input_shape[1] / patch) * (task.input_shape[2] / patch) + (cls_pool ? 1 : 0);
     if (cls_pool) cls_ = register_parameter("cls", torch::randn({1, 1, sizes.width}) * 0.02);
     positions_ = register_parameter("positions", torch::randn({1, tokens, sizes.width}) * 0.02);
-    taps_ = block_taps(TapLayout::Flat);
-    taps_.push_back({"pool", TapLayout::Flat});
+    taps_.push_back(module_tap("patches"));
+    auto blocks = taps_of_blocks(TapLayout::Flat);
+    taps_.insert(taps_.end(), blocks.begin(), blocks.end());
+    taps_.push_back(module_tap("norm"));
+    taps_.push_back(block_tap("pool"));
   }
 
   NetworkOutput forward(const NetworkInput& input) override {
     check_image_input(task_, input);
     NetworkOutput out;
-    auto x = patches_(input.inputs).flatten(2).transpose(1, 2);
+    auto patches = patches_(input.inputs);
+    out.taps.push_back(patches);
+    auto x = patches.flatten(2).transpose(1, 2);
     if (cls_pool_) x = torch::cat({cls_.expand({x.size(0), 1, x.size(2)}), x}, 1);
     x = x + positions_;
     auto everywhere = torch::ones({1, x.size(1), x.size(1)}, x.options().dtype(torch::kBool));
     x = norm_(run_blocks(x, everywhere, out.taps));
+    out.taps.push_back(x);
     auto pooled = cls_pool_ ? x.select(1, 0) : x.mean(1);
     out.taps.push_back(pooled);
     out.logits = linear(*head_, pooled);
@@ -74,7 +80,8 @@ class VitPlugin : public ArchitecturePlugin {
                          .one_of({"cls", "mean"}));
     return {kName, "1.0.0",
             "vision transformer over image patches; taps every attention and feed-forward "
-            "output (flattened over tokens) and the pooled representation",
+            "output and the pooled representation (block set), and the patch embedding and "
+            "every LayerNorm and Linear output but the head's (module set)",
             params};
   }
 

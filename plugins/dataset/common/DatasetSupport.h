@@ -6,13 +6,32 @@
 #include <sstream>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <torch/torch.h>
 
 #include "guidance/api/Dataset.h"
+#include "guidance/api/Params.h"
 
 namespace guidance::datasets {
+
+/// The `format` values of the datasets that reproduce a task of the authors' released code: that
+/// code's layout, or the workbench's earlier one.
+inline constexpr const char* kReleasedFormat = "released";
+inline constexpr const char* kWorkbenchFormat = "workbench";
+
+/// @return the `format` parameter spec, "released" by default.
+/// @param doc what each format means for this dataset
+inline ParamSpec format_param(std::string doc) {
+  return ParamSpec::string("format", kReleasedFormat, std::move(doc))
+      .one_of({kReleasedFormat, kWorkbenchFormat});
+}
+
+/// @return whether `params` ask for the released format (see format_param()).
+inline bool released_format(const Params& params) {
+  return params.string("format") == kReleasedFormat;
+}
 
 /// @return `path` as given if absolute or if there is no base directory, else base/path.
 inline std::string resolve_path(const DatasetContext& context, const std::string& path) {

@@ -17,35 +17,49 @@
 
 namespace guidance::datasets {
 
-/// @return the `train_size`, `validation_size` and `test_size` parameter specs of a generated
-/// dataset, and its `min_length` and `max_length`.
-inline std::vector<ParamSpec> generated_params(int64_t min_length, int64_t max_length) {
+/// A range of sequence lengths, both ends included.
+struct LengthRange {
+  int64_t min_length = 0;
+  int64_t max_length = 0;
+};
+
+/// @return the `min_length`, `max_length` (0 = the format's default) and `train_size`,
+/// `validation_size`, `test_size` parameter specs of a generated dataset.
+/// @param sizes the default split sizes: train, validation, test
+inline std::vector<ParamSpec> generated_params(std::array<int64_t, 3> sizes) {
   return {
-      ParamSpec::integer("min_length", min_length, "shortest sequence generated").between(1, 4096),
-      ParamSpec::integer("max_length", max_length, "longest sequence generated").between(1, 4096),
-      ParamSpec::integer("train_size", 10000, "examples in the train split").between(1, 10000000),
-      ParamSpec::integer("validation_size", 1000, "examples in the validation split").between(0, 10000000),
-      ParamSpec::integer("test_size", 1000, "examples in the test split").between(0, 10000000)};
+      ParamSpec::integer("min_length", 0, "shortest sequence generated; 0 = the format's default")
+          .between(0, 4096),
+      ParamSpec::integer("max_length", 0, "longest sequence generated; 0 = the format's default")
+          .between(0, 4096),
+      ParamSpec::integer("train_size", sizes[0], "examples in the train split").between(1, 10000000),
+      ParamSpec::integer("validation_size", sizes[1], "examples in the validation split")
+          .between(0, 10000000),
+      ParamSpec::integer("test_size", sizes[2], "examples in the test split").between(0, 10000000)};
 }
 
 /// The lengths and split sizes set by generated_params().
 struct GeneratedShape {
-  int64_t min_length = 0;
-  int64_t max_length = 0;
+  LengthRange lengths;
   std::array<int64_t, 3> sizes{};  ///< train, validation, test
 };
 
-/// Reads the parameters of generated_params(); throws std::invalid_argument naming the dataset if
-/// min_length exceeds max_length.
-inline GeneratedShape generated_shape(const Params& params, const std::string& dataset) {
-  GeneratedShape shape{params.integer("min_length"),
-                       params.integer("max_length"),
+/// Reads the parameters of generated_params(); a length left at 0 takes its value from
+/// `defaults`. Throws std::invalid_argument naming the dataset if min_length exceeds max_length.
+inline GeneratedShape generated_shape(const Params& params, const std::string& dataset,
+                                      LengthRange defaults) {
+  auto or_default = [&](const char* key, int64_t fallback) {
+    const int64_t value = params.integer(key);
+    return value == 0 ? fallback : value;
+  };
+  GeneratedShape shape{{or_default("min_length", defaults.min_length),
+                        or_default("max_length", defaults.max_length)},
                        {params.integer("train_size"), params.integer("validation_size"),
                         params.integer("test_size")}};
-  if (shape.min_length > shape.max_length) {
+  if (shape.lengths.min_length > shape.lengths.max_length) {
     throw std::invalid_argument("dataset '" + dataset + "': min_length " +
-                                std::to_string(shape.min_length) + " exceeds max_length " +
-                                std::to_string(shape.max_length));
+                                std::to_string(shape.lengths.min_length) + " exceeds max_length " +
+                                std::to_string(shape.lengths.max_length));
   }
   return shape;
 }

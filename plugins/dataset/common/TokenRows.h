@@ -1,5 +1,6 @@
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <string>
 #include <utility>
@@ -11,7 +12,7 @@
 
 namespace guidance::datasets {
 
-/// The padding token of every token dataset here.
+/// The padding token of the token datasets here (the released parity format pads with 2).
 inline constexpr int64_t kPadToken = 0;
 
 /// Variable-length rows padded into one tensor.
@@ -39,16 +40,25 @@ inline PackedRows pack_rows(const std::vector<std::vector<int64_t>>& rows, int64
   return packed;
 }
 
-/// @return the task of a token dataset whose inputs are padded to `length` with kPadToken.
+/// @return the length of the longest row (0 for none): the width of a batch padded to its own
+/// longest example.
+inline int64_t longest_row(const std::vector<std::vector<int64_t>>& rows) {
+  size_t longest = 0;
+  for (const auto& row : rows) longest = std::max(longest, row.size());
+  return static_cast<int64_t>(longest);
+}
+
+/// @return the task of a token dataset whose inputs are at most `length` tokens, padded with
+/// `pad`.
 inline TaskSpec token_task(std::string name, int64_t length, int64_t vocab_size,
                            TargetKind target_kind, int64_t num_outputs,
-                           std::vector<std::string> measures) {
+                           std::vector<std::string> measures, int64_t pad = kPadToken) {
   TaskSpec task;
   task.name = std::move(name);
   task.input_kind = InputKind::Tokens;
   task.input_shape = {length};
   task.vocab_size = vocab_size;
-  task.pad_token = kPadToken;
+  task.pad_token = pad;
   task.target_kind = target_kind;
   task.num_outputs = num_outputs;
   task.measures = std::move(measures);

@@ -13,33 +13,47 @@ namespace guidance::datasets {
 namespace {
 
 constexpr const char* kName = "parity";
-constexpr int64_t kBitZero = 1;  // bit b is token kBitZero + b
 constexpr int64_t kVocabulary = 3;
+
+// How a format writes bit strings.
+struct ParityLayout {
+  int64_t bit_zero;        // bit b is token bit_zero + b
+  int64_t pad;
+  bool pad_to_longest;     // batch width: its longest string, or max_length
+  ClassLoss loss;
+  LengthRange lengths;     // used where min_length / max_length are 0
+};
+
+// The authors' layout: bits are tokens 0 and 1, padding 2 up to the batch's longest string, and
+// the loss a BCEWithLogits of the 2 logits against one_hot(label).
+constexpr ParityLayout kReleased{0, 2, true, ClassLoss::OneHotBinaryCrossEntropy, {2, 50}};
+constexpr ParityLayout kWorkbench{1, kPadToken, false, ClassLoss::CrossEntropy, {1, 20}};
 
 class ParityDataset final : public GeneratedDataset {
  public:
-  ParityDataset(const GeneratedShape& shape, uint64_t seed)
-      : GeneratedDataset(make_task(shape.max_length), shape.sizes, seed),
-        min_length_(shape.min_length),
-        max_length_(shape.max_length) {}
+  ParityDataset(const ParityLayout& layout, const GeneratedShape& shape, uint64_t seed)
+      : GeneratedDataset(make_task(layout, shape.lengths.max_length), shape.sizes, seed),
+        layout_(layout),
+        lengths_(shape.lengths) {}
 
  protected:
   Batch generate(std::vector<ExampleRng>& sources) const override {
     std::vector<std::vector<int64_t>> rows;
     std::vector<int64_t> parities;
     for (ExampleRng& rng : sources) {
-      const int64_t length = rng.between(min_length_, max_length_);
+      const int64_t length = rng.between(lengths_.min_length, lengths_.max_length);
       std::vector<int64_t> row;
       int64_t ones = 0;
       for (int64_t t = 0; t < length; ++t) {
         const auto bit = static_cast<int64_t>(rng.below(2));
         ones += bit;
-        row.push_back(kBitZero + bit);
+        row.push_back(layout_.bit_zero + bit);
       }
       rows.push_back(std::move(row));
       parities.push_back(ones % 2);
     }
-    PackedRows packed = pack_rows(rows, max_length_, kPadToken);
+    const int64_t width = layout_.pad_to_longest ? longest_row(rows) : lengths_.max_length;
+    PackedRows packed = pack_rows(rows, width, layout_.pad);
     Batch batch;
     batch.inputs = packed.tokens;
     batch.mask = packed.mask;
@@ -48,26 +62,36 @@ class ParityDataset final : public GeneratedDataset {
   }
 
  private:
-  static TaskSpec make_task(int64_t max_length) {
-    return token_task(kName, max_length, kVocabulary, TargetKind::Class, 2, {measures::kTop1});
+  static TaskSpec make_task(const ParityLayout& layout, int64_t max_length) {
+    TaskSpec task = token_task(kName, max_length, kVocabulary, TargetKind::Class, 2,
+                               {measures::kTop1}, layout.pad);
+    task.class_loss = layout.loss;
+    return task;
   }
 
-  int64_t min_length_;
-  int64_t max_length_;
+  ParityLayout layout_;
+  LengthRange lengths_;
 };
 
 class ParityPlugin final : public DatasetPlugin {
  public:
   PluginInfo info() const override {
-    return {kName, "1.0.0",
-            "parity of random bit strings of varying length (tokens: pad 0, bit 0 -> 1, "
-            "bit 1 -> 2); classes: even 0, odd 1",
-            generated_params(1, 20)};
+    PluginInfo info{kName, "1.1.0",
+                    "parity of random bit strings of varying length; classes: even 0, odd 1",
+                    {format_param(
+                        "released: bits 0 and 1, pad 2 to the batch's longest string, lengths "
+                        "2-50 by default, loss BCEWithLogits against one_hot(parity); "
+                        "workbench: pad 0, bits 1 and 2, padded to max_length, lengths 1-20 by "
+                        "default, loss cross-entropy")}};
+    for (auto& spec : generated_params({80000, 10000, 10000})) info.params.push_back(std::move(spec));
+    return info;
   }
 
   std::shared_ptr<Dataset> open(const Params& params,
                                 const DatasetContext& context) const override {
-    return std::make_shared<ParityDataset>(generated_shape(params, kName), context.seed);
+    const ParityLayout& layout = released_format(params) ? kReleased : kWorkbench;
+    return std::make_shared<ParityDataset>(layout, generated_shape(params, kName, layout.lengths),
+                                           context.seed);
   }
 };
 

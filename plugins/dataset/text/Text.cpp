@@ -46,33 +46,62 @@ std::vector<std::string> characters(const std::string& text) {
   return tokens;
 }
 
+// Word tokens as the first stage of the released tokenizer (BERT's basic tokenizer, cased) cuts
+// them: whitespace separates words, each ASCII punctuation character is a token of its own, and
+// every line end is a token (the released code writes [SEP] there). A whole word "<unk>",
+// WikiText's own marker, is the unknown token, as the released code maps it to [UNK]. Neither
+// marker can arise otherwise, since '<' and '>' are punctuation.
+constexpr const char* kUnknownMarker = "<unk>";
+constexpr const char* kLineEnd = "<eol>";
+
 std::vector<std::string> words(const std::string& text) {
   std::vector<std::string> tokens;
   std::string word;
+  auto end_word = [&] {
+    if (word == kUnknownMarker) {
+      tokens.push_back(kUnknownMarker);
+    } else {
+      std::string piece;
+      for (char c : word) {
+        const auto byte = static_cast<unsigned char>(c);
+        if (byte < 0x80 && std::ispunct(byte)) {
+          if (!piece.empty()) tokens.push_back(std::move(piece));
+          piece.clear();
+          tokens.emplace_back(1, c);
+        } else {
+          piece += c;
+        }
+      }
+      if (!piece.empty()) tokens.push_back(std::move(piece));
+    }
+    word.clear();
+  };
   for (char c : text) {
     if (std::isspace(static_cast<unsigned char>(c))) {
-      if (!word.empty()) tokens.push_back(std::move(word));
-      word.clear();
+      end_word();
+      if (c == '\n') tokens.push_back(kLineEnd);
     } else {
       word += c;
     }
   }
-  if (!word.empty()) tokens.push_back(std::move(word));
+  end_word();
   return tokens;
 }
 
 // Ids by decreasing frequency in the training portion, ties in byte order, so the vocabulary
 // does not depend on where in the file a token first appears.
 std::unordered_map<std::string, int64_t> build_vocabulary(const std::vector<std::string>& train,
-                                                          int64_t min_count) {
+                                                          int64_t min_count, int64_t limit) {
   std::map<std::string, int64_t> counts;
   for (const auto& token : train) ++counts[token];
+  counts.erase(kUnknownMarker);
   std::vector<std::pair<std::string, int64_t>> kept;
   for (const auto& [token, count] : counts) {
     if (count >= min_count) kept.emplace_back(token, count);
   }
   std::stable_sort(kept.begin(), kept.end(),
                    [](const auto& a, const auto& b) { return a.second > b.second; });
+  if (limit > 0 && static_cast<int64_t>(kept.size()) > limit) kept.resize(static_cast<size_t>(limit));
   std::unordered_map<std::string, int64_t> ids;
   for (const auto& entry : kept) {
     ids.emplace(entry.first, kFirstWord + static_cast<int64_t>(ids.size()));
@@ -80,21 +109,26 @@ std::unordered_map<std::string, int64_t> build_vocabulary(const std::vector<std:
   return ids;
 }
 
+// Example w of a portion is the window of tokens starting at w * stride. Released format: only
+// whole windows of `context` tokens, whose position t predicts token t + 1 of the same window
+// (the last position predicts nothing), as the released code cuts its token stream. Workbench
+// format: `context` inputs each predicting the token after it, windows continuing until one
+// reaches the portion's last token, the last possibly shorter and padded.
 class TextDataset final : public Dataset {
  public:
   TextDataset(TaskSpec task, std::array<std::vector<int64_t>, 3> portions, int64_t context,
-              int64_t stride)
+              int64_t stride, bool whole_windows)
       : task_(std::move(task)),
         portions_(std::move(portions)),
         context_(context),
-        stride_(stride) {}
+        stride_(stride),
+        whole_windows_(whole_windows) {}
 
   const TaskSpec& task() const override { return task_; }
 
-  // Windows start every `stride` tokens until one reaches the portion's last token; the last
-  // may be shorter than `context` and is padded.
   int64_t size(Split split) const override {
     const auto tokens = static_cast<int64_t>(of(split).size());
+    if (whole_windows_) return tokens < context_ ? 0 : 1 + (tokens - context_) / stride_;
     if (tokens < 2) return 0;
     if (tokens - 1 <= context_) return 1;
     return 1 + (tokens - 1 - context_ + stride_ - 1) / stride_;
@@ -106,17 +140,21 @@ class TextDataset final : public Dataset {
     std::vector<std::vector<int64_t>> targets;
     for (int64_t window : checked_indices(indices, size(split), split, task_.name)) {
       const int64_t start = window * stride_;
-      const int64_t length = std::min(context_, static_cast<int64_t>(ids.size()) - 1 - start);
+      const int64_t length =
+          whole_windows_ ? context_
+                         : std::min(context_, static_cast<int64_t>(ids.size()) - 1 - start);
+      const int64_t predicted = whole_windows_ ? context_ - 1 : length;
       const auto first = ids.begin() + start;
       inputs.emplace_back(first, first + length);
-      targets.emplace_back(first + 1, first + 1 + length);
+      targets.emplace_back(first + 1, first + 1 + predicted);
     }
     PackedRows packed_inputs = pack_rows(inputs, context_, kPadToken);
+    PackedRows packed_targets = pack_rows(targets, context_, kPadToken);
     Batch batch;
     batch.inputs = packed_inputs.tokens;
     batch.mask = packed_inputs.mask;
-    batch.targets = pack_rows(targets, context_, kPadToken).tokens;
-    batch.target_mask = packed_inputs.mask.clone();
+    batch.targets = packed_targets.tokens;
+    batch.target_mask = packed_targets.mask;
     return batch;
   }
 
@@ -129,6 +167,7 @@ class TextDataset final : public Dataset {
   std::array<std::vector<int64_t>, 3> portions_;
   int64_t context_;
   int64_t stride_;
+  bool whole_windows_;
 };
 
 class TextPlugin final : public DatasetPlugin {
@@ -136,15 +175,22 @@ class TextPlugin final : public DatasetPlugin {
   PluginInfo info() const override {
     return {
         kName,
-        "1.0.0",
-        "next-token language modelling over a local text file, by characters or words",
+        "1.1.0",
+        "next-token language modelling over a local text file, by words or characters",
         {ParamSpec::string("path", "", "the UTF-8 text file").mandatory(),
-         ParamSpec::string("level", "char",
-                           "tokens are characters or whitespace-separated "
-                           "words")
-             .one_of({"char", "word"}),
-         ParamSpec::integer("context", 128, "tokens per example window").between(1, 65536),
+         ParamSpec::string("unit", "word",
+                           "word: whitespace-separated words, ASCII punctuation and line ends "
+                           "as tokens of their own; character: UTF-8 code points")
+             .one_of({"word", "character"}),
+         format_param("released: whole windows of `context` tokens, position t predicting "
+                      "token t + 1 of the window; workbench: every window position predicts "
+                      "the token after it, the last window padded"),
+         ParamSpec::integer("context", 256, "tokens per example window").between(2, 65536),
          ParamSpec::integer("stride", 0, "tokens between window starts; 0 = context").at_least(0),
+         ParamSpec::integer("vocab_size", 0,
+                            "keep the vocab_size most frequent training tokens, the rest become "
+                            "<unk>; 0 = all (pad and <unk> come on top)")
+             .at_least(0),
          ParamSpec::integer("min_count", 1,
                             "tokens seen fewer times in the training portion become <unk>")
              .at_least(1),
@@ -168,31 +214,35 @@ class TextPlugin final : public DatasetPlugin {
     const std::string content = read_binary_file(path);
     if (content.empty()) throw std::runtime_error(path + ": the file is empty");
     const std::vector<std::string> tokens =
-        params.string("level") == "word" ? words(content) : characters(content);
+        params.string("unit") == "word" ? words(content) : characters(content);
     const auto total = static_cast<int64_t>(tokens.size());
     const auto validation_count = static_cast<int64_t>(std::floor(total * validation_fraction));
     const auto test_count = static_cast<int64_t>(std::floor(total * test_fraction));
     const int64_t train_count = total - validation_count - test_count;
-    if (train_count < 2) {
+    const int64_t window = params.integer("context");
+    const bool whole_windows = released_format(params);
+    const int64_t needed = whole_windows ? window : 2;
+    if (train_count < needed) {
       throw std::runtime_error(path + ": too short: " + std::to_string(total) + " tokens leave " +
-                               std::to_string(train_count) +
-                               " for training, at least 2 are needed");
+                               std::to_string(train_count) + " for training, at least " +
+                               std::to_string(needed) + " are needed" +
+                               (whole_windows ? " (one window of `context` tokens)" : ""));
     }
     const std::vector<std::string> train(tokens.begin(), tokens.begin() + train_count);
-    const auto vocabulary = build_vocabulary(train, params.integer("min_count"));
+    const auto vocabulary =
+        build_vocabulary(train, params.integer("min_count"), params.integer("vocab_size"));
     std::array<std::vector<int64_t>, 3> portions;
     for (int64_t t = 0; t < total; ++t) {
       const size_t portion = t < train_count ? 0 : t < train_count + validation_count ? 1 : 2;
       auto found = vocabulary.find(tokens[static_cast<size_t>(t)]);
       portions[portion].push_back(found == vocabulary.end() ? kUnknown : found->second);
     }
-    const int64_t window = params.integer("context");
     const int64_t stride = params.integer("stride") == 0 ? window : params.integer("stride");
     const int64_t vocab_size = kFirstWord + static_cast<int64_t>(vocabulary.size());
     return std::make_shared<TextDataset>(
         token_task(kName, window, vocab_size, TargetKind::TokenPerPosition, vocab_size,
                    {measures::kPerplexity, measures::kTokenAccuracy}),
-        std::move(portions), window, stride);
+        std::move(portions), window, stride, whole_windows);
   }
 };
 

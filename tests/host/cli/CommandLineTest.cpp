@@ -190,14 +190,17 @@ TEST_F(GuidanceCommandLine, CheckVerboseListsEachNetworksTapsWithShapesAndTheLay
   testing::CommandResult verbose = run_guidance_here({"check", "--verbose", config_});
   ASSERT_EQ(verbose.exit_code, 0) << verbose.err;
   EXPECT_THAT(verbose.out, HasSubstr("shapes on a batch of 2 training examples"));
-  EXPECT_THAT(verbose.out, HasSubstr("target rnn taps:"));
-  EXPECT_THAT(verbose.out, HasSubstr("guide transformer taps:"));
-  // Token tasks give sequence taps: [batch 2, length, features].
-  EXPECT_TRUE(std::regex_search(verbose.out, std::regex(R"(\n      \S+ +sequence +\[2, \d+, \d+\]\n)")))
+  EXPECT_THAT(verbose.out, HasSubstr("target rnn taps ("));
+  EXPECT_THAT(verbose.out, HasSubstr("guide transformer taps ("));
+  // Each tap with its sets; token tasks give sequence taps: [batch 2, length, features].
+  EXPECT_TRUE(std::regex_search(
+      verbose.out, std::regex(R"(\n      \S+ +modules,blocks +sequence +\[2, \d+, \d+\]\n)")))
       << verbose.out;
   std::smatch pairs;
   ASSERT_TRUE(std::regex_search(plain.out, pairs, std::regex(R"(on (\d+) pairs)"))) << plain.out;
-  std::string listed = verbose.out.substr(verbose.out.find("layer pairs (guide tap -> target tap):"));
+  const size_t title = verbose.out.find("layer pairs (guide tap -> target tap), uniform_map");
+  ASSERT_NE(title, std::string::npos) << verbose.out;
+  std::string listed = verbose.out.substr(title);
   const std::regex pair_line(R"(\n      \S+ -> \S+)");
   std::ptrdiff_t pair_lines = std::distance(
       std::sregex_iterator(listed.begin(), listed.end(), pair_line), std::sregex_iterator());

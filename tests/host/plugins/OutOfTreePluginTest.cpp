@@ -79,7 +79,8 @@ hidden = 16
 )");
   testing::CommandResult checked = testing::run_cli("--plugin-dir '" + drop + "' check '" + config + "'");
   EXPECT_EQ(checked.exit_code, 0) << checked.err;
-  EXPECT_THAT(checked.out, HasSubstr("target example-perceptron (2 taps)"));
+  EXPECT_THAT(checked.out,
+              HasSubstr("target example-perceptron (2 taps, 2 in tap_set 'modules')"));
 }
 
 }  // namespace

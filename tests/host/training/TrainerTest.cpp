@@ -1,3 +1,4 @@
+#include <cmath>
 #include <filesystem>
 
 #include "host/common/Errors.h"
@@ -147,7 +148,7 @@ TEST(Trainer, ObserversHearOfACheckpointBeforeItIsWritten) {
   EXPECT_TRUE(std::filesystem::exists(settings.checkpoint_path));
 }
 
-TEST(GuidanceLoss, TokenwiseComparisonIgnoresPaddingPositions) {
+TEST(GuidanceLoss, MaskedTokenwiseComparisonIgnoresPaddingPositions) {
   SmallRun run;
   torch::manual_seed(3);
   torch::Tensor target = torch::randn({6, 4, 5}, torch::kDouble);
@@ -156,13 +157,16 @@ TEST(GuidanceLoss, TokenwiseComparisonIgnoresPaddingPositions) {
   mask.index_put_({torch::indexing::Slice(3, 6), 3}, false);  // last position padded for 3 rows
   std::vector<TapSpec> specs = {{"s", TapLayout::Sequence}};
   std::vector<TapPair> pairs = {{0, 0, "s", "s"}};
-  double before = guidance_terms(*run.metric, pairs, specs, specs, {guide}, {target}, mask, true)
-                      .total.item<double>();
+  const SequenceComparison masked_tokenwise{true, true};
+  double before =
+      guidance_terms(*run.metric, pairs, specs, specs, {guide}, {target}, mask, masked_tokenwise)
+          .total.item<double>();
   // Changing activations at padded positions must not change the distance.
   torch::Tensor altered = target.clone();
   altered.index_put_({torch::indexing::Slice(3, 6), 3}, 100.0);
-  double after = guidance_terms(*run.metric, pairs, specs, specs, {guide}, {altered}, mask, true)
-                     .total.item<double>();
+  double after =
+      guidance_terms(*run.metric, pairs, specs, specs, {guide}, {altered}, mask, masked_tokenwise)
+          .total.item<double>();
   EXPECT_DOUBLE_EQ(before, after);
   // And the sum over positions equals the per-position distances computed by hand.
   double expected = 0;
@@ -238,6 +242,56 @@ TEST(TaskObjective, MeasuresCountOnlyScoredPositions) {
   EXPECT_DOUBLE_EQ(result.at(measures::kTokenAccuracy), 3.0 / 4.0);
   EXPECT_DOUBLE_EQ(result.at(measures::kSequenceAccuracy), 1.0 / 2.0);
   EXPECT_NEAR(result.at(measures::kPerplexity), std::exp(result.at("loss")), 1e-9);
+}
+
+/// @return log(1 + e^x), computed directly.
+double softplus(double x) { return std::log(1.0 + std::exp(x)); }
+
+TEST(TaskObjective, OneHotBinaryCrossEntropyScoresEveryLogitAgainstTheOneHotLabel) {
+  TaskSpec task;
+  task.target_kind = TargetKind::Class;
+  task.num_outputs = 2;
+  task.measures = {measures::kTop1};
+  task.class_loss = ClassLoss::OneHotBinaryCrossEntropy;
+  torch::Tensor logits = torch::tensor({{2.0, -1.0}, {0.5, 1.5}, {-3.0, 4.0}}, torch::kDouble);
+  Batch batch;
+  batch.targets = torch::tensor({0, 0, 1}, torch::kLong);
+  // BCEWithLogits(x, y) = log(1 + e^x) - x y, averaged over the 3 x 2 logits.
+  const double expected = ((softplus(2.0) - 2.0) + softplus(-1.0) + (softplus(0.5) - 0.5) +
+                           softplus(1.5) + softplus(-3.0) + (softplus(4.0) - 4.0)) /
+                          6.0;
+  EXPECT_NEAR(task_loss(task, logits, batch).item<double>(), expected, 1e-12);
+  MeasureAccumulator accumulator(task);
+  accumulator.add(logits.slice(0, 0, 2), Batch{{}, {}, batch.targets.slice(0, 0, 2), {}});
+  accumulator.add(logits.slice(0, 2), Batch{{}, {}, batch.targets.slice(0, 2), {}});
+  auto result = accumulator.result();
+  EXPECT_NEAR(result.at("loss"), expected, 1e-6);
+  EXPECT_DOUBLE_EQ(result.at(measures::kTop1), 2.0 / 3.0);  // argmax: 0, 1, 1
+
+  task.class_loss = ClassLoss::CrossEntropy;  // the default: softmax over the 2 logits
+  const double cross_entropy =
+      (softplus(-3.0) + softplus(1.0) + softplus(-7.0)) / 3.0;  // -log softmax = log(1 + e^(other - own))
+  EXPECT_NEAR(task_loss(task, logits, batch).item<double>(), cross_entropy, 1e-12);
+}
+
+TEST(TaskObjective, TokenLossIgnoresUnscoredPositionsLikeIgnoreIndexZero) {
+  TaskSpec task;
+  task.target_kind = TargetKind::TokenPerPosition;
+  task.measures = {measures::kTokenAccuracy};
+  // One sequence of 4 positions over 3 ids; the released copy-paste scores targets that are not 0.
+  torch::Tensor logits = torch::tensor(
+      {{{1.0, 0.0, 0.0}, {0.0, 2.0, 0.0}, {0.0, 0.0, 0.0}, {3.0, 0.0, 1.0}}}, torch::kDouble);
+  Batch batch;
+  batch.targets = torch::tensor({{0, 1, 0, 2}}, torch::kLong);
+  batch.target_mask = batch.targets.ne(0);
+  auto nll = [](double own, double a, double b) {
+    return -std::log(std::exp(own) / (std::exp(own) + std::exp(a) + std::exp(b)));
+  };
+  const double expected = (nll(2.0, 0.0, 0.0) + nll(1.0, 3.0, 0.0)) / 2.0;
+  EXPECT_NEAR(task_loss(task, logits, batch).item<double>(), expected, 1e-12);
+  MeasureAccumulator accumulator(task);
+  accumulator.add(logits, batch);
+  EXPECT_DOUBLE_EQ(accumulator.result().at(measures::kTokenAccuracy), 1.0 / 2.0);
 }
 
 }  // namespace

@@ -2,6 +2,7 @@
 // tap shapes, tap names known before the first forward, seeded initialisation, gradients.
 #include <algorithm>
 #include <map>
+#include <regex>
 #include <string>
 #include <vector>
 
@@ -30,54 +31,115 @@ const auto kClass = TargetKind::Class;
 const auto kPerPosition = TargetKind::TokenPerPosition;
 const std::vector<int64_t> kSeqOf8{kBatch, kLength, 8};
 
+/// @return the lists one after another.
+std::vector<ExpectedTap> joined(std::initializer_list<std::vector<ExpectedTap>> parts) {
+  std::vector<ExpectedTap> all;
+  for (const auto& part : parts) all.insert(all.end(), part.begin(), part.end());
+  return all;
+}
+
+/// @return the taps of a `transformer`/`vit` block over `tokens` positions.
+std::vector<ExpectedTap> block_taps(const std::string& block, int64_t tokens, int64_t width,
+                                    int64_t hidden) {
+  const std::vector<int64_t> stream{kBatch, tokens, width};
+  return {{block + ".norm1", stream},
+          {block + ".attention.qkv", {kBatch, tokens, 3 * width}},
+          {block + ".attention", stream},
+          {block + ".norm2", stream},
+          {block + ".feed_forward.0", {kBatch, tokens, hidden}},
+          {block + ".feed_forward", stream}};
+}
+
+/// @return the taps of application `k` of `released-transformer`'s shared decoder layer.
+std::vector<ExpectedTap> decoder_application(int k, int64_t feed_forward) {
+  const std::string at = "decoder." + std::to_string(k);
+  return {{at + ".self_attn", kSeqOf8},      {at + ".norm1", kSeqOf8},
+          {at + ".multihead_attn", kSeqOf8}, {at + ".norm2", kSeqOf8},
+          {at + ".linear1", {kBatch, kLength, feed_forward}},
+          {at + ".linear2", kSeqOf8},        {at + ".norm3", kSeqOf8},
+          {at, kSeqOf8}};
+}
+
+/// @return the taps of application `k` of `released-transformer`'s shared encoder layer.
+std::vector<ExpectedTap> encoder_application(int k, int64_t feed_forward) {
+  const std::string at = "encoder." + std::to_string(k);
+  return {{at + ".self_attn", kSeqOf8}, {at + ".norm1", kSeqOf8},
+          {at + ".linear1", {kBatch, kLength, feed_forward}},
+          {at + ".linear2", kSeqOf8}, {at + ".norm2", kSeqOf8}};
+}
+
+/// @return the taps of layer `i` of `released-transformer`'s language model.
+std::vector<ExpectedTap> lm_layer(int i, int64_t feed_forward) {
+  const std::string index = std::to_string(i);
+  return {{"layer_norms_1." + index, kSeqOf8}, {"attentions." + index, kSeqOf8},
+          {"layer_norms_2." + index, kSeqOf8},
+          {"feed_forwards." + index + ".0", {kBatch, kLength, feed_forward}},
+          {"feed_forwards." + index + ".2", kSeqOf8}};
+}
+
 std::vector<ContractCase> contract_cases() {
   return {
       {"mlp", "mlp", image_task(), {{"depth", int64_t{2}}, {"width", int64_t{16}}},
-       {kBatch, 5}, {{"layer1", {kBatch, 16}}, {"layer2", {kBatch, 16}}}},
+       {kBatch, 5},
+       {{"layer1.linear", {kBatch, 16}}, {"layer1", {kBatch, 16}},
+        {"layer2.linear", {kBatch, 16}}, {"layer2", {kBatch, 16}}}},
       {"mlp_batch_norm_dropout_gelu", "mlp", image_task(),
        {{"depth", int64_t{3}}, {"width", int64_t{8}}, {"batch_norm", true}, {"dropout", 0.2},
         {"activation", std::string("gelu")}},
-       {kBatch, 5}, {{"layer1", {kBatch, 8}}, {"layer2", {kBatch, 8}}, {"layer3", {kBatch, 8}}}},
+       {kBatch, 5},
+       {{"layer1.linear", {kBatch, 8}}, {"layer1", {kBatch, 8}}, {"layer2.linear", {kBatch, 8}},
+        {"layer2", {kBatch, 8}}, {"layer3.linear", {kBatch, 8}}, {"layer3", {kBatch, 8}}}},
       {"convnet", "convnet", image_task(), {{"channels", std::vector<int64_t>{4, 8}}},
        {kBatch, 5},
-       {{"block1", {kBatch, 4, 8, 8}}, {"block1.pool", {kBatch, 4, 4, 4}},
+       {{"block1.conv", {kBatch, 4, 8, 8}}, {"block1", {kBatch, 4, 8, 8}},
+        {"block1.pool", {kBatch, 4, 4, 4}}, {"block2.conv", {kBatch, 8, 4, 4}},
         {"block2", {kBatch, 8, 4, 4}}, {"block2.pool", {kBatch, 8, 2, 2}}, {"pool", {kBatch, 8}}}},
       {"convnet_avg_pool_every_2", "convnet", image_task(),
        {{"channels", std::vector<int64_t>{4, 4, 6}}, {"pool", std::string("avg")},
         {"pool_every", int64_t{2}}, {"batch_norm", false}, {"kernel_size", int64_t{5}}},
        {kBatch, 5},
-       {{"block1", {kBatch, 4, 8, 8}}, {"block2", {kBatch, 4, 8, 8}},
-        {"block2.pool", {kBatch, 4, 4, 4}}, {"block3", {kBatch, 6, 4, 4}},
-        {"pool", {kBatch, 6}}}},
+       {{"block1.conv", {kBatch, 4, 8, 8}}, {"block1", {kBatch, 4, 8, 8}},
+        {"block2.conv", {kBatch, 4, 8, 8}}, {"block2", {kBatch, 4, 8, 8}},
+        {"block2.pool", {kBatch, 4, 4, 4}}, {"block3.conv", {kBatch, 6, 4, 4}},
+        {"block3", {kBatch, 6, 4, 4}}, {"pool", {kBatch, 6}}}},
       {"resnet_basic", "resnet", image_task(),
        {{"blocks", std::vector<int64_t>{1, 2}}, {"base_width", int64_t{4}}},
        {kBatch, 5},
-       {{"stem", {kBatch, 4, 8, 8}}, {"layer1.block1", {kBatch, 4, 8, 8}},
-        {"layer2.block1", {kBatch, 8, 4, 4}}, {"layer2.block2", {kBatch, 8, 4, 4}},
-        {"pool", {kBatch, 8}}}},
+       {{"conv1", {kBatch, 4, 8, 8}}, {"stem", {kBatch, 4, 8, 8}},
+        {"layer1.0.conv1", {kBatch, 4, 8, 8}}, {"layer1.0.conv2", {kBatch, 4, 8, 8}},
+        {"layer1.block1", {kBatch, 4, 8, 8}}, {"layer2.0.conv1", {kBatch, 8, 4, 4}},
+        {"layer2.0.conv2", {kBatch, 8, 4, 4}}, {"layer2.0.downsample", {kBatch, 8, 4, 4}},
+        {"layer2.block1", {kBatch, 8, 4, 4}}, {"layer2.1.conv1", {kBatch, 8, 4, 4}},
+        {"layer2.1.conv2", {kBatch, 8, 4, 4}}, {"layer2.block2", {kBatch, 8, 4, 4}},
+        {"avgpool", {kBatch, 8}}}},
       {"resnet_bottleneck_plain", "resnet", image_task(),
        {{"block", std::string("bottleneck")}, {"blocks", std::vector<int64_t>{1, 1}},
         {"base_width", int64_t{4}}, {"residual", false}},
        {kBatch, 5},
-       {{"stem", {kBatch, 4, 8, 8}}, {"layer1.block1", {kBatch, 16, 8, 8}},
-        {"layer2.block1", {kBatch, 32, 4, 4}}, {"pool", {kBatch, 32}}}},
+       {{"conv1", {kBatch, 4, 8, 8}}, {"stem", {kBatch, 4, 8, 8}},
+        {"layer1.0.conv1", {kBatch, 4, 8, 8}}, {"layer1.0.conv2", {kBatch, 4, 8, 8}},
+        {"layer1.0.conv3", {kBatch, 16, 8, 8}}, {"layer1.block1", {kBatch, 16, 8, 8}},
+        {"layer2.0.conv1", {kBatch, 8, 8, 8}}, {"layer2.0.conv2", {kBatch, 8, 4, 4}},
+        {"layer2.0.conv3", {kBatch, 32, 4, 4}}, {"layer2.block1", {kBatch, 32, 4, 4}},
+        {"avgpool", {kBatch, 32}}}},
       {"resnet_imagenet_stem", "resnet", image_task(32),
        {{"blocks", std::vector<int64_t>{1}}, {"base_width", int64_t{4}},
         {"stem", std::string("imagenet")}},
        {kBatch, 5},
-       {{"stem", {kBatch, 4, 8, 8}}, {"layer1.block1", {kBatch, 4, 8, 8}}, {"pool", {kBatch, 4}}}},
+       {{"conv1", {kBatch, 4, 16, 16}}, {"stem", {kBatch, 4, 8, 8}},
+        {"layer1.0.conv1", {kBatch, 4, 8, 8}}, {"layer1.0.conv2", {kBatch, 4, 8, 8}},
+        {"layer1.block1", {kBatch, 4, 8, 8}}, {"avgpool", {kBatch, 4}}}},
       {"vit_cls", "vit", image_task(),
        {{"depth", int64_t{2}}, {"width", int64_t{8}}, {"heads", int64_t{2}}},
        {kBatch, 5},
-       {{"block1.attention", {kBatch, 5, 8}}, {"block1.feed_forward", {kBatch, 5, 8}},
-        {"block2.attention", {kBatch, 5, 8}}, {"block2.feed_forward", {kBatch, 5, 8}},
-        {"pool", {kBatch, 8}}}},
+       joined({{{"patches", {kBatch, 8, 2, 2}}}, block_taps("block1", 5, 8, 16),
+               block_taps("block2", 5, 8, 16), {{"norm", {kBatch, 5, 8}}, {"pool", {kBatch, 8}}}})},
       {"vit_mean_patch2", "vit", image_task(),
        {{"depth", int64_t{1}}, {"width", int64_t{6}}, {"heads", int64_t{3}},
         {"patch_size", int64_t{2}}, {"pool", std::string("mean")}},
        {kBatch, 5},
-       {{"block1.attention", {kBatch, 16, 6}}, {"block1.feed_forward", {kBatch, 16, 6}},
-        {"pool", {kBatch, 6}}}},
+       joined({{{"patches", {kBatch, 6, 4, 4}}}, block_taps("block1", 16, 6, 12),
+               {{"norm", {kBatch, 16, 6}}, {"pool", {kBatch, 6}}}})},
       {"rnn_class", "rnn", token_task(kClass),
        {{"layers", int64_t{2}}, {"hidden", int64_t{8}}, {"embedding", int64_t{4}}},
        {kBatch, 2}, {{"layer1", kSeqOf8}, {"layer2", kSeqOf8}}},
@@ -93,12 +155,38 @@ std::vector<ContractCase> contract_cases() {
       {"transformer_decoder", "transformer", token_task(kPerPosition),
        {{"depth", int64_t{2}}, {"width", int64_t{8}}},
        {kBatch, kLength, kVocab},
-       {{"block1.attention", kSeqOf8}, {"block1.feed_forward", kSeqOf8},
-        {"block2.attention", kSeqOf8}, {"block2.feed_forward", kSeqOf8}}},
+       joined({block_taps("block1", kLength, 8, 16), block_taps("block2", kLength, 8, 16),
+               {{"norm", kSeqOf8}}})},
       {"transformer_encoder_sinusoidal", "transformer", token_task(kClass),
        {{"depth", int64_t{1}}, {"width", int64_t{8}}, {"heads", int64_t{4}},
         {"positions", std::string("sinusoidal")}, {"dropout", 0.1}},
-       {kBatch, 2}, {{"block1.attention", kSeqOf8}, {"block1.feed_forward", kSeqOf8}}},
+       {kBatch, 2}, joined({block_taps("block1", kLength, 8, 16), {{"norm", kSeqOf8}}})},
+      {"released_transformer_decoder", "released-transformer", token_task(kPerPosition),
+       {{"width", int64_t{8}}, {"heads", int64_t{2}}, {"layers", int64_t{2}},
+        {"feed_forward", int64_t{12}}},
+       {kBatch, kLength, kVocab}, joined({decoder_application(0, 12), decoder_application(1, 12)})},
+      {"released_transformer_encoder", "released-transformer", token_task(kClass),
+       {{"variant", std::string("encoder")}, {"width", int64_t{8}}, {"heads", int64_t{4}},
+        {"layers", int64_t{2}}, {"feed_forward", int64_t{12}}},
+       {kBatch, 2}, joined({encoder_application(0, 12), encoder_application(1, 12)})},
+      {"released_transformer_lm", "released-transformer", token_task(kPerPosition),
+       {{"variant", std::string("lm")}, {"width", int64_t{8}}, {"heads", int64_t{2}},
+        {"layers", int64_t{2}}, {"feed_forward", int64_t{12}}, {"dropout", 0.0}},
+       {kBatch, kLength, kVocab}, joined({lm_layer(0, 12), lm_layer(1, 12)})},
+      {"released_rnn_lm", "released-rnn", token_task(kPerPosition),
+       {{"embedding", int64_t{4}}, {"hidden", int64_t{8}}, {"layers", int64_t{3}}},
+       {kBatch, kLength, kVocab}, {{"rnn.0", kSeqOf8}, {"rnn.1", kSeqOf8}, {"rnn.2", kSeqOf8}}},
+      {"released_rnn_lm_lstm", "released-rnn", token_task(kPerPosition),
+       {{"cell", std::string("lstm")}, {"embedding", int64_t{4}}, {"hidden", int64_t{8}},
+        {"layers", int64_t{2}}},
+       {kBatch, kLength, kVocab}, {{"rnn.0", kSeqOf8}, {"rnn.1", kSeqOf8}}},
+      {"released_rnn_parity", "released-rnn", token_task(kClass),
+       {{"variant", std::string("parity")}, {"hidden", int64_t{8}}, {"layers", int64_t{2}}},
+       {kBatch, 2}, {{"lstm", kSeqOf8}}},
+      {"released_rnn_parity_lstm", "released-rnn", token_task(kClass),
+       {{"variant", std::string("parity")}, {"cell", std::string("lstm")},
+        {"hidden", int64_t{8}}, {"layers", int64_t{1}}},
+       {kBatch, 2}, {{"lstm", kSeqOf8}}},
   };
 }
 
@@ -186,7 +274,7 @@ TEST_P(ArchitectureDefaults, BuildAndRunOnTheirKindOfTask) {
   const std::string& plugin = GetParam();
   auto info = built_plugins().architecture(plugin)->info();
   EXPECT_EQ(info.name, plugin);
-  EXPECT_EQ(info.version, "1.0.0");
+  EXPECT_TRUE(std::regex_match(info.version, std::regex(R"(\d+\.\d+\.\d+)"))) << info.version;
   int accepted = 0;
   for (const TaskSpec& task : {image_task(32), token_task(TargetKind::Class),
                                token_task(TargetKind::TokenPerPosition)}) {
@@ -228,6 +316,18 @@ TEST(ArchitectureContractCases, CoverEveryBuiltArchitecture) {
     bool covered = false;
     for (const auto& contract : contract_cases()) covered = covered || contract.plugin == name;
     EXPECT_TRUE(covered) << "architecture plugin '" << name << "' has no case in contract_cases()";
+  }
+}
+
+// An architecture's parameters share its config table, [target] or [guide], with `plugin`, and
+// [guide] with the guide-init table `init` (docs/plugins.md): a parameter of either name would
+// make every config using the plugin as a guide fail to load.
+TEST(ArchitectureSchemas, LeaveThePluginAndInitKeysToTheConfig) {
+  for (const auto& name : built_plugins().names(PluginKind::Architecture)) {
+    for (const auto& spec : built_plugins().architecture(name)->info().params) {
+      EXPECT_NE(spec.name, "plugin") << name;
+      EXPECT_NE(spec.name, "init") << name;
+    }
   }
 }
 

@@ -4,8 +4,9 @@
 // (plugins/architecture/common/Linear.h). Training batches all have one size (the remainder of an
 // epoch is dropped); a batch of another size may pick another convolution kernel.
 // The sizes are large enough that OpenBLAS's matmul would round a permuted batch's rows
-// differently. The recurrent plugins (rnn, lstm) run LibTorch's fused cells on OpenBLAS and are
-// not batch-invariant; docs/performance.md says what that means for a cached RNN guide.
+// differently. The recurrent plugins (rnn, lstm, released-rnn) run LibTorch's fused cells on
+// OpenBLAS and are not batch-invariant; docs/performance.md says what that means for a cached RNN
+// guide.
 #include <map>
 #include <string>
 #include <vector>
@@ -96,7 +97,18 @@ INSTANTIATE_TEST_SUITE_P(
         InvarianceCase{"transformer_causal", "transformer",
                        long_token_task(TargetKind::TokenPerPosition), {{"width", int64_t{256}}}},
         InvarianceCase{"transformer_pooled", "transformer", long_token_task(TargetKind::Class),
-                       {{"width", int64_t{256}}}}),
+                       {{"width", int64_t{256}}}},
+        InvarianceCase{"released_decoder", "released-transformer",
+                       long_token_task(TargetKind::TokenPerPosition),
+                       {{"width", int64_t{128}}, {"layers", int64_t{2}}}},
+        InvarianceCase{"released_encoder", "released-transformer",
+                       long_token_task(TargetKind::Class),
+                       {{"variant", std::string("encoder")}, {"width", int64_t{128}},
+                        {"layers", int64_t{2}}}},
+        InvarianceCase{"released_lm", "released-transformer",
+                       long_token_task(TargetKind::TokenPerPosition),
+                       {{"variant", std::string("lm")}, {"width", int64_t{128}},
+                        {"layers", int64_t{2}}}}),
     [](const auto& info) { return info.param.label; });
 
 }  // namespace

@@ -1,5 +1,5 @@
 // Behaviour specific to the token architectures (rnn, lstm, transformer): padding never leaks into
-// real positions, and decoders are causal.
+// real positions, decoders are causal, and which taps are in which tap set.
 #include <string>
 #include <vector>
 
@@ -118,14 +118,82 @@ TEST(TransformerEncoder, AttendsToLaterPositions) {
   const TaskSpec task = token_task(TargetKind::Class);
   auto net = build("transformer", task);
   net->eval();
+  ASSERT_EQ(net->taps()[2].name, "block1.attention");
   auto tokens = torch::randint(0, kVocab, {kBatch, kLength}, torch::kLong);
   auto mask = torch::ones({kBatch, kLength}, torch::kBool);
-  auto before = net->forward({tokens, mask}).taps.front();
+  auto before = net->forward({tokens, mask}).taps[2];
   auto changed = tokens.clone();
   changed.index_put_({torch::indexing::Slice(), kLength - 1},
                      (tokens.select(1, kLength - 1) + 1) % kVocab);
-  auto after = net->forward({changed, mask}).taps.front();
+  auto after = net->forward({changed, mask}).taps[2];
   EXPECT_FALSE(torch::allclose(before.select(1, 0), after.select(1, 0)));
+}
+
+std::vector<std::string> taps_in(const Network& net, TapSet set) {
+  std::vector<std::string> names;
+  for (const auto& spec : net.taps()) {
+    if (spec.in(set)) names.push_back(spec.name);
+  }
+  return names;
+}
+
+// Each recurrent layer's output sequence is both the RNN/LSTM module's output and the block's.
+TEST(SequenceTapSets, RecurrentLayersAreInBothSets) {
+  torch::manual_seed(1);
+  for (const std::string plugin : {"rnn", "lstm"}) {
+    auto net = build(plugin, token_task(TargetKind::Class), {{"layers", int64_t{3}}});
+    const std::vector<std::string> layers{"layer1", "layer2", "layer3"};
+    EXPECT_EQ(taps_in(*net, TapSet::Modules), layers) << plugin;
+    EXPECT_EQ(taps_in(*net, TapSet::Blocks), layers) << plugin;
+  }
+}
+
+// The block set is the sublayer outputs, as before tap sets; the module set is every LayerNorm
+// and Linear output but the head's, in call order, the sublayer outputs (the attention's and the
+// feed-forward's last Linear) named as their block taps.
+TEST(SequenceTapSets, TransformerBlocksAndModules) {
+  torch::manual_seed(1);
+  auto net = build("transformer", token_task(TargetKind::TokenPerPosition));
+  EXPECT_EQ(taps_in(*net, TapSet::Blocks),
+            (std::vector<std::string>{"block1.attention", "block1.feed_forward",
+                                      "block2.attention", "block2.feed_forward"}));
+  std::vector<std::string> modules;
+  for (const std::string block : {"block1", "block2"}) {
+    for (const std::string tap : {".norm1", ".attention.qkv", ".attention", ".norm2",
+                                  ".feed_forward.0", ".feed_forward"}) {
+      modules.push_back(block + tap);
+    }
+  }
+  modules.push_back("norm");
+  EXPECT_EQ(taps_in(*net, TapSet::Modules), modules);
+}
+
+// The module taps are what the named modules compute.
+TEST(SequenceTapSets, TransformerModuleTapsAreTheModulesOutputs) {
+  torch::manual_seed(1);
+  const TaskSpec task = token_task(TargetKind::TokenPerPosition);
+  auto net = build("transformer", task, {{"depth", int64_t{1}}});
+  net->eval();
+  auto out = net->forward(random_input(task));
+  auto modules = net->named_modules();
+  auto tap = [&](const std::string& name) {
+    const auto specs = net->taps();
+    for (std::size_t i = 0; i < specs.size(); ++i) {
+      if (specs[i].name == name) return out.taps[i];
+    }
+    ADD_FAILURE() << "no tap " << name;
+    return torch::Tensor();
+  };
+  auto qkv = modules["block1.attention.qkv"]->as<torch::nn::LinearImpl>();
+  auto hidden = modules["block1.feed_forward.0"]->as<torch::nn::LinearImpl>();
+  EXPECT_TRUE(tensors_close(tap("block1.attention.qkv"), qkv->forward(tap("block1.norm1")),
+                            1e-5, 1e-6));
+  EXPECT_TRUE(tensors_close(tap("block1.feed_forward.0"), hidden->forward(tap("block1.norm2")),
+                            1e-5, 1e-6));
+  // The LayerNorms still have their initial unit scale and zero shift: zero-mean features.
+  for (const std::string norm : {"block1.norm1", "block1.norm2", "norm"}) {
+    EXPECT_LT(tap(norm).mean(-1).abs().max().item<double>(), 1e-5) << norm;
+  }
 }
 
 TEST(Transformer, RefusesWidthNotDivisibleByHeads) {

@@ -96,7 +96,7 @@ TEST_P(MetricContractTest, GuidanceOfSequenceTapsIgnoresPadding) {
   const std::vector<TapPair> pairs = {{0, 0, "sequence", "sequence"}};
   auto term = [&](double fill, const torch::Tensor& used_mask, bool tokenwise) {
     return guidance_terms(*metric, pairs, specs, specs, {with_padding(guide, -fill)},
-                          {with_padding(target, fill)}, used_mask, tokenwise)
+                          {with_padding(target, fill)}, used_mask, {tokenwise, true})
         .total.item<double>();
   };
   for (bool tokenwise : {true, false}) {

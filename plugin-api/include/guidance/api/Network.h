@@ -3,6 +3,7 @@
 #include "guidance/api/Visibility.h"
 
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <torch/nn/module.h>
@@ -16,11 +17,43 @@ enum class TapLayout {
   Sequence,  ///< [batch, length, features]: may be compared position by position (masked)
 };
 
+/// The tap sets a network offers; `guidance.tap_set` picks the one the layer map runs over.
+enum class TapSet : unsigned {
+  /// The output of every module the authors' released extractor hooks (`Linear`, `Conv2d`,
+  /// `AdaptiveAvgPool2d`, `RNN`/`LSTM`, `LayerNorm`, `MultiheadAttention`,
+  /// `TransformerDecoderLayer`), in call order, before normalisation and activation; the head
+  /// (the last such module) excluded.
+  Modules = 0,
+  /// One tap per block, after its normalisation and activation (the workbench's earlier taps).
+  Blocks = 1,
+};
+
+/// @return the bit of `set` in TapSpec::sets.
+constexpr unsigned tap_set_bit(TapSet set) { return 1u << static_cast<unsigned>(set); }
+
+/// Both sets: what a tap belongs to when its network makes no distinction (TorchScript files,
+/// plugins that declare nothing).
+inline constexpr unsigned kEveryTapSet = tap_set_bit(TapSet::Modules) | tap_set_bit(TapSet::Blocks);
+
 /// A named intermediate activation that guidance may align.
 struct TapSpec {
-  std::string name;  ///< stable, unique within the network, e.g. "block3.attention"
+  std::string name;  ///< stable, unique within the network, e.g. "layer2.0.conv1"
   TapLayout layout = TapLayout::Flat;
+  unsigned sets = kEveryTapSet;  ///< bitwise OR of tap_set_bit() of the sets it belongs to
+
+  /// @return true when this tap belongs to `set`.
+  bool in(TapSet set) const { return (sets & tap_set_bit(set)) != 0; }
 };
+
+/// @return a tap of only the module set (see TapSet::Modules).
+inline TapSpec module_tap(std::string name, TapLayout layout = TapLayout::Flat) {
+  return {std::move(name), layout, tap_set_bit(TapSet::Modules)};
+}
+
+/// @return a tap of only the block set (see TapSet::Blocks).
+inline TapSpec block_tap(std::string name, TapLayout layout = TapLayout::Flat) {
+  return {std::move(name), layout, tap_set_bit(TapSet::Blocks)};
+}
 
 /// A batch of network inputs.
 struct NetworkInput {

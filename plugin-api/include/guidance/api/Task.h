@@ -18,6 +18,14 @@ enum class TargetKind {
   TokenPerPosition,  ///< one token per position: logits [batch, length, vocab], targets [batch, length]
 };
 
+/// The loss of a Class task.
+enum class ClassLoss {
+  CrossEntropy,  ///< softmax cross-entropy of the logits against the class index
+  /// Sigmoid binary cross-entropy of every logit against one_hot(class), averaged over
+  /// batch × classes: the authors' parity loss (`BCEWithLogitsLoss` on two logits).
+  OneHotBinaryCrossEntropy,
+};
+
 /// Evaluation measures the host knows how to compute; a dataset lists the ones that apply.
 namespace measures {
 inline constexpr const char* kTop1 = "top1";                  ///< fraction of examples right
@@ -37,6 +45,7 @@ struct TaskSpec {
   int64_t pad_token = 0;              ///< Tokens only: the id used for padding
   TargetKind target_kind = TargetKind::Class;
   int64_t num_outputs = 0;            ///< classes (Class) or output vocabulary (TokenPerPosition)
+  ClassLoss class_loss = ClassLoss::CrossEntropy;  ///< Class only: the task loss
   std::vector<std::string> measures;  ///< names from guidance::measures, in report order
 };
 
