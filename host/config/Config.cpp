@@ -199,14 +199,14 @@ PluginChoice read_plugin_table(const toml::table& table, const std::string& file
                                const std::vector<std::string>& reserved_keys = {}) {
   TomlReader reader(table, file, path);
   PluginChoice choice;
-  choice.name = reader.required_string("plugin");
-  choice.location = reader.location("plugin");
+  choice.name = reader.required_string(kPluginKey);
+  choice.location = reader.location(kPluginKey);
   for (const auto& key : reserved_keys) reader.accept(key);
   const CatalogEntry* entry = nullptr;
   try {
     entry = &catalog.find(kind, choice.name);
   } catch (const UnknownPluginError& error) {
-    reader.fail("plugin", error.what());
+    reader.fail(kPluginKey, error.what());
   }
   std::string label = std::string(to_string(kind)) + " plugin '" + choice.name + "'";
   choice.params = validate_plugin_table(reader, entry->info.params, label);
@@ -457,9 +457,9 @@ Config validate_config(const ConfigDocument& document, const PluginCatalog& cata
   if (const toml::table* guide = root.table("guide")) {
     GuideSection section;
     section.architecture = read_plugin_table(*guide, file, "guide", PluginKind::Architecture,
-                                             catalog, {"init"});
+                                             catalog, {kGuideInitKey});
     TomlReader guide_reader(*guide, file, "guide");
-    if (const toml::table* init = guide_reader.table("init")) {
+    if (const toml::table* init = guide_reader.table(kGuideInitKey)) {
       section.init = read_plugin_table(*init, file, "guide.init", PluginKind::GuideInit, catalog);
     } else {
       section.init.name = "untrained";
@@ -487,7 +487,7 @@ Config validate_config(const ConfigDocument& document, const PluginCatalog& cata
 std::string Config::resolved_toml() const {
   auto plugin_table = [](const PluginChoice& choice) {
     toml::table table;
-    table.insert("plugin", choice.name);
+    table.insert(kPluginKey, choice.name);
     for (const auto& [key, value] : choice.params.values()) {
       std::visit(
           [&](const auto& v) {
@@ -513,7 +513,7 @@ std::string Config::resolved_toml() const {
   root.insert("target", plugin_table(target));
   if (guide) {
     toml::table guide_table = plugin_table(guide->architecture);
-    guide_table.insert("init", plugin_table(guide->init));
+    guide_table.insert(kGuideInitKey, plugin_table(guide->init));
     root.insert("guide", std::move(guide_table));
   }
   toml::table guidance_table = write_keys(guidance_keys(), guidance);

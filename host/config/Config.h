@@ -65,6 +65,11 @@ struct RecordMetric {
   PluginChoice plugin;  ///< the metric plugin and its parameters
 };
 
+/// The key of every plugin table that names its plugin: no plugin may declare a parameter so named.
+inline constexpr const char* kPluginKey = "plugin";
+/// The key of `[guide]` that holds the guide-init table: no architecture may declare it either.
+inline constexpr const char* kGuideInitKey = "init";
+
 /// The paper's metric, used for guidance and records unless a config names another.
 inline constexpr const char* kDefaultMetric = "linear-cka";
 

@@ -8,6 +8,7 @@
 #include <torch/torch.h>
 
 #include "guidance/api/PluginApi.h"
+#include "host/config/Config.h"
 #include "host/training/Checkpoint.h"
 
 namespace guidance {
@@ -506,8 +507,19 @@ TaskSpec contract_guide_task() { return image_task(); }
 std::vector<CheckResult> check_contract(const CatalogEntry& entry, const Params& params,
                                         const ContractOptions& options) {
   CheckList checks;
+  const PluginKind kind = entry.plugin->kind();
+  // A parameter named like a key the host reads from the plugin's own table could never be set.
+  checks.run("leaves the config table's own keys to the host", [&] {
+    for (const ParamSpec& spec : entry.info.params) {
+      expect(spec.name != kPluginKey, "parameter '" + spec.name + "' is the key that names the "
+                                      "plugin in its config table: rename it");
+      expect(kind != PluginKind::Architecture || spec.name != kGuideInitKey,
+             "parameter '" + spec.name + "' is the key of [guide] that holds the guide-init "
+             "table ([guide.init]), so a guide could never set it: rename it");
+    }
+  });
   torch::manual_seed(options.seed);
-  switch (entry.plugin->kind()) {
+  switch (kind) {
     case PluginKind::Architecture:
       check_architecture(*std::static_pointer_cast<ArchitecturePlugin>(entry.plugin), params,
                          options, checks);

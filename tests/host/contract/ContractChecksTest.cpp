@@ -2,8 +2,10 @@
 // comes from the catalog, so a new plugin is checked as soon as it is built. Plugins that read
 // files get small files the test writes; a plugin needing parameters without an entry below
 // fails its first check, naming the missing parameter.
+#include <algorithm>
 #include <functional>
 #include <map>
+#include <stdexcept>
 
 #include "host/contract/ContractChecks.h"
 #include "host/training/Checkpoint.h"
@@ -87,6 +89,31 @@ TEST_P(ShippedPluginContract, PassesEveryCheck) {
   for (const auto& result : results) {
     EXPECT_TRUE(result.passed) << result.check << ": " << result.detail;
   }
+}
+
+/// An architecture declaring `init`, which [guide] keeps for its [guide.init] table.
+class InitParameterArchitecture : public ArchitecturePlugin {
+ public:
+  PluginInfo info() const override {
+    return {"init-clash", "1.0.0", "declares a parameter its config table cannot hold",
+            {ParamSpec::string("init", "he", "named like the key of [guide.init]")}};
+  }
+  std::shared_ptr<Network> build(const TaskSpec&, const Params&) const override {
+    throw std::invalid_argument("init-clash builds nothing");
+  }
+};
+
+TEST(ContractChecks, AParameterNamedLikeAKeyOfItsConfigTableFailsACheck) {
+  auto plugin = std::make_shared<InitParameterArchitecture>();
+  CatalogEntry entry{plugin, plugin->info(), "(in this test)"};
+  std::vector<CheckResult> results =
+      check_contract(entry, defaults_of(entry.info.params), ContractOptions{});
+  auto found = std::find_if(results.begin(), results.end(), [](const CheckResult& result) {
+    return result.check == "leaves the config table's own keys to the host";
+  });
+  ASSERT_NE(found, results.end());
+  EXPECT_FALSE(found->passed);
+  EXPECT_THAT(found->detail, ::testing::HasSubstr("parameter 'init' is the key of [guide]"));
 }
 
 INSTANTIATE_TEST_SUITE_P(Catalog, ShippedPluginContract, ::testing::ValuesIn(every_built_plugin()),

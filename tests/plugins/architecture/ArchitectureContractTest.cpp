@@ -319,17 +319,5 @@ TEST(ArchitectureContractCases, CoverEveryBuiltArchitecture) {
   }
 }
 
-// An architecture's parameters share its config table, [target] or [guide], with `plugin`, and
-// [guide] with the guide-init table `init` (docs/plugins.md): a parameter of either name would
-// make every config using the plugin as a guide fail to load.
-TEST(ArchitectureSchemas, LeaveThePluginAndInitKeysToTheConfig) {
-  for (const auto& name : built_plugins().names(PluginKind::Architecture)) {
-    for (const auto& spec : built_plugins().architecture(name)->info().params) {
-      EXPECT_NE(spec.name, "plugin") << name;
-      EXPECT_NE(spec.name, "init") << name;
-    }
-  }
-}
-
 }  // namespace
 }  // namespace guidance::testing
