@@ -317,10 +317,11 @@ void print_tap_details(const Config& config, const RunComponents& run, std::ostr
   Batch batch = run.dataset->batch(Split::Train, torch::arange(count, torch::kLong));
   out << "    shapes on a batch of " << count << " training examples\n";
   const TapSet mapped_set = config.guidance.tap_set;
-  print_taps("target " + config.target.name + " taps", *run.target, batch.network_input(), mapped_set, out);
-  if (!run.guide) return;
-  print_taps("guide " + config.guide->architecture.name + " taps", *run.guide, batch.network_input(),
+  print_taps("target " + config.target.name + " taps", *run.target, batch.network_input(),
              mapped_set, out);
+  if (!run.guide) return;
+  print_taps("guide " + config.guide->architecture.name + " taps", *run.guide,
+             batch.network_input(), mapped_set, out);
   out << "    layer pairs (guide tap -> target tap), uniform_map '"
       << kUniformMapRuleNames[static_cast<size_t>(config.guidance.uniform_map)] << "':\n";
   for (const TapPair& pair : run.pairs) {

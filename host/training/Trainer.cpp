@@ -109,10 +109,9 @@ Trainer::Trainer(TrainerSettings settings, std::shared_ptr<Dataset> dataset, Tas
                                                : settings_.train.epochs * steps_per_epoch_;
   if (guide_ && settings_.guidance.guide_cache_mb > 0 && guide_->is_training()) {
     throw RunError("guidance.guide_cache_mb keeps the guide's outputs for each train example, "
-                   "but this guide runs in train mode (guidance.guide_mode = \"" +
-                   std::string(kGuideModeNames[static_cast<size_t>(settings_.guidance.guide_mode)]) +
-                   "\" on a token task), so they change every step: set guide_mode = \"eval\" "
-                   "or guide_cache_mb = 0");
+                   "but this guide runs in train mode (guidance.guide_mode; \"released\" means "
+                   "train mode on token tasks), so they change every step: set guide_mode = "
+                   "\"eval\" or guide_cache_mb = 0");
   }
   if (guide_ && settings_.guidance.guide_cache_mb > 0) {
     std::vector<bool> paired(guide_specs_.size(), false);

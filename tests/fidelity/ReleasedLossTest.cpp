@@ -123,9 +123,9 @@ class ReleasedLoss : public ::testing::TestWithParam<std::string> {
   };
 
   /// Trains the pair's target from the fixture's weights on the fixture's batches.
-  static Trained train(const std::string& pair, const Config& config, int64_t steps) {
+  static Trained train(const std::string& pair, const Config& config, const TensorDict& expected,
+                       int64_t steps) {
     torch::set_num_threads(1);
-    TensorDict expected(fixture(pair, ".expected.pt"));
     RunComponents run = assemble_run(config, built_plugins());
     load_weights(*run.target, fixture(pair, ".target.pt"));
     load_weights(*run.guide, fixture(pair, ".guide.pt"));
@@ -163,7 +163,7 @@ TEST_P(ReleasedLoss, GuidanceTermGradientAndTrajectoryEqualTheReleasedCode) {
   const std::string pair = GetParam();
   TensorDict expected(fixture(pair, ".expected.pt"));
   const int64_t steps = expected.at("steps").item<int64_t>();
-  Trained trained = train(pair, pair_config(pair), steps);
+  Trained trained = train(pair, pair_config(pair), expected, steps);
 
   // The pairs the released map makes: the target taps that keep a score, each with its value.
   const StepReport& first = trained.steps.front();
@@ -244,27 +244,36 @@ TEST_F(ReleasedRules, DepartingFromAReleasedRuleChangesTheResult) {
   };
   // Several Transformer taps land on each RNN tap: summing them all is not the released term.
   const std::string copy_paste = "copy-paste-rnn-transformer";
-  Trained released = train(copy_paste, pair_config(copy_paste), 1);
-  Trained all_pairs = train(copy_paste, pair_config(copy_paste, "uniform_map = \"all-pairs\""), 1);
+  const TensorDict copy_paste_fixture(fixture(copy_paste, ".expected.pt"));
+  auto copy_paste_step = [&](const std::string& guidance_line) {
+    return train(copy_paste, pair_config(copy_paste, guidance_line), copy_paste_fixture, 1);
+  };
+  Trained released = copy_paste_step("");
+  Trained all_pairs = copy_paste_step("uniform_map = \"all-pairs\"");
   EXPECT_GT(all_pairs.pairs.size(), released.pairs.size());
   EXPECT_GT(std::abs(guidance_of(all_pairs) - guidance_of(released)), 1e-2);
   // Per-position CKA summed over positions is tens of times the flattened term.
-  Trained tokenwise = train(copy_paste, pair_config(copy_paste, "tokenwise = true"), 1);
+  Trained tokenwise = copy_paste_step("tokenwise = true");
   EXPECT_GT(guidance_of(tokenwise), 5 * guidance_of(released));
 
   // Padded parity sequences: masking the padding changes the flattened taps.
   const std::string parity = "parity-transformer-rnn";
-  Trained parity_released = train(parity, pair_config(parity), 1);
-  Trained masked = train(parity, pair_config(parity, "mask_padding = true"), 1);
+  const TensorDict parity_fixture(fixture(parity, ".expected.pt"));
+  Trained parity_released = train(parity, pair_config(parity), parity_fixture, 1);
+  Trained masked = train(parity, pair_config(parity, "mask_padding = true"), parity_fixture, 1);
   EXPECT_GT(std::abs(guidance_of(masked) - guidance_of(parity_released)), 1e-4);
 
   // One target forward: batch norm statistics move once per step, not twice.
   const std::string deep = "deep-fcn-resnet18";
-  Trained twice = train(deep, pair_config(deep), 1);
+  const TensorDict deep_fixture(fixture(deep, ".expected.pt"));
+  auto deep_step = [&](const std::string& guidance_line) {
+    return train(deep, pair_config(deep, guidance_line), deep_fixture, 1);
+  };
+  Trained twice = deep_step("");
   // Block taps (after batch norm and ReLU) instead of the module taps.
-  Trained blocks = train(deep, pair_config(deep, "tap_set = \"blocks\""), 1);
+  Trained blocks = deep_step("tap_set = \"blocks\"");
   EXPECT_GT(std::abs(guidance_of(blocks) - guidance_of(twice)), 1e-3);
-  Trained once = train(deep, pair_config(deep, "single_target_forward = true"), 1);
+  Trained once = deep_step("single_target_forward = true");
   const auto& stats_twice = twice.buffers_after_first_step.at("layer1.norm.running_mean");
   const auto& stats_once = once.buffers_after_first_step.at("layer1.norm.running_mean");
   EXPECT_GT(relative_difference(stats_once, stats_twice), 1e-3);
