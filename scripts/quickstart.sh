@@ -5,6 +5,6 @@
 # 95 % confidence interval.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh
+bash scripts/setup.sh guidance guidance-plugins   # the program and its plugins; tests build in scripts/test.sh
 build/bin/guidance run configs/quickstart.toml --restart --jobs 2 "$@"
 exec build/bin/guidance summarize results/quickstart

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian (bookworm) packages guidance needs to build, run and test, then configures
-# and builds it in build/. Idempotent: quiet when everything is present and up to date.
+# and builds it in build/: the targets given as arguments (e.g. `guidance guidance-plugins`, what
+# the quick start runs), else everything, tests included. Idempotent: quiet when everything is
+# present and up to date.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -40,4 +42,6 @@ jobs=$(nproc)
 if [[ ! -f build/build.ninja ]]; then
   cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
 fi
-cmake --build build --parallel "$jobs"
+targets=()
+for target in "$@"; do targets+=(--target "$target"); done
+cmake --build build --parallel "$jobs" "${targets[@]}"

@@ -51,6 +51,8 @@ std::vector<BenchFigure> bench_config(const Config& base, const PluginCatalog& c
   Config config = base;
   if (options.unguided) config.guidance.enabled = false;
   if (options.guide_cache_mb >= 0) config.guidance.guide_cache_mb = options.guide_cache_mb;
+  if (options.guide_cache) config.guidance.guide_cache = *options.guide_cache;
+  if (options.precision) config.train.precision = *options.precision;
   config.train.max_steps = options.warmup + 1 + options.steps;
   apply_threads(options.threads > 0 ? options.threads : config.run.threads);
 
@@ -91,7 +93,7 @@ std::vector<BenchFigure> bench_config(const Config& base, const PluginCatalog& c
   figures.emplace_back("peak_rss_mib", peak_rss_mib());
   figures.emplace_back("guide_cache_hits",
                        trainer.guide_cache() ? trainer.guide_cache()->hits() - hits_before : 0);
-  if (trainer.guide_cache()) log << trainer.guide_cache()->status() << "\n";
+  if (run.guide) log << trainer.guide_cache_status() << "\n";
   return figures;
 }
 

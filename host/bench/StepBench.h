@@ -1,5 +1,6 @@
 #pragma once
 
+#include <optional>
 #include <ostream>
 #include <string>
 #include <utility>
@@ -17,6 +18,8 @@ struct BenchOptions {
   bool unguided = false;   ///< time the same run with guidance off
   int64_t threads = -1;    ///< -1: the config's run.threads
   int64_t guide_cache_mb = -1;  ///< -1: the config's guidance.guide_cache_mb
+  std::optional<GuideCacheMode> guide_cache;  ///< none: the config's guidance.guide_cache
+  std::optional<Precision> precision;         ///< none: the config's train.precision
 };
 
 /// One figure of a bench: `name value`.

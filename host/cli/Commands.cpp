@@ -409,7 +409,20 @@ void add_check_command(CLI::App& root, const GlobalOptions& global, std::ostream
 struct BenchArguments {
   std::string path;
   BenchOptions options;
+  std::string guide_cache;  ///< "" = the config's
+  std::string precision;    ///< "" = the config's
 };
+
+/// @return the enumerator spelled `text` in `names` (a choice one_of() has already checked).
+template <typename Enum, size_t N>
+Enum choice_named(const std::string& text, const std::array<const char*, N>& names) {
+  return static_cast<Enum>(std::find(names.begin(), names.end(), text) - names.begin());
+}
+
+template <size_t N>
+std::vector<std::string> choice_names(const std::array<const char*, N>& names) {
+  return {names.begin(), names.end()};
+}
 
 int bench_command(const BenchArguments& arguments, const GlobalOptions& global, std::ostream& out,
                  std::ostream& err) {
@@ -418,8 +431,15 @@ int bench_command(const BenchArguments& arguments, const GlobalOptions& global, 
     throw UsageError(arguments.path + " describes " + std::to_string(loaded.runs.size()) +
                      " runs (a [sweep]); bench times one run");
   }
-  for (const auto& [name, value] : bench_config(loaded.runs.front(), loaded.catalog,
-                                                arguments.options, err)) {
+  BenchOptions options = arguments.options;
+  if (!arguments.guide_cache.empty()) {
+    options.guide_cache = choice_named<GuideCacheMode>(arguments.guide_cache, kGuideCacheModeNames);
+  }
+  if (!arguments.precision.empty()) {
+    options.precision = choice_named<Precision>(arguments.precision, kPrecisionNames);
+  }
+  for (const auto& [name, value] : bench_config(loaded.runs.front(), loaded.catalog, options,
+                                                err)) {
     out << name << " " << std::setprecision(6) << value << "\n";
   }
   return 0;
@@ -439,7 +459,13 @@ void add_bench_command(CLI::App& root, const GlobalOptions& global, std::ostream
   bench.add_option("--threads", arguments->options.threads,
                    "LibTorch threads (default: the config's run.threads)");
   bench.add_option("--guide-cache-mb", arguments->options.guide_cache_mb,
-                   "guidance.guide_cache_mb for this bench (0: off)");
+                   "guidance.guide_cache_mb for this bench (0: from free memory)");
+  bench.add_option("--guide-cache", arguments->guide_cache, "guidance.guide_cache for this bench")
+      ->check(one_of(choice_names(kGuideCacheModeNames)))
+      ->type_name("auto|on|off");
+  bench.add_option("--precision", arguments->precision, "train.precision for this bench")
+      ->check(one_of(choice_names(kPrecisionNames)))
+      ->type_name("32|bf16-mixed");
   bench.footer(
       "Builds the run (its guide initialised as `run` would, a trained guide cached as `run`\n"
       "caches it; no record or checkpoint is written), runs the warm-up steps, counts one\n"
@@ -614,6 +640,11 @@ void add_run_command(CLI::App& root, const GlobalOptions& global, std::ostream& 
       ->check(at_least(0))
       ->excludes(jobs)
       ->excludes(shard)
+      ->group("");
+  run.add_option("--concurrent-runs", a.options.concurrent_runs,
+                 "runs started beside this one, sharing its memory")
+      ->check(at_least(1))
+      ->excludes(jobs)
       ->group("");
   run.add_option("--progress-fd", a.progress_fd, "write 'step S T' lines to FD")
       ->check(CLI::Validator(

@@ -319,15 +319,15 @@ GuidanceSection read_guidance(const toml::table* table, const std::string& file,
     reader.fail("distillation", "distillation compares the two networks' logits on the same "
                                 "inputs, so it needs guide_input = \"batch\"");
   }
-  if (guidance.guide_cache_mb > 0 && guidance.guide_input != GuideInput::Batch) {
-    reader.fail("guide_cache_mb", "the guide-tap cache keeps the guide's outputs for each train "
-                                  "example, so it needs guide_input = \"batch\" (noise differs "
-                                  "every step)");
+  if (guidance.guide_cache == GuideCacheMode::On && guidance.guide_input != GuideInput::Batch) {
+    reader.fail("guide_cache", "the guide-tap cache keeps the guide's outputs for each train "
+                               "example, so it needs guide_input = \"batch\" (noise differs "
+                               "every step)");
   }
-  if (guidance.guide_cache_mb > 0 && guidance.guide_mode == GuideMode::Train) {
-    reader.fail("guide_cache_mb", "the guide-tap cache keeps the guide's outputs for each train "
-                                  "example, so it needs the guide in eval mode (guide_mode = "
-                                  "\"eval\", or \"released\" on an image task)");
+  if (guidance.guide_cache == GuideCacheMode::On && guidance.guide_mode == GuideMode::Train) {
+    reader.fail("guide_cache", "the guide-tap cache keeps the guide's outputs for each train "
+                               "example, so it needs the guide in eval mode (guide_mode = "
+                               "\"eval\", or \"released\" on an image task)");
   }
   guidance.guide_taps_location = reader.location("guide_taps");
   guidance.target_taps_location = reader.location("target_taps");

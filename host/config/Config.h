@@ -86,6 +86,18 @@ enum class GuideInput { Batch, Noise, Normal };
 /// The config spelling of each guide input, in declaration order.
 inline constexpr std::array<const char*, 3> kGuideInputNames = {"batch", "noise", "normal"};
 
+/// The arithmetic of forward passes (`train.precision`), named as PyTorch Lightning names it:
+/// float32 throughout, or bf16 autocast for the target's and the guide's forward passes with
+/// float32 master weights, task loss and distances.
+enum class Precision { Float32, BFloat16Mixed };
+inline constexpr std::array<const char*, 2> kPrecisionNames = {"32", "bf16-mixed"};
+
+/// Whether the frozen guide's outputs are kept for the whole train split
+/// (`guidance.guide_cache`): `auto` when the guide declares batch invariance and the outputs fit
+/// the memory budget, `on` whenever they fit, or never.
+enum class GuideCacheMode { Auto, On, Off };
+inline constexpr std::array<const char*, 3> kGuideCacheModeNames = {"auto", "on", "off"};
+
 /// Which tap set the uniform layer map runs over (`guidance.tap_set`); see TapSet.
 inline constexpr std::array<const char*, 2> kTapSetNames = {"modules", "blocks"};
 
@@ -150,6 +162,7 @@ struct TrainSection : GuideTraining {
   int64_t accumulate = 1;
   int64_t eval_batch_size = 512;
   int64_t train_eval_size = 2048;
+  Precision precision = Precision::Float32;
 };
 
 /// One explicit layer-map entry: a guide tap aligned to a target tap.
@@ -175,7 +188,9 @@ struct GuidanceSection {
   bool single_target_forward = false;  ///< taps from the task's forward instead of a second one
   bool tokenwise = false;
   bool mask_padding = false;
-  int64_t guide_cache_mb = 0;          ///< memory for the guide-tap cache; 0 = off
+  GuideCacheMode guide_cache = GuideCacheMode::Auto;
+  int64_t guide_cache_mb = 0;          ///< the guide-tap cache's budget; 0 = from free memory
+  bool guide_cache_bf16 = false;       ///< store cached outputs in bfloat16
   std::vector<std::string> guide_taps;
   std::vector<std::string> target_taps;
   std::string guide_taps_location;     ///< file:line:column of `guide_taps`, for tap-name errors

@@ -113,10 +113,20 @@ const std::vector<KeySpec<GuidanceSection>>& guidance_keys() {
       Key("mask_padding", &GuidanceSection::mask_padding,
           "`true`: padding positions of sequence taps are zeroed (flattened) or left out "
           "(token-wise) before comparing; `false` (released): they count like any position"),
+      Key("guide_cache", &GuidanceSection::guide_cache, kGuideCacheModeNames,
+          "keep the frozen guide's outputs for the whole train split, so its forward pass is "
+          "skipped from the second epoch on: `auto` when the guide declares batch-invariant "
+          "outputs (bit-for-bit the same results) and they fit `guide_cache_mb`; `on` whenever "
+          "they fit (other guides: equal to float rounding); `off`. Needs `guide_input = "
+          "\"batch\"` and the guide in eval mode; the run's log says on or off and why"),
       Key("guide_cache_mb", &GuidanceSection::guide_cache_mb,
-          "MiB to keep the frozen guide's outputs for the whole train split, so the guide's "
-          "forward pass is skipped from the second epoch on (same results); 0 = off")
+          "the guide-tap cache's memory budget in MiB; 0 = half the memory available when the "
+          "run starts, shared among the runs a study starts together (`--jobs`)")
           .at_least(0),
+      Key("guide_cache_bf16", &GuidanceSection::guide_cache_bf16,
+          "store the cached guide outputs in bfloat16: half the memory, and a float32 run's "
+          "guide taps rounded to bf16 from the second epoch on (under `train.precision = "
+          "\"bf16-mixed\"` they are bf16 already)"),
       Key("guide_taps", &GuidanceSection::guide_taps,
           "uniform map over these guide taps only (network order, any tap set); `[]` = the "
           "guide's taps in `tap_set`")
@@ -173,6 +183,11 @@ const std::vector<KeySpec<TrainSection>>& train_keys() {
       Key("train_eval_size", &TrainSection::train_eval_size,
           "train examples evaluated at each epoch end; 0 = none")
           .at_least(0),
+      Key("precision", &TrainSection::precision, kPrecisionNames,
+          "`\"32\"`: float32 throughout; `\"bf16-mixed\"`: the target's and the guide's "
+          "forward passes (training and evaluation) under bfloat16 autocast, with master "
+          "weights, optimiser, task loss and distances in float32 (docs/performance.md). Needs "
+          "a device with bf16 arithmetic (on a CPU: AVX512-BF16)"),
   };
   return keys;
 }

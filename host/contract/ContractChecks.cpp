@@ -10,6 +10,7 @@
 #include "guidance/api/PluginApi.h"
 #include "host/config/Config.h"
 #include "host/training/Checkpoint.h"
+#include "host/training/Precision.h"
 
 namespace guidance {
 
@@ -99,6 +100,38 @@ std::vector<int64_t> logits_shape(const TaskSpec& task) {
 
 // ---- architectures ----
 
+/// Checks what Network::batch_invariant() promises: frozen, an example's logits and taps are the
+/// same bit for bit in a permuted batch and among other examples, in `precision`.
+void expect_batch_invariance(Network& net, const TaskSpec& task, Precision precision) {
+  net.eval();
+  torch::NoGradGuard frozen;
+  AutocastScope autocast(precision, torch::kCPU);
+  // Enough rows that a BLAS kernel's row blocking would show: 8 random batches stacked.
+  std::vector<NetworkInput> parts;
+  for (int i = 0; i < 8; ++i) parts.push_back(random_input(task));
+  auto stack = [&](auto field) {
+    std::vector<torch::Tensor> pieces;
+    for (const auto& part : parts) pieces.push_back(part.*field);
+    return pieces.front().defined() ? torch::cat(pieces) : torch::Tensor();
+  };
+  NetworkInput input{stack(&NetworkInput::inputs), stack(&NetworkInput::mask)};
+  const int64_t rows = input.inputs.size(0);
+  torch::Tensor order = torch::randperm(rows, torch::kLong);
+  NetworkInput permuted{input.inputs.index_select(0, order),
+                        input.mask.defined() ? input.mask.index_select(0, order) : torch::Tensor()};
+  NetworkOutput whole = net.forward(input);
+  NetworkOutput shuffled = net.forward(permuted);
+  const std::string in = precision == Precision::Float32 ? " (float32)" : " (bf16 autocast)";
+  expect(torch::equal(whole.logits.index_select(0, order), shuffled.logits),
+         "the logits of a permuted batch differ from the batch's, permuted" + in);
+  std::vector<TapSpec> taps = net.taps();
+  for (size_t i = 0; i < taps.size() && i < whole.taps.size(); ++i) {
+    expect(torch::equal(whole.taps[i].index_select(0, order), shuffled.taps[i]),
+           "tap '" + taps[i].name + "' of a permuted batch differs from the batch's, permuted" +
+               in);
+  }
+}
+
 void check_architecture(const ArchitecturePlugin& plugin, const Params& params,
                         const ContractOptions& options, CheckList& checks) {
   auto build = [&](const TaskSpec& task, uint64_t seed) {
@@ -179,6 +212,15 @@ void check_architecture(const ArchitecturePlugin& plugin, const Params& params,
       expect(torch::equal(first->forward(input).logits, second->forward(input).logits),
              "two builds with one seed give other logits for the same input");
     });
+    if (build(task, options.seed)->batch_invariant()) {
+      checks.run("its declared batch invariance holds (frozen, permuted batch)" + on, [&] {
+        auto net = build(task, options.seed);
+        expect_batch_invariance(*net, task, Precision::Float32);
+        if (device_has_bf16(torch::kCPU)) {
+          expect_batch_invariance(*net, task, Precision::BFloat16Mixed);
+        }
+      });
+    }
     checks.run("gradients reach every parameter" + on, [&] {
       auto net = build(task, options.seed);
       NetworkOutput out = net->forward(random_input(task));

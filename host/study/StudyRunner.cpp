@@ -157,6 +157,7 @@ class JobPool {
   /// Trains `positions`; `done_before` more runs of the selection were done already.
   void run(const std::vector<size_t>& positions, size_t done_before, int64_t threads) {
     threads_ = threads;
+    concurrent_runs_ = std::max<size_t>(1, std::min<size_t>(options_.jobs, positions.size()));
     for (size_t position : positions) pending_.push_back(position);
     planned_ = positions.size() + done_before;
     done_before_ = done_before;
@@ -256,6 +257,7 @@ class JobPool {
     }
     args.insert(args.end(), {"run", fs::absolute(study_.config_path).string(), "--run-index",
                              std::to_string(position), "--threads", std::to_string(threads_),
+                             "--concurrent-runs", std::to_string(concurrent_runs_),
                              "--progress-fd", "3", options_.restart ? "--restart" : "--resume"});
     std::vector<char*> argv;
     for (auto& arg : args) argv.push_back(arg.data());
@@ -455,6 +457,7 @@ class JobPool {
   std::ostream& err_;
   bool terminal_;
   int64_t threads_ = 1;
+  size_t concurrent_runs_ = 1;  ///< children at once, who share the machine's memory
   size_t planned_ = 0;
   size_t done_before_ = 0;
   std::deque<size_t> pending_;

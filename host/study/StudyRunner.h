@@ -57,8 +57,9 @@ struct JobOptions {
 };
 
 /// Trains the runs at `positions` in up to `jobs` child processes at once: each child is this
-/// program (/proc/self/exe) with `run CONFIG --run-index K --resume --threads T --progress-fd 3`,
-/// its stdout and stderr appended to `<run dir>/log.txt`. Done runs are skipped (unless
+/// program (/proc/self/exe) with `run CONFIG --run-index K --resume --threads T
+/// --concurrent-runs J --progress-fd 3` (J: the children at once, who share the memory), its
+/// stdout and stderr appended to `<run dir>/log.txt`. Done runs are skipped (unless
 /// restart); a failed run is reported with its log and the others go on; SIGINT/SIGTERM is
 /// passed to the children, which save checkpoints, and waited for. Progress goes to `err`: on a
 /// terminal one redrawn line per job and a study line, otherwise a line per event.

@@ -1,13 +1,44 @@
 #include "host/training/GuideTapCache.h"
 
+#include <unistd.h>
+
+#include <fstream>
 #include <sstream>
 
 namespace guidance {
 
-GuideTapCache::GuideTapCache(int64_t examples, uint64_t budget_bytes,
-                             std::vector<bool> kept_taps, bool keep_logits)
+namespace {
+
+/// @return bytes the system can give without swapping: MemAvailable from /proc/meminfo, else
+/// the free physical pages.
+uint64_t available_memory_bytes() {
+  std::ifstream meminfo("/proc/meminfo");
+  std::string key;
+  uint64_t kib = 0;
+  std::string unit;
+  while (meminfo >> key >> kib >> unit) {
+    if (key == "MemAvailable:") return kib << 10;
+  }
+  const long pages = ::sysconf(_SC_AVPHYS_PAGES);
+  const long page_size = ::sysconf(_SC_PAGESIZE);
+  return pages > 0 && page_size > 0 ? static_cast<uint64_t>(pages) * page_size : 0;
+}
+
+}  // namespace
+
+CacheBudget default_cache_budget(int64_t concurrent_runs) {
+  const uint64_t available = available_memory_bytes();
+  const uint64_t runs = static_cast<uint64_t>(std::max<int64_t>(1, concurrent_runs));
+  std::string source = "half of the " + std::to_string(available >> 20) + " MiB available";
+  if (runs > 1) source += ", shared by " + std::to_string(runs) + " runs";
+  return {available / 2 / runs, source + "; guidance.guide_cache_mb sets it"};
+}
+
+GuideTapCache::GuideTapCache(int64_t examples, CacheBudget budget, std::vector<bool> kept_taps,
+                             bool keep_logits, bool store_bf16)
     : examples_(examples),
-      budget_bytes_(budget_bytes),
+      budget_(std::move(budget)),
+      store_bf16_(store_bf16),
       kept_taps_(std::move(kept_taps)),
       keep_logits_(keep_logits),
       status_("guide cache: empty") {}
@@ -19,6 +50,10 @@ std::vector<torch::Tensor> GuideTapCache::kept_parts(const NetworkOutput& output
     if (kept_taps_[i]) parts.push_back(output.taps[i]);
   }
   return parts;
+}
+
+torch::Tensor GuideTapCache::stored_form(const torch::Tensor& part) const {
+  return store_bf16_ && part.is_floating_point() ? part.to(torch::kBFloat16) : part;
 }
 
 void GuideTapCache::turn_off(const std::string& why) {
@@ -44,6 +79,7 @@ std::optional<NetworkOutput> GuideTapCache::lookup(const torch::Tensor& indices,
 void GuideTapCache::store(const torch::Tensor& indices, const NetworkOutput& output) {
   if (!active_) return;
   std::vector<torch::Tensor> parts = kept_parts(output);
+  for (auto& part : parts) part = stored_form(part.detach());
   if (storage_.empty()) {
     uint64_t bytes = 0;
     for (const auto& part : parts) {
@@ -51,9 +87,11 @@ void GuideTapCache::store(const torch::Tensor& indices, const NetworkOutput& out
     }
     bytes *= static_cast<uint64_t>(examples_);
     const uint64_t mib = (bytes + (1u << 20) - 1) >> 20;
-    if (bytes > budget_bytes_) {
+    const std::string budget =
+        std::to_string(budget_.bytes >> 20) + " MiB (" + budget_.source + ")";
+    if (bytes > budget_.bytes) {
       turn_off("the train split's guide outputs need " + std::to_string(mib) +
-               " MiB, more than guidance.guide_cache_mb = " + std::to_string(budget_bytes_ >> 20));
+               " MiB, more than the budget of " + budget);
       return;
     }
     for (const auto& part : parts) {
@@ -62,8 +100,9 @@ void GuideTapCache::store(const torch::Tensor& indices, const NetworkOutput& out
       storage_.push_back(torch::empty(shape, part.options().device(torch::kCPU)));
     }
     stored_ = torch::zeros({examples_}, torch::kBool);
-    status_ = "guide cache: on, " + std::to_string(mib) + " MiB for " +
-              std::to_string(examples_) + " examples";
+    status_ = "guide cache: on, " + std::to_string(mib) + " MiB" +
+              (store_bf16_ ? " in bfloat16" : "") + " for " + std::to_string(examples_) +
+              " examples, within " + budget;
   }
   for (size_t i = 0; i < parts.size(); ++i) {
     if (parts[i].sizes().slice(1) != storage_[i].sizes().slice(1)) {
@@ -76,7 +115,7 @@ void GuideTapCache::store(const torch::Tensor& indices, const NetworkOutput& out
   const torch::Tensor& rows = indices;
   stored_count_ += rows.numel() - stored_.index_select(0, rows).sum().item<int64_t>();
   for (size_t i = 0; i < parts.size(); ++i) {
-    storage_[i].index_copy_(0, rows, parts[i].detach().to(torch::kCPU));
+    storage_[i].index_copy_(0, rows, parts[i].to(torch::kCPU));
   }
   stored_.index_fill_(0, rows, true);
 }

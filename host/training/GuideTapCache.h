@@ -21,15 +21,26 @@ namespace guidance {
 /// matmuls round a row differently at another position in the batch, in the last bits), and a
 /// cached run reproduces itself exactly. Holds the whole split or nothing: a batch with one
 /// example missing would need a forward pass anyway.
+/// How much memory the cache may take, and where that figure comes from (for the log).
+struct CacheBudget {
+  uint64_t bytes = 0;
+  std::string source;  ///< e.g. "guidance.guide_cache_mb = 512"
+};
+
+/// @return the budget when guidance.guide_cache_mb is 0: half the memory the system reports
+/// available now, shared equally by `concurrent_runs` runs started together.
+CacheBudget default_cache_budget(int64_t concurrent_runs);
+
 class GuideTapCache {
  public:
   /// @param examples the train split's size
-  /// @param budget_bytes the most memory the stored outputs may take
+  /// @param budget the most memory the stored outputs may take
   /// @param kept_taps for each guide tap, whether training reads it (paired taps); the others are
   ///        not stored and come back undefined
   /// @param keep_logits whether training reads the logits (distillation)
-  GuideTapCache(int64_t examples, uint64_t budget_bytes, std::vector<bool> kept_taps,
-                bool keep_logits);
+  /// @param store_bf16 whether floating-point outputs are stored in bfloat16 (and come back so)
+  GuideTapCache(int64_t examples, CacheBudget budget, std::vector<bool> kept_taps,
+                bool keep_logits, bool store_bf16);
 
   /// @return the guide's outputs for `indices` (int64 [B], train split, on the CPU) on `device`,
   /// if all are stored.
@@ -52,8 +63,12 @@ class GuideTapCache {
   /// @return the outputs kept, in storage order: the logits (if kept), then the kept taps.
   std::vector<torch::Tensor> kept_parts(const NetworkOutput& output) const;
 
+  /// @return `part` as it is stored: in bfloat16 when asked and floating-point.
+  torch::Tensor stored_form(const torch::Tensor& part) const;
+
   int64_t examples_;
-  uint64_t budget_bytes_;
+  CacheBudget budget_;
+  bool store_bf16_;
   std::vector<bool> kept_taps_;
   bool keep_logits_;
   bool active_ = true;

@@ -280,6 +280,10 @@ RunSummary run_config(const Config& config, const PluginCatalog& catalog,
                             : std::string(", unguided"))
         << ", " << threads << " thread" << (threads == 1 ? "" : "s") << ", device "
         << config.run.device
+        << (config.train.precision == Precision::Float32
+                ? std::string()
+                : std::string(", precision ") +
+                      kPrecisionNames[static_cast<size_t>(config.train.precision)])
         << (collective ? ", " + std::to_string(collective->world_size()) + " processes" : "")
         << "\n";
     if (config.guided()) log << "  " << guidance_summary(config.guidance, run) << "\n";
@@ -307,6 +311,7 @@ RunSummary run_config(const Config& config, const PluginCatalog& catalog,
     return collective ? any_rank(*collective, stop, "agreement on stopping") : stop;
   };
   settings.collective = collective;
+  settings.concurrent_runs = options.concurrent_runs;
   Trainer trainer(settings, run.dataset, run.task, run.target, run.guide, run.metric, run.pairs);
 
   std::unique_ptr<RunRecord> record;
@@ -346,7 +351,7 @@ RunSummary run_config(const Config& config, const PluginCatalog& catalog,
   try {
     summary.completed = trainer.run(observer ? static_cast<TrainingObserver&>(*observer) : silent);
     progress.finish_line();
-    if (trainer.guide_cache() && !options.quiet) log << trainer.guide_cache()->status() << "\n";
+    if (run.guide && !options.quiet) log << trainer.guide_cache_status() << "\n";
     summary.steps = trainer.step();
     if (!summary.completed) {
       if (record) record->finish(RecordState::Interrupted, now_iso8601());

@@ -24,6 +24,8 @@ struct RunOptions {
   /// The ranks of a distributed run (docs/distributed.md); null: one process. Rank 0 alone
   /// takes the run directory's lock and writes the record, checkpoints and guide.
   std::shared_ptr<Collective> collective;
+  /// Runs a study trains at once on this machine (--jobs), which share its memory.
+  int64_t concurrent_runs = 1;
 };
 
 /// What a finished (or interrupted) run reports.

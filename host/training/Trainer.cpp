@@ -12,6 +12,7 @@
 #include "host/distributed/DataParallel.h"
 #include "host/training/GuidanceLoss.h"
 #include "host/training/Optimization.h"
+#include "host/training/Precision.h"
 #include "host/training/RunSetup.h"
 #include "host/training/TaskObjective.h"
 
@@ -107,19 +108,58 @@ Trainer::Trainer(TrainerSettings settings, std::shared_ptr<Dataset> dataset, Tas
   steps_per_epoch_ = micro_batches / settings_.train.accumulate;
   total_steps_ = settings_.train.max_steps > 0 ? settings_.train.max_steps
                                                : settings_.train.epochs * steps_per_epoch_;
-  if (guide_ && settings_.guidance.guide_cache_mb > 0 && guide_->is_training()) {
-    throw RunError("guidance.guide_cache_mb keeps the guide's outputs for each train example, "
-                   "but this guide runs in train mode (guidance.guide_mode; \"released\" means "
-                   "train mode on token tasks), so they change every step: set guide_mode = "
-                   "\"eval\" or guide_cache_mb = 0");
+  check_precision_supported(settings_.train.precision, settings_.device);
+  if (guide_) guide_cache_off_reason_ = plan_guide_cache();
+}
+
+std::string Trainer::plan_guide_cache() {
+  const GuidanceSection& guidance = settings_.guidance;
+  if (guidance.guide_cache == GuideCacheMode::Off) {
+    return "guide cache: off (guidance.guide_cache = \"off\")";
   }
-  if (guide_ && settings_.guidance.guide_cache_mb > 0) {
-    std::vector<bool> paired(guide_specs_.size(), false);
-    for (const TapPair& pair : pairs_) paired.at(pair.guide_index) = true;
-    guide_cache_ = std::make_unique<GuideTapCache>(
-        train_size_, static_cast<uint64_t>(settings_.guidance.guide_cache_mb) << 20,
-        std::move(paired), settings_.guidance.distilling());
+  if (guide_->is_training()) {
+    if (guidance.guide_cache == GuideCacheMode::On) {
+      throw RunError("guidance.guide_cache = \"on\" keeps the guide's outputs for each train "
+                     "example, but this guide runs in train mode (guidance.guide_mode; "
+                     "\"released\" means train mode on token tasks), so they change every "
+                     "step: set guide_mode = \"eval\" or guide_cache = \"auto\"");
+    }
+    return "guide cache: off, the guide runs in train mode (guidance.guide_mode), so its "
+           "outputs change every step";
   }
+  if (guidance.guide_input != GuideInput::Batch) {
+    return "guide cache: off, the guide sees noise (guidance.guide_input), new every step";
+  }
+  if (guidance.guide_cache == GuideCacheMode::Auto && !guide_->batch_invariant()) {
+    return "guide cache: off, the guide does not declare batch-invariant outputs, so cached "
+           "ones could differ from a fresh forward pass in the last bits (guide_cache = \"on\" "
+           "keeps them anyway)";
+  }
+  CacheBudget budget =
+      guidance.guide_cache_mb > 0
+          ? CacheBudget{static_cast<uint64_t>(guidance.guide_cache_mb) << 20,
+                        "guidance.guide_cache_mb = " + std::to_string(guidance.guide_cache_mb)}
+          : default_cache_budget(settings_.collective ? settings_.collective->world_size()
+                                                      : settings_.concurrent_runs);
+  std::vector<bool> paired(guide_specs_.size(), false);
+  for (const TapPair& pair : pairs_) paired.at(pair.guide_index) = true;
+  guide_cache_ = std::make_unique<GuideTapCache>(train_size_, std::move(budget),
+                                                 std::move(paired), guidance.distilling(),
+                                                 guidance.guide_cache_bf16);
+  return "";
+}
+
+std::string Trainer::guide_cache_status() const {
+  return guide_cache_ ? guide_cache_->status() : guide_cache_off_reason_;
+}
+
+NetworkOutput Trainer::forward(Network& network, const NetworkInput& input) const {
+  NetworkOutput output;
+  {
+    AutocastScope autocast(settings_.train.precision, settings_.device);
+    output = network.forward(input);
+  }
+  return in_float32(std::move(output));
 }
 
 void Trainer::resume() {
@@ -207,17 +247,22 @@ torch::Tensor Trainer::guide_inputs(const Batch& batch) const {
 
 NetworkOutput Trainer::guide_forward(const Batch& batch, const torch::Tensor& indices) {
   if (guide_cache_) {
-    if (auto cached = guide_cache_->lookup(indices, settings_.device)) return *cached;
+    if (auto cached = guide_cache_->lookup(indices, settings_.device)) {
+      return in_float32(std::move(*cached));
+    }
   }
   NetworkOutput output;
   {
     torch::NoGradGuard no_grad;
     // Records and evaluations may have switched the guide to eval mode since the last step.
     guide_->train(guide_trains(settings_.guidance, task_));
-    output = guide_->forward(NetworkInput{guide_inputs(batch), batch.mask});
+    NetworkInput input{guide_inputs(batch), batch.mask};
+    AutocastScope autocast(settings_.train.precision, settings_.device);
+    output = guide_->forward(input);
   }
+  // Stored as computed (bf16 under bf16-mixed), compared in float32.
   if (guide_cache_) guide_cache_->store(indices, output);
-  return output;
+  return in_float32(std::move(output));
 }
 
 StepReport Trainer::train_step() {
@@ -247,7 +292,7 @@ StepReport Trainer::train_step() {
     if (settings_.collective) indices = local_share(*settings_.collective, indices);
     Batch batch = to_device(dataset_->batch(Split::Train, indices));
     clock.lap(&StepPhases::data);
-    NetworkOutput target_out = target_->forward(batch.network_input());
+    NetworkOutput target_out = forward(*target_, batch.network_input());
     torch::Tensor task = task_loss(task_, target_out.logits, batch);
     torch::Tensor loss = task;
     clock.lap(&StepPhases::target_forward);
@@ -260,7 +305,7 @@ StepReport Trainer::train_step() {
         std::vector<torch::Tensor> target_taps =
             settings_.guidance.single_target_forward
                 ? target_out.taps
-                : target_->forward(batch.network_input()).taps;
+                : forward(*target_, batch.network_input()).taps;
         clock.lap(&StepPhases::target_forward);
         GlobalTaps taps{guide_out.taps, target_taps, batch.mask};
         if (settings_.collective) {
@@ -333,7 +378,7 @@ std::map<std::string, double> Trainer::evaluate(Network& network, Split split, i
     }
     int64_t length = std::min(settings_.train.eval_batch_size, count - start);
     Batch batch = to_device(dataset_->batch(split, indices.narrow(0, start, length)));
-    torch::Tensor logits = network.forward(batch.network_input()).logits;
+    torch::Tensor logits = forward(network, batch.network_input()).logits;
     accumulator.add(logits, batch);
     if (predictions != nullptr) parts.push_back(predictions_of(task_, logits, batch));
   }

@@ -46,6 +46,9 @@ struct TrainerSettings {
   /// The ranks of a distributed run (docs/distributed.md): each trains on its share of every
   /// batch, taps are gathered and gradients averaged over them. Null: one process.
   std::shared_ptr<Collective> collective;
+  /// Runs started together on this machine (a study's --jobs): they share the memory from which
+  /// the guide-tap cache's default budget is derived.
+  int64_t concurrent_runs = 1;
 };
 
 /// @return whether the frozen guide runs in train mode (`guidance.guide_mode`; `released`: for
@@ -142,11 +145,19 @@ class Trainer {
   /// From now on every step adds the time of each of its phases to `phases` (nullptr: stop).
   void set_phases(StepPhases* phases) { phases_ = phases; }
 
-  /// @return the guide-tap cache (guidance.guide_cache_mb > 0), or nullptr.
+  /// @return the guide-tap cache (guidance.guide_cache, when it applies), or nullptr.
   const GuideTapCache* guide_cache() const { return guide_cache_.get(); }
 
+  /// @return one line for the run's log: what the guide-tap cache holds, or why it is off.
+  std::string guide_cache_status() const;
+
  private:
+  /// Builds guide_cache_ when guidance.guide_cache asks for it and the guide allows it.
+  /// @return why there is no cache ("" when there is one)
+  std::string plan_guide_cache();
   NetworkOutput guide_forward(const Batch& batch, const torch::Tensor& indices);
+  /// @return `network`'s outputs in train.precision, logits and taps in float32
+  NetworkOutput forward(Network& network, const NetworkInput& input) const;
   torch::Tensor epoch_order(int64_t epoch) const;
   torch::Tensor guide_inputs(const Batch& batch) const;
   Batch to_device(Batch batch) const;
@@ -170,6 +181,7 @@ class Trainer {
   torch::Tensor cached_order_;
   int64_t cached_epoch_ = -1;
   std::unique_ptr<GuideTapCache> guide_cache_;
+  std::string guide_cache_off_reason_;
   StepPhases* phases_ = nullptr;
 };
 

@@ -6,12 +6,19 @@ the n x n Grams with the centring matrix H (H K H). The networks mirror the work
 layer for layer (mlp, convnet, rnn, transformer), so both sides do the same arithmetic.
 
     python3 tests/benchmarks/plain_pytorch.py vision|sequence [--steps N] [--warmup N]
-        [--unguided] [--threads N]
+        [--unguided] [--threads N] [--precision 32|bf16-mixed]
 
 Prints `steps_per_s VALUE` (N steps timed in process after the warm-up), as `guidance bench`
 does. Uses Debian's python3-torch: the same LibTorch 1.13 and BLAS as the workbench.
+
+`--precision bf16-mixed` mirrors the workbench's `train.precision = "bf16-mixed"` as a researcher
+would write it: the target's and the guide's forward passes run under
+`torch.autocast("cpu", dtype=torch.bfloat16)`, their logits and hooked taps are cast to float32
+before the task loss and CKA, which run in float32 outside autocast, as does the backward pass;
+master weights and Adam stay float32. `32` (the default) is the plain float32 loop.
 """
 import argparse
+import contextlib
 import gzip
 import time
 
@@ -215,6 +222,7 @@ def main():
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--unguided", action="store_true")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--precision", choices=["32", "bf16-mixed"], default="32")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -227,18 +235,28 @@ def main():
     optimizer = torch.optim.Adam(target.parameters(), lr=1e-3)
     batch_size, alpha = 256, 1.0
     order = torch.randperm(size)
+    mixed = args.precision == "bf16-mixed"
+
+    def autocast():
+        if mixed:
+            return torch.autocast("cpu", dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    def as_float32(tensor):
+        return tensor.float() if mixed else tensor
 
     def step(i):
         start = (i * batch_size) % (size - size % batch_size)
         inputs, y, mask = batch(order[start:start + batch_size])
-        logits = target(inputs)
-        loss = task_loss(logits, y, mask)
+        with autocast():
+            logits = target(inputs)
+        loss = task_loss(as_float32(logits), y, mask)
         if not args.unguided:
-            with torch.no_grad():
+            with torch.no_grad(), autocast():
                 guide(inputs)
             for g, t in pairs:
-                x = flat(target_taps.outputs[t], mask)
-                z = flat(guide_taps.outputs[g], mask)
+                x = flat(as_float32(target_taps.outputs[t]), mask)
+                z = flat(as_float32(guide_taps.outputs[g]), mask)
                 loss = loss + alpha * (1 - linear_cka(x, z))
         optimizer.zero_grad()
         loss.backward()

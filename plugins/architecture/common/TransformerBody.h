@@ -110,10 +110,10 @@ class TransformerBlockImpl : public torch::nn::Module {
   /// @return the residual stream after the block, [B, L, D]
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& allowed,
                         std::vector<torch::Tensor>& taps) {
-    auto normed = norm1_(x);
+    auto normed = layer_norm(*norm1_, x);
     AttentionOutputs attention = attention_(normed, allowed);
     auto stream = x + dropout_(attention.out);
-    auto normed_stream = norm2_(stream);
+    auto normed_stream = layer_norm(*norm2_, stream);
     // The Sequential's layers one by one (it keeps the parameter names feed_forward.0.weight, ...),
     // so that its Linear layers go through linear() and the first one can be tapped.
     auto& layers = *feed_forward_;

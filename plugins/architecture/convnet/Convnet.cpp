@@ -93,6 +93,8 @@ class ConvnetNetwork : public Network {
   }
 
   std::vector<TapSpec> taps() const override { return taps_; }
+  // Frozen forward passes are batch-invariant (common/Linear.h; BatchInvariance.* tests it).
+  bool batch_invariant() const override { return true; }
 
  private:
   TaskSpec task_;

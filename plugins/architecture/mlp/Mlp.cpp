@@ -76,6 +76,8 @@ class MlpNetwork : public Network {
   }
 
   std::vector<TapSpec> taps() const override { return taps_; }
+  // Frozen forward passes are batch-invariant (common/Linear.h; BatchInvariance.* tests it).
+  bool batch_invariant() const override { return true; }
 
  private:
   TaskSpec task_;

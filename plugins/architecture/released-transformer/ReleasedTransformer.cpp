@@ -132,7 +132,7 @@ class PostNormLayerImpl : public torch::nn::Module {
     std::size_t sublayer = 0;
     auto add_and_norm = [&](const torch::Tensor& output) {
       taps.push_back(output);
-      x = norms_[sublayer](x + dropouts_[sublayer](output));
+      x = layer_norm(*norms_[sublayer], x + dropouts_[sublayer](output));
       taps.push_back(x);
       ++sublayer;
     };
@@ -221,6 +221,8 @@ class DecoderNetwork : public Network {
   }
 
   std::vector<TapSpec> taps() const override { return taps_; }
+  // Frozen forward passes are batch-invariant (common/Linear.h; BatchInvariance.* tests it).
+  bool batch_invariant() const override { return true; }
 
  private:
   TaskSpec task_;
@@ -269,6 +271,8 @@ class EncoderNetwork : public Network {
   }
 
   std::vector<TapSpec> taps() const override { return taps_; }
+  // Frozen forward passes are batch-invariant (common/Linear.h; BatchInvariance.* tests it).
+  bool batch_invariant() const override { return true; }
 
  private:
   TaskSpec task_;
@@ -328,9 +332,9 @@ class LanguageModelNetwork : public Network {
                       position_embeddings_->weight.slice(0, 0, length));
     const auto mask = causal_mask(length).to(h.options());
     for (std::size_t i = 0; i < attentions_.size(); ++i) {
-      auto normed = layer_norms_1_[i](h);
+      auto normed = layer_norm(*layer_norms_1_[i], h);
       auto attended = attentions_[i](normed, normed, mask);
-      auto normed_stream = layer_norms_2_[i](normed + dropout_(attended));
+      auto normed_stream = layer_norm(*layer_norms_2_[i], normed + dropout_(attended));
       auto& feed_forward = *feed_forwards_[i];
       auto hidden = linear(feed_forward.at<torch::nn::LinearImpl>(0), normed_stream);
       auto fed = linear(feed_forward.at<torch::nn::LinearImpl>(2),
@@ -343,6 +347,8 @@ class LanguageModelNetwork : public Network {
   }
 
   std::vector<TapSpec> taps() const override { return taps_; }
+  // Frozen forward passes are batch-invariant (common/Linear.h; BatchInvariance.* tests it).
+  bool batch_invariant() const override { return true; }
 
  private:
   void initialise() {

@@ -145,7 +145,12 @@ class ResnetNetwork : public Network {
   NetworkOutput forward(const NetworkInput& input) override {
     check_image_input(task_, input);
     NetworkOutput out;
-    auto x = conv1_(input.inputs);
+    // oneDNN convolves float channels-last (NHWC) tensors without the reorders NCHW costs on
+    // every call (as convnet does); the layers keep the layout, the taps' shapes are the same.
+    // Float64 (the fidelity tests) stays NCHW: oneDNN has no float64 kernels.
+    const bool channels_last = input.inputs.is_cpu() && input.inputs.scalar_type() == torch::kFloat;
+    auto x = conv1_(channels_last ? input.inputs.contiguous(at::MemoryFormat::ChannelsLast)
+                                  : input.inputs);
     out.taps.push_back(x);
     x = torch::relu(bn1_(x));
     if (imagenet_stem_) x = torch::max_pool2d(x, 3, 2, 1);
@@ -156,6 +161,8 @@ class ResnetNetwork : public Network {
   }
 
   std::vector<TapSpec> taps() const override { return taps_; }
+  // Frozen forward passes are batch-invariant (common/Linear.h; BatchInvariance.* tests it).
+  bool batch_invariant() const override { return true; }
 
  private:
   // As torchvision does once every layer exists, in the same module order: He-normal

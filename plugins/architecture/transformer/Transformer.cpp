@@ -47,12 +47,14 @@ class TransformerNetwork : public TransformerBody {
     NetworkOutput out;
     const int64_t length = input.inputs.size(1);
     auto x = embedding_(input.inputs) + positions_.slice(0, 0, length);
-    x = norm_(run_blocks(x, allowed_attention(input.mask, causal_), out.taps));
+    x = layer_norm(*norm_, run_blocks(x, allowed_attention(input.mask, causal_), out.taps));
     out.taps.push_back(x);
     out.logits = linear(*head_, causal_ ? x : masked_mean(x, input.mask));
     return out;
   }
 
+  // Frozen forward passes are batch-invariant (common/Linear.h; BatchInvariance.* tests it).
+  bool batch_invariant() const override { return true; }
   std::vector<TapSpec> taps() const override {
     auto specs = taps_of_blocks(TapLayout::Sequence);
     specs.push_back(module_tap("norm", TapLayout::Sequence));

@@ -46,7 +46,7 @@ class VitNetwork : public TransformerBody {
     if (cls_pool_) x = torch::cat({cls_.expand({x.size(0), 1, x.size(2)}), x}, 1);
     x = x + positions_;
     auto everywhere = torch::ones({1, x.size(1), x.size(1)}, x.options().dtype(torch::kBool));
-    x = norm_(run_blocks(x, everywhere, out.taps));
+    x = layer_norm(*norm_, run_blocks(x, everywhere, out.taps));
     out.taps.push_back(x);
     auto pooled = cls_pool_ ? x.select(1, 0) : x.mean(1);
     out.taps.push_back(pooled);
@@ -55,6 +55,8 @@ class VitNetwork : public TransformerBody {
   }
 
   std::vector<TapSpec> taps() const override { return taps_; }
+  // Frozen forward passes are batch-invariant (common/Linear.h; BatchInvariance.* tests it).
+  bool batch_invariant() const override { return true; }
 
  private:
   TaskSpec task_;

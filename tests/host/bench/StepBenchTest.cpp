@@ -3,6 +3,7 @@
 #include <map>
 #include <sstream>
 
+#include "host/training/Precision.h"
 #include "tests/support/TestSupport.h"
 
 namespace guidance {
@@ -67,7 +68,9 @@ TEST(StepBench, CountsAnFcnStepsOperationsExactly) {
 TEST(StepBench, ReportsEveryFigureAndPhaseSharesThatAddUp) {
   testing::TemporaryDirectory directory;
   testing::write_file(directory.file("guided.toml"), small_config(true));
-  auto result = run_cli("bench " + directory.file("guided.toml") + " --steps 3 --warmup 1");
+  // The cache off: the last timed step would otherwise start the second epoch from it.
+  auto result = run_cli("bench " + directory.file("guided.toml") +
+                        " --steps 3 --warmup 1 --guide-cache off");
   ASSERT_EQ(result.exit_code, 0) << result.err;
   auto figures = figures_of(result.out);
   double shares = 0;
@@ -95,12 +98,18 @@ TEST(StepBench, ReportsEveryFigureAndPhaseSharesThatAddUp) {
 TEST(StepBench, TimedStepsReadTheGuideCacheOnceAnEpochHasFilledIt) {
   testing::TemporaryDirectory directory;
   testing::write_file(directory.file("guided.toml"), small_config(true));
-  // 4 warm-up steps fill the cache (one epoch); the counted step and the 3 timed ones hit it.
-  auto result = run_cli("bench " + directory.file("guided.toml") +
-                        " --steps 3 --warmup 4 --guide-cache-mb 16");
+  // By default (guide_cache = "auto", a batch-invariant convnet guide, a budget from free
+  // memory) 4 warm-up steps fill the cache (one epoch); the counted step and the 3 timed ones
+  // hit it.
+  auto result = run_cli("bench " + directory.file("guided.toml") + " --steps 3 --warmup 4");
   ASSERT_EQ(result.exit_code, 0) << result.err;
   EXPECT_EQ(figures_of(result.out).at("guide_cache_hits"), 3.0) << result.err;
   EXPECT_THAT(result.err, ::testing::HasSubstr("guide cache: on"));
+  auto off = run_cli("bench " + directory.file("guided.toml") +
+                     " --steps 3 --warmup 4 --guide-cache off");
+  ASSERT_EQ(off.exit_code, 0) << off.err;
+  EXPECT_EQ(figures_of(off.out).at("guide_cache_hits"), 0.0) << off.err;
+  EXPECT_THAT(off.err, ::testing::HasSubstr("guide cache: off (guidance.guide_cache = \"off\")"));
 }
 
 TEST(StepBench, UnguidedSpendsNothingOnTheGuide) {
@@ -124,6 +133,25 @@ TEST(StepBench, RefusesASweepAndBadCounts) {
   auto steps = run_cli("bench " + directory.file("fcn.toml") + " --steps 0");
   EXPECT_EQ(steps.exit_code, 2);
   EXPECT_THAT(steps.err, ::testing::HasSubstr("--steps must be at least 1, got 0"));
+}
+
+// --precision overrides train.precision: bf16-mixed runs where the CPU has bf16 and is refused,
+// naming the key, where it does not; a name it does not know lists the ones it does.
+TEST(StepBench, PrecisionOptionRunsBf16MixedWhereTheCpuHasIt) {
+  testing::TemporaryDirectory directory;
+  testing::write_file(directory.file("guided.toml"), small_config(true));
+  auto mixed = run_cli("bench " + directory.file("guided.toml") +
+                       " --steps 1 --warmup 0 --precision bf16-mixed");
+  if (device_has_bf16(torch::kCPU)) {
+    ASSERT_EQ(mixed.exit_code, 0) << mixed.err;
+    EXPECT_GT(figures_of(mixed.out).at("steps_per_s"), 0.0);
+  } else {
+    EXPECT_EQ(mixed.exit_code, 1);
+    EXPECT_THAT(mixed.err, ::testing::HasSubstr("train.precision = \"bf16-mixed\" needs"));
+  }
+  auto unknown = run_cli("bench " + directory.file("guided.toml") + " --precision 16-mixed");
+  EXPECT_EQ(unknown.exit_code, 2);
+  EXPECT_THAT(unknown.err, ::testing::HasSubstr("must be one of '32', 'bf16-mixed'"));
 }
 
 }  // namespace

@@ -8,6 +8,7 @@
 #include "host/training/RunSetup.h"
 #include "host/training/TaskObjective.h"
 #include "host/training/Trainer.h"
+#include "tests/host/training/GuidedPair.h"
 #include "tests/support/TestSupport.h"
 
 namespace guidance {
@@ -15,36 +16,24 @@ namespace {
 
 /// A parity task with a small RNN target guided by a small transformer, built from the real
 /// plugins.
-struct SmallRun {
-  SmallRun() {
-    const PluginCatalog& catalog = testing::built_plugins();
-    auto dataset_plugin = catalog.dataset("parity");
-    Params data = defaults_of(dataset_plugin->info().params);
+struct SmallRun : testing::GuidedPair {
+  SmallRun() : GuidedPair("parity", data(), "rnn", sized("hidden"), "transformer", sized("width"), 1) {}
+
+  static Params data() {
+    Params data;
     data.set("train_size", int64_t{128});
     data.set("validation_size", int64_t{32});
     data.set("test_size", int64_t{32});
     data.set("max_length", int64_t{8});
-    dataset = dataset_plugin->open(data, DatasetContext{5, "."});
-    task = dataset->task();
-    torch::manual_seed(1);
-    auto rnn = catalog.architecture("rnn");
-    Params rnn_params = defaults_of(rnn->info().params);
-    rnn_params.set("hidden", int64_t{16});
-    target = rnn->build(task, rnn_params);
-    auto transformer = catalog.architecture("transformer");
-    Params guide_params = defaults_of(transformer->info().params);
-    guide_params.set("width", int64_t{16});
-    guide = transformer->build(task, guide_params);
-    auto metric_plugin = catalog.metric("linear-cka");
-    metric = metric_plugin->create(defaults_of(metric_plugin->info().params));
-    pairs = uniform_layer_map(guide->taps(), target->taps());
+    return data;
   }
-  std::shared_ptr<Dataset> dataset;
-  TaskSpec task;
-  std::shared_ptr<Network> target;
-  std::shared_ptr<Network> guide;
-  std::shared_ptr<Metric> metric;
-  std::vector<TapPair> pairs;
+
+  /// @return parameters setting `key` (the network's size) to 16
+  static Params sized(const std::string& key) {
+    Params params;
+    params.set(key, int64_t{16});
+    return params;
+  }
 };
 
 TrainerSettings small_settings() {

@@ -13,6 +13,7 @@
 
 #include <gtest/gtest.h>
 
+#include "host/training/Precision.h"
 #include "tests/plugins/architecture/ArchitectureTestSupport.h"
 
 namespace guidance::testing {
@@ -59,28 +60,48 @@ NetworkInput rows(const NetworkInput& input, const torch::Tensor& index) {
 
 class BatchInvariance : public SeededTest, public ::testing::WithParamInterface<InvarianceCase> {};
 
+/// Checks an example's outputs in a permuted batch and among other examples, in `precision`.
+void expect_invariant(Network& net, const TaskSpec& task, Precision precision) {
+  torch::NoGradGuard frozen;
+  AutocastScope autocast(precision, torch::kCPU);
+  const std::string in = precision == Precision::Float32 ? "float32" : "bf16 autocast";
+  NetworkInput input = batch_of(task);
+  auto permutation = torch::randperm(kRows, torch::kLong);
+  NetworkOutput whole = net.forward(input);
+  NetworkOutput permuted = net.forward(rows(input, permutation));
+  NetworkInput others = batch_of(task);  // the first example among other ones
+  others.inputs[0] = input.inputs[0];
+  if (others.mask.defined()) others.mask[0] = input.mask[0];
+  NetworkOutput among_others = net.forward(others);
+  EXPECT_TRUE(torch::equal(whole.logits.index_select(0, permutation), permuted.logits)) << in;
+  EXPECT_TRUE(torch::equal(whole.logits[0], among_others.logits[0])) << in;
+  ASSERT_EQ(whole.taps.size(), net.taps().size());
+  for (size_t i = 0; i < whole.taps.size(); ++i) {
+    EXPECT_TRUE(torch::equal(whole.taps[i].index_select(0, permutation), permuted.taps[i]))
+        << net.taps()[i].name << " differs for a permuted batch (" << in << ")";
+    EXPECT_TRUE(torch::equal(whole.taps[i][0], among_others.taps[i][0]))
+        << net.taps()[i].name << " differs for an example among other ones (" << in << ")";
+  }
+}
+
 TEST_P(BatchInvariance, AFrozenForwardGivesAnExampleTheSameOutputsInAnyBatch) {
   const auto& c = GetParam();
   torch::set_num_threads(2);  // the row split between threads must not matter either
   auto net = build(c.plugin, c.task, c.overrides);
+  EXPECT_TRUE(net->batch_invariant()) << c.plugin << " does not declare what it keeps";
   net->eval();
-  torch::NoGradGuard frozen;
-  NetworkInput input = batch_of(c.task);
-  auto permutation = torch::randperm(kRows, torch::kLong);
-  NetworkOutput whole = net->forward(input);
-  NetworkOutput permuted = net->forward(rows(input, permutation));
-  NetworkInput others = batch_of(c.task);  // the first example among other ones
-  others.inputs[0] = input.inputs[0];
-  if (others.mask.defined()) others.mask[0] = input.mask[0];
-  NetworkOutput among_others = net->forward(others);
-  EXPECT_TRUE(torch::equal(whole.logits.index_select(0, permutation), permuted.logits));
-  EXPECT_TRUE(torch::equal(whole.logits[0], among_others.logits[0]));
-  ASSERT_EQ(whole.taps.size(), net->taps().size());
-  for (size_t i = 0; i < whole.taps.size(); ++i) {
-    EXPECT_TRUE(torch::equal(whole.taps[i].index_select(0, permutation), permuted.taps[i]))
-        << net->taps()[i].name << " differs for a permuted batch";
-    EXPECT_TRUE(torch::equal(whole.taps[i][0], among_others.taps[i][0]))
-        << net->taps()[i].name << " differs for an example among other ones";
+  expect_invariant(*net, c.task, Precision::Float32);
+  // bf16 autocast runs oneDNN's bf16 kernels where the CPU has them (else the precision is
+  // refused before a run starts, see PrecisionTest).
+  if (device_has_bf16(torch::kCPU)) expect_invariant(*net, c.task, Precision::BFloat16Mixed);
+}
+
+// The recurrent plugins run LibTorch's fused cells on OpenBLAS: they must not declare it, or the
+// guide-tap cache would turn itself on for them by default.
+TEST(BatchInvariance, RecurrentNetworksDoNotDeclareIt) {
+  for (const char* plugin : {"rnn", "lstm", "released-rnn"}) {
+    auto net = build(plugin, long_token_task(TargetKind::TokenPerPosition), {});
+    EXPECT_FALSE(net->batch_invariant()) << plugin;
   }
 }
 

@@ -81,6 +81,13 @@ class GUIDANCE_API Network : public torch::nn::Module {
 
   /// @return the taps this network exposes, from input side to output side.
   virtual std::vector<TapSpec> taps() const = 0;
+
+  /// @return true when a forward pass in eval mode without autograd, on a CPU, in float32 and
+  /// under bf16 autocast, gives an example the same logits and taps bit for bit whatever batch
+  /// of one size it sits in and at whatever row. The guide-tap cache turns itself on by default
+  /// only for guides that declare it (cached outputs then equal fresh ones exactly);
+  /// `guidance plugins test` checks the declaration.
+  virtual bool batch_invariant() const { return false; }
 };
 
 }  // namespace guidance
