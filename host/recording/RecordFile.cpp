@@ -129,7 +129,9 @@ void RecordFile::edit_copy(bool repair_killed_writer, const std::function<void()
   std::error_code error;
   fs::copy_file(path_, copy, fs::copy_options::overwrite_existing, error);
   if (error) {
-    fs::remove(copy, error);
+    // The cleanup has its own error code: it must not replace the copy's in the message.
+    std::error_code ignored;
+    fs::remove(copy, ignored);
     throw RunError("cannot copy the record " + path_ + " to change it (" + copy +
                    "): " + error.message() + "; the record is unchanged");
   }

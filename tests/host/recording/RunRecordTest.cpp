@@ -7,6 +7,7 @@
 
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 
 #include "analysis/RecordReader.h"
 #include "host/recording/RecordFormat.h"
@@ -484,6 +485,18 @@ TEST_F(RunRecordTest, FullDiskIsRefusedUpFrontOrKeepsEverythingFlushedBefore) {
   ASSERT_GT(step, 10) << "the first snapshot already failed: " << message;
   // The training rows buffered before the failed snapshot are written if they still fit.
   bool rows_fit = error_of([&] { record->flush(); }) == "(no error)";
+  // Marking the record failed edits a copy, which cannot fit once the disk is filled up: the error
+  // says why (the copy's errno, not a later call's "Success") and the record is left as it was.
+  {
+    std::ofstream filler(directory.file("small/filler"), std::ios::binary);
+    const std::string block(1 << 16, 'x');
+    while (filler.write(block.data(), block.size()) && filler.flush()) {
+    }
+  }
+  std::string marking = error_of([&] { record->finish(RecordState::Failed, "2026-12-05T00:00:00Z"); });
+  EXPECT_NE(marking.find("cannot copy the record " + path), std::string::npos) << marking;
+  EXPECT_NE(marking.find("No space left on device"), std::string::npos) << marking;
+  EXPECT_EQ(marking.find("Success"), std::string::npos) << marking;
   record.reset();
   std::string written = "10";
   for (int64_t done = 20; done < step; done += 10) written += "," + std::to_string(done);
