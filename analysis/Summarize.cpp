@@ -330,6 +330,13 @@ Study load_study(const std::string& directory, const std::vector<Setting>& basel
     for (const auto& [name, value] : run.measures) measure_set.insert(name);
     study.runs.push_back(std::move(run));
   }
+  if (std::all_of(study.runs.begin(), study.runs.end(),
+                  [](const StudyRun& run) { return run.state == "unreadable"; })) {
+    std::string problems;
+    for (const auto& run : study.runs) problems += "\n  " + run.path + ": " + run.problem;
+    throw RunError("summarize: none of the " + std::to_string(study.runs.size()) +
+                   " run records below " + directory + " can be read:" + problems);
+  }
   for (const char* split : {"test ", "validation ", kLastValidation, "train "}) {
     // The task's measures first, the loss last, as a reader looks for them.
     for (const auto& name : measure_set) {
@@ -796,7 +803,7 @@ void add_summarize_command(CLI::App& parent, std::ostream& out) {
       "per cell, the AXIS value of lowest mean validation loss. Prints Markdown, writes\n"
       "OUT/summary.md and OUT/summary.csv.\n\n"
       "exit codes: 0 done, 2 usage error (unknown option, no such directory, unknown axis),\n"
-      "1 failure (no records, a file that cannot be written)");
+      "1 failure (no records, no readable record, a file that cannot be written)");
 }
 
 }  // namespace guidance::analysis

@@ -416,6 +416,22 @@ at_end = false
 )";
 }
 
+// A folder whose every record is damaged is a failure, not an empty summary: exit 1, each
+// record named with its problem, nothing written.
+TEST(Summarize, FailsWhenNoRecordCanBeRead) {
+  testing::TemporaryDirectory work;
+  fs::create_directories(work.file("study/a"));
+  fs::create_directories(work.file("study/b"));
+  testing::write_file(work.file("study/a/run.h5"), "not an HDF5 file");
+  testing::write_file(work.file("study/b/run.h5"), "");
+  testing::CommandResult result = testing::run_cli("summarize '" + work.file("study") + "'");
+  EXPECT_EQ(result.exit_code, 1) << result.out;
+  EXPECT_THAT(result.err, HasSubstr("none of the 2 run records below"));
+  EXPECT_THAT(result.err, HasSubstr(work.file("study/a/run.h5") + ": "));
+  EXPECT_THAT(result.err, HasSubstr(work.file("study/b/run.h5") + ": "));
+  EXPECT_FALSE(fs::exists(work.file("study/summary.md")));
+}
+
 TEST(Summarize, StudyOfTinyRunsThroughTheBinary) {
   testing::TemporaryDirectory work;
   std::string config = work.file("study.toml");
