@@ -171,7 +171,17 @@ std::vector<std::string> ConfigDocument::plugin_dirs() const {
   if (run == nullptr || !run->is_table()) return {};
   TomlReader reader(*run->as_table(), path, "run");
   std::vector<std::string> dirs = reader.strings("plugin_dirs", {});
-  for (auto& dir : dirs) dir = resolve_path(directory, dir);
+  for (auto& dir : dirs) {
+    dir = resolve_path(directory, dir);
+    // Checked here, where the key's location is known, rather than where plugins are loaded.
+    std::error_code error;
+    if (!fs::exists(dir, error)) {
+      reader.fail("plugin_dirs", "plugin directory '" + dir + "' does not exist");
+    }
+    if (!fs::is_directory(dir, error)) {
+      reader.fail("plugin_dirs", "plugin directory '" + dir + "' is not a directory");
+    }
+  }
   return dirs;
 }
 

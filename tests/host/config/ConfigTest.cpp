@@ -129,6 +129,31 @@ TEST_F(ConfigTest, SyntaxErrorGivesFileLineAndColumn) {
   EXPECT_THAT(message, HasSubstr("TOML syntax error"));
 }
 
+// run.plugin_dirs is read before plugins load; a folder that is missing or a file is refused
+// there with the key's location, like any other key.
+TEST_F(ConfigTest, PluginDirsThatAreNotFoldersAreRefusedWithTheKeysLocation) {
+  auto plugin_dirs_error = [&](const std::string& dir) {
+    testing::write_file(path(), testing::replace_first(kValid, "seed = 3",
+                                                       "seed = 3\nplugin_dirs = [\"" + dir + "\"]"));
+    try {
+      ConfigDocument::parse(path()).plugin_dirs();
+    } catch (const ConfigError& error) {
+      return std::string(error.what());
+    }
+    ADD_FAILURE() << "plugin_dirs = [" << dir << "] was accepted";
+    return std::string();
+  };
+  std::string missing = plugin_dirs_error(directory_.file("no-such-folder"));
+  EXPECT_THAT(missing, HasSubstr(path() + ":4:"));
+  EXPECT_THAT(missing, HasSubstr("run.plugin_dirs"));
+  EXPECT_THAT(missing, HasSubstr("plugin directory '" + directory_.file("no-such-folder") +
+                                 "' does not exist"));
+  testing::write_file(directory_.file("a-file"), "");
+  std::string file = plugin_dirs_error(directory_.file("a-file"));
+  EXPECT_THAT(file, HasSubstr(path() + ":4:"));
+  EXPECT_THAT(file, HasSubstr("is not a directory"));
+}
+
 TEST_F(ConfigTest, UnknownKeySuggestsTheClosestValidKey) {
   std::string message = error_of(testing::replace_first(kValid, "learning_rate = 0.01", "learning_rat = 0.01"));
   EXPECT_THAT(message, HasSubstr(path() + ":26:1"));
