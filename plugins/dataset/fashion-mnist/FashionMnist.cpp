@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <limits>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -75,16 +76,23 @@ torch::Tensor read_idx(const std::string& path, int64_t dimensions, const char* 
                              " bytes, the file has " + std::to_string(bytes.size()));
   }
   std::vector<int64_t> sizes;
-  size_t elements = 1;
+  std::string declared_sizes;
+  // Three 32-bit sizes can multiply past 64 bits (wrapping to a small count): 128-bit product.
+  unsigned __int128 declared = 1;
   for (int64_t d = 0; d < dimensions; ++d) {
     sizes.push_back(big_endian32(bytes, 4 + 4 * static_cast<size_t>(d)));
-    elements *= static_cast<size_t>(sizes.back());
+    declared *= static_cast<uint64_t>(sizes.back());
+    declared_sizes += (d == 0 ? "" : " x ") + std::to_string(sizes.back());
   }
   const size_t found = bytes.size() - header;
-  if (found < elements) {
-    throw std::runtime_error(path + ": truncated: the header declares " + std::to_string(elements) +
-                             " bytes of " + what + ", the file has " + std::to_string(found));
+  if (declared > found) {
+    const bool fits = declared <= std::numeric_limits<uint64_t>::max();
+    throw std::runtime_error(
+        path + ": truncated: the header declares " + declared_sizes +
+        (fits ? " = " + std::to_string(static_cast<uint64_t>(declared)) : std::string()) +
+        " bytes of " + what + ", the file has " + std::to_string(found));
   }
+  const size_t elements = static_cast<size_t>(declared);
   if (found > elements) {
     throw std::runtime_error(path + ": " + std::to_string(found - elements) +
                              " unexpected bytes after the " + std::to_string(elements) +

@@ -157,6 +157,13 @@ TEST(FashionMnistDataset, MalformedFilesAreNamed) {
   write_file(images, truncated.substr(0, truncated.size() - 7));
   EXPECT_TRUE(throws_mentioning([&] { open(); }, {images, "truncated", "240", "233"}));
 
+  // Sizes whose product is 2^64 (a 64-bit count would wrap to 0) are declared bytes the file lacks.
+  write_idx_set(dir.path(), 12, false);
+  write_file(images, big_endian(0x803) + big_endian(1u << 22) + big_endian(1u << 21) +
+                         big_endian(1u << 21));
+  EXPECT_TRUE(throws_mentioning(open, {images, "truncated", "4194304 x 2097152 x 2097152",
+                                       "the file has 0"}));
+
   write_idx_set(dir.path(), 12, false);
   std::string bad_magic = idx_labels(12);
   bad_magic[3] = 0x03;
