@@ -18,9 +18,10 @@ using hdf5::Handle;
 
 namespace {
 
-// Reads element `index` of the leading dimension of a [S, ...] dataset into `buffer`.
+// Reads element `index` of the leading dimension of a [S, ...] dataset of the record `file` into
+// `buffer`.
 void read_slab(hid_t dataset, size_t index, hid_t memory_type, void* buffer,
-               const std::string& context) {
+               const std::string& file, const std::string& context) {
   std::vector<hsize_t> dims = hdf5::shape_of(dataset);
   if (dims.empty() || index >= dims[0]) {
     throw RunError(context + ": no entry " + std::to_string(index));
@@ -29,7 +30,7 @@ void read_slab(hid_t dataset, size_t index, hid_t memory_type, void* buffer,
   std::vector<hsize_t> count = dims;
   start[0] = index;
   count[0] = 1;
-  hdf5::read_block(dataset, memory_type, start, count, buffer, context);
+  hdf5::read_block(dataset, memory_type, start, count, buffer, file);
 }
 
 // Reads a table as its schema lays it out: step, the columns, then one column per label of the
@@ -222,7 +223,7 @@ SimilarityMatrix RecordReader::similarity(const std::string& metric, const std::
                    "' (the record has " + std::to_string(steps.size()) + ")");
   }
   matrix.step = steps[snapshot];
-  read_slab(handle.get(), snapshot, H5T_NATIVE_DOUBLE, matrix.values.data(),
+  read_slab(handle.get(), snapshot, H5T_NATIVE_DOUBLE, matrix.values.data(), path_,
             path_ + ": dataset '" + dataset + "'");
   return matrix;
 }

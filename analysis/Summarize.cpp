@@ -18,6 +18,7 @@
 #include "host/common/CommandLine.h"
 #include "host/common/Errors.h"
 #include "host/common/Suggest.h"
+#include "host/recording/RecordFormat.h"
 #include "host/recording/RecordSchema.h"
 
 namespace guidance::analysis {
@@ -300,11 +301,7 @@ Study load_study(const std::string& directory, const std::vector<Setting>& basel
   study.directory = directory;
   if (!fs::is_directory(directory)) throw UsageError("no such directory: " + directory);
   std::vector<fs::path> records;
-  for (const auto& entry : fs::recursive_directory_iterator(directory)) {
-    if (entry.is_regular_file() && entry.path().filename() == "run.h5")
-      records.push_back(entry.path());
-  }
-  std::sort(records.begin(), records.end());
+  for (const auto& record : record_format::find_records(directory)) records.emplace_back(record);
   if (records.empty()) throw RunError("summarize: no run records (run.h5) below " + directory);
 
   std::set<std::string> measure_set;

@@ -26,8 +26,35 @@ function(guidance_add_plugin name)
   if(COMMAND guidance_use_pch)
     guidance_use_pch(${target})
   endif()
+  # In this tree, each link relists the library in plugins.manifest beside it (its size and
+  # checksum); the host refuses a listed library that no longer matches. Out of tree there is no
+  # manifest: the host probes such libraries in a child process instead (docs/plugins.md).
+  if(TARGET guidance-plugin-manifest)
+    add_dependencies(${target} guidance-plugin-manifest)
+    add_custom_command(TARGET ${target} POST_BUILD
+      COMMAND guidance-plugin-manifest "$<TARGET_FILE_DIR:${target}>/plugins.manifest"
+              "$<TARGET_FILE:${target}>"
+      VERBATIM)
+  endif()
   if(DEFINED GUIDANCE_INSTALL_PLUGIN_DIR)
     install(TARGETS ${target} LIBRARY DESTINATION "${GUIDANCE_INSTALL_PLUGIN_DIR}")
+    if(TARGET guidance-plugin-manifest)
+      # Installing rewrites the library (its RPATH), so the installed copy is listed afresh.
+      install(CODE "
+        set(dir \"${GUIDANCE_INSTALL_PLUGIN_DIR}\")
+        if(NOT IS_ABSOLUTE \"\${dir}\")
+          set(dir \"\${CMAKE_INSTALL_PREFIX}/\${dir}\")
+        endif()
+        set(dir \"\$ENV{DESTDIR}\${dir}\")
+        execute_process(
+          COMMAND \"$<TARGET_FILE:guidance-plugin-manifest>\" \"\${dir}/plugins.manifest\"
+                  \"\${dir}/$<TARGET_FILE_NAME:${target}>\"
+          RESULT_VARIABLE failed)
+        if(failed)
+          message(FATAL_ERROR
+            \"cannot list $<TARGET_FILE_NAME:${target}> in \${dir}/plugins.manifest\")
+        endif()")
+    endif()
   endif()
   if(TARGET guidance-plugins)
     add_dependencies(guidance-plugins ${target})

@@ -12,7 +12,10 @@ it, and ``docs/python.md`` shows how to use it::
 
 A record is opened read-only as an HDF5 single-writer/multiple-reader (SWMR) reader, so records of
 live, killed and finished runs all open. Every error is a :class:`RecordError` whose message names
-the file and, for a missing name, the names there are.
+the file and, for a missing name, the names there are. Damage is an error too: HDF5 verifies the
+Fletcher-32 checksum of each chunk it reads, and this module the checksums of the strings
+(format version 4), so a damaged dataset or string is a :class:`RecordError` naming the file and
+the object, never a silently wrong value.
 
 It is one module rather than a package so that using it needs nothing but this file on
 ``PYTHONPATH`` (or copied beside a notebook); it has no submodules to organise.
@@ -31,7 +34,7 @@ __all__ = ["FORMAT_NAME", "FORMAT_VERSION", "FINAL_SPLIT_PREFIX", "SIDES", "SIMI
 FORMAT_NAME = "guidance-run-record"
 """The root attribute ``format`` of every run record."""
 
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4
 """The newest record format version this module reads (it reads 1 to this one)."""
 
 FINAL_SPLIT_PREFIX = "best/"
@@ -45,6 +48,14 @@ SIMILARITIES = ("guide_target", "target_target", "guide_guide")
 
 # Attribute of an activation dataset (format version 3): the tap's shape per example.
 _EXAMPLE_SHAPE = "example_shape"
+
+# Format version 4: the FNV-1a 64 checksums of variable-length strings, which HDF5 keeps in its
+# global heap without a checksum (docs/record-format.md, "Checksums").
+_STRINGS_CHECKSUM = "fnv1a64"
+_STRING_ATTRIBUTES_CHECKSUM = "string_attributes_fnv1a64"
+_FNV_OFFSET_BASIS = 0xcbf29ce484222325
+_FNV_PRIME = 0x100000001b3
+_DAMAGED = "is damaged (its checksum does not match its contents)"
 
 
 class RecordError(Exception):
@@ -82,9 +93,32 @@ def _names(names):
     return ", ".join(str(name) for name in names) or "none"
 
 
-def _strings(dataset):
-    """A 1-D string dataset as a list of ``str``."""
-    return list(dataset.asstr()[()])
+def _fnv1a(hash_, data):
+    """FNV-1a 64 of the bytes ``data``, continuing the running hash ``hash_``."""
+    for byte in data:
+        hash_ = ((hash_ ^ byte) * _FNV_PRIME) & 0xFFFFFFFFFFFFFFFF
+    return hash_
+
+
+def _strings_checksum(hash_, strings):
+    """FNV-1a 64 continued over ``strings`` (bytes): their count, then each one's length and
+    bytes; counts and lengths as 8 little-endian bytes."""
+    hash_ = _fnv1a(hash_, len(strings).to_bytes(8, "little"))
+    for value in strings:
+        hash_ = _fnv1a(hash_, len(value).to_bytes(8, "little"))
+        hash_ = _fnv1a(hash_, value)
+    return hash_
+
+
+def _attribute_bytes(node, name):
+    """The strings of a string attribute as the bytes stored (a fixed-length one up to its
+    first NUL, as the writer reads it)."""
+    attribute = h5py.h5a.open(node.id, name.encode())
+    if not attribute.get_type().is_variable_str():
+        return [bytes(value).split(b"\0", 1)[0] for value in np.ravel(node.attrs[name])]
+    values = np.empty(attribute.shape, dtype=h5py.string_dtype(encoding="ascii"))
+    attribute.read(values)
+    return [bytes(value) for value in values.reshape(-1)]
 
 
 class Record:
@@ -121,7 +155,7 @@ class Record:
 
     def _check_format(self):
         """The file's format version, once it is known to be a run record this module reads."""
-        attributes = self._file.attrs
+        attributes = self._attributes(self._file)
         found = attributes.get("format", "")
         if found != FORMAT_NAME:
             raise RecordError(f"{self.path} is not a guidance run record (root attribute format "
@@ -157,6 +191,46 @@ class Record:
         dataset.refresh()
         return dataset
 
+    def _read(self, dataset, selection=(), text=False):
+        """``dataset[selection]`` (decoded to ``str`` when ``text``); HDF5's refusal of a damaged
+        chunk (its Fletcher-32 checksum fails) becomes a :class:`RecordError` naming it."""
+        try:
+            return (dataset.asstr() if text else dataset)[selection]
+        except OSError as error:
+            name = dataset.name.lstrip("/")
+            if "fletcher32" in str(error).lower():
+                raise RecordError(f"{self.path}: dataset '{name}' {_DAMAGED}") from error
+            raise RecordError(f"{self.path}: dataset '{name}' cannot be read: {error}") from error
+
+    def _strings(self, name):
+        """The strings of a string dataset, checked against its checksum when it has one: a
+        ``str`` for a scalar dataset, else a list."""
+        dataset = self._dataset(name)
+        stored = self._read(dataset)
+        values = [bytes(value) for value in ([stored] if dataset.shape == () else stored)]
+        if _STRINGS_CHECKSUM in dataset.attrs:
+            if int(dataset.attrs[_STRINGS_CHECKSUM]) != _strings_checksum(_FNV_OFFSET_BASIS,
+                                                                            values):
+                raise RecordError(f"{self.path}: dataset '{name}' {_DAMAGED}")
+        texts = [value.decode("utf-8") for value in values]
+        return texts[0] if dataset.shape == () else texts
+
+    def _attributes(self, node):
+        """``node.attrs``, once its string attributes pass their checksum (when it has one)."""
+        attributes = node.attrs
+        if _STRING_ATTRIBUTES_CHECKSUM in attributes:
+            hash_ = _FNV_OFFSET_BASIS
+            for name in sorted(attributes, key=lambda key: key.encode()):
+                if h5py.h5a.open(node.id, name.encode()).get_type().get_class() != h5py.h5t.STRING:
+                    continue
+                hash_ = _strings_checksum(hash_, [name.encode()])
+                hash_ = _strings_checksum(hash_, _attribute_bytes(node, name))
+            if int(attributes[_STRING_ATTRIBUTES_CHECKSUM]) != hash_:
+                raise RecordError(f"{self.path}: the string attributes of "
+                                  f"'{node.name.lstrip('/') or '/'}' are damaged (their checksum "
+                                  f"does not match their contents)")
+        return attributes
+
     def _rows(self, table):
         """The number of complete rows of a table: its ``step`` column is written last."""
         return len(self._dataset(f"{table}/step"))
@@ -166,7 +240,7 @@ class Record:
     @property
     def config(self):
         """The resolved config as TOML text (defaults filled in)."""
-        return self._dataset("config").asstr()[()]
+        return self._strings("config")
 
     def parsed_config(self):
         """The resolved config as a dict, parsed with :mod:`tomllib`.
@@ -190,9 +264,11 @@ class Record:
         never resumed) and ``plugins`` (a list of dicts with ``kind``, ``name``, ``version``,
         ``library``).
         """
-        attributes = self._file["provenance"].attrs
+        attributes = self._attributes(self._file["provenance"])
         provenance = {}
         for key, value in attributes.items():
+            if key == _STRING_ATTRIBUTES_CHECKSUM:
+                continue
             if isinstance(value, np.integer):
                 value = int(value)
             elif isinstance(value, np.ndarray):
@@ -200,7 +276,7 @@ class Record:
             provenance[key] = value
         provenance.setdefault("resumed_at", [])
         provenance["best_step"] = self.best_step
-        plugins = {field: _strings(self._dataset(f"provenance/plugins/{field}"))
+        plugins = {field: self._strings(f"provenance/plugins/{field}")
                    for field in ("kind", "name", "version", "library")}
         provenance["plugins"] = [dict(zip(plugins, entry)) for entry in zip(*plugins.values())]
         return provenance
@@ -209,18 +285,18 @@ class Record:
     def state(self):
         """``"running"`` (a live run, or one that was killed), ``"completed"``,
         ``"interrupted"`` or ``"failed"``."""
-        return self._file["provenance"].attrs["state"]
+        return self._attributes(self._file["provenance"])["state"]
 
     @property
     def best_step(self):
         """The step whose weights the final rows evaluate; -1 until the run completes (and for
         format version 1 records, which have no final rows)."""
-        return int(self._file["provenance"].attrs.get("best_step", -1))
+        return int(self._attributes(self._file["provenance"]).get("best_step", -1))
 
     # --- layout -----------------------------------------------------------------------------
 
     def _layout(self, name):
-        return _strings(self._dataset(f"layout/{name}"))
+        return self._strings(f"layout/{name}")
 
     @property
     def pair_names(self):
@@ -260,9 +336,10 @@ class Record:
         """
         rows = self._rows("training")
         group = self._file["training"]
-        columns = {"step": self._dataset("training/step")[:rows]}
+        columns = {"step": self._read(self._dataset("training/step"), slice(rows))}
         for name in group:
-            columns.setdefault(name, self._dataset(f"training/{name}")[:rows])
+            if name not in columns:
+                columns[name] = self._read(self._dataset(f"training/{name}"), slice(rows))
         return columns
 
     def evaluations(self, split=None, final=None):
@@ -274,11 +351,9 @@ class Record:
             ``False`` only those made during training, ``None`` both.
         """
         rows = self._rows("evaluation")
-        steps = self._dataset("evaluation/step")[:rows]
-        epochs = self._dataset("evaluation/epoch")[:rows]
-        splits = self._dataset("evaluation/split").asstr()[:rows]
-        losses = self._dataset("evaluation/loss")[:rows]
-        measures = self._dataset("evaluation/measures")[:rows]
+        steps, epochs, splits, losses, measures = (
+            self._read(self._dataset(f"evaluation/{name}"), slice(rows), text=name == "split")
+            for name in ("step", "epoch", "split", "loss", "measures"))
         names = self.measure_names
         evaluations = []
         for step, epoch, stored_split, loss, values in zip(steps, epochs, splits, losses,
@@ -307,7 +382,8 @@ class Record:
 
     def probe(self):
         """The probe examples whose activations the snapshots hold, as a :class:`Probe`."""
-        return Probe(self._dataset("probe/indices")[()], self._dataset("probe/labels")[()])
+        return Probe(self._read(self._dataset("probe/indices")),
+                     self._read(self._dataset("probe/labels")))
 
     def predictions(self, network):
         """The final weights' per-example test predictions of ``network`` (``"target"``, or
@@ -321,7 +397,7 @@ class Record:
             raise RecordError(f"{self.path}: no predictions of {network!r} (networks with "
                               f"predictions: {_names(networks)}; state {self.state!r})")
         group = f"predictions/{network}"
-        return Predictions(*(self._dataset(f"{group}/{field}")[()]
+        return Predictions(*(self._read(self._dataset(f"{group}/{field}"))
                              for field in Predictions._fields))
 
     # --- snapshots --------------------------------------------------------------------------
@@ -329,12 +405,12 @@ class Record:
     @property
     def snapshot_steps(self):
         """The step of each snapshot, in order (int64 array); snapshot indices count these."""
-        return self._dataset("snapshots/step")[()]
+        return self._read(self._dataset("snapshots/step"))
 
     @property
     def activation_dtype(self):
         """How activations are stored: ``"float32"`` or ``"float16"``."""
-        return self._file["snapshots"].attrs["activation_dtype"]
+        return self._attributes(self._file["snapshots"])["activation_dtype"]
 
     def snapshot_index(self, step):
         """The index of the snapshot taken at ``step``.
@@ -355,7 +431,7 @@ class Record:
             raise RecordError(f"{self.path}: no snapshot {snapshot} in '{dataset.name}' (the "
                               f"record has {count}; snapshot steps: "
                               f"{_names(self.snapshot_steps)})")
-        return dataset[snapshot % count]
+        return self._read(dataset, snapshot % count)
 
     def activations(self, side, tap, snapshot=-1):
         """The activations of one tap on the probe set at one snapshot, as stored (float32 or
@@ -378,9 +454,10 @@ class Record:
                               f"{_names(taps)})")
         dataset = self._dataset(f"snapshots/activations/{side}/{tap}")
         flat = self._snapshot_row(snapshot, dataset)
-        if _EXAMPLE_SHAPE not in dataset.attrs:
+        attributes = self._attributes(dataset)
+        if _EXAMPLE_SHAPE not in attributes:
             return flat
-        shape = tuple(int(size) for size in dataset.attrs[_EXAMPLE_SHAPE])
+        shape = tuple(int(size) for size in attributes[_EXAMPLE_SHAPE])
         if int(np.prod(shape)) != flat.shape[1]:
             raise RecordError(f"{self.path}: '{dataset.name}' has {flat.shape[1]} features per "
                               f"example but its {_EXAMPLE_SHAPE} is {list(shape)}")
@@ -408,6 +485,7 @@ class Record:
             raise RecordError(f"{self.path}: no similarity {which!r} of {metric!r} (this "
                               f"record has: {_names(present)})")
         dataset = self._dataset(f"snapshots/similarity/{metric}/{which}")
+        attributes = self._attributes(dataset)
         return Similarity(self._snapshot_row(snapshot, dataset),
-                          [str(label) for label in dataset.attrs["row_labels"]],
-                          [str(label) for label in dataset.attrs["column_labels"]])
+                          [str(label) for label in attributes["row_labels"]],
+                          [str(label) for label in attributes["column_labels"]])

@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <iomanip>
+#include <map>
 #include <memory>
 #include <sstream>
 
@@ -17,6 +18,7 @@
 #include "analysis/Summarize.h"
 #include "host/bench/StepBench.h"
 #include "host/common/CommandLine.h"
+#include "host/common/EnumNames.h"
 #include "host/common/Errors.h"
 #include "host/common/Suggest.h"
 #include "host/config/Config.h"
@@ -26,6 +28,7 @@
 #include "host/distributed/ProcessGroup.h"
 #include "host/config/TomlReader.h"
 #include "host/plugins/PluginCatalog.h"
+#include "host/recording/RecordVerify.h"
 #include "host/study/StudyRunner.h"
 #include "host/sweep/Sweep.h"
 #include "host/training/RunDriver.h"
@@ -259,15 +262,26 @@ struct LoadedConfig {
   std::vector<Config> runs;
 };
 
-LoadedConfig load_config(const std::string& path, const GlobalOptions& global) {
+/// A config's plugins and its sweep, no run expanded yet: `check` and `run` expand the runs they
+/// need one at a time (docs/studies.md).
+struct LoadedSweep {
+  PluginCatalog catalog;
+  Sweep sweep;
+};
+
+LoadedSweep load_sweep(const std::string& path, const GlobalOptions& global) {
   ConfigDocument document = ConfigDocument::parse(path);
-  LoadedConfig loaded{load_plugins(global.plugin_dirs, document.plugin_dirs()), {}, {}};
-  loaded.catalog.require_no_problems();
-  loaded.sweep = expand_sweep(document);
-  for (const SweepRun& run : loaded.sweep) {
-    loaded.runs.push_back(validate_config(run.document, loaded.catalog));
-  }
-  return loaded;
+  PluginCatalog catalog = load_plugins(global.plugin_dirs, document.plugin_dirs());
+  catalog.require_no_problems();
+  Sweep sweep(document);
+  return {std::move(catalog), std::move(sweep)};
+}
+
+LoadedConfig load_config(const std::string& path, const GlobalOptions& global) {
+  LoadedSweep loaded = load_sweep(path, global);
+  Study study = select_study(path, loaded.sweep, shard_positions(loaded.sweep.size(), 0, 1),
+                             loaded.catalog);
+  return {std::move(loaded.catalog), std::move(study.runs), std::move(study.configs)};
 }
 
 /// @return "N taps, M in tap_set 'S'" for a network's taps and the set the uniform map uses.
@@ -334,27 +348,52 @@ struct CheckArguments {
   bool verbose = false;
 };
 
+/// Assembles a run (data opened, networks built, layer map resolved) and @return what `check`
+/// prints after the run's name.
+std::string assembly_report(const Config& config, const PluginCatalog& catalog, bool verbose) {
+  RunComponents run = assemble_run(config, catalog);
+  std::ostringstream out;
+  out << config.dataset.name << " (" << run.dataset->size(Split::Train) << " train / "
+      << run.dataset->size(Split::Validation) << " validation / " << run.dataset->size(Split::Test)
+      << " test), target " << config.target.name << " ("
+      << taps_in_set(*run.target, config.guidance.tap_set) << ")";
+  if (config.guided()) {
+    out << ", guide " << config.guide->architecture.name << " [" << config.guide->init.name
+        << "] via " << config.guidance.metric.name << " on " << run.pairs.size() << " pairs";
+  } else {
+    out << ", unguided";
+  }
+  out << "\n";
+  if (verbose) print_tap_details(config, run, out);
+  return out.str();
+}
+
+/// @return what tells apart runs that may assemble differently: their settings but [train] keys
+/// and run.seed, which assemble_run does not read or which change only initial weights and data
+/// order, not what `check` checks.
+std::string assembly_key(const SweepRun& run) {
+  std::string key;
+  for (const auto& [path, value] : run.settings) {
+    if (path == "train" || path.rfind("train.", 0) == 0 || path == kReplicateKey) continue;
+    key += path + " = " + value + "\n";
+  }
+  return key;
+}
+
 int check_config(const CheckArguments& arguments, const GlobalOptions& global,
                  std::ostream& out) {
-  LoadedConfig loaded = load_config(arguments.path, global);
-  for (const Config& config : loaded.runs) {
-    RunComponents run = assemble_run(config, loaded.catalog);
-    out << "ok  " << config.run.name << ": " << config.dataset.name << " ("
-        << run.dataset->size(Split::Train) << " train / " << run.dataset->size(Split::Validation)
-        << " validation / " << run.dataset->size(Split::Test) << " test), target "
-        << config.target.name << " (" << taps_in_set(*run.target, config.guidance.tap_set)
-        << ")";
-    if (config.guided()) {
-      out << ", guide " << config.guide->architecture.name << " [" << config.guide->init.name
-          << "] via " << config.guidance.metric.name << " on " << run.pairs.size() << " pairs";
-    } else {
-      out << ", unguided";
-    }
-    out << "\n";
-    if (arguments.verbose) print_tap_details(config, run, out);
-  }
-  out << arguments.path << ": " << loaded.runs.size()
-      << (loaded.runs.size() == 1 ? " run" : " runs") << " valid\n";
+  LoadedSweep loaded = load_sweep(arguments.path, global);
+  // Assembling a run costs far more than validating it (the dataset is read): runs that assemble
+  // alike share one assembly, so a sweep over seeds and [train] keys is assembled once.
+  std::map<std::string, std::string> reports;
+  const size_t runs = loaded.sweep.size();
+  auto check_run = [&](SweepRun& run, Config& config) {
+    std::string& report = reports[assembly_key(run)];
+    if (report.empty()) report = assembly_report(config, loaded.catalog, arguments.verbose);
+    out << "ok  " << config.run.name << ": " << report;
+  };
+  for_each_run(loaded.sweep, shard_positions(runs, 0, 1), loaded.catalog, check_run);
+  out << arguments.path << ": " << runs << (runs == 1 ? " run" : " runs") << " valid\n";
   return 0;
 }
 
@@ -413,17 +452,6 @@ struct BenchArguments {
   std::string precision;    ///< "" = the config's
 };
 
-/// @return the enumerator spelled `text` in `names` (a choice one_of() has already checked).
-template <typename Enum, size_t N>
-Enum choice_named(const std::string& text, const std::array<const char*, N>& names) {
-  return static_cast<Enum>(std::find(names.begin(), names.end(), text) - names.begin());
-}
-
-template <size_t N>
-std::vector<std::string> choice_names(const std::array<const char*, N>& names) {
-  return {names.begin(), names.end()};
-}
-
 int bench_command(const BenchArguments& arguments, const GlobalOptions& global, std::ostream& out,
                  std::ostream& err) {
   LoadedConfig loaded = load_config(arguments.path, global);
@@ -433,10 +461,11 @@ int bench_command(const BenchArguments& arguments, const GlobalOptions& global, 
   }
   BenchOptions options = arguments.options;
   if (!arguments.guide_cache.empty()) {
-    options.guide_cache = choice_named<GuideCacheMode>(arguments.guide_cache, kGuideCacheModeNames);
+    options.guide_cache =
+        *enumerator_named<GuideCacheMode>(kGuideCacheModeNames, arguments.guide_cache);
   }
   if (!arguments.precision.empty()) {
-    options.precision = choice_named<Precision>(arguments.precision, kPrecisionNames);
+    options.precision = *enumerator_named<Precision>(kPrecisionNames, arguments.precision);
   }
   for (const auto& [name, value] : bench_config(loaded.runs.front(), loaded.catalog, options,
                                                 err)) {
@@ -461,10 +490,10 @@ void add_bench_command(CLI::App& root, const GlobalOptions& global, std::ostream
   bench.add_option("--guide-cache-mb", arguments->options.guide_cache_mb,
                    "guidance.guide_cache_mb for this bench (0: from free memory)");
   bench.add_option("--guide-cache", arguments->guide_cache, "guidance.guide_cache for this bench")
-      ->check(one_of(choice_names(kGuideCacheModeNames)))
+      ->check(one_of(names_of(kGuideCacheModeNames)))
       ->type_name("auto|on|off");
   bench.add_option("--precision", arguments->precision, "train.precision for this bench")
-      ->check(one_of(choice_names(kPrecisionNames)))
+      ->check(one_of(names_of(kPrecisionNames)))
       ->type_name("32|bf16-mixed");
   bench.footer(
       "Builds the run (its guide initialised as `run` would, a trained guide cached as `run`\n"
@@ -515,36 +544,39 @@ int run_config(RunArguments& arguments, const GlobalOptions& global, std::ostrea
   if (!arguments.shard.empty()) selected_shard = parse_shard(arguments.shard);
 
   const std::string& path = arguments.path;
-  LoadedConfig loaded = load_config(path, global);
-  Study study{path, std::move(loaded.sweep), std::move(loaded.runs)};
+  LoadedSweep loaded = load_sweep(path, global);
+  const Sweep& sweep = loaded.sweep;
   std::vector<size_t> selected;
   if (arguments.run_index >= 0) {
-    if (static_cast<size_t>(arguments.run_index) >= study.sweep.size()) {
+    if (static_cast<size_t>(arguments.run_index) >= sweep.size()) {
       throw UsageError("--run-index " + std::to_string(arguments.run_index) +
-                       ": the config has " + std::to_string(study.sweep.size()) + " runs");
+                       ": the config has " + std::to_string(sweep.size()) + " runs");
     }
     selected.push_back(static_cast<size_t>(arguments.run_index));
   } else {
-    selected = shard_positions(study.sweep.size(), selected_shard.index, selected_shard.count);
+    selected = shard_positions(sweep.size(), selected_shard.index, selected_shard.count);
   }
 
-  if (arguments.dry_run) return list_study(study, selected, out);
+  if (arguments.dry_run) return list_study(path, sweep, selected, loaded.catalog, out);
   if (arguments.emit_slurm) {
+    // Every run is validated before a script that trains them elsewhere is printed.
+    for_each_run(sweep, selected, loaded.catalog, [](SweepRun&, Config&) {});
     SlurmRequest& slurm = arguments.slurm;
     slurm.binary = std::filesystem::read_symlink("/proc/self/exe").string();
     slurm.config = std::filesystem::absolute(path).lexically_normal().string();
     for (const auto& dir : global.plugin_dirs) {
       slurm.plugin_dirs.push_back(std::filesystem::absolute(dir).lexically_normal().string());
     }
-    std::string name = sweep_cell(study.sweep.front(), study.sweep.size(), path).study;
+    std::string name = sweep.study();
     std::replace(name.begin(), name.end(), '/', '-');
     slurm.job_name = name;
-    slurm.runs = study.sweep.size();
-    slurm.tasks =
-        arguments.tasks > 0 ? static_cast<size_t>(arguments.tasks) : study.sweep.size();
+    slurm.runs = sweep.size();
+    slurm.tasks = arguments.tasks > 0 ? static_cast<size_t>(arguments.tasks) : sweep.size();
     out << slurm_script(slurm);
     return 0;
   }
+  // Only the selected runs are expanded: a --jobs child or a shard holds its own runs alone.
+  Study study = select_study(path, sweep, selected, loaded.catalog);
   RunOptions& options = arguments.options;
   if (std::optional<Launch> launch = launch_from_environment(std::getenv)) {
     if (arguments.jobs > 0 || selected.size() != 1) {
@@ -554,7 +586,7 @@ int run_config(RunArguments& arguments, const GlobalOptions& global, std::ostrea
                        "--shard I/N (N = its number of runs), and drop --jobs (" + std::to_string(selected.size()) +
                        " runs selected)");
     }
-    const Config& config = study.configs[selected.front()];
+    const Config& config = study.configs.front();
     options.collective = join_process_group(*launch, config.run.distributed, config.run.device);
     if (launch->rank != 0) options.quiet = true;
   }
@@ -565,10 +597,9 @@ int run_config(RunArguments& arguments, const GlobalOptions& global, std::ostrea
     job_options.restart = options.restart;
     job_options.quiet = options.quiet;
     job_options.plugin_dirs = global.plugin_dirs;
-    return run_study_jobs(study, selected, job_options, out, err);
+    return run_study_jobs(study, job_options, out, err);
   }
-  return run_study_here(study, selected, loaded.catalog, options, arguments.progress_fd, out,
-                        err);
+  return run_study_here(study, loaded.catalog, options, arguments.progress_fd, out, err);
 }
 
 void add_run_command(CLI::App& root, const GlobalOptions& global, std::ostream& out,
@@ -669,6 +700,24 @@ void add_run_command(CLI::App& root, const GlobalOptions& global, std::ostream& 
       "run failed; also when a run was skipped as busy), 130 interrupted (resumable)");
 }
 
+void add_verify_command(CLI::App& root, std::ostream& out) {
+  auto target = std::make_shared<std::string>();
+  CLI::App& verify = add_command(
+      root, "verify",
+      "check run records for damage: read every dataset and attribute and\n"
+      "compare every checksum; one line per record",
+      [&out, target] { return record_verify::verify_command(*target, out); });
+  verify.add_option("PATH", *target, "a record (run.h5), or a directory: every run.h5 below it")
+      ->required();
+  verify.footer(
+      "Reads the whole of each record, in blocks of about 16 MiB: HDF5 verifies the checksum of\n"
+      "every chunk (Fletcher-32) and of every object header, and the checksums of the strings\n"
+      "are compared (format version 4 and newer; older records have no data checksums). Prints\n"
+      "\"<record>: ok\", or one line per damaged object naming it. docs/reliability.md.\n\n"
+      "exit codes: 0 every record intact, 1 a record damaged or unreadable (or no record below\n"
+      "PATH), 2 usage error (no such file or directory)");
+}
+
 std::string version_text() {
   return std::string("guidance ") + GUIDANCE_VERSION + "\nplugin ABI " +
          std::to_string(kAbiVersion) + "\nLibTorch " + TORCH_VERSION;
@@ -698,6 +747,7 @@ int run_guidance(const std::vector<std::string>& args, std::ostream& out, std::o
     add_analyze_command(
         root, [&global] { return load_plugins(global.plugin_dirs, {}); }, out, err);
     analysis::add_summarize_command(root, out);
+    add_verify_command(root, out);
     if (args.empty()) {
       out << root.help();
       return 2;

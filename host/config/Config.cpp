@@ -3,10 +3,10 @@
 #include <filesystem>
 #include <algorithm>
 #include <cctype>
-#include <fstream>
 #include <regex>
 #include <sstream>
 
+#include "guidance/api/InputFile.h"
 #include "guidance/api/Plugin.h"
 #include "host/common/Errors.h"
 #include "host/config/ConfigKeys.h"
@@ -127,29 +127,11 @@ std::string run_name_problem(const std::string& name) {
 }
 
 ConfigDocument ConfigDocument::parse(const std::string& path) {
-  std::error_code error;
-  fs::file_status status = fs::status(path, error);
-  if (error || !fs::exists(status)) {
-    throw ConfigError(path + ": cannot read config file (no such file)");
-  }
-  if (!fs::is_regular_file(status)) {
-    throw ConfigError(path + ": not a config file (" +
-                      (fs::is_directory(status) ? "a directory" : "not a regular file") + ")");
-  }
-  uintmax_t bytes = fs::file_size(path, error);
-  if (!error && bytes > config_limits::kMaxFileBytes) {
-    throw ConfigError(path + ": config file of " + std::to_string(bytes) + " bytes is larger than "
-                      "the " + std::to_string(config_limits::kMaxFileBytes) + " allowed");
-  }
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw ConfigError(path + ": cannot read config file");
-  // Read at most one byte past the limit: the file may grow after the size check.
-  std::string text(config_limits::kMaxFileBytes + 1, '\0');
-  in.read(text.data(), static_cast<std::streamsize>(text.size()));
-  text.resize(static_cast<size_t>(in.gcount()));
-  if (text.size() > config_limits::kMaxFileBytes) {
-    throw ConfigError(path + ": config file is larger than the " +
-                      std::to_string(config_limits::kMaxFileBytes) + " bytes allowed");
+  std::string text;
+  try {
+    text = InputFile::open(path, config_limits::kMaxFileBytes).read_all();
+  } catch (const std::runtime_error& error) {
+    throw ConfigError(std::string("cannot read config file ") + error.what());
   }
   check_nesting(text, path);
   ConfigDocument document;
@@ -220,6 +202,10 @@ PluginChoice read_plugin_table(const toml::table& table, const std::string& file
   }
   std::string label = std::string(to_string(kind)) + " plugin '" + choice.name + "'";
   choice.params = validate_plugin_table(reader, entry->info.params, label);
+  choice.table = path;
+  for (const auto& spec : entry->info.params) {
+    if (reader.has(spec.name)) choice.param_locations[spec.name] = reader.location(spec.name);
+  }
   return choice;
 }
 
@@ -432,6 +418,14 @@ RecordSection read_record(const toml::table* table, const std::string& file,
 }
 
 }  // namespace
+
+std::string error_location(const PluginChoice& choice, const std::exception& error) {
+  const auto* param_error = dynamic_cast<const ParamError*>(&error);
+  if (param_error == nullptr) return choice.location;
+  auto given = choice.param_locations.find(param_error->param());
+  return (given != choice.param_locations.end() ? given->second : choice.location) + ": key '" +
+         (choice.table.empty() ? "" : choice.table + ".") + param_error->param() + "'";
+}
 
 PluginChoice parse_plugin_choice(const std::string& text, PluginKind kind,
                                  const PluginCatalog& catalog, const std::string& option) {

@@ -2,6 +2,8 @@
 
 #include <array>
 #include <cstdint>
+#include <exception>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -13,7 +15,7 @@
 #include "guidance/api/Params.h"
 #include "guidance/api/Plugin.h"
 #include "guidance/api/Training.h"
-#include "host/recording/RecordSchema.h"
+#include "host/recording/ActivationDtype.h"
 
 namespace guidance {
 
@@ -56,7 +58,15 @@ struct PluginChoice {
   std::string name;      ///< the plugin's lookup name
   Params params;         ///< validated against the plugin's schema, defaults filled in
   std::string location;  ///< file:line:column of the `plugin` key, for later errors
+  std::string table;     ///< the table's key path, e.g. "dataset" or "guide.init"
+  /// file:line:column of each parameter the config gives (absent ones took their default).
+  std::map<std::string, std::string> param_locations;
 };
+
+/// @return where an error a plugin raised about `choice` belongs: for a ParamError, the
+/// parameter's location and key ("file:line:column: key 'dataset.path'"), else the location of
+/// the `plugin` key.
+std::string error_location(const PluginChoice& choice, const std::exception& error);
 
 /// A metric whose similarity matrices every snapshot records: `[record] metrics` entries are a
 /// plugin name (default parameters) or a table {plugin = "...", name = "...", <parameters>}.

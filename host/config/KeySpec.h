@@ -12,6 +12,7 @@
 #include <toml++/toml.h>
 
 #include "guidance/api/Params.h"
+#include "host/common/EnumNames.h"
 #include "host/config/TomlReader.h"
 
 namespace guidance {
@@ -211,10 +212,9 @@ KeySpec<Section>::KeySpec(std::string name, Member member_of_base,
   choices_.assign(names.begin(), names.end());
   read_ = [member, names](const KeySpec& spec, TomlReader& reader, Section& section) {
     Enum& value = section.*member;
-    std::string text = reader.string(spec.name_, names[static_cast<size_t>(value)], spec.choices_);
-    for (size_t i = 0; i < N; ++i) {
-      if (text == names[i]) value = static_cast<Enum>(i);
-    }
+    // reader.string() has refused any text outside `choices_`.
+    value = *enumerator_named<Enum>(
+        names, reader.string(spec.name_, names[static_cast<size_t>(value)], spec.choices_));
   };
   write_ = [member, names, key = name_](const Section& section, toml::table& table) {
     table.insert(key, std::string(names[static_cast<size_t>(section.*member)]));

@@ -2,11 +2,14 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <optional>
 
 #include <boost/dll/runtime_symbol_info.hpp>
 
 #include "host/common/Errors.h"
 #include "host/common/Suggest.h"
+#include "host/plugins/PluginManifest.h"
+#include "host/plugins/PluginProbe.h"
 
 namespace guidance {
 
@@ -42,6 +45,20 @@ void PluginCatalog::load_directory(const std::string& directory) {
 }
 
 void PluginCatalog::load_library(const std::string& path) {
+  // A damaged file can crash the dynamic loader itself (SIGBUS on a truncated copy), beyond any
+  // catch: the build's own libraries are checked against its manifest, others are loaded in a
+  // child process first. Only then may the library enter this process.
+  ManifestCheck listed = check_against_manifest(path);
+  if (listed.status == ManifestCheck::Status::Differs) {
+    problems_.push_back(listed.refusal);
+    return;
+  }
+  if (listed.status == ManifestCheck::Status::Unlisted) {
+    if (std::optional<std::string> problem = probe_plugin_library(path)) {
+      problems_.push_back(*problem);
+      return;
+    }
+  }
   std::shared_ptr<PluginLibrary> library;
   CollectingRegistry registry;
   try {

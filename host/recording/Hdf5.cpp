@@ -1,11 +1,16 @@
 #include "host/recording/Hdf5.h"
 
 #include <algorithm>
+#include <cctype>
+#include <chrono>
+#include <functional>
 #include <memory>
 #include <sstream>
+#include <thread>
 #include <utility>
 
 #include "host/common/Errors.h"
+#include "host/common/Fnv1a.h"
 
 namespace guidance::hdf5 {
 
@@ -38,23 +43,97 @@ QuietErrors::~QuietErrors() { H5Eset_auto2(H5E_DEFAULT, previous_, previous_data
 
 namespace {
 
-herr_t collect_message(unsigned /*n*/, const H5E_error2_t* error, void* data) {
-  auto* messages = static_cast<std::vector<std::string>*>(data);
-  if (error->desc != nullptr && *error->desc != '\0') messages->emplace_back(error->desc);
+// What the current thread's HDF5 error stack says, outermost message first.
+struct ErrorStack {
+  std::vector<std::string> messages;
+  bool filter_failed = false;    // the filter pipeline refused a chunk it read
+  bool checksum_failed = false;  // ... because the chunk fails its Fletcher-32 checksum
+};
+
+herr_t collect_error(unsigned /*n*/, const H5E_error2_t* error, void* data) {
+  auto* stack = static_cast<ErrorStack*>(data);
+  std::string text = error->desc != nullptr ? error->desc : "";
+  if (!text.empty()) stack->messages.push_back(text);
+  stack->filter_failed = stack->filter_failed || error->maj_num == H5E_PLINE;
+  // H5Zfletcher32.c: "data error detected by fletcher32 checksum".
+  std::transform(text.begin(), text.end(), text.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  stack->checksum_failed = stack->checksum_failed || text.find("fletcher32") != std::string::npos;
   return 0;
 }
 
-}  // namespace
-
-std::string error_stack_text() {
-  std::vector<std::string> messages;
-  H5Ewalk2(H5E_DEFAULT, H5E_WALK_DOWNWARD, collect_message, &messages);
+ErrorStack take_error_stack() {
+  ErrorStack stack;
+  H5Ewalk2(H5E_DEFAULT, H5E_WALK_DOWNWARD, collect_error, &stack);
   H5Eclear2(H5E_DEFAULT);
+  return stack;
+}
+
+std::string text_of(const ErrorStack& stack) {
+  const std::vector<std::string>& messages = stack.messages;
   if (messages.empty()) return "HDF5 reported an error without a message";
   // The outermost message says what failed, the innermost why (e.g. errno 28, no space left).
   if (messages.size() == 1) return messages.front();
   return messages.front() + " (" + messages.back() + ")";
 }
+
+// @return the name `get` (H5Iget_name, H5Fget_name) gives an open object; "?" when it has none.
+std::string name_of(hid_t object, ssize_t (*get)(hid_t, char*, size_t)) {
+  ssize_t size = get(object, nullptr, 0);
+  if (size <= 0) return "?";
+  std::string name(static_cast<size_t>(size) + 1, '\0');
+  get(object, name.data(), name.size());
+  name.resize(static_cast<size_t>(size));
+  return name;
+}
+
+// @return the path of an open object without its leading '/' (e.g. "snapshots/step"); "/" for
+// the root group.
+std::string object_name(hid_t object) {
+  std::string name = name_of(object, H5Iget_name);
+  return name.size() > 1 && name.front() == '/' ? name.substr(1) : name;
+}
+
+std::string damaged_dataset(const std::string& file, hid_t dataset) {
+  return file + ": dataset '" + object_name(dataset) +
+         "' is damaged (its checksum does not match its contents)";
+}
+
+bool opened_as_swmr_reader(hid_t object) {
+  Handle file(H5Iget_file_id(object), H5Fclose);
+  unsigned intent = 0;
+  return file && H5Fget_intent(file.get(), &intent) >= 0 && (intent & H5F_ACC_SWMR_READ) != 0;
+}
+
+// Reads of a chunk a SWMR reader makes after its checksum failed: a writer rewriting the chunk in
+// place may have been caught half-way (HDF5 retries metadata reads the same way).
+constexpr int kChunkReadAttempts = 4;
+
+// Runs `read` (an H5Dread of `dataset`); a failure becomes a RunError naming `file` and the
+// dataset, which says "is damaged" when the filter pipeline refused a chunk.
+void read_dataset(hid_t dataset, const std::string& file, const std::function<herr_t()>& read) {
+  for (int attempt = 1;; ++attempt) {
+    if (read() >= 0) return;
+    ErrorStack stack = take_error_stack();
+    if (stack.filter_failed && attempt < kChunkReadAttempts && opened_as_swmr_reader(dataset)) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10 * attempt));
+      continue;
+    }
+    if (stack.checksum_failed) throw RunError(damaged_dataset(file, dataset));
+    if (stack.filter_failed) {
+      // Records of format version 3 and older have no checksums: a damaged chunk shows here.
+      throw RunError(file + ": dataset '" + object_name(dataset) +
+                     "' is damaged (its compressed data cannot be decoded: " + text_of(stack) +
+                     ")");
+    }
+    throw RunError(file + ": cannot read dataset '" + object_name(dataset) +
+                   "': " + text_of(stack));
+  }
+}
+
+}  // namespace
+
+std::string error_stack_text() { return text_of(take_error_stack()); }
 
 void skip_cleanup_at_exit() { H5dont_atexit(); }
 
@@ -137,13 +216,41 @@ void write_block(hid_t dataset, hid_t memory_type, const std::vector<hsize_t>& s
 }
 
 void read_block(hid_t dataset, hid_t memory_type, const std::vector<hsize_t>& start,
-                const std::vector<hsize_t>& count, void* buffer, const std::string& context) {
+                const std::vector<hsize_t>& count, void* buffer, const std::string& file) {
+  std::string context = file + ": cannot read dataset '" + object_name(dataset) + "'";
   Handle file_space = select_block(dataset, start, count, context);
   if (H5Sget_select_npoints(file_space.get()) == 0) return;
-  check(H5Dread(dataset, memory_type, block_space(count, context).get(), file_space.get(),
-                H5P_DEFAULT, buffer),
-        context);
+  Handle memory_space = block_space(count, context);
+  read_dataset(dataset, file, [&] {
+    return H5Dread(dataset, memory_type, memory_space.get(), file_space.get(), H5P_DEFAULT,
+                   buffer);
+  });
 }
+
+namespace {
+
+// A fixed dataset is one chunk up to this size (HDF5 refuses chunks of 4 GiB); a larger one is
+// split along its first dimension.
+constexpr uint64_t kMaxFixedChunkBytes = 256 << 20;
+
+// The creation property list of every dataset that holds data: chunked as `chunk`, shuffled and
+// deflated when `compress`, then Fletcher-32 last, so the checksum covers the bytes as stored. A
+// chunk with a zero dimension (an empty fixed dataset) leaves the dataset contiguous: HDF5 has no
+// empty chunks, and there is nothing to checksum.
+Handle checksummed_creation(const std::vector<hsize_t>& chunk, bool compress,
+                            const std::string& context) {
+  Handle properties = checked(H5Pcreate(H5P_DATASET_CREATE), H5Pclose, context);
+  if (chunk.empty() || std::find(chunk.begin(), chunk.end(), 0) != chunk.end()) return properties;
+  check(H5Pset_chunk(properties.get(), static_cast<int>(chunk.size()), chunk.data()), context);
+  if (compress) {
+    check(H5Pset_shuffle(properties.get()), context);
+    check(H5Pset_deflate(properties.get(), 4), context);
+  }
+  check(H5Pset_fletcher32(properties.get()), context);
+  return properties;
+}
+
+}  // namespace
 
 void create_extendible(hid_t location, const std::string& name, hid_t type,
                        const std::vector<hsize_t>& inner, std::vector<hsize_t> chunk,
@@ -160,15 +267,31 @@ void create_extendible(hid_t location, const std::string& name, hid_t type,
   Handle space = checked(H5Screate_simple(static_cast<int>(dims.size()), dims.data(),
                                           max_dims.data()),
                          H5Sclose, context);
-  Handle properties = checked(H5Pcreate(H5P_DATASET_CREATE), H5Pclose, context);
-  check(H5Pset_chunk(properties.get(), static_cast<int>(chunk.size()), chunk.data()), context);
-  if (compress) {
-    check(H5Pset_shuffle(properties.get()), context);
-    check(H5Pset_deflate(properties.get(), 4), context);
-  }
+  Handle properties = checksummed_creation(chunk, compress, context);
   checked(H5Dcreate2(location, name.c_str(), type, space.get(), H5P_DEFAULT, properties.get(),
                      H5P_DEFAULT),
           H5Dclose, context);
+}
+
+void write_dataset(hid_t location, const std::string& name, hid_t type,
+                   const std::vector<hsize_t>& dims, hid_t memory_type, const void* data,
+                   const std::string& file) {
+  std::string context = file + ": cannot write dataset '" + name + "'";
+  std::vector<hsize_t> chunk = dims;
+  uint64_t row_bytes = H5Tget_size(type);
+  for (size_t d = 1; d < dims.size(); ++d) row_bytes *= std::max<hsize_t>(dims[d], 1);
+  if (!chunk.empty()) {
+    chunk[0] = std::min<hsize_t>(dims[0], std::max<uint64_t>(1, kMaxFixedChunkBytes / row_bytes));
+  }
+  Handle space = checked(H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr),
+                         H5Sclose, context);
+  Handle properties = checksummed_creation(chunk, false, context);
+  Handle dataset = checked(H5Dcreate2(location, name.c_str(), type, space.get(), H5P_DEFAULT,
+                                      properties.get(), H5P_DEFAULT),
+                           H5Dclose, context);
+  if (H5Sget_simple_extent_npoints(space.get()) > 0) {
+    check(H5Dwrite(dataset.get(), memory_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data), context);
+  }
 }
 
 void write_rows(hid_t location, const std::string& path, hid_t memory_type, int64_t first,
@@ -215,6 +338,25 @@ Handle utf8_string_type() {
   check(H5Tset_size(type.get(), H5T_VARIABLE), "string type");
   check(H5Tset_cset(type.get(), H5T_CSET_UTF8), "string type");
   return type;
+}
+
+namespace {
+
+uint64_t hash_length(uint64_t hash, uint64_t length) {
+  unsigned char bytes[8];
+  for (int i = 0; i < 8; ++i) bytes[i] = static_cast<unsigned char>(length >> (8 * i));
+  return fnv1a(hash, bytes, sizeof(bytes));
+}
+
+}  // namespace
+
+uint64_t strings_checksum(uint64_t hash, const std::vector<std::string>& strings) {
+  hash = hash_length(hash, strings.size());
+  for (const auto& value : strings) {
+    hash = hash_length(hash, value.size());
+    hash = fnv1a(hash, value.data(), value.size());
+  }
+  return hash;
 }
 
 namespace {
@@ -275,6 +417,7 @@ std::vector<std::string> read_strings(hid_t file_type, hid_t space, Read read,
   return values;
 }
 
+// The strings of one attribute, unchecked: see verified_attribute_strings.
 std::vector<std::string> attribute_strings(hid_t object, const std::string& name,
                                            const std::string& file) {
   std::string context = file + ": attribute '" + name + "'";
@@ -288,6 +431,67 @@ std::vector<std::string> attribute_strings(hid_t object, const std::string& name
       context);
 }
 
+herr_t collect_attribute_name(hid_t /*object*/, const char* name, const H5A_info_t* /*info*/,
+                              void* data) {
+  static_cast<std::vector<std::string>*>(data)->emplace_back(name);
+  return 0;
+}
+
+// @return the names of an object's attributes in byte order (what the checksum goes by).
+std::vector<std::string> attribute_names(hid_t object, const std::string& file) {
+  std::vector<std::string> names;
+  check(H5Aiterate2(object, H5_INDEX_NAME, H5_ITER_INC, nullptr, collect_attribute_name, &names),
+        file + ": cannot list the attributes of '" + object_name(object) + "'");
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+bool is_string_attribute(hid_t object, const std::string& name, const std::string& file) {
+  std::string context = file + ": attribute '" + name + "' of '" + object_name(object) + "'";
+  Handle attribute = checked(H5Aopen(object, name.c_str(), H5P_DEFAULT), H5Aclose, context);
+  Handle type = checked(H5Aget_type(attribute.get()), H5Tclose, context);
+  return H5Tget_class(type.get()) == H5T_STRING;
+}
+
+// The value kStringAttributesChecksum holds for an object's current string attributes.
+uint64_t string_attributes_checksum(hid_t object, const std::string& file) {
+  uint64_t hash = kFnv1aOffsetBasis;
+  for (const auto& name : attribute_names(object, file)) {
+    if (!is_string_attribute(object, name, file)) continue;
+    hash = strings_checksum(hash, {name});
+    hash = strings_checksum(hash, attribute_strings(object, name, file));
+  }
+  return hash;
+}
+
+// Throws RunError when an object has a kStringAttributesChecksum its string attributes fail.
+void verify_string_attributes(hid_t object, const std::string& file) {
+  if (H5Aexists(object, kStringAttributesChecksum) <= 0) return;
+  if (read_unsigned_attribute(object, kStringAttributesChecksum, file) !=
+      string_attributes_checksum(object, file)) {
+    throw RunError(file + ": the string attributes of '" + object_name(object) +
+                   "' are damaged (their checksum does not match their contents)");
+  }
+}
+
+std::vector<std::string> verified_attribute_strings(hid_t object, const std::string& name,
+                                                    const std::string& file) {
+  std::vector<std::string> values = attribute_strings(object, name, file);
+  verify_string_attributes(object, file);
+  return values;
+}
+
+// Writes a string attribute and the object's kStringAttributesChecksum anew; the attributes there
+// must pass their checksum first, or the new one would bless their damage.
+void write_string_attribute(hid_t object, const std::string& name, hid_t space, const void* data) {
+  std::string file = name_of(object, H5Fget_name);
+  verify_string_attributes(object, file);
+  Handle type = utf8_string_type();
+  write_attribute_data(object, name, type.get(), space, type.get(), data);
+  write_unsigned_attribute(object, kStringAttributesChecksum,
+                           string_attributes_checksum(object, file));
+}
+
 template <typename T>
 std::vector<T> read_numbers(hid_t location, const std::string& path, const std::string& file,
                             hid_t memory_type) {
@@ -296,8 +500,9 @@ std::vector<T> read_numbers(hid_t location, const std::string& path, const std::
   hssize_t count = H5Sget_simple_extent_npoints(space.get());
   std::vector<T> values(static_cast<size_t>(count > 0 ? count : 0));
   if (!values.empty()) {
-    check(H5Dread(dataset.get(), memory_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, values.data()),
-          file + ": cannot read dataset '" + path + "'");
+    read_dataset(dataset.get(), file, [&] {
+      return H5Dread(dataset.get(), memory_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, values.data());
+    });
   }
   return values;
 }
@@ -305,21 +510,18 @@ std::vector<T> read_numbers(hid_t location, const std::string& path, const std::
 }  // namespace
 
 void write_attribute(hid_t object, const std::string& name, const std::string& value) {
-  Handle type = utf8_string_type();
   Handle space = make_space(nullptr);
   const char* pointer = value.c_str();
-  write_attribute_data(object, name, type.get(), space.get(), type.get(), &pointer);
+  write_string_attribute(object, name, space.get(), &pointer);
 }
 
 void write_attribute(hid_t object, const std::string& name,
                      const std::vector<std::string>& value) {
-  Handle type = utf8_string_type();
   Handle space = make_space(&value);
   std::vector<const char*> pointers = c_strings(value);
   // HDF5 refuses a null buffer even for zero elements (an unguided run has no layer pairs).
   const char* none = "";
-  write_attribute_data(object, name, type.get(), space.get(), type.get(),
-                       pointers.empty() ? &none : pointers.data());
+  write_string_attribute(object, name, space.get(), pointers.empty() ? &none : pointers.data());
 }
 
 void write_integer_attribute(hid_t object, const std::string& name, int64_t value) {
@@ -344,7 +546,7 @@ void write_integers_attribute(hid_t object, const std::string& name,
 
 std::string read_string_attribute(hid_t object, const std::string& name,
                                   const std::string& file) {
-  std::vector<std::string> values = attribute_strings(object, name, file);
+  std::vector<std::string> values = verified_attribute_strings(object, name, file);
   if (values.size() != 1) {
     throw RunError(file + ": attribute '" + name + "' holds " + std::to_string(values.size()) +
                    " strings, expected one");
@@ -354,7 +556,7 @@ std::string read_string_attribute(hid_t object, const std::string& name,
 
 std::vector<std::string> read_strings_attribute(hid_t object, const std::string& name,
                                                 const std::string& file) {
-  return attribute_strings(object, name, file);
+  return verified_attribute_strings(object, name, file);
 }
 
 namespace {
@@ -395,42 +597,133 @@ uint64_t read_unsigned_attribute(hid_t object, const std::string& name, const st
   return read_number_attribute<uint64_t>(object, name, file, H5T_NATIVE_UINT64);
 }
 
-void write_string_dataset(hid_t location, const std::string& name, const std::string& value) {
+namespace {
+
+// Creates a variable-length string dataset of `space` holding `values` (row-major) and its
+// kStringsChecksum.
+void write_strings(hid_t location, const std::string& name, hid_t space,
+                   const std::vector<std::string>& values) {
   Handle type = utf8_string_type();
-  Handle space = make_space(nullptr);
-  Handle dataset = checked(H5Dcreate2(location, name.c_str(), type.get(), space.get(),
-                                      H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
+  Handle dataset = checked(H5Dcreate2(location, name.c_str(), type.get(), space, H5P_DEFAULT,
+                                      H5P_DEFAULT, H5P_DEFAULT),
                            H5Dclose, "cannot create dataset '" + name + "'");
-  const char* pointer = value.c_str();
-  check(H5Dwrite(dataset.get(), type.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, &pointer),
-        "cannot write dataset '" + name + "'");
+  if (!values.empty()) {
+    std::vector<const char*> pointers = c_strings(values);
+    check(H5Dwrite(dataset.get(), type.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, pointers.data()),
+          "cannot write dataset '" + name + "'");
+  }
+  write_unsigned_attribute(dataset.get(), kStringsChecksum,
+                           strings_checksum(kFnv1aOffsetBasis, values));
+}
+
+// The strings of an open dataset, checked against its kStringsChecksum when it has one.
+std::vector<std::string> dataset_strings(hid_t dataset, const std::string& file) {
+  std::string context = file + ": dataset '" + object_name(dataset) + "'";
+  Handle type = checked(H5Dget_type(dataset), H5Tclose, context);
+  Handle space = checked(H5Dget_space(dataset), H5Sclose, context);
+  std::vector<std::string> values = read_strings(
+      type.get(), space.get(),
+      [&](hid_t memory, void* buffer) {
+        read_dataset(dataset, file, [&] {
+          return H5Dread(dataset, memory, H5S_ALL, H5S_ALL, H5P_DEFAULT, buffer);
+        });
+        return herr_t{0};
+      },
+      context);
+  if (H5Aexists(dataset, kStringsChecksum) > 0 &&
+      read_unsigned_attribute(dataset, kStringsChecksum, file) !=
+          strings_checksum(kFnv1aOffsetBasis, values)) {
+    throw RunError(damaged_dataset(file, dataset));
+  }
+  return values;
+}
+
+}  // namespace
+
+void write_string_dataset(hid_t location, const std::string& name, const std::string& value) {
+  write_strings(location, name, make_space(nullptr).get(), {value});
 }
 
 void write_strings_dataset(hid_t location, const std::string& name,
                            const std::vector<std::string>& values) {
-  Handle type = utf8_string_type();
-  Handle space = make_space(&values);
-  Handle dataset = checked(H5Dcreate2(location, name.c_str(), type.get(), space.get(),
-                                      H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
-                           H5Dclose, "cannot create dataset '" + name + "'");
-  if (values.empty()) return;
-  std::vector<const char*> pointers = c_strings(values);
-  check(H5Dwrite(dataset.get(), type.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, pointers.data()),
-        "cannot write dataset '" + name + "'");
+  write_strings(location, name, make_space(&values).get(), values);
 }
 
 std::vector<std::string> read_strings_dataset(hid_t location, const std::string& path,
                                               const std::string& file) {
   Handle dataset = open_dataset(location, path, file);
-  std::string context = file + ": dataset '" + path + "'";
-  Handle type = checked(H5Dget_type(dataset.get()), H5Tclose, context);
-  Handle space = checked(H5Dget_space(dataset.get()), H5Sclose, context);
-  return read_strings(
-      type.get(), space.get(),
-      [&](hid_t memory, void* buffer) {
-        return H5Dread(dataset.get(), memory, H5S_ALL, H5S_ALL, H5P_DEFAULT, buffer);
-      },
-      context);
+  return dataset_strings(dataset.get(), file);
+}
+
+void check_attributes(hid_t object, const std::string& file) {
+  for (const auto& name : attribute_names(object, file)) {
+    std::string context = file + ": attribute '" + name + "' of '" + object_name(object) + "'";
+    if (is_string_attribute(object, name, file)) {
+      attribute_strings(object, name, file);
+      continue;
+    }
+    Handle attribute = checked(H5Aopen(object, name.c_str(), H5P_DEFAULT), H5Aclose, context);
+    Handle type = checked(H5Aget_type(attribute.get()), H5Tclose, context);
+    Handle space = checked(H5Aget_space(attribute.get()), H5Sclose, context);
+    hssize_t count = H5Sget_simple_extent_npoints(space.get());
+    std::vector<unsigned char> buffer(static_cast<size_t>(std::max<hssize_t>(count, 0)) *
+                                      H5Tget_size(type.get()));
+    if (!buffer.empty()) check(H5Aread(attribute.get(), type.get(), buffer.data()), context);
+  }
+  verify_string_attributes(object, file);
+}
+
+void check_dataset(hid_t dataset, const std::string& file, uint64_t block_bytes) {
+  std::string context = file + ": cannot read dataset '" + object_name(dataset) + "'";
+  Handle type = checked(H5Dget_type(dataset), H5Tclose, context);
+  if (H5Tis_variable_str(type.get()) > 0) {
+    dataset_strings(dataset, file);
+    return;
+  }
+  // Read in the file's own type: no conversion, only the filter pipeline (and its checksum).
+  size_t element = H5Tget_size(type.get());
+  std::vector<hsize_t> dims = shape_of(dataset);
+  if (dims.empty()) {
+    std::vector<unsigned char> value(element);
+    read_dataset(dataset, file, [&] {
+      return H5Dread(dataset, type.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, value.data());
+    });
+    return;
+  }
+  if (std::find(dims.begin(), dims.end(), 0) != dims.end()) return;
+  // Blocks of whole chunks (of whole rows for a contiguous dataset), grown along the first
+  // dimension up to the budget, so each chunk is read and verified once.
+  std::vector<hsize_t> block(dims.size(), 1);
+  Handle properties = checked(H5Dget_create_plist(dataset), H5Pclose, context);
+  if (H5Pget_layout(properties.get()) == H5D_CHUNKED) {
+    check(H5Pget_chunk(properties.get(), static_cast<int>(block.size()), block.data()), context);
+  } else {
+    std::copy(dims.begin() + 1, dims.end(), block.begin() + 1);
+  }
+  uint64_t bytes = element;
+  for (size_t d = 0; d < dims.size(); ++d) {
+    block[d] = std::clamp<hsize_t>(block[d], 1, dims[d]);
+    bytes *= block[d];
+  }
+  block[0] = std::min<hsize_t>(dims[0], block[0] * std::max<uint64_t>(1, block_bytes / bytes));
+  uint64_t block_elements = 1;
+  for (hsize_t size : block) block_elements *= size;
+  std::vector<unsigned char> buffer(block_elements * element);
+  std::vector<hsize_t> start(dims.size(), 0);
+  std::vector<hsize_t> count(dims.size());
+  for (;;) {
+    for (size_t d = 0; d < dims.size(); ++d) count[d] = std::min(block[d], dims[d] - start[d]);
+    read_block(dataset, type.get(), start, count, buffer.data(), file);
+    // The next block, the last dimension moving fastest.
+    size_t d = dims.size();
+    for (;;) {
+      if (d == 0) return;
+      --d;
+      start[d] += block[d];
+      if (start[d] < dims[d]) break;
+      start[d] = 0;
+    }
+  }
 }
 
 std::vector<double> read_doubles(hid_t location, const std::string& path,

@@ -81,15 +81,26 @@ std::vector<hsize_t> shape_of(hid_t dataset);
 void write_block(hid_t dataset, hid_t memory_type, const std::vector<hsize_t>& start,
                  const std::vector<hsize_t>& count, const void* data, const std::string& context);
 /// Reads the block of `dataset` at `start` spanning `count` into `buffer` (laid out as `count`, in
-/// `memory_type`, converted by HDF5, e.g. float16 to float32). Throws RunError "<context>: ...".
+/// `memory_type`, converted by HDF5, e.g. float16 to float32). Throws RunError naming `file` and
+/// the dataset: "<file>: dataset '<path>' is damaged (its checksum does not match its contents)"
+/// when a chunk fails its Fletcher-32 checksum. A SWMR reader reads such a chunk again a few
+/// times first (a writer may be rewriting it in place).
 void read_block(hid_t dataset, hid_t memory_type, const std::vector<hsize_t>& start,
-                const std::vector<hsize_t>& count, void* buffer, const std::string& context);
+                const std::vector<hsize_t>& count, void* buffer, const std::string& file);
 
 /// Creates a chunked dataset [0, inner...] that grows along its first dimension (an inner size
-/// of 0 is left unlimited); `compress` adds shuffle + gzip. Throws RunError naming `file`.
+/// of 0 is left unlimited); `compress` adds shuffle + gzip; every chunk carries a Fletcher-32
+/// checksum that HDF5 verifies on each read. Throws RunError naming `file`.
 void create_extendible(hid_t location, const std::string& name, hid_t type,
                        const std::vector<hsize_t>& inner, std::vector<hsize_t> chunk,
                        bool compress, const std::string& file);
+
+/// Creates a dataset of the fixed shape `dims` (file type `type`) holding `data` (laid out as
+/// `dims`, in `memory_type`): chunked whole, with a Fletcher-32 checksum, unless it is empty (an
+/// empty one stays contiguous: HDF5 has no chunks of size 0). Throws RunError naming `file`.
+void write_dataset(hid_t location, const std::string& name, hid_t type,
+                   const std::vector<hsize_t>& dims, hid_t memory_type, const void* data,
+                   const std::string& file);
 
 /// Writes rows [first, first + count) of a dataset whose first dimension grows, extending it to
 /// exactly first + count rows (so a retried write lands on the same rows), then flushes it.
@@ -101,12 +112,25 @@ void write_rows(hid_t location, const std::string& path, hid_t memory_type, int6
 void truncate_group(hid_t location, const std::string& group, int64_t keep,
                     const std::string& file);
 
+/// Attribute (uint64) of a variable-length string dataset: strings_checksum() of its strings.
+/// Variable-length strings live in HDF5's global heap, which has no checksum of its own.
+inline constexpr const char* kStringsChecksum = "fnv1a64";
+/// Attribute (uint64) of an object with string attributes: over all of them in name order (byte
+/// order), strings_checksum() of the name continued by strings_checksum() of the values.
+inline constexpr const char* kStringAttributesChecksum = "string_attributes_fnv1a64";
+
+/// @return FNV-1a 64 (host/common/Fnv1a.h) continued from `hash` over `strings`: their count,
+/// then each string's length and UTF-8 bytes; counts and lengths as 8 little-endian bytes.
+uint64_t strings_checksum(uint64_t hash, const std::vector<std::string>& strings);
+
 /// @return a variable-length UTF-8 string type (what h5py reads as `str`).
 Handle utf8_string_type();
 
-/// Writes (or replaces) a scalar string attribute on an object.
+/// Writes (or replaces) a scalar string attribute on an object, and its kStringAttributesChecksum.
+/// Throws RunError when the object's string attributes already fail their checksum (rewriting it
+/// would hide the damage).
 void write_attribute(hid_t object, const std::string& name, const std::string& value);
-/// Writes (or replaces) a one-dimensional string-array attribute on an object.
+/// Writes (or replaces) a one-dimensional string-array attribute on an object, as above.
 void write_attribute(hid_t object, const std::string& name, const std::vector<std::string>& value);
 /// Writes (or replaces) a scalar signed 64-bit integer attribute on an object.
 void write_integer_attribute(hid_t object, const std::string& name, int64_t value);
@@ -116,9 +140,10 @@ void write_unsigned_attribute(hid_t object, const std::string& name, uint64_t va
 void write_integers_attribute(hid_t object, const std::string& name,
                               const std::vector<int64_t>& values);
 
-/// @return a string attribute (fixed or variable length, scalar); throws RunError naming `file`.
+/// @return a string attribute (fixed or variable length, scalar); throws RunError naming `file`,
+/// also when the object has a kStringAttributesChecksum that its string attributes fail.
 std::string read_string_attribute(hid_t object, const std::string& name, const std::string& file);
-/// @return a one-dimensional string-array attribute; throws RunError naming `file`.
+/// @return a one-dimensional string-array attribute; throws RunError naming `file` (as above).
 std::vector<std::string> read_strings_attribute(hid_t object, const std::string& name,
                                                 const std::string& file);
 /// @return an integer attribute converted to int64; throws RunError naming `file`.
@@ -129,15 +154,26 @@ uint64_t read_unsigned_attribute(hid_t object, const std::string& name, const st
 std::vector<int64_t> read_integers_attribute(hid_t object, const std::string& name,
                                              const std::string& file);
 
-/// Creates a scalar string dataset holding `value`.
+/// Creates a scalar string dataset holding `value`, with its kStringsChecksum.
 void write_string_dataset(hid_t location, const std::string& name, const std::string& value);
-/// Creates a one-dimensional string dataset holding `values` (an empty list makes a [0] dataset).
+/// Creates a one-dimensional string dataset holding `values` (an empty list makes a [0] dataset),
+/// with its kStringsChecksum.
 void write_strings_dataset(hid_t location, const std::string& name,
                            const std::vector<std::string>& values);
 
-/// @return the strings of a scalar or one-dimensional string dataset (fixed or variable length).
+/// @return the strings of a scalar or one-dimensional string dataset (fixed or variable length);
+/// throws RunError naming `file` and the dataset, "is damaged" when it has a kStringsChecksum its
+/// strings fail.
 std::vector<std::string> read_strings_dataset(hid_t location, const std::string& path,
                                               const std::string& file);
+
+/// Reads every attribute of an object and checks its kStringAttributesChecksum (when present).
+/// Throws RunError naming `file` and the object.
+void check_attributes(hid_t object, const std::string& file);
+/// Reads every element of a dataset, in blocks of whole chunks of at most about `block_bytes`
+/// (at least one chunk), so that HDF5 verifies each chunk's Fletcher-32 checksum once; a string
+/// dataset's kStringsChecksum is checked too. Throws RunError naming `file` and the dataset.
+void check_dataset(hid_t dataset, const std::string& file, uint64_t block_bytes);
 
 /// @return every element of a numeric dataset converted to double, row-major.
 std::vector<double> read_doubles(hid_t location, const std::string& path, const std::string& file);

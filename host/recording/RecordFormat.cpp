@@ -2,6 +2,7 @@
 
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <filesystem>
 
 #include "host/common/Errors.h"
@@ -64,7 +65,7 @@ RecordLayout read_layout(hid_t file, const std::string& path) {
   if (!known) {
     throw RunError(path + ": attribute '" + schema::kActivationDtype + "' of '" +
                    schema::kSnapshots + "' is '" + dtype + "', not " +
-                   schema::quoted_list(kActivationDtypeNames));
+                   quoted_names(kActivationDtypeNames));
   }
   layout.activation_dtype = *known;
   return layout;
@@ -76,7 +77,7 @@ RecordState read_state(hid_t file, const std::string& path) {
   std::optional<RecordState> known = record_state_named(state);
   if (!known) {
     throw RunError(path + ": provenance attribute '" + schema::kState + "' is '" + state +
-                   "', not " + schema::quoted_list(kRecordStateNames));
+                   "', not " + quoted_names(kRecordStateNames));
   }
   return *known;
 }
@@ -90,6 +91,17 @@ std::optional<RecordState> state_of(const std::string& path) {
   } catch (const RunError&) {
     return std::nullopt;
   }
+}
+
+std::vector<std::string> find_records(const std::string& directory) {
+  std::vector<std::string> records;
+  for (const auto& entry : std::filesystem::recursive_directory_iterator(directory)) {
+    if (entry.is_regular_file() && entry.path().filename() == "run.h5") {
+      records.push_back(entry.path().string());
+    }
+  }
+  std::sort(records.begin(), records.end());
+  return records;
 }
 
 Handle split_type() {
@@ -110,7 +122,7 @@ torch::Tensor read_activation(hid_t file, const std::string& path, const std::st
   torch::Tensor values =
       torch::empty({static_cast<int64_t>(shape[1]), static_cast<int64_t>(shape[2])}, torch::kFloat);
   hdf5::read_block(handle.get(), H5T_NATIVE_FLOAT, {snapshot, 0, 0}, {1, shape[1], shape[2]},
-                   values.data_ptr<float>(), context);
+                   values.data_ptr<float>(), path);
   return values;
 }
 

@@ -36,6 +36,10 @@ RecordState read_state(hid_t file, const std::string& path);
 /// @return the state of the record at `path`, or nothing when there is no readable record there.
 std::optional<RecordState> state_of(const std::string& path);
 
+/// @return the run records (files named run.h5) below `directory`, recursively, in path order:
+/// the records of a study, as `summarize` and `verify` find them.
+std::vector<std::string> find_records(const std::string& directory);
+
 /// @return the fixed-length ASCII type of a table's text column (`evaluation/split`).
 hdf5::Handle split_type();
 

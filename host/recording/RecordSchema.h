@@ -10,35 +10,15 @@
 #include <variant>
 #include <vector>
 
+#include "host/common/EnumNames.h"
+#include "host/recording/ActivationDtype.h"
+
 /// The run record's schema (docs/record-format.md), shared by the writer (RunRecord) and the
 /// readers (analysis::RecordReader, `run --resume`, the study runner): the values a record holds,
 /// the names of its objects, and each table's columns bound to the row struct they come from.
 /// Every name and column is declared here once; writer and readers iterate the same lists.
 
 namespace guidance {
-
-namespace record_schema {
-/// @return the enumerator of `Enum` whose name is `name`, given the names in enum order; nothing
-/// when no enumerator has that name.
-template <typename Enum, size_t N>
-std::optional<Enum> enumerator_named(const std::array<const char*, N>& names,
-                                     const std::string& name) {
-  for (size_t i = 0; i < N; ++i) {
-    if (name == names[i]) return static_cast<Enum>(i);
-  }
-  return std::nullopt;
-}
-
-/// @return the names quoted, as a message lists them: "a", "b" or "c".
-template <size_t N>
-std::string quoted_list(const std::array<const char*, N>& names) {
-  std::string list;
-  for (size_t i = 0; i < N; ++i) {
-    list += std::string(i == 0 ? "" : i + 1 == N ? " or " : ", ") + "\"" + names[i] + "\"";
-  }
-  return list;
-}
-}  // namespace record_schema
 
 /// The provenance `state` of a record.
 enum class RecordState { Running, Completed, Interrupted, Failed };
@@ -50,23 +30,7 @@ inline const char* to_string(RecordState state) {
 }
 /// @return the state spelled `name` in a record, or nothing when no state is.
 inline std::optional<RecordState> record_state_named(const std::string& name) {
-  return record_schema::enumerator_named<RecordState>(kRecordStateNames, name);
-}
-
-/// The element type of the stored activations (`snapshots` attribute `activation_dtype`).
-enum class ActivationDtype { Float32, Float16 };
-/// The spelling of each ActivationDtype in the file (and in configs), in enum order.
-inline constexpr std::array<const char*, 2> kActivationDtypeNames = {"float32", "float16"};
-inline const char* to_string(ActivationDtype dtype) {
-  return kActivationDtypeNames[static_cast<size_t>(dtype)];
-}
-/// @return the dtype spelled `name`, or nothing when no dtype is.
-inline std::optional<ActivationDtype> activation_dtype_named(const std::string& name) {
-  return record_schema::enumerator_named<ActivationDtype>(kActivationDtypeNames, name);
-}
-/// @return bytes per stored value: 4 or 2.
-inline uint64_t bytes_per_value(ActivationDtype dtype) {
-  return dtype == ActivationDtype::Float16 ? 2 : 4;
+  return enumerator_named<RecordState>(kRecordStateNames, name);
 }
 
 /// What a record holds, fixed when it is created (HDF5 SWMR writers cannot add objects later,
@@ -136,8 +100,10 @@ namespace record_schema {
 
 constexpr const char* kFormatName = "guidance-run-record";  ///< root attribute `format`
 /// Root attribute `format_version`: 2 adds final rows and predictions, 3 the activations'
-/// `example_shape`. Readers read every version up to this one.
-constexpr int64_t kFormatVersion = 3;
+/// `example_shape`, 4 checksums: Fletcher-32 on every dataset with data (chunked), FNV-1a 64 of
+/// the variable-length strings (hdf5::kStringsChecksum, hdf5::kStringAttributesChecksum). Readers
+/// read every version up to this one, and verify checksums where a record has them.
+constexpr int64_t kFormatVersion = 4;
 
 constexpr const char* kConfig = "config";          ///< scalar string: resolved config (TOML)
 constexpr const char* kProvenance = "provenance";  ///< group of attributes

@@ -10,13 +10,13 @@
 
 #include "host/common/Errors.h"
 #include "host/recording/RecordFormat.h"
+#include "host/recording/RecordVerify.h"
 
 namespace guidance {
 
 namespace fs = std::filesystem;
 namespace schema = record_schema;
 using hdf5::check;
-using hdf5::checked;
 using hdf5::Handle;
 
 namespace {
@@ -56,23 +56,6 @@ int64_t rows_up_to(const std::vector<int64_t>& steps, int64_t last_step) {
   return std::upper_bound(steps.begin(), steps.end(), last_step) - steps.begin();
 }
 
-// Writes a fixed-size integer dataset [rows] or [rows, width].
-void write_integer_dataset(hid_t file, const std::string& path, size_t rows, size_t width,
-                           hid_t file_type, hid_t memory_type, const void* data,
-                           const std::string& file_name) {
-  std::vector<hsize_t> dims{rows};
-  if (width != 1) dims.push_back(width);
-  std::string context = file_name + ": cannot write dataset '" + path + "'";
-  Handle space = checked(H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr),
-                         H5Sclose, context);
-  Handle dataset = checked(
-      H5Dcreate2(file, path.c_str(), file_type, space.get(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
-      H5Dclose, context);
-  if (rows * width > 0) {
-    check(H5Dwrite(dataset.get(), memory_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data), context);
-  }
-}
-
 void write_predictions(hid_t file, const std::string& network, const Predictions& predictions,
                        const std::string& file_name) {
   std::string group = std::string(schema::kPredictions) + "/" + network;
@@ -85,12 +68,15 @@ void write_predictions(hid_t file, const std::string& network, const Predictions
                    std::to_string(predictions.correct.size()) + " correctness values");
   }
   hdf5::create_group(file, group, file_name);
-  write_integer_dataset(file, group + "/indices", rows, 1, H5T_STD_I64LE, H5T_NATIVE_INT64,
-                        predictions.indices.data(), file_name);
-  write_integer_dataset(file, group + "/predicted", rows, width, H5T_STD_I64LE, H5T_NATIVE_INT64,
-                        predictions.predicted.data(), file_name);
-  write_integer_dataset(file, group + "/correct", rows, width, H5T_STD_I8LE, H5T_NATIVE_INT8,
-                        predictions.correct.data(), file_name);
+  // [N] for one value per example, [N, L] for one per position.
+  std::vector<hsize_t> dims{rows};
+  if (width != 1) dims.push_back(width);
+  hdf5::write_dataset(file, group + "/indices", H5T_STD_I64LE, {rows}, H5T_NATIVE_INT64,
+                      predictions.indices.data(), file_name);
+  hdf5::write_dataset(file, group + "/predicted", H5T_STD_I64LE, dims, H5T_NATIVE_INT64,
+                      predictions.predicted.data(), file_name);
+  hdf5::write_dataset(file, group + "/correct", H5T_STD_I8LE, dims, H5T_NATIVE_INT8,
+                      predictions.correct.data(), file_name);
 }
 
 }  // namespace
@@ -184,6 +170,8 @@ std::unique_ptr<RunRecord> RunRecord::resume(const std::string& path, int64_t la
             path + ": cannot drop the predictions of an earlier finish");
     }
     Handle origin = hdf5::open_group(file, schema::kProvenance, path);
+    // Rewritten below, so checked first: a damaged provenance is named, not blessed.
+    hdf5::check_attributes(origin.get(), path);
     std::vector<std::string> resumed;
     if (H5Aexists(origin.get(), schema::kResumedAt) > 0) {
       resumed = hdf5::read_strings_attribute(origin.get(), schema::kResumedAt, path);
@@ -287,17 +275,9 @@ void RunRecord::write_probe(const torch::Tensor& indices, const torch::Tensor& l
   file_.change_structure([&] {
     hdf5::create_group(file_.get(), schema::kProbe, path);
     for (const auto& [dataset, values] : parts) {
-      std::vector<hsize_t> dims(values.sizes().begin(), values.sizes().end());
-      Handle space = checked(H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr),
-                             H5Sclose, path + ": " + dataset);
-      Handle handle = checked(H5Dcreate2(file_.get(), dataset.c_str(), H5T_STD_I64LE, space.get(),
-                                         H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
-                              H5Dclose, path + ": cannot create dataset '" + dataset + "'");
-      if (values.numel() > 0) {
-        check(H5Dwrite(handle.get(), H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT,
-                       values.data_ptr<int64_t>()),
-              path + ": cannot write dataset '" + dataset + "'");
-      }
+      hdf5::write_dataset(file_.get(), dataset, H5T_STD_I64LE,
+                          std::vector<hsize_t>(values.sizes().begin(), values.sizes().end()),
+                          H5T_NATIVE_INT64, values.data_ptr<int64_t>(), path);
     }
   });
 }
@@ -368,6 +348,13 @@ void RunRecord::finish(RecordState state, const std::string& end_time,
   file_.edit_copy(false, [&] {
     hid_t file = file_.get();
     Handle origin = hdf5::open_group(file, schema::kProvenance, path());
+    // A damaged record is never marked completed: the copy, fresh from disk, is read whole first.
+    // Any other state is written once the provenance it rewrites is intact.
+    if (state == RecordState::Completed) {
+      record_verify::require_intact(file, path());
+    } else {
+      hdf5::check_attributes(origin.get(), path());
+    }
     hdf5::write_attribute(origin.get(), schema::kState, std::string(to_string(state)));
     hdf5::write_attribute(origin.get(), schema::kEndTime, end_time);
     hdf5::write_integer_attribute(origin.get(), schema::kBestStep, results.best_step);

@@ -92,7 +92,9 @@ class RunRecord {
 
   /// Flushes, closes the file and records the completion state, the end time and, for a
   /// completed run, the best step and the predictions. These changes are made to a copy renamed
-  /// over the record, so a kill at any instant leaves the record as it was or as finished.
+  /// over the record, so a kill at any instant leaves the record as it was or as finished. Before
+  /// a record becomes "completed" it is read whole (record_verify::require_intact): a damaged one
+  /// is refused with a RunError naming each damaged object, and keeps its state.
   /// @param state a final state: not RecordState::Running
   /// @param end_time ISO 8601
   void finish(RecordState state, const std::string& end_time, const FinalResults& results = {});

@@ -47,19 +47,6 @@ std::string duration_text(double seconds) {
   return text.str();
 }
 
-/// The settings whose values are not the same in every run of the study.
-std::set<std::string> varying_settings(const Study& study) {
-  std::map<std::string, std::set<std::string>> values;
-  for (const auto& run : study.sweep) {
-    for (const auto& [path, value] : run.settings) values[path].insert(value);
-  }
-  std::set<std::string> varying;
-  for (const auto& [path, seen] : values) {
-    if (seen.size() > 1) varying.insert(path);
-  }
-  return varying;
-}
-
 std::string settings_text(const SweepRun& run, const std::set<std::string>& varying) {
   std::string text;
   for (const auto& [path, value] : run.settings) {
@@ -67,10 +54,6 @@ std::string settings_text(const SweepRun& run, const std::set<std::string>& vary
     text += (text.empty() ? "" : ", ") + path + " = " + value;
   }
   return text;
-}
-
-std::string study_name(const Study& study) {
-  return sweep_cell(study.sweep.front(), study.sweep.size(), study.config_path).study;
 }
 
 void write_all(int fd, const std::string& text) {
@@ -132,7 +115,7 @@ std::pair<int, int> make_pipe() {
 
 /// One child process training one run.
 struct Job {
-  size_t position = 0;
+  size_t slot = 0;  ///< its run's index in Study::runs
   pid_t pid = -1;
   int fd = -1;  ///< read end of its progress pipe
   std::string pending;  ///< a progress line not yet complete
@@ -154,12 +137,12 @@ class JobPool {
       : study_(study), options_(options), err_(err),
         terminal_(!options.quiet && is_terminal(err)) {}
 
-  /// Trains `positions`; `done_before` more runs of the selection were done already.
-  void run(const std::vector<size_t>& positions, size_t done_before, int64_t threads) {
+  /// Trains the runs at `slots` of the study; `done_before` more runs were done already.
+  void run(const std::vector<size_t>& slots, size_t done_before, int64_t threads) {
     threads_ = threads;
-    concurrent_runs_ = std::max<size_t>(1, std::min<size_t>(options_.jobs, positions.size()));
-    for (size_t position : positions) pending_.push_back(position);
-    planned_ = positions.size() + done_before;
+    concurrent_runs_ = std::max<size_t>(1, std::min<size_t>(options_.jobs, slots.size()));
+    for (size_t slot : slots) pending_.push_back(slot);
+    planned_ = slots.size() + done_before;
     done_before_ = done_before;
     auto [wake_read, wake_write] = make_pipe();
     ::fcntl(wake_read, F_SETFL, O_NONBLOCK);
@@ -241,12 +224,12 @@ class JobPool {
     }
   }
 
-  void launch(size_t position) {
-    const Config& config = study_.configs[position];
-    const std::string& name = study_.sweep[position].name;
+  void launch(size_t slot) {
+    const Config& config = study_.configs[slot];
+    const std::string& name = study_.runs[slot].name;
     fs::create_directories(config.run_directory());
     Job job;
-    job.position = position;
+    job.slot = slot;
     job.log = (fs::path(config.run_directory()) / "log.txt").string();
     job.started = Clock::now();
 
@@ -256,7 +239,7 @@ class JobPool {
       args.push_back(fs::absolute(dir).string());
     }
     args.insert(args.end(), {"run", fs::absolute(study_.config_path).string(), "--run-index",
-                             std::to_string(position), "--threads", std::to_string(threads_),
+                             std::to_string(study_.runs[slot].index), "--threads", std::to_string(threads_),
                              "--concurrent-runs", std::to_string(concurrent_runs_),
                              "--progress-fd", "3", options_.restart ? "--restart" : "--resume"});
     std::vector<char*> argv;
@@ -306,7 +289,7 @@ class JobPool {
           job.first_step = job.step;
           job.first_step_time = Clock::now();
           if (!terminal_) {
-            event("run " + study_.sweep[job.position].name + " training: " +
+            event("run " + study_.runs[job.slot].name + " training: " +
                   std::to_string(job.total) + " steps" +
                   (job.step > 1 ? " (resumed at step " + std::to_string(job.step) + ")" : ""));
           }
@@ -323,7 +306,7 @@ class JobPool {
     while (::waitpid(job->pid, &status, 0) < 0 && errno == EINTR) {
     }
     ::close(job->fd);
-    const std::string& name = study_.sweep[job->position].name;
+    const std::string& name = study_.runs[job->slot].name;
     double seconds = std::chrono::duration<double>(Clock::now() - job->started).count();
     int code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
     Outcome outcome;
@@ -349,8 +332,8 @@ class JobPool {
       std::string last = last_line_of(job->log);
       note = "FAILED (" + why + ")" + (last.empty() ? "" : ": " + last) + "; log: " + job->log;
     }
-    outcomes_[job->position] = outcome;
-    notes_[job->position] = note;
+    outcomes_[job->slot] = outcome;
+    notes_[job->slot] = note;
     running_.erase(job);
     if (outcome == Outcome::Failed || outcome == Outcome::Busy || !options_.quiet) {
       event("run " + name + " " + note, outcome == Outcome::Failed || outcome == Outcome::Busy);
@@ -371,7 +354,7 @@ class JobPool {
   std::string study_line() const {
     std::ostringstream line;
     size_t failed = count(Outcome::Failed) + count(Outcome::Busy);
-    line << "study " << study_name(study_) << ": " << count(Outcome::Done) + done_before_ << "/"
+    line << "study " << study_.sweep.study() << ": " << count(Outcome::Done) + done_before_ << "/"
          << planned_ << " done, " << running_.size() << " running, " << failed << " failed";
     std::vector<double> estimates = durations_;
     double left = 0;
@@ -407,7 +390,7 @@ class JobPool {
 
   std::string job_line(const Job& job) const {
     std::ostringstream line;
-    line << "  " << study_.sweep[job.position].name;
+    line << "  " << study_.runs[job.slot].name;
     if (job.total > 0) {
       line << "  step " << job.step << "/" << job.total;
     } else {
@@ -492,28 +475,51 @@ RunState run_state(const std::string& run_directory) {
   return fs::exists(fs::path(run_directory) / "checkpoint.pt") ? RunState::Partial : RunState::New;
 }
 
-int list_study(const Study& study, const std::vector<size_t>& positions, std::ostream& out) {
-  std::set<std::string> varying = varying_settings(study);
+void for_each_run(const Sweep& sweep, const std::vector<size_t>& positions,
+                  const PluginCatalog& catalog,
+                  const std::function<void(SweepRun& run, Config& config)>& visit) {
+  for (size_t position : positions) {
+    SweepRun run = sweep.run(position);
+    Config config = validate_config(run.document, catalog);
+    visit(run, config);
+  }
+}
+
+Study select_study(const std::string& config_path, const Sweep& sweep,
+                   const std::vector<size_t>& positions, const PluginCatalog& catalog) {
+  Study study{config_path, sweep, {}, {}};
+  study.runs.reserve(positions.size());
+  study.configs.reserve(positions.size());
+  for_each_run(sweep, positions, catalog, [&](SweepRun& run, Config& config) {
+    study.runs.push_back(std::move(run));
+    study.configs.push_back(std::move(config));
+  });
+  return study;
+}
+
+int list_study(const std::string& config_path, const Sweep& sweep,
+               const std::vector<size_t>& positions, const PluginCatalog& catalog,
+               std::ostream& out) {
+  std::set<std::string> varying = sweep.varying();
   size_t width = 3;
-  for (size_t position : positions) width = std::max(width, study.sweep[position].name.size());
+  for (size_t position : positions) width = std::max(width, sweep.name(position).size());
   std::map<RunState, size_t> counts;
   out << std::left << std::setw(width + 2) << "RUN" << std::setw(9) << "STATE" << "SETTINGS\n";
-  for (size_t position : positions) {
-    RunState state = run_state(study.configs[position].run_directory());
+  for_each_run(sweep, positions, catalog, [&](SweepRun& run, Config& config) {
+    RunState state = run_state(config.run_directory());
     ++counts[state];
-    out << std::setw(width + 2) << study.sweep[position].name << std::setw(9) << to_string(state)
-        << settings_text(study.sweep[position], varying) << "\n";
-  }
-  out << study.config_path << ": " << positions.size() << (positions.size() == 1 ? " run" : " runs");
-  if (positions.size() != study.sweep.size()) out << " of " << study.sweep.size();
+    out << std::setw(width + 2) << run.name << std::setw(9) << to_string(state)
+        << settings_text(run, varying) << "\n";
+  });
+  out << config_path << ": " << positions.size() << (positions.size() == 1 ? " run" : " runs");
+  if (positions.size() != sweep.size()) out << " of " << sweep.size();
   out << ": " << counts[RunState::Done] << " done, " << counts[RunState::Partial] << " partial, "
       << counts[RunState::New] << " new\n";
   return 0;
 }
 
-int run_study_here(const Study& study, const std::vector<size_t>& positions,
-                   const PluginCatalog& catalog, RunOptions options, int progress_fd,
-                   std::ostream& out, std::ostream& err) {
+int run_study_here(const Study& study, const PluginCatalog& catalog, RunOptions options,
+                   int progress_fd, std::ostream& out, std::ostream& err) {
   if (progress_fd >= 0) {
     ::signal(SIGPIPE, SIG_IGN);
     auto last = std::make_shared<Clock::time_point>();
@@ -529,10 +535,10 @@ int run_study_here(const Study& study, const std::vector<size_t>& positions,
   const bool writer = !options.collective || options.collective->rank() == 0;
   std::vector<RunSummary> summaries;
   std::vector<std::string> busy;
-  for (size_t position : positions) {
-    const Config& config = study.configs[position];
+  for (size_t slot = 0; slot < study.runs.size(); ++slot) {
+    const Config& config = study.configs[slot];
     if (writer) {
-      write_sweep_cell(sweep_cell(study.sweep[position], study.sweep.size(), study.config_path),
+      write_sweep_cell(sweep_cell(study.runs[slot], study.sweep.size(), study.config_path),
                        config.run_directory());
     }
     try {
@@ -560,15 +566,17 @@ int run_study_here(const Study& study, const std::vector<size_t>& positions,
   return 0;
 }
 
-int run_study_jobs(const Study& study, const std::vector<size_t>& positions,
-                   const JobOptions& options, std::ostream& out, std::ostream& err) {
+int run_study_jobs(const Study& study, const JobOptions& options, std::ostream& out,
+                   std::ostream& err) {
+  const size_t runs = study.runs.size();
   std::vector<size_t> to_train;
-  std::vector<size_t> already_done;
-  for (size_t position : positions) {
-    bool done = !options.restart &&
-                run_state(study.configs[position].run_directory()) == RunState::Done;
-    (done ? already_done : to_train).push_back(position);
+  std::vector<bool> done_earlier(runs, false);
+  for (size_t slot = 0; slot < runs; ++slot) {
+    done_earlier[slot] =
+        !options.restart && run_state(study.configs[slot].run_directory()) == RunState::Done;
+    if (!done_earlier[slot]) to_train.push_back(slot);
   }
+  const size_t already_done = runs - to_train.size();
   int64_t threads = options.threads;
   if (threads < 1) {
     unsigned cores = std::max(1u, std::thread::hardware_concurrency());
@@ -577,33 +585,33 @@ int run_study_jobs(const Study& study, const std::vector<size_t>& positions,
   }
   size_t jobs = std::min<size_t>(options.jobs, std::max<size_t>(1, to_train.size()));
   if (!options.quiet) {
-    err << "guidance: " << positions.size() << (positions.size() == 1 ? " run" : " runs") << ", "
-        << already_done.size() << " already done; training " << to_train.size() << " with "
-        << jobs << " job" << (jobs == 1 ? "" : "s") << " of " << threads << " thread"
-        << (threads == 1 ? "" : "s") << "\n";
+    err << "guidance: " << runs << (runs == 1 ? " run" : " runs") << ", " << already_done
+        << " already done; training " << to_train.size() << " with " << jobs << " job"
+        << (jobs == 1 ? "" : "s") << " of " << threads << " thread" << (threads == 1 ? "" : "s")
+        << "\n";
   }
   JobPool pool(study, options, err);
-  pool.run(to_train, already_done.size(), threads);
+  pool.run(to_train, already_done, threads);
 
   size_t width = 3;
-  for (size_t position : positions) width = std::max(width, study.sweep[position].name.size());
+  for (const SweepRun& run : study.runs) width = std::max(width, run.name.size());
   out << "\n" << std::left << std::setw(width + 2) << "run" << "outcome\n";
   size_t failed = 0;
   size_t unfinished = 0;
-  for (size_t position : positions) {
+  for (size_t slot = 0; slot < runs; ++slot) {
     std::string note;
-    if (std::find(already_done.begin(), already_done.end(), position) != already_done.end()) {
+    if (done_earlier[slot]) {
       note = "done earlier (skipped)";
-    } else if (auto found = pool.notes().find(position); found != pool.notes().end()) {
+    } else if (auto found = pool.notes().find(slot); found != pool.notes().end()) {
       note = found->second;
-      Outcome outcome = pool.outcomes().at(position);
+      Outcome outcome = pool.outcomes().at(slot);
       if (outcome == Outcome::Failed || outcome == Outcome::Busy) ++failed;
       if (outcome != Outcome::Done) ++unfinished;
     } else {
       note = "not started";
       ++unfinished;
     }
-    out << std::setw(width + 2) << study.sweep[position].name << note << "\n";
+    out << std::setw(width + 2) << study.runs[slot].name << note << "\n";
   }
   if (pool.stopped()) {
     err << "guidance: interrupted; checkpoints were saved. Continue with: guidance run "
@@ -611,8 +619,7 @@ int run_study_jobs(const Study& study, const std::vector<size_t>& positions,
     return 130;
   }
   if (failed > 0) {
-    err << "guidance: " << failed << " of " << positions.size()
-        << (positions.size() == 1 ? " run" : " runs")
+    err << "guidance: " << failed << " of " << runs << (runs == 1 ? " run" : " runs")
         << " failed or were busy (see above); the others are done\n";
     return 1;
   }

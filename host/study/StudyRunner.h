@@ -1,5 +1,6 @@
 #pragma once
 
+#include <functional>
 #include <optional>
 #include <ostream>
 #include <string>
@@ -12,12 +13,28 @@
 
 namespace guidance {
 
-/// A config's runs, expanded and validated: what `guidance run` trains (docs/studies.md).
+/// The runs `guidance run` trains: the config's sweep and the selected runs, expanded and
+/// validated (docs/studies.md).
 struct Study {
-  std::string config_path;        ///< the CONFIG argument, as given
-  std::vector<SweepRun> sweep;    ///< every run in expansion order
-  std::vector<Config> configs;    ///< parallel to sweep, validated
+  std::string config_path;      ///< the CONFIG argument, as given
+  Sweep sweep;                  ///< every run of the config, expanded on demand
+  std::vector<SweepRun> runs;   ///< the selected runs, in expansion order
+  std::vector<Config> configs;  ///< parallel to runs, validated
 };
+
+/// Expands the runs at `positions` of `sweep` one at a time, in order, validates each and calls
+/// `visit` with it before the next is expanded; nothing is kept, so memory does not grow with the
+/// sweep. A config error (ConfigError) ends it at the first run that has one: an error of the
+/// base document, which every run shares, is reported by the first run before any other is
+/// expanded.
+void for_each_run(const Sweep& sweep, const std::vector<size_t>& positions,
+                  const PluginCatalog& catalog,
+                  const std::function<void(SweepRun& run, Config& config)>& visit);
+
+/// @return the study of the runs at `positions` of `sweep`, each expanded and validated (see
+/// for_each_run); the other runs are not expanded.
+Study select_study(const std::string& config_path, const Sweep& sweep,
+                   const std::vector<size_t>& positions, const PluginCatalog& catalog);
 
 /// How far a run has come, from the files in its directory.
 enum class RunState {
@@ -33,19 +50,21 @@ std::string to_string(RunState state);
 /// provenance state (an unreadable record, e.g. one being created, counts as partial).
 RunState run_state(const std::string& run_directory);
 
-/// Prints the runs at `positions` of `study` (name, state, the settings that differ) and a count
-/// per state, loading no data. @return 0
-int list_study(const Study& study, const std::vector<size_t>& positions, std::ostream& out);
+/// Prints the runs at `positions` of `sweep` (name, state, the settings that differ between runs)
+/// and a count per state, loading no data. Each run is expanded and validated as it is printed
+/// (for_each_run). @param config_path names the config in the last line. @return 0
+int list_study(const std::string& config_path, const Sweep& sweep,
+               const std::vector<size_t>& positions, const PluginCatalog& catalog,
+               std::ostream& out);
 
-/// Trains the runs at `positions` one after another in this process. Before each run its
+/// Trains the runs of `study` one after another in this process. Before each run its
 /// sweep-cell.toml is written. A run another process holds (RunBusyError) is reported and
 /// skipped; a stop (Ctrl-C, SIGTERM) ends the sweep at that run.
 /// @param progress_fd when >= 0, `step S T` lines and `busy <message>` go to this descriptor
 /// (how a --jobs parent follows its children)
 /// @return 0 when every run finished, 130 when stopped, 1 when a run was busy
-int run_study_here(const Study& study, const std::vector<size_t>& positions,
-                   const PluginCatalog& catalog, RunOptions options, int progress_fd,
-                   std::ostream& out, std::ostream& err);
+int run_study_here(const Study& study, const PluginCatalog& catalog, RunOptions options,
+                   int progress_fd, std::ostream& out, std::ostream& err);
 
 /// How `--jobs` starts its children.
 struct JobOptions {
@@ -56,7 +75,7 @@ struct JobOptions {
   std::vector<std::string> plugin_dirs;  ///< the global --plugin-dir options, passed on
 };
 
-/// Trains the runs at `positions` in up to `jobs` child processes at once: each child is this
+/// Trains the runs of `study` in up to `jobs` child processes at once: each child is this
 /// program (/proc/self/exe) with `run CONFIG --run-index K --resume --threads T
 /// --concurrent-runs J --progress-fd 3` (J: the children at once, who share the memory), its
 /// stdout and stderr appended to `<run dir>/log.txt`. Done runs are skipped (unless
@@ -64,8 +83,8 @@ struct JobOptions {
 /// passed to the children, which save checkpoints, and waited for. Progress goes to `err`: on a
 /// terminal one redrawn line per job and a study line, otherwise a line per event.
 /// @return 0 when every run is done, 130 when stopped, 1 when a run failed or was busy
-int run_study_jobs(const Study& study, const std::vector<size_t>& positions,
-                   const JobOptions& options, std::ostream& out, std::ostream& err);
+int run_study_jobs(const Study& study, const JobOptions& options, std::ostream& out,
+                   std::ostream& err);
 
 /// What `--emit-slurm` writes into the script.
 struct SlurmRequest {

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstddef>
 #include <cmath>
 #include <cerrno>
 #include <cstdio>
@@ -14,7 +15,9 @@
 #include <map>
 #include <set>
 #include <sstream>
+#include <stdexcept>
 
+#include "guidance/api/InputFile.h"
 #include "host/common/Errors.h"
 #include "host/config/TomlReader.h"
 
@@ -30,6 +33,7 @@ struct SweptKey {
   std::vector<std::string> components;
   std::string label;
   const toml::array* values = nullptr;
+  std::vector<std::string> texts;  ///< per value: inline_toml, the run's setting
 };
 
 /// One dimension of the cross product: a plain key, or a zip group whose keys vary together.
@@ -217,6 +221,74 @@ std::string shortened(const std::string& suffix) {
 
 std::string quoted(const std::string& text) { return inline_toml(toml::value<std::string>(text)); }
 
+/// @return the byte offset in `text` of a toml++ position (line, and column in code points).
+size_t offset_of(const std::string& text, const toml::source_position& position) {
+  size_t offset = 0;
+  for (toml::source_index line = 1; line < position.line; ++line) {
+    offset = text.find('\n', offset);
+    if (offset == std::string::npos) return text.size();
+    ++offset;
+  }
+  for (toml::source_index column = 1; column < position.column && offset < text.size(); ++column) {
+    do {
+      ++offset;
+    } while (offset < text.size() && (static_cast<unsigned char>(text[offset]) & 0xC0) == 0x80);
+  }
+  return offset;
+}
+
+/// @return the last line on which a node outside [sweep] begins.
+toml::source_index last_line_outside_sweep(const toml::table& root) {
+  toml::source_index last = 0;
+  std::function<void(const toml::node&)> visit = [&](const toml::node& node) {
+    last = std::max(last, node.source().begin.line);
+    if (const auto* table = node.as_table()) {
+      for (const auto& [key, value] : *table) visit(value);
+    } else if (const auto* array = node.as_array()) {
+      for (const auto& value : *array) visit(value);
+    }
+  };
+  for (const auto& [key, value] : root) {
+    if (key.str() != "sweep") visit(value);
+  }
+  return last;
+}
+
+/// @return `text` with every swept list emptied, so that each run parses it in a time that does
+/// not grow with the sweep. Every node outside [sweep] keeps its line and column: a list keeps its
+/// line breaks when such a node comes after it, and only [sweep]'s own keys or a comment can
+/// follow a list on its last line.
+std::string without_lists(std::string text, const toml::table& root,
+                          const std::vector<Axis>& axes) {
+  const toml::source_index last_line = last_line_outside_sweep(root);
+  struct List {
+    size_t begin, end;  // bytes [begin, end) of `text`
+    bool keep_breaks;
+  };
+  std::vector<List> lists;
+  for (const auto& axis : axes) {
+    for (const auto& key : axis.keys) {
+      const toml::source_region& source = key.values->source();
+      size_t begin = offset_of(text, source.begin);
+      size_t end = offset_of(text, source.end);
+      // Positions that do not fall on the list's brackets leave it whole (slower, still right).
+      if (end >= begin + 2 && end <= text.size() && text[begin] == '[' && text[end - 1] == ']') {
+        lists.push_back({begin, end, source.begin.line <= last_line});
+      }
+    }
+  }
+  // The last first, so that the ranges still to empty do not move.
+  std::sort(lists.begin(), lists.end(),
+            [](const List& a, const List& b) { return a.begin > b.begin; });
+  for (const List& list : lists) {
+    auto first = text.begin() + static_cast<std::ptrdiff_t>(list.begin);
+    auto last = text.begin() + static_cast<std::ptrdiff_t>(list.end);
+    size_t breaks = list.keep_breaks ? static_cast<size_t>(std::count(first, last, '\n')) : 0;
+    text.replace(list.begin, list.end - list.begin, "[" + std::string(breaks, '\n') + "]");
+  }
+  return text;
+}
+
 }  // namespace
 
 std::string inline_toml(const toml::node& node) {
@@ -276,22 +348,54 @@ std::vector<SweepSetting> SweepCell::cell() const {
   return kept;
 }
 
-std::vector<SweepRun> expand_sweep(const ConfigDocument& document) {
+struct Sweep::Plan {
+  ConfigDocument document;  ///< the file's document; the axes point into it
+  bool expands = false;     ///< it has a [sweep] table (else its one run is the document itself)
+  std::string text;         ///< the file's text without the swept lists, parsed for each run
+  std::string study;        ///< run.name before expansion
+  std::vector<Axis> axes;   ///< in crossing order, the last varying fastest
+  size_t total = 1;
+  std::optional<size_t> replicate;  ///< the index of run.seed in a run's settings
+
+  /// @return the position in each axis of run `index`
+  std::vector<size_t> choices(size_t index) const {
+    std::vector<size_t> choice(axes.size());
+    for (size_t a = axes.size(); a > 0; --a) {
+      choice[a - 1] = index % axes[a - 1].length;
+      index /= axes[a - 1].length;
+    }
+    return choice;
+  }
+
+  std::string name(const std::vector<size_t>& choice) const {
+    if (axes.empty()) return study;
+    std::string suffix;
+    for (size_t a = 0; a < axes.size(); ++a) {
+      suffix += (suffix.empty() ? "" : ",") + axes[a].names[choice[a]];
+    }
+    return study + "/" + shortened(suffix);
+  }
+};
+
+Sweep::Sweep(const ConfigDocument& document) {
+  auto plan = std::make_shared<Plan>();
+  plan->document = document;
   const toml::node* sweep_node = document.root->get("sweep");
   if (sweep_node == nullptr) {
-    SweepRun run{document, {}, 0, {}, {}, seed_of(*document.root)};
     const toml::node* name = document.root->at_path("run.name").node();
-    if (name != nullptr && name->is_string()) run.name = *name->value<std::string>();
-    return {run};
+    if (name != nullptr && name->is_string()) plan->study = *name->value<std::string>();
+    plan_ = std::move(plan);
+    return;
   }
   const toml::table* sweep = sweep_node->as_table();
   if (sweep == nullptr) {
     throw ConfigError(location_of(document.path, *sweep_node) +
                       ": key 'sweep': expected a table of \"<key path>\" = [values...]");
   }
-  const std::string base_name = base_name_of(document, *sweep_node);
+  plan->expands = true;
+  plan->study = base_name_of(document, *sweep_node);
 
-  std::vector<Axis> axes;
+  std::vector<Axis>& axes = plan->axes;
   for (const auto& [key, value] : *sweep) {
     if (key.str() == "zip") {
       read_zip_groups(value, document.path, axes);
@@ -307,16 +411,15 @@ std::vector<SweepRun> expand_sweep(const ConfigDocument& document) {
   std::stable_sort(axes.begin(), axes.end(),
                    [](const Axis& a, const Axis& b) { return a.position < b.position; });
 
-  // Bound the sweep before expanding anything: each run holds a parsed document.
-  size_t total = 1;
+  // Bound the sweep before anything else: the runs must stay countable and listable.
   std::string sizes;
   bool too_many = false;
   for (const auto& axis : axes) {
     sizes += (sizes.empty() ? "" : " x ") + std::to_string(axis.length);
-    if (total > kMaxSweepRuns / axis.length) too_many = true;
-    if (!too_many) total *= axis.length;
+    if (plan->total > kMaxSweepRuns / axis.length) too_many = true;
+    if (!too_many) plan->total *= axis.length;
   }
-  if (too_many || total > kMaxSweepRuns) {
+  if (too_many || plan->total > kMaxSweepRuns) {
     throw ConfigError(location_of(document.path, *sweep_node) +
                       ": key 'sweep': the axes (" + sizes + " values) make more than " +
                       std::to_string(kMaxSweepRuns) +
@@ -331,12 +434,16 @@ std::vector<SweepRun> expand_sweep(const ConfigDocument& document) {
         throw ConfigError(location_of(document.path, *key.values) + ": sweep axis '" + key.path +
                           "' is swept twice (as an axis and in a zip group, or in two groups)");
       }
+      if (key.path == kReplicateKey) plan->replicate = paths.size() - 1;
       ++label_uses[key.label];
     }
   }
   for (auto& axis : axes) {
     for (auto& key : axis.keys) {
       if (label_uses[key.label] > 1) key.label = key.path;
+      for (size_t i = 0; i < axis.length; ++i) {
+        key.texts.push_back(inline_toml(*key.values->get(i)));
+      }
     }
     // Values that name alike (two tables of one plugin, "a b" and "a_b") are told apart by their
     // position.
@@ -354,37 +461,74 @@ std::vector<SweepRun> expand_sweep(const ConfigDocument& document) {
     }
   }
 
-  std::vector<SweepRun> runs;
-  runs.reserve(total);
-  std::vector<size_t> choice(axes.size(), 0);
-  for (size_t index = 0; index < total; ++index) {
-    SweepRun run;
-    run.index = index;
-    // Parsed afresh rather than copied: toml++ copies drop source positions, and every later
-    // error must still name its line.
-    run.document = ConfigDocument::parse(document.path);
-    run.document.root->erase("sweep");
-    std::string suffix;
-    for (size_t a = 0; a < axes.size(); ++a) {
-      for (const auto& key : axes[a].keys) {
-        const toml::node& value = *key.values->get(choice[a]);
-        assign(*run.document.root, key, value, document.path);
-        if (key.path == kReplicateKey) run.replicate = run.settings.size();
-        run.settings.emplace_back(key.path, inline_toml(value));
+  // Read once, so that every run sees the same file.
+  try {
+    plan->text = without_lists(
+        InputFile::open(document.path, config_limits::kMaxFileBytes).read_all(), *document.root,
+        axes);
+  } catch (const std::runtime_error& error) {
+    throw ConfigError(std::string("cannot read config file ") + error.what());
+  }
+  plan_ = std::move(plan);
+}
+
+size_t Sweep::size() const { return plan_->total; }
+
+const std::string& Sweep::study() const { return plan_->study; }
+
+std::string Sweep::name(size_t index) const { return plan_->name(plan_->choices(index)); }
+
+std::set<std::string> Sweep::varying() const {
+  std::set<std::string> varying;
+  for (const auto& axis : plan_->axes) {
+    for (const auto& key : axis.keys) {
+      if (std::set<std::string>(key.texts.begin(), key.texts.end()).size() > 1) {
+        varying.insert(key.path);
       }
-      suffix += (suffix.empty() ? "" : ",") + axes[a].names[choice[a]];
-    }
-    run.name = axes.empty() ? base_name : base_name + "/" + shortened(suffix);
-    run.seed = seed_of(*run.document.root);
-    if (toml::table* section = (*run.document.root)["run"].as_table()) {
-      section->insert_or_assign("name", run.name);
-    }
-    runs.push_back(std::move(run));
-    for (size_t a = axes.size(); a > 0; --a) {
-      if (++choice[a - 1] < axes[a - 1].length) break;
-      choice[a - 1] = 0;
     }
   }
+  return varying;
+}
+
+SweepRun Sweep::run(size_t index) const {
+  const Plan& plan = *plan_;
+  if (index >= plan.total) {
+    throw std::out_of_range("run " + std::to_string(index) + " of a sweep of " +
+                            std::to_string(plan.total));
+  }
+  SweepRun run;
+  run.document = plan.document;
+  if (!plan.expands) {
+    run.name = plan.study;
+    run.seed = seed_of(*run.document.root);
+    return run;
+  }
+  run.index = index;
+  // Parsed afresh rather than copied: toml++ copies drop source positions, and every later error
+  // must still name its line.
+  run.document.root = std::make_shared<toml::table>(toml::parse(plan.text, plan.document.path));
+  run.document.root->erase("sweep");
+  std::vector<size_t> choice = plan.choices(index);
+  for (size_t a = 0; a < plan.axes.size(); ++a) {
+    for (const auto& key : plan.axes[a].keys) {
+      assign(*run.document.root, key, *key.values->get(choice[a]), plan.document.path);
+      run.settings.emplace_back(key.path, key.texts[choice[a]]);
+    }
+  }
+  run.replicate = plan.replicate;
+  run.name = plan.name(choice);
+  run.seed = seed_of(*run.document.root);
+  if (toml::table* section = (*run.document.root)["run"].as_table()) {
+    section->insert_or_assign("name", run.name);
+  }
+  return run;
+}
+
+std::vector<SweepRun> expand_sweep(const ConfigDocument& document) {
+  Sweep sweep(document);
+  std::vector<SweepRun> runs;
+  runs.reserve(sweep.size());
+  for (size_t index = 0; index < sweep.size(); ++index) runs.push_back(sweep.run(index));
   return runs;
 }
 

@@ -2,7 +2,9 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -35,7 +37,8 @@ struct SweepRun {
   std::vector<SweepSetting> cell() const;
 };
 
-/// Expands a document's [sweep] table into the runs it describes.
+/// A document's [sweep] table, read and checked once; its runs are expanded one at a time, so a
+/// caller holds only the runs it needs (a `--jobs` child one, a shard its own).
 ///
 /// Each [sweep] key is a quoted dotted key path of the config and its value a non-empty list;
 /// the runs are the cross product of these axes. A table `[sweep.zip.<group>]` holds key paths
@@ -55,11 +58,40 @@ struct SweepRun {
 /// than letters, digits and `._+-` become `_`, values that name alike get `-<position>`; a suffix
 /// longer than config_limits::kMaxRunNameComponentBytes is cut and ends in `-<8 hex digits>`, a
 /// hash of the whole), so its record lands in a folder of its own under the sweep's folder. A
-/// document without [sweep] yields itself as the only run.
-///
-/// Throws ConfigError naming the line of a malformed axis, when `run.name` is missing, not a
-/// string or not a valid run name (run_name_problem), and when the sweep would make more than kMaxSweepRuns runs (checked
-/// before anything is expanded).
+/// document without [sweep] is a sweep of one run, the document itself.
+class Sweep {
+ public:
+  /// Reads `document`'s [sweep] table; expands no run.
+  /// Throws ConfigError naming the line of a malformed axis, when `run.name` is missing, not a
+  /// string or not a valid run name (run_name_problem), and when the sweep would make more than
+  /// kMaxSweepRuns runs.
+  explicit Sweep(const ConfigDocument& document);
+
+  /// @return the number of runs, the product of the axis lengths
+  size_t size() const;
+
+  /// @return run.name before expansion: the study's folder (a document without [sweep]: its
+  /// run.name, or "" when it has none)
+  const std::string& study() const;
+
+  /// @return the name of run `index`, without expanding it
+  std::string name(size_t index) const;
+
+  /// @return the swept key paths whose value is not the same in every run
+  std::set<std::string> varying() const;
+
+  /// @return run `index` (0 <= index < size()) expanded alone: equal to the `index`-th run of
+  /// expand_sweep(). Throws ConfigError when a value cannot be set (a key path through a value
+  /// that is not a table) and std::out_of_range for an index past the end.
+  SweepRun run(size_t index) const;
+
+ private:
+  struct Plan;
+  std::shared_ptr<const Plan> plan_;
+};
+
+/// @return every run of `document`'s sweep, in expansion order (Sweep(document).run(i) for each
+/// i). Throws ConfigError as Sweep and Sweep::run do.
 std::vector<SweepRun> expand_sweep(const ConfigDocument& document);
 
 /// @return the positions of the runs in shard `index` of `count` among `runs` runs (positions i

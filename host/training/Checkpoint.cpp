@@ -6,8 +6,6 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
-#include <iterator>
 #include <map>
 #include <optional>
 #include <sstream>
@@ -16,6 +14,7 @@
 #include <ATen/CPUGeneratorImpl.h>
 #include <torch/serialize.h>
 
+#include "guidance/api/InputFile.h"
 #include "host/common/Errors.h"
 
 namespace guidance {
@@ -76,12 +75,10 @@ std::string serialize(Entries entries) {
 
 /// @return the tensors of a PyTorch state_dict saved by `torch.save(dict(state_dict), path)` (zip
 /// format), by name; nothing when the file is not a plain dict of tensors keyed by strings.
-std::optional<Entries> read_state_dict(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::vector<char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+std::optional<Entries> read_state_dict(const std::string& bytes) {
   c10::IValue value;
   try {
-    value = torch::pickle_load(bytes);
+    value = torch::pickle_load(std::vector<char>(bytes.begin(), bytes.end()));
   } catch (const std::exception&) {
     return std::nullopt;
   }
@@ -96,18 +93,24 @@ std::optional<Entries> read_state_dict(const std::string& path) {
 
 /// Reads every tensor of a file and, when it carries a checksum, verifies it and its version.
 Entries read_verified(const std::string& path, const char* what) {
-  if (!fs::exists(path)) throw RunError(std::string(what) + " '" + path + "' does not exist");
+  std::string bytes;
+  try {
+    bytes = InputFile::open(path).read_all();
+  } catch (const std::runtime_error& error) {
+    throw RunError(std::string(what) + " " + error.what());
+  }
   Entries entries;
   try {
     torch::serialize::InputArchive archive;
-    archive.load_from(path, torch::Device(torch::kCPU));
+    std::istringstream in(bytes);
+    archive.load_from(in, torch::Device(torch::kCPU));
     for (const auto& key : archive.keys()) {
       c10::IValue value;
       if (archive.try_read(key, value) && value.isTensor()) entries[key] = value.toTensor();
     }
   } catch (const c10::Error& archive_error) {
     // Not a workbench archive: a PyTorch `torch.save(model.state_dict(), path)`, perhaps.
-    std::optional<Entries> state_dict = read_state_dict(path);
+    std::optional<Entries> state_dict = read_state_dict(bytes);
     if (!state_dict) {
       throw RunError(std::string(what) + " '" + path + "' cannot be read (damaged, or neither a "
                      "workbench weights file nor a PyTorch state_dict saved as a plain dict, "

@@ -6,6 +6,7 @@
 #include <torch/version.h>
 
 #include "guidance/api/Export.h"
+#include "guidance/api/InputFile.h"
 #include "host/common/Errors.h"
 #include "host/common/StopSignal.h"
 #include "host/config/TomlReader.h"
@@ -108,7 +109,13 @@ void initialize_guide(const Config& config, const PluginCatalog& catalog, const 
                       std::ostream& log, bool quiet) {
   HostGuideServices services(config, catalog, run, log, quiet);
   torch::manual_seed(derive_seed(config.run.seed, "guide-init"));
-  run.guide_init->initialize(*run.guide, services);
+  try {
+    run.guide_init->initialize(*run.guide, services);
+  } catch (const ParamError& error) {
+    const PluginChoice& init = config.guide->init;
+    throw ConfigError(error_location(init, error) + ": guide init '" + init.name +
+                      "' cannot initialise the guide: " + error.what());
+  }
 }
 
 }  // namespace guidance

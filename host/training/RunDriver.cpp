@@ -16,6 +16,7 @@
 #include "host/distributed/DataParallel.h"
 #include "host/recording/RecordFormat.h"
 #include "host/recording/RecordSchema.h"
+#include "host/recording/RecordVerify.h"
 #include "host/recording/RunRecord.h"
 #include "host/training/Checkpoint.h"
 #include "host/training/GuideTrainer.h"
@@ -272,6 +273,8 @@ RunSummary run_config(const Config& config, const PluginCatalog& catalog,
   }
   const bool already_complete =
       resuming && record_format::state_of(files.record) == RecordState::Completed;
+  // A completed record is accepted again only whole: damage since it finished is named (exit 1).
+  if (already_complete) record_verify::require_intact(files.record);
   if (!options.quiet) {
     log << "run " << config.run.name << ": " << config.dataset.name << ", target "
         << config.target.name

@@ -65,8 +65,9 @@ std::shared_ptr<Network> build_network(const PluginChoice& choice, const TaskSpe
   try {
     network = catalog.architecture(choice.name)->build(task, choice.params);
   } catch (const std::invalid_argument& error) {
-    throw ConfigError(choice.location + ": " + role + " architecture '" + choice.name +
-                      "' cannot be built for task '" + task.name + "': " + error.what());
+    throw ConfigError(error_location(choice, error) + ": " + role + " architecture '" +
+                      choice.name + "' cannot be built for task '" + task.name +
+                      "': " + error.what());
   } catch (const c10::Error& error) {
     throw ConfigError(choice.location + ": " + role + " architecture '" + choice.name +
                       "' cannot be built for task '" + task.name +
@@ -85,7 +86,7 @@ std::shared_ptr<Metric> make_metric(const PluginChoice& choice, const PluginCata
   try {
     metric = catalog.metric(choice.name)->create(choice.params);
   } catch (const std::invalid_argument& error) {
-    throw ConfigError(choice.location + ": " + label +
+    throw ConfigError(error_location(choice, error) + ": " + label +
                       " cannot be made with these parameters: " + error.what());
   }
   return tie(std::move(metric), catalog, PluginKind::Metric, choice.name);
@@ -134,7 +135,7 @@ RunComponents assemble_run(const Config& config, const PluginCatalog& catalog) {
   } catch (const GuidanceError&) {
     throw;
   } catch (const std::invalid_argument& error) {
-    throw ConfigError(config.dataset.location + ": dataset '" + config.dataset.name +
+    throw ConfigError(error_location(config.dataset, error) + ": dataset '" + config.dataset.name +
                       "' cannot be opened with these parameters: " + error.what());
   } catch (const std::exception& error) {
     throw RunError("dataset '" + config.dataset.name + "' (" + config.dataset.location +
@@ -170,8 +171,13 @@ RunComponents assemble_run(const Config& config, const PluginCatalog& catalog) {
                       "Differentiable metrics: " + list);
   }
   const PluginChoice& init = config.guide->init;
-  run.guide_init = tie(catalog.guide_init(init.name)->create(init.params), catalog,
-                       PluginKind::GuideInit, init.name);
+  try {
+    run.guide_init = tie(catalog.guide_init(init.name)->create(init.params), catalog,
+                         PluginKind::GuideInit, init.name);
+  } catch (const std::invalid_argument& error) {
+    throw ConfigError(error_location(init, error) + ": guide init '" + init.name +
+                      "' cannot be made with these parameters: " + error.what());
+  }
   run.pairs = resolve_layer_map(config.guidance, run.guide->taps(), run.target->taps());
   if (config.guidance.distilling()) check_distillable(config, run);
   if (run.pairs.empty() && !config.guidance.distilling()) {

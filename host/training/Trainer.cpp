@@ -1,13 +1,12 @@
 #include "host/training/Trainer.h"
 
 #include <chrono>
-#include <fstream>
-#include <iterator>
 
 #include <ATen/CPUGeneratorImpl.h>
 #include <torch/cuda.h>
 #include <torch/nn/utils/clip_grad.h>
 
+#include "guidance/api/InputFile.h"
 #include "host/common/Errors.h"
 #include "host/distributed/DataParallel.h"
 #include "host/training/GuidanceLoss.h"
@@ -174,9 +173,12 @@ void Trainer::resume() {
   if (settings_.best_weights_path.empty() || progress_.best_step < 0) return;
   // The checkpoint's copy of the best weights is the truth: best.pt may be missing, damaged, or
   // newer than the checkpoint (a new best saved after it, then a kill).
-  std::ifstream in(settings_.best_weights_path, std::ios::binary);
-  std::string stored{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-  if (!in.good() && !in.eof()) stored.clear();
+  std::string stored;
+  try {
+    stored = InputFile::open(settings_.best_weights_path).read_all();
+  } catch (const std::runtime_error&) {
+    // Missing or not a plain file: rewritten below.
+  }
   if (stored != progress_.best_weights) {
     write_file_atomically(settings_.best_weights_path, progress_.best_weights);
   }

@@ -11,6 +11,7 @@
 #include "host/recording/Hdf5.h"
 #include "host/recording/RecordSchema.h"
 #include "host/recording/RunRecord.h"
+#include "tests/host/recording/RecordDamage.h"
 #include "tests/support/GuidanceInProcess.h"
 #include "tests/support/TestSupport.h"
 
@@ -76,12 +77,8 @@ void add_predictions(const std::string& path, const std::string& network,
   hdf5::create_group(file.get(), group, path);
   auto write = [&](const std::string& name, hid_t file_type, hid_t memory_type, const void* data,
                    hsize_t count) {
-    hdf5::Handle space = hdf5::checked(H5Screate_simple(1, &count, nullptr), H5Sclose, path);
-    hdf5::Handle dataset =
-        hdf5::checked(H5Dcreate2(file.get(), (group + "/" + name).c_str(), file_type, space.get(),
-                                 H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
-                      H5Dclose, path);
-    hdf5::check(H5Dwrite(dataset.get(), memory_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data), path);
+    hdf5::write_dataset(file.get(), group + "/" + name, file_type, {count}, memory_type, data,
+                        path);
   };
   std::vector<int64_t> predicted(correct.begin(), correct.end());
   write("indices", H5T_STD_I64LE, H5T_NATIVE_INT64, indices.data(), indices.size());
@@ -430,6 +427,33 @@ TEST(Summarize, FailsWhenNoRecordCanBeRead) {
   EXPECT_THAT(result.err, HasSubstr(work.file("study/a/run.h5") + ": "));
   EXPECT_THAT(result.err, HasSubstr(work.file("study/b/run.h5") + ": "));
   EXPECT_FALSE(fs::exists(work.file("study/summary.md")));
+}
+
+// A record damaged where summarize and report read it (its config text, in HDF5's global heap)
+// is skipped, named with the dataset, and the others are summarized; with none readable,
+// summarize fails.
+TEST(Summarize, SkipsARecordDamagedWhereItReadsNamingTheDataset) {
+  testing::TemporaryDirectory work;
+  const std::string study = work.file("study");
+  write_record(study, "a", 0, "rnn", "", 0.8);
+  write_record(study, "b", 1, "rnn", "", 0.7);
+  const std::string a = study + "/a/run.h5", b = study + "/b/run.h5";
+  testing::flip_bits(b, testing::offset_of(b, "name = \"b\"") + 8);
+  const std::string damaged = ": dataset 'config' " + std::string(testing::kChecksumFailure);
+
+  Ran summary = summarize({study});
+  EXPECT_EQ(summary.exit_code, 0) << summary.err;
+  EXPECT_THAT(summary.out, HasSubstr("Unreadable records (not in any cell): b: " + b + damaged));
+  Ran report = analyze({"report", study, "--out", work.file("report")});
+  EXPECT_EQ(report.exit_code, 1);
+  EXPECT_THAT(report.err, HasSubstr("skipped " + b + ": " + b + damaged));
+  EXPECT_TRUE(fs::exists(work.file("report") + "/a/index.html"));
+
+  testing::flip_bits(a, testing::offset_of(a, "name = \"a\"") + 8);
+  summary = summarize({study});
+  EXPECT_EQ(summary.exit_code, 1);
+  EXPECT_THAT(summary.err, HasSubstr("none of the 2 run records below"));
+  EXPECT_THAT(summary.err, HasSubstr(a + ": " + a + damaged));
 }
 
 TEST(Summarize, StudyOfTinyRunsThroughTheBinary) {

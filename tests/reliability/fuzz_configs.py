@@ -4,7 +4,10 @@
 
     fuzz_configs.py --cli build/bin/guidance --cases 2000 [--seed 1] [--run-share 0.05]
 
-Asserts for every case: no crash (death by a signal), no hang (timeout), exit code 0, 1 or 2,
+Mutations: byte flips, dropped and duplicated lines, hostile values, dotted-key and nesting bombs,
+sweep explosions, hostile run.name, absurd sizes, and keys naming files no reader may hang on or
+read without bound (/dev/zero, /dev/urandom, a FIFO, a folder, a sparse 9 GiB file, an IDX header
+declaring 2^48 bytes). Asserts for every case: no crash (death by a signal), no hang (timeout), exit code 0, 1 or 2,
 every config error (exit 2) naming a location (the config file, with a line where the file has
 one), and nothing written outside the run's output folder (the sandbox's results/, or results/
 beside the config when a mutant drops run.output) nor in the filesystem root. Prints a line per failure and a summary; exits 1 if any case failed.
@@ -25,9 +28,51 @@ HOSTILE_VALUES = [
 ]
 
 
-def mutate(text, rng):
+# Tables that read a file or folder a key names, with "{}" where the hostile path goes.
+FILE_TABLES = [
+    '[dataset]\nplugin = "text"\nunit = "character"\npath = "{}"',
+    '[dataset]\nplugin = "fashion-mnist"\ntrain_images = "{}"',
+    '[dataset]\nplugin = "fashion-mnist"\ndirectory = "{}"',
+    '[dataset]\nplugin = "cifar10"\ndirectory = "{}"',
+    '[dataset]\nplugin = "image-folder"\nroot = "{}"',
+    '[target]\nplugin = "torchscript"\npath = "{}"',
+]
+
+
+def hostile_files(sandbox):
+    """Paths no reader may hang on, crash on or read without bound: devices, a FIFO, a folder,
+    a missing file, an empty one, a sparse 9 GiB one, an IDX header declaring 2^48 bytes."""
+    fifo = os.path.join(sandbox, "inputs", "pipe")
+    os.makedirs(os.path.dirname(fifo), exist_ok=True)
+    os.mkfifo(fifo)
+    empty = os.path.join(sandbox, "inputs", "empty")
+    open(empty, "wb").close()
+    sparse = os.path.join(sandbox, "inputs", "sparse")
+    with open(sparse, "wb") as f:
+        f.truncate(9 << 30)
+    idx = os.path.join(sandbox, "inputs", "huge-idx3-ubyte")
+    with open(idx, "wb") as f:
+        f.write(bytes([0, 0, 8, 3]) + (1 << 16).to_bytes(4, "big") * 3)
+    return ["/dev/zero", "/dev/urandom", "/dev/null", fifo, os.path.join(sandbox, "inputs"),
+            os.path.join(sandbox, "inputs", "absent"), empty, sparse, idx]
+
+
+def replace_table(lines, table):
+    """The config with its table of `table`'s header replaced by `table` (appended if absent)."""
+    header = table.split("\n", 1)[0]
+    if header in lines:
+        start = lines.index(header)
+        end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("[")),
+                   len(lines))
+        return lines[:start] + table.split("\n") + lines[end:]
+    return lines + table.split("\n")
+
+
+def mutate(text, rng, files):
     lines = text.splitlines()
-    choice = rng.randrange(10)
+    choice = rng.randrange(11)
+    if choice == 10:  # a key names a device, a FIFO, a folder, a huge or damaged file
+        return "\n".join(replace_table(lines, rng.choice(FILE_TABLES).format(rng.choice(files)))) + "\n"
     if choice == 0 and lines:  # flip bytes
         data = bytearray(text.encode())
         for _ in range(rng.randint(1, 8)):
@@ -93,12 +138,13 @@ def main():
     shutil.rmtree(args.workdir, ignore_errors=True)
     sandbox = os.path.abspath(os.path.join(args.workdir, "configs"))
     os.makedirs(sandbox)
+    files = hostile_files(sandbox)
     root_before = set(os.listdir("/"))
     failures, counts = [], {"check": 0, "run": 0, "exit 0": 0, "exit 1": 0, "exit 2": 0}
     env = dict(os.environ, GUIDANCE_STOP_AT_STEP="2")
     for case in range(args.cases):
         name = rng.choice(sorted(texts))
-        text = mutate(texts[name], rng)
+        text = mutate(texts[name], rng, files)
         # The mutant lives where its original did, so relative paths (output = "../results")
         # resolve inside the sandbox.
         path = os.path.join(sandbox, name)

@@ -64,8 +64,10 @@ metrics = ["linear-cka", "rsa"]
 "run.seed" = [3, 4]
 """
 
-# Provenance attributes that differ between an interrupted and an uninterrupted run by design.
+# Provenance attributes that differ between an interrupted and an uninterrupted run by design,
+# and the checksums over them and over the config text (which names its own output folder).
 VOLATILE = {"start_time", "end_time", "resumed_at", "config_path", "host"}
+VOLATILE_CHECKSUMS = {"config@fnv1a64", "provenance@string_attributes_fnv1a64"}
 
 
 def flatten(record):
@@ -74,7 +76,8 @@ def flatten(record):
 
     def visit(name, node):
         for key, value in node.attrs.items():
-            if not (name == "provenance" and key in VOLATILE):
+            if not (name == "provenance" and key in VOLATILE) and \
+                    f"{name}@{key}" not in VOLATILE_CHECKSUMS:
                 items[f"{name}@{key}"] = value
         if isinstance(node, h5py.Dataset):
             items[name] = node[()]

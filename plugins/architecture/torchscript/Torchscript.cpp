@@ -13,11 +13,13 @@
 #include <memory>
 #include <optional>
 #include <set>
+#include <sstream>
 #include <string>
 #include <vector>
 
 #include <torch/script.h>
 
+#include "guidance/api/InputFile.h"
 #include "guidance/api/PluginApi.h"
 #include "plugins/architecture/common/Tasks.h"
 
@@ -242,9 +244,11 @@ class TorchscriptPlugin : public ArchitecturePlugin {
 
   std::shared_ptr<Network> build(const TaskSpec& task, const Params& params) const override {
     const std::string path = params.string("path");
+    // Read through InputFile: a FIFO or a device file is refused at the key, not waited on.
+    std::istringstream content(open_param_file("path", path).read_all());
     torch::jit::Module module;
     try {
-      module = torch::jit::load(path);
+      module = torch::jit::load(content);
     } catch (const c10::Error& error) {
       throw std::runtime_error(std::string(kName) + ": cannot load TorchScript file '" + path +
                                "': " + error.what_without_backtrace());

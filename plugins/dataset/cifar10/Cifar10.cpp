@@ -31,13 +31,14 @@ LabelledImages read_batches(const std::string& directory, const std::vector<std:
   std::vector<torch::Tensor> records;
   for (const auto& name : names) {
     const std::string path = (std::filesystem::path(directory) / name).string();
-    const std::string bytes = read_binary_file(path);
-    const auto size = static_cast<int64_t>(bytes.size());
+    InputFile file = open_param_file("directory", path);
+    const auto size = static_cast<int64_t>(file.size());
     if (size == 0 || size % kRecord != 0) {
       throw std::runtime_error(path + ": size " + std::to_string(size) +
                                " bytes is not a positive multiple of the " +
                                std::to_string(kRecord) + "-byte CIFAR-10 record");
     }
+    const std::string bytes = file.read(file.size());
     torch::Tensor part = torch::empty({size / kRecord, kRecord}, torch::kUInt8);
     std::memcpy(part.data_ptr<uint8_t>(), bytes.data(), bytes.size());
     check_labels(part.select(1, 0).to(torch::kLong), kClasses, path);
@@ -67,11 +68,12 @@ class Cifar10Plugin final : public DatasetPlugin {
   std::shared_ptr<Dataset> open(const Params& params,
                                 const DatasetContext& context) const override {
     const std::string directory = resolve_path(context, params.string("directory"));
-    std::error_code error;
-    if (!std::filesystem::is_directory(directory, error)) {
-      throw std::runtime_error(directory +
-                               ": no such directory (expected CIFAR-10's binary version: "
-                               "data_batch_1.bin .. data_batch_5.bin, test_batch.bin)");
+    try {
+      check_param_directory("directory", directory);
+    } catch (const ParamError& error) {
+      throw ParamError("directory", std::string(error.what()) +
+                                        " (expected CIFAR-10's binary version: data_batch_1.bin "
+                                        ".. data_batch_5.bin, test_batch.bin)");
     }
     LabelledImages train =
         read_batches(directory, {"data_batch_1.bin", "data_batch_2.bin", "data_batch_3.bin",

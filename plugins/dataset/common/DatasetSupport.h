@@ -2,8 +2,6 @@
 
 #include <cstdint>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -12,6 +10,7 @@
 #include <torch/torch.h>
 
 #include "guidance/api/Dataset.h"
+#include "guidance/api/InputFile.h"
 #include "guidance/api/Params.h"
 
 namespace guidance::datasets {
@@ -69,21 +68,6 @@ inline std::vector<int64_t> checked_indices(const torch::Tensor& indices, int64_
     }
   }
   return values;
-}
-
-/// @return the whole content of a binary file; throws std::runtime_error naming the file if it
-/// is missing or unreadable.
-inline std::string read_binary_file(const std::string& path) {
-  std::error_code error;
-  if (!std::filesystem::is_regular_file(path, error)) {
-    throw std::runtime_error(path + ": no such file");
-  }
-  std::ifstream in(path, std::ios::binary);
-  if (!in.is_open()) throw std::runtime_error(path + ": cannot be opened for reading");
-  std::ostringstream content;
-  content << in.rdbuf();
-  if (in.bad()) throw std::runtime_error(path + ": read error");
-  return content.str();
 }
 
 }  // namespace guidance::datasets

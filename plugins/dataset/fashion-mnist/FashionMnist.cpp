@@ -1,5 +1,7 @@
+#include <unistd.h>
 #include <zlib.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -21,27 +23,63 @@ namespace {
 constexpr const char* kName = "fashion-mnist";
 constexpr uint8_t kUnsignedByte = 0x08;
 
-// gzread passes files that are not gzip-compressed through unchanged, so one reader serves both
-// the Debian package's .gz files and unpacked ones.
-std::string read_maybe_gzipped(const std::string& path) {
-  gzFile file = gzopen(path.c_str(), "rb");
-  if (file == nullptr) throw std::runtime_error(path + ": cannot be opened for reading");
-  std::string content;
-  std::string buffer(1 << 16, '\0');
-  for (;;) {
-    const int got = gzread(file, buffer.data(), static_cast<unsigned>(buffer.size()));
-    if (got < 0) {
-      int code = 0;
-      std::string reason = gzerror(file, &code);
-      gzclose(file);
-      throw std::runtime_error(path + ": cannot be decompressed: " + reason);
+// Reads an IDX file through zlib, which passes files that are not gzip-compressed through
+// unchanged, so one reader serves both the Debian package's .gz files and unpacked ones.
+class IdxStream {
+ public:
+  IdxStream(const std::string& param, const std::string& path)
+      : file_(open_param_file(param, path)), stream_(open_stream(file_)) {}
+  ~IdxStream() { gzclose(stream_); }
+  IdxStream(const IdxStream&) = delete;
+  IdxStream& operator=(const IdxStream&) = delete;
+
+  /// @return the bytes read into `into`, fewer than `count` only at the end of the data.
+  uint64_t read(void* into, uint64_t count) {
+    uint64_t done = 0;
+    while (done < count) {
+      const auto chunk = static_cast<unsigned>(std::min<uint64_t>(count - done, 1u << 30));
+      const int got = gzread(stream_, static_cast<char*>(into) + done, chunk);
+      if (got < 0) {
+        int code = 0;
+        throw std::runtime_error(file_.path() + ": cannot be decompressed: " +
+                                 gzerror(stream_, &code));
+      }
+      if (got == 0) break;
+      done += static_cast<uint64_t>(got);
     }
-    if (got == 0) break;
-    content.append(buffer.data(), static_cast<size_t>(got));
+    return done;
   }
-  gzclose(file);
-  return content;
-}
+
+  /// @return the bytes left, counted up to `limit` (a gzip bomb is not inflated to its end).
+  uint64_t remaining(uint64_t limit) {
+    char buffer[1 << 16];
+    uint64_t left = 0;
+    while (left <= limit) {
+      const uint64_t got = read(buffer, sizeof buffer);
+      if (got == 0) break;
+      left += got;
+    }
+    return left;
+  }
+
+  /// Whether the file is read as it is (not compressed); valid after the first read.
+  bool plain() const { return gzdirect(stream_) == 1; }
+  uint64_t file_size() const { return file_.size(); }
+
+ private:
+  static gzFile open_stream(const InputFile& file) {
+    const int copy = ::dup(file.descriptor());  // gzclose closes its own descriptor
+    gzFile stream = copy < 0 ? nullptr : gzdopen(copy, "rb");
+    if (stream == nullptr) {
+      if (copy >= 0) ::close(copy);
+      throw std::runtime_error(file.path() + ": cannot be opened for reading");
+    }
+    return stream;
+  }
+
+  InputFile file_;
+  gzFile stream_;
+};
 
 std::string hex32(uint32_t value) {
   char text[11];
@@ -56,8 +94,13 @@ uint32_t big_endian32(const std::string& bytes, size_t at) {
 
 // An IDX file: a big-endian magic number 0x0000TTDD (TT the element type, DD the number of
 // dimensions), one big-endian 32-bit size per dimension, then the elements in row-major order.
-torch::Tensor read_idx(const std::string& path, int64_t dimensions, const char* what) {
-  const std::string bytes = read_maybe_gzipped(path);
+// The sizes are checked against the file and kMaxInputFileBytes before the elements are allocated.
+torch::Tensor read_idx(const std::string& param, const std::string& path, int64_t dimensions,
+                       const char* what) {
+  IdxStream stream(param, path);
+  const size_t header = 4 + 4 * static_cast<size_t>(dimensions);
+  std::string bytes(header, '\0');
+  bytes.resize(stream.read(bytes.data(), header));
   if (bytes.size() < 4) {
     throw std::runtime_error(path + ": truncated: " + std::to_string(bytes.size()) +
                              " bytes is too short for an IDX header");
@@ -70,7 +113,6 @@ torch::Tensor read_idx(const std::string& path, int64_t dimensions, const char* 
                              hex32(expected_magic) + " (IDX " + what + ": unsigned bytes, " +
                              std::to_string(dimensions) + " dimension(s))");
   }
-  const size_t header = 4 + 4 * static_cast<size_t>(dimensions);
   if (bytes.size() < header) {
     throw std::runtime_error(path + ": truncated: the IDX header needs " + std::to_string(header) +
                              " bytes, the file has " + std::to_string(bytes.size()));
@@ -84,22 +126,30 @@ torch::Tensor read_idx(const std::string& path, int64_t dimensions, const char* 
     declared *= static_cast<uint64_t>(sizes.back());
     declared_sizes += (d == 0 ? "" : " x ") + std::to_string(sizes.back());
   }
-  const size_t found = bytes.size() - header;
-  if (declared > found) {
+  auto truncated = [&](uint64_t found) {
     const bool fits = declared <= std::numeric_limits<uint64_t>::max();
-    throw std::runtime_error(
+    return std::runtime_error(
         path + ": truncated: the header declares " + declared_sizes +
         (fits ? " = " + std::to_string(static_cast<uint64_t>(declared)) : std::string()) +
         " bytes of " + what + ", the file has " + std::to_string(found));
+  };
+  if (stream.plain() && declared > stream.file_size() - header) {
+    throw truncated(stream.file_size() - header);
   }
-  const size_t elements = static_cast<size_t>(declared);
-  if (found > elements) {
-    throw std::runtime_error(path + ": " + std::to_string(found - elements) +
-                             " unexpected bytes after the " + std::to_string(elements) +
-                             " bytes of " + what + " the header declares");
+  if (declared > kMaxInputFileBytes) {
+    throw std::runtime_error(path + ": the header declares " + declared_sizes + " bytes of " +
+                             what + ", more than the " + std::to_string(kMaxInputFileBytes) +
+                             " bytes allowed");
   }
+  const auto elements = static_cast<uint64_t>(declared);
   torch::Tensor data = torch::empty(sizes, torch::kUInt8);
-  std::memcpy(data.data_ptr<uint8_t>(), bytes.data() + header, elements);
+  const uint64_t found = stream.read(data.data_ptr<uint8_t>(), elements);
+  if (found < elements) throw truncated(found);
+  if (const uint64_t extra = stream.remaining(kMaxInputFileBytes); extra > 0) {
+    throw std::runtime_error(path + ": " + std::to_string(extra) + " unexpected bytes after the " +
+                             std::to_string(elements) + " bytes of " + what +
+                             " the header declares");
+  }
   return data;
 }
 
@@ -108,10 +158,17 @@ struct LabelledImages {
   torch::Tensor labels;  // int64 [N]
 };
 
-LabelledImages read_pair(const std::string& images_path, const std::string& labels_path,
-                         int64_t classes) {
-  torch::Tensor images = read_idx(images_path, 3, "images");
-  torch::Tensor labels = read_idx(labels_path, 1, "labels").to(torch::kLong);
+// A file and the parameter that chose it (explicitly, or as a file of `directory`).
+struct IdxFile {
+  std::string param;
+  std::string path;
+};
+
+LabelledImages read_pair(const IdxFile& images_file, const IdxFile& labels_file, int64_t classes) {
+  const std::string& images_path = images_file.path;
+  const std::string& labels_path = labels_file.path;
+  torch::Tensor images = read_idx(images_file.param, images_path, 3, "images");
+  torch::Tensor labels = read_idx(labels_file.param, labels_path, 1, "labels").to(torch::kLong);
   if (images.size(1) == 0 || images.size(2) == 0) {
     throw std::runtime_error(images_path + ": images of " + std::to_string(images.size(1)) + "x" +
                              std::to_string(images.size(2)) + " pixels are empty");
@@ -154,7 +211,8 @@ class FashionMnistPlugin final : public DatasetPlugin {
     const std::string directory = resolve_path(context, params.string("directory"));
     auto file = [&](const std::string& param, const std::string& stem) {
       const std::string& given = params.string(param);
-      return given.empty() ? standard_file(directory, stem) : resolve_path(context, given);
+      return given.empty() ? IdxFile{"directory", standard_file(directory, stem)}
+                           : IdxFile{param, resolve_path(context, given)};
     };
     const int64_t classes = params.integer("classes");
     LabelledImages train = read_pair(file("train_images", "train-images-idx3-ubyte"),
@@ -185,14 +243,14 @@ class FashionMnistPlugin final : public DatasetPlugin {
     namespace fs = std::filesystem;
     std::error_code error;
     if (!fs::is_directory(directory, error)) {
-      throw std::runtime_error(directory + ": no such directory (expected the IDX files of " +
-                               std::string(kName) + ")");
+      throw ParamError("directory", directory + ": no such directory (expected the IDX files of " +
+                                        std::string(kName) + ")");
     }
     const fs::path plain = fs::path(directory) / stem;
     if (fs::exists(plain, error)) return plain.string();
     const fs::path packed = fs::path(directory) / (stem + ".gz");
     if (fs::exists(packed, error)) return packed.string();
-    throw std::runtime_error(plain.string() + ": no such file (nor " + packed.string() + ")");
+    throw ParamError("directory", plain.string() + ": no such file (nor " + packed.string() + ")");
   }
 };
 

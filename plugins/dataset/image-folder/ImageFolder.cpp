@@ -12,7 +12,6 @@
 #include <cstdint>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <map>
 #include <memory>
 #include <stdexcept>
@@ -39,14 +38,31 @@ struct DecodedImage {
   std::vector<uint8_t> pixels;  // [height, width, channels], row-major
 };
 
-DecodedImage decode_png(const std::string& path, int64_t channels) {
+// An image's header may declare any size: larger ones are refused before the pixels are allocated.
+constexpr int64_t kMaxImagePixels = int64_t{1} << 28;
+
+void check_declared_size(const std::string& path, int64_t height, int64_t width) {
+  if (height * width > kMaxImagePixels) {
+    throw std::runtime_error(path + ": declares " + std::to_string(width) + "x" +
+                             std::to_string(height) + " pixels, more than the " +
+                             std::to_string(kMaxImagePixels) + " allowed");
+  }
+}
+
+DecodedImage decode_png(const std::string& path, const std::string& bytes, int64_t channels) {
   png_image image;
   std::memset(&image, 0, sizeof image);
   image.version = PNG_IMAGE_VERSION;
-  if (!png_image_begin_read_from_file(&image, path.c_str())) {
+  if (!png_image_begin_read_from_memory(&image, bytes.data(), bytes.size())) {
     throw std::runtime_error(path + ": cannot decode PNG: " + image.message);
   }
   image.format = channels == 1 ? PNG_FORMAT_GRAY : PNG_FORMAT_RGB;
+  try {
+    check_declared_size(path, image.height, image.width);
+  } catch (...) {
+    png_image_free(&image);
+    throw;
+  }
   DecodedImage decoded{image.height, image.width, std::vector<uint8_t>(PNG_IMAGE_SIZE(image))};
   if (!png_image_finish_read(&image, nullptr, decoded.pixels.data(), 0, nullptr)) {
     const std::string reason = image.message;
@@ -75,7 +91,7 @@ void ignore_jpeg_message(j_common_ptr) {}
 // Everything modified after setjmp lives outside this frame (`out`, `error`) or is libjpeg's own
 // state, which jpeg_destroy_decompress releases whichever way decoding ends.
 bool decode_jpeg_into(const std::string& bytes, int64_t channels, DecodedImage& out,
-                      JpegError& error) {
+                      JpegError& error, bool& too_large) {
   jpeg_decompress_struct info;
   info.err = jpeg_std_error(&error.manager);
   error.manager.error_exit = on_jpeg_error;
@@ -89,6 +105,13 @@ bool decode_jpeg_into(const std::string& bytes, int64_t channels, DecodedImage& 
                static_cast<unsigned long>(bytes.size()));
   jpeg_read_header(&info, TRUE);
   info.out_color_space = channels == 1 ? JCS_GRAYSCALE : JCS_RGB;
+  if (int64_t{info.image_width} * info.image_height > kMaxImagePixels) {
+    too_large = true;
+    out.height = info.image_height;
+    out.width = info.image_width;
+    jpeg_destroy_decompress(&info);
+    return false;
+  }
   jpeg_start_decompress(&info);
   out.height = info.output_height;
   out.width = info.output_width;
@@ -103,11 +126,12 @@ bool decode_jpeg_into(const std::string& bytes, int64_t channels, DecodedImage& 
   return true;
 }
 
-DecodedImage decode_jpeg(const std::string& path, int64_t channels) {
-  const std::string bytes = read_binary_file(path);
+DecodedImage decode_jpeg(const std::string& path, const std::string& bytes, int64_t channels) {
   DecodedImage decoded;
   JpegError error{};
-  if (!decode_jpeg_into(bytes, channels, decoded, error)) {
+  bool too_large = false;
+  if (!decode_jpeg_into(bytes, channels, decoded, error, too_large)) {
+    if (too_large) check_declared_size(path, decoded.height, decoded.width);
     throw std::runtime_error(path + ": cannot decode JPEG: " + error.message);
   }
   return decoded;
@@ -115,13 +139,14 @@ DecodedImage decode_jpeg(const std::string& path, int64_t channels) {
 
 // The content decides the decoder, so a JPEG saved under a .png name still loads.
 DecodedImage decode(const std::string& path, int64_t channels) {
-  std::ifstream in(path, std::ios::binary);
-  unsigned char head[4] = {0, 0, 0, 0};
-  in.read(reinterpret_cast<char*>(head), sizeof head);
-  if (head[0] == 0x89 && head[1] == 'P' && head[2] == 'N' && head[3] == 'G') {
-    return decode_png(path, channels);
+  const std::string bytes = open_param_file("root", path).read_all();
+  const auto* head = reinterpret_cast<const unsigned char*>(bytes.data());
+  if (bytes.size() >= 4 && head[0] == 0x89 && head[1] == 'P' && head[2] == 'N' && head[3] == 'G') {
+    return decode_png(path, bytes, channels);
   }
-  if (head[0] == 0xFF && head[1] == 0xD8 && head[2] == 0xFF) return decode_jpeg(path, channels);
+  if (bytes.size() >= 3 && head[0] == 0xFF && head[1] == 0xD8 && head[2] == 0xFF) {
+    return decode_jpeg(path, bytes, channels);
+  }
   throw std::runtime_error(path + ": not a PNG or JPEG image");
 }
 
@@ -289,7 +314,7 @@ class ImageFolderPlugin final : public DatasetPlugin {
           "dataset 'image-folder': validation_fraction + test_fraction "
           "must be below 1 so that some images are left for training");
     }
-    if (!fs::is_directory(root)) throw std::runtime_error(root.string() + ": no such directory");
+    check_param_directory("root", root.string());
     const bool split_layout = fs::is_directory(root / "train");
     const fs::path train_folder = split_layout ? root / "train" : root;
     const std::vector<std::string> classes = class_names(train_folder);

@@ -211,7 +211,7 @@ class TextPlugin final : public DatasetPlugin {
           "dataset 'text': validation_fraction + test_fraction must be "
           "below 1 so that some text is left for training");
     }
-    const std::string content = read_binary_file(path);
+    const std::string content = open_param_file("path", path).read_all();
     if (content.empty()) throw std::runtime_error(path + ": the file is empty");
     const std::vector<std::string> tokens =
         params.string("unit") == "word" ? words(content) : characters(content);

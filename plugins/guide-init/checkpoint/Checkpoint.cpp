@@ -1,5 +1,6 @@
 // `checkpoint`: the guide's weights come from a weights file (e.g. best.pt or guide.pt of an
 // earlier run, or a guide-cache file). The host reports missing or mis-shaped tensors by name.
+#include "guidance/api/InputFile.h"
 #include "guidance/api/PluginApi.h"
 
 namespace {
@@ -8,7 +9,12 @@ class CheckpointGuide : public guidance::GuideInitializer {
  public:
   explicit CheckpointGuide(std::string path) : path_(std::move(path)) {}
   void initialize(guidance::Network& guide, guidance::GuideServices& services) const override {
-    services.load_weights(guide, path_);
+    try {
+      services.load_weights(guide, path_);
+    } catch (const std::runtime_error& error) {
+      // The file the key names is unusable: the host reports it at the key.
+      throw guidance::ParamError("path", error.what());
+    }
   }
 
  private:

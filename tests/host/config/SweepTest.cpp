@@ -1,4 +1,6 @@
 #include <map>
+#include <set>
+#include <stdexcept>
 
 #include "host/common/Errors.h"
 #include "host/sweep/Sweep.h"
@@ -309,6 +311,141 @@ name = "lr"
   EXPECT_EQ(runs[2].name, "lr/learning_rate=2.0");
   EXPECT_EQ(runs[3].name, "lr/learning_rate=1e+300");
   EXPECT_EQ(runs[0].settings[0].second, "0.003");
+}
+
+}  // namespace
+}  // namespace guidance
+
+namespace guidance {
+namespace {
+
+TEST(Sweep, ARunExpandedAloneEqualsItsRunInTheWholeExpansion) {
+  testing::TemporaryDirectory directory;
+  ConfigDocument document = document_of(directory, R"([run]
+name = "alone"
+[train]
+epochs = 3
+[sweep]
+"guidance.alpha" = [0.5, 1.0, 2.0]
+"run.seed" = [0, 1]
+"guide.init" = [{ plugin = "trained", epochs = 1 }, { plugin = "trained", epochs = 2 }]
+[sweep.zip.guide]
+"guidance.enabled" = [false, true, true]
+"guide.plugin" = ["mlp", "mlp", "convnet"]
+)");
+  std::vector<SweepRun> all = expand_sweep(document);
+  Sweep sweep(document);
+  ASSERT_EQ(sweep.size(), 36u);
+  ASSERT_EQ(all.size(), sweep.size());
+  EXPECT_EQ(sweep.study(), "alone");
+  EXPECT_EQ(sweep.varying(), (std::set<std::string>{"guidance.alpha", "run.seed", "guide.init",
+                                                    "guidance.enabled", "guide.plugin"}));
+  for (size_t index : {0, 1, 2, 5, 7, 17, 22, 35}) {
+    SweepRun run = sweep.run(index);
+    const SweepRun& expected = all[index];
+    EXPECT_EQ(run.index, index);
+    EXPECT_EQ(run.name, expected.name) << index;
+    EXPECT_EQ(sweep.name(index), expected.name) << index;
+    EXPECT_EQ(run.settings, expected.settings) << index;
+    EXPECT_EQ(run.replicate, expected.replicate) << index;
+    EXPECT_EQ(run.seed, expected.seed) << index;
+    EXPECT_TRUE(*run.document.root == *expected.document.root) << index;
+    const toml::node* epochs = run.document.root->at_path("train.epochs").node();
+    ASSERT_NE(epochs, nullptr);
+    EXPECT_EQ(epochs->source().begin.line, 4u);  // parsed afresh: later errors name the line
+  }
+  // The last axis varies fastest; the zip group crosses where its first key is listed.
+  EXPECT_EQ(all[7].name, "alone/alpha=0.5,seed=1,init=trained-1,enabled=true,plugin=mlp");
+  EXPECT_EQ(all[35].name, "alone/alpha=2.0,seed=1,init=trained-2,enabled=true,plugin=convnet");
+  EXPECT_THROW(sweep.run(36), std::out_of_range);
+}
+
+TEST(Sweep, RunsKeepTheLinesAndColumnsOfTheNodesAroundTheLists) {
+  testing::TemporaryDirectory directory;
+  // Lists over several lines, with comments, with characters of several bytes and followed by
+  // another list on their line: each run parses the file with the lists left out.
+  ConfigDocument document = document_of(directory, R"([run]
+name = "places"
+[sweep]
+"target.width" = [
+  8,  # «eight»
+  16,
+]
+zip = { g = { "dataset.directory" = ["é/ü", "日本"], "target.depth" = [1, 2] } }
+"train.epochs" = [1,
+                  2]
+
+[train]
+learning_rate = "fast"
+)");
+  Sweep sweep(document);
+  ASSERT_EQ(sweep.size(), 8u);
+  SweepRun run = sweep.run(7);
+  EXPECT_EQ(run.name, "places/width=16,directory=______,depth=2,epochs=2");
+  const toml::table& root = *run.document.root;
+  EXPECT_EQ(root.at_path("target.width").value<int64_t>(), 16);
+  EXPECT_EQ(root.at_path("dataset.directory").value<std::string>(), "日本");
+  EXPECT_EQ(root.at_path("target.depth").value<int64_t>(), 2);
+  EXPECT_EQ(root.at_path("train.epochs").value<int64_t>(), 2);
+  EXPECT_FALSE(root.contains("sweep"));
+  const toml::node* rate = root.at_path("train.learning_rate").node();
+  ASSERT_NE(rate, nullptr);
+  EXPECT_EQ(rate->source().begin.line, 13u);
+  EXPECT_EQ(rate->source().begin.column, 17u);
+  EXPECT_EQ(root.at_path("train").node()->source().begin,
+            document.root->at_path("train").node()->source().begin);
+
+  // [sweep] last, its lists over several lines: nothing after them needs their lines.
+  Sweep last(document_of(directory, R"([train]
+learning_rate = "fast"
+[run]
+name = "last"
+[sweep]
+"train.epochs" = [
+  1,
+  2,
+]
+"run.seed" = [
+  3,
+  4
+])"));
+  SweepRun three = last.run(3);
+  EXPECT_EQ(three.name, "last/epochs=2,seed=4");
+  EXPECT_EQ(three.document.root->at_path("train.epochs").value<int64_t>(), 2);
+  EXPECT_EQ(three.document.root->at_path("train.learning_rate").node()->source().begin.line, 2u);
+}
+
+TEST(Sweep, ADocumentWithoutSweepIsOneRunItself) {
+  testing::TemporaryDirectory directory;
+  ConfigDocument document = document_of(directory, "[run]\nname = \"one\"\nseed = 7\n");
+  Sweep sweep(document);
+  ASSERT_EQ(sweep.size(), 1u);
+  EXPECT_EQ(sweep.study(), "one");
+  EXPECT_TRUE(sweep.varying().empty());
+  SweepRun run = sweep.run(0);
+  EXPECT_EQ(run.document.root, document.root);
+  EXPECT_EQ(run.name, "one");
+  EXPECT_EQ(run.seed, 7u);
+}
+
+TEST(Sweep, ARunIsExpandedWithoutExpandingTheOthers) {
+  testing::TemporaryDirectory directory;
+  // Run 1 sets 'target' to 3, through which 'target.hidden' cannot be set; runs 0 and 2 can be
+  // expanded alone all the same.
+  Sweep sweep(document_of(directory, R"([run]
+name = "lazy"
+[sweep]
+"target" = [{ plugin = "rnn" }, 3, { plugin = "mlp" }]
+"target.hidden" = [8]
+)"));
+  EXPECT_EQ(sweep.run(2).document.root->at_path("target.hidden").value<int64_t>(), 8);
+  EXPECT_EQ(sweep.run(0).name, "lazy/target=rnn,hidden=8");
+  try {
+    sweep.run(1);
+    FAIL();
+  } catch (const ConfigError& error) {
+    EXPECT_THAT(error.what(), HasSubstr("sweep axis 'target.hidden': 'target' is not a table"));
+  }
 }
 
 }  // namespace

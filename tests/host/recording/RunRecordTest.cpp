@@ -21,6 +21,8 @@ extern char** environ;
 namespace guidance {
 namespace {
 
+using testing::error_of;
+
 using testing::CommandResult;
 using testing::TemporaryDirectory;
 
@@ -28,16 +30,6 @@ using testing::TemporaryDirectory;
 CommandResult check_with_h5py(const std::string& path, const std::string& arguments) {
   return testing::run_command("/usr/bin/python3 '" CHECK_RECORD_SCRIPT "' '" + path + "' " +
                               arguments);
-}
-
-template <typename Call>
-std::string error_of(Call call) {
-  try {
-    call();
-  } catch (const RunError& error) {
-    return error.what();
-  }
-  return "(no error)";
 }
 
 class RunRecordTest : public testing::SeededTest {};

@@ -8,9 +8,21 @@
 #include <torch/torch.h>
 
 #include "guidance/api/Metric.h"
+#include "host/common/Errors.h"
 #include "host/recording/RunRecord.h"
 
 namespace guidance::testing {
+
+/// @return the message of the RunError `call` throws, or "(no error)".
+template <typename Call>
+std::string error_of(Call call) {
+  try {
+    call();
+  } catch (const RunError& error) {
+    return error.what();
+  }
+  return "(no error)";
+}
 
 /// Linear CKA on centred features (Kornblith et al. 2019), the similarity check_record.py
 /// recomputes with NumPy; defined here so record tests do not depend on a metric plugin.

@@ -37,7 +37,19 @@ def expect(condition, message):
 
 def check(record, args):
     expect(record.attrs["format"] == "guidance-run-record", "root attribute format")
-    expect(int(record.attrs["format_version"]) == 3, "format_version")
+    expect(int(record.attrs["format_version"]) == 4, "format_version")
+    # Version 4: every dataset with data is chunked with Fletcher-32 last in its pipeline, every
+    # variable-length string dataset has its FNV-1a 64 (guidance_records verifies the values).
+    def checksums(name, node):
+        if not isinstance(node, h5py.Dataset):
+            return
+        if node.chunks is not None:
+            expect(node.fletcher32, f"{name} has a Fletcher-32 checksum")
+        text = h5py.check_string_dtype(node.dtype)
+        if text is not None and text.length is None:  # variable-length strings
+            expect("fnv1a64" in node.attrs, f"{name} has its string checksum")
+    record.visititems(checksums)
+    expect("string_attributes_fnv1a64" in record["provenance"].attrs, "provenance string checksum")
     config = record["config"].asstr()[()]
     expect(isinstance(config, str) and "[run]" in config, "config is the TOML text")
 

@@ -317,6 +317,36 @@ TEST_F(StudyCli, SweepWithoutARunNameIsAConfigErrorNamingTheKey) {
   EXPECT_FALSE(fs::exists(directory_.file("results")));
 }
 
+TEST_F(StudyCli, ABaseConfigErrorIsReportedBeforeTheOtherRunsAreExpanded) {
+  // 100 000 runs, every odd one of which cannot even be expanded ('target' = 3 has no key
+  // 'hidden'): expanding them all first, as this once did, would report that instead.
+  std::string seeds = "0", steps = "1";
+  for (int i = 1; i < 1000; ++i) seeds += ", " + std::to_string(i);
+  for (int i = 2; i <= 50; ++i) steps += ", " + std::to_string(i);
+  std::string sweep = "\"run.seed\" = [" + seeds + "]\n\"train.max_steps\" = [" + steps +
+                      "]\n\"target\" = [{ plugin = \"rnn\" }, 3]\n\"target.hidden\" = [8]\n";
+  std::string valid = tiny_config(directory_.file("results"), sweep);
+  std::string config = write_config(
+      "base.toml", testing::replace_first(valid, "batch_size = 16", "batch_size = \"sixteen\""));
+  for (const char* command : {"check '", "run --dry-run '", "run --emit-slurm '"}) {
+    testing::CommandResult result = testing::run_cli(command + config + "'");
+    EXPECT_EQ(result.exit_code, 2) << command;
+    EXPECT_THAT(result.err, HasSubstr("base.toml:20:14: key 'train.batch_size'")) << command;
+    EXPECT_THAT(result.out, Not(HasSubstr("study/seed=0"))) << command;
+  }
+  // With the base fixed, run 0 is checked and listed before run 1 is expanded and refused.
+  testing::write_file(config, valid);
+  testing::CommandResult checked = testing::run_cli("check '" + config + "'");
+  EXPECT_EQ(checked.exit_code, 2);
+  EXPECT_THAT(checked.out, HasSubstr("ok  study/seed=0,max_steps=1,target=rnn,hidden=8: parity"));
+  EXPECT_THAT(checked.err, HasSubstr("sweep axis 'target.hidden': 'target' is not a table"));
+  testing::CommandResult listed = testing::run_cli("run --dry-run '" + config + "'");
+  EXPECT_EQ(listed.exit_code, 2);
+  EXPECT_THAT(listed.out,
+              ::testing::ContainsRegex("study/seed=0,max_steps=1,target=rnn,hidden=8 +new"));
+  EXPECT_FALSE(fs::exists(directory_.file("results")));
+}
+
 TEST_F(StudyCli, OptionsAreCheckedBeforeAnythingRuns) {
   std::string config = write_config("opts.toml", tiny_config(directory_.file("results"),
                                                              "\"run.seed\" = [0]\n"));

@@ -3,6 +3,7 @@
 // allocate without bound. Kills and stops are placed by GUIDANCE_KILL_AT / GUIDANCE_STOP_AT_STEP,
 // never by a timer.
 #include <signal.h>
+#include <sys/stat.h>
 
 #include <fstream>
 
@@ -133,9 +134,9 @@ TEST_F(RunSafety, ConfigFilesAreBoundedBeforeTheyAreParsed) {
   for (int i = 0; i < 200; ++i) list += "0.5, ";
   testing::write_file(floats, list + "1.5]\n[run]\n");
   for (const Case& c : std::vector<Case>{
-           {"/dev/zero", "/dev/zero: not a config file (not a regular file)"},
-           {directory_.path(), "not a config file (a directory)"},
-           {big, "bytes is larger than the 1048576 allowed"},
+           {"/dev/zero", "/dev/zero: is a character device, not a regular file"},
+           {directory_.path(), "is a directory, not a regular file"},
+           {big, "bytes is larger than the 1048576 bytes allowed"},
            {dotted, dotted + ":1: dotted key with too many parts (at most 32 allowed)"},
            {nested, nested + ":1: arrays or tables nested too deeply (at most 32 allowed)"},
            {floats, floats + ":2:1: missing required key 'run.name'"},  // parsed: the pre-scan let it through
@@ -143,6 +144,43 @@ TEST_F(RunSafety, ConfigFilesAreBoundedBeforeTheyAreParsed) {
     testing::CommandResult result = cli("check '" + c.path + "'");
     EXPECT_EQ(result.exit_code, 2) << c.path;
     EXPECT_THAT(result.err, HasSubstr(c.reason));
+  }
+}
+
+// Files a config names are opened only when they are plain files of bounded size: /dev/zero
+// never ends and a FIFO blocks its reader, so either once hung `check` (issue 24).
+TEST_F(RunSafety, CheckRefusesInputFilesThatAreNotPlainFilesAtTheirKey) {
+  const std::string fifo = directory_.file("corpus.fifo");
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  struct Case {
+    std::string table;  // the [dataset] or [target] table naming the file
+    std::string key;
+    std::string reason;
+  };
+  const std::string text_dataset = "[dataset]\nplugin = \"text\"\nunit = \"character\"\npath = ";
+  for (const Case& c : std::vector<Case>{
+           {text_dataset + "\"/dev/zero\"\n", "dataset.path",
+            "/dev/zero: is a character device, not a regular file"},
+           {text_dataset + "\"" + fifo + "\"\n", "dataset.path", fifo + ": is a FIFO"},
+           {text_dataset + "\"" + directory_.path() + "\"\n", "dataset.path",
+            "is a directory, not a regular file"},
+           {text_dataset + "\"absent.txt\"\n", "dataset.path", "absent.txt: no such file"},
+           {"[dataset]\nplugin = \"fashion-mnist\"\ntrain_images = \"" + fifo + "\"\n",
+            "dataset.train_images", fifo + ": is a FIFO"},
+       }) {
+    const std::string text = "[run]\nname = \"inputs\"\noutput = \"" + directory_.file("out") +
+                             "\"\n\n" + c.table + "\n[target]\nplugin = \"mlp\"\n";
+    const std::string config = write_config("inputs.toml", text);
+    // The error points at the value: the line of "<key> = ", the column after it.
+    const std::string key_name = c.key.substr(c.key.find('.') + 1);
+    const size_t at = text.find("\n" + key_name + " = ");
+    const std::string location =
+        config + ":" + std::to_string(std::count(text.begin(), text.begin() + at + 1, '\n') + 1) +
+        ":" + std::to_string(key_name.size() + 4) + ": key '" + c.key + "'";
+    testing::CommandResult result = cli("check '" + config + "'");
+    EXPECT_EQ(result.exit_code, 2) << c.table << result.err;
+    EXPECT_THAT(result.err, HasSubstr(location)) << c.table;
+    EXPECT_THAT(result.err, HasSubstr(c.reason)) << c.table;
   }
 }
 

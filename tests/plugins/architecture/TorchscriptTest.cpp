@@ -6,6 +6,7 @@
 
 #include <torch/script.h>
 
+#include "guidance/api/InputFile.h"
 #include "host/common/Errors.h"
 #include "host/training/Checkpoint.h"
 #include "tests/plugins/architecture/ArchitectureTestSupport.h"
@@ -117,11 +118,13 @@ TEST_F(Torchscript, AFileBreakingTheConventionIsRefusedWithWhatWasExpected) {
     EXPECT_THAT(error.what(), HasSubstr("guidance_taps: List[str]"));
     EXPECT_THAT(error.what(), HasSubstr("expected.pt"));
   }
+  // A missing file is a problem of the `path` key, which the host reports at its location.
   try {
     load("missing.pt", fashion_task());
     FAIL() << "a missing file was accepted";
-  } catch (const std::runtime_error& error) {
-    EXPECT_THAT(error.what(), HasSubstr("cannot load TorchScript file"));
+  } catch (const ParamError& error) {
+    EXPECT_EQ(error.param(), "path");
+    EXPECT_THAT(error.what(), HasSubstr("missing.pt: no such file"));
   }
 }
 

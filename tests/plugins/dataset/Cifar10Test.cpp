@@ -57,9 +57,9 @@ TEST(Cifar10Dataset, MalformedAndMissingFilesAreNamed) {
   EXPECT_TRUE(throws_mentioning([&] { open_cifar(dir.path()); }, {third, "label 11"}));
 
   std::filesystem::remove(third);
-  EXPECT_TRUE(throws_mentioning([&] { open_cifar(dir.path()); }, {third, "no such file"}));
+  EXPECT_TRUE(throws_mentioning<ParamError>([&] { open_cifar(dir.path()); }, {third, "no such file"}));
 
-  EXPECT_TRUE(throws_mentioning([&] { open_cifar(dir.file("absent")); },
+  EXPECT_TRUE(throws_mentioning<ParamError>([&] { open_cifar(dir.file("absent")); },
                                 {dir.file("absent"), "no such directory"}));
 }
 

@@ -9,6 +9,7 @@
 #include <torch/torch.h>
 
 #include "guidance/api/Dataset.h"
+#include "guidance/api/InputFile.h"
 #include "guidance/api/Params.h"
 #include "tests/support/TestSupport.h"
 

@@ -182,9 +182,9 @@ TEST(FashionMnistDataset, MalformedFilesAreNamed) {
 
   write_idx_set(dir.path(), 12, false);
   std::filesystem::remove(dir.file("t10k-labels-idx1-ubyte"));
-  EXPECT_TRUE(throws_mentioning(open, {dir.file("t10k-labels-idx1-ubyte"), "no such file"}));
+  EXPECT_TRUE(throws_mentioning<ParamError>(open, {dir.file("t10k-labels-idx1-ubyte"), "no such file"}));
 
-  EXPECT_TRUE(throws_mentioning([&] { open_idx(dir.file("absent"), 2); },
+  EXPECT_TRUE(throws_mentioning<ParamError>([&] { open_idx(dir.file("absent"), 2); },
                                 {dir.file("absent"), "no such directory"}));
 }
 
@@ -195,6 +195,23 @@ TEST(FashionMnistDataset, TruncatedGzipIsNamed) {
   std::string bytes = read_file(packed);
   write_file(packed, bytes.substr(0, bytes.size() / 2));
   EXPECT_TRUE(throws_mentioning([&] { open_idx(dir.path(), 2); }, {packed}));
+}
+
+// A compressed file's size says nothing of what it inflates to: the sizes its header declares are
+// bounded before the elements are allocated, and the data is never inflated past them.
+TEST(FashionMnistDataset, CompressedSizesBeyondTheBoundAreRefusedBeforeReading) {
+  TemporaryDirectory dir;
+  write_idx_set(dir.path(), 12, true);
+  const std::string packed = dir.file("train-images-idx3-ubyte.gz");
+  write_gzip(packed, big_endian(0x803) + big_endian(1u << 16) + big_endian(1u << 10) +
+                         big_endian(1u << 10));
+  EXPECT_TRUE(throws_mentioning([&] { open_idx(dir.path(), 2); },
+                                {packed, "65536 x 1024 x 1024", "more than the 8589934592"}));
+
+  write_idx_set(dir.path(), 12, true);
+  write_gzip(packed, idx_images(12, 4, 5) + std::string(1 << 20, '\0'));
+  EXPECT_TRUE(throws_mentioning([&] { open_idx(dir.path(), 2); },
+                                {packed, "1048576 unexpected bytes after the 240 bytes"}));
 }
 
 TEST(FashionMnistDataset, ExplicitFilesAndRelativePathsResolveAgainstTheBase) {

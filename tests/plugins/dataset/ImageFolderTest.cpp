@@ -137,7 +137,7 @@ TEST(ImageFolderDataset, BadFilesAndFoldersAreNamed) {
   write_file(dir.file("cat/image10.JPG"), jpeg.substr(0, 40));
   EXPECT_TRUE(throws_mentioning([&] { open_folder(dir.path()); },
                                 {dir.file("cat/image10.JPG"), "cannot decode JPEG"}));
-  EXPECT_TRUE(throws_mentioning([&] { open_folder(dir.file("absent")); },
+  EXPECT_TRUE(throws_mentioning<ParamError>([&] { open_folder(dir.file("absent")); },
                                 {dir.file("absent"), "no such directory"}));
 }
 

@@ -172,7 +172,7 @@ TEST(TextDataset, RelativePathsResolveAgainstTheBaseDirectory) {
 
 TEST(TextDataset, MissingEmptyAndTooShortFilesAreNamed) {
   TemporaryDirectory dir;
-  EXPECT_TRUE(throws_mentioning([&] { open_text(dir.file("absent.txt")); },
+  EXPECT_TRUE(throws_mentioning<ParamError>([&] { open_text(dir.file("absent.txt")); },
                                 {dir.file("absent.txt"), "no such file"}));
   write_file(dir.file("empty.txt"), "");
   EXPECT_TRUE(throws_mentioning([&] { open_text(dir.file("empty.txt")); },

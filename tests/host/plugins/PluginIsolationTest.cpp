@@ -1,0 +1,205 @@
+// A damaged plugin library cannot take the host down: copies of real plugin libraries, truncated
+// or with their code overwritten, crash the dynamic loader or the library's own code when loaded
+// in-process (SIGBUS, SIGSEGV). The build's own libraries are checked against its manifest; any
+// other is loaded in a child process first (host/plugins/PluginManifest.h, PluginProbe.h).
+#include <elf.h>
+#include <stdlib.h>
+
+#include <chrono>
+#include <cstring>
+#include <filesystem>
+#include <optional>
+
+#include "host/plugins/PluginCatalog.h"
+#include "host/plugins/PluginManifest.h"
+#include "host/plugins/PluginProbe.h"
+#include "tests/support/TestSupport.h"
+
+namespace guidance {
+namespace {
+
+namespace fs = std::filesystem;
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+std::string built_library(const std::string& name) {
+  return testing::plugin_directory() + "/libguidance-" + name + ".so";
+}
+
+std::string fixture(const std::string& folder) { return std::string(FIXTURE_DIR) + "/" + folder; }
+
+/// The first half of a library: its segments reach past the end of the file.
+void write_truncated_copy(const std::string& from, const std::string& to) {
+  std::string bytes = testing::read_file(from);
+  testing::write_file(to, bytes.substr(0, bytes.size() / 2));
+}
+
+/// A copy of the same size whose .text section is overwritten with an instruction that faults
+/// wherever a function starts (x86-64: mov rax, [0]; elsewhere zeros, an undefined instruction).
+void write_copy_with_faulting_code(const std::string& from, const std::string& to) {
+  std::string bytes = testing::read_file(from);
+  ASSERT_GE(bytes.size(), sizeof(Elf64_Ehdr));
+  Elf64_Ehdr header;
+  std::memcpy(&header, bytes.data(), sizeof(header));
+  ASSERT_EQ(header.e_ident[EI_CLASS], ELFCLASS64);
+  auto section = [&](size_t index) {
+    Elf64_Shdr entry;
+    std::memcpy(&entry, bytes.data() + header.e_shoff + index * header.e_shentsize, sizeof(entry));
+    return entry;
+  };
+  const char* names = bytes.data() + section(header.e_shstrndx).sh_offset;
+#if defined(__x86_64__)
+  const std::string fault("\x48\x8b\x04\x25\x00\x00\x00\x00", 8);
+#else
+  const std::string fault(8, '\0');
+#endif
+  bool patched = false;
+  for (size_t i = 0; i < header.e_shnum; ++i) {
+    Elf64_Shdr text = section(i);
+    if (std::strcmp(names + text.sh_name, ".text") != 0) continue;
+    for (size_t at = text.sh_offset; at + fault.size() <= text.sh_offset + text.sh_size;
+         at += fault.size()) {
+      bytes.replace(at, fault.size(), fault);
+    }
+    patched = true;
+  }
+  ASSERT_TRUE(patched) << "no .text section in " << from;
+  testing::write_file(to, bytes);
+}
+
+/// Points the probe cache at a folder of the test's own for the life of this object.
+class ScopedCacheHome {
+ public:
+  explicit ScopedCacheHome(const std::string& directory) {
+    if (const char* old = std::getenv("XDG_CACHE_HOME")) old_ = old;
+    ::setenv("XDG_CACHE_HOME", directory.c_str(), 1);
+  }
+  ~ScopedCacheHome() {
+    if (old_) {
+      ::setenv("XDG_CACHE_HOME", old_->c_str(), 1);
+    } else {
+      ::unsetenv("XDG_CACHE_HOME");
+    }
+  }
+
+ private:
+  std::optional<std::string> old_;
+};
+
+TEST(PluginIsolation, DamagedLibrariesOutOfTreeAreRefusedByTheProbeAndTheHostLivesOn) {
+  testing::TemporaryDirectory work;
+  const std::string folder = work.file("plugins");
+  write_truncated_copy(built_library("mlp"), folder + "/libtruncated-mlp.so");
+  write_copy_with_faulting_code(built_library("mlp"), folder + "/libcorrupt-mlp.so");
+
+  testing::CommandResult listed = testing::run_command(
+      "XDG_CACHE_HOME='" + work.file("cache") + "' '" + testing::cli_path() + "' --plugin-dir '" +
+      folder + "' plugins");
+  // Exit 2: problems reported, the rest listed; not 128 + a signal.
+  EXPECT_EQ(listed.exit_code, 2) << listed.err;
+  EXPECT_THAT(listed.err, HasSubstr("plugin library '" + folder + "/libtruncated-mlp.so' was not "
+                                    "loaded: probing it in a child process ended with SIGBUS"));
+  EXPECT_THAT(listed.err, HasSubstr("plugin library '" + folder + "/libcorrupt-mlp.so' was not "
+                                    "loaded: probing it in a child process ended with SIG"));
+  EXPECT_THAT(listed.err, HasSubstr("the file is damaged"));
+  EXPECT_THAT(listed.out, HasSubstr("linear-cka"));
+
+  // The same in this process, through the catalog: the test binary is its own probe.
+  ScopedCacheHome cache(work.file("cache"));
+  PluginCatalog catalog;
+  catalog.load_directory(folder);
+  ASSERT_EQ(catalog.problems().size(), 2u);
+  EXPECT_THAT(catalog.problems()[0], HasSubstr("libcorrupt-mlp.so' was not loaded"));
+  EXPECT_THAT(catalog.problems()[1], HasSubstr("libtruncated-mlp.so' was not loaded"));
+  EXPECT_TRUE(catalog.entries().empty());
+}
+
+TEST(PluginIsolation, DamagedCopiesOfTheBuildsLibrariesAreRefusedByItsManifestWithoutProbing) {
+  testing::TemporaryDirectory work;
+  const std::string folder = work.file("plugins");
+  fs::create_directories(folder);
+  fs::copy_file(testing::plugin_directory() + "/" + PluginManifest::kFileName,
+                folder + "/" + PluginManifest::kFileName);
+  fs::copy_file(built_library("cca"), folder + "/libguidance-cca.so");
+  write_truncated_copy(built_library("mlp"), folder + "/libguidance-mlp.so");
+  write_copy_with_faulting_code(built_library("vit"), folder + "/libguidance-vit.so");
+
+  ScopedCacheHome cache(work.file("cache"));
+  PluginCatalog catalog;
+  catalog.load_directory(folder);
+  ASSERT_EQ(catalog.problems().size(), 2u);
+  const std::string manifest = folder + "/" + PluginManifest::kFileName;
+  EXPECT_THAT(catalog.problems()[0],
+              HasSubstr("plugin library '" + folder + "/libguidance-mlp.so' does not match the "
+                        "build's manifest '" + manifest + "' (size " +
+                        std::to_string(fs::file_size(folder + "/libguidance-mlp.so")) +
+                        " bytes, expected " +
+                        std::to_string(fs::file_size(built_library("mlp"))) + ")"));
+  EXPECT_THAT(catalog.problems()[1],
+              HasSubstr("plugin library '" + folder + "/libguidance-vit.so' does not match the "
+                        "build's manifest '" + manifest + "' (checksum differs): damaged or "
+                        "replaced since it was built; rebuild it"));
+  // The intact copy matches the manifest and loads; nothing needed a child process.
+  EXPECT_EQ(catalog.names(PluginKind::Metric), std::vector<std::string>{"cca"});
+  EXPECT_FALSE(fs::exists(plugin_probe_cache_path()));
+
+  fs::remove(folder + "/libguidance-cca.so");  // a duplicate of the built-in one, for the CLI
+  testing::CommandResult checked = testing::run_command(
+      "XDG_CACHE_HOME='" + work.file("cache") + "' '" + testing::cli_path() + "' --plugin-dir '" +
+      folder + "' check '" + testing::source_directory() + "/configs/quickstart.toml'");
+  EXPECT_EQ(checked.exit_code, 2) << checked.err;
+  EXPECT_THAT(checked.err, HasSubstr("libguidance-mlp.so' does not match the build's manifest"));
+}
+
+TEST(PluginIsolation, TheBuildsManifestListsEveryBuiltLibraryAsItIs) {
+  const std::string folder = testing::plugin_directory();
+  PluginManifest manifest = PluginManifest::read(folder + "/" + PluginManifest::kFileName);
+  size_t libraries = 0;
+  for (const auto& file : fs::directory_iterator(folder)) {
+    if (file.path().extension() != ".so") continue;
+    ++libraries;
+    const FileChecksum* listed = manifest.find(file.path().filename().string());
+    ASSERT_NE(listed, nullptr) << file.path() << " is not in the manifest";
+    FileChecksum actual = checksum_file(file.path().string());
+    EXPECT_EQ(listed->size, actual.size) << file.path();
+    EXPECT_EQ(listed->fnv1a, actual.fnv1a) << file.path();
+  }
+  EXPECT_GT(libraries, 20u);
+}
+
+TEST(PluginIsolation, AGoodLibraryOutOfTreeIsProbedOnceThenTakenFromTheCache) {
+  testing::TemporaryDirectory work;
+  const std::string folder = work.file("plugins");
+  const std::string library = folder + "/libfixture-valid.so";
+  fs::create_directories(folder);
+  fs::copy_file(fixture("valid") + "/libfixture-valid.so", library);
+  ScopedCacheHome cache_home(work.file("cache"));
+  const std::string cache = plugin_probe_cache_path();
+  EXPECT_EQ(cache, work.file("cache") + "/guidance/plugin-probes.tsv");
+
+  PluginCatalog probed;
+  probed.load_directory(folder);
+  EXPECT_TRUE(probed.problems().empty());
+  EXPECT_EQ(probed.names(PluginKind::Metric), std::vector<std::string>{"fixture-metric"});
+  std::string cached = testing::read_file(cache);
+  EXPECT_THAT(cached, HasSubstr(library + "\t"));
+  EXPECT_THAT(cached, HasSubstr("\tok\t"));
+
+  // A second load believes the cache without probing: a verdict planted there is what it reports.
+  testing::write_file(cache,
+                      testing::replace_first(cached, "\tok\t", "\trefused\tplanted verdict"));
+  PluginCatalog from_cache;
+  from_cache.load_directory(folder);
+  EXPECT_EQ(from_cache.problems(), std::vector<std::string>{"plugin library '" + library +
+                                                            "' was not loaded: planted verdict"});
+
+  // A changed file is probed afresh.
+  fs::last_write_time(library, fs::last_write_time(library) + std::chrono::seconds(5));
+  PluginCatalog reprobed;
+  reprobed.load_directory(folder);
+  EXPECT_TRUE(reprobed.problems().empty());
+  EXPECT_THAT(testing::read_file(cache), Not(HasSubstr("planted verdict")));
+}
+
+}  // namespace
+}  // namespace guidance
