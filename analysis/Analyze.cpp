@@ -22,6 +22,7 @@
 #include "host/common/Errors.h"
 #include "host/common/Suggest.h"
 #include "host/config/Config.h"
+#include "host/recording/RecordFormat.h"
 #include "host/representation/Similarity.h"
 
 namespace guidance {
@@ -120,14 +121,10 @@ analysis::SimilarityScales similarity_scales(const RecordReader& record,
 }
 
 std::vector<std::pair<std::string, std::string>> records_below(const fs::path& directory) {
-  std::vector<fs::path> records;
-  for (const auto& entry : fs::recursive_directory_iterator(directory)) {
-    if (entry.is_regular_file() && entry.path().extension() == ".h5")
-      records.push_back(entry.path());
-  }
-  std::sort(records.begin(), records.end());
   std::vector<std::pair<std::string, std::string>> named;
-  for (const auto& path : records) named.emplace_back(run_name(path, directory), path.string());
+  for (const auto& path : record_format::find_records(directory.string())) {
+    named.emplace_back(run_name(path, directory), path);
+  }
   return named;
 }
 

@@ -119,10 +119,17 @@ const CatalogEntry& PluginCatalog::find(PluginKind kind, const std::string& name
     if (entry.plugin->kind() == kind && entry.info.name == name) return entry;
   }
   std::vector<std::string> candidates = names(kind);
-  std::string message = std::string("no ") + to_string(kind) + " plugin named '" + name + "'" +
-                        did_you_mean(name, candidates);
-  for (const CatalogEntry* other : find_any(name)) {
+  const std::string suggestion = did_you_mean(name, candidates);
+  std::string message =
+      std::string("no ") + to_string(kind) + " plugin named '" + name + "'" + suggestion;
+  const std::vector<const CatalogEntry*> other_kinds = find_any(name);
+  for (const CatalogEntry* other : other_kinds) {
     message += "; '" + name + "' is a " + to_string(other->plugin->kind()) + " plugin";
+  }
+  if (suggestion.empty() && other_kinds.empty()) {
+    // Not a typo: perhaps a plugin built outside this tree, which is loaded from its folder.
+    message += "; a plugin built elsewhere is loaded from its folder with --plugin-dir DIR, "
+               "$GUIDANCE_PLUGIN_PATH or run.plugin_dirs";
   }
   message += candidates.empty() ? std::string("; no ") + to_string(kind) + " plugins are loaded"
                                 : std::string("; loaded ") + to_string(kind) +

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <set>
 
 #include "host/common/Errors.h"
 
@@ -94,10 +95,19 @@ std::optional<RecordState> state_of(const std::string& path) {
 }
 
 std::vector<std::string> find_records(const std::string& directory) {
+  namespace fs = std::filesystem;
   std::vector<std::string> records;
-  for (const auto& entry : std::filesystem::recursive_directory_iterator(directory)) {
-    if (entry.is_regular_file() && entry.path().filename() == "run.h5") {
-      records.push_back(entry.path().string());
+  std::set<fs::path> walked{fs::canonical(directory)};
+  auto options = fs::directory_options::follow_directory_symlink;
+  for (auto entry = fs::recursive_directory_iterator(directory, options);
+       entry != fs::recursive_directory_iterator(); ++entry) {
+    std::error_code error;
+    if (entry->is_directory(error)) {
+      if (!walked.insert(fs::canonical(entry->path(), error)).second) {
+        entry.disable_recursion_pending();
+      }
+    } else if (entry->is_regular_file(error) && entry->path().filename() == "run.h5") {
+      records.push_back(entry->path().string());
     }
   }
   std::sort(records.begin(), records.end());

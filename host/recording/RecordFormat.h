@@ -37,7 +37,9 @@ RecordState read_state(hid_t file, const std::string& path);
 std::optional<RecordState> state_of(const std::string& path);
 
 /// @return the run records (files named run.h5) below `directory`, recursively, in path order:
-/// the records of a study, as `summarize` and `verify` find them.
+/// the records of a study, as `summarize`, `analyze` and `verify` find them. Symbolically linked
+/// folders are followed (runs gathered from several studies by links); a folder reached twice, as
+/// through a link to an ancestor, is walked once.
 std::vector<std::string> find_records(const std::string& directory);
 
 /// @return the fixed-length ASCII type of a table's text column (`evaluation/split`).

@@ -362,14 +362,29 @@ RunSummary run_config(const Config& config, const PluginCatalog& catalog,
     }
     // The final measures evaluate the reloaded best-validation weights; the record keeps them as
     // rows of their own ("best/<split>"), and "completed" is set only once they are written.
+    // Ctrl-C between these evaluations stops the run there (a study's children within seconds,
+    // not after every split); --resume evaluates the best weights again.
+    auto stopped_while_finishing = [&] {
+      if (!settings.stop_requested(trainer.step())) return false;
+      progress.finish_line();
+      if (!options.quiet) {
+        log << "stopped while evaluating the best weights; --resume evaluates them again\n";
+      }
+      if (record) record->finish(RecordState::Interrupted, now_iso8601());
+      summary.completed = false;
+      return true;
+    };
     trainer.restore_best();
     if (collective) broadcast_module(*collective, *run.target, "broadcast of the best weights");
     FinalResults results;
     results.best_step = trainer.best_step();
     ExamplePredictions target_predictions;
+    if (stopped_while_finishing()) return summary;
     summary.train = trainer.evaluate(*run.target, Split::Train, config.train.train_eval_size);
+    if (stopped_while_finishing()) return summary;
     summary.validation = trainer.evaluate(*run.target, Split::Validation);
     if (!writer) return summary;
+    if (stopped_while_finishing()) return summary;
     summary.test = trainer.evaluate(*run.target, Split::Test, 0, &target_predictions);
     summary.best_step = results.best_step;
     if (already_complete) return summary;
@@ -387,6 +402,7 @@ RunSummary run_config(const Config& config, const PluginCatalog& catalog,
     torch::Tensor test_indices = torch::arange(run.dataset->size(Split::Test), torch::kLong);
     results.predictions["target"] = recorded_predictions(test_indices, target_predictions);
     if (run.guide) {
+      if (stopped_while_finishing()) return summary;
       ExamplePredictions guide_predictions;
       trainer.evaluate(*run.guide, Split::Test, 0, &guide_predictions);
       results.predictions["guide"] = recorded_predictions(test_indices, guide_predictions);

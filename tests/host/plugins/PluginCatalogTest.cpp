@@ -9,6 +9,7 @@ namespace {
 
 namespace fs = std::filesystem;
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 std::string fixture(const std::string& folder) { return std::string(FIXTURE_DIR) + "/" + folder; }
 
@@ -103,6 +104,14 @@ TEST(PluginCatalog, UnknownNameSuggestsTheClosestAndListsTheKind) {
   } catch (const UnknownPluginError& error) {
     EXPECT_THAT(error.what(), HasSubstr("no metric plugin named 'fixture-metrc'"));
     EXPECT_THAT(error.what(), HasSubstr("did you mean 'fixture-metric'?"));
+    EXPECT_THAT(error.what(), Not(HasSubstr("--plugin-dir")));
+  }
+  // No close name: perhaps a plugin built elsewhere, so the ways to load one are named.
+  try {
+    catalog.find(PluginKind::Metric, "lab-similarity");
+    FAIL() << "expected UnknownPluginError";
+  } catch (const UnknownPluginError& error) {
+    EXPECT_THAT(error.what(), HasSubstr("--plugin-dir DIR, $GUIDANCE_PLUGIN_PATH or run.plugin_dirs"));
   }
   try {
     catalog.find(PluginKind::Architecture, "fixture-metric");

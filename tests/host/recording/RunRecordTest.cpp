@@ -500,3 +500,29 @@ TEST_F(RunRecordTest, FullDiskIsRefusedUpFrontOrKeepsEverythingFlushedBefore) {
 
 }  // namespace
 }  // namespace guidance
+
+namespace guidance {
+namespace {
+
+// Runs gathered from several studies by symbolic links are found (summarize, analyze and verify
+// share this walk); a link back to an ancestor is walked once instead of forever.
+TEST(RecordDiscovery, FollowsLinkedFoldersOnceAndStopsAtLoops) {
+  namespace fs = std::filesystem;
+  testing::TemporaryDirectory directory;
+  const fs::path root = directory.path();
+  const fs::path elsewhere = root / "elsewhere" / "seed-2";
+  fs::create_directories(root / "study" / "seed-1");
+  fs::create_directories(elsewhere);
+  testing::write_file((root / "study" / "seed-1" / "run.h5").string(), "");
+  testing::write_file((elsewhere / "run.h5").string(), "");
+  testing::write_file((root / "study" / "notes.h5").string(), "");  // not a run record
+  fs::create_directory_symlink(elsewhere, root / "study" / "seed-2");
+  fs::create_directory_symlink(root / "study", root / "study" / "seed-1" / "loop");
+
+  EXPECT_EQ(record_format::find_records((root / "study").string()),
+            (std::vector<std::string>{(root / "study" / "seed-1" / "run.h5").string(),
+                                      (root / "study" / "seed-2" / "run.h5").string()}));
+}
+
+}  // namespace
+}  // namespace guidance

@@ -319,6 +319,25 @@ TEST_F(RunSafety, DamagedCheckpointOrWeightsAreRefusedNamingTheFile) {
   EXPECT_EQ(repaired.exit_code, 0) << repaired.err;
 }
 
+// A stop after the last step lands in the final evaluations, which a study's Ctrl-C once had to
+// wait out: the run stops there, resumable, and --resume writes the final rows it lacked.
+TEST_F(RunSafety, AStopDuringTheFinalEvaluationsIsResumable) {
+  std::string reference = write_config("reference.toml", parity_config(directory_.file("a"), "untrained", 60));
+  testing::CommandResult uninterrupted = cli("run '" + reference + "'");
+  ASSERT_EQ(uninterrupted.exit_code, 0) << uninterrupted.err;
+
+  std::string config = write_config("final.toml", parity_config(directory_.file("b"), "untrained", 60));
+  std::string record = directory_.file("b") + "/parity-small/run.h5";
+  testing::CommandResult stopped = cli("run '" + config + "'", "GUIDANCE_STOP_AT_STEP=60");
+  ASSERT_EQ(stopped.exit_code, 130) << stopped.err;
+  EXPECT_THAT(stopped.err, HasSubstr("stopped while evaluating the best weights"));
+  EXPECT_EQ(record_format::state_of(record), RecordState::Interrupted);
+  testing::CommandResult resumed = cli("run '" + config + "' --resume");
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.err;
+  EXPECT_EQ(record_format::state_of(record), RecordState::Completed);
+  EXPECT_EQ(figures(resumed, directory_.file("b")), figures(uninterrupted, directory_.file("a")));
+}
+
 TEST_F(RunSafety, MissingOrStaleBestWeightsAreRestoredFromTheCheckpoint) {
   std::string reference = write_config("reference.toml", parity_config(directory_.file("a"), "untrained", 60));
   testing::CommandResult uninterrupted = cli("run '" + reference + "'");
