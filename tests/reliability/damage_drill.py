@@ -17,6 +17,8 @@ must report every damage that changed something (a miss fails the drill), `summa
 Uses Debian's h5py.
 """
 import argparse
+import hashlib
+import json
 import os
 import random
 import shutil
@@ -24,8 +26,9 @@ import subprocess
 import sys
 
 import h5py
+import numpy as np
 
-from kill_resume import CONFIG, flatten, same
+from kill_resume import CONFIG, flatten
 
 TIMEOUT = 120
 RECORD_CONFIG = CONFIG.split("[sweep]")[0]
@@ -59,7 +62,7 @@ def damage(data, rng):
     return bytes(damaged), f"{len(offsets)} bytes flipped at {offsets[:4]}{'...' if len(offsets) > 4 else ''}"
 
 
-def plugin_trials(cli, workdir, trials, rng):
+def plugin_trials(cli, workdir, trials, rng, folders):
     build_plugins = os.path.join(os.path.dirname(cli), "..", "lib", "guidance", "plugins")
     libraries = sorted(f for f in os.listdir(build_plugins) if f.endswith(".so"))
     failures = []
@@ -81,9 +84,10 @@ def plugin_trials(cli, workdir, trials, rng):
         for path in (in_build, out_of_tree):
             with open(path, "wb") as f:
                 f.write(damaged)
-        for path, argv in ((in_build, [program, "plugins"]),
-                           (out_of_tree, [cli, "--plugin-dir", os.path.dirname(out_of_tree),
-                                          "plugins"])):
+        commands = {"build": (in_build, [program, "plugins"]),
+                    "out-of-tree": (out_of_tree, [cli, "--plugin-dir",
+                                                  os.path.dirname(out_of_tree), "plugins"])}
+        for path, argv in (commands[folder] for folder in folders):
             code, output = call(argv)
             problem = None
             if code == "hang":
@@ -102,20 +106,31 @@ def plugin_trials(cli, workdir, trials, rng):
     return failures, outcomes
 
 
+def digest(record_path):
+    """A digest of every value and attribute h5py reads from a record (run in a child process:
+    HDF5 itself can crash on a damaged global heap), or None when they cannot all be read."""
+    with h5py.File(record_path, "r") as record:
+        items = flatten(record)
+    hashes = {}
+    for key, value in items.items():
+        value = np.asarray(value)
+        text = value.tobytes() if value.dtype.kind not in "OU" else repr(value.tolist()).encode()
+        hashes[key] = hashlib.sha256(str(value.dtype).encode() + str(value.shape).encode() +
+                                     text).hexdigest()
+    return hashes
+
+
 def readable_content(path):
-    """Every value and attribute h5py reads from a record, or None when it cannot read them."""
     try:
-        with h5py.File(path, "r") as record:
-            return flatten(record)
-    except Exception:  # h5py raises OSError, KeyError, ValueError... for damaged files
+        result = subprocess.run([sys.executable, os.path.abspath(__file__), "--digest", path],
+                                capture_output=True, text=True, timeout=TIMEOUT)
+    except subprocess.TimeoutExpired:
         return None
+    return json.loads(result.stdout) if result.returncode == 0 else None
 
 
 def changed(reference, candidate):
-    if candidate is None:
-        return True
-    return reference.keys() != candidate.keys() or any(
-        not same(reference[k], candidate[k]) for k in reference)
+    return candidate is None or candidate != reference
 
 
 def record_trials(cli, workdir, trials, rng):
@@ -168,20 +183,30 @@ def record_trials(cli, workdir, trials, rng):
 def main():
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--cli", required=True)
+    parser.add_argument("--cli")
     parser.add_argument("--trials", type=int, default=100)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--workdir", default="damage-drill")
+    parser.add_argument("--folders", default="build,out-of-tree",
+                        help="where damaged plugin libraries go: the build's own folder (checked "
+                             "against its manifest), an out-of-tree one (probed in a child)")
+    parser.add_argument("--digest", help=argparse.SUPPRESS)  # the child of readable_content()
     args = parser.parse_args()
+    if args.digest:
+        print(json.dumps(digest(args.digest)))
+        return 0
+    if not args.cli:
+        parser.error("--cli is required")
     cli = os.path.abspath(args.cli)
     rng = random.Random(args.seed)
     shutil.rmtree(args.workdir, ignore_errors=True)
     os.makedirs(args.workdir)
-    plugin_failures, plugin_outcomes = plugin_trials(cli, args.workdir, args.trials, rng)
+    folders = args.folders.split(",")
+    plugin_failures, plugin_outcomes = plugin_trials(cli, args.workdir, args.trials, rng, folders)
     record_failures, record_outcomes = record_trials(cli, args.workdir, args.trials, rng)
     for failure in plugin_failures + record_failures:
         print(failure)
-    print(f"plugin libraries: {args.trials} trials x 2 folders, {plugin_outcomes}, "
+    print(f"plugin libraries: {args.trials} trials x {len(folders)} folders, {plugin_outcomes}, "
           f"{len(plugin_failures)} failures")
     print(f"records: {args.trials} trials, {record_outcomes}, {len(record_failures)} failures")
     return 1 if plugin_failures or record_failures else 0
