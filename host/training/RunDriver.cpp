@@ -363,9 +363,13 @@ RunSummary run_config(const Config& config, const PluginCatalog& catalog,
     // The final measures evaluate the reloaded best-validation weights; the record keeps them as
     // rows of their own ("best/<split>"), and "completed" is set only once they are written.
     // Ctrl-C between these evaluations stops the run there (a study's children within seconds,
-    // not after every split); --resume evaluates the best weights again.
-    auto stopped_while_finishing = [&] {
-      if (!settings.stop_requested(trainer.step())) return false;
+    // not after every split); --resume evaluates the best weights again. Every rank asks while
+    // all evaluate; once only the writer goes on (the test split, predictions), it asks alone.
+    auto stopped_while_finishing = [&](bool every_rank_asks) {
+      const bool stop = every_rank_asks
+                            ? settings.stop_requested(trainer.step())
+                            : stop_requested() || stop_point_reached(trainer.step());
+      if (!stop) return false;
       progress.finish_line();
       if (!options.quiet) {
         log << "stopped while evaluating the best weights; --resume evaluates them again\n";
@@ -379,12 +383,12 @@ RunSummary run_config(const Config& config, const PluginCatalog& catalog,
     FinalResults results;
     results.best_step = trainer.best_step();
     ExamplePredictions target_predictions;
-    if (stopped_while_finishing()) return summary;
+    if (stopped_while_finishing(true)) return summary;
     summary.train = trainer.evaluate(*run.target, Split::Train, config.train.train_eval_size);
-    if (stopped_while_finishing()) return summary;
+    if (stopped_while_finishing(true)) return summary;
     summary.validation = trainer.evaluate(*run.target, Split::Validation);
     if (!writer) return summary;
-    if (stopped_while_finishing()) return summary;
+    if (stopped_while_finishing(false)) return summary;
     summary.test = trainer.evaluate(*run.target, Split::Test, 0, &target_predictions);
     summary.best_step = results.best_step;
     if (already_complete) return summary;
@@ -402,7 +406,7 @@ RunSummary run_config(const Config& config, const PluginCatalog& catalog,
     torch::Tensor test_indices = torch::arange(run.dataset->size(Split::Test), torch::kLong);
     results.predictions["target"] = recorded_predictions(test_indices, target_predictions);
     if (run.guide) {
-      if (stopped_while_finishing()) return summary;
+      if (stopped_while_finishing(false)) return summary;
       ExamplePredictions guide_predictions;
       trainer.evaluate(*run.guide, Split::Test, 0, &guide_predictions);
       results.predictions["guide"] = recorded_predictions(test_indices, guide_predictions);
