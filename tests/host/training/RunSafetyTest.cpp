@@ -43,6 +43,13 @@ class RunSafety : public ::testing::Test {
     return table.substr(0, table.find(output));
   }
 
+  /// The 60-step parity run, uninterrupted, in folder "a": what interrupted runs must end like.
+  testing::CommandResult uninterrupted_run() {
+    return cli("run '" +
+               write_config("reference.toml", parity_config(directory_.file("a"), "untrained", 60)) +
+               "'");
+  }
+
   testing::TemporaryDirectory directory_;
 };
 
@@ -322,8 +329,7 @@ TEST_F(RunSafety, DamagedCheckpointOrWeightsAreRefusedNamingTheFile) {
 // A stop after the last step lands in the final evaluations, which a study's Ctrl-C once had to
 // wait out: the run stops there, resumable, and --resume writes the final rows it lacked.
 TEST_F(RunSafety, AStopDuringTheFinalEvaluationsIsResumable) {
-  std::string reference = write_config("reference.toml", parity_config(directory_.file("a"), "untrained", 60));
-  testing::CommandResult uninterrupted = cli("run '" + reference + "'");
+  testing::CommandResult uninterrupted = uninterrupted_run();
   ASSERT_EQ(uninterrupted.exit_code, 0) << uninterrupted.err;
 
   std::string config = write_config("final.toml", parity_config(directory_.file("b"), "untrained", 60));
@@ -339,8 +345,7 @@ TEST_F(RunSafety, AStopDuringTheFinalEvaluationsIsResumable) {
 }
 
 TEST_F(RunSafety, MissingOrStaleBestWeightsAreRestoredFromTheCheckpoint) {
-  std::string reference = write_config("reference.toml", parity_config(directory_.file("a"), "untrained", 60));
-  testing::CommandResult uninterrupted = cli("run '" + reference + "'");
+  testing::CommandResult uninterrupted = uninterrupted_run();
   ASSERT_EQ(uninterrupted.exit_code, 0) << uninterrupted.err;
 
   std::string config = write_config("best.toml", parity_config(directory_.file("b"), "untrained", 60));
@@ -355,8 +360,7 @@ TEST_F(RunSafety, MissingOrStaleBestWeightsAreRestoredFromTheCheckpoint) {
 }
 
 TEST_F(RunSafety, AFullDiskFailsCleanlyAndTheRunResumesOnceThereIsSpace) {
-  std::string reference = write_config("reference.toml", parity_config(directory_.file("a"), "untrained", 60));
-  testing::CommandResult uninterrupted = cli("run '" + reference + "'");
+  testing::CommandResult uninterrupted = uninterrupted_run();
   ASSERT_EQ(uninterrupted.exit_code, 0) << uninterrupted.err;
 
   // A file size limit of 200 KiB stands in for a full disk without privileges (SIGXFSZ ignored,
