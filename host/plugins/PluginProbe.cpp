@@ -29,8 +29,10 @@ namespace {
 constexpr const char* kProbeVariable = "GUIDANCE_PLUGIN_PROBE";
 
 // In a probe child, before main(): loads the library as the host would (a refusal is fine, the
-// parent repeats the load in-process and reports it) and exits without running main() or any exit
-// handler. Being a constructor, it needs no command-line entry: every program that links the
+// parent repeats the load in-process and reports it) and exits without running main(), but through
+// exit(), as the host ends: a library whose failed load leaves the loader's state broken crashes
+// only in the exit handlers (a damaged copy's dependencies' destructors, found by the damage
+// drill). Being a constructor, it needs no command-line entry: every program that links the
 // catalog (the CLI, each test binary) can be spawned as its own probe.
 __attribute__((constructor)) void run_as_probe_when_asked() {
   const char* path = std::getenv(kProbeVariable);
@@ -41,7 +43,7 @@ __attribute__((constructor)) void run_as_probe_when_asked() {
   } catch (const std::exception&) {
     // Thrown in-process too, where the caller sees it; the probe asks only whether loading crashes.
   }
-  ::_exit(0);
+  std::exit(0);
 }
 
 /// How a probe ended, and whether that depends only on the library file and the host.

@@ -114,6 +114,21 @@ TEST(PluginIsolation, DamagedLibrariesOutOfTreeAreRefusedByTheProbeAndTheHostLiv
   EXPECT_TRUE(catalog.entries().empty());
 }
 
+// A probe that skipped the exit handlers passed such a library, and the host then ended with
+// SIGSEGV after its work was done (the damage drill found a copy with a grown segment doing so).
+TEST(PluginIsolation, ALibraryThatCrashesOnlyWhenTheProcessEndsIsRefusedByTheProbe) {
+  testing::TemporaryDirectory work;
+  const std::string folder = fixture("crashes-at-exit");
+  testing::CommandResult listed = testing::run_command(
+      "XDG_CACHE_HOME='" + work.file("cache") + "' '" + testing::cli_path() + "' --plugin-dir '" +
+      folder + "' plugins");
+  EXPECT_EQ(listed.exit_code, 2) << listed.err;
+  EXPECT_THAT(listed.err, HasSubstr("plugin library '" + folder + "/libfixture-crashes-at-exit.so' "
+                                    "was not loaded: probing it in a child process ended with "
+                                    "SIGSEGV"));
+  EXPECT_THAT(listed.out, Not(HasSubstr("fixture-exit")));
+}
+
 TEST(PluginIsolation, DamagedCopiesOfTheBuildsLibrariesAreRefusedByItsManifestWithoutProbing) {
   testing::TemporaryDirectory work;
   const std::string folder = work.file("plugins");
