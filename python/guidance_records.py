@@ -13,8 +13,8 @@ it, and ``docs/python.md`` shows how to use it::
 A record is opened read-only as an HDF5 single-writer/multiple-reader (SWMR) reader, so records of
 live, killed and finished runs all open. Every error is a :class:`RecordError` whose message names
 the file and, for a missing name, the names there are. Damage is an error too: HDF5 verifies the
-Fletcher-32 checksum of each chunk it reads, and this module the checksums of the strings
-(format version 4), so a damaged dataset or string is a :class:`RecordError` naming the file and
+Fletcher-32 checksum of each chunk it reads and of the object headers, and this module the
+checksums of the strings (format version 4 on), so a damaged dataset or string is a :class:`RecordError` naming the file and
 the object, never a silently wrong value.
 
 It is one module rather than a package so that using it needs nothing but this file on
@@ -22,6 +22,7 @@ It is one module rather than a package so that using it needs nothing but this f
 """
 
 import collections
+import ctypes
 import os
 import sys
 
@@ -34,7 +35,7 @@ __all__ = ["FORMAT_NAME", "FORMAT_VERSION", "FINAL_SPLIT_PREFIX", "SIDES", "SIMI
 FORMAT_NAME = "guidance-run-record"
 """The root attribute ``format`` of every run record."""
 
-FORMAT_VERSION = 4
+FORMAT_VERSION = 5
 """The newest record format version this module reads (it reads 1 to this one)."""
 
 FINAL_SPLIT_PREFIX = "best/"
@@ -49,8 +50,9 @@ SIMILARITIES = ("guide_target", "target_target", "guide_guide")
 # Attribute of an activation dataset (format version 3): the tap's shape per example.
 _EXAMPLE_SHAPE = "example_shape"
 
-# Format version 4: the FNV-1a 64 checksums of variable-length strings, which HDF5 keeps in its
-# global heap without a checksum (docs/record-format.md, "Checksums").
+# Format version 4: the FNV-1a 64 checksums of strings, which no HDF5 checksum covers
+# (docs/record-format.md, "Checksums"). Version 5 stores them fixed-length, which h5py reads as
+# bytes: _text() gives them back as str.
 _STRINGS_CHECKSUM = "fnv1a64"
 _STRING_ATTRIBUTES_CHECKSUM = "string_attributes_fnv1a64"
 _FNV_OFFSET_BASIS = 0xcbf29ce484222325
@@ -121,6 +123,51 @@ def _attribute_bytes(node, name):
     return [bytes(value) for value in values.reshape(-1)]
 
 
+# HDF5 1.10 retries a metadata read whose checksum fails 100 times for a SWMR reader, doubling its
+# sleep each time: a damaged object header would hang the reader for good. The C++ reader allows
+# 8 attempts (host/recording/RecordFormat.cpp); h5py has no call for it, so HDF5's own is reached
+# through ctypes in the library h5py loaded (found in /proc/self/maps; where it cannot be, h5py's
+# default stands).
+_METADATA_READ_ATTEMPTS = 8
+
+
+def _set_metadata_read_attempts(access):
+    """Sets the read attempts of the file access property list ``access``; False where it cannot."""
+    try:
+        with open("/proc/self/maps") as maps:
+            paths = {line.split()[-1] for line in maps if "libhdf5" in line}
+    except OSError:
+        return False
+    for path in sorted(paths):
+        try:
+            setter = ctypes.CDLL(path).H5Pset_metadata_read_attempts
+        except (OSError, AttributeError):
+            continue
+        setter.argtypes = [ctypes.c_int64, ctypes.c_uint]
+        setter.restype = ctypes.c_int
+        return setter(access.id, _METADATA_READ_ATTEMPTS) >= 0
+    return False
+
+
+def _open_swmr(path):
+    """``path`` opened read-only as a SWMR reader that gives up on damaged metadata."""
+    access = h5py.h5p.create(h5py.h5p.FILE_ACCESS)
+    _set_metadata_read_attempts(access)
+    flags = h5py.h5f.ACC_RDONLY | h5py.h5f.ACC_SWMR_READ
+    return h5py.File(h5py.h5f.open(os.fsencode(path), flags, fapl=access))
+
+
+def _text(value):
+    """An attribute's value with its strings as ``str``, whether stored variable-length (format
+    versions 1 to 4, which h5py gives as ``str``) or fixed-length (version 5: ``bytes``)."""
+    if isinstance(value, bytes):
+        return value.decode("utf-8")
+    if isinstance(value, np.ndarray) and value.dtype.kind == "S":
+        return np.array([item.decode("utf-8") for item in value.reshape(-1)],
+                        dtype=object).reshape(value.shape)
+    return value
+
+
 class Record:
     """One run record, opened read-only as a SWMR reader; use it as a context manager.
 
@@ -143,7 +190,7 @@ class Record:
         if not h5py.is_hdf5(self.path):
             raise RecordError(f"{self.path} is not an HDF5 file")
         try:
-            self._file = h5py.File(self.path, "r", swmr=True)
+            self._file = _open_swmr(self.path)
         except OSError as error:
             raise RecordError(f"cannot open the record {self.path} (damaged or truncated?): "
                               f"{error}") from error
@@ -216,8 +263,13 @@ class Record:
         return texts[0] if dataset.shape == () else texts
 
     def _attributes(self, node):
-        """``node.attrs``, once its string attributes pass their checksum (when it has one)."""
-        attributes = node.attrs
+        """``node.attrs`` as a dict (strings as ``str``), once its string attributes pass their
+        checksum (when it has one)."""
+        try:
+            attributes = {name: _text(value) for name, value in node.attrs.items()}
+        except (OSError, RuntimeError) as error:
+            raise RecordError(f"{self.path}: the attributes of '{node.name.lstrip('/') or '/'}' "
+                              f"cannot be read (damaged?): {error}") from error
         if _STRING_ATTRIBUTES_CHECKSUM in attributes:
             hash_ = _FNV_OFFSET_BASIS
             for name in sorted(attributes, key=lambda key: key.encode()):

@@ -8,6 +8,7 @@
 
 #include "host/common/Errors.h"
 #include "host/common/Suggest.h"
+#include "host/plugins/ElfCheck.h"
 #include "host/plugins/PluginManifest.h"
 #include "host/plugins/PluginProbe.h"
 
@@ -47,13 +48,20 @@ void PluginCatalog::load_directory(const std::string& directory) {
 void PluginCatalog::load_library(const std::string& path) {
   // A damaged file can crash the dynamic loader itself (SIGBUS on a truncated copy), beyond any
   // catch: the build's own libraries are checked against its manifest, others are loaded in a
-  // child process first. Only then may the library enter this process.
+  // child process first. Only then may the library enter this process. A crash can depend on the
+  // address layout, so a probe may pass where the host then crashes: the ELF structure is checked
+  // first (a load segment grown over the next one, found by the damage drill).
   ManifestCheck listed = check_against_manifest(path);
   if (listed.status == ManifestCheck::Status::Differs) {
     problems_.push_back(listed.refusal);
     return;
   }
   if (listed.status == ManifestCheck::Status::Unlisted) {
+    if (std::optional<std::string> problem = elf_structure_problem(path)) {
+      problems_.push_back("plugin library '" + path + "' was not loaded: " + *problem +
+                          "; rebuild it, or remove it");
+      return;
+    }
     if (std::optional<std::string> problem = probe_plugin_library(path)) {
       problems_.push_back(*problem);
       return;

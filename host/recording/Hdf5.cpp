@@ -333,12 +333,50 @@ void truncate_group(hid_t location, const std::string& group, int64_t keep,
   }
 }
 
-Handle utf8_string_type() {
+namespace {
+
+Handle variable_utf8_string_type() {
   Handle type = checked(H5Tcopy(H5T_C_S1), H5Tclose, "string type");
   check(H5Tset_size(type.get(), H5T_VARIABLE), "string type");
   check(H5Tset_cset(type.get(), H5T_CSET_UTF8), "string type");
   return type;
 }
+
+// Strings are written fixed-length (format version 5), padded with NULs: HDF5 1.10 keeps
+// variable-length strings in a global heap that it reads without bounds checks, so damage there
+// crashed every reader, h5py included. The width is the longest value's (at least 1).
+Handle fixed_utf8_string_type(size_t width) {
+  Handle type = checked(H5Tcopy(H5T_C_S1), H5Tclose, "string type");
+  check(H5Tset_size(type.get(), std::max<size_t>(width, 1)), "string type");
+  check(H5Tset_strpad(type.get(), H5T_STR_NULLPAD), "string type");
+  check(H5Tset_cset(type.get(), H5T_CSET_UTF8), "string type");
+  return type;
+}
+
+/// The values packed at a common width, with their type. A NUL inside a value would end it early
+/// on reading, so it is refused here.
+struct PackedStrings {
+  Handle type;
+  std::vector<char> bytes;
+};
+
+PackedStrings packed(const std::vector<std::string>& values, const std::string& name) {
+  size_t width = 1;
+  for (const auto& value : values) {
+    if (value.find('\0') != std::string::npos) {
+      throw RunError("cannot write '" + name + "': a string in a record cannot hold a NUL byte");
+    }
+    width = std::max(width, value.size());
+  }
+  // HDF5 refuses a null buffer even for zero elements (an unguided run has no layer pairs).
+  std::vector<char> bytes(width * std::max<size_t>(values.size(), 1), '\0');
+  for (size_t i = 0; i < values.size(); ++i) {
+    std::copy(values[i].begin(), values[i].end(), bytes.begin() + static_cast<long>(i * width));
+  }
+  return {fixed_utf8_string_type(width), std::move(bytes)};
+}
+
+}  // namespace
 
 namespace {
 
@@ -360,13 +398,6 @@ uint64_t strings_checksum(uint64_t hash, const std::vector<std::string>& strings
 }
 
 namespace {
-
-std::vector<const char*> c_strings(const std::vector<std::string>& values) {
-  std::vector<const char*> pointers;
-  pointers.reserve(values.size());
-  for (const auto& value : values) pointers.push_back(value.c_str());
-  return pointers;
-}
 
 Handle make_space(const std::vector<std::string>* list) {
   if (list == nullptr) return checked(H5Screate(H5S_SCALAR), H5Sclose, "dataspace");
@@ -394,7 +425,7 @@ std::vector<std::string> read_strings(hid_t file_type, hid_t space, Read read,
   if (count < 0) throw RunError(context + ": unreadable dataspace");
   std::vector<std::string> values;
   if (H5Tis_variable_str(file_type) > 0) {
-    Handle memory = utf8_string_type();
+    Handle memory = variable_utf8_string_type();
     std::vector<char*> pointers(static_cast<size_t>(count), nullptr);
     if (count > 0) {
       check(read(memory.get(), pointers.data()), context);
@@ -403,8 +434,10 @@ std::vector<std::string> read_strings(hid_t file_type, hid_t space, Read read,
     }
   } else {
     size_t width = H5Tget_size(file_type);
-    Handle memory = checked(H5Tcopy(H5T_C_S1), H5Tclose, context);
-    check(H5Tset_size(memory.get(), width), context);
+    // The file's own type (HDF5 converts no character sets), null-padded in memory: a
+    // null-terminated type would give up the last byte of a value as long as the width.
+    Handle memory = checked(H5Tcopy(file_type), H5Tclose, context);
+    check(H5Tset_strpad(memory.get(), H5T_STR_NULLPAD), context);
     std::vector<char> buffer(width * static_cast<size_t>(count) + 1, '\0');
     if (count > 0) check(read(memory.get(), buffer.data()), context);
     for (hssize_t i = 0; i < count; ++i) {
@@ -417,12 +450,21 @@ std::vector<std::string> read_strings(hid_t file_type, hid_t space, Read read,
   return values;
 }
 
+// An existing attribute, opened; one that cannot be looked up (a damaged object header fails
+// HDF5's own checksum) is reported with HDF5's reason, not as missing.
+Handle open_attribute(hid_t object, const std::string& name, const std::string& context) {
+  std::string where = context + " of '" + object_name(object) + "'";  // before HDF5's error
+  htri_t exists = H5Aexists(object, name.c_str());
+  check(exists, where);
+  if (exists == 0) throw RunError(context + " is missing");
+  return checked(H5Aopen(object, name.c_str(), H5P_DEFAULT), H5Aclose, context);
+}
+
 // The strings of one attribute, unchecked: see verified_attribute_strings.
 std::vector<std::string> attribute_strings(hid_t object, const std::string& name,
                                            const std::string& file) {
   std::string context = file + ": attribute '" + name + "'";
-  if (H5Aexists(object, name.c_str()) <= 0) throw RunError(context + " is missing");
-  Handle attribute = checked(H5Aopen(object, name.c_str(), H5P_DEFAULT), H5Aclose, context);
+  Handle attribute = open_attribute(object, name, context);
   Handle type = checked(H5Aget_type(attribute.get()), H5Tclose, context);
   Handle space = checked(H5Aget_space(attribute.get()), H5Sclose, context);
   return read_strings(
@@ -483,11 +525,13 @@ std::vector<std::string> verified_attribute_strings(hid_t object, const std::str
 
 // Writes a string attribute and the object's kStringAttributesChecksum anew; the attributes there
 // must pass their checksum first, or the new one would bless their damage.
-void write_string_attribute(hid_t object, const std::string& name, hid_t space, const void* data) {
+void write_string_attribute(hid_t object, const std::string& name, hid_t space,
+                            const std::vector<std::string>& values) {
   std::string file = name_of(object, H5Fget_name);
   verify_string_attributes(object, file);
-  Handle type = utf8_string_type();
-  write_attribute_data(object, name, type.get(), space, type.get(), data);
+  PackedStrings strings = packed(values, name);
+  write_attribute_data(object, name, strings.type.get(), space, strings.type.get(),
+                       strings.bytes.data());
   write_unsigned_attribute(object, kStringAttributesChecksum,
                            string_attributes_checksum(object, file));
 }
@@ -510,18 +554,12 @@ std::vector<T> read_numbers(hid_t location, const std::string& path, const std::
 }  // namespace
 
 void write_attribute(hid_t object, const std::string& name, const std::string& value) {
-  Handle space = make_space(nullptr);
-  const char* pointer = value.c_str();
-  write_string_attribute(object, name, space.get(), &pointer);
+  write_string_attribute(object, name, make_space(nullptr).get(), {value});
 }
 
 void write_attribute(hid_t object, const std::string& name,
                      const std::vector<std::string>& value) {
-  Handle space = make_space(&value);
-  std::vector<const char*> pointers = c_strings(value);
-  // HDF5 refuses a null buffer even for zero elements (an unguided run has no layer pairs).
-  const char* none = "";
-  write_string_attribute(object, name, space.get(), pointers.empty() ? &none : pointers.data());
+  write_string_attribute(object, name, make_space(&value).get(), value);
 }
 
 void write_integer_attribute(hid_t object, const std::string& name, int64_t value) {
@@ -565,8 +603,7 @@ template <typename T>
 T read_number_attribute(hid_t object, const std::string& name, const std::string& file,
                         hid_t memory_type) {
   std::string context = file + ": attribute '" + name + "'";
-  if (H5Aexists(object, name.c_str()) <= 0) throw RunError(context + " is missing");
-  Handle attribute = checked(H5Aopen(object, name.c_str(), H5P_DEFAULT), H5Aclose, context);
+  Handle attribute = open_attribute(object, name, context);
   T value = 0;
   check(H5Aread(attribute.get(), memory_type, &value), context);
   return value;
@@ -577,8 +614,7 @@ T read_number_attribute(hid_t object, const std::string& name, const std::string
 std::vector<int64_t> read_integers_attribute(hid_t object, const std::string& name,
                                              const std::string& file) {
   std::string context = file + ": attribute '" + name + "'";
-  if (H5Aexists(object, name.c_str()) <= 0) throw RunError(context + " is missing");
-  Handle attribute = checked(H5Aopen(object, name.c_str(), H5P_DEFAULT), H5Aclose, context);
+  Handle attribute = open_attribute(object, name, context);
   Handle space = checked(H5Aget_space(attribute.get()), H5Sclose, context);
   hssize_t count = H5Sget_simple_extent_npoints(space.get());
   if (count < 0 || H5Sget_simple_extent_ndims(space.get()) != 1) {
@@ -599,17 +635,16 @@ uint64_t read_unsigned_attribute(hid_t object, const std::string& name, const st
 
 namespace {
 
-// Creates a variable-length string dataset of `space` holding `values` (row-major) and its
-// kStringsChecksum.
+// Creates a string dataset of `space` holding `values` (row-major) and its kStringsChecksum.
 void write_strings(hid_t location, const std::string& name, hid_t space,
                    const std::vector<std::string>& values) {
-  Handle type = utf8_string_type();
-  Handle dataset = checked(H5Dcreate2(location, name.c_str(), type.get(), space, H5P_DEFAULT,
-                                      H5P_DEFAULT, H5P_DEFAULT),
+  PackedStrings strings = packed(values, name);
+  Handle dataset = checked(H5Dcreate2(location, name.c_str(), strings.type.get(), space,
+                                      H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
                            H5Dclose, "cannot create dataset '" + name + "'");
   if (!values.empty()) {
-    std::vector<const char*> pointers = c_strings(values);
-    check(H5Dwrite(dataset.get(), type.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, pointers.data()),
+    check(H5Dwrite(dataset.get(), strings.type.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT,
+                   strings.bytes.data()),
           "cannot write dataset '" + name + "'");
   }
   write_unsigned_attribute(dataset.get(), kStringsChecksum,
@@ -676,7 +711,7 @@ void check_attributes(hid_t object, const std::string& file) {
 void check_dataset(hid_t dataset, const std::string& file, uint64_t block_bytes) {
   std::string context = file + ": cannot read dataset '" + object_name(dataset) + "'";
   Handle type = checked(H5Dget_type(dataset), H5Tclose, context);
-  if (H5Tis_variable_str(type.get()) > 0) {
+  if (H5Tget_class(type.get()) == H5T_STRING) {
     dataset_strings(dataset, file);
     return;
   }

@@ -123,9 +123,6 @@ inline constexpr const char* kStringAttributesChecksum = "string_attributes_fnv1
 /// then each string's length and UTF-8 bytes; counts and lengths as 8 little-endian bytes.
 uint64_t strings_checksum(uint64_t hash, const std::vector<std::string>& strings);
 
-/// @return a variable-length UTF-8 string type (what h5py reads as `str`).
-Handle utf8_string_type();
-
 /// Writes (or replaces) a scalar string attribute on an object, and its kStringAttributesChecksum.
 /// Throws RunError when the object's string attributes already fail their checksum (rewriting it
 /// would hide the damage).

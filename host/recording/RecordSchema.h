@@ -101,9 +101,11 @@ namespace record_schema {
 constexpr const char* kFormatName = "guidance-run-record";  ///< root attribute `format`
 /// Root attribute `format_version`: 2 adds final rows and predictions, 3 the activations'
 /// `example_shape`, 4 checksums: Fletcher-32 on every dataset with data (chunked), FNV-1a 64 of
-/// the variable-length strings (hdf5::kStringsChecksum, hdf5::kStringAttributesChecksum). Readers
-/// read every version up to this one, and verify checksums where a record has them.
-constexpr int64_t kFormatVersion = 4;
+/// the strings (hdf5::kStringsChecksum, hdf5::kStringAttributesChecksum), 5 fixed-length
+/// (null-padded UTF-8) strings instead of variable-length ones, so no record has a global heap
+/// for damage to crash HDF5 in. Readers read every version up to this one, and verify checksums
+/// where a record has them.
+constexpr int64_t kFormatVersion = 5;
 
 constexpr const char* kConfig = "config";          ///< scalar string: resolved config (TOML)
 constexpr const char* kProvenance = "provenance";  ///< group of attributes

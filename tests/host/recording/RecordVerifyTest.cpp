@@ -1,5 +1,5 @@
 // Damaged records are never accepted silently: flipped bits in a compressed activation chunk and
-// in the strings of HDF5's global heap are named, with the dataset, by the readers, by
+// in strings are named, with the dataset, by the readers, by
 // `guidance verify` and by `run --resume`, which never marks such a record completed.
 #include "host/recording/RecordVerify.h"
 
@@ -69,7 +69,7 @@ TEST(RecordVerify, EveryDatasetAndStringCarriesAChecksumAndAnIntactRecordVerifie
   {
     hdf5::Handle file =
         hdf5::checked(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose, path);
-    EXPECT_EQ(hdf5::read_integer_attribute(file.get(), "format_version", path), 4);
+    EXPECT_EQ(hdf5::read_integer_attribute(file.get(), "format_version", path), 5);
     // Fletcher-32 comes last, after shuffle and deflate: it covers the bytes as stored.
     for (const std::string& dataset :
          {schema::activation_path("target", "fc1"), schema::activation_path("guide", "conv1"),
@@ -122,39 +122,120 @@ TEST(RecordVerify, DamagedActivationChunkIsNamedAndTheRecordIsNeverCompleted) {
   EXPECT_EQ(record_format::state_of(path), RecordState::Running);
 }
 
-TEST(RecordVerify, DamagedStringsInTheGlobalHeapAreNamed) {
+TEST(RecordVerify, DamagedStringsAreNamed) {
   TemporaryDirectory directory;
   std::string path = directory.file("run.h5");
   write_record(path);
-  // `name = "synthetic"` becomes `name = "rynthetic"`, the host `test-host` becomes `test-iost`:
-  // strings HDF5 itself reads back without complaint.
+  // `name = "synthetic"` becomes `name = "rynthetic"`: a string HDF5 itself reads back without
+  // complaint (a dataset's raw data), caught by its FNV-1a checksum. The host `test-host` becomes
+  // `test-iost`: an attribute, inside an object header, which fails HDF5's own metadata checksum.
   testing::flip_bits(path, testing::offset_of(path, "name = \"synthetic\"") + 8);
   testing::flip_bits(path, testing::offset_of(path, "test-host") + 5);
   std::string config = damaged(path, "config");
-  std::string provenance = path +
-                           ": the string attributes of 'provenance' are damaged (their checksum "
-                           "does not match their contents)";
+  auto names_provenance = [&](const std::string& message) {
+    EXPECT_THAT(message, HasSubstr(path + ": "));
+    EXPECT_THAT(message, HasSubstr("'provenance'"));
+    EXPECT_THAT(message, HasSubstr("checksum"));
+    EXPECT_THAT(message, ::testing::Not(HasSubstr("missing")));
+  };
 
   analysis::RecordReader reader(path);
   EXPECT_EQ(error_of([&] { reader.config(); }), config);
-  EXPECT_EQ(error_of([&] { reader.provenance(); }), provenance);
-  EXPECT_EQ(error_of([&] { reader.state(); }), provenance);
-  EXPECT_EQ(record_verify::problems(path), (std::vector<std::string>{config, provenance}));
+  names_provenance(error_of([&] { reader.provenance(); }));
+  names_provenance(error_of([&] { reader.state(); }));
+  std::vector<std::string> problems = record_verify::problems(path);
+  ASSERT_EQ(problems.size(), 2u);
+  EXPECT_EQ(problems[0], config);
+  names_provenance(problems[1]);
   CommandResult verified = testing::run_cli("verify '" + path + "'");
   EXPECT_EQ(verified.exit_code, 1);
-  EXPECT_EQ(verified.out, config + "\n" + provenance + "\n");
+  EXPECT_EQ(verified.out, config + "\n" + problems[1] + "\n");
   // Rewriting the state (a resume) would bless the damage: refused.
-  EXPECT_EQ(error_of([&] { RunRecord::resume(path, 20); }), provenance);
+  names_provenance(error_of([&] { RunRecord::resume(path, 20); }));
 }
 
-// Strips what format version 4 adds from a record: every filter (h5repack) and the string
-// checksums, and sets format_version 3.
+// A variable-length string type, as format versions 1 to 4 wrote strings.
+hdf5::Handle variable_string_type() {
+  hdf5::Handle type = hdf5::checked(H5Tcopy(H5T_C_S1), H5Tclose, "string type");
+  H5Tset_size(type.get(), H5T_VARIABLE);
+  H5Tset_cset(type.get(), H5T_CSET_UTF8);
+  return type;
+}
+
+// Rewrites the string attributes of an object, and the object itself when it is a string
+// dataset, as variable-length strings (read first through their checksums).
+void make_strings_variable_length(hid_t file, const std::string& name, const std::string& path) {
+  hdf5::Handle object =
+      hdf5::checked(H5Oopen(file, name.c_str(), H5P_DEFAULT), H5Oclose, path + ": " + name);
+  hdf5::Handle type = variable_string_type();
+  auto write = [&](auto create, auto write_data, const std::vector<std::string>& values,
+                   bool scalar) {
+    hsize_t size = values.size();
+    hdf5::Handle space = hdf5::checked(scalar ? H5Screate(H5S_SCALAR)
+                                              : H5Screate_simple(1, &size, nullptr),
+                                       H5Sclose, path);
+    hdf5::Handle created = create(space.get());
+    std::vector<const char*> pointers;
+    for (const auto& value : values) pointers.push_back(value.c_str());
+    const char* none = "";
+    ASSERT_GE(write_data(created.get(), pointers.empty() ? &none : pointers.data()), 0) << name;
+  };
+  H5O_info_t info;
+  ASSERT_GE(H5Oget_info(object.get(), &info), 0);
+  for (hsize_t i = 0; i < info.num_attrs; ++i) {
+    char attribute_name[256];
+    H5Aget_name_by_idx(object.get(), ".", H5_INDEX_NAME, H5_ITER_INC, i, attribute_name,
+                       sizeof(attribute_name), H5P_DEFAULT);
+    hdf5::Handle attribute = hdf5::checked(H5Aopen(object.get(), attribute_name, H5P_DEFAULT),
+                                           H5Aclose, path);
+    hdf5::Handle stored = hdf5::checked(H5Aget_type(attribute.get()), H5Tclose, path);
+    if (H5Tget_class(stored.get()) != H5T_STRING) continue;
+    hdf5::Handle space = hdf5::checked(H5Aget_space(attribute.get()), H5Sclose, path);
+    bool scalar = H5Sget_simple_extent_ndims(space.get()) == 0;
+    std::vector<std::string> values =
+        scalar ? std::vector<std::string>{hdf5::read_string_attribute(object.get(),
+                                                                      attribute_name, path)}
+               : hdf5::read_strings_attribute(object.get(), attribute_name, path);
+    attribute.close();
+    H5Adelete(object.get(), attribute_name);
+    write([&](hid_t s) {
+            return hdf5::checked(H5Acreate2(object.get(), attribute_name, type.get(), s,
+                                            H5P_DEFAULT, H5P_DEFAULT), H5Aclose, path);
+          },
+          [&](hid_t a, const void* data) { return H5Awrite(a, type.get(), data); }, values,
+          scalar);
+  }
+  if (H5Iget_type(object.get()) != H5I_DATASET) return;
+  hdf5::Handle stored = hdf5::checked(H5Dget_type(object.get()), H5Tclose, path);
+  hdf5::Handle properties = hdf5::checked(H5Dget_create_plist(object.get()), H5Pclose, path);
+  // Tables' string columns (evaluation/split) were fixed-length and chunked in every version.
+  if (H5Tget_class(stored.get()) != H5T_STRING ||
+      H5Pget_layout(properties.get()) == H5D_CHUNKED) {
+    return;
+  }
+  bool scalar = hdf5::shape_of(object.get()).empty();
+  std::vector<std::string> values = hdf5::read_strings_dataset(file, name, path);
+  object.close();
+  H5Ldelete(file, name.c_str(), H5P_DEFAULT);
+  write([&](hid_t s) {
+          return hdf5::checked(H5Dcreate2(file, name.c_str(), type.get(), s, H5P_DEFAULT,
+                                          H5P_DEFAULT, H5P_DEFAULT), H5Dclose, path);
+        },
+        [&](hid_t d, const void* data) {
+          return H5Dwrite(d, type.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, data);
+        },
+        values, scalar);
+}
+
+// Strips what format versions 4 and 5 add to a record: every filter (h5repack), the string
+// checksums and fixed-length strings (version 3 wrote them variable-length); sets format_version 3.
 void make_version_3(const std::string& from, const std::string& to) {
   CommandResult repacked = testing::run_command("h5repack -L -f NONE '" + from + "' '" + to + "'");
   ASSERT_EQ(repacked.exit_code, 0) << repacked.err;
   hdf5::Handle file =
       hdf5::checked(H5Fopen(to.c_str(), H5F_ACC_RDWR, H5P_DEFAULT), H5Fclose, to);
   std::function<void(const std::string&)> strip = [&](const std::string& name) {
+    make_strings_variable_length(file.get(), name, to);
     hdf5::Handle object = hdf5::checked(H5Oopen(file.get(), name.c_str(), H5P_DEFAULT),
                                         H5Oclose, to + ": " + name);
     for (const char* checksum : {hdf5::kStringsChecksum, hdf5::kStringAttributesChecksum}) {
@@ -181,6 +262,8 @@ TEST(RecordVerify, RecordsOfVersion3WithoutChecksumsStillReadAndResume) {
     ASSERT_EQ(last_filter(file.get(), schema::activation_path("target", "fc1"), old), -1);
     hdf5::Handle config = hdf5::open_dataset(file.get(), "config", old);
     ASSERT_EQ(H5Aexists(config.get(), hdf5::kStringsChecksum), 0);
+    hdf5::Handle type = hdf5::checked(H5Dget_type(config.get()), H5Tclose, old);
+    ASSERT_GT(H5Tis_variable_str(type.get()), 0);
   }
   analysis::RecordReader reader(old), expected(current);
   EXPECT_EQ(reader.config(), expected.config());

@@ -35,25 +35,41 @@ def expect(condition, message):
         raise AssertionError(message)
 
 
+def text(value):
+    """A string attribute as text: h5py gives fixed-length strings (format version 5) as bytes."""
+    if isinstance(value, bytes):
+        return value.decode("utf-8")
+    if isinstance(value, np.ndarray):
+        return [text(item) for item in value.tolist()]
+    return value
+
+
 def check(record, args):
-    expect(record.attrs["format"] == "guidance-run-record", "root attribute format")
-    expect(int(record.attrs["format_version"]) == 4, "format_version")
+    expect(text(record.attrs["format"]) == "guidance-run-record", "root attribute format")
+    expect(int(record.attrs["format_version"]) == 5, "format_version")
     # Version 4: every dataset with data is chunked with Fletcher-32 last in its pipeline, every
-    # variable-length string dataset has its FNV-1a 64 (guidance_records verifies the values).
+    # string dataset has its FNV-1a 64 (guidance_records verifies the values). Version 5: strings
+    # are fixed-length, so the file has no global heap for damage to crash HDF5 in.
     def checksums(name, node):
+        for attribute in node.attrs:
+            kind = h5py.h5a.open(node.id, attribute.encode()).get_type()
+            expect(not (kind.get_class() == h5py.h5t.STRING and kind.is_variable_str()),
+                   f"{name} attribute {attribute} is a fixed-length string")
         if not isinstance(node, h5py.Dataset):
             return
         if node.chunks is not None:
             expect(node.fletcher32, f"{name} has a Fletcher-32 checksum")
-        text = h5py.check_string_dtype(node.dtype)
-        if text is not None and text.length is None:  # variable-length strings
-            expect("fnv1a64" in node.attrs, f"{name} has its string checksum")
+        string = h5py.check_string_dtype(node.dtype)
+        if string is not None:
+            expect(string.length is not None, f"{name} holds fixed-length strings")
+            if node.chunks is None:  # a table's string column is chunked, with Fletcher-32
+                expect("fnv1a64" in node.attrs, f"{name} has its string checksum")
     record.visititems(checksums)
     expect("string_attributes_fnv1a64" in record["provenance"].attrs, "provenance string checksum")
     config = record["config"].asstr()[()]
     expect(isinstance(config, str) and "[run]" in config, "config is the TOML text")
 
-    provenance = record["provenance"].attrs
+    provenance = {key: text(value) for key, value in record["provenance"].attrs.items()}
     expect(provenance["state"] == args.state, f"state is {provenance['state']!r}")
     for key in ("workbench_version", "torch_version", "hdf5_version", "host", "start_time"):
         expect(isinstance(provenance[key], str) and provenance[key], f"provenance {key}")
@@ -85,7 +101,7 @@ def check(record, args):
     expect(training["learning_rate"].dtype == np.float64, "learning_rate is float64")
     distances = training["pair_distance"]
     expect(distances.shape[1] == len(layout["pair_names"]), "pair_distance columns")
-    expect(list(distances.attrs["column_labels"]) == layout["pair_names"],
+    expect(text(distances.attrs["column_labels"]) == layout["pair_names"],
            "pair_distance column labels")
     guidance = training["guidance_loss"][:rows]
     expect(np.allclose(distances[:rows].sum(axis=1), guidance), "guidance = sum of pairs")
@@ -97,7 +113,7 @@ def check(record, args):
     if count:
         splits = evaluation["split"].asstr()[:count]
         expect(set(splits) == {"validation"}, f"evaluation splits {set(splits)}")
-        expect(list(evaluation["measures"].attrs["column_labels"]) == layout["measure_names"],
+        expect(text(evaluation["measures"].attrs["column_labels"]) == layout["measure_names"],
                "measure labels")
 
     probe = record["probe"]
@@ -108,7 +124,7 @@ def check(record, args):
     snapshot_steps = snapshots["step"][()].tolist()
     expect(snapshot_steps == args.snapshot_steps,
            f"snapshot steps {snapshot_steps} != {args.snapshot_steps}")
-    expect(snapshots.attrs["activation_dtype"] == args.activation_dtype, "activation_dtype")
+    expect(text(snapshots.attrs["activation_dtype"]) == args.activation_dtype, "activation_dtype")
     sides = {"guide": layout["guide_taps"], "target": layout["target_taps"]}
     activations = {}
     for side, taps in sides.items():
@@ -133,8 +149,8 @@ def check(record, args):
     for metric in layout["metrics"]:
         for rows_side, columns_side in pairs:
             dataset = snapshots[f"similarity/{metric}/{rows_side}_{columns_side}"]
-            expect(list(dataset.attrs["row_labels"]) == sides[rows_side], "row labels")
-            expect(list(dataset.attrs["column_labels"]) == sides[columns_side], "column labels")
+            expect(text(dataset.attrs["row_labels"]) == sides[rows_side], "row labels")
+            expect(text(dataset.attrs["column_labels"]) == sides[columns_side], "column labels")
             expect(dataset.shape[1:] == (len(sides[rows_side]), len(sides[columns_side])),
                    f"{dataset.name} shape {dataset.shape}")
             for s in range(len(snapshot_steps)):
