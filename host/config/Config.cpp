@@ -126,7 +126,7 @@ std::string run_name_problem(const std::string& name) {
   return "";
 }
 
-ConfigDocument ConfigDocument::parse(const std::string& path) {
+ConfigDocument ConfigDocument::parse(const std::string& path, const ConfigOverrides& overrides) {
   std::string text;
   try {
     text = InputFile::open(path, config_limits::kMaxFileBytes).read_all();
@@ -145,6 +145,8 @@ ConfigDocument ConfigDocument::parse(const std::string& path) {
                       std::to_string(begin.column) + ": TOML syntax error: " +
                       std::string(error.description()));
   }
+  document.overrides = overrides;
+  apply_overrides(*document.root, overrides);
   return document;
 }
 

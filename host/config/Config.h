@@ -15,6 +15,7 @@
 #include "guidance/api/Params.h"
 #include "guidance/api/Plugin.h"
 #include "guidance/api/Training.h"
+#include "host/config/Overrides.h"
 #include "host/recording/ActivationDtype.h"
 
 namespace guidance {
@@ -41,13 +42,14 @@ std::string run_name_problem(const std::string& name);
 struct ConfigDocument {
   std::string path;                   ///< as given
   std::string directory;              ///< relative paths in the config resolve against it
-  std::shared_ptr<toml::table> root;  ///< the parsed document
+  std::shared_ptr<toml::table> root;  ///< the parsed document, overrides applied
+  ConfigOverrides overrides;          ///< the command line's, applied again to each sweep run
 
-  /// Reads and parses a file. Throws ConfigError "file:line:column: <syntax error>", or naming
-  /// the file when it cannot be read, is not a regular file, is larger than
-  /// config_limits::kMaxFileBytes, or nests deeper than the limits (refused before parsing, as
-  /// the parser recurses).
-  static ConfigDocument parse(const std::string& path);
+  /// Reads and parses a file, then applies `overrides`. Throws ConfigError "file:line:column:
+  /// <syntax error>", or naming the file when it cannot be read, is not a regular file, is larger
+  /// than config_limits::kMaxFileBytes, or nests deeper than the limits (refused before parsing,
+  /// as the parser recurses), or naming the override at fault.
+  static ConfigDocument parse(const std::string& path, const ConfigOverrides& overrides = {});
 
   /// @return `run.plugin_dirs` (resolved against directory), read before plugins are loaded.
   std::vector<std::string> plugin_dirs() const;

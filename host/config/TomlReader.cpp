@@ -11,6 +11,9 @@
 namespace guidance {
 
 std::string location_of(const std::string& file, const toml::node& node) {
+  // A value from the command line (host/config/Overrides.h) is named by its override.
+  const auto& path = node.source().path;
+  if (path != nullptr && !path->empty() && *path != file) return *path;
   const auto& begin = node.source().begin;
   if (begin.line == 0) return file;
   return file + ":" + std::to_string(begin.line) + ":" + std::to_string(begin.column);

@@ -86,6 +86,15 @@ std::string shell_quote(const std::string& text) {
   return quoted + "'";
 }
 
+/// @return `CONFIG [overrides]` as a command line gives them again.
+std::string config_arguments(const Study& study) {
+  std::string text = study.config_path;
+  for (const auto& argument : study.sweep.overrides().arguments()) {
+    text += " " + shell_quote(argument);
+  }
+  return text;
+}
+
 // The --jobs parent's stop request: set by the signal handler, which also wakes poll().
 std::atomic<bool> jobs_stop{false};
 int jobs_wake_fd = -1;
@@ -238,7 +247,9 @@ class JobPool {
       args.push_back("--plugin-dir");
       args.push_back(fs::absolute(dir).string());
     }
-    args.insert(args.end(), {"run", fs::absolute(study_.config_path).string(), "--run-index",
+    args.insert(args.end(), {"run", fs::absolute(study_.config_path).string()});
+    for (const auto& argument : study_.sweep.overrides().arguments()) args.push_back(argument);
+    args.insert(args.end(), {"--run-index",
                              std::to_string(study_.runs[slot].index), "--threads", std::to_string(threads_),
                              "--concurrent-runs", std::to_string(concurrent_runs_),
                              "--progress-fd", "3", options_.restart ? "--restart" : "--resume"});
@@ -554,7 +565,7 @@ int run_study_here(const Study& study, const PluginCatalog& catalog, RunOptions 
   if (!summaries.empty() && writer) print_comparison(summaries, out);
   if (!summaries.empty() && !summaries.back().completed) {
     err << "guidance: interrupted; a checkpoint was saved. Continue with: guidance run "
-        << study.config_path << " --resume\n";
+        << config_arguments(study) << " --resume\n";
     return 130;
   }
   if (!busy.empty()) {
@@ -615,7 +626,7 @@ int run_study_jobs(const Study& study, const JobOptions& options, std::ostream& 
   }
   if (pool.stopped()) {
     err << "guidance: interrupted; checkpoints were saved. Continue with: guidance run "
-        << study.config_path << " --jobs " << options.jobs << "\n";
+        << config_arguments(study) << " --jobs " << options.jobs << "\n";
     return 130;
   }
   if (failed > 0) {
@@ -627,8 +638,10 @@ int run_study_jobs(const Study& study, const JobOptions& options, std::ostream& 
 }
 
 std::string slurm_script(const SlurmRequest& request) {
-  for (const std::string* text : {&request.binary, &request.config, &request.partition,
-                                  &request.time, &request.job_name}) {
+  std::vector<const std::string*> texts = {&request.binary, &request.config, &request.partition,
+                                           &request.time, &request.job_name};
+  for (const auto& argument : request.overrides) texts.push_back(&argument);
+  for (const std::string* text : texts) {
     if (text->find_first_of("\n\r") != std::string::npos) {
       throw UsageError("--emit-slurm: '" + *text + "' contains a line break");
     }
@@ -649,7 +662,9 @@ std::string slurm_script(const SlurmRequest& request) {
   if (request.gpus > 0) script << "#SBATCH --gpus=" << request.gpus << "\n";
   script << "set -euo pipefail\nexec " << shell_quote(request.binary);
   for (const auto& dir : request.plugin_dirs) script << " --plugin-dir " << shell_quote(dir);
-  script << " run " << shell_quote(request.config) << " --shard slurm --resume";
+  script << " run " << shell_quote(request.config);
+  for (const auto& argument : request.overrides) script << " " << shell_quote(argument);
+  script << " --shard slurm --resume";
   if (request.cpus > 0) script << " --threads " << request.cpus;
   script << "\n";
   return script.str();

@@ -90,6 +90,7 @@ int run_study_jobs(const Study& study, const JobOptions& options, std::ostream& 
 struct SlurmRequest {
   std::string binary;                    ///< absolute path of the guidance program
   std::string config;                    ///< absolute path of the config
+  std::vector<std::string> overrides;    ///< ConfigOverrides::arguments() after the config
   std::vector<std::string> plugin_dirs;  ///< absolute --plugin-dir folders
   std::string job_name;
   size_t runs = 1;                       ///< runs in the sweep

@@ -15,6 +15,7 @@
 #include <map>
 #include <set>
 #include <sstream>
+#include <tuple>
 #include <stdexcept>
 
 #include "guidance/api/InputFile.h"
@@ -42,6 +43,7 @@ struct Axis {
   size_t length = 0;
   std::vector<std::string> names;  ///< per position: "label=value,..." unique within the axis
   toml::source_position position;  ///< where the file lists it, for the crossing order
+  bool from_command_line = false;  ///< a --multirun override's: crossed after the file's axes
 };
 
 std::vector<std::string> split_path(const std::string& path) {
@@ -267,6 +269,7 @@ std::string without_lists(std::string text, const toml::table& root,
   };
   std::vector<List> lists;
   for (const auto& axis : axes) {
+    if (axis.from_command_line) continue;  // its list is not in the file's text
     for (const auto& key : axis.keys) {
       const toml::source_region& source = key.values->source();
       size_t begin = offset_of(text, source.begin);
@@ -404,12 +407,16 @@ Sweep::Sweep(const ConfigDocument& document) {
     Axis axis;
     axis.keys.push_back(read_key(std::string(key.str()), value, document.path));
     axis.length = axis.keys.front().values->size();
-    axis.position = axis.keys.front().values->source().begin;
+    const toml::source_region& source = axis.keys.front().values->source();
+    axis.position = source.begin;
+    axis.from_command_line = source.path != nullptr && *source.path != document.path;
     axes.push_back(axis);
   }
-  // toml++ keeps keys sorted; cross the axes in the order the file lists them.
-  std::stable_sort(axes.begin(), axes.end(),
-                   [](const Axis& a, const Axis& b) { return a.position < b.position; });
+  // toml++ keeps keys sorted; cross the axes in the order the file lists them, then the
+  // command line's (each override on a line of its own: host/config/Overrides.h).
+  std::stable_sort(axes.begin(), axes.end(), [](const Axis& a, const Axis& b) {
+    return std::tie(a.from_command_line, a.position) < std::tie(b.from_command_line, b.position);
+  });
 
   // Bound the sweep before anything else: the runs must stay countable and listable.
   std::string sizes;
@@ -474,6 +481,8 @@ Sweep::Sweep(const ConfigDocument& document) {
 
 size_t Sweep::size() const { return plan_->total; }
 
+const ConfigOverrides& Sweep::overrides() const { return plan_->document.overrides; }
+
 const std::string& Sweep::study() const { return plan_->study; }
 
 std::string Sweep::name(size_t index) const { return plan_->name(plan_->choices(index)); }
@@ -507,6 +516,7 @@ SweepRun Sweep::run(size_t index) const {
   // Parsed afresh rather than copied: toml++ copies drop source positions, and every later error
   // must still name its line.
   run.document.root = std::make_shared<toml::table>(toml::parse(plan.text, plan.document.path));
+  apply_overrides(*run.document.root, plan.document.overrides);
   run.document.root->erase("sweep");
   std::vector<size_t> choice = plan.choices(index);
   for (size_t a = 0; a < plan.axes.size(); ++a) {

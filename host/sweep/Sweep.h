@@ -80,6 +80,9 @@ class Sweep {
   /// @return the swept key paths whose value is not the same in every run
   std::set<std::string> varying() const;
 
+  /// @return the command line's overrides of the config, which every run applies
+  const ConfigOverrides& overrides() const;
+
   /// @return run `index` (0 <= index < size()) expanded alone: equal to the `index`-th run of
   /// expand_sweep(). Throws ConfigError when a value cannot be set (a key path through a value
   /// that is not a table) and std::out_of_range for an index past the end.
