@@ -493,14 +493,99 @@ Table study_table(const Study& study) {
   return table;
 }
 
-std::string study_markdown(const Study& study) {
+namespace {
+
+// One column of the printed study table: its header and a cell per study cell.
+struct TextColumn {
+  std::string header;
+  std::vector<std::string> cells;
+};
+
+// @return the columns a Markdown table of these columns takes beyond its leading "|": each
+// column adds " cell |" as wide as its widest cell or header.
+size_t table_width(const std::vector<TextColumn>& columns) {
+  size_t width = 0;
+  for (const auto& column : columns) {
+    size_t widest = text_width(column.header);
+    for (const auto& cell : column.cells) widest = std::max(widest, text_width(cell));
+    width += widest + 3;
+  }
+  return width;
+}
+
+// The printed columns of one measure: mean ± std, and Δ to the baseline for test measures.
+std::vector<TextColumn> measure_columns(const Study& study, const std::string& measure) {
+  bool delta = !study.baseline.empty() && starts_with(measure, "test ");
+  std::vector<TextColumn> columns = {{measure, {}}};
+  if (delta) columns.push_back({"Δ " + measure + " [95% CI]", {}});
+  for (const auto& cell : study.cells) {
+    std::vector<double> values = study.values(cell, measure);
+    columns[0].cells.push_back(mean_std(values));
+    if (!delta) continue;
+    if (!cell.baseline) {
+      columns[1].cells.push_back("no baseline");
+    } else if (&study.cells[*cell.baseline] == &cell) {
+      columns[1].cells.push_back("(baseline)");
+    } else {
+      columns[1].cells.push_back(
+          delta_text(welch_interval(values, study.values(study.cells[*cell.baseline], measure))));
+    }
+  }
+  return columns;
+}
+
+}  // namespace
+
+std::string study_markdown(const Study& study, const MarkdownLayout& layout) {
+  const std::vector<std::string>& measures =
+      layout.measures.empty() ? study.measures : layout.measures;
+  std::vector<TextColumn> axes;
+  TextColumn cell_column{"cell", {}};
+  TextColumn runs{"runs", {}}, flagged{"flagged", {}};
+  for (size_t a = 0; a < study.axes.size(); ++a) axes.push_back({study.axes[a], {}});
+  for (const auto& cell : study.cells) {
+    std::vector<std::string> values;
+    for (size_t a = 0; a < cell.settings.size(); ++a) {
+      axes[a].cells.push_back(markdown_cell(cell.settings[a].second));
+      values.push_back(axes[a].cells.back());
+    }
+    cell_column.cells.push_back(join(values, ", "));
+    runs.cells.push_back(std::to_string(finished_count(study, cell)) + "/" +
+                         std::to_string(cell.runs.size()));
+    flagged.cells.push_back(markdown_cell(join(flagged_runs(study, cell), "; ")));
+  }
+  std::vector<std::vector<TextColumn>> groups;
+  for (const auto& measure : measures) groups.push_back(measure_columns(study, measure));
+
+  // Long axis names (guide.init.plugin) can push even the first measure off a terminal; their
+  // values alone, in axis order, take far less.
+  size_t headline = 1 + table_width({runs, flagged}) + (groups.empty() ? 0 : table_width(groups[0]));
+  bool one_cell_column =
+      layout.width > 0 && !axes.empty() && headline + table_width(axes) > layout.width;
+  std::vector<TextColumn> columns = one_cell_column ? std::vector<TextColumn>{cell_column} : axes;
+  columns.push_back(runs);
+  size_t used = 1 + table_width(columns) + table_width({flagged});
+  std::vector<std::string> left_out;
+  for (size_t m = 0; m < groups.size(); ++m) {
+    size_t width = table_width(groups[m]);
+    // Measures stay in order: once one is left out, so are those after it.
+    if (layout.width > 0 && m > 0 && (!left_out.empty() || used + width > layout.width)) {
+      left_out.push_back(measures[m]);
+      continue;
+    }
+    columns.insert(columns.end(), groups[m].begin(), groups[m].end());
+    used += width;
+  }
+  columns.push_back(flagged);
+
   std::ostringstream md;
   size_t finished = 0;
   for (const auto& run : study.runs) finished += run.finished();
   md << "# Study: " << study.directory << "\n\n"
      << study.runs.size() << " runs (" << finished << " finished) in " << study.cells.size()
      << (study.cells.size() == 1 ? " cell" : " cells") << "; replicates: run.seed; axes: "
-     << (study.axes.empty() ? std::string("none") : join(study.axes, ", ")) << ".\n";
+     << (study.axes.empty() ? std::string("none") : join(study.axes, ", "))
+     << (one_cell_column ? " (the cell column's values, in this order)" : "") << ".\n";
   if (!study.baseline.empty()) {
     std::vector<std::string> parts;
     for (const auto& [key, value] : study.baseline) parts.push_back(key + "=" + value);
@@ -514,37 +599,19 @@ std::string study_markdown(const Study& study) {
        << kTuningMeasure << " (every value tried is listed below the table).\n";
   }
   md << "\n";
-  std::vector<std::string> header = study.axes;
-  header.push_back("runs");
-  for (const auto& measure : study.measures) {
-    header.push_back(measure);
-    if (!study.baseline.empty() && starts_with(measure, "test "))
-      header.push_back("Δ " + measure + " [95% CI]");
-  }
-  header.push_back("flagged");
+  std::vector<std::string> header;
+  for (const auto& column : columns) header.push_back(column.header);
   md << "| " << join(header, " | ") << " |\n|";
   for (size_t i = 0; i < header.size(); ++i) md << "---|";
   md << "\n";
-  for (const auto& cell : study.cells) {
+  for (size_t c = 0; c < study.cells.size(); ++c) {
     std::vector<std::string> row;
-    for (const auto& [key, value] : cell.settings) row.push_back(markdown_cell(value));
-    row.push_back(std::to_string(finished_count(study, cell)) + "/" +
-                  std::to_string(cell.runs.size()));
-    for (const auto& measure : study.measures) {
-      std::vector<double> values = study.values(cell, measure);
-      row.push_back(mean_std(values));
-      if (study.baseline.empty() || !starts_with(measure, "test ")) continue;
-      if (!cell.baseline) {
-        row.push_back("no baseline");
-      } else if (&study.cells[*cell.baseline] == &cell) {
-        row.push_back("(baseline)");
-      } else {
-        row.push_back(
-            delta_text(welch_interval(values, study.values(study.cells[*cell.baseline], measure))));
-      }
-    }
-    row.push_back(markdown_cell(join(flagged_runs(study, cell), "; ")));
+    for (const auto& column : columns) row.push_back(column.cells[c]);
     md << "| " << join(row, " | ") << " |\n";
+  }
+  if (!left_out.empty()) {
+    md << "\nLeft out to fit " << layout.width << " columns: " << join(left_out, ", ")
+       << " (--measures NAME,... shows the measures named; summary.md has every one).\n";
   }
   if (!study.tuned_axis.empty()) {
     md << "\nTuning of " << study.tuned_axis << " (mean " << kTuningMeasure
@@ -714,15 +781,59 @@ struct SummarizeArguments {
   std::string tune;  ///< empty: no axis tuned
   std::string rows;
   std::string columns;
-  std::string measure;  ///< empty: the study's first measure
-  std::string out;      ///< empty: the directory
+  std::string measure;   ///< the pivot's; empty: the study's first measure
+  std::string measures;  ///< the printed table's, comma-separated; empty: those that fit
+  std::string out;       ///< empty: the directory
 };
+
+// @return the measures named in --measures, each one the study has.
+// @throws UsageError naming the study's measures when one is not among them
+std::vector<std::string> chosen_measures(const Study& study, const std::string& text) {
+  std::vector<std::string> chosen;
+  std::stringstream stream(text);
+  for (std::string part; std::getline(stream, part, ',');) {
+    size_t first = part.find_first_not_of(' ');
+    if (first == std::string::npos) {
+      throw UsageError("--measures expects NAME[,NAME...], got '" + text + "'");
+    }
+    std::string name = part.substr(first, part.find_last_not_of(' ') + 1 - first);
+    if (std::find(study.measures.begin(), study.measures.end(), name) == study.measures.end()) {
+      throw UsageError("--measures: the study has no measure '" + name + "'" +
+                       did_you_mean(name, study.measures) + "; its measures are " +
+                       quoted_list(study.measures));
+    }
+    chosen.push_back(name);
+  }
+  return chosen;
+}
+
+// @return Markdown text with its prose lines broken at spaces to fit `width` (0: no limit), list
+// items continuing under their text; table rows stay whole, since a broken row is no row.
+std::string wrap_prose(const std::string& text, size_t width) {
+  if (width == 0) return text;
+  std::string wrapped;
+  std::istringstream lines(text);
+  for (std::string line; std::getline(lines, line);) {
+    if (starts_with(line, "|")) {
+      wrapped += line + "\n";
+      continue;
+    }
+    for (const auto& part : wrap_text(line, width, starts_with(line, "- ") ? 2 : 0))
+      wrapped += part + "\n";
+  }
+  return wrapped;
+}
 
 int summarize(const SummarizeArguments& arguments, std::ostream& out) {
   const std::string& directory = arguments.directory;
   std::vector<Setting> baseline;
   if (!arguments.baseline.empty()) baseline = parse_settings(arguments.baseline, "--baseline");
   Study study = load_study(directory, baseline, arguments.tune);
+  // The files always hold every measure; the printed table fits the terminal unless the
+  // measures are named, which are then shown whatever the width.
+  size_t width = output_width(out);
+  MarkdownLayout printed{{}, width};
+  if (!arguments.measures.empty()) printed = {chosen_measures(study, arguments.measures), 0};
   fs::path target = arguments.out.empty() ? fs::path(directory) : fs::path(arguments.out);
   std::error_code error;
   fs::create_directories(target, error);
@@ -742,11 +853,12 @@ int summarize(const SummarizeArguments& arguments, std::ostream& out) {
   }
   write_text(target / "summary.md", markdown + (pivot_text.empty() ? "" : "\n" + pivot_text));
   write_csv_file(study_table(study), (target / "summary.csv").string());
-  out << markdown;
-  if (!pivot_text.empty()) out << "\n" << pivot_text;
-  out << "\nwrote " << (target / "summary.md").string() << " and "
-      << (target / "summary.csv").string()
-      << (pivot_text.empty() ? "" : " and " + (target / "atlas.svg").string()) << "\n";
+  std::string shown = study_markdown(study, printed);
+  if (!pivot_text.empty()) shown += "\n" + pivot_text;
+  shown += "\nwrote " + (target / "summary.md").string() + " and " +
+           (target / "summary.csv").string() +
+           (pivot_text.empty() ? "" : " and " + (target / "atlas.svg").string()) + "\n";
+  out << wrap_prose(shown, width);
   return 0;
 }
 
@@ -787,8 +899,16 @@ void add_summarize_command(CLI::App& parent, std::ostream& out) {
   columns->needs(rows);
   command
       .add_option("--measure", arguments->measure,
-                  "the pivoted measure (default: the first test measure, e.g. \"test top1\")")
+                  "the pivoted measure (default: the first test measure, e.g. \"test top1\"); "
+                  "independent of --measures")
       ->type_name("NAME");
+  command
+      .add_option("--measures", arguments->measures,
+                  "the measures of the printed table, as its headers name them, e.g. "
+                  "\"test top1,test loss\" (default: on a terminal the first measure and those "
+                  "after it that fit its width, else every measure); summary.md and summary.csv "
+                  "always have every measure, and the pivot's measure is --measure")
+      ->type_name("NAME,...");
   command.add_option("--out", arguments->out, "where to write (default: DIR)")->type_name("OUT");
   command.footer(
       "Finds the run records (run.h5) below DIR and groups them into cells by the settings that\n"
@@ -799,6 +919,10 @@ void add_summarize_command(CLI::App& parent, std::ostream& out) {
       "interval. Failed or unfinished runs are flagged and never averaged. --tune AXIS keeps,\n"
       "per cell, the AXIS value of lowest mean validation loss. Prints Markdown, writes\n"
       "OUT/summary.md and OUT/summary.csv.\n\n"
+      "Printed lines fit $COLUMNS when it is set, else the terminal's width when printing to\n"
+      "one (piped or redirected output without $COLUMNS is the whole table). The table then\n"
+      "shows the cell, its runs, the first measure with its Δ and the flagged runs, and the\n"
+      "further measures while they fit; a line under it names those left out.\n\n"
       "exit codes: 0 done, 2 usage error (unknown option, no such directory, unknown axis),\n"
       "1 failure (no records, no readable record, a file that cannot be written)");
 }

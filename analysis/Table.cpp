@@ -1,9 +1,16 @@
 #include "analysis/Table.h"
 
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
-#include <ostream>
+#include <iostream>
+#include <sstream>
 #include <stdexcept>
 
 #include "host/common/Errors.h"
@@ -48,6 +55,54 @@ std::string format_significant(double value, int digits) {
     std::snprintf(text, sizeof(text), "%.*g", digits, value);
   }
   return text;
+}
+
+size_t output_width(const std::ostream& out) {
+  if (const char* columns = std::getenv("COLUMNS")) {
+    std::string text = columns;
+    // More than 6 digits is no terminal: treat it as a word, not a number that overflows.
+    if (!text.empty() && text.size() <= 6 &&
+        std::all_of(text.begin(), text.end(), [](unsigned char c) { return std::isdigit(c); }))
+      return std::stoul(text);
+  }
+  winsize size{};
+  if (&out == &std::cout && isatty(STDOUT_FILENO) &&
+      ::ioctl(STDOUT_FILENO, TIOCGWINSZ, &size) == 0)
+    return size.ws_col;
+  return 0;
+}
+
+size_t text_width(const std::string& text) {
+  // UTF-8 continuation bytes (10xxxxxx) add no column.
+  return std::count_if(text.begin(), text.end(),
+                       [](unsigned char c) { return (c & 0xC0) != 0x80; });
+}
+
+std::vector<std::string> wrap_text(const std::string& text, size_t width, size_t indent) {
+  if (width == 0 || text_width(text) <= width) return {text};
+  std::vector<std::string> lines;
+  std::string line;
+  size_t used = 0;
+  bool has_word = false;
+  std::istringstream words(text);
+  for (std::string word; words >> word;) {
+    size_t word_width = text_width(word);
+    if (has_word && used + 1 + word_width > width) {
+      lines.push_back(line);
+      line.assign(indent, ' ');
+      used = indent;
+      has_word = false;
+    }
+    if (has_word) {
+      line += ' ';
+      ++used;
+    }
+    line += word;
+    used += word_width;
+    has_word = true;
+  }
+  lines.push_back(line);
+  return lines;
 }
 
 std::string Table::cell(size_t row, size_t column) const {

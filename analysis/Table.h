@@ -49,4 +49,17 @@ std::string format_number(double value);
 /// `digits` significant digits (0.8379, 1.263e-05); "" for NaN.
 std::string format_significant(double value, int digits = 4);
 
+/// @return the widest a line printed on `out` should be: $COLUMNS when it is a number, else the
+/// terminal's width when `out` is std::cout on a terminal, else 0 (no limit: pipes and files get
+/// whole lines, so what scripts read does not depend on where they run).
+size_t output_width(const std::ostream& out);
+
+/// @return the columns a UTF-8 text takes on a terminal: one per code point ("±", "Δ", "…").
+size_t text_width(const std::string& text);
+
+/// @return `text` broken at spaces into lines of at most `width` columns (a word wider than that
+/// keeps a line of its own), each line after the first starting with `indent` spaces; `text`
+/// unchanged when it fits or `width` is 0.
+std::vector<std::string> wrap_text(const std::string& text, size_t width, size_t indent = 0);
+
 }  // namespace guidance::analysis

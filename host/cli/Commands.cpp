@@ -3,11 +3,13 @@
 #include <fcntl.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cstdlib>
 #include <filesystem>
 #include <iomanip>
 #include <map>
 #include <memory>
+#include <optional>
 #include <sstream>
 
 #include <CLI/CLI.hpp>
@@ -90,9 +92,33 @@ int list_plugins(const PluginCatalog& catalog, std::ostream& out, std::ostream& 
   for (const auto& row : rows) {
     for (size_t c = 0; c + 1 < row.size(); ++c) widths[c] = std::max(widths[c], row[c].size());
   }
+  const size_t width = analysis::output_width(out);
+  size_t summary_column = 0;
+  for (size_t c = 0; c + 1 < widths.size(); ++c) summary_column += widths[c] + 2;
+  // A summary squeezed into fewer columns than this reads badly: it goes under the name instead.
+  constexpr size_t kNarrowestSummary = 50;
+  const bool beside = width == 0 || width >= summary_column + kNarrowestSummary;
   for (const auto& row : rows) {
-    for (size_t c = 0; c + 1 < row.size(); ++c) out << std::left << std::setw(widths[c] + 2) << row[c];
-    out << row.back() << "\n";
+    std::ostringstream line;
+    for (size_t c = 0; c + 1 < row.size(); ++c) line << std::left << std::setw(widths[c] + 2) << row[c];
+    std::string columns = line.str();
+    if (beside) {
+      std::vector<std::string> summary = analysis::wrap_text(
+          row.back(), width == 0 ? 0 : width - summary_column);
+      out << columns << summary[0] << "\n";
+      for (size_t i = 1; i < summary.size(); ++i)
+        out << std::string(summary_column, ' ') << summary[i] << "\n";
+      continue;
+    }
+    columns.erase(columns.find_last_not_of(' ') + 1);
+    // Only a long library name makes the columns wider than the terminal: 'plugins describe'
+    // shows it whole.
+    if (columns.size() > width) columns = columns.substr(0, width - 1) + "…";
+    out << columns << "\n";
+    if (&row == &rows.front()) continue;  // no SUMMARY header: the indented lines are those
+    const size_t indent = widths[0] + 2;
+    for (const auto& part : analysis::wrap_text(row.back(), width > indent ? width - indent : 1))
+      out << std::string(indent, ' ') << part << "\n";
   }
   for (const auto& problem : catalog.problems()) err << "guidance: " << problem << "\n";
   return catalog.problems().empty() ? 0 : 2;
@@ -170,11 +196,42 @@ int describe_plugin(const std::string& name, const GlobalOptions& global, std::o
   return 0;
 }
 
+/// @return the sizes `--input-shape` names, "1,28,28" → {1, 28, 28}: one or more positive
+/// integers separated by commas. @throws UsageError naming the option and the value otherwise
+std::vector<int64_t> parse_input_shape(const std::string& text) {
+  std::vector<int64_t> shape;
+  bool valid = !text.empty();
+  for (size_t begin = 0; valid && begin <= text.size();) {
+    size_t comma = text.find(',', begin);
+    if (comma == std::string::npos) comma = text.size();
+    const std::string part = text.substr(begin, comma - begin);
+    size_t used = 0;
+    long long size = 0;
+    try {
+      size = std::stoll(part, &used);
+    } catch (const std::logic_error&) {
+      used = 0;
+    }
+    valid = !part.empty() && std::isdigit(static_cast<unsigned char>(part.front())) &&
+            used == part.size() && size > 0;
+    shape.push_back(size);
+    begin = comma + 1;
+  }
+  if (!valid) {
+    throw UsageError("--input-shape expects positive sizes separated by commas, e.g. 1,28,28 "
+                     "(channels, height, width); got '" + text + "'");
+  }
+  return shape;
+}
+
 /// `plugins test SUBJECT`: the contract checks (host/contract) on a plugin named in SUBJECT, on
 /// an inline table `{ plugin = "...", <parameters> }`, or on every plugin of a library file.
+/// `input_shape`, when given (`--input-shape`), replaces the image task's shape 3,32,32.
 /// @return 0 when every check passed, 1 when one failed
-int test_plugins(const std::string& subject, const GlobalOptions& global, std::ostream& out,
-                 std::ostream& err) {
+int test_plugins(const std::string& subject, const std::optional<std::string>& input_shape,
+                 const GlobalOptions& global, std::ostream& out, std::ostream& err) {
+  ContractOptions options;
+  if (input_shape) options.image_shape = parse_input_shape(*input_shape);
   PluginCatalog catalog = load_plugins(global.plugin_dirs, {});
   for (const auto& problem : catalog.problems()) err << "guidance: " << problem << "\n";
   struct Tested {
@@ -212,7 +269,6 @@ int test_plugins(const std::string& subject, const GlobalOptions& global, std::o
           {entry, parse_plugin_choice(subject, entry->plugin->kind(), catalog, "plugins test").params});
     }
   }
-  ContractOptions options;
   options.base_directory = std::filesystem::current_path().string();
   options.architectures = &catalog;
   bool all_passed = true;
@@ -234,7 +290,9 @@ void add_plugins_command(CLI::App& root, const GlobalOptions& global, std::ostre
   plugins.require_subcommand(0, 1);
   plugins.footer(
       "Lists every plugin found in the plugin directories. Libraries that could not be loaded are\n"
-      "reported on stderr; the listing then exits 2, 'describe' still exits 0 when it found NAME.");
+      "reported on stderr; the listing then exits 2, 'describe' still exits 0 when it found NAME.\n"
+      "Summaries wrap to $COLUMNS when it is set, else to the terminal's width (below each name\n"
+      "when the columns leave them too little room); piped without $COLUMNS, one line each.");
   auto name = std::make_shared<std::string>();
   CLI::App& describe = add_command(
       plugins, "describe",
@@ -244,15 +302,23 @@ void add_plugins_command(CLI::App& root, const GlobalOptions& global, std::ostre
   describe.add_option("NAME", *name, "the plugin's name, e.g. linear-cka")->required();
   describe.footer("");
   auto subject = std::make_shared<std::string>();
+  auto input_shape = std::make_shared<std::optional<std::string>>();
   CLI::App& test = add_command(
       plugins, "test",
       "run the contract checks the shipped plugins pass, one PASS/FAIL line per check\n"
       "(docs/plugins.md, 'Contract checks')",
-      [&, subject] { return test_plugins(*subject, global, out, err); });
+      [&, subject, input_shape] {
+        return test_plugins(*subject, *input_shape, global, out, err);
+      });
   test.add_option("SUBJECT", *subject,
                   "a plugin's name, a plugin library file (every plugin in it), or a table\n"
                   "'{ plugin = \"text\", path = \"corpus.txt\" }' giving parameters")
       ->required();
+  test.add_option_function<std::string>(
+          "--input-shape", [input_shape](const std::string& text) { *input_shape = text; },
+          "the image task's input shape, sizes separated by commas, e.g. 1,28,28\n"
+          "(default 3,32,32): for an architecture made for other images")
+      ->type_name("C,H,W");
   test.footer("exit codes: 0 every check passed, 1 a check failed, 2 usage error or unknown plugin");
 }
 
@@ -269,17 +335,33 @@ struct LoadedSweep {
   Sweep sweep;
 };
 
-LoadedSweep load_sweep(const std::string& path, const GlobalOptions& global) {
-  ConfigDocument document = ConfigDocument::parse(path);
+/// CONFIG and the overrides after it, as `run`, `check` and `bench` take them.
+struct ConfigArguments {
+  std::string path;
+  ConfigOverrides overrides;
+};
+
+void add_config_arguments(CLI::App& command, ConfigArguments& arguments,
+                          const std::string& config_help) {
+  command.add_option("CONFIG", arguments.path, config_help)->required();
+  command.add_option("OVERRIDES", arguments.overrides.assignments,
+                     "key=value changes to the config, e.g. train.epochs=2 guide.plugin=mlp "
+                     "(a value is TOML, or a bare string); checked like the file's");
+  command.add_flag("-m,--multirun", arguments.overrides.multirun,
+                   "key=a,b,c overrides make the key a sweep axis (one run per value)");
+}
+
+LoadedSweep load_sweep(const ConfigArguments& arguments, const GlobalOptions& global) {
+  ConfigDocument document = ConfigDocument::parse(arguments.path, arguments.overrides);
   PluginCatalog catalog = load_plugins(global.plugin_dirs, document.plugin_dirs());
   catalog.require_no_problems();
   Sweep sweep(document);
   return {std::move(catalog), std::move(sweep)};
 }
 
-LoadedConfig load_config(const std::string& path, const GlobalOptions& global) {
-  LoadedSweep loaded = load_sweep(path, global);
-  Study study = select_study(path, loaded.sweep, shard_positions(loaded.sweep.size(), 0, 1),
+LoadedConfig load_config(const ConfigArguments& arguments, const GlobalOptions& global) {
+  LoadedSweep loaded = load_sweep(arguments, global);
+  Study study = select_study(arguments.path, loaded.sweep, shard_positions(loaded.sweep.size(), 0, 1),
                              loaded.catalog);
   return {std::move(loaded.catalog), std::move(study.runs), std::move(study.configs)};
 }
@@ -344,7 +426,7 @@ void print_tap_details(const Config& config, const RunComponents& run, std::ostr
 }
 
 struct CheckArguments {
-  std::string path;
+  ConfigArguments config;
   bool verbose = false;
 };
 
@@ -382,7 +464,7 @@ std::string assembly_key(const SweepRun& run) {
 
 int check_config(const CheckArguments& arguments, const GlobalOptions& global,
                  std::ostream& out) {
-  LoadedSweep loaded = load_sweep(arguments.path, global);
+  LoadedSweep loaded = load_sweep(arguments.config, global);
   // Assembling a run costs far more than validating it (the dataset is read): runs that assemble
   // alike share one assembly, so a sweep over seeds and [train] keys is assembled once.
   std::map<std::string, std::string> reports;
@@ -393,7 +475,7 @@ int check_config(const CheckArguments& arguments, const GlobalOptions& global,
     out << "ok  " << config.run.name << ": " << report;
   };
   for_each_run(loaded.sweep, shard_positions(runs, 0, 1), loaded.catalog, check_run);
-  out << arguments.path << ": " << runs << (runs == 1 ? " run" : " runs") << " valid\n";
+  out << arguments.config.path << ": " << runs << (runs == 1 ? " run" : " runs") << " valid\n";
   return 0;
 }
 
@@ -435,7 +517,7 @@ void add_check_command(CLI::App& root, const GlobalOptions& global, std::ostream
   CLI::App& check = add_command(root, "check",
                                 "validate a config and every plugin it names, without training",
                                 [&, arguments] { return check_config(*arguments, global, out); });
-  check.add_option("CONFIG", arguments->path, "the config file (TOML)")->required();
+  add_config_arguments(check, arguments->config, "the config file (TOML)");
   check.add_flag("--verbose", arguments->verbose,
                  "also list, for each run, the target's and the guide's taps (name, layout, shape "
                  "on two training examples) and the resolved layer pairs");
@@ -446,7 +528,7 @@ void add_check_command(CLI::App& root, const GlobalOptions& global, std::ostream
 }
 
 struct BenchArguments {
-  std::string path;
+  ConfigArguments config;
   BenchOptions options;
   std::string guide_cache;  ///< "" = the config's
   std::string precision;    ///< "" = the config's
@@ -454,9 +536,9 @@ struct BenchArguments {
 
 int bench_command(const BenchArguments& arguments, const GlobalOptions& global, std::ostream& out,
                  std::ostream& err) {
-  LoadedConfig loaded = load_config(arguments.path, global);
+  LoadedConfig loaded = load_config(arguments.config, global);
   if (loaded.runs.size() != 1) {
-    throw UsageError(arguments.path + " describes " + std::to_string(loaded.runs.size()) +
+    throw UsageError(arguments.config.path + " describes " + std::to_string(loaded.runs.size()) +
                      " runs (a [sweep]); bench times one run");
   }
   BenchOptions options = arguments.options;
@@ -480,7 +562,7 @@ void add_bench_command(CLI::App& root, const GlobalOptions& global, std::ostream
   CLI::App& bench = add_command(
       root, "bench", "time a config's training steps and say where a step's time goes",
       [&, arguments] { return bench_command(*arguments, global, out, err); });
-  bench.add_option("CONFIG", arguments->path, "the config file (TOML) of one run")->required();
+  add_config_arguments(bench, arguments->config, "the config file (TOML) of one run");
   bench.add_option("--steps", arguments->options.steps, "steps timed")->capture_default_str();
   bench.add_option("--warmup", arguments->options.warmup, "untimed steps first")
       ->capture_default_str();
@@ -506,7 +588,7 @@ void add_bench_command(CLI::App& root, const GlobalOptions& global, std::ostream
 }
 
 struct RunArguments {
-  std::string path;
+  ConfigArguments config;
   RunOptions options;
   std::string shard;
   int jobs = 0;
@@ -543,8 +625,8 @@ int run_config(RunArguments& arguments, const GlobalOptions& global, std::ostrea
   Shard selected_shard;
   if (!arguments.shard.empty()) selected_shard = parse_shard(arguments.shard);
 
-  const std::string& path = arguments.path;
-  LoadedSweep loaded = load_sweep(path, global);
+  const std::string& path = arguments.config.path;
+  LoadedSweep loaded = load_sweep(arguments.config, global);
   const Sweep& sweep = loaded.sweep;
   std::vector<size_t> selected;
   if (arguments.run_index >= 0) {
@@ -564,6 +646,7 @@ int run_config(RunArguments& arguments, const GlobalOptions& global, std::ostrea
     SlurmRequest& slurm = arguments.slurm;
     slurm.binary = std::filesystem::read_symlink("/proc/self/exe").string();
     slurm.config = std::filesystem::absolute(path).lexically_normal().string();
+    slurm.overrides = sweep.overrides().arguments();
     for (const auto& dir : global.plugin_dirs) {
       slurm.plugin_dirs.push_back(std::filesystem::absolute(dir).lexically_normal().string());
     }
@@ -609,7 +692,7 @@ void add_run_command(CLI::App& root, const GlobalOptions& global, std::ostream& 
   CLI::App& run = add_command(
       root, "run", "train the run (or every run of a sweep) the config describes",
       [&, arguments] { return run_config(*arguments, global, out, err); });
-  run.add_option("CONFIG", a.path, "the config file (TOML)")->required();
+  add_config_arguments(run, a.config, "the config file (TOML)");
   CLI::Option* resume =
       run.add_flag("--resume", a.options.resume, "continue each run from its last checkpoint");
   CLI::Option* restart = run.add_flag(

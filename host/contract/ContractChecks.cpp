@@ -56,11 +56,11 @@ constexpr int64_t kBatch = 4;
 constexpr int64_t kLength = 8;
 constexpr int64_t kVocabulary = 6;
 
-TaskSpec image_task() {
+TaskSpec image_task(std::vector<int64_t> shape = {3, 32, 32}) {
   TaskSpec task;
   task.name = "contract-image";
   task.input_kind = InputKind::Image;
-  task.input_shape = {3, 32, 32};
+  task.input_shape = std::move(shape);
   task.num_outputs = 10;
   task.measures = {measures::kTop1};
   return task;
@@ -140,7 +140,7 @@ void check_architecture(const ArchitecturePlugin& plugin, const Params& params,
   };
   std::vector<std::string> refusals;
   int accepted = 0;
-  for (const TaskSpec& task : {image_task(), token_task(TargetKind::Class),
+  for (const TaskSpec& task : {image_task(options.image_shape), token_task(TargetKind::Class),
                                token_task(TargetKind::TokenPerPosition)}) {
     try {
       build(task, options.seed);

@@ -27,6 +27,10 @@ struct ContractOptions {
   /// None: guide-init strategies are only created.
   const PluginCatalog* architectures = nullptr;
   std::string guide_architecture = "mlp";
+  /// The input shape of the image task architectures are checked on (`plugins test
+  /// --input-shape`): [C, H, W] by default, any rank and positive sizes; the guide-init checks
+  /// keep contract_guide_task().
+  std::vector<int64_t> image_shape{3, 32, 32};
 };
 
 /// @return the task guide-init strategies are checked on (3×32×32 images, 10 classes), so that
@@ -36,7 +40,8 @@ TaskSpec contract_guide_task();
 /// Runs the contract every plugin of its kind promises (docs/plugins.md, "Contract checks"):
 ///  - architecture: taps declared before forward and returned in order, logits and tap shapes for
 ///    the task, determinism under a seed, gradients reaching every parameter, on each small test
-///    task the plugin accepts (image, tokens with a class, tokens per position);
+///    task the plugin accepts (image of options.image_shape, tokens with a class, tokens per
+///    position);
 ///  - metric: self-description, traits of a created metric, range and symmetry, distance 0 for
 ///    identical inputs, float32 against float64, finite values and gradients on constant input,
 ///    gradients against finite differences when differentiable, clean refusal of mismatched and

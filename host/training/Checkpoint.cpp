@@ -16,6 +16,7 @@
 
 #include "guidance/api/InputFile.h"
 #include "host/common/Errors.h"
+#include "host/common/Fnv1a.h"
 
 namespace guidance {
 
@@ -30,15 +31,9 @@ constexpr const char* kModelPrefix = "model.";
 /// The tensors of one weights or checkpoint file by name; std::map keeps the checksum's order.
 using Entries = std::map<std::string, torch::Tensor>;
 
-uint64_t fnv1a(uint64_t hash, const void* data, size_t bytes) {
-  const auto* byte = static_cast<const unsigned char*>(data);
-  for (size_t i = 0; i < bytes; ++i) hash = (hash ^ byte[i]) * 0x100000001b3ULL;
-  return hash;
-}
-
 /// FNV-1a over every entry's name, dtype, shape and bytes: any changed byte changes it.
 int64_t checksum(const Entries& entries) {
-  uint64_t hash = 0xcbf29ce484222325ULL;
+  uint64_t hash = kFnv1aOffsetBasis;
   for (const auto& [name, tensor] : entries) {
     torch::Tensor values = tensor.detach().to(torch::kCPU).contiguous();
     hash = fnv1a(hash, name.data(), name.size() + 1);

@@ -5,18 +5,17 @@
 #include <torch/cuda.h>
 
 #include "host/common/Errors.h"
+#include "host/common/Fnv1a.h"
 
 namespace guidance {
 
 uint64_t derive_seed(uint64_t seed, const std::string& purpose) {
-  // FNV-1a over the seed and the purpose: stable across platforms and library versions.
-  uint64_t hash = 1469598103934665603ULL;
-  auto mix = [&](unsigned char byte) {
-    hash ^= byte;
-    hash *= 1099511628211ULL;
-  };
-  for (int i = 0; i < 8; ++i) mix(static_cast<unsigned char>(seed >> (8 * i)));
-  for (char c : purpose) mix(static_cast<unsigned char>(c));
+  // FNV-1a over the seed (8 little-endian bytes) and the purpose: stable across platforms and
+  // library versions.
+  unsigned char bytes[8];
+  for (int i = 0; i < 8; ++i) bytes[i] = static_cast<unsigned char>(seed >> (8 * i));
+  uint64_t hash = fnv1a(fnv1a(kFnv1aOffsetBasis, bytes, sizeof(bytes)), purpose.data(),
+                        purpose.size());
   return hash & 0x7fffffffffffffffULL;  // torch seeds are taken as signed in places
 }
 

@@ -20,6 +20,7 @@ namespace {
 
 namespace fs = std::filesystem;
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 /// The resolved config of a synthetic run: an unguided one when `guide` is empty; `extra` is
 /// appended (e.g. a [train] table).
@@ -250,10 +251,10 @@ TEST(Summarize, TuneKeepsEachCellsLowestValidationLossAndComparesTunedCells) {
   EXPECT_THAT(both.err, HasSubstr("--baseline and --tune"));
 }
 
-TEST(Summarize, PivotMakesAPriorAtlasAgainstEachTargetsUnguidedBaseline) {
-  testing::TemporaryDirectory study_dir;
-  const std::string dir = study_dir.path();
-  // guide × target, two seeds each, and each target's unguided runs.
+/// Writes a guide × target study below `dir`, two seeds each, with each target's unguided runs:
+/// six cells on four axes. Δ test top1 to the unguided runs is 0.1 (mlp guide) or 0.2 (convnet
+/// guide), + 0.02 on the convnet target.
+void write_atlas_study(const std::string& dir) {
   const double unguided[] = {0.70, 0.60};  // mlp, convnet targets
   const char* targets[] = {"mlp", "convnet"};
   const char* guides[] = {"mlp", "convnet"};
@@ -268,6 +269,30 @@ TEST(Summarize, PivotMakesAPriorAtlasAgainstEachTargetsUnguidedBaseline) {
       }
     }
   }
+}
+
+/// @return the lines of `text` wider than `width` terminal columns.
+std::vector<std::string> lines_wider_than(const std::string& text, size_t width) {
+  std::vector<std::string> wide;
+  std::istringstream lines(text);
+  for (std::string line; std::getline(lines, line);) {
+    if (analysis::text_width(line) > width) wide.push_back(line);
+  }
+  return wide;
+}
+
+/// Runs `guidance summarize ARGUMENTS` in `directory` with `environment` (e.g. "COLUMNS=120"),
+/// its output a pipe as a script's would be.
+Ran summarize_in(const std::string& directory, const std::string& environment,
+                 const std::string& arguments) {
+  return testing::run_command("cd '" + directory + "' && env " + environment + " '" +
+                              testing::cli_path() + "' summarize " + arguments);
+}
+
+TEST(Summarize, PivotMakesAPriorAtlasAgainstEachTargetsUnguidedBaseline) {
+  testing::TemporaryDirectory study_dir;
+  const std::string dir = study_dir.path();
+  write_atlas_study(dir);
   analysis::Study study = analysis::load_study(dir);
   EXPECT_EQ(study.cells.size(), 6u);
   analysis::Pivot pivot =
@@ -307,6 +332,53 @@ TEST(Summarize, PivotMakesAPriorAtlasAgainstEachTargetsUnguidedBaseline) {
   std::string html = testing::read_file(dir + "/report/index.html");
   EXPECT_THAT(html, HasSubstr("<h2>Study</h2>"));
   EXPECT_THAT(html, HasSubstr("<a href=\"convnet-mlp/s0/index.html\">"));
+}
+
+// On a terminal of 120 columns (as $COLUMNS says) the table keeps the cell, its runs, the first
+// test measure with its Δ and the flags, and names the measures it left out; narrower, the axes
+// share one column; piped without $COLUMNS it is the whole table of summary.md, as scripts have
+// always read it. (Run in the study's parent so that paths, which never wrap, stay short.)
+TEST(Summarize, PrintedTableFitsTheWidthAndShowsTheMeasuresNamed) {
+  testing::TemporaryDirectory work;
+  write_atlas_study(work.file("study"));
+
+  Ran wide = summarize_in(work.path(), "COLUMNS=120", "study");
+  ASSERT_EQ(wide.exit_code, 0) << wide.err;
+  EXPECT_THAT(lines_wider_than(wide.out, 120), ::testing::IsEmpty()) << wide.out;
+  EXPECT_THAT(wide.out, HasSubstr("| target.plugin | guide.plugin | guidance.enabled | runs | "
+                                  "test top1 | Δ test top1 [95% CI] | flagged |\n"));
+  EXPECT_THAT(wide.out, HasSubstr("| mlp | convnet | true | 2/2 | 0.9050 ± 0.0071 | +0.2000 ["));
+  EXPECT_THAT(wide.out, HasSubstr("Left out to fit 120 columns: test loss, validation top1,"));
+  // The files keep every measure whatever the terminal.
+  EXPECT_THAT(testing::read_file(work.file("study/summary.md")), HasSubstr("| train loss |"));
+
+  Ran narrow = summarize_in(work.path(), "COLUMNS=100", "study");
+  ASSERT_EQ(narrow.exit_code, 0) << narrow.err;
+  EXPECT_THAT(lines_wider_than(narrow.out, 100), ::testing::IsEmpty()) << narrow.out;
+  EXPECT_THAT(narrow.out, HasSubstr("| cell | runs | test top1 | Δ test top1 [95% CI] | flagged |"));
+  EXPECT_THAT(narrow.out, HasSubstr("| mlp, convnet, true | 2/2 | 0.9050 ± 0.0071 | +0.2000 ["));
+
+  // Measures named are shown, all and only those, in their order; the pivot's is its own.
+  Ran chosen = summarize_in(work.path(), "COLUMNS=120",
+                            "study --measures 'train loss, test top1' --rows guide.plugin "
+                            "--cols target.plugin --measure 'validation top1'");
+  ASSERT_EQ(chosen.exit_code, 0) << chosen.err;
+  EXPECT_THAT(chosen.out, HasSubstr("| target.plugin | guide.plugin | guidance.enabled | runs | "
+                                    "train loss | test top1 | Δ test top1 [95% CI] | flagged |\n"));
+  EXPECT_THAT(chosen.out, Not(HasSubstr("Left out")));
+  EXPECT_THAT(chosen.out, HasSubstr("## Δ validation top1: guide.plugin (rows)"));
+
+  Ran unknown = summarize({work.file("study"), "--measures", "test top1,test/top1"});
+  EXPECT_EQ(unknown.exit_code, 2);
+  EXPECT_THAT(unknown.err, HasSubstr("--measures: the study has no measure 'test/top1' (did you "
+                                     "mean 'test top1'?); its measures are 'test top1', "
+                                     "'test loss', 'validation top1'"));
+
+  Ran piped = summarize_in(work.path(), "-u COLUMNS", "study");
+  ASSERT_EQ(piped.exit_code, 0) << piped.err;
+  EXPECT_EQ(piped.out, testing::read_file(work.file("study/summary.md")) +
+                           "\nwrote study/summary.md and study/summary.csv\n");
+  EXPECT_THAT(piped.out, HasSubstr("| train loss | flagged |"));
 }
 
 TEST(ErrorConsistency, KappaOfRecordsMatchesTheHandValueAndFillsTheMatrix) {

@@ -5,6 +5,7 @@
 #include <regex>
 #include <sstream>
 
+#include "analysis/Table.h"
 #include "host/common/CommandLine.h"
 #include "host/common/Errors.h"
 #include "host/config/ConfigKeys.h"
@@ -153,6 +154,38 @@ TEST_F(GuidanceCommandLine, UnknownOptionsAndCommandsExit2WithTheClosestName) {
   testing::CommandResult excluded = run_guidance_here({"run", config_, "--resume", "--restart"});
   EXPECT_EQ(excluded.exit_code, 2);
   EXPECT_THAT(excluded.err, HasSubstr("--resume excludes --restart"));
+}
+
+// `guidance plugins` wraps its summaries to $COLUMNS, under each name when the columns leave them
+// too little room, losing no word; piped without $COLUMNS each plugin keeps its one line.
+TEST_F(GuidanceCommandLine, PluginsListFitsTheWidthAndPipesKeepOneLinePerPlugin) {
+  auto plugins = [](const std::string& environment) {
+    return testing::run_command("env " + environment + " '" + testing::cli_path() + "' plugins");
+  };
+  auto words = [](const std::string& text) {
+    std::vector<std::string> found;
+    std::istringstream stream(text);
+    for (std::string word; stream >> word;) {
+      if (word != "SUMMARY") found.push_back(word);
+    }
+    return found;
+  };
+  testing::CommandResult narrow = plugins("COLUMNS=80");
+  ASSERT_EQ(narrow.exit_code, 0) << narrow.err;
+  testing::CommandResult piped = plugins("-u COLUMNS");
+  ASSERT_EQ(piped.exit_code, 0) << piped.err;
+  EXPECT_EQ(words(narrow.out), words(piped.out));
+  size_t piped_lines = 0, widest_piped = 0;
+  std::istringstream piped_text(piped.out);
+  for (std::string line; std::getline(piped_text, line); ++piped_lines)
+    widest_piped = std::max(widest_piped, analysis::text_width(line));
+  EXPECT_GT(widest_piped, 80u);  // else COLUMNS=80 proves nothing
+  size_t narrow_lines = 0;
+  std::istringstream narrow_text(narrow.out);
+  for (std::string line; std::getline(narrow_text, line); ++narrow_lines)
+    EXPECT_LE(analysis::text_width(line), 80u) << line;
+  EXPECT_GT(narrow_lines, piped_lines);
+  EXPECT_THAT(narrow.out, HasSubstr("\narchitecture  mlp "));
 }
 
 TEST_F(GuidanceCommandLine, EveryCommandsHelpExits0AndListsItsOptions) {

@@ -69,5 +69,39 @@ TEST(ContractChecks, PluginsTestExits1WithAFailLineForABrokenLibrary) {
   EXPECT_THAT(with_table.out, HasSubstr("PASS  metric mutual-knn: refuses fewer rows than min_rows"));
 }
 
+TEST(ContractChecks, PluginsTestChecksArchitecturesOnTheInputShapeGiven) {
+  // A 1×28×28 TorchScript CNN (tests/plugins/architecture/make_torchscript.py) fits no default
+  // test task; --input-shape 1,28,28 gives it the images it was made for.
+  TemporaryDirectory directory;
+  CommandResult made = run_command("/usr/bin/python3 '" + source_directory() +
+                                   "/tests/plugins/architecture/make_torchscript.py' '" +
+                                   directory.path() + "'");
+  ASSERT_EQ(made.exit_code, 0) << made.err;
+  const std::string subject = "'{ plugin = \"torchscript\", path = \"" + directory.file("cnn.pt") +
+                              "\" }'";
+  CommandResult fitted = run_cli("plugins test " + subject + " --input-shape 1,28,28");
+  EXPECT_EQ(fitted.exit_code, 0) << fitted.out << fitted.err;
+  EXPECT_THAT(fitted.out, HasSubstr("PASS  architecture torchscript: gradients reach every "
+                                    "parameter (contract-image)"));
+  CommandResult by_default = run_cli("plugins test " + subject);
+  EXPECT_EQ(by_default.exit_code, 1) << by_default.out << by_default.err;
+  EXPECT_THAT(by_default.out, HasSubstr("refused every test task"));
+  EXPECT_THAT(by_default.out, HasSubstr("expected input[2, 3, 32, 32] to have 1 channels"));
+
+  // Any rank reaches the plugin, which refuses a shape it cannot take.
+  CommandResult flat = run_cli("plugins test mlp --input-shape 784");
+  EXPECT_EQ(flat.exit_code, 1) << flat.out << flat.err;
+  EXPECT_THAT(flat.out, HasSubstr("task 'contract-image' declares input_shape [784]"));
+
+  for (const std::string& malformed : {"3,x", "0,28,28", "1,,28", ""}) {
+    CommandResult refused = run_cli("plugins test mlp --input-shape '" + malformed + "'");
+    EXPECT_EQ(refused.exit_code, 2) << malformed;
+    EXPECT_THAT(refused.err, HasSubstr("--input-shape expects positive sizes separated by commas, "
+                                       "e.g. 1,28,28 (channels, height, width); got '" +
+                                       malformed + "'"));
+    EXPECT_EQ(refused.out, "") << "refused before any check runs";
+  }
+}
+
 }  // namespace
 }  // namespace guidance::testing

@@ -184,6 +184,26 @@ TEST_F(StudyCli, JobsTrainEveryRunReportAFailedOneAndSkipDoneRuns) {
   EXPECT_THAT(again.err, HasSubstr("run study/batch_size=4096 FAILED"));
 }
 
+// Each --jobs child reads the config again: it must get the parent's overrides, multirun axes
+// included, or it would train other settings than the parent listed (or another sweep).
+TEST_F(StudyCli, OverridesReachTheJobsChildren) {
+  std::string config = write_config("overrides.toml", tiny_config(directory_.file("results"),
+                                                                    "\"run.seed\" = [0]\n"));
+  testing::CommandResult result =
+      testing::run_cli("run '" + config + "' --jobs 2 train.max_steps=6 -m train.batch_size=8,16");
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  for (const char* name : {"seed=0,batch_size=8", "seed=0,batch_size=16"}) {
+    EXPECT_EQ(run_state(run_dir(name)), RunState::Done) << name;
+    EXPECT_EQ(recorded_steps(run_dir(name) + "/run.h5"), one_to(6)) << name;
+  }
+  testing::CommandResult slurm = testing::run_cli("run '" + config +
+                                                  "' --emit-slurm train.max_steps=6 -m "
+                                                  "train.batch_size=8,16");
+  ASSERT_EQ(slurm.exit_code, 0) << slurm.err;
+  EXPECT_THAT(slurm.out, HasSubstr("' '--multirun' 'train.max_steps=6' 'train.batch_size=8,16' "
+                                   "--shard slurm --resume"));
+}
+
 TEST_F(StudyCli, SigtermStopsTheJobsWhichResumeLater) {
   std::string config = write_config("stop.toml", tiny_config(directory_.file("results"),
                                                              "\"run.seed\" = [0, 1]\n", 400));
