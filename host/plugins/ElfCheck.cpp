@@ -3,6 +3,7 @@
 #include <elf.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdint>
 #include <cstdio>
@@ -256,6 +257,627 @@ std::optional<std::string> dynamic_entries_problem(const std::vector<Elf64_Dyn>&
   return std::nullopt;
 }
 
+/// What the loader reads through addresses: the load segments' memory ranges, of which the file
+/// fills the first p_filesz bytes. Load segments are checked before: ascending, not overlapping.
+class Image {
+ public:
+  Image(InputFile& file, const std::vector<Elf64_Phdr>& loads) : file_(file), loads_(loads) {}
+
+  /// How many items of T fit from `address` to the end of the file part of its load segment.
+  template <typename T>
+  uint64_t room(uint64_t address) const {
+    for (const Elf64_Phdr& load : loads_) {
+      if (address >= load.p_vaddr && address - load.p_vaddr <= load.p_filesz) {
+        return (load.p_filesz - (address - load.p_vaddr)) / sizeof(T);
+      }
+    }
+    return 0;
+  }
+
+  /// Reads `count` items of T at `address`: std::nullopt unless the file part of one load segment
+  /// holds them all.
+  template <typename T>
+  std::optional<std::vector<T>> read(uint64_t address, uint64_t count) {
+    for (const Elf64_Phdr& load : loads_) {
+      if (address < load.p_vaddr || address - load.p_vaddr > load.p_filesz) continue;
+      if (count > room<T>(address)) return std::nullopt;
+      return read_array<T>(file_, load.p_offset + (address - load.p_vaddr), count);
+    }
+    return std::nullopt;
+  }
+
+  /// Whether the memory range of one load segment with all of `flags` holds [address, + size).
+  bool holds(uint64_t address, uint64_t size, uint32_t flags = 0) const {
+    for (const Elf64_Phdr& load : loads_) {
+      if ((load.p_flags & flags) == flags && address >= load.p_vaddr &&
+          fits(address - load.p_vaddr, size, load.p_memsz)) {
+        return true;
+      }
+    }
+    return false;
+  }
+
+  /// The end of the highest load segment in memory: the size of the library's address range.
+  uint64_t end() const { return loads_.back().p_vaddr + loads_.back().p_memsz; }
+
+ private:
+  InputFile& file_;
+  const std::vector<Elf64_Phdr>& loads_;
+};
+
+// A count of version entries or of their auxiliary entries beyond this is a damaged one.
+constexpr uint64_t kMaxVersionEntries = 65535;
+
+/// A relocation type the host's loader applies, with the bytes it writes.
+struct RelocationType {
+  uint32_t type;
+  uint64_t width;
+};
+#if defined(__x86_64__)
+constexpr uint32_t kNoRelocation = R_X86_64_NONE;
+constexpr uint32_t kRelativeRelocation = R_X86_64_RELATIVE;
+constexpr uint32_t kIndirectRelocation = R_X86_64_IRELATIVE;
+// glibc's elf_machine_rela for x86-64; R_X86_64_SIZE32 is x32's only. Every type of the system's
+// libraries is here (RELATIVE, 64, JUMP_SLOT, GLOB_DAT, DTPMOD64, DTPOFF64, TPOFF64, TLSDESC,
+// IRELATIVE).
+const RelocationType kRelocationTypes[] = {
+    {R_X86_64_NONE, 0},     {R_X86_64_64, 8},        {R_X86_64_PC32, 4},
+    {R_X86_64_COPY, 8},     {R_X86_64_GLOB_DAT, 8},  {R_X86_64_JUMP_SLOT, 8},
+    {R_X86_64_RELATIVE, 8}, {R_X86_64_32, 4},        {R_X86_64_DTPMOD64, 8},
+    {R_X86_64_DTPOFF64, 8}, {R_X86_64_TPOFF64, 8},   {R_X86_64_SIZE64, 8},
+    {R_X86_64_TLSDESC, 16}, {R_X86_64_IRELATIVE, 8}};
+#elif defined(__aarch64__)
+constexpr uint32_t kNoRelocation = R_AARCH64_NONE;
+constexpr uint32_t kRelativeRelocation = R_AARCH64_RELATIVE;
+constexpr uint32_t kIndirectRelocation = R_AARCH64_IRELATIVE;
+// glibc's elf_machine_rela for AArch64 (LP64).
+const RelocationType kRelocationTypes[] = {
+    {R_AARCH64_NONE, 0},       {R_AARCH64_ABS64, 8},      {R_AARCH64_COPY, 8},
+    {R_AARCH64_GLOB_DAT, 8},   {R_AARCH64_JUMP_SLOT, 8},  {R_AARCH64_RELATIVE, 8},
+    {R_AARCH64_TLS_DTPMOD, 8}, {R_AARCH64_TLS_DTPREL, 8}, {R_AARCH64_TLS_TPREL, 8},
+    {R_AARCH64_TLSDESC, 16},   {R_AARCH64_IRELATIVE, 8}};
+#endif
+
+/// The tables glibc's loader reads while it relocates the library and looks up its symbols: the
+/// string table, the hash tables, the symbol table and its versions, the relocations. Each is
+/// read where a load segment's file part holds it, and each index and offset in it is checked
+/// against what it points into, so that the loader reads nothing outside the mapped file.
+class LoaderTables {
+ public:
+  LoaderTables(Image& image, const std::vector<Elf64_Dyn>& entries) : image_(image) {
+    for (const Elf64_Dyn& entry : entries) {
+      if (entry.d_tag == DT_NULL) break;
+      values_[entry.d_tag] = entry.d_un.d_val;
+      if (entry.d_tag == DT_NEEDED) needed_.push_back(entry.d_un.d_val);
+    }
+  }
+
+  std::optional<std::string> problem() {
+    if (auto problem = entries_problem()) return problem;
+    if (auto problem = string_table_problem()) return problem;
+    if (auto problem = hash_tables_problem()) return problem;
+    if (auto problem = needed_versions_problem()) return problem;
+    if (auto problem = defined_versions_problem()) return problem;
+    if (auto problem = symbols_problem()) return problem;
+#if defined(__x86_64__) || defined(__aarch64__)
+    if (auto rela = value(DT_RELA)) {
+      if (auto problem = relocations_problem("DT_RELA", *rela, *value(DT_RELASZ),
+                                             value(DT_RELACOUNT).value_or(0))) {
+        return problem;
+      }
+    }
+    if (auto jmprel = value(DT_JMPREL)) {
+      if (auto problem = relocations_problem("DT_JMPREL", *jmprel, *value(DT_PLTRELSZ), 0)) {
+        return problem;
+      }
+    }
+    if (auto problem = relative_relocations_problem()) return problem;
+#endif
+    return std::nullopt;
+  }
+
+ private:
+  std::optional<uint64_t> value(int64_t tag) const {
+    auto found = values_.find(tag);
+    if (found == values_.end()) return std::nullopt;
+    return found->second;
+  }
+
+  static std::string outside(const std::string& what, uint64_t address) {
+    return damaged(what + " at " + hex(address) +
+                   " lies outside the file part of every load segment");
+  }
+
+  /// glibc asserts on these, or follows an absent entry.
+  std::optional<std::string> entries_problem() const {
+    auto needs = [&](int64_t tag, const char* name, int64_t other,
+                     const char* other_name) -> std::optional<std::string> {
+      if (value(tag) && !value(other)) {
+        return damaged(std::string("its ELF dynamic section has ") + name + " but no " +
+                       other_name);
+      }
+      return std::nullopt;
+    };
+    if (auto problem = needs(DT_STRTAB, "DT_STRTAB", DT_STRSZ, "DT_STRSZ")) return problem;
+    if (auto problem = needs(DT_RELA, "DT_RELA", DT_RELASZ, "DT_RELASZ")) return problem;
+    if (auto problem = needs(DT_RELA, "DT_RELA", DT_RELAENT, "DT_RELAENT")) return problem;
+    if (auto problem = needs(DT_JMPREL, "DT_JMPREL", DT_PLTRELSZ, "DT_PLTRELSZ")) return problem;
+    if (auto problem = needs(DT_JMPREL, "DT_JMPREL", DT_PLTREL, "DT_PLTREL")) return problem;
+    if (auto problem = needs(DT_RELR, "DT_RELR", DT_RELRSZ, "DT_RELRSZ")) return problem;
+    if (auto problem = needs(DT_RELR, "DT_RELR", DT_RELRENT, "DT_RELRENT")) return problem;
+    for (const auto& [tag, name] :
+         {std::pair<int64_t, const char*>{DT_INIT, "DT_INIT"}, {DT_FINI, "DT_FINI"}}) {
+      if (auto function = value(tag); function && !image_.holds(*function, 1, PF_X)) {
+        return damaged(std::string("its ELF dynamic entry ") + name + " (" + hex(*function) +
+                       ") points outside every executable load segment");
+      }
+    }
+    if (auto entry = value(DT_RELRENT); entry && *entry != sizeof(Elf64_Relr)) {
+      return damaged("its ELF relative relocation entries (DT_RELRENT) are " +
+                     std::to_string(*entry) + " bytes, not " +
+                     std::to_string(sizeof(Elf64_Relr)));
+    }
+#if defined(__x86_64__) || defined(__aarch64__)
+    // These machines use RELA relocations only: glibc asserts DT_PLTREL is DT_RELA.
+    if (value(DT_REL) || value(DT_RELSZ)) {
+      return damaged("its ELF dynamic section has DT_REL relocations, which " +
+                     machine_name(*kHostMachine) + " libraries do not use");
+    }
+    if (auto kind = value(DT_PLTREL); kind && *kind != DT_RELA) {
+      return damaged("its ELF dynamic entry DT_PLTREL is " + std::to_string(*kind) +
+                     ", not DT_RELA (" + std::to_string(DT_RELA) + ")");
+    }
+#endif
+    for (const auto& [tag, name] : {std::pair<int64_t, const char*>{DT_RELASZ, "DT_RELASZ"},
+                                    {DT_PLTRELSZ, "DT_PLTRELSZ"}}) {
+      if (auto size = value(tag); size && *size % sizeof(Elf64_Rela) != 0) {
+        return damaged(std::string("its ELF dynamic entry ") + name + " (" + hex(*size) +
+                       ") is not a whole number of relocation entries");
+      }
+    }
+    if (auto size = value(DT_RELRSZ); size && *size % sizeof(Elf64_Relr) != 0) {
+      return damaged("its ELF dynamic entry DT_RELRSZ (" + hex(*size) +
+                     ") is not a whole number of relocation entries");
+    }
+    for (const auto& [tag, name] : {std::pair<int64_t, const char*>{DT_VERNEEDNUM, "DT_VERNEEDNUM"},
+                                    {DT_VERDEFNUM, "DT_VERDEFNUM"}}) {
+      if (auto count = value(tag); count && *count > kMaxVersionEntries) {
+        return damaged(std::string("its ELF dynamic entry ") + name + " is " +
+                       std::to_string(*count) + ", more than " +
+                       std::to_string(kMaxVersionEntries));
+      }
+    }
+    return std::nullopt;
+  }
+
+  /// A string table's last byte is NUL (the ELF specification): every string in it ends in it.
+  std::optional<std::string> string_table_problem() {
+    auto address = value(DT_STRTAB);
+    if (!address) return std::nullopt;
+    std::optional<std::vector<char>> strings = image_.read<char>(*address, *value(DT_STRSZ));
+    if (!strings) {
+      return outside("its ELF string table (DT_STRTAB, " + hex(*value(DT_STRSZ)) + " bytes)",
+                     *address);
+    }
+    if (strings->empty() || strings->back() != '\0') {
+      return damaged("its ELF string table (DT_STRTAB) does not end in a NUL byte");
+    }
+    strings_ = std::move(*strings);
+    has_strings_ = true;
+    return std::nullopt;
+  }
+
+  std::optional<std::string> string_problem(const std::string& what, uint64_t offset) const {
+    if (!has_strings_) {
+      return damaged(what + " names a string, but there is no string table (DT_STRTAB)");
+    }
+    if (offset >= strings_.size()) {
+      return damaged(what + " names a string at " + hex(offset) +
+                     ", past the end of the string table (" + hex(strings_.size()) + " bytes)");
+    }
+    return std::nullopt;
+  }
+
+  /// The number of symbols: DT_HASH's chain count, else the end of DT_GNU_HASH's last chain, else
+  /// as many as the symbol table's load segment holds (then only the relocations' are checked).
+  std::optional<std::string> hash_tables_problem() {
+    auto symtab = value(DT_SYMTAB);
+    const uint64_t room = symtab ? image_.room<Elf64_Sym>(*symtab) : 0;
+    std::optional<uint64_t> hash_count;
+    if (auto hash = value(DT_HASH)) {
+      std::optional<std::vector<uint32_t>> header = image_.read<uint32_t>(*hash, 2);
+      if (!header) return outside("its ELF hash table (DT_HASH)", *hash);
+      const uint64_t buckets = (*header)[0];
+      const uint64_t chains = (*header)[1];
+      if (buckets == 0) return damaged("its ELF hash table (DT_HASH) has no buckets");
+      if (chains > room) {
+        return damaged("its ELF hash table (DT_HASH) counts " + std::to_string(chains) +
+                       " symbols, more than the symbol table's load segment holds (" +
+                       std::to_string(room) + ")");
+      }
+      std::optional<std::vector<uint32_t>> table =
+          image_.read<uint32_t>(*hash + 8, buckets + chains);
+      if (!table) return outside("its ELF hash table (DT_HASH)", *hash);
+      for (uint32_t index : *table) {
+        if (index >= chains) {
+          return damaged("its ELF hash table (DT_HASH) names symbol " + std::to_string(index) +
+                         ", past its " + std::to_string(chains) + " symbols");
+        }
+      }
+      hash_count = chains;
+    }
+    std::optional<uint64_t> gnu_count;
+    if (auto gnu_hash = value(DT_GNU_HASH)) {
+      if (auto problem = gnu_hash_problem(*gnu_hash, room, gnu_count)) return problem;
+    }
+    if (hash_count && gnu_count && *gnu_count > *hash_count) {
+      return damaged("its ELF GNU hash table (DT_GNU_HASH) covers " + std::to_string(*gnu_count) +
+                     " symbols, more than its hash table (DT_HASH) counts (" +
+                     std::to_string(*hash_count) + ")");
+    }
+    symbols_counted_ = hash_count || gnu_count;
+    symbol_count_ = hash_count ? *hash_count : gnu_count ? *gnu_count : room;
+    if (!symtab) symbol_count_ = 0;
+    return std::nullopt;
+  }
+
+  /// glibc reads the bloom filter, the buckets and the chains from a bucket's first symbol to
+  /// the one whose hash has bit 0 set: the highest bucket's chain ends the symbol table. Without
+  /// a hashed symbol, the count stays unknown (ld.bfd then writes 1 as the first hashed symbol,
+  /// whatever the undefined symbols).
+  std::optional<std::string> gnu_hash_problem(uint64_t address, uint64_t room,
+                                              std::optional<uint64_t>& count) {
+    const std::string what = "its ELF GNU hash table (DT_GNU_HASH)";
+    std::optional<std::vector<uint32_t>> header = image_.read<uint32_t>(address, 4);
+    if (!header) return outside(what, address);
+    const uint64_t buckets = (*header)[0];
+    const uint64_t first = (*header)[1];
+    const uint64_t bloom_words = (*header)[2];
+    if (buckets == 0) return damaged(what + " has no buckets");
+    if (bloom_words == 0 || (bloom_words & (bloom_words - 1)) != 0) {
+      return damaged(what + " has a bloom filter of " + std::to_string(bloom_words) +
+                     " words, not a power of two");
+    }
+    if (first > room) {
+      return damaged(what + " starts at symbol " + std::to_string(first) +
+                     ", past what the symbol table's load segment holds (" +
+                     std::to_string(room) + " symbols)");
+    }
+    const uint64_t bloom = address + 16;
+    if (bloom_words > image_.room<uint64_t>(bloom)) {
+      return outside(what + "'s bloom filter", bloom);
+    }
+    const uint64_t bucket_address = bloom + bloom_words * 8;
+    std::optional<std::vector<uint32_t>> bucket = image_.read<uint32_t>(bucket_address, buckets);
+    if (!bucket) return outside(what + "'s buckets", bucket_address);
+    uint64_t highest = 0;
+    for (size_t i = 0; i < bucket->size(); ++i) {
+      const uint64_t start = (*bucket)[i];
+      if (start != 0 && start < first) {
+        return damaged(what + "'s bucket " + std::to_string(i) + " starts at symbol " +
+                       std::to_string(start) + ", before its first hashed symbol (" +
+                       std::to_string(first) + ")");
+      }
+      highest = std::max(highest, start);
+    }
+    if (highest == 0) return std::nullopt;
+    const uint64_t chains = bucket_address + buckets * 4;
+    // Read in pieces: the chain ends where the symbols end, not known before.
+    const uint64_t chain_room = std::min(image_.room<uint32_t>(chains), room - first);
+    uint64_t index = highest;
+    while (true) {
+      if (index - first >= chain_room) {
+        return damaged(what + "'s chain from symbol " + std::to_string(highest) +
+                       " does not end inside the load segments of its chains and symbols");
+      }
+      const uint64_t piece = std::min<uint64_t>(4096, chain_room - (index - first));
+      std::optional<std::vector<uint32_t>> hashes =
+          image_.read<uint32_t>(chains + (index - first) * 4, piece);
+      if (!hashes) return outside(what + "'s chains", chains);
+      for (uint32_t hash : *hashes) {
+        if (hash & 1) {
+          count = index + 1;
+          return std::nullopt;
+        }
+        ++index;
+      }
+    }
+  }
+
+  /// glibc follows vn_next and vna_next to 0 (ignoring the counts), finds each needed library by
+  /// vn_file among its dependencies (asserting it is there), and sizes its version array by the
+  /// highest vna_other.
+  std::optional<std::string> needed_versions_problem() {
+    auto address = value(DT_VERNEED);
+    if (!address) return std::nullopt;
+    uint64_t entry = *address;
+    for (uint64_t number = 1;; ++number) {
+      const std::string what = "its ELF version need entry " + std::to_string(number);
+      if (number > kMaxVersionEntries) {
+        return damaged("its ELF version need chain (DT_VERNEED) has more than " +
+                       std::to_string(kMaxVersionEntries) + " entries");
+      }
+      std::optional<std::vector<Elf64_Verneed>> need = image_.read<Elf64_Verneed>(entry, 1);
+      if (!need) return outside(what + " (DT_VERNEED)", entry);
+      const Elf64_Verneed& needs = need->front();
+      if (auto problem = string_problem(what, needs.vn_file)) return problem;
+      bool listed = false;
+      for (uint64_t library : needed_) {
+        listed = listed || (library < strings_.size() &&
+                            std::strcmp(&strings_[library], &strings_[needs.vn_file]) == 0);
+      }
+      if (!listed) {
+        return damaged(what + " names a library (at string " + hex(needs.vn_file) +
+                       ") that no DT_NEEDED entry names");
+      }
+      uint64_t aux = entry + needs.vn_aux;
+      for (uint64_t version = 1;; ++version) {
+        const std::string aux_what = what + "'s version " + std::to_string(version);
+        if (version > kMaxVersionEntries || version > needs.vn_cnt) {
+          return damaged(what + " has more versions than its count (" +
+                         std::to_string(needs.vn_cnt) + ")");
+        }
+        std::optional<std::vector<Elf64_Vernaux>> read = image_.read<Elf64_Vernaux>(aux, 1);
+        if (!read) return outside(aux_what, aux);
+        const Elf64_Vernaux& auxiliary = read->front();
+        if (auto problem = string_problem(aux_what, auxiliary.vna_name)) return problem;
+        highest_version_ = std::max<uint64_t>(highest_version_, auxiliary.vna_other & 0x7fff);
+        if (auxiliary.vna_next == 0) {
+          if (version != needs.vn_cnt) {
+            return damaged(what + " has " + std::to_string(version) +
+                           " versions, but its count is " + std::to_string(needs.vn_cnt));
+          }
+          break;
+        }
+        aux += auxiliary.vna_next;
+      }
+      if (needs.vn_next == 0) {
+        if (auto count = value(DT_VERNEEDNUM); count && *count != number) {
+          return damaged("its ELF version need chain (DT_VERNEED) has " + std::to_string(number) +
+                         " entries, but DT_VERNEEDNUM says " + std::to_string(*count));
+        }
+        return std::nullopt;
+      }
+      entry += needs.vn_next;
+    }
+  }
+
+  /// glibc follows vd_next to 0, reads each entry's first name, and sizes its version array by the
+  /// highest vd_ndx.
+  std::optional<std::string> defined_versions_problem() {
+    auto address = value(DT_VERDEF);
+    if (!address) return std::nullopt;
+    uint64_t entry = *address;
+    for (uint64_t number = 1;; ++number) {
+      const std::string what = "its ELF version definition " + std::to_string(number);
+      if (number > kMaxVersionEntries) {
+        return damaged("its ELF version definition chain (DT_VERDEF) has more than " +
+                       std::to_string(kMaxVersionEntries) + " entries");
+      }
+      std::optional<std::vector<Elf64_Verdef>> read = image_.read<Elf64_Verdef>(entry, 1);
+      if (!read) return outside(what + " (DT_VERDEF)", entry);
+      const Elf64_Verdef& definition = read->front();
+      highest_version_ = std::max<uint64_t>(highest_version_, definition.vd_ndx & 0x7fff);
+      uint64_t aux = entry + definition.vd_aux;
+      for (uint64_t name = 1;; ++name) {
+        const std::string aux_what = what + "'s name " + std::to_string(name);
+        if (name > definition.vd_cnt) {
+          return damaged(what + " has more names than its count (" +
+                         std::to_string(definition.vd_cnt) + ")");
+        }
+        std::optional<std::vector<Elf64_Verdaux>> names = image_.read<Elf64_Verdaux>(aux, 1);
+        if (!names) return outside(aux_what, aux);
+        if (auto problem = string_problem(aux_what, names->front().vda_name)) return problem;
+        if (names->front().vda_next == 0) {
+          if (name != definition.vd_cnt) {
+            return damaged(what + " has " + std::to_string(name) + " names, but its count is " +
+                           std::to_string(definition.vd_cnt));
+          }
+          break;
+        }
+        aux += names->front().vda_next;
+      }
+      if (definition.vd_next == 0) {
+        if (auto count = value(DT_VERDEFNUM); count && *count != number) {
+          return damaged("its ELF version definition chain (DT_VERDEF) has " +
+                         std::to_string(number) + " entries, but DT_VERDEFNUM says " +
+                         std::to_string(*count));
+        }
+        return std::nullopt;
+      }
+      entry += definition.vd_next;
+    }
+  }
+
+  std::optional<std::string> symbols_problem() {
+    auto symtab = value(DT_SYMTAB);
+    if (!symtab) return std::nullopt;
+    std::optional<std::vector<Elf64_Sym>> symbols = image_.read<Elf64_Sym>(*symtab, symbol_count_);
+    if (!symbols) {
+      return outside("its ELF symbol table (DT_SYMTAB, " + std::to_string(symbol_count_) +
+                     " symbols)", *symtab);
+    }
+    symbols_ = std::move(*symbols);
+    if (auto versym = value(DT_VERSYM)) {
+      // glibc indexes its version array, of the highest version index + 1 entries, by them.
+      const uint64_t count =
+          symbols_counted_ ? symbol_count_
+                           : std::min(symbol_count_, image_.room<Elf64_Versym>(*versym));
+      std::optional<std::vector<Elf64_Versym>> versions =
+          image_.read<Elf64_Versym>(*versym, count);
+      if (!versions) {
+        return outside("its ELF symbol versions (DT_VERSYM, " + std::to_string(count) +
+                       " symbols)", *versym);
+      }
+      versions_ = std::move(*versions);
+      has_versions_ = true;
+    }
+    if (!symbols_counted_) return std::nullopt;  // Only the relocations' symbols are known.
+    for (uint64_t index = 0; index < symbols_.size(); ++index) {
+      if (auto problem = symbol_problem(index)) return problem;
+    }
+    return std::nullopt;
+  }
+
+  /// A defined symbol's value is an address in the library (its end included: _end), except an
+  /// absolute one's and a thread-local one's (an offset in its TLS block).
+  std::optional<std::string> symbol_problem(uint64_t index) const {
+    const std::string what = "its ELF dynamic symbol " + std::to_string(index);
+    const Elf64_Sym& symbol = symbols_[index];
+    if (auto problem = string_problem(what, symbol.st_name)) return problem;
+    const unsigned type = ELF64_ST_TYPE(symbol.st_info);
+    const bool defined = symbol.st_shndx != SHN_UNDEF && symbol.st_shndx < SHN_LORESERVE;
+    if (defined && type != STT_TLS && !image_.holds(symbol.st_value, 0)) {
+      return damaged(what + " is defined at " + hex(symbol.st_value) +
+                     ", outside every load segment");
+    }
+    if (defined && (type == STT_FUNC || type == STT_GNU_IFUNC) &&
+        !image_.holds(symbol.st_value, 0, PF_X)) {
+      return damaged(what + " is a function defined at " + hex(symbol.st_value) +
+                     ", outside every executable load segment");
+    }
+    if (has_versions_) {
+      if (index >= versions_.size()) {
+        return damaged(what + " has no version (DT_VERSYM) in its load segment");
+      }
+      const uint64_t version = versions_[index] & 0x7fff;
+      if (version > highest_version_) {
+        return damaged(what + "'s version index (DT_VERSYM) is " + std::to_string(version) +
+                       ", past the highest version needed or defined (" +
+                       std::to_string(highest_version_) + ")");
+      }
+    }
+    return std::nullopt;
+  }
+
+#if defined(__x86_64__) || defined(__aarch64__)
+  /// glibc applies the first DT_RELACOUNT entries as relative ones whatever their type; every
+  /// entry's symbol and version are read, whatever its type.
+  std::optional<std::string> relocations_problem(const char* table, uint64_t address,
+                                                 uint64_t size, uint64_t relative) {
+    const uint64_t count = size / sizeof(Elf64_Rela);
+    std::optional<std::vector<Elf64_Rela>> read = image_.read<Elf64_Rela>(address, count);
+    if (!read) {
+      return outside(std::string("its ELF relocation table ") + table + " (" + hex(size) +
+                     " bytes)", address);
+    }
+    const bool text_relocations =
+        value(DT_TEXTREL) || (value(DT_FLAGS).value_or(0) & DF_TEXTREL) != 0;
+    const uint32_t writable = text_relocations ? 0 : PF_W;
+    const uint64_t end = image_.end();
+    // glibc calls the functions of the initialization and finalization arrays.
+    auto in = [&](uint64_t at, int64_t array, int64_t array_size) {
+      auto start = value(array);
+      return start && at >= *start && at - *start < value(array_size).value_or(0);
+    };
+    for (uint64_t i = 0; i < read->size(); ++i) {
+      const Elf64_Rela& relocation = (*read)[i];
+      const uint32_t type = ELF64_R_TYPE(relocation.r_info);
+      const uint64_t symbol = ELF64_R_SYM(relocation.r_info);
+      auto what = [&] {
+        return "its ELF relocation " + std::to_string(i) + " in " + table;
+      };
+      const RelocationType* known = nullptr;
+      for (const RelocationType& candidate : kRelocationTypes) {
+        if (candidate.type == type) known = &candidate;
+      }
+      if (known == nullptr) {
+        return damaged(what() + " has type " + std::to_string(type) +
+                       ", which this host's loader does not know");
+      }
+      if (i < relative && type != kRelativeRelocation) {
+        return damaged(what() + " has type " + std::to_string(type) + ", but DT_RELACOUNT (" +
+                       std::to_string(relative) + ") counts it as a relative one");
+      }
+      if (symbol >= symbol_count_) {
+        return damaged(what() + " names symbol " + std::to_string(symbol) +
+                       ", past the end of the symbol table (" + std::to_string(symbol_count_) +
+                       " symbols)");
+      }
+      if (!symbols_counted_) {
+        if (auto problem = symbol_problem(symbol)) return problem;
+      }
+      if (type == kNoRelocation) continue;
+      if (!image_.holds(relocation.r_offset, known->width, writable)) {
+        return damaged(what() + " writes at " + hex(relocation.r_offset) + ", outside every " +
+                       (text_relocations ? "" : "writable ") + "load segment");
+      }
+      const uint64_t addend = static_cast<uint64_t>(relocation.r_addend);
+      if (type == kRelativeRelocation && (relocation.r_addend < 0 || addend > end)) {
+        return damaged(what() + " adds " + hex(addend) + " to the load address, outside the " +
+                       "library's " + hex(end) + " bytes");
+      }
+      if (type == kRelativeRelocation && !image_.holds(addend, 1, PF_X) &&
+          (in(relocation.r_offset, DT_INIT_ARRAY, DT_INIT_ARRAYSZ) ||
+           in(relocation.r_offset, DT_FINI_ARRAY, DT_FINI_ARRAYSZ))) {
+        return damaged(what() + " makes a constructor or destructor of " + hex(addend) +
+                       ", outside every executable load segment");
+      }
+      if (type == kIndirectRelocation && !image_.holds(addend, 1, PF_X)) {
+        return damaged(what() + " calls a resolver at " + hex(addend) +
+                       ", outside every executable load segment");
+      }
+    }
+    return std::nullopt;
+  }
+#endif
+
+  /// DT_RELR: an even entry is an address to relocate, an odd one a bitmap of the 63 words after
+  /// the last address relocated.
+  std::optional<std::string> relative_relocations_problem() {
+    auto address = value(DT_RELR);
+    if (!address) return std::nullopt;
+    const uint64_t count = *value(DT_RELRSZ) / sizeof(Elf64_Relr);
+    std::optional<std::vector<Elf64_Relr>> read = image_.read<Elf64_Relr>(*address, count);
+    if (!read) {
+      return outside("its ELF relative relocation table DT_RELR (" + hex(*value(DT_RELRSZ)) +
+                     " bytes)", *address);
+    }
+    const uint32_t writable =
+        value(DT_TEXTREL) || (value(DT_FLAGS).value_or(0) & DF_TEXTREL) != 0 ? 0 : PF_W;
+    std::optional<uint64_t> next;  // the word after the last relocated
+    for (uint64_t i = 0; i < read->size(); ++i) {
+      const uint64_t entry = (*read)[i];
+      uint64_t low = entry;
+      uint64_t high = entry;
+      if (entry & 1) {
+        if (!next) {
+          return damaged("its ELF relative relocation table DT_RELR starts with a bitmap, not "
+                         "an address");
+        }
+        const uint64_t bits = entry >> 1;
+        if (bits == 0) {
+          *next += 63 * 8;
+          continue;
+        }
+        low = *next + 8 * static_cast<uint64_t>(__builtin_ctzll(bits));
+        high = *next + 8 * static_cast<uint64_t>(63 - __builtin_clzll(bits));
+        *next += 63 * 8;
+      } else {
+        next = entry + 8;
+      }
+      if (high < low || !image_.holds(low, high - low + 8, writable)) {
+        return damaged("its ELF relative relocation entry " + std::to_string(i) +
+                       " (DT_RELR) writes at " + hex(low) + ", outside every writable load "
+                       "segment");
+      }
+    }
+    return std::nullopt;
+  }
+
+  Image& image_;
+  std::map<int64_t, uint64_t> values_;  // the last of a repeated entry counts, as in glibc
+  std::vector<uint64_t> needed_;        // DT_NEEDED string offsets
+  std::vector<char> strings_;
+  bool has_strings_ = false;
+  uint64_t symbol_count_ = 0;
+  bool symbols_counted_ = false;  // by a hash table, else bounded by the load segment
+  std::vector<Elf64_Sym> symbols_;
+  std::vector<Elf64_Versym> versions_;
+  bool has_versions_ = false;
+  uint64_t highest_version_ = 0;
+};
+
 std::optional<std::string> check(InputFile& file) {
   const uint64_t size = file.size();
   if (size < sizeof(Elf64_Ehdr)) {
@@ -293,8 +915,11 @@ std::optional<std::string> check(InputFile& file) {
   if (!mapped) {
     return damaged("its ELF dynamic segment is not where a load segment maps it");
   }
-  return dynamic_entries_problem(
-      read_array<Elf64_Dyn>(file, dynamic.p_offset, dynamic.p_filesz / sizeof(Elf64_Dyn)), loads);
+  const std::vector<Elf64_Dyn> entries =
+      read_array<Elf64_Dyn>(file, dynamic.p_offset, dynamic.p_filesz / sizeof(Elf64_Dyn));
+  if (auto problem = dynamic_entries_problem(entries, loads)) return problem;
+  Image image(file, loads);
+  return LoaderTables(image, entries).problem();
 }
 
 }  // namespace

@@ -10,7 +10,6 @@ bytes). The fallbacks for version 2 (no `example_shape`: activations come flatte
 checksums) and version 4 (variable-length strings) are tested on copies rewritten that way, damage
 on copies with flipped bits.
 """
-import argparse
 import os
 import re
 import shutil
@@ -23,6 +22,7 @@ import unittest
 import h5py
 import numpy as np
 
+import cli_arguments
 import guidance_records
 from guidance_records import Record, RecordError
 
@@ -458,12 +458,7 @@ class RecordReaderTest(unittest.TestCase):
 
 def main():
     global ARGS
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--cli", required=True, help="the guidance binary")
-    parser.add_argument("--workdir", default=tempfile.gettempdir(),
-                        help="where the test's temporary directory goes")
-    ARGS, rest = parser.parse_known_args()
-    ARGS.cli = os.path.abspath(ARGS.cli)  # the run starts in a temporary directory
+    ARGS, rest = cli_arguments.parsed(__doc__)
     unittest.main(argv=[sys.argv[0], *rest])
 
 

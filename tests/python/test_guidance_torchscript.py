@@ -9,7 +9,6 @@ modules it taps named, checked against the model itself, by `guidance plugins te
 Needs Debian's python3-torch (the LibTorch the workbench links) and h5py, and Fashion-MNIST
 (dataset-fashion-mnist) for the guided run.
 """
-import argparse
 import os
 import shutil
 import subprocess
@@ -21,6 +20,7 @@ import unittest
 import torch
 from torch import nn
 
+import cli_arguments
 import guidance_torchscript
 from guidance_records import Record
 from guidance_torchscript import TapError
@@ -262,12 +262,7 @@ class ExportTest(unittest.TestCase):
 
 def main():
     global ARGS
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--cli", required=True, help="the guidance binary")
-    parser.add_argument("--workdir", default=tempfile.gettempdir(),
-                        help="where the test's temporary directory goes")
-    ARGS, rest = parser.parse_known_args()
-    ARGS.cli = os.path.abspath(ARGS.cli)  # runs start in temporary directories
+    ARGS, rest = cli_arguments.parsed(__doc__)
     unittest.main(argv=[sys.argv[0], *rest])
 
 

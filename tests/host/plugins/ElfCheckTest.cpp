@@ -40,6 +40,38 @@ class ElfImage {
   }
 
   Elf64_Ehdr header() const { return get<Elf64_Ehdr>(0); }
+  /// @return the file offset of an address, through the load segment whose file part holds it.
+  uint64_t file_offset(uint64_t address) const {
+    for (uint64_t at : program_headers(PT_LOAD)) {
+      const Elf64_Phdr load = get<Elf64_Phdr>(at);
+      if (address >= load.p_vaddr && address - load.p_vaddr < load.p_filesz) {
+        return load.p_offset + (address - load.p_vaddr);
+      }
+    }
+    ADD_FAILURE() << "no load segment holds " << address;
+    return 0;
+  }
+  /// @return the value of the last dynamic entry with a tag.
+  std::optional<uint64_t> dynamic_value(int64_t tag) const {
+    const Elf64_Phdr dynamic = get<Elf64_Phdr>(program_headers(PT_DYNAMIC).at(0));
+    std::optional<uint64_t> value;
+    for (uint64_t at = dynamic.p_offset; at < dynamic.p_offset + dynamic.p_filesz;
+         at += sizeof(Elf64_Dyn)) {
+      const Elf64_Dyn entry = get<Elf64_Dyn>(at);
+      if (entry.d_tag == DT_NULL) break;
+      if (entry.d_tag == tag) value = entry.d_un.d_val;
+    }
+    return value;
+  }
+  /// @return the file offsets of the PLT relocations (DT_JMPREL).
+  std::vector<uint64_t> plt_relocations() const {
+    std::vector<uint64_t> offsets;
+    const uint64_t first = file_offset(dynamic_value(DT_JMPREL).value());
+    for (uint64_t i = 0; i < dynamic_value(DT_PLTRELSZ).value() / sizeof(Elf64_Rela); ++i) {
+      offsets.push_back(first + i * sizeof(Elf64_Rela));
+    }
+    return offsets;
+  }
   /// @return the file offsets of the program headers of a type, in table order.
   std::vector<uint64_t> program_headers(uint32_t type) const {
     std::vector<uint64_t> offsets;
@@ -55,10 +87,16 @@ class ElfImage {
   std::string bytes_;
 };
 
-/// Writes a copy of the built MLP library changed by `edit` and returns the check's verdict on it.
-std::optional<std::string> problem_of_copy(const std::function<void(ElfImage&)>& edit) {
+std::string built_released_rnn() {
+  return testing::plugin_directory() + "/libguidance-released-rnn.so";
+}
+
+/// Writes a copy of a built library (the MLP's unless told) changed by `edit` and returns the
+/// check's verdict on it.
+std::optional<std::string> problem_of_copy(const std::function<void(ElfImage&)>& edit,
+                                           const std::string& library = built_mlp()) {
   testing::TemporaryDirectory work;
-  ElfImage image(testing::read_file(built_mlp()));
+  ElfImage image(testing::read_file(library));
   edit(image);
   const std::string path = work.file("libdamaged-mlp.so");
   testing::write_file(path, image.bytes());
@@ -190,6 +228,125 @@ TEST(ElfCheck, AFileThatIsNotALibraryIsRefused) {
                                    "ELF header's)")));
   EXPECT_THAT(elf_structure_problem(work.path()),
               Optional(std::string("it cannot be read (is a directory, not a regular file)")));
+}
+
+#if defined(__x86_64__)
+constexpr uint32_t kJumpSlot = R_X86_64_JUMP_SLOT;
+#elif defined(__aarch64__)
+constexpr uint32_t kJumpSlot = R_AARCH64_JUMP_SLOT;
+#endif
+
+#if defined(__x86_64__) || defined(__aarch64__)
+/// @return the file offset of the first PLT relocation, a JUMP_SLOT one.
+uint64_t first_jump_slot(const ElfImage& image) {
+  for (uint64_t at : image.plt_relocations()) {
+    if (ELF64_R_TYPE(image.get<Elf64_Rela>(at).r_info) == kJumpSlot) return at;
+  }
+  ADD_FAILURE() << "no JUMP_SLOT relocation";
+  return 0;
+}
+
+void set_relocation(ElfImage& image, uint64_t at, uint64_t symbol, uint32_t type) {
+  Elf64_Rela relocation = image.get<Elf64_Rela>(at);
+  relocation.r_info = ELF64_R_INFO(symbol, type);
+  image.set(at, relocation);
+}
+
+// The damage drill's second case (bytes flipped in the first 4 KiB of the released RNN): a
+// JUMP_SLOT relocation's symbol names a string far past the string table. glibc's loader crashed
+// in _dl_lookup_symbol_x, or not, by where the library was mapped, so the probe passed.
+TEST(ElfCheck, ASymbolNamePastTheStringTableIsRefused) {
+  uint64_t symbol = 0;
+  const std::optional<std::string> problem = problem_of_copy(
+      [&](ElfImage& image) {
+        symbol = ELF64_R_SYM(image.get<Elf64_Rela>(first_jump_slot(image)).r_info);
+        const uint64_t at = image.file_offset(image.dynamic_value(DT_SYMTAB).value()) +
+                            symbol * sizeof(Elf64_Sym);
+        Elf64_Sym entry = image.get<Elf64_Sym>(at);
+        entry.st_name = 0x3d10a4;
+        image.set(at, entry);
+      },
+      built_released_rnn());
+  EXPECT_THAT(problem,
+              Optional(AllOf(HasSubstr("its ELF dynamic symbol " + std::to_string(symbol) +
+                                       " names a string at 0x3d10a4, past the end of the string "
+                                       "table (0x"),
+                             HasSubstr(" bytes): the file is damaged"))));
+}
+
+TEST(ElfCheck, ARelocationOfASymbolPastTheSymbolTableIsRefused) {
+  EXPECT_THAT(problem_of_copy([](ElfImage& image) {
+                set_relocation(image, first_jump_slot(image), 0xffffff, kJumpSlot);
+              }),
+              Optional(AllOf(HasSubstr("its ELF relocation 0 in DT_JMPREL names symbol 16777215, "
+                                       "past the end of the symbol table ("),
+                             HasSubstr(" symbols): the file is damaged"))));
+}
+
+TEST(ElfCheck, ARelocationOutsideEveryWritableSegmentIsRefused) {
+  EXPECT_THAT(problem_of_copy([](ElfImage& image) {
+                Elf64_Rela relocation = image.get<Elf64_Rela>(first_jump_slot(image));
+                relocation.r_offset = 0x100;  // the ELF header's page: read-only
+                image.set(first_jump_slot(image), relocation);
+              }),
+              Optional(std::string("its ELF relocation 0 in DT_JMPREL writes at 0x100, outside "
+                                   "every writable load segment: the file is damaged")));
+}
+
+TEST(ElfCheck, ARelocationOfATypeTheLoaderDoesNotKnowIsRefused) {
+  EXPECT_THAT(problem_of_copy([](ElfImage& image) {
+                const uint64_t at = first_jump_slot(image);
+                set_relocation(image, at, ELF64_R_SYM(image.get<Elf64_Rela>(at).r_info), 200);
+              }),
+              Optional(std::string("its ELF relocation 0 in DT_JMPREL has type 200, which this "
+                                   "host's loader does not know: the file is damaged")));
+}
+#endif
+
+TEST(ElfCheck, AVersionNeedChainLeavingItsSegmentIsRefused) {
+  EXPECT_THAT(problem_of_copy([](ElfImage& image) {
+                const uint64_t at = image.file_offset(image.dynamic_value(DT_VERNEED).value());
+                Elf64_Verneed need = image.get<Elf64_Verneed>(at);
+                need.vn_next = 0x7fff0000;
+                image.set(at, need);
+              }),
+              Optional(AllOf(HasSubstr("its ELF version need entry 2 (DT_VERNEED) at 0x"),
+                             HasSubstr(" lies outside the file part of every load segment: the "
+                                       "file is damaged"))));
+}
+
+// A symbol defined in the ELF header's page: the loader binds a call to it there.
+TEST(ElfCheck, AFunctionDefinedOutsideTheCodeIsRefused) {
+  uint64_t symbol = 0;
+  const std::optional<std::string> problem = problem_of_copy([&](ElfImage& image) {
+    const Elf64_Ehdr header = image.header();
+    for (uint64_t i = 0; i < header.e_shnum; ++i) {
+      const auto section = image.get<Elf64_Shdr>(header.e_shoff + i * sizeof(Elf64_Shdr));
+      if (section.sh_type != SHT_DYNSYM) continue;
+      for (symbol = 1; symbol < section.sh_size / sizeof(Elf64_Sym); ++symbol) {
+        const uint64_t at = section.sh_offset + symbol * sizeof(Elf64_Sym);
+        Elf64_Sym entry = image.get<Elf64_Sym>(at);
+        if (entry.st_shndx == SHN_UNDEF || ELF64_ST_TYPE(entry.st_info) != STT_FUNC) continue;
+        entry.st_value = 0x100;
+        image.set(at, entry);
+        return;
+      }
+    }
+    ADD_FAILURE() << "no defined function in .dynsym";
+  });
+  EXPECT_THAT(problem, Optional("its ELF dynamic symbol " + std::to_string(symbol) +
+                                " is a function defined at 0x100, outside every executable load "
+                                "segment: the file is damaged"));
+}
+
+TEST(ElfCheck, ASymbolVersionPastTheVersionsIsRefused) {
+  EXPECT_THAT(problem_of_copy([](ElfImage& image) {
+                const uint64_t at = image.file_offset(image.dynamic_value(DT_VERSYM).value());
+                image.set<Elf64_Versym>(at + 1 * sizeof(Elf64_Versym), 0x7ffe);
+              }),
+              Optional(AllOf(HasSubstr("its ELF dynamic symbol 1's version index (DT_VERSYM) is "
+                                       "32766, past the highest version needed or defined ("),
+                             HasSubstr("): the file is damaged"))));
 }
 
 // Out of tree, the grown segment is refused by its headers: no child process probes it.
