@@ -67,6 +67,15 @@ TEST(PluginCatalog, RefusesALibraryWithoutTheEntrySymbol) {
   EXPECT_THAT(catalog.problems()[0], HasSubstr("lacks the entry symbol 'guidance_plugin_library'"));
 }
 
+// docs/plugins.md states the ABI version plugin authors build against; it once said 1 while the
+// code said 2.
+TEST(PluginCatalog, ThePluginGuideStatesTheAbiVersionOfTheCode) {
+  std::string guide = testing::read_file(testing::source_directory() + "/docs/plugins.md");
+  EXPECT_THAT(guide, HasSubstr("`guidance::kAbiVersion` (currently " +
+                               std::to_string(kAbiVersion) + ")"));
+  EXPECT_THAT(guide, HasSubstr("but this host uses version " + std::to_string(kAbiVersion)));
+}
+
 TEST(PluginCatalog, RefusesAnAbiMismatchNamingBothVersions) {
   PluginCatalog catalog;
   catalog.load_directory(fixture("wrong-abi"));
