@@ -9,6 +9,7 @@
 #include <functional>
 #include <optional>
 
+#include "tests/host/plugins/PluginTestSupport.h"
 #include "tests/support/TestSupport.h"
 
 namespace guidance {
@@ -357,9 +358,7 @@ TEST(ElfCheck, TheCliRefusesTheDrillsDamagedLibraryWithoutProbingIt) {
   grow_second_load_segment(image);
   testing::write_file(folder + "/libgrown-mlp.so", image.bytes());
 
-  testing::CommandResult listed = testing::run_command(
-      "XDG_CACHE_HOME='" + work.file("cache") + "' '" + testing::cli_path() + "' --plugin-dir '" +
-      folder + "' plugins");
+  testing::CommandResult listed = testing::run_cli_with_plugins(folder, "plugins", work.file("cache"));
   EXPECT_EQ(listed.exit_code, 2) << listed.err;
   EXPECT_THAT(listed.err, HasSubstr("plugin library '" + folder + "/libgrown-mlp.so' was not "
                                     "loaded: its ELF load segments 2 and 3 overlap in memory: the "

@@ -13,6 +13,7 @@
 #include "host/plugins/PluginCatalog.h"
 #include "host/plugins/PluginManifest.h"
 #include "host/plugins/PluginProbe.h"
+#include "tests/host/plugins/PluginTestSupport.h"
 #include "tests/support/TestSupport.h"
 
 namespace guidance {
@@ -92,9 +93,7 @@ TEST(PluginIsolation, DamagedLibrariesOutOfTreeAreRefusedBeforeLoadingAndTheHost
   write_truncated_copy(built_library("mlp"), folder + "/libtruncated-mlp.so");
   write_copy_with_faulting_code(built_library("mlp"), folder + "/libcorrupt-mlp.so");
 
-  testing::CommandResult listed = testing::run_command(
-      "XDG_CACHE_HOME='" + work.file("cache") + "' '" + testing::cli_path() + "' --plugin-dir '" +
-      folder + "' plugins");
+  testing::CommandResult listed = testing::run_cli_with_plugins(folder, "plugins", work.file("cache"));
   // Exit 2: problems reported, the rest listed; not 128 + a signal.
   EXPECT_EQ(listed.exit_code, 2) << listed.err;
   // The truncated copy fails the ELF structure check (host/plugins/ElfCheck.h) before any probe.
@@ -121,9 +120,7 @@ TEST(PluginIsolation, DamagedLibrariesOutOfTreeAreRefusedBeforeLoadingAndTheHost
 TEST(PluginIsolation, ALibraryThatCrashesOnlyWhenTheProcessEndsIsRefusedByTheProbe) {
   testing::TemporaryDirectory work;
   const std::string folder = fixture("crashes-at-exit");
-  testing::CommandResult listed = testing::run_command(
-      "XDG_CACHE_HOME='" + work.file("cache") + "' '" + testing::cli_path() + "' --plugin-dir '" +
-      folder + "' plugins");
+  testing::CommandResult listed = testing::run_cli_with_plugins(folder, "plugins", work.file("cache"));
   EXPECT_EQ(listed.exit_code, 2) << listed.err;
   EXPECT_THAT(listed.err, HasSubstr("plugin library '" + folder + "/libfixture-crashes-at-exit.so' "
                                     "was not loaded: probing it in a child process ended with "
@@ -161,9 +158,9 @@ TEST(PluginIsolation, DamagedCopiesOfTheBuildsLibrariesAreRefusedByItsManifestWi
   EXPECT_FALSE(fs::exists(plugin_probe_cache_path()));
 
   fs::remove(folder + "/libguidance-cca.so");  // a duplicate of the built-in one, for the CLI
-  testing::CommandResult checked = testing::run_command(
-      "XDG_CACHE_HOME='" + work.file("cache") + "' '" + testing::cli_path() + "' --plugin-dir '" +
-      folder + "' check '" + testing::source_directory() + "/configs/quickstart.toml'");
+  testing::CommandResult checked = testing::run_cli_with_plugins(
+      folder, "check '" + testing::source_directory() + "/configs/quickstart.toml'",
+      work.file("cache"));
   EXPECT_EQ(checked.exit_code, 2) << checked.err;
   EXPECT_THAT(checked.err, HasSubstr("libguidance-mlp.so' does not match the build's manifest"));
 }
