@@ -228,4 +228,15 @@ std::vector<SectionReference> config_reference() {
           {"[record]", references(record_keys())}};
 }
 
+bool unguided_run_ignores(const std::string& key_path) {
+  for (const char* section : {"guide", "guidance"}) {
+    const size_t length = std::char_traits<char>::length(section);
+    if (key_path.compare(0, length, section) == 0 &&
+        (key_path.size() == length || key_path[length] == '.')) {
+      return true;
+    }
+  }
+  return false;
+}
+
 }  // namespace guidance

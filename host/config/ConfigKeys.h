@@ -25,4 +25,12 @@ struct SectionReference {
 /// @return every section's key table, as docs/config.md shows them.
 std::vector<SectionReference> config_reference();
 
+/// The key path that turns guidance off: an unguided run has `guidance.enabled = false`.
+inline constexpr const char* kGuidanceEnabledKey = "guidance.enabled";
+
+/// @return whether `key_path` (dotted: "guide.init.plugin") cannot change an unguided run: the
+/// guide and the guidance settings. A sweep runs its declared baseline once across axes of such
+/// keys, and a summary leaves them out of an unguided run's cell.
+bool unguided_run_ignores(const std::string& key_path);
+
 }  // namespace guidance

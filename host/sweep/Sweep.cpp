@@ -20,6 +20,7 @@
 
 #include "guidance/api/InputFile.h"
 #include "host/common/Errors.h"
+#include "host/config/ConfigKeys.h"
 #include "host/config/TomlReader.h"
 
 namespace guidance {
@@ -28,12 +29,13 @@ namespace fs = std::filesystem;
 
 namespace {
 
-/// One key a sweep sets: a plain axis has one, a zip group several.
+/// One key a sweep sets: a plain axis has one, a zip group several, the baseline any number.
 struct SweptKey {
   std::string path;
   std::vector<std::string> components;
   std::string label;
-  const toml::array* values = nullptr;
+  const toml::node* declared = nullptr;  ///< where the file gives it: errors point here
+  const toml::array* values = nullptr;   ///< an axis's values (nullptr for a baseline key)
   std::vector<std::string> texts;  ///< per value: inline_toml, the run's setting
 };
 
@@ -54,7 +56,7 @@ std::vector<std::string> split_path(const std::string& path) {
 }
 
 /// A value's short name in run names: a string bare, a table by its plugin, else as TOML.
-std::string value_text(const toml::node& node) {
+std::string short_value_name(const toml::node& node) {
   if (const auto* text = node.as_string()) return text->get();
   if (const auto* table = node.as_table()) {
     if (const auto* plugin = table->get_as<std::string>("plugin")) return plugin->get();
@@ -94,7 +96,7 @@ void assign(toml::table& root, const SweptKey& key, const toml::node& value,
       next = table->get(key.components[i]);
     }
     if (!next->is_table()) {
-      throw ConfigError(location_of(file, *key.values) + ": sweep axis '" + key.path + "': '" +
+      throw ConfigError(location_of(file, *key.declared) + ": " + (key.values ? "sweep axis '" : "baseline key '") + key.path + "': '" +
                         key.components[i] + "' is not a table in the config");
     }
     table = next->as_table();
@@ -102,23 +104,69 @@ void assign(toml::table& root, const SweptKey& key, const toml::node& value,
   table->insert_or_assign(key.components.back(), value);
 }
 
-SweptKey read_key(const std::string& path, const toml::node& value, const std::string& file) {
+/// @return `path` as a key a sweep sets to `value`, checked to be a key path of the config.
+SweptKey read_key_path(const std::string& path, const toml::node& value, const std::string& file,
+                       const std::string& what) {
   SweptKey key;
   key.path = path;
   key.components = split_path(path);
+  key.declared = &value;
+  bool empty_component = std::any_of(key.components.begin(), key.components.end(),
+                                     [](const std::string& part) { return part.empty(); });
+  if (key.components.empty() || empty_component || key.components.front() == "sweep") {
+    throw ConfigError(location_of(file, value) + ": " + what + " '" + path +
+                      "' is not a key path of the config");
+  }
+  key.label = key.components.back();
+  return key;
+}
+
+SweptKey read_key(const std::string& path, const toml::node& value, const std::string& file) {
+  SweptKey key = read_key_path(path, value, file, "sweep axis");
   key.values = value.as_array();
   if (key.values == nullptr || key.values->empty()) {
     throw ConfigError(location_of(file, value) + ": sweep axis '" + path +
                       "': expected a non-empty list of values");
   }
-  bool empty_component = std::any_of(key.components.begin(), key.components.end(),
-                                     [](const std::string& part) { return part.empty(); });
-  if (key.components.empty() || empty_component || key.components.front() == "sweep") {
-    throw ConfigError(location_of(file, value) + ": sweep axis '" + path +
-                      "' is not a key path of the config");
-  }
-  key.label = key.components.back();
   return key;
+}
+
+/// Reads `[sweep.baseline]`: the key paths and values that make a run the study's baseline.
+std::vector<SweptKey> read_baseline(const toml::node& node, const std::string& file) {
+  const toml::table* table = node.as_table();
+  if (table == nullptr || table->empty()) {
+    throw ConfigError(location_of(file, node) +
+                      ": key 'sweep.baseline': expected a table [sweep.baseline] of \"<key path>\" "
+                      "= value, the settings of the baseline runs (e.g. \"guidance.enabled\" = "
+                      "false)");
+  }
+  std::vector<SweptKey> keys;
+  for (const auto& [path, value] : *table) {
+    SweptKey key = read_key_path(std::string(path.str()), value, file, "baseline key");
+    if (key.path == kReplicateKey || key.path == "run.name") {
+      throw ConfigError(location_of(file, value) + ": baseline key '" + key.path +
+                        "': the baseline runs once per " + kReplicateKey +
+                        " of the sweep and is named by it; it cannot set " + key.path);
+    }
+    key.texts.push_back(inline_toml(value));
+    keys.push_back(std::move(key));
+  }
+  return keys;
+}
+
+/// @return whether a run with the baseline's settings ignores the axis: the baseline sets each of
+/// its keys, or turns guidance off and the keys are the guide's or guidance's.
+bool baseline_ignores(const std::vector<SweptKey>& baseline, const Axis& axis) {
+  bool unguided = std::any_of(baseline.begin(), baseline.end(), [](const SweptKey& key) {
+    const auto* enabled = key.declared->as_boolean();
+    return key.path == kGuidanceEnabledKey && enabled != nullptr && !enabled->get();
+  });
+  return std::all_of(axis.keys.begin(), axis.keys.end(), [&](const SweptKey& swept) {
+    bool set = std::any_of(baseline.begin(), baseline.end(), [&](const SweptKey& key) {
+      return swept.path == key.path || swept.path.rfind(key.path + ".", 0) == 0;
+    });
+    return set || (unguided && unguided_run_ignores(swept.path));
+  });
 }
 
 /// Reads `[sweep.zip.<group>]` tables: each group one axis of keys with lists of one length.
@@ -358,25 +406,39 @@ struct Sweep::Plan {
   std::string study;        ///< run.name before expansion
   std::vector<Axis> axes;   ///< in crossing order, the last varying fastest
   size_t total = 1;
-  std::optional<size_t> replicate;  ///< the index of run.seed in a run's settings
+  std::vector<SweptKey> baseline;    ///< [sweep.baseline]'s settings, empty when it has none
+  std::vector<size_t> baseline_axes; ///< the axes the baseline runs cross, in crossing order
+  size_t baseline_runs = 0;          ///< runs 0 .. baseline_runs - 1 are the baseline's
 
-  /// @return the position in each axis of run `index`
+  bool is_baseline(size_t index) const { return index < baseline_runs; }
+
+  /// @return the axes that run `index` crosses (each axis index once, in crossing order)
+  std::vector<size_t> crossed(size_t index) const {
+    if (is_baseline(index)) return baseline_axes;
+    std::vector<size_t> all(axes.size());
+    for (size_t a = 0; a < all.size(); ++a) all[a] = a;
+    return all;
+  }
+
+  /// @return the position of run `index` in each axis that crossed(index) lists
   std::vector<size_t> choices(size_t index) const {
-    std::vector<size_t> choice(axes.size());
-    for (size_t a = axes.size(); a > 0; --a) {
-      choice[a - 1] = index % axes[a - 1].length;
-      index /= axes[a - 1].length;
+    std::vector<size_t> used = crossed(index);
+    if (!is_baseline(index)) index -= baseline_runs;
+    std::vector<size_t> choice(used.size());
+    for (size_t u = used.size(); u > 0; --u) {
+      choice[u - 1] = index % axes[used[u - 1]].length;
+      index /= axes[used[u - 1]].length;
     }
     return choice;
   }
 
-  std::string name(const std::vector<size_t>& choice) const {
-    if (axes.empty()) return study;
-    std::string suffix;
-    for (size_t a = 0; a < axes.size(); ++a) {
-      suffix += (suffix.empty() ? "" : ",") + axes[a].names[choice[a]];
+  std::string name(size_t index) const {
+    std::vector<size_t> used = crossed(index), choice = choices(index);
+    std::string suffix = is_baseline(index) ? kBaselineRunLabel : "";
+    for (size_t u = 0; u < used.size(); ++u) {
+      suffix += (suffix.empty() ? "" : ",") + axes[used[u]].names[choice[u]];
     }
-    return study + "/" + shortened(suffix);
+    return suffix.empty() ? study : study + "/" + shortened(suffix);
   }
 };
 
@@ -404,6 +466,10 @@ Sweep::Sweep(const ConfigDocument& document) {
       read_zip_groups(value, document.path, axes);
       continue;
     }
+    if (key.str() == "baseline") {
+      plan->baseline = read_baseline(value, document.path);
+      continue;
+    }
     Axis axis;
     axis.keys.push_back(read_key(std::string(key.str()), value, document.path));
     axis.length = axis.keys.front().values->size();
@@ -426,6 +492,16 @@ Sweep::Sweep(const ConfigDocument& document) {
     if (plan->total > kMaxSweepRuns / axis.length) too_many = true;
     if (!too_many) plan->total *= axis.length;
   }
+  if (!plan->baseline.empty()) {
+    plan->baseline_runs = 1;
+    for (size_t a = 0; a < axes.size(); ++a) {
+      if (baseline_ignores(plan->baseline, axes[a])) continue;
+      plan->baseline_axes.push_back(a);
+      plan->baseline_runs *= axes[a].length;  // at most total: no overflow once total is bounded
+    }
+    sizes += " + a baseline of " + std::to_string(plan->baseline_runs);
+    if (!too_many) plan->total += plan->baseline_runs;
+  }
   if (too_many || plan->total > kMaxSweepRuns) {
     throw ConfigError(location_of(document.path, *sweep_node) +
                       ": key 'sweep': the axes (" + sizes + " values) make more than " +
@@ -441,7 +517,6 @@ Sweep::Sweep(const ConfigDocument& document) {
         throw ConfigError(location_of(document.path, *key.values) + ": sweep axis '" + key.path +
                           "' is swept twice (as an axis and in a zip group, or in two groups)");
       }
-      if (key.path == kReplicateKey) plan->replicate = paths.size() - 1;
       ++label_uses[key.label];
     }
   }
@@ -458,7 +533,7 @@ Sweep::Sweep(const ConfigDocument& document) {
     for (size_t i = 0; i < axis.length; ++i) {
       for (const auto& key : axis.keys) {
         names[i] += (names[i].empty() ? "" : ",") + path_safe(key.label) + "=" +
-                    path_safe(value_text(*key.values->get(i)));
+                    path_safe(short_value_name(*key.values->get(i)));
       }
     }
     std::map<std::string, int> uses;
@@ -485,10 +560,11 @@ const ConfigOverrides& Sweep::overrides() const { return plan_->document.overrid
 
 const std::string& Sweep::study() const { return plan_->study; }
 
-std::string Sweep::name(size_t index) const { return plan_->name(plan_->choices(index)); }
+std::string Sweep::name(size_t index) const { return plan_->name(index); }
 
 std::set<std::string> Sweep::varying() const {
   std::set<std::string> varying;
+  for (const auto& key : plan_->baseline) varying.insert(key.path);
   for (const auto& axis : plan_->axes) {
     for (const auto& key : axis.keys) {
       if (std::set<std::string>(key.texts.begin(), key.texts.end()).size() > 1) {
@@ -518,15 +594,21 @@ SweepRun Sweep::run(size_t index) const {
   run.document.root = std::make_shared<toml::table>(toml::parse(plan.text, plan.document.path));
   apply_overrides(*run.document.root, plan.document.overrides);
   run.document.root->erase("sweep");
-  std::vector<size_t> choice = plan.choices(index);
-  for (size_t a = 0; a < plan.axes.size(); ++a) {
-    for (const auto& key : plan.axes[a].keys) {
-      assign(*run.document.root, key, *key.values->get(choice[a]), plan.document.path);
-      run.settings.emplace_back(key.path, key.texts[choice[a]]);
+  if (plan.is_baseline(index)) {
+    for (const auto& key : plan.baseline) {
+      assign(*run.document.root, key, *key.declared, plan.document.path);
+      run.settings.emplace_back(key.path, key.texts.front());
     }
   }
-  run.replicate = plan.replicate;
-  run.name = plan.name(choice);
+  std::vector<size_t> used = plan.crossed(index), choice = plan.choices(index);
+  for (size_t u = 0; u < used.size(); ++u) {
+    for (const auto& key : plan.axes[used[u]].keys) {
+      assign(*run.document.root, key, *key.values->get(choice[u]), plan.document.path);
+      if (key.path == kReplicateKey) run.replicate = run.settings.size();
+      run.settings.emplace_back(key.path, key.texts[choice[u]]);
+    }
+  }
+  run.name = plan.name(index);
   run.seed = seed_of(*run.document.root);
   if (toml::table* section = (*run.document.root)["run"].as_table()) {
     section->insert_or_assign("name", run.name);

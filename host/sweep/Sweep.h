@@ -19,6 +19,9 @@ constexpr size_t kMaxSweepRuns = 100000;
 /// The key path of the replicate axis: runs that differ only in it are replicates of one cell.
 constexpr const char* kReplicateKey = "run.seed";
 
+/// The first label of a declared baseline's run names: `<run.name>/baseline,seed=0`.
+constexpr const char* kBaselineRunLabel = "baseline";
+
 /// A sweep axis's setting in one run: the key path and the value, as one-line TOML text
 /// (`8`, `"adam"`, `{ epochs = 2, plugin = "trained" }`), equal for equal values.
 using SweepSetting = std::pair<std::string, std::string>;
@@ -28,7 +31,9 @@ struct SweepRun {
   ConfigDocument document;
   std::string name;                   ///< run.name after expansion
   size_t index = 0;                   ///< position in expansion order (what shards split)
-  std::vector<SweepSetting> settings; ///< every axis key of the sweep, in file order
+  /// A baseline run's: the baseline's keys, then the axes it crosses; any other run's: every axis
+  /// key of the sweep, in crossing order.
+  std::vector<SweepSetting> settings;
   /// Index in `settings` of `run.seed` when it is a sweep axis (the replicate axis).
   std::optional<size_t> replicate;
   uint64_t seed = 0;  ///< the run's run.seed (0 when the config leaves it out)
@@ -52,6 +57,17 @@ struct SweepRun {
 ///     "guidance.enabled" = [false, true, true]
 ///     "guide.init" = [{ plugin = "untrained" }, { plugin = "untrained" }, { plugin = "trained" }]
 ///
+/// A table `[sweep.baseline]` declares the study's baseline once: its key paths and values make a
+/// run the baseline (`"guidance.enabled" = false` for the unguided one). The baseline runs come
+/// first, one per combination of the axes it does not ignore: an axis is ignored when the
+/// baseline sets each of its keys, or turns guidance off and its keys are the guide's or
+/// guidance's (unguided_run_ignores), so an unguided baseline runs once per seed and per other
+/// setting, and summaries match it to every guided cell. Their names are
+/// `<run.name>/baseline,<label>=<value>,...`.
+///
+///     [sweep.baseline]
+///     "guidance.enabled" = false
+///
 /// Axes cross in the order the file lists them (the last varies fastest). Each run's name is
 /// `<run.name>/<label>=<value>,...`, one `label=value` per key (the label is the key path's last
 /// component unless two keys share it, a table value is named by its `plugin`, characters other
@@ -67,7 +83,7 @@ class Sweep {
   /// kMaxSweepRuns runs.
   explicit Sweep(const ConfigDocument& document);
 
-  /// @return the number of runs, the product of the axis lengths
+  /// @return the number of runs: the product of the axis lengths, plus the baseline's runs
   size_t size() const;
 
   /// @return run.name before expansion: the study's folder (a document without [sweep]: its

@@ -134,6 +134,89 @@ name = "study"
   EXPECT_EQ(runs[1].cell().size(), 2u);
 }
 
+TEST(Sweep, ADeclaredUnguidedBaselineRunsOncePerSeedAndPerSettingItDoesNotIgnore) {
+  testing::TemporaryDirectory directory;
+  ConfigDocument document = document_of(directory, R"([run]
+name = "study"
+[guide]
+plugin = "convnet"
+[sweep]
+"run.seed" = [0, 1, 2]
+"guide.plugin" = ["convnet", "resnet"]
+"train.lr" = [0.1, 0.01]
+[sweep.zip.prior]
+"guidance.alpha" = [1.0, 2.0]
+"guide.init" = [{ plugin = "untrained" }, { plugin = "trained" }]
+[sweep.baseline]
+"guidance.enabled" = false
+)");
+  Sweep sweep(document);
+  // 3 seeds x 2 guides x 2 lr x 2 priors guided, and the baseline crosses seeds and lr only.
+  ASSERT_EQ(sweep.size(), 24u + 6u);
+  std::vector<SweepRun> runs = expand_sweep(document);
+  ASSERT_EQ(runs.size(), 30u);
+  EXPECT_EQ(runs[0].name, "study/baseline,seed=0,lr=0.1");
+  EXPECT_EQ(runs[5].name, "study/baseline,seed=2,lr=0.01");
+  EXPECT_EQ(runs[6].name, "study/seed=0,plugin=convnet,lr=0.1,alpha=1.0,init=untrained");
+  std::set<std::string> names;
+  for (const auto& run : runs) {
+    EXPECT_TRUE(names.insert(run.name).second) << run.name;
+    EXPECT_EQ(run.name, sweep.name(run.index));
+  }
+  const SweepRun& baseline = runs[4];
+  EXPECT_EQ(baseline.document.root->at_path("guidance.enabled").value<bool>(), false);
+  EXPECT_EQ(baseline.document.root->at_path("train.lr").value<double>(), 0.1);
+  EXPECT_EQ(baseline.document.root->at_path("guide.plugin").value<std::string>(), "convnet");
+  EXPECT_EQ(baseline.seed, 2u);
+  EXPECT_EQ(baseline.settings, (std::vector<SweepSetting>{{"guidance.enabled", "false"},
+                                                          {"run.seed", "2"},
+                                                          {"train.lr", "0.1"}}));
+  ASSERT_EQ(baseline.replicate, std::optional<size_t>(1));
+  EXPECT_EQ(baseline.cell(), runs[0].cell());  // seeds 0 and 2 of one baseline cell
+  EXPECT_NE(runs[1].cell(), runs[0].cell());
+  EXPECT_TRUE(runs[6].document.root->at_path("guidance.enabled").value<bool>().value_or(true));
+  EXPECT_EQ(sweep.varying().count("guidance.enabled"), 1u);
+}
+
+TEST(Sweep, ABaselineThatKeepsGuidanceOnCrossesEveryAxisItDoesNotSet) {
+  testing::TemporaryDirectory directory;
+  auto runs = expand_sweep(document_of(directory, R"([run]
+name = "study"
+[sweep]
+"run.seed" = [0, 1]
+"guide.init" = [{ plugin = "trained" }, { plugin = "checkpoint" }]
+"guidance.alpha" = [1.0, 2.0]
+[sweep.baseline]
+"guide.init" = { plugin = "untrained" }
+)"));
+  // The untrained-guide baseline still crosses guidance.alpha: guidance stays on.
+  ASSERT_EQ(runs.size(), 8u + 4u);
+  EXPECT_EQ(runs[0].name, "study/baseline,seed=0,alpha=1.0");
+  EXPECT_EQ(runs[3].document.root->at_path("guide.init.plugin").value<std::string>(), "untrained");
+  EXPECT_EQ(runs[3].document.root->at_path("guidance.alpha").value<double>(), 2.0);
+}
+
+TEST(Sweep, ABaselineMustBeATableOfKeyPathsThatLeavesSeedAndNameToTheSweep) {
+  testing::TemporaryDirectory directory;
+  auto error_of = [&](const std::string& baseline) {
+    try {
+      expand_sweep(document_of(directory, "[run]\nname = \"x\"\n[sweep]\n\"run.seed\" = [0, 1]\n" +
+                                              baseline));
+    } catch (const ConfigError& error) {
+      return std::string(error.what());
+    }
+    return std::string("no error");
+  };
+  EXPECT_THAT(error_of("baseline = 3\n"), HasSubstr(":5:"));
+  EXPECT_THAT(error_of("baseline = 3\n"), HasSubstr("expected a table [sweep.baseline]"));
+  EXPECT_THAT(error_of("[sweep.baseline]\n\"run.seed\" = 4\n"),
+              HasSubstr("baseline key 'run.seed': the baseline runs once per run.seed"));
+  EXPECT_THAT(error_of("[sweep.baseline]\n\"a..b\" = 4\n"),
+              HasSubstr("baseline key 'a..b' is not a key path of the config"));
+  EXPECT_THAT(error_of("[sweep.baseline]\n\"run.name.x\" = 4\n"),
+              HasSubstr(":6:16: baseline key 'run.name.x': 'name' is not a table"));
+}
+
 TEST(Sweep, ZipGroupListsMustHaveOneLength) {
   testing::TemporaryDirectory directory;
   try {

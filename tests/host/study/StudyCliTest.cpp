@@ -204,6 +204,33 @@ TEST_F(StudyCli, OverridesReachTheJobsChildren) {
                                    "--shard slurm --resume"));
 }
 
+TEST_F(StudyCli, ADeclaredBaselineRunsOncePerSeedAndIsEveryGuidedCellsBaseline) {
+  std::string config = write_config(
+      "baseline.toml", tiny_config(directory_.file("results"), R"("run.seed" = [0, 1]
+"guide.plugin" = ["rnn", "lstm"]
+[sweep.baseline]
+"guidance.enabled" = false
+)", 6));
+  testing::CommandResult result = testing::run_cli("run '" + config + "' --jobs 2");
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  for (const char* name : {"baseline,seed=0", "baseline,seed=1", "seed=0,plugin=rnn",
+                           "seed=1,plugin=lstm"}) {
+    EXPECT_EQ(run_state(run_dir(name)), RunState::Done) << name;
+  }
+  EXPECT_FALSE(fs::exists(run_dir("baseline,seed=0,plugin=rnn")));
+  EXPECT_THAT(testing::read_file(run_dir("baseline,seed=1") + "/sweep-cell.toml"),
+              HasSubstr("\"guidance.enabled\" = \"false\""));
+
+  testing::CommandResult summary =
+      testing::run_cli("summarize '" + directory_.file("results") + "/study'");
+  ASSERT_EQ(summary.exit_code, 0) << summary.err;
+  EXPECT_THAT(summary.out, HasSubstr("6 runs"));
+  EXPECT_THAT(summary.out, HasSubstr("(baseline)"));
+  // Both guided cells found the one baseline: each has a Δ, none says "no baseline".
+  EXPECT_THAT(summary.out, Not(HasSubstr("no baseline")));
+  EXPECT_THAT(summary.out, HasSubstr("guide.plugin"));
+}
+
 TEST_F(StudyCli, SigtermStopsTheJobsWhichResumeLater) {
   std::string config = write_config("stop.toml", tiny_config(directory_.file("results"),
                                                              "\"run.seed\" = [0, 1]\n", 400));
