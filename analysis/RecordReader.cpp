@@ -159,6 +159,18 @@ Table RecordReader::probe() const {
     }
     table.columns.push_back(std::move(column));
   }
+  const std::string source = group + schema::kProbeSourceRows;
+  if (hdf5::exists(file_.get(), source)) {
+    std::vector<int64_t> rows = hdf5::read_integers(file_.get(), source, path_);
+    if (rows.size() != indices.size()) {
+      throw RunError(path_ + ": dataset '" + source + "' holds " + std::to_string(rows.size()) +
+                     " rows for " + std::to_string(indices.size()) + " probe examples");
+    }
+    std::string part = hdf5::read_string_attribute(
+        hdf5::open_dataset(file_.get(), source, path_).get(), schema::kProbeSourcePart, path_);
+    table.columns.push_back({"source_part", {}, std::vector<std::string>(rows.size(), part)});
+    table.columns.push_back({"source_row", std::vector<double>(rows.begin(), rows.end()), {}});
+  }
   return table;
 }
 

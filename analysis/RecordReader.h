@@ -61,7 +61,8 @@ class RecordReader {
   /// @return the evaluations: step, epoch, split, loss, then one column per measure.
   Table evaluation() const;
 
-  /// @return the probe set: index, then label (or label_0.. label_{L-1} for [n, L] labels).
+  /// @return the probe set: index, then label (or label_0.. label_{L-1} for [n, L] labels), then
+  /// source_part and source_row where the record says where the examples lie in the data read.
   Table probe() const;
 
   /// @return whether the record holds per-example predictions of `network` ("target", "guide").

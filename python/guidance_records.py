@@ -85,9 +85,11 @@ Predictions.__doc__ = """Per-example test predictions of the final weights of on
 ``indices`` [N] (test examples), ``predicted`` [N] or [N, L], ``correct`` int8 [N] or [N, L]
 (1 right, 0 wrong, -1 position not scored)."""
 
-Probe = collections.namedtuple("Probe", "indices labels")
+Probe = collections.namedtuple("Probe", "indices labels source_part source_rows")
 Probe.__doc__ = """The fixed probe examples whose activations snapshots hold: ``indices`` [n]
-(validation examples) and ``labels`` [n] or [n, L]."""
+(validation examples), ``labels`` [n] or [n, L], and where the examples lie in the data the
+dataset read: ``source_rows`` [n], 0-based rows of the part ``source_part`` names (``"train"``: the
+training file); both ``None`` when the dataset does not say (generated data, older records)."""
 
 
 def _names(names):
@@ -434,8 +436,12 @@ class Record:
 
     def probe(self):
         """The probe examples whose activations the snapshots hold, as a :class:`Probe`."""
+        source_part = source_rows = None
+        if "probe/source_rows" in self._file:
+            rows = self._dataset("probe/source_rows")
+            source_part, source_rows = self._attributes(rows)["part"], self._read(rows)
         return Probe(self._read(self._dataset("probe/indices")),
-                     self._read(self._dataset("probe/labels")))
+                     self._read(self._dataset("probe/labels")), source_part, source_rows)
 
     def predictions(self, network):
         """The final weights' per-example test predictions of ``network`` (``"target"``, or

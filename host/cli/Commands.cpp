@@ -440,8 +440,8 @@ std::string assembly_report(const Config& config, const PluginCatalog& catalog, 
       << " test), target " << config.target.name << " ("
       << taps_in_set(*run.target, config.guidance.tap_set) << ")";
   if (config.guided()) {
-    out << ", guide " << config.guide->architecture.name << " [" << config.guide->init.name
-        << "] via " << config.guidance.metric.name << " on " << run.pairs.size() << " pairs";
+    out << ", guide " << describe_guide(*config.guide) << " via " << config.guidance.metric.name
+        << " on " << run.pairs.size() << " pairs";
   } else {
     out << ", unguided";
   }

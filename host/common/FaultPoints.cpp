@@ -2,6 +2,7 @@
 
 #include <csignal>
 #include <cstdlib>
+#include <string>
 
 namespace guidance {
 
@@ -22,6 +23,15 @@ bool stop_point_reached(int64_t step) {
 void kill_point(const std::string& point) {
   static const char* target = variable("GUIDANCE_KILL_AT");
   if (target != nullptr && point == target) std::raise(SIGKILL);
+}
+
+void evaluation_batch_point() {
+  static const char* target = variable("GUIDANCE_SIGNAL_AT");
+  static int64_t batches = 0;
+  ++batches;
+  if (target != nullptr && std::string(target) == "evaluation:" + std::to_string(batches)) {
+    std::raise(SIGINT);
+  }
 }
 
 }  // namespace guidance

@@ -14,6 +14,9 @@ namespace guidance {
 ///                             "snapshot:k" inside the snapshot of step k (before its target
 ///                                          activations, or a later batch of the guide's)
 ///                             "finish"     final rows appended, before the record is finished
+///   GUIDANCE_SIGNAL_AT=evaluation:k
+///                             raise SIGINT in this process before its k-th evaluation batch
+///                             (counted over every evaluation), as Ctrl-C would arrive there
 ///
 /// Unset (the normal case), both do nothing.
 
@@ -22,5 +25,8 @@ bool stop_point_reached(int64_t step);
 
 /// SIGKILLs the process when GUIDANCE_KILL_AT names `point`.
 void kill_point(const std::string& point);
+
+/// Counts an evaluation batch; raises SIGINT when GUIDANCE_SIGNAL_AT names this one.
+void evaluation_batch_point();
 
 }  // namespace guidance

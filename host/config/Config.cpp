@@ -450,6 +450,27 @@ PluginChoice parse_plugin_choice(const std::string& text, PluginKind kind,
   return read_plugin_table(*table, option, option, kind, catalog);
 }
 
+std::string describe_guide(const GuideSection& guide) {
+  auto text = [](const PluginChoice& choice, const char* param) -> std::string {
+    auto found = choice.params.values().find(param);
+    if (found == choice.params.values().end()) return "";
+    const auto* value = std::get_if<std::string>(&found->second);
+    return value ? *value : "";
+  };
+  std::string description = guide.architecture.name;
+  if (std::string path = text(guide.architecture, "path"); !path.empty()) {
+    description += " (" + std::filesystem::path(path).filename().string() + ")";
+  }
+  // `untrained` with its default scheme keeps whatever the architecture built, here the file's.
+  bool keeps_architecture_weights =
+      guide.init.name == kDefaultGuideInit && text(guide.init, "scheme") == "architecture";
+  bool file_weights = text(guide.architecture, "weights") == "file";
+  return description + " [" +
+         (file_weights && keeps_architecture_weights ? std::string("weights from the file")
+                                                     : guide.init.name) +
+         "]";
+}
+
 Config validate_config(const ConfigDocument& document, const PluginCatalog& catalog) {
   const std::string& file = document.path;
   TomlReader root(*document.root, file, "");
@@ -468,8 +489,9 @@ Config validate_config(const ConfigDocument& document, const PluginCatalog& cata
     if (const toml::table* init = guide_reader.table(kGuideInitKey)) {
       section.init = read_plugin_table(*init, file, "guide.init", PluginKind::GuideInit, catalog);
     } else {
-      section.init.name = "untrained";
-      section.init.params = defaults_of(catalog.find(PluginKind::GuideInit, "untrained").info.params);
+      section.init.name = kDefaultGuideInit;
+      section.init.params =
+          defaults_of(catalog.find(PluginKind::GuideInit, kDefaultGuideInit).info.params);
       section.init.location = root.location("guide");
     }
     config.guide = std::move(section);

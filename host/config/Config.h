@@ -81,6 +81,8 @@ struct RecordMetric {
 inline constexpr const char* kPluginKey = "plugin";
 /// The key of `[guide]` that holds the guide-init table: no architecture may declare it either.
 inline constexpr const char* kGuideInitKey = "init";
+/// The guide-init plugin of a [guide] without [guide.init].
+inline constexpr const char* kDefaultGuideInit = "untrained";
 
 /// The paper's metric, used for guidance and records unless a config names another.
 inline constexpr const char* kDefaultMetric = "linear-cka";
@@ -223,6 +225,13 @@ struct GuideSection {
   PluginChoice architecture;  ///< [guide] plugin = ... (an architecture)
   PluginChoice init;          ///< [guide.init] plugin = ... (a guide-init strategy)
 };
+
+/// @return what a guide is, as `check` and a run's header name it: its architecture, the file
+/// of one read from a file (a `path` parameter), and where its weights come from in brackets:
+/// "weights from the file" for an architecture whose `weights` parameter is "file" when the
+/// init keeps the architecture's weights, else the init ("convnet [trained]",
+/// "torchscript (model.pt) [weights from the file]").
+std::string describe_guide(const GuideSection& guide);
 
 /// [record]: what the HDF5 record holds besides the time series.
 struct RecordSection {

@@ -116,7 +116,11 @@ constexpr const char* kLayout = "layout";  ///< group: one string list per Recor
 
 constexpr const char* kTraining = "training";      ///< group of columns, one row per step
 constexpr const char* kEvaluation = "evaluation";  ///< group of columns, one row per evaluation
-constexpr const char* kProbe = "probe";            ///< group: indices, labels
+constexpr const char* kProbe = "probe";            ///< group: indices, labels, source_rows
+/// `probe` dataset: int64 [n], the probe examples' rows in the data read (Dataset::source); only
+/// when the dataset says. Its string attribute kProbeSourcePart names the part the rows index.
+constexpr const char* kProbeSourceRows = "source_rows";
+constexpr const char* kProbeSourcePart = "part";
 constexpr const char* kSnapshots = "snapshots";    ///< group: step, activations, similarity
 /// `snapshots` attribute naming the ActivationDtype.
 constexpr const char* kActivationDtype = "activation_dtype";

@@ -244,21 +244,30 @@ void RunRecord::flush() {
   file_.flush();
 }
 
-void RunRecord::write_probe(const torch::Tensor& indices, const torch::Tensor& labels) {
+void RunRecord::write_probe(const torch::Tensor& indices, const torch::Tensor& labels,
+                            const std::optional<ExampleSource>& source) {
   require_open("write the probe set");
   const std::string& path = this->path();
   if (indices.dim() != 1 || labels.dim() < 1 || labels.dim() > 2 ||
-      labels.size(0) != indices.size(0)) {
-    throw RunError(path + ": probe indices must be [n] and labels [n] or [n, L]; got " +
-                   c10::str(indices.sizes()) + " and " + c10::str(labels.sizes()));
+      labels.size(0) != indices.size(0) ||
+      (source && (source->rows.dim() != 1 || source->rows.size(0) != indices.size(0)))) {
+    throw RunError(path + ": probe indices must be [n], labels [n] or [n, L] and source rows [n]; "
+                   "got " + c10::str(indices.sizes()) + ", " + c10::str(labels.sizes()) +
+                   (source ? " and " + c10::str(source->rows.sizes()) : std::string()));
   }
   hdf5::QuietErrors quiet;
-  const std::pair<std::string, torch::Tensor> parts[] = {
-      {std::string(schema::kProbe) + "/indices",
-       indices.to(torch::kCPU, torch::kLong).contiguous()},
-      {std::string(schema::kProbe) + "/labels", labels.to(torch::kCPU, torch::kLong).contiguous()}};
+  const std::string group = std::string(schema::kProbe) + "/";
+  std::vector<std::pair<std::string, torch::Tensor>> parts = {
+      {group + "indices", indices.to(torch::kCPU, torch::kLong).contiguous()},
+      {group + "labels", labels.to(torch::kCPU, torch::kLong).contiguous()}};
+  if (source) {
+    parts.push_back({group + schema::kProbeSourceRows,
+                     source->rows.to(torch::kCPU, torch::kLong).contiguous()});
+  }
   if (hdf5::exists(file_.get(), parts[0].first)) {
     for (const auto& [dataset, values] : parts) {
+      // A record written before sources were recorded has none to compare.
+      if (!hdf5::exists(file_.get(), dataset)) continue;
       std::vector<int64_t> stored = hdf5::read_integers(file_.get(), dataset, path);
       std::vector<hsize_t> shape =
           hdf5::shape_of(hdf5::open_dataset(file_.get(), dataset, path).get());
@@ -278,6 +287,10 @@ void RunRecord::write_probe(const torch::Tensor& indices, const torch::Tensor& l
       hdf5::write_dataset(file_.get(), dataset, H5T_STD_I64LE,
                           std::vector<hsize_t>(values.sizes().begin(), values.sizes().end()),
                           H5T_NATIVE_INT64, values.data_ptr<int64_t>(), path);
+    }
+    if (source) {
+      hdf5::Handle rows = hdf5::open_dataset(file_.get(), parts.back().first, path);
+      hdf5::write_attribute(rows.get(), schema::kProbeSourcePart, source->part);
     }
   });
 }

@@ -5,9 +5,11 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "guidance/api/Dataset.h"
 #include "guidance/api/Metric.h"
 #include "host/recording/RecordFile.h"
 #include "host/recording/RecordSchema.h"
@@ -70,8 +72,10 @@ class RunRecord {
   void append_evaluation(const EvaluationRow& row);
 
   /// Writes the probe set once: example indices (int64 [n]) and their labels (int64 [n] or
-  /// [n, L]). Called again (e.g. after resume()) it checks the values are the same ones.
-  void write_probe(const torch::Tensor& indices, const torch::Tensor& labels);
+  /// [n, L]), and where the examples lie in the data read when the dataset says (`source`, rows
+  /// int64 [n]). Called again (e.g. after resume()) it checks the values are the same ones.
+  void write_probe(const torch::Tensor& indices, const torch::Tensor& labels,
+                   const std::optional<ExampleSource>& source = std::nullopt);
 
   /// Writes one snapshot at `step` (SnapshotWriter::write()), then flushes.
   /// @param metrics parallel to layout().metrics

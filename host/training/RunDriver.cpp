@@ -98,12 +98,21 @@ Provenance make_provenance(const Config& config, const PluginCatalog& catalog, i
 struct ProbeSet {
   Split split = Split::Validation;
   torch::Tensor indices;  ///< int64 [n]
+  torch::Tensor labels;   ///< the examples' targets
+  /// Token tasks only: the probe as one batch, whose rows snapshots feed a few at a time. A batch
+  /// is padded to its longest sequence, and every part of a snapshot needs the probe's length.
+  /// (Images are read a batch at a time, so that a large probe is not held in memory.)
+  std::optional<Batch> padded;
 };
 
 ProbeSet probe_set(const RunComponents& run, int64_t probe_size) {
   Split split = run.dataset->size(Split::Validation) > 0 ? Split::Validation : Split::Test;
   int64_t count = std::min(probe_size, run.dataset->size(split));
-  return {split, torch::arange(count, torch::kLong)};
+  torch::Tensor indices = torch::arange(count, torch::kLong);
+  Batch batch = run.dataset->batch(split, indices);
+  ProbeSet probe{split, indices, batch.targets, std::nullopt};
+  if (batch.mask.defined()) probe.padded = std::move(batch);
+  return probe;
 }
 
 std::vector<torch::Tensor> probe_taps(Network& network, const Batch& probe, torch::Device device) {
@@ -158,9 +167,16 @@ class RunObserver : public TrainingObserver {
     source.activations = [&, step](const std::string& side, int64_t begin, int64_t end) {
       if (begin > 0 || side == "target") kill_point("snapshot:" + std::to_string(step));
       Network& network = side == "guide" ? *run_.guide : *run_.target;
-      Batch batch =
-          run_.dataset->batch(probe_.split, probe_.indices.narrow(0, begin, end - begin));
-      return probe_taps(network, batch, run_.device);
+      const int64_t count = end - begin;
+      if (probe_.padded) {
+        return probe_taps(network,
+                          Batch{probe_.padded->inputs.narrow(0, begin, count),
+                                probe_.padded->mask.narrow(0, begin, count)},
+                          run_.device);
+      }
+      return probe_taps(
+          network, run_.dataset->batch(probe_.split, probe_.indices.narrow(0, begin, count)),
+          run_.device);
     };
     record_.write_snapshot(step, source, run_.record_metrics);
   }
@@ -278,9 +294,7 @@ RunSummary run_config(const Config& config, const PluginCatalog& catalog,
   if (!options.quiet) {
     log << "run " << config.run.name << ": " << config.dataset.name << ", target "
         << config.target.name
-        << (config.guided() ? ", guide " + config.guide->architecture.name + " [" +
-                                  config.guide->init.name + "]"
-                            : std::string(", unguided"))
+        << (config.guided() ? ", guide " + describe_guide(*config.guide) : std::string(", unguided"))
         << ", " << threads << " thread" << (threads == 1 ? "" : "s") << ", device "
         << config.run.device
         << (config.train.precision == Precision::Float32
@@ -313,6 +327,7 @@ RunSummary run_config(const Config& config, const PluginCatalog& catalog,
     // Ranks stop at the same step or not at all: one leaving early would strand the others.
     return collective ? any_rank(*collective, stop, "agreement on stopping") : stop;
   };
+  if (!collective) settings.stop_evaluation = [] { return stop_requested(); };
   settings.collective = collective;
   settings.concurrent_runs = options.concurrent_runs;
   Trainer trainer(settings, run.dataset, run.task, run.target, run.guide, run.metric, run.pairs);
@@ -332,7 +347,8 @@ RunSummary run_config(const Config& config, const PluginCatalog& catalog,
   if (collective) trainer.synchronize();
   ProbeSet probe = probe_set(run, config.record.probe_size);
   if (!resuming && record) {
-    record->write_probe(probe.indices, run.dataset->batch(probe.split, probe.indices).targets);
+    record->write_probe(probe.indices, probe.labels,
+                        run.dataset->source(probe.split, probe.indices));
     record->flush();
   }
 
@@ -365,54 +381,59 @@ RunSummary run_config(const Config& config, const PluginCatalog& catalog,
     // Ctrl-C between these evaluations stops the run there (a study's children within seconds,
     // not after every split); --resume evaluates the best weights again. Every rank asks while
     // all evaluate; once only the writer goes on (the test split, predictions), it asks alone.
+    // A stop within an evaluation (settings.stop_evaluation) abandons it the same way.
     auto stopped_while_finishing = [&](bool every_rank_asks) {
-      const bool stop = every_rank_asks
-                            ? settings.stop_requested(trainer.step())
-                            : stop_requested() || stop_point_reached(trainer.step());
-      if (!stop) return false;
+      return every_rank_asks ? settings.stop_requested(trainer.step())
+                             : stop_requested() || stop_point_reached(trainer.step());
+    };
+    auto stop_finishing = [&] {
       progress.finish_line();
       if (!options.quiet) {
         log << "stopped while evaluating the best weights; --resume evaluates them again\n";
       }
       if (record) record->finish(RecordState::Interrupted, now_iso8601());
       summary.completed = false;
-      return true;
+      return summary;
     };
-    trainer.restore_best();
-    if (collective) broadcast_module(*collective, *run.target, "broadcast of the best weights");
-    FinalResults results;
-    results.best_step = trainer.best_step();
-    ExamplePredictions target_predictions;
-    if (stopped_while_finishing(true)) return summary;
-    summary.train = trainer.evaluate(*run.target, Split::Train, config.train.train_eval_size);
-    if (stopped_while_finishing(true)) return summary;
-    summary.validation = trainer.evaluate(*run.target, Split::Validation);
-    if (!writer) return summary;
-    if (stopped_while_finishing(false)) return summary;
-    summary.test = trainer.evaluate(*run.target, Split::Test, 0, &target_predictions);
-    summary.best_step = results.best_step;
-    if (already_complete) return summary;
-    const int64_t epoch = (trainer.step() - 1) / trainer.steps_per_epoch();
-    for (const auto& [split, measures] : {std::pair{Split::Train, &summary.train},
-                                          std::pair{Split::Validation, &summary.validation},
-                                          std::pair{Split::Test, &summary.test}}) {
-      if (split == Split::Validation && run.dataset->size(Split::Validation) == 0) continue;
-      std::map<std::string, double> values = *measures;
-      values.erase("loss");
-      record->append_evaluation({trainer.step(), epoch,
-                                 std::string(record_schema::kFinalSplitPrefix) + to_string(split),
-                                 measures->at("loss"), values});
+    try {
+      trainer.restore_best();
+      if (collective) broadcast_module(*collective, *run.target, "broadcast of the best weights");
+      FinalResults results;
+      results.best_step = trainer.best_step();
+      ExamplePredictions target_predictions;
+      if (stopped_while_finishing(true)) return stop_finishing();
+      summary.train = trainer.evaluate(*run.target, Split::Train, config.train.train_eval_size);
+      if (stopped_while_finishing(true)) return stop_finishing();
+      summary.validation = trainer.evaluate(*run.target, Split::Validation);
+      if (!writer) return summary;
+      if (stopped_while_finishing(false)) return stop_finishing();
+      summary.test = trainer.evaluate(*run.target, Split::Test, 0, &target_predictions);
+      summary.best_step = results.best_step;
+      if (already_complete) return summary;
+      const int64_t epoch = (trainer.step() - 1) / trainer.steps_per_epoch();
+      for (const auto& [split, measures] : {std::pair{Split::Train, &summary.train},
+                                            std::pair{Split::Validation, &summary.validation},
+                                            std::pair{Split::Test, &summary.test}}) {
+        if (split == Split::Validation && run.dataset->size(Split::Validation) == 0) continue;
+        std::map<std::string, double> values = *measures;
+        values.erase("loss");
+        record->append_evaluation({trainer.step(), epoch,
+                                   std::string(record_schema::kFinalSplitPrefix) + to_string(split),
+                                   measures->at("loss"), values});
+      }
+      torch::Tensor test_indices = torch::arange(run.dataset->size(Split::Test), torch::kLong);
+      results.predictions["target"] = recorded_predictions(test_indices, target_predictions);
+      if (run.guide) {
+        if (stopped_while_finishing(false)) return stop_finishing();
+        ExamplePredictions guide_predictions;
+        trainer.evaluate(*run.guide, Split::Test, 0, &guide_predictions);
+        results.predictions["guide"] = recorded_predictions(test_indices, guide_predictions);
+      }
+      kill_point("finish");
+      record->finish(RecordState::Completed, now_iso8601(), results);
+    } catch (const EvaluationStopped&) {
+      return stop_finishing();
     }
-    torch::Tensor test_indices = torch::arange(run.dataset->size(Split::Test), torch::kLong);
-    results.predictions["target"] = recorded_predictions(test_indices, target_predictions);
-    if (run.guide) {
-      if (stopped_while_finishing(false)) return summary;
-      ExamplePredictions guide_predictions;
-      trainer.evaluate(*run.guide, Split::Test, 0, &guide_predictions);
-      results.predictions["guide"] = recorded_predictions(test_indices, guide_predictions);
-    }
-    kill_point("finish");
-    record->finish(RecordState::Completed, now_iso8601(), results);
   } catch (...) {
     progress.finish_line();
     finish_failed();

@@ -8,6 +8,7 @@
 
 #include "guidance/api/InputFile.h"
 #include "host/common/Errors.h"
+#include "host/common/FaultPoints.h"
 #include "host/distributed/DataParallel.h"
 #include "host/training/GuidanceLoss.h"
 #include "host/training/Optimization.h"
@@ -378,6 +379,11 @@ std::map<std::string, double> Trainer::evaluate(Network& network, Split split, i
                        settings_.collective->rank()) {
       continue;
     }
+    evaluation_batch_point();
+    if (settings_.stop_evaluation && settings_.stop_evaluation()) {
+      network.train(was_training);
+      throw EvaluationStopped();
+    }
     int64_t length = std::min(settings_.train.eval_batch_size, count - start);
     Batch batch = to_device(dataset_->batch(split, indices.narrow(0, start, length)));
     torch::Tensor logits = forward(network, batch.network_input()).logits;
@@ -456,7 +462,13 @@ bool Trainer::run(TrainingObserver& observer) {
     observer.on_step(report);
     const bool epoch_end = progress_.step % steps_per_epoch_ == 0;
     const bool last = progress_.step == total_steps_;
-    if (epoch_end || last) evaluate_and_select(observer);
+    if (epoch_end || last) {
+      try {
+        evaluate_and_select(observer);
+      } catch (const EvaluationStopped&) {
+        return false;  // without this step's checkpoint: its evaluation is missing
+      }
+    }
     if (epoch_end || last ||
         (settings_.checkpoint_every > 0 && progress_.step % settings_.checkpoint_every == 0)) {
       checkpoint(observer);

@@ -3,6 +3,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -30,6 +31,11 @@ struct StepPhases {
   double optimizer = 0;       ///< gradient clipping, the optimiser step, zeroing gradients
 };
 
+/// Thrown by Trainer::evaluate when settings.stop_evaluation says so: the evaluation is abandoned.
+struct EvaluationStopped : std::runtime_error {
+  EvaluationStopped() : std::runtime_error("evaluation stopped") {}
+};
+
 /// How a Trainer runs: the [train] and [guidance] sections plus where its files go.
 struct TrainerSettings {
   TrainSection train;
@@ -43,6 +49,10 @@ struct TrainerSettings {
   /// Asked before each step with the steps done so far; true saves a checkpoint and stops (e.g.
   /// on SIGINT). None: never.
   std::function<bool(int64_t steps_done)> stop_requested;
+  /// Asked before each evaluation batch; true abandons the evaluation (EvaluationStopped), so a
+  /// stop does not wait for a large split. None: evaluations always finish (distributed runs,
+  /// whose ranks must agree on every stop).
+  std::function<bool()> stop_evaluation;
   /// The ranks of a distributed run (docs/distributed.md): each trains on its share of every
   /// batch, taps are gathered and gradients averaged over them. Null: one process.
   std::shared_ptr<Collective> collective;
@@ -121,12 +131,16 @@ class Trainer {
   /// Trains until the step budget is spent or a stop is requested (SIGINT/SIGTERM). Evaluates
   /// validation and a fixed train subset at each epoch end and after the last step, keeping the
   /// best validation weights; writes a checkpoint every checkpoint_every steps, at epoch ends
-  /// and when settings.stop_requested() says so. @return true if the budget was spent, false if stopped early.
+  /// and when settings.stop_requested() says so. A stop during an epoch-end evaluation
+  /// (settings.stop_evaluation) abandons it and that step's checkpoint: --resume continues from
+  /// the checkpoint before, as after a kill. @return true if the budget was spent, false if
+  /// stopped early.
   bool run(TrainingObserver& observer);
 
   /// @return loss and measures of `network` on a split (at most `limit` examples when > 0; for
   /// the train split a fixed seeded subset).
   /// @param predictions when given, receives the per-example predictions (examples in order)
+  /// Throws EvaluationStopped when settings.stop_evaluation() says so before a batch.
   std::map<std::string, double> evaluate(Network& network, Split split, int64_t limit = 0,
                                          ExamplePredictions* predictions = nullptr);
 

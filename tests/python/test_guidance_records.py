@@ -329,6 +329,10 @@ class RecordReaderTest(unittest.TestCase):
         probe = self.record.probe()
         np.testing.assert_array_equal(probe.indices, self.raw["probe/indices"][()])
         np.testing.assert_array_equal(probe.labels, self.raw["probe/labels"][()])
+        # Parity is generated: there is no file for the examples to lie in.
+        self.assertNotIn("probe/source_rows", self.raw)
+        self.assertIsNone(probe.source_rows)
+        self.assertIsNone(probe.source_part)
 
     def assert_error(self, call, *expected):
         """`call` raises RecordError whose message names the file and each of `expected`."""
@@ -454,6 +458,64 @@ class RecordReaderTest(unittest.TestCase):
                                  capture_output=True, text=True, timeout=120)
         self.assertEqual(refused.returncode, 1)
         self.assertIn("is not an HDF5 file", refused.stderr)
+
+
+class ProbeSourceTest(unittest.TestCase):
+    """A user finds a run's probe examples in the dataset's own files: a Fashion-MNIST-format run
+    on IDX files written here, whose probe (carved from the training file) is looked up by
+    ``probe.source_rows`` in the files themselves."""
+
+    TRAIN, TEST, SIDE = 100, 20, 6
+
+    @staticmethod
+    def write_idx(path, magic, array):
+        with open(path, "wb") as out:
+            out.write(np.array([magic, *array.shape], dtype=">u4").tobytes())
+            out.write(array.astype(np.uint8).tobytes())
+
+    def test_the_recorded_source_rows_find_the_probe_examples_in_the_training_file(self):
+        os.makedirs(ARGS.workdir, exist_ok=True)
+        directory = tempfile.mkdtemp(prefix="guidance-probe-source-", dir=ARGS.workdir)
+        self.addCleanup(shutil.rmtree, directory)
+        rng = np.random.default_rng(3)
+        data = {}
+        for part, count in (("train", self.TRAIN), ("t10k", self.TEST)):
+            images = rng.integers(0, 256, size=(count, self.SIDE, self.SIDE))
+            labels = rng.integers(0, 10, size=count)
+            self.write_idx(os.path.join(directory, f"{part}-images-idx3-ubyte"), 0x803, images)
+            self.write_idx(os.path.join(directory, f"{part}-labels-idx1-ubyte"), 0x801, labels)
+            data[part] = labels
+        with open(os.path.join(directory, "run.toml"), "w") as config:
+            config.write(textwrap.dedent("""\
+                [run]
+                name = "probe-source"
+                threads = 1
+                output = "out"
+                [dataset]
+                plugin = "fashion-mnist"
+                directory = "."
+                validation_size = 40
+                [target]
+                plugin = "mlp"
+                depth = 1
+                width = 8
+                [train]
+                batch_size = 20
+                max_steps = 2
+                [record]
+                probe_size = 16
+                """))
+        run = subprocess.run([ARGS.cli, "run", "run.toml"], cwd=directory, capture_output=True,
+                             text=True, timeout=300)
+        self.assertEqual(run.returncode, 0, run.stderr)
+        with Record(os.path.join(directory, "out", "probe-source", "run.h5")) as record:
+            probe = record.probe()
+        self.assertEqual(probe.source_part, "train")
+        self.assertEqual(len(probe.source_rows), 16)
+        self.assertEqual(len(set(probe.source_rows.tolist())), 16)
+        # The validation split is carved from the training file: its rows are not its indices.
+        self.assertFalse(np.array_equal(probe.source_rows, probe.indices))
+        np.testing.assert_array_equal(data["train"][probe.source_rows], probe.labels)
 
 
 def main():

@@ -250,15 +250,15 @@ class TorchscriptPlugin : public ArchitecturePlugin {
     try {
       module = torch::jit::load(content);
     } catch (const c10::Error& error) {
-      throw std::runtime_error(std::string(kName) + ": cannot load TorchScript file '" + path +
-                               "': " + error.what_without_backtrace());
+      // A ParamError: the host names the config's `path` key, where the user fixes it.
+      throw ParamError("path", "cannot load TorchScript file '" + path +
+                                   "': " + error.what_without_backtrace());
     }
     if (module.hasattr("guidance_inputs")) {
       const std::string inputs = module.attr("guidance_inputs").toStringRef();
       if (inputs != "image" && inputs != "tokens") {
-        throw std::invalid_argument(std::string(kName) + ": " + path +
-                                    ": guidance_inputs must be \"image\" or \"tokens\", got \"" +
-                                    inputs + "\"");
+        throw ParamError("path", path + ": guidance_inputs must be \"image\" or \"tokens\", got \"" +
+                                     inputs + "\"");
       }
       require_inputs(kName, task, inputs == "image" ? InputKind::Image : InputKind::Tokens);
     }

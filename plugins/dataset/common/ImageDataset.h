@@ -97,12 +97,13 @@ struct ImageSplit {
   torch::Tensor images;  ///< uint8 [M, C, H, W]
   torch::Tensor labels;  ///< int64 [M]
   torch::Tensor rows;    ///< int64 [N]: example i of the split is images[rows[i]]
+  std::string part;      ///< what `rows` index in the data read (ExampleSource::part)
 };
 
-/// @return a split over the given rows of `images` and `labels`.
+/// @return a split over the given rows of `images` and `labels`, which hold `part` of the data.
 inline ImageSplit split_of(const torch::Tensor& images, const torch::Tensor& labels,
-                           const std::vector<int64_t>& rows) {
-  return ImageSplit{images, labels, index_tensor(rows)};
+                           const std::vector<int64_t>& rows, std::string part) {
+  return ImageSplit{images, labels, index_tensor(rows), std::move(part)};
 }
 
 /// @return the `validation_size` and `train_subset` parameter specs.
@@ -115,6 +116,10 @@ inline std::vector<ParamSpec> carving_params(int64_t default_validation_size) {
                              "after carving validation); 0 = all")
               .at_least(0)};
 }
+
+/// The parts of a dataset shipped as train and test sets, as ExampleSource names them.
+inline constexpr const char* kTrainPart = "train";
+inline constexpr const char* kTestPart = "test";
 
 /// Makes the three splits of a dataset shipped as train and test sets: `validation_size`
 /// training examples are carved out (seeded) as the validation split, then, if `train_subset` is
@@ -142,9 +147,9 @@ inline std::array<ImageSplit, 3> carve_train_test(const torch::Tensor& train_ima
         std::to_string(train_rows.size()) + " training examples left after carving validation");
   }
   if (subset > 0) train_rows = carve(train_rows, subset, seed, streams::kTrainSubset).taken;
-  return {split_of(train_images, train_labels, train_rows),
-          split_of(train_images, train_labels, validation.taken),
-          split_of(test_images, test_labels, all_rows(test_images.size(0)))};
+  return {split_of(train_images, train_labels, train_rows, kTrainPart),
+          split_of(train_images, train_labels, validation.taken, kTrainPart),
+          split_of(test_images, test_labels, all_rows(test_images.size(0)), kTestPart)};
 }
 
 /// A classification dataset of 8-bit images held in memory, normalised per batch.
@@ -171,6 +176,13 @@ class ImageDataset final : public Dataset {
         part.images.index_select(0, rows).to(torch::kFloat).div_(255.0).sub_(mean_).div_(std_);
     batch.targets = part.labels.index_select(0, rows);
     return batch;
+  }
+
+  /// @return the examples' rows in the train or test set read (validation is carved from train).
+  std::optional<ExampleSource> source(Split split, const torch::Tensor& indices) const override {
+    const ImageSplit& part = of(split);
+    std::vector<int64_t> wanted = checked_indices(indices, part.rows.size(0), split, task_.name);
+    return ExampleSource{part.part, part.rows.index_select(0, index_tensor(wanted))};
   }
 
  private:

@@ -31,6 +31,8 @@ namespace {
 namespace fs = std::filesystem;
 
 constexpr const char* kName = "image-folder";
+/// ExampleSource::part of every split: rows count the images as open() reads them.
+constexpr const char* kImagesPart = "images in reading order";
 
 struct DecodedImage {
   int64_t height = 0;
@@ -336,9 +338,10 @@ class ImageFolderPlugin final : public DatasetPlugin {
 
     const torch::Tensor images = store.images();
     const torch::Tensor labels = store.labels();
-    std::array<ImageSplit, 3> splits{split_of(images, labels, train_rows),
-                                     split_of(images, labels, validation_rows),
-                                     split_of(images, labels, test_rows)};
+    // Rows count the images in the order they were read (docs/datasets.md).
+    std::array<ImageSplit, 3> splits{split_of(images, labels, train_rows, kImagesPart),
+                                     split_of(images, labels, validation_rows, kImagesPart),
+                                     split_of(images, labels, test_rows, kImagesPart)};
     const auto classes_count = static_cast<int64_t>(classes.size());
     return std::make_shared<ImageDataset>(
         image_task(kName, {channels, image_size, image_size}, classes_count), splits,

@@ -287,6 +287,31 @@ TEST_F(RunRecordTest, RefusesBadLayoutsAndRowsNamingTheValue) {
   EXPECT_NE(message.find("final state 'running'"), std::string::npos) << message;
 }
 
+TEST_F(RunRecordTest, TheProbeSourceIsWrittenOnceAndReadBackAsColumns) {
+  TemporaryDirectory directory;
+  std::string path = directory.file("run.h5");
+  {
+    auto record =
+        RunRecord::create(path, testing::synthetic_provenance(), testing::synthetic_layout());
+    ExampleSource source{"train", torch::arange(4) * 7 + 100};
+    std::string message = error_of([&] {
+      record->write_probe(torch::arange(4), torch::arange(4), ExampleSource{"train", torch::arange(3)});
+    });
+    EXPECT_NE(message.find("source rows [n]"), std::string::npos) << message;
+    record->write_probe(torch::arange(4), torch::arange(4), source);
+    record->write_probe(torch::arange(4), torch::arange(4), source);  // the same: accepted
+    message = error_of([&] {
+      record->write_probe(torch::arange(4), torch::arange(4), ExampleSource{"train", torch::arange(4)});
+    });
+    EXPECT_NE(message.find("probe/source_rows"), std::string::npos) << message;
+    record->finish(RecordState::Completed, "2024-01-02T00:00:00Z");
+  }
+  analysis::Table probe = analysis::RecordReader(path).probe();
+  EXPECT_EQ(probe.column("source_row").numbers, (std::vector<double>{100, 107, 114, 121}));
+  EXPECT_EQ(probe.column("source_part").texts, std::vector<std::string>(4, "train"));
+  EXPECT_EQ(probe.column("index").numbers, (std::vector<double>{0, 1, 2, 3}));
+}
+
 TEST_F(RunRecordTest, ResumeDropsRowsAfterTheCheckpointAndAppendsFromThere) {
   TemporaryDirectory directory;
   std::string path = directory.file("run.h5");

@@ -344,6 +344,65 @@ TEST_F(RunSafety, AStopDuringTheFinalEvaluationsIsResumable) {
   EXPECT_EQ(figures(resumed, directory_.file("b")), figures(uninterrupted, directory_.file("a")));
 }
 
+// Ctrl-C inside an evaluation of many batches stops it there, not after its last batch: during
+// training the step's evaluation and checkpoint are dropped (--resume continues from the
+// checkpoint before, as after a kill), during the final evaluations the record waits for them.
+TEST_F(RunSafety, AStopInsideAnEvaluationAbandonsItAndResumesToTheSameRecord) {
+  // 8-example evaluation batches: 64 of the train subset and 8 of validation at each of the
+  // evaluations after steps 16, 32, 48 and 60; then the final ones.
+  const std::string batches = " train.eval_batch_size=8";
+  std::string reference = write_config("reference.toml", parity_config(directory_.file("a")));
+  ASSERT_EQ(cli("run --quiet '" + reference + "'" + batches).exit_code, 0);
+  std::string config = write_config("stop.toml", parity_config(directory_.file("b")));
+  std::string record = directory_.file("b") + "/parity-small/run.h5";
+
+  testing::CommandResult in_training =
+      cli("run '" + config + "'" + batches, "GUIDANCE_SIGNAL_AT=evaluation:5");
+  ASSERT_EQ(in_training.exit_code, 130) << in_training.err;
+  EXPECT_EQ(record_format::state_of(record), RecordState::Interrupted);
+  testing::CommandResult resumed = cli("run '" + config + "' --resume" + batches);
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.err;
+  EXPECT_THAT(resumed.err, HasSubstr("resumed at step 10 of 60"));  // the checkpoint before 16
+
+  std::string again = write_config("final.toml", parity_config(directory_.file("c")));
+  testing::CommandResult in_final = cli("run '" + again + "'" + batches,
+                                        "GUIDANCE_SIGNAL_AT=evaluation:" + std::to_string(4 * 72 + 10));
+  ASSERT_EQ(in_final.exit_code, 130) << in_final.err;
+  EXPECT_THAT(in_final.err, HasSubstr("stopped while evaluating the best weights"));
+  ASSERT_EQ(cli("run --quiet '" + again + "' --resume" + batches).exit_code, 0);
+
+  expect_same_record(directory_.file("a") + "/parity-small/run.h5", record);
+  expect_same_record(directory_.file("a") + "/parity-small/run.h5",
+                     directory_.file("c") + "/parity-small/run.h5");
+}
+
+// Snapshots run the probe eval_batch_size examples at a time. A token task pads each batch to its
+// longest sequence, so parts of a probe made as batches of their own had lengths of their own,
+// and the record refused the second part ("holds activations of [32, 160] ... gives [8, 9, 16]").
+TEST_F(RunSafety, SnapshotsOfSequencesInSmallBatchesHoldTheActivationsOfOneBatch) {
+  std::string whole =
+      write_config("whole.toml", parity_config(directory_.file("a"), "untrained", 20));
+  std::string parts =
+      write_config("parts.toml", parity_config(directory_.file("b"), "untrained", 20));
+  ASSERT_EQ(cli("run --quiet '" + whole + "' train.eval_batch_size=32").exit_code, 0);
+  testing::CommandResult in_parts = cli("run --quiet '" + parts + "' train.eval_batch_size=8");
+  ASSERT_EQ(in_parts.exit_code, 0) << in_parts.err;
+  analysis::RecordReader one(directory_.file("a") + "/parity-small/run.h5");
+  analysis::RecordReader eight(directory_.file("b") + "/parity-small/run.h5");
+  ASSERT_EQ(one.snapshot_steps(), eight.snapshot_steps());
+  for (const char* side : {"guide", "target"}) {
+    const auto& taps =
+        std::string(side) == "guide" ? one.layout().guide_taps : one.layout().target_taps;
+    for (const auto& tap : taps) {
+      torch::Tensor expected = one.activation(side, tap, 0);
+      torch::Tensor actual = eight.activation(side, tap, 0);
+      ASSERT_EQ(expected.sizes(), actual.sizes()) << side << " " << tap;
+      // The same examples at the same length; batch size may move the last bits of a matmul.
+      EXPECT_TRUE(torch::allclose(expected, actual, 1e-4, 1e-5)) << side << " " << tap;
+    }
+  }
+}
+
 TEST_F(RunSafety, MissingOrStaleBestWeightsAreRestoredFromTheCheckpoint) {
   testing::CommandResult uninterrupted = uninterrupted_run();
   ASSERT_EQ(uninterrupted.exit_code, 0) << uninterrupted.err;

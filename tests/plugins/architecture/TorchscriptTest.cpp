@@ -126,6 +126,16 @@ TEST_F(Torchscript, AFileBreakingTheConventionIsRefusedWithWhatWasExpected) {
     EXPECT_EQ(error.param(), "path");
     EXPECT_THAT(error.what(), HasSubstr("missing.pt: no such file"));
   }
+  // So is a file LibTorch cannot load: not TorchScript at all.
+  write_file(file("garbage.pt"), "not a TorchScript archive");
+  try {
+    load("garbage.pt", fashion_task());
+    FAIL() << "a file that is not TorchScript was accepted";
+  } catch (const ParamError& error) {
+    EXPECT_EQ(error.param(), "path");
+    EXPECT_THAT(error.what(), HasSubstr("cannot load TorchScript file"));
+    EXPECT_THAT(error.what(), HasSubstr("garbage.pt"));
+  }
 }
 
 // Weights trained in PyTorch come as `torch.save(model.state_dict())`: loaded by name (what the
@@ -180,14 +190,52 @@ max_steps = 8
 [record]
 at_end = false
 )");
-  CommandResult result = run_cli("run --quiet '" + config + "'");
+  CommandResult result = run_cli("run '" + config + "'");
   ASSERT_EQ(result.exit_code, 0) << result.err;
+  // The run's header names the guide by its file, its weights drawn from the seed.
+  EXPECT_THAT(result.err, HasSubstr("guide torchscript (resnet.pt) [untrained]"));
   CommandResult read = run_command(
       "/usr/bin/python3 -c \"import h5py; f = h5py.File('" + run.file("out") +
       "/scripted-guide/run.h5', 'r'); g = f['training/guidance_loss'][()]; "
       "assert len(g) == 8 and (g > 0).all(), g; print(list(f['training/pair_distance'].attrs['column_labels']))\"");
   EXPECT_EQ(read.exit_code, 0) << read.err;
   EXPECT_THAT(read.out, HasSubstr("guide.pool->target."));
+}
+
+// A guide whose weights come from its file says so where a user checks what will run, and a file
+// the plugin cannot load is reported at the config's `path` key, where the user fixes it.
+TEST_F(Torchscript, CheckNamesTheGuidesFileAndWhereItsWeightsComeFrom) {
+  TemporaryDirectory run;
+  auto config_with = [&](const std::string& path) {
+    const std::string config = run.file("file-guide.toml");
+    write_file(config, R"([run]
+name = "file-guide"
+output = ")" + run.file("out") + R"("
+
+[dataset]
+plugin = "fashion-mnist"
+train_subset = 256
+validation_size = 64
+
+[target]
+plugin = "mlp"
+
+[guide]
+plugin = "torchscript"
+path = ")" + path + R"("
+weights = "file"
+)");
+    return config;
+  };
+  CommandResult checked = run_cli("check '" + config_with(file("resnet.pt")) + "'");
+  ASSERT_EQ(checked.exit_code, 0) << checked.err;
+  EXPECT_THAT(checked.out, HasSubstr("guide torchscript (resnet.pt) [weights from the file]"));
+
+  write_file(run.file("garbage.pt"), "not a TorchScript archive");
+  CommandResult refused = run_cli("check '" + config_with(run.file("garbage.pt")) + "'");
+  EXPECT_EQ(refused.exit_code, 2) << refused.err;
+  EXPECT_THAT(refused.err, HasSubstr("file-guide.toml:15:8: key 'guide.path'"));
+  EXPECT_THAT(refused.err, HasSubstr("cannot load TorchScript file"));
 }
 
 }  // namespace

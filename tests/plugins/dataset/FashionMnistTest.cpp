@@ -130,6 +130,24 @@ TEST(FashionMnistDataset, CarvesADisjointSeededValidationSplit) {
             validation_numbers);
 }
 
+TEST(FashionMnistDataset, SourcesAreTheExamplesRowsInTheFileTheyCameFrom) {
+  TemporaryDirectory dir;
+  write_idx_set(dir.path(), 60, false);
+  auto data = open_idx(dir.path(), 15, 20);
+  for (Split split : {Split::Train, Split::Validation, Split::Test}) {
+    torch::Tensor indices = torch::arange(data->size(split)).flip(0);
+    std::optional<ExampleSource> source = data->source(split, indices);
+    ASSERT_TRUE(source) << to_string(split);
+    EXPECT_EQ(source->part, split == Split::Test ? "test" : "train");
+    // Example n of a file has first pixel n: the rows name the very examples batch() gives.
+    std::vector<int64_t> rows(source->rows.data_ptr<int64_t>(),
+                              source->rows.data_ptr<int64_t>() + source->rows.numel());
+    EXPECT_EQ(rows, example_numbers(data->batch(split, indices))) << to_string(split);
+  }
+  EXPECT_THROW(data->source(Split::Validation, torch::tensor({15}, torch::kLong)),
+               std::out_of_range);
+}
+
 TEST(FashionMnistDataset, TrainSubsetIsASeededPartOfWhatValidationLeaves) {
   TemporaryDirectory dir;
   write_idx_set(dir.path(), 60, false);

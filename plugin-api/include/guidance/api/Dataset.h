@@ -3,6 +3,7 @@
 #include "guidance/api/Visibility.h"
 
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include <torch/types.h>
@@ -34,6 +35,13 @@ struct Batch {
   NetworkInput network_input() const { return NetworkInput{inputs, mask}; }
 };
 
+/// Where examples lie in the data a dataset read, so that a user can find recorded examples again
+/// outside the workbench (the probe set of a record, say).
+struct ExampleSource {
+  std::string part;    ///< the file or part of the data that `rows` index, e.g. "train" or "test"
+  torch::Tensor rows;  ///< int64 [B]: each example's 0-based row in that part
+};
+
 /// A dataset opened with validated parameters. Batches are a pure function of (split, indices)
 /// and the seed the dataset was opened with, so runs are reproducible and resumable.
 class GUIDANCE_API Dataset {
@@ -49,6 +57,14 @@ class GUIDANCE_API Dataset {
   /// @param indices int64 [B], each in [0, size(split))
   /// @return the examples at those indices, in that order.
   virtual Batch batch(Split split, const torch::Tensor& indices) const = 0;
+
+  /// @param indices as for batch()
+  /// @return where the examples at `indices` of `split` lie in the data the dataset read (one
+  /// part for all of a split); nothing for generated data, the default.
+  virtual std::optional<ExampleSource> source(Split /*split*/,
+                                              const torch::Tensor& /*indices*/) const {
+    return std::nullopt;
+  }
 };
 
 /// What the host tells a dataset when opening it.
