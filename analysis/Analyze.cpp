@@ -4,8 +4,9 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
-#include <set>
+#include <optional>
 #include <ostream>
+#include <set>
 #include <sstream>
 
 #include <torch/torch.h>
@@ -149,101 +150,177 @@ void write_file_checked(const fs::path& path, const std::string& text) {
   if (!file) throw RunError("cannot write " + path.string());
 }
 
-// The study table and the kappa matrix of a directory report, as HTML, when the directory is a
-// study (runs that differ in settings) or has recorded predictions.
-std::string study_sections(const fs::path& target, const fs::path& directory, std::ostream& err) {
-  std::ostringstream html;
-  bool has_runs = false;
-  std::vector<std::pair<std::string, std::string>> records = records_below(target);
-  std::vector<std::pair<std::string, std::string>> labels = labelled(records);
-  std::map<std::string, std::string> label_of;
-  for (size_t r = 0; r < records.size(); ++r) {
-    has_runs |= fs::path(records[r].second).filename() == "run.h5";
-    label_of[records[r].first] = labels[r].first;
-  }
+// The study of a directory report: the runs below `target` grouped into cells, when its records
+// are runs (run.h5) that differ in settings; nothing otherwise (with the reason on `err` when
+// they are runs that cannot be summarised).
+std::optional<analysis::Study> report_study(
+    const fs::path& target, const std::vector<std::pair<std::string, std::string>>& records,
+    std::ostream& err) {
+  bool has_runs = std::any_of(records.begin(), records.end(), [](const auto& record) {
+    return fs::path(record.second).filename() == "run.h5";
+  });
+  if (!has_runs) return std::nullopt;
   try {
-    if (!has_runs) throw RunError("no run.h5 records");
     analysis::Study study = analysis::load_study(target.string());
-    if (!study.axes.empty()) {
-      Table table = analysis::study_table(study);
-      write_csv_file(table, (directory / "summary.csv").string());
-      html << "<h2>Study</h2>\n<p>" << study.runs.size() << " runs in " << study.cells.size()
-           << " cells (axes: ";
-      for (size_t a = 0; a < study.axes.size(); ++a)
-        html << (a ? ", " : "") << analysis::escape_xml(study.axes[a]);
-      html << "; replicates: run.seed). Mean ± std over finished runs";
-      if (!study.baseline.empty()) html << ", Δ to each cell's baseline with a 95 % Welch CI";
-      html << "; failed or unfinished runs are flagged, not averaged. "
-              "<a href=\"summary.csv\">summary.csv</a></p>\n<div class=\"scroll\"><table>\n<tr>";
-      for (const auto& axis : study.axes) html << "<th>" << analysis::escape_xml(axis) << "</th>";
-      html << "<th>runs</th>";
-      for (const auto& measure : study.measures) {
-        html << "<th>" << analysis::escape_xml(measure) << "</th>";
-        if (!study.baseline.empty() && measure.rfind("test ", 0) == 0)
-          html << "<th>Δ " << analysis::escape_xml(measure) << " [95% CI]</th>";
-      }
-      html << "<th>flagged</th></tr>\n";
-      for (size_t c = 0; c < study.cells.size(); ++c) {
-        const analysis::StudyCell& cell = study.cells[c];
-        html << "<tr>";
-        for (const auto& setting : cell.settings)
-          html << "<td>" << analysis::escape_xml(setting.second) << "</td>";
-        html << "<td class=\"runs\">";
-        size_t finished = 0;
-        for (size_t run : cell.runs) finished += study.runs[run].finished();
-        html << finished << "/" << cell.runs.size() << ":";
-        for (size_t run : cell.runs) {
-          const std::string& name = study.runs[run].name;
-          auto label = label_of.find(name);
-          html << " <a href=\"" << analysis::escape_xml(name) << "/index.html\">"
-               << analysis::escape_xml(label == label_of.end() ? name : label->second) << "</a>";
-        }
-        html << "</td>";
-        std::vector<analysis::Setting> settings = cell.settings;
-        for (const auto& measure : study.measures) {
-          size_t column = 0;
-          for (; column < table.columns.size(); ++column) {
-            if (table.columns[column].name == measure + " mean") break;
-          }
-          std::string mean = table.shown_cell(c, column), spread = table.shown_cell(c, column + 1);
-          html << "<td class=\"number\">" << mean << (spread.empty() ? "" : " ± " + spread)
-               << "</td>";
-          if (!study.baseline.empty() && measure.rfind("test ", 0) == 0) {
-            std::string delta = table.shown_cell(c, column + 2);
-            std::string low = table.shown_cell(c, column + 3), high = table.shown_cell(c, column + 4);
-            bool self = cell.baseline && *cell.baseline == c;
-            html << "<td class=\"number\">"
-                 << (self ? std::string("(baseline)")
-                          : delta + (low.empty() ? "" : " [" + low + ", " + high + "]"))
-                 << "</td>";
-          }
-        }
-        html << "<td>";
-        for (size_t run : cell.runs) {
-          if (!study.runs[run].finished()) {
-            html << analysis::escape_xml(study.runs[run].name + " (" + study.runs[run].state +
-                                         ") ");
-          }
-        }
-        html << "</td></tr>\n";
-      }
-      html << "</table></div>\n";
-    }
+    if (!study.axes.empty()) return study;
   } catch (const GuidanceError& error) {
-    if (has_runs) err << "guidance analyze: no study table: " << error.what() << "\n";
+    err << "guidance analyze: no study table: " << error.what() << "\n";
   }
-  std::vector<analysis::PredictionSource> sources = analysis::prediction_sources(labels);
-  if (sources.size() >= 2) {
-    analysis::ConsistencyMatrix matrix = analysis::consistency_matrix(sources);
-    write_file_checked(directory / "consistency.svg",
-                       analysis::render_svg(analysis::consistency_heatmap(matrix)));
-    write_csv_file(analysis::consistency_table(matrix), (directory / "consistency.csv").string());
-    html << "<h2>Error consistency</h2>\n<p>Cohen's κ of per-example test correctness between "
-            "every two networks (targets, and guides whose predictions are recorded): 0 = no "
-            "more agreement than their accuracies imply, 1 = the same errors. "
-            "<a href=\"consistency.csv\">consistency.csv</a></p>\n"
-         << "<figure><a href=\"consistency.svg\"><img src=\"consistency.svg\" "
-            "class=\"heatmap\" alt=\"error consistency\"></a></figure>\n";
+  return std::nullopt;
+}
+
+// Whether some cell of the study has two runs or more: the report then averages them.
+bool has_replicates(const analysis::Study& study) {
+  return std::any_of(study.cells.begin(), study.cells.end(),
+                     [](const analysis::StudyCell& cell) { return cell.runs.size() > 1; });
+}
+
+// The study table of a directory report: a row per cell, named by `cells` (its label), listing
+// its runs by seed with links to their reports (`label_of`, run folder → label, their tooltips);
+// writes summary.csv, which has each axis's value, beside it.
+std::string study_table_html(const analysis::Study& study, const std::vector<std::string>& cells,
+                             const std::map<std::string, std::string>& label_of,
+                             const fs::path& directory) {
+  std::ostringstream html;
+  Table table = analysis::study_table(study);
+  write_csv_file(table, (directory / "summary.csv").string());
+  html << "<h2>Study</h2>\n<p>" << study.runs.size() << " runs in " << study.cells.size()
+       << " cells (axes: ";
+  for (size_t a = 0; a < study.axes.size(); ++a)
+    html << (a ? ", " : "") << analysis::escape_xml(study.axes[a]);
+  html << "; replicates: run.seed), each named by the axes that tell it apart. Mean ± std over "
+          "finished runs";
+  if (!study.baseline.empty()) html << ", Δ to each cell's baseline with a 95 % Welch CI";
+  html << "; failed or unfinished runs are flagged, not averaged. "
+          "<a href=\"summary.csv\">summary.csv</a></p>\n<div class=\"scroll\"><table>\n<tr>"
+          "<th>cell</th><th>runs</th>";
+  for (const auto& measure : study.measures) {
+    html << "<th>" << analysis::escape_xml(measure) << "</th>";
+    if (!study.baseline.empty() && measure.rfind("test ", 0) == 0)
+      html << "<th>Δ " << analysis::escape_xml(measure) << " [95% CI]</th>";
+  }
+  html << "<th>flagged</th></tr>\n";
+  for (size_t c = 0; c < study.cells.size(); ++c) {
+    const analysis::StudyCell& cell = study.cells[c];
+    html << "<tr><td>" << analysis::escape_xml(cells[c]) << "</td><td>";
+    size_t finished = 0;
+    for (size_t run : cell.runs) finished += study.runs[run].finished();
+    html << finished << "/" << cell.runs.size() << ":";
+    for (size_t run : cell.runs) {
+      const std::string& name = study.runs[run].name;
+      auto label = label_of.find(name);
+      html << " <a href=\"" << analysis::escape_xml(name) << "/index.html\" title=\""
+           << analysis::escape_xml(label == label_of.end() ? name : label->second) << "\">seed="
+           << study.runs[run].seed << "</a>";
+    }
+    html << "</td>";
+    for (const auto& measure : study.measures) {
+      size_t column = 0;
+      for (; column < table.columns.size(); ++column) {
+        if (table.columns[column].name == measure + " mean") break;
+      }
+      std::string mean = table.shown_cell(c, column), spread = table.shown_cell(c, column + 1);
+      html << "<td class=\"number\">" << mean << (spread.empty() ? "" : " ± " + spread)
+           << "</td>";
+      if (!study.baseline.empty() && measure.rfind("test ", 0) == 0) {
+        std::string delta = table.shown_cell(c, column + 2);
+        std::string low = table.shown_cell(c, column + 3), high = table.shown_cell(c, column + 4);
+        bool self = cell.baseline && *cell.baseline == c;
+        html << "<td class=\"number\">"
+             << (self ? std::string("(baseline)")
+                      : delta + (low.empty() ? "" : " [" + low + ", " + high + "]"))
+             << "</td>";
+      }
+    }
+    html << "<td>";
+    for (size_t run : cell.runs) {
+      if (!study.runs[run].finished()) {
+        html << analysis::escape_xml(study.runs[run].name + " (" + study.runs[run].state +
+                                     ") ");
+      }
+    }
+    html << "</td></tr>\n";
+  }
+  html << "</table></div>\n";
+  return html.str();
+}
+
+// More networks than this make the κ matrix of every network a collapsed section.
+constexpr size_t kLargeMatrix = 12;
+
+// The κ heatmap `file` at its own size (cells of 36 px and more), scrolling sideways when wider
+// than the page.
+std::string kappa_figure(const std::string& file, const std::string& alt) {
+  return "<div class=\"scroll\"><figure><a href=\"" + file + "\"><img src=\"" + file +
+         "\" class=\"heatmap natural\" alt=\"" + alt + "\"></a></figure></div>\n";
+}
+
+// The κ section of a directory report, when at least two networks have recorded predictions:
+// with a study whose cells have replicates, first κ per pair of cells (the mean over their runs'
+// pairs), then κ of every network, a study's runs labelled by cell and seed.
+// @param records (label, path) of every record; @param cells the study's cell labels
+std::string consistency_html(const analysis::Study* study, const std::vector<std::string>& cells,
+                             std::vector<std::pair<std::string, std::string>> records,
+                             const fs::path& directory) {
+  std::map<std::string, size_t> cell_of;  // record path → its cell
+  if (study != nullptr) {
+    std::map<std::string, std::string> label_of;  // record path → "<cell>, seed=<seed>"
+    for (size_t r = 0; r < study->runs.size(); ++r) {
+      const analysis::StudyRun& run = study->runs[r];
+      if (std::optional<size_t> cell = study->cell_of(r)) {
+        cell_of[run.path] = *cell;
+        label_of[run.path] = cells[*cell] + ", seed=" + std::to_string(run.seed);
+      }
+    }
+    for (auto& [label, path] : records) {
+      if (auto found = label_of.find(path); found != label_of.end()) label = found->second;
+    }
+  }
+  std::vector<analysis::PredictionSource> sources = analysis::prediction_sources(records);
+  if (sources.size() < 2) return "";
+  analysis::ConsistencyMatrix matrix = analysis::consistency_matrix(sources);
+  write_file_checked(directory / "consistency.svg",
+                     analysis::render_svg(analysis::consistency_heatmap(matrix)));
+  write_csv_file(analysis::consistency_table(matrix), (directory / "consistency.csv").string());
+  std::ostringstream html;
+  html << "<h2>Error consistency</h2>\n<p>Cohen's κ of per-example test correctness between "
+          "every two networks (targets, and guides whose predictions are recorded): 0 = no "
+          "more agreement than their accuracies imply, 1 = the same errors.</p>\n";
+  if (study != nullptr && has_replicates(*study)) {
+    // One group per cell's targets, then one per cell's guides (ordered so by the map's keys).
+    auto key_of = [&](const analysis::PredictionSource& source) {
+      auto cell = cell_of.find(source.record);
+      return std::pair{source.network == "guide",
+                       cell == cell_of.end() ? cells.size() : cell->second};
+    };
+    std::map<std::pair<bool, size_t>, size_t> groups;
+    for (const auto& source : sources) groups.emplace(key_of(source), 0);
+    std::vector<std::string> labels;
+    for (auto& [key, index] : groups) {
+      index = labels.size();
+      std::string cell = key.second < cells.size() ? cells[key.second] : "no cell";
+      labels.push_back(key.first ? cell + " / guide" : cell);
+    }
+    std::vector<size_t> group_of;
+    for (const auto& source : sources) group_of.push_back(groups.at(key_of(source)));
+    analysis::GroupConsistency by_cell = analysis::group_consistency(matrix, labels, group_of);
+    write_file_checked(directory / "consistency-cells.svg",
+                       analysis::render_svg(analysis::group_consistency_heatmap(by_cell)));
+    write_csv_file(analysis::group_consistency_table(by_cell),
+                   (directory / "consistency-cells.csv").string());
+    html << "<p>Per cell: the mean κ ± sample std over every pair of two networks, one of each "
+            "cell (on the diagonal, two seeds of the same cell), and how many pairs; a cell's "
+            "guides are a group of their own. "
+            "<a href=\"consistency-cells.csv\">consistency-cells.csv</a></p>\n"
+         << kappa_figure("consistency-cells.svg", "error consistency per cell");
+  }
+  std::string every = kappa_figure("consistency.svg", "error consistency") +
+                      "<p><a href=\"consistency.csv\">consistency.csv</a></p>\n";
+  if (sources.size() > kLargeMatrix) {
+    html << "<details><summary>Every network (" << sources.size() << " × " << sources.size()
+         << ")</summary>\n" << every << "</details>\n";
+  } else {
+    html << every;
   }
   return html.str();
 }
@@ -325,6 +402,7 @@ int report(const Arguments& arguments, const std::function<PluginCatalog()>& loa
   if (records.empty()) throw RunError("report: no *.h5 records below " + target.string());
   PluginCatalog catalog = report_plugins(load_plugins, err);
   std::vector<analysis::RunSummary> runs;
+  std::vector<std::string> reported;  // the record of each of `runs`
   int status = 0;
   for (const auto& [name, path] : records) {
     try {
@@ -333,14 +411,35 @@ int report(const Arguments& arguments, const std::function<PluginCatalog()>& loa
                                                 (directory / name).string(),
                                                 similarity_scales(record, catalog)));
       runs.back().report = name + "/" + runs.back().report;
+      reported.push_back(path);
     } catch (const GuidanceError& error) {
       // One unreadable record should not hide the report of the others.
       err << "guidance analyze: skipped " << path << ": " << error.what() << "\n";
       status = 1;
     }
   }
-  analysis::write_directory_report(runs, "Runs in " + target.string(), directory.string(),
-                                   study_sections(target, directory, err));
+  std::optional<analysis::Study> study = report_study(target, records, err);
+  std::vector<std::string> cells;
+  std::vector<analysis::RunGroup> groups;
+  std::string sections;
+  std::vector<std::pair<std::string, std::string>> labels = labelled(records);
+  if (study) {
+    cells = analysis::cell_labels(*study);
+    std::map<std::string, std::string> label_of;
+    for (size_t r = 0; r < records.size(); ++r) label_of[records[r].first] = labels[r].first;
+    sections = study_table_html(*study, cells, label_of, directory);
+    for (size_t c = 0; c < study->cells.size(); ++c) {
+      analysis::RunGroup group{cells[c], {}};
+      for (size_t run : study->cells[c].runs) {
+        auto written = std::find(reported.begin(), reported.end(), study->runs[run].path);
+        if (written != reported.end()) group.runs.push_back(written - reported.begin());
+      }
+      if (!group.runs.empty()) groups.push_back(std::move(group));
+    }
+  }
+  sections += consistency_html(study ? &*study : nullptr, cells, labels, directory);
+  analysis::write_directory_report(runs, groups, "Runs in " + target.string(), directory.string(),
+                                   sections);
   out << "wrote " << (directory / "index.html").string() << " (" << runs.size() << " runs)\n";
   return status;
 }

@@ -1,5 +1,7 @@
 #include "analysis/ErrorConsistency.h"
 
+#include <cmath>
+#include <cstdio>
 #include <limits>
 #include <map>
 #include <memory>
@@ -75,20 +77,92 @@ ConsistencyMatrix consistency_matrix(const std::vector<PredictionSource>& source
   return matrix;
 }
 
-Heatmap consistency_heatmap(const ConsistencyMatrix& matrix) {
+namespace {
+
+// A κ heatmap: the same labels on both axes, colours over κ's range [−1, 1].
+Heatmap kappa_heatmap(const std::string& title, const std::string& axis_title,
+                      const std::vector<std::string>& labels, const std::vector<double>& values) {
   Heatmap heatmap;
-  heatmap.title = "Error consistency (Cohen's κ of test correctness)";
-  heatmap.row_title = "network";
-  heatmap.column_title = "network";
-  for (const auto& source : matrix.sources) {
-    heatmap.row_labels.push_back(source.label);
-    heatmap.column_labels.push_back(source.label);
-  }
-  heatmap.values = matrix.values;
+  heatmap.title = title;
+  heatmap.row_title = axis_title;
+  heatmap.column_title = axis_title;
+  heatmap.row_labels = labels;
+  heatmap.column_labels = labels;
+  heatmap.values = values;
   heatmap.low = -1.0;
   heatmap.high = 1.0;
   heatmap.scale_label = "κ";
   return heatmap;
+}
+
+std::string two_decimals(double value) {
+  char text[32];
+  std::snprintf(text, sizeof(text), "%.2f", value);
+  return text;
+}
+
+}  // namespace
+
+Heatmap consistency_heatmap(const ConsistencyMatrix& matrix) {
+  std::vector<std::string> labels;
+  for (const auto& source : matrix.sources) labels.push_back(source.label);
+  return kappa_heatmap("Error consistency (Cohen's κ of test correctness)", "network", labels,
+                       matrix.values);
+}
+
+GroupConsistency group_consistency(const ConsistencyMatrix& matrix,
+                                   const std::vector<std::string>& labels,
+                                   const std::vector<size_t>& group_of) {
+  const size_t n = matrix.sources.size(), groups = labels.size();
+  std::vector<std::vector<double>> kappas(groups * groups);
+  for (size_t i = 0; i < n; ++i) {
+    for (size_t j = i + 1; j < n; ++j) {
+      double kappa = matrix.values[i * n + j];
+      if (std::isnan(kappa)) continue;
+      size_t a = group_of.at(i), b = group_of.at(j);
+      kappas.at(a * groups + b).push_back(kappa);
+      if (a != b) kappas.at(b * groups + a).push_back(kappa);
+    }
+  }
+  GroupConsistency result;
+  result.labels = labels;
+  for (const auto& entry : kappas) {
+    result.mean.push_back(analysis::mean(entry));
+    result.spread.push_back(sample_std(entry));
+    result.pairs.push_back(entry.size());
+  }
+  return result;
+}
+
+Heatmap group_consistency_heatmap(const GroupConsistency& groups) {
+  Heatmap heatmap = kappa_heatmap("Error consistency of cells (mean κ over pairs of runs)", "cell",
+                                  groups.labels, groups.mean);
+  for (size_t e = 0; e < groups.mean.size(); ++e) {
+    std::string text = std::isnan(groups.mean[e]) ? "–" : two_decimals(groups.mean[e]);
+    if (!std::isnan(groups.spread[e])) text += "\n± " + two_decimals(groups.spread[e]);
+    heatmap.texts.push_back(text + "\n" + std::to_string(groups.pairs[e]) +
+                            (groups.pairs[e] == 1 ? " pair" : " pairs"));
+  }
+  heatmap.note = "each cell: mean κ ± sample std over the pairs of two different networks, one "
+                 "of each group (diagonal: two of the same group)";
+  return heatmap;
+}
+
+Table group_consistency_table(const GroupConsistency& groups) {
+  Table table;
+  table.columns = {{"group", {}, {}}, {"with", {}, {}}, {"mean", {}, {}}, {"std", {}, {}},
+                   {"pairs", {}, {}}};
+  const size_t count = groups.labels.size();
+  for (size_t a = 0; a < count; ++a) {
+    for (size_t b = 0; b < count; ++b) {
+      table.columns[0].texts.push_back(groups.labels[a]);
+      table.columns[1].texts.push_back(groups.labels[b]);
+      table.columns[2].numbers.push_back(groups.mean[a * count + b]);
+      table.columns[3].numbers.push_back(groups.spread[a * count + b]);
+      table.columns[4].numbers.push_back(static_cast<double>(groups.pairs[a * count + b]));
+    }
+  }
+  return table;
 }
 
 Table consistency_table(const ConsistencyMatrix& matrix) {

@@ -47,4 +47,29 @@ Heatmap consistency_heatmap(const ConsistencyMatrix& matrix);
 /// @return the matrix as a table: a first column of labels, then one column per source.
 Table consistency_table(const ConsistencyMatrix& matrix);
 
+/// κ of groups of sources (e.g. each cell's targets, each cell's guides): entry (a, b) sums up
+/// the κ of every pair of two different sources, one of group a and one of group b (on the
+/// diagonal, two of group a: how alike the seeds of a cell err).
+struct GroupConsistency {
+  std::vector<std::string> labels;  ///< one per group
+  std::vector<double> mean;         ///< row-major [groups, groups]; NaN where no pair has a κ
+  std::vector<double> spread;       ///< sample std of those κ (NaN for fewer than two)
+  std::vector<size_t> pairs;        ///< how many κ each entry sums up
+};
+
+/// @return the matrix's κ averaged over groups; pairs whose κ is NaN are left out.
+/// @param labels the groups' labels
+/// @param group_of the group of each source of `matrix` (an index into `labels`)
+GroupConsistency group_consistency(const ConsistencyMatrix& matrix,
+                                   const std::vector<std::string>& labels,
+                                   const std::vector<size_t>& group_of);
+
+/// @return the group matrix as a heatmap over [−1, 1] of the mean κ, each cell printing the mean,
+/// ± the std and the number of pairs.
+Heatmap group_consistency_heatmap(const GroupConsistency& groups);
+
+/// @return the group matrix as a table of one row per pair of groups: "group", "with", "mean",
+/// "std", "pairs".
+Table group_consistency_table(const GroupConsistency& groups);
+
 }  // namespace guidance::analysis

@@ -5,9 +5,11 @@
 #include <filesystem>
 #include <fstream>
 #include <limits>
+#include <map>
 #include <set>
 #include <sstream>
 
+#include "analysis/Statistics.h"
 #include "analysis/Svg.h"
 #include "host/common/Errors.h"
 #include "host/recording/RecordSchema.h"
@@ -92,11 +94,13 @@ std::string page_start(const std::string& title) {
          "th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: left; }\n"
          "td { white-space: nowrap; }\n"
          "td.number { text-align: right; font-variant-numeric: tabular-nums; }\n"
-         "td.runs { white-space: normal; min-width: 20em; }\n"
          "th { background: #f3f3f3; }\n"
          "figure { display: inline-block; margin: 0 1em 1em 0; vertical-align: top; "
          "max-width: 100%; }\n"
          "figure img { max-width: 100%; }\n"
+         "figure img.natural { max-width: none; }\n"
+         ".chart { display: inline-block; vertical-align: top; max-width: 100%; }\n"
+         "summary { cursor: pointer; color: #444; margin: 0 0 0.5em; }\n"
          ".strip { white-space: nowrap; overflow-x: auto; }\n"
          ".strip figure { white-space: normal; }\n"
          "pre { background: #f7f7f7; padding: 1em; overflow-x: auto; }\n"
@@ -123,12 +127,19 @@ std::string figure(const std::string& file, const std::string& caption) {
          "\"><figcaption>" + escape_xml(caption) + "</figcaption></figure>\n";
 }
 
+// A picture linking to its SVG: opened alone, an SVG shows its tooltips (an <img> does not).
+std::string linked_figure(const std::string& file, const std::string& caption,
+                          const std::string& image_class = "") {
+  return "<figure><a href=\"" + escape_xml(file) + "\"><img src=\"" + escape_xml(file) + "\"" +
+         (image_class.empty() ? "" : " class=\"" + image_class + "\"") + " alt=\"" +
+         escape_xml(caption) + "\"></a><figcaption>" + escape_xml(caption) +
+         "</figcaption></figure>\n";
+}
+
 // A heatmap shown at its own size (cells of 36 px or more) up to the page's width, linking to the
 // full-size SVG.
 std::string heatmap_figure(const std::string& file, const std::string& caption) {
-  return "<figure><a href=\"" + escape_xml(file) + "\"><img src=\"" + escape_xml(file) +
-         "\" class=\"heatmap\" alt=\"" + escape_xml(caption) + "\"></a><figcaption>" +
-         escape_xml(caption) + "</figcaption></figure>\n";
+  return linked_figure(file, caption, "heatmap");
 }
 
 // The (guide row, target column) cells of the layer pairs "guide.<g>->target.<t>" of a guide ×
@@ -427,7 +438,44 @@ Table matrix_table(const SimilarityMatrix& matrix) {
   return table;
 }
 
-void write_directory_report(const std::vector<RunSummary>& runs, const std::string& title,
+Series mean_curve(const std::vector<const Series*>& members, const std::string& label) {
+  std::map<double, std::vector<double>> at;
+  for (const Series* member : members) {
+    for (size_t i = 0; i < member->x.size() && i < member->y.size(); ++i) {
+      if (std::isfinite(member->x[i]) && std::isfinite(member->y[i]))
+        at[member->x[i]].push_back(member->y[i]);
+    }
+  }
+  Series curve;
+  std::vector<std::string> changes;
+  size_t fewest = members.size(), most = 0, previous = 0;
+  for (const auto& [step, ys] : at) {
+    double centre = mean(ys), spread = sample_std(ys);
+    curve.x.push_back(step);
+    curve.y.push_back(centre);
+    curve.low.push_back(centre - spread);
+    curve.high.push_back(centre + spread);
+    fewest = std::min(fewest, ys.size());
+    most = std::max(most, ys.size());
+    if (ys.size() != previous) {
+      changes.push_back(std::to_string(ys.size()) + " from step " + format_number(step));
+    }
+    previous = ys.size();
+  }
+  std::string n = "n=" + std::to_string(at.empty() ? 0 : most);
+  std::string along = n;
+  if (!at.empty() && fewest != most) {
+    n = "n=" + std::to_string(fewest) + "–" + std::to_string(most);
+    along = "n=";
+    for (size_t c = 0; c < changes.size(); ++c) along += (c ? ", " : "") + changes[c];
+  }
+  curve.group = label + " (" + n + ")";
+  curve.name = label + ": mean ± std over its runs, " + along;
+  return curve;
+}
+
+void write_directory_report(const std::vector<RunSummary>& runs,
+                            const std::vector<RunGroup>& groups, const std::string& title,
                             const std::string& directory, const std::string& sections) {
   fs::path out(directory);
   std::error_code error;
@@ -470,7 +518,24 @@ void write_directory_report(const std::vector<RunSummary>& runs, const std::stri
   html << "<h2>Final measures</h2>\n" << html_table(table, links)
        << "<p><a href=\"runs.csv\">runs.csv</a></p>\n" << sections;
 
+  // Every run in a group: those the caller grouped, each other one alone.
+  std::vector<RunGroup> cells = groups;
+  for (size_t r = 0; r < runs.size(); ++r) {
+    bool grouped = std::any_of(cells.begin(), cells.end(), [&](const RunGroup& group) {
+      return std::find(group.runs.begin(), group.runs.end(), r) != group.runs.end();
+    });
+    if (!grouped) cells.push_back({runs[r].name, {r}});
+  }
+  const bool averaged = std::any_of(cells.begin(), cells.end(),
+                                    [](const RunGroup& group) { return group.runs.size() > 1; });
   html << "<h2>Curves</h2>\n";
+  if (averaged) {
+    html << "<p>One curve per cell (runs that differ only in their seed): at each step the mean "
+            "of the cell's runs that have a value there, with a band of ± 1 sample standard "
+            "deviation over them; n in the legend is how many runs a curve averages. Under "
+            "each chart, a collapsed section draws its runs one by one. Click a chart to open it "
+            "alone: there, hovering a line names its run, or where a mean's n changes.</p>\n";
+  }
   // One step axis for every chart: that of the longest run.
   double first_step = std::numeric_limits<double>::infinity(), last_step = -first_step;
   for (const auto& run : runs) {
@@ -479,14 +544,39 @@ void write_directory_report(const std::vector<RunSummary>& runs, const std::stri
   }
   auto overlay = [&](const std::string& file, const std::string& chart_title,
                      const std::string& y_label, auto pick) {
-    LineChart chart{chart_title, "step", y_label, {}, first_step, last_step};
+    LineChart each{chart_title, "step", y_label, {}, first_step, last_step};
     for (const auto& run : runs) {
       Series series = pick(run);
       series.name = run.name;
-      chart.series.push_back(std::move(series));
+      each.series.push_back(std::move(series));
     }
-    write_text(out / file, render_svg(chart));
-    html << figure(file, chart_title);
+    if (!averaged) {
+      write_text(out / file, render_svg(each));
+      html << figure(file, chart_title);
+      return;
+    }
+    LineChart means{chart_title, "step", y_label, {}, first_step, last_step};
+    std::vector<Series> lines;
+    for (const auto& cell : cells) {
+      std::vector<const Series*> members;
+      for (size_t r : cell.runs) members.push_back(&each.series[r]);
+      means.series.push_back(mean_curve(members, cell.label));
+      for (size_t r : cell.runs) {
+        lines.push_back(each.series[r]);
+        lines.back().group = cell.label;
+        lines.back().width = 1.0;
+      }
+    }
+    each.title = chart_title + ": each run";
+    each.series = std::move(lines);
+    std::string runs_file = file.substr(0, file.size() - 4) + "-runs.svg";
+    write_text(out / file, render_svg(means));
+    write_text(out / runs_file, render_svg(each));
+    html << "<div class=\"chart\">"
+         << linked_figure(file, chart_title + ": mean per cell, band ± 1 std over its runs")
+         << "<details><summary>" << escape_xml(chart_title) << ": each run</summary>"
+         << linked_figure(runs_file, chart_title + ": each run, coloured by its cell")
+         << "</details></div>\n";
   };
   overlay("task_loss.svg", "Task loss", "loss",
           [](const RunSummary& run) { return series_of(run.training, "task_loss", ""); });

@@ -68,12 +68,32 @@ Table matrix_table(const SimilarityMatrix& matrix);
 RunSummary write_run_report(const RecordReader& record, const std::string& name,
                             const std::string& directory, const SimilarityScales& scales);
 
+/// Runs that share every setting but the seed (a study's cell): a directory report draws them as
+/// one mean curve with a band.
+struct RunGroup {
+  std::string label;         ///< e.g. "target=mlp, guide=convnet"
+  std::vector<size_t> runs;  ///< indices into the runs given to write_directory_report
+};
+
+/// @return one curve for a group of runs' series (e.g. the seeds of a cell): at every x any member
+/// has, the mean of the members with a finite value there and a band (Series::low, high) of
+/// ± 1 sample std over them, NaN where fewer than two have one. Its group, the legend entry, is
+/// `label` with n, the members averaged ("(n=3)", or "(n=2–3)" where it varies); its name, the
+/// tooltip, says where n changes ("n=3 from step 1, 2 from step 41").
+Series mean_curve(const std::vector<const Series*>& members, const std::string& label);
+
 /// Writes `directory`/index.html comparing runs whose reports were written below `directory`:
 /// a table of each run's final measures and the weights they evaluate, linking to its report
-/// (also runs.csv), and task loss, guidance loss and measure curves of all runs overlaid over one
-/// step axis (SVG).
+/// (also runs.csv), and task loss, guidance loss and measure curves over one step axis (SVG).
+/// When a group has two runs or more, each chart draws one curve per group: at every step the
+/// mean of the group's runs that have a value there, with a band of ± 1 sample std, the legend
+/// saying n; each run is drawn in a second chart (`<chart>-runs.svg`, thin lines coloured by
+/// group, each line's tooltip its run) in a collapsed <details> below. Otherwise (no groups, or
+/// one run each) every chart overlays one curve per run.
+/// @param groups the runs' groups (e.g. the cells of a study); runs in no group are drawn alone
 /// @param sections HTML shown after the final measures (e.g. the study table and κ matrix)
-void write_directory_report(const std::vector<RunSummary>& runs, const std::string& title,
+void write_directory_report(const std::vector<RunSummary>& runs,
+                            const std::vector<RunGroup>& groups, const std::string& title,
                             const std::string& directory, const std::string& sections = "");
 
 }  // namespace guidance::analysis

@@ -18,6 +18,7 @@
 #include "host/common/CommandLine.h"
 #include "host/common/Errors.h"
 #include "host/common/Suggest.h"
+#include "host/config/ConfigKeys.h"
 #include "host/recording/RecordFormat.h"
 #include "host/recording/RecordSchema.h"
 
@@ -65,6 +66,16 @@ bool starts_with(const std::string& text, const std::string& prefix) {
   return text.rfind(prefix, 0) == 0;
 }
 
+bool ends_with(const std::string& text, const std::string& suffix) {
+  return text.size() >= suffix.size() &&
+         text.compare(text.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+// The architecture that loads a network from a file, and its parameter naming the file
+// (plugins/architecture/torchscript): reports name such a network by its file.
+constexpr const char* kFilePlugin = "torchscript";
+constexpr const char* kFileParameter = "path";
+
 // Axes in the order a config reads: what is trained on what, then how.
 int section_rank(const std::string& key) {
   static const char* const order[] = {"dataset", "target", "guide", "guidance",
@@ -90,15 +101,20 @@ std::string fixed(double value, int digits = 4) {
   return text.str();
 }
 
-std::string signed_fixed(double value) {
+std::string signed_fixed(double value, int digits = 4) {
   if (std::isnan(value)) return "";
-  return (value >= 0 ? "+" : "") + fixed(value);
+  return (value >= 0 ? "+" : "") + fixed(value, digits);
+}
+
+// "mean ± std" with `digits` decimals; one value alone, none "".
+std::string mean_pm(const std::vector<double>& values, int digits = 4) {
+  if (values.empty()) return "";
+  if (values.size() == 1) return fixed(values[0], digits);
+  return fixed(mean(values), digits) + " ± " + fixed(sample_std(values), digits);
 }
 
 std::string mean_std(const std::vector<double>& values) {
-  if (values.empty()) return "";
-  if (values.size() == 1) return fixed(values[0]) + " (n=1)";
-  return fixed(mean(values)) + " ± " + fixed(sample_std(values));
+  return mean_pm(values) + (values.size() == 1 ? " (n=1)" : "");
 }
 
 std::string delta_text(const WelchInterval& interval) {
@@ -183,6 +199,68 @@ std::optional<size_t> Study::cell_of(size_t run) const {
   return std::nullopt;
 }
 
+std::string shown_value(const Study& study, const StudyCell& cell, size_t axis) {
+  const auto& [key, value] = cell.settings.at(axis);
+  const std::string plugin = ".plugin";
+  if (value != kFilePlugin || !ends_with(key, plugin) || cell.runs.empty()) return value;
+  const std::map<std::string, std::string>& settings = study.runs[cell.runs.front()].settings;
+  auto file = settings.find(key.substr(0, key.size() - plugin.size() + 1) + kFileParameter);
+  return file == settings.end() ? value : fs::path(file->second).filename().string();
+}
+
+std::vector<std::string> cell_labels(const Study& study) {
+  const std::string plugin = ".plugin";
+  const size_t axes = study.axes.size();
+  // A plugin's parameter swept along with its plugin (their defaults differ, or a TorchScript
+  // network's file, which the plugin's shown value names) says nothing more.
+  std::vector<bool> shown(axes, true);
+  std::vector<std::string> names(axes);
+  for (size_t a = 0; a < axes; ++a) {
+    const std::string& key = study.axes[a];
+    std::string owner = key.substr(0, key.rfind('.'));
+    names[a] = ends_with(key, plugin) ? key.substr(0, key.size() - plugin.size()) : key;
+    names[a] = names[a].substr(names[a].rfind('.') + 1);
+    auto chooser = std::find(study.axes.begin(), study.axes.end(), owner + plugin);
+    if (ends_with(key, plugin) || chooser == study.axes.end()) continue;
+    const size_t p = static_cast<size_t>(chooser - study.axes.begin());
+    std::map<std::string, std::string> value_for_plugin;
+    bool follows = true;
+    for (const auto& cell : study.cells) {
+      auto [known, added] =
+          value_for_plugin.emplace(shown_value(study, cell, p), cell.settings[a].second);
+      follows = follows && (added || known->second == cell.settings[a].second);
+    }
+    shown[a] = !follows;
+  }
+  for (size_t a = 0; a < axes; ++a) {
+    if (std::count(names.begin(), names.end(), names[a]) > 1) names[a] = study.axes[a];
+  }
+  std::vector<std::string> labels;
+  for (const auto& cell : study.cells) {
+    std::vector<std::string> parts;
+    std::optional<size_t> enabled_at;
+    bool guide_named = false, enabled = true;
+    for (size_t a = 0; a < axes; ++a) {
+      if (!shown[a]) continue;
+      if (study.axes[a] == kGuidanceEnabledKey) {
+        enabled_at = parts.size();
+        enabled = cell.settings[a].second != "false";
+        continue;
+      }
+      std::string value = shown_value(study, cell, a);
+      if (value == kNoValue) continue;
+      parts.push_back(names[a] + "=" + value);
+      guide_named = guide_named || starts_with(study.axes[a], "guide.");
+    }
+    if (enabled_at && (!enabled || !guide_named)) {
+      parts.insert(parts.begin() + static_cast<std::ptrdiff_t>(*enabled_at),
+                   enabled ? "guided" : "unguided");
+    }
+    labels.push_back(parts.empty() ? cell.label() : join(parts, ", "));
+  }
+  return labels;
+}
+
 std::map<std::string, std::string> settings_of(const std::string& config_toml) {
   toml::table root;
   try {
@@ -193,13 +271,12 @@ std::map<std::string, std::string> settings_of(const std::string& config_toml) {
   std::map<std::string, std::string> settings;
   flatten(root, "", settings);
   for (const auto& key : kIdentityKeys) settings.erase(key);
-  bool guided = root.contains("guide") && value_of(settings, "guidance.enabled") != "false";
+  bool guided = root.contains("guide") && value_of(settings, kGuidanceEnabledKey) != "false";
   if (!guided) {
     for (auto it = settings.begin(); it != settings.end();) {
-      bool drop = starts_with(it->first, "guide.") || starts_with(it->first, "guidance.");
-      it = drop ? settings.erase(it) : std::next(it);
+      it = unguided_run_ignores(it->first) ? settings.erase(it) : std::next(it);
     }
-    settings["guidance.enabled"] = "false";
+    settings[kGuidanceEnabledKey] = "false";
   }
   return settings;
 }
@@ -383,11 +460,11 @@ Study load_study(const std::string& directory, const std::vector<Setting>& basel
     bool has_unguided = false, has_guided = false;
     for (const auto& cell : study.cells) {
       for (const auto& [key, value] : cell.settings) {
-        if (key != "guidance.enabled") continue;
+        if (key != kGuidanceEnabledKey) continue;
         (value == "false" ? has_unguided : has_guided) = true;
       }
     }
-    if (has_unguided && has_guided) baseline = {{"guidance.enabled", "false"}};
+    if (has_unguided && has_guided) baseline = {{kGuidanceEnabledKey, "false"}};
   }
   for (const auto& [key, value] : baseline) {
     if (std::find(study.axes.begin(), study.axes.end(), key) == study.axes.end()) {
@@ -541,15 +618,12 @@ std::string study_markdown(const Study& study, const MarkdownLayout& layout) {
       layout.measures.empty() ? study.measures : layout.measures;
   std::vector<TextColumn> axes;
   TextColumn cell_column{"cell", {}};
+  for (const auto& label : cell_labels(study)) cell_column.cells.push_back(markdown_cell(label));
   TextColumn runs{"runs", {}}, flagged{"flagged", {}};
   for (size_t a = 0; a < study.axes.size(); ++a) axes.push_back({study.axes[a], {}});
   for (const auto& cell : study.cells) {
-    std::vector<std::string> values;
-    for (size_t a = 0; a < cell.settings.size(); ++a) {
+    for (size_t a = 0; a < cell.settings.size(); ++a)
       axes[a].cells.push_back(markdown_cell(cell.settings[a].second));
-      values.push_back(axes[a].cells.back());
-    }
-    cell_column.cells.push_back(join(values, ", "));
     runs.cells.push_back(std::to_string(finished_count(study, cell)) + "/" +
                          std::to_string(cell.runs.size()));
     flagged.cells.push_back(markdown_cell(join(flagged_runs(study, cell), "; ")));
@@ -557,8 +631,8 @@ std::string study_markdown(const Study& study, const MarkdownLayout& layout) {
   std::vector<std::vector<TextColumn>> groups;
   for (const auto& measure : measures) groups.push_back(measure_columns(study, measure));
 
-  // Long axis names (guide.init.plugin) can push even the first measure off a terminal; their
-  // values alone, in axis order, take far less.
+  // Long axis names (guide.init.plugin) can push even the first measure off a terminal; one
+  // column naming each cell by what tells it apart (cell_labels) takes far less.
   size_t headline = 1 + table_width({runs, flagged}) + (groups.empty() ? 0 : table_width(groups[0]));
   bool one_cell_column =
       layout.width > 0 && !axes.empty() && headline + table_width(axes) > layout.width;
@@ -585,7 +659,8 @@ std::string study_markdown(const Study& study, const MarkdownLayout& layout) {
      << study.runs.size() << " runs (" << finished << " finished) in " << study.cells.size()
      << (study.cells.size() == 1 ? " cell" : " cells") << "; replicates: run.seed; axes: "
      << (study.axes.empty() ? std::string("none") : join(study.axes, ", "))
-     << (one_cell_column ? " (the cell column's values, in this order)" : "") << ".\n";
+     << (one_cell_column ? " (the cell column names what tells each cell apart)" : "")
+     << ".\n";
   if (!study.baseline.empty()) {
     std::vector<std::string> parts;
     for (const auto& [key, value] : study.baseline) parts.push_back(key + "=" + value);
@@ -662,27 +737,27 @@ Pivot pivot_study(const Study& study, const std::string& rows, const std::string
   pivot.columns = columns;
   pivot.measure = measure;
   pivot.delta = !study.baseline.empty();
+  // Positions are by shown value, so two TorchScript guides of different files are two rows.
+  std::vector<std::string> row_values, column_values;
+  auto position_of = [](std::vector<std::string>& values, const std::string& value) {
+    auto found = std::find(values.begin(), values.end(), value);
+    if (found != values.end()) return static_cast<size_t>(found - values.begin());
+    values.push_back(value);
+    return values.size() - 1;
+  };
+  std::vector<std::pair<size_t, size_t>> positions;
   for (const auto& cell : study.cells) {
-    const std::string& r = cell.settings[row_axis].second;
-    const std::string& c = cell.settings[column_axis].second;
-    if (std::find(pivot.row_values.begin(), pivot.row_values.end(), r) == pivot.row_values.end())
-      pivot.row_values.push_back(r);
-    if (std::find(pivot.column_values.begin(), pivot.column_values.end(), c) ==
-        pivot.column_values.end())
-      pivot.column_values.push_back(c);
+    positions.emplace_back(position_of(row_values, shown_value(study, cell, row_axis)),
+                           position_of(column_values, shown_value(study, cell, column_axis)));
   }
-  const size_t width = pivot.column_values.size();
-  pivot.values.assign(pivot.row_values.size() * width, kNaN);
-  pivot.cells.assign(pivot.values.size(), "");
-  std::vector<const StudyCell*> placed(pivot.values.size(), nullptr);
-  for (const auto& cell : study.cells) {
-    size_t r = std::find(pivot.row_values.begin(), pivot.row_values.end(),
-                         cell.settings[row_axis].second) -
-               pivot.row_values.begin();
-    size_t c = std::find(pivot.column_values.begin(), pivot.column_values.end(),
-                         cell.settings[column_axis].second) -
-               pivot.column_values.begin();
-    size_t at = r * width + c;
+  const size_t width = column_values.size(), size = row_values.size() * width;
+  std::vector<const StudyCell*> placed(size, nullptr);
+  std::vector<double> values(size, kNaN);
+  std::vector<std::string> texts(size), lines(size);
+  std::vector<bool> baselines(size, false);
+  for (size_t c = 0; c < study.cells.size(); ++c) {
+    const StudyCell& cell = study.cells[c];
+    const size_t at = positions[c].first * width + positions[c].second;
     if (placed[at] != nullptr) {
       std::vector<std::string> others;
       for (size_t a = 0; a < study.axes.size(); ++a) {
@@ -690,24 +765,99 @@ Pivot pivot_study(const Study& study, const std::string& rows, const std::string
           others.push_back(study.axes[a]);
       }
       throw UsageError("summarize: other axes vary within " + rows + "=" +
-                       cell.settings[row_axis].second + ", " + columns + "=" +
-                       cell.settings[column_axis].second + " (" + join(others, ", ") +
+                       row_values[positions[c].first] + ", " + columns + "=" +
+                       column_values[positions[c].second] + " (" + join(others, ", ") +
                        "): summarize a directory where only the pivoted axes (and the seed) vary");
     }
     placed[at] = &cell;
-    std::vector<double> values = study.values(cell, measure);
-    if (!pivot.delta) {
-      pivot.values[at] = mean(values);
-      pivot.cells[at] = mean_std(values);
-    } else if (cell.baseline) {
-      WelchInterval interval =
-          welch_interval(values, study.values(study.cells[*cell.baseline], measure));
-      pivot.values[at] = interval.difference;
-      pivot.cells[at] = &study.cells[*cell.baseline] == &cell ? "(baseline)" : delta_text(interval);
+    std::vector<double> own = study.values(cell, measure);
+    const std::string n = "n=" + std::to_string(own.size());
+    const std::string spread = own.empty() ? "no finished run" : mean_pm(own);
+    const std::string short_spread = own.empty() ? "no finished run" : mean_pm(own, 3);
+    if (!pivot.delta || !cell.baseline) {
+      if (!pivot.delta) values[at] = mean(own);
+      const std::string why = pivot.delta ? ", no baseline" : "";
+      texts[at] = spread + " (" + n + why + ")";
+      lines[at] = (own.size() < 2 ? short_spread : fixed(mean(own), 3) + "\n± " +
+                                                       fixed(sample_std(own), 3)) +
+                  (pivot.delta ? "\nno baseline" : "") + "\n" + n;
+      continue;
+    }
+    WelchInterval interval =
+        welch_interval(own, study.values(study.cells[*cell.baseline], measure));
+    values[at] = interval.difference;
+    if (*cell.baseline == c) {
+      baselines[at] = true;
+      texts[at] = "(baseline) " + spread + " (" + n + ")";
+      lines[at] = "baseline\n" + short_spread + "\n" + n;
+    } else if (std::isnan(interval.low)) {
+      texts[at] = signed_fixed(interval.difference) + " (" + n + ", no CI: n<2)";
+      lines[at] = signed_fixed(interval.difference, 3) + "\nno CI\n" + n;
+    } else {
+      texts[at] = delta_text(interval) + " (" + n + ")";
+      lines[at] = signed_fixed(interval.difference, 3) + "\n[" + signed_fixed(interval.low, 3) +
+                  ", " + signed_fixed(interval.high, 3) + "]\n" + n;
+    }
+  }
+
+  // A row or column is kept when one of its cells has a value or is a baseline; one that holds
+  // only baselines of no value on the axis (`-`: the unguided runs) is named for what it is.
+  auto keep = [&](bool by_row, size_t index, bool& only_baselines, bool& unguided) {
+    bool kept = false;
+    only_baselines = unguided = true;
+    for (size_t other = 0; other < (by_row ? width : row_values.size()); ++other) {
+      size_t at = by_row ? index * width + other : other * width + index;
+      if (placed[at] == nullptr) continue;
+      kept = kept || baselines[at] || !std::isnan(values[at]);
+      only_baselines = only_baselines && baselines[at];
+      unguided = unguided && value_of(study.runs[placed[at]->runs.front()].settings,
+                                      kGuidanceEnabledKey) == "false";
+    }
+    return kept;
+  };
+  auto label = [&](const std::string& value, bool only_baselines, bool unguided) {
+    if (value != kNoValue || !only_baselines) return value;
+    return unguided ? std::string(kUnguidedBaseline) : std::string("baseline");
+  };
+  std::vector<size_t> kept_rows, kept_columns;
+  for (size_t r = 0; r < row_values.size(); ++r) {
+    bool only_baselines = false, unguided = false;
+    if (keep(true, r, only_baselines, unguided)) {
+      kept_rows.push_back(r);
+      pivot.row_labels.push_back(label(row_values[r], only_baselines, unguided));
+    } else {
+      pivot.left_out.push_back(rows + "=" + row_values[r]);
+    }
+  }
+  for (size_t c = 0; c < width; ++c) {
+    bool only_baselines = false, unguided = false;
+    if (keep(false, c, only_baselines, unguided)) {
+      kept_columns.push_back(c);
+      pivot.column_labels.push_back(label(column_values[c], only_baselines, unguided));
+    } else {
+      pivot.left_out.push_back(columns + "=" + column_values[c]);
+    }
+  }
+  for (size_t r : kept_rows) {
+    for (size_t c : kept_columns) {
+      pivot.values.push_back(values[r * width + c]);
+      pivot.cells.push_back(texts[r * width + c]);
+      pivot.cell_lines.push_back(lines[r * width + c]);
     }
   }
   return pivot;
 }
+
+namespace {
+
+// What a pivot's cells hold, in a line.
+std::string pivot_legend(const Pivot& pivot) {
+  return pivot.delta ? "Each cell: Δ to its baseline cell with a 95 % Welch CI, and n, its "
+                       "finished runs; a baseline cell shows its mean ± std"
+                     : "Each cell: mean ± sample std over its n finished runs";
+}
+
+}  // namespace
 
 Heatmap pivot_heatmap(const Pivot& pivot) {
   Heatmap heatmap;
@@ -715,9 +865,10 @@ Heatmap pivot_heatmap(const Pivot& pivot) {
       (pivot.delta ? "Δ " : "") + pivot.measure + ": " + pivot.rows + " × " + pivot.columns;
   heatmap.row_title = pivot.rows;
   heatmap.column_title = pivot.columns;
-  heatmap.row_labels = pivot.row_values;
-  heatmap.column_labels = pivot.column_values;
+  heatmap.row_labels = pivot.row_labels;
+  heatmap.column_labels = pivot.column_labels;
   heatmap.values = pivot.values;
+  heatmap.texts = pivot.cell_lines;
   double low = std::numeric_limits<double>::infinity(), high = -low;
   for (double value : pivot.values) {
     if (std::isnan(value)) continue;
@@ -737,16 +888,19 @@ Heatmap pivot_heatmap(const Pivot& pivot) {
   heatmap.low = low;
   heatmap.high = high;
   heatmap.scale_label = (pivot.delta ? "Δ " : "mean ") + pivot.measure;
+  heatmap.note = pivot_legend(pivot);
+  if (std::find(pivot.cell_lines.begin(), pivot.cell_lines.end(), "") != pivot.cell_lines.end())
+    heatmap.note += "; grey: no runs there";
   return heatmap;
 }
 
 Table pivot_table(const Pivot& pivot) {
   Table table;
-  table.columns.push_back({pivot.rows + " \\ " + pivot.columns, {}, pivot.row_values});
-  for (size_t c = 0; c < pivot.column_values.size(); ++c) {
-    Table::Column column{pivot.column_values[c], {}, {}};
-    for (size_t r = 0; r < pivot.row_values.size(); ++r) {
-      column.numbers.push_back(pivot.values[r * pivot.column_values.size() + c]);
+  table.columns.push_back({pivot.rows + " \\ " + pivot.columns, {}, pivot.row_labels});
+  for (size_t c = 0; c < pivot.column_labels.size(); ++c) {
+    Table::Column column{pivot.column_labels[c], {}, {}};
+    for (size_t r = 0; r < pivot.row_labels.size(); ++r) {
+      column.numbers.push_back(pivot.values[r * pivot.column_labels.size() + c]);
     }
     table.columns.push_back(std::move(column));
   }
@@ -756,18 +910,22 @@ Table pivot_table(const Pivot& pivot) {
 std::string pivot_markdown(const Pivot& pivot) {
   std::ostringstream md;
   md << "## " << (pivot.delta ? "Δ " : "") << pivot.measure << ": " << pivot.rows << " (rows) × "
-     << pivot.columns << " (columns)\n\n| " << markdown_cell(pivot.rows) << " \\ "
-     << markdown_cell(pivot.columns) << " |";
-  for (const auto& value : pivot.column_values) md << " " << markdown_cell(value) << " |";
+     << pivot.columns << " (columns)\n\n" << pivot_legend(pivot) << ".\n\n| "
+     << markdown_cell(pivot.rows) << " \\ " << markdown_cell(pivot.columns) << " |";
+  for (const auto& label : pivot.column_labels) md << " " << markdown_cell(label) << " |";
   md << "\n|---|";
-  for (size_t c = 0; c < pivot.column_values.size(); ++c) md << "---|";
+  for (size_t c = 0; c < pivot.column_labels.size(); ++c) md << "---|";
   md << "\n";
-  for (size_t r = 0; r < pivot.row_values.size(); ++r) {
-    md << "| " << markdown_cell(pivot.row_values[r]) << " |";
-    for (size_t c = 0; c < pivot.column_values.size(); ++c) {
-      md << " " << markdown_cell(pivot.cells[r * pivot.column_values.size() + c]) << " |";
+  for (size_t r = 0; r < pivot.row_labels.size(); ++r) {
+    md << "| " << markdown_cell(pivot.row_labels[r]) << " |";
+    for (size_t c = 0; c < pivot.column_labels.size(); ++c) {
+      md << " " << markdown_cell(pivot.cells[r * pivot.column_labels.size() + c]) << " |";
     }
     md << "\n";
+  }
+  if (!pivot.left_out.empty()) {
+    md << "\nLeft out, no value in any cell: " << markdown_cell(join(pivot.left_out, ", "))
+       << ".\n";
   }
   return md.str();
 }

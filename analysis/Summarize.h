@@ -79,6 +79,22 @@ struct Study {
   std::optional<size_t> cell_of(size_t run) const;
 };
 
+/// @return how reports show a cell's value of an axis: the value itself, but a TorchScript network
+/// (`X.plugin = "torchscript"`) by the file name of its `X.path` (e.g. "cnn.pt").
+/// @param axis an index into Study::axes
+std::string shown_value(const Study& study, const StudyCell& cell, size_t axis);
+
+/// @return a label per cell (in Study::cells order) for legends and matrices, naming only what
+/// tells the cells apart: `name=value` for each axis, the name being the key's last part
+/// without ".plugin" (`guide.plugin` → guide, `train.learning_rate` → learning_rate; the whole
+/// key when two axes would share a name), the value as shown_value() gives it. Axes a cell has no
+/// value on (`-`) are left out, `guidance.enabled` shows as "unguided" (or "guided" when no guide
+/// setting says so), and a plugin's parameter that only follows from its plugin (`X.k` where
+/// `X.plugin` is an axis and every cell of one plugin, as shown_value() shows it, has one value
+/// of it: a TorchScript network's `X.path`) is left out.
+/// E.g. "target=mlp, guide=convnet", "target=mlp, unguided".
+std::vector<std::string> cell_labels(const Study& study);
+
 /// @return a resolved config (TOML text) as dotted keys → values (strings unquoted, other values
 /// and arrays as TOML writes them), without run.name, run.seed and run.output. For an unguided
 /// run (no [guide], or guidance.enabled = false) every guide.* and guidance.* key is dropped but
@@ -128,25 +144,41 @@ struct MarkdownLayout {
 /// measures, failed or unfinished runs listed per cell.
 std::string study_markdown(const Study& study, const MarkdownLayout& layout = {});
 
+/// The label of a pivot's row or column whose cells are all baselines of unguided runs (the `-`
+/// guide of a guide × target atlas).
+constexpr const char* kUnguidedBaseline = "unguided baseline";
+
 /// Two axes of a study pivoted into a table.
 struct Pivot {
   std::string rows;     ///< row axis
   std::string columns;  ///< column axis
   std::string measure;
   bool delta = false;  ///< values are differences to each cell's baseline
-  std::vector<std::string> row_values;
-  std::vector<std::string> column_values;
-  std::vector<double> values;      ///< row-major; NaN = no cell or no value
-  std::vector<std::string> cells;  ///< row-major text "Δ [low, high]" or "mean ± std"
+  /// The rows' values as shown_value() gives them, kUnguidedBaseline (or "baseline" when its runs
+  /// are guided) for `-` when each of its cells is its own baseline.
+  std::vector<std::string> row_labels;
+  std::vector<std::string> column_labels;
+  std::vector<double> values;      ///< row-major; NaN = no cell or no value (a baseline's Δ is 0)
+  /// Row-major text: "Δ [low, high] (n=N)", "(baseline) mean ± std (n=N)" or
+  /// "mean ± std (n=N)", N the cell's finished runs; "" where no cell is.
+  std::vector<std::string> cells;
+  /// Row-major, what each cell of the heatmap prints: the value, its interval and n, a line
+  /// each ("" where no cell is).
+  std::vector<std::string> cell_lines;
+  /// Rows and columns left out because none of their cells has a value or is a baseline, as
+  /// "axis=value" (e.g. a target without unguided runs, so without a Δ).
+  std::vector<std::string> left_out;
 };
 
-/// @return `measure` (Δ to the baseline when the study has one, else the mean) over two axes.
+/// @return `measure` (Δ to the baseline when the study has one, else the mean) over two axes;
+/// rows and columns without a value or a baseline are left out (Pivot::left_out).
 /// @throws UsageError naming the axes when a name is not an axis or when another axis varies
 ///         within one (row, column) position
 Pivot pivot_study(const Study& study, const std::string& rows, const std::string& columns,
                   const std::string& measure);
 
-/// @return the pivot as a heatmap (a prior atlas when rows are guides and columns targets).
+/// @return the pivot as a heatmap (a prior atlas when rows are guides and columns targets), each
+/// cell printing its Pivot::cell_lines.
 Heatmap pivot_heatmap(const Pivot& pivot);
 
 /// @return the pivot as a table: a column of row values, then one column per column value.

@@ -7,6 +7,8 @@
 #include <sstream>
 #include <tuple>
 
+#include "analysis/Table.h"
+
 namespace guidance::analysis {
 
 namespace {
@@ -85,6 +87,35 @@ double longest(const std::vector<std::string>& labels) {
   return static_cast<double>(length) * kCharWidth;
 }
 
+// How groups after tab10's first ten are told apart: the same colours dashed, dotted, dash-dotted.
+const char* const kDashes[] = {"", "6 3", "1.5 2.5", "8 3 2 3"};
+
+// One legend entry: a group of series and how its lines look.
+struct LegendEntry {
+  std::string name;
+  std::string colour;
+  std::string dash;  ///< stroke-dasharray, "" for a solid line
+  bool band = false;
+};
+
+std::string stroke_style(const LegendEntry& entry, double width) {
+  return "stroke=\"" + entry.colour + "\" stroke-width=\"" + number(width) + "\"" +
+         (entry.dash.empty() ? "" : " stroke-dasharray=\"" + entry.dash + "\"");
+}
+
+// @return `label` cut to `most` characters (UTF-8 code points) ending in "…"; itself if it fits.
+std::string cut(const std::string& label, size_t most) {
+  if (text_width(label) <= most) return label;
+  std::string shown;
+  size_t characters = 0;
+  for (char c : label) {
+    bool starts_character = (static_cast<unsigned char>(c) & 0xc0) != 0x80;
+    if (starts_character && ++characters > most - 1) break;
+    shown += c;
+  }
+  return shown + "…";
+}
+
 }  // namespace
 
 std::string escape_xml(const std::string& text) {
@@ -131,16 +162,33 @@ std::string diverging(double t) { return interpolate(kDiverging, t); }
 std::string render_svg(const LineChart& chart) {
   double x_low = std::numeric_limits<double>::infinity(), x_high = -x_low;
   double y_low = x_low, y_high = -x_low;
-  std::vector<std::string> names;
-  for (const auto& series : chart.series) {
-    names.push_back(series.name);
-    for (size_t i = 0; i < series.x.size() && i < series.y.size(); ++i) {
-      if (!std::isfinite(series.x[i]) || !std::isfinite(series.y[i])) continue;
-      x_low = std::min(x_low, series.x[i]);
-      x_high = std::max(x_high, series.x[i]);
-      y_low = std::min(y_low, series.y[i]);
-      y_high = std::max(y_high, series.y[i]);
+  auto widen = [&](const std::vector<double>& xs, const std::vector<double>& ys) {
+    for (size_t i = 0; i < xs.size() && i < ys.size(); ++i) {
+      if (!std::isfinite(xs[i]) || !std::isfinite(ys[i])) continue;
+      x_low = std::min(x_low, xs[i]);
+      x_high = std::max(x_high, xs[i]);
+      y_low = std::min(y_low, ys[i]);
+      y_high = std::max(y_high, ys[i]);
     }
+  };
+  std::vector<LegendEntry> legend;
+  std::vector<size_t> entry_of;
+  for (const auto& series : chart.series) {
+    widen(series.x, series.y);
+    widen(series.x, series.low);
+    widen(series.x, series.high);
+    auto same = std::find_if(legend.begin(), legend.end(), [&](const LegendEntry& entry) {
+      return !series.group.empty() && entry.name == series.group;
+    });
+    if (same == legend.end()) {
+      size_t index = legend.size();
+      legend.push_back({series.group.empty() ? series.name : series.group,
+                        kPalette[index % std::size(kPalette)],
+                        kDashes[(index / std::size(kPalette)) % std::size(kDashes)], false});
+      same = legend.end() - 1;
+    }
+    same->band = same->band || !series.low.empty();
+    entry_of.push_back(static_cast<size_t>(same - legend.begin()));
   }
   bool empty = !std::isfinite(x_low);
   if (empty) x_low = 0, x_high = 1, y_low = 0, y_high = 1;
@@ -155,10 +203,26 @@ std::string render_svg(const LineChart& chart) {
   y_high += pad;
 
   const double plot_width = 520, plot_height = 300;
-  const double left = 70, top = 40;
-  // Wide enough for a study's run names ("<study>/<axis>=<value>,...").
-  const double legend_width = std::min(440.0, longest(names) + 40);
-  const double width = left + plot_width + 20 + legend_width, height = top + plot_height + 55;
+  const double left = 70, top = 40, entry_height = 18;
+  // Wide enough beside the plot for a study's run names ("<study>/<axis>=<value>,..."); a legend
+  // taller than the plot goes below it, in columns across the whole picture, at least two so that
+  // one long label does not make it one long column.
+  const double widest_beside = 440, full_width = left + plot_width + 20 + widest_beside;
+  double label_width = 0;
+  for (const auto& entry : legend) {
+    label_width = std::max(label_width, static_cast<double>(text_width(entry.name)) * kCharWidth);
+  }
+  const bool beside = static_cast<double>(legend.size()) * entry_height <= plot_height;
+  const double column_width =
+      std::min(beside ? widest_beside : (full_width - 20) / 2, label_width + 40);
+  const double width = beside ? left + plot_width + 20 + column_width : full_width;
+  const size_t columns = beside ? 1 : static_cast<size_t>((width - 20) / column_width);
+  const size_t legend_rows = (legend.size() + columns - 1) / columns;
+  const double legend_x = beside ? left + plot_width + 20 : 20;
+  const double legend_y = beside ? top + 10 : top + plot_height + 70;
+  const double height =
+      beside ? top + plot_height + 55 : legend_y + static_cast<double>(legend_rows) * entry_height;
+  const auto most_characters = static_cast<size_t>(std::max(4.0, (column_width - 34) / kCharWidth));
   auto px = [&](double x) { return left + (x - x_low) / (x_high - x_low) * plot_width; };
   auto py = [&](double y) { return top + (y_high - y) / (y_high - y_low) * plot_height; };
 
@@ -183,7 +247,8 @@ std::string render_svg(const LineChart& chart) {
   }
   svg << "<rect x=\"" << left << "\" y=\"" << top << "\" width=\"" << plot_width
       << "\" height=\"" << plot_height << "\" fill=\"none\" stroke=\"black\"/>\n";
-  svg << text(left + plot_width / 2, height - 10, chart.x_label, "text-anchor=\"middle\"");
+  svg << text(left + plot_width / 2, top + plot_height + 45, chart.x_label,
+              "text-anchor=\"middle\"");
   svg << text(16, top + plot_height / 2, chart.y_label,
               "text-anchor=\"middle\" transform=\"rotate(-90 16 " +
                   number(top + plot_height / 2) + ")\"");
@@ -192,9 +257,35 @@ std::string render_svg(const LineChart& chart) {
                 "text-anchor=\"middle\" fill=\"#888888\"");
   }
 
+  // Bands first, so that every line is drawn over them; a band breaks where a bound is missing.
   for (size_t s = 0; s < chart.series.size(); ++s) {
     const Series& series = chart.series[s];
-    const char* colour = kPalette[s % std::size(kPalette)];
+    const size_t points = std::min({series.x.size(), series.low.size(), series.high.size()});
+    for (size_t begin = 0; begin < points;) {
+      auto usable = [&](size_t i) {
+        return std::isfinite(series.x[i]) && std::isfinite(series.low[i]) &&
+               std::isfinite(series.high[i]);
+      };
+      if (!usable(begin)) {
+        ++begin;
+        continue;
+      }
+      size_t end = begin;
+      while (end < points && usable(end)) ++end;
+      std::string path;
+      for (size_t i = begin; i < end; ++i)
+        path += (i == begin ? "M" : " L") + number(px(series.x[i])) + " " +
+                number(py(series.high[i]));
+      for (size_t i = end; i-- > begin;)
+        path += " L" + number(px(series.x[i])) + " " + number(py(series.low[i]));
+      svg << "<path class=\"band\" d=\"" << path << " Z\" fill=\"" << legend[entry_of[s]].colour
+          << "\" fill-opacity=\"0.18\" stroke=\"none\"/>\n";
+      begin = end;
+    }
+  }
+  for (size_t s = 0; s < chart.series.size(); ++s) {
+    const Series& series = chart.series[s];
+    const LegendEntry& look = legend[entry_of[s]];
     std::string path;
     bool pen_down = false;
     size_t points = 0;
@@ -208,23 +299,35 @@ std::string render_svg(const LineChart& chart) {
       ++points;
     }
     if (!path.empty()) {
-      svg << "<path d=\"" << path << "\" fill=\"none\" stroke=\"" << colour
-          << "\" stroke-width=\"1.8\"/>\n";
+      svg << "<path d=\"" << path << "\" fill=\"none\" " << stroke_style(look, series.width)
+          << "><title>" << escape_xml(series.name) << "</title></path>\n";
     }
     // A series of one point has no line to see.
     if (points == 1) {
       for (size_t i = 0; i < series.x.size(); ++i) {
         if (!std::isfinite(series.x[i]) || !std::isfinite(series.y[i])) continue;
         svg << "<circle cx=\"" << number(px(series.x[i])) << "\" cy=\"" << number(py(series.y[i]))
-            << "\" r=\"3\" fill=\"" << colour << "\"/>\n";
+            << "\" r=\"3\" fill=\"" << look.colour << "\"/>\n";
       }
     }
-    double legend_y = top + 10 + 18 * static_cast<double>(s);
-    double legend_x = left + plot_width + 20;
-    svg << "<line x1=\"" << legend_x << "\" y1=\"" << number(legend_y) << "\" x2=\""
-        << legend_x + 22 << "\" y2=\"" << number(legend_y) << "\" stroke=\"" << colour
-        << "\" stroke-width=\"2.5\"/>\n";
-    svg << text(legend_x + 28, legend_y + 4, series.name);
+  }
+  for (size_t e = 0; e < legend.size(); ++e) {
+    const LegendEntry& entry = legend[e];
+    double x = legend_x + column_width * static_cast<double>(e % columns);
+    double y = legend_y + entry_height * static_cast<double>(e / columns);
+    if (entry.band) {
+      svg << "<rect x=\"" << number(x) << "\" y=\"" << number(y - 5) << "\" width=\"22\" "
+          << "height=\"10\" fill=\"" << entry.colour << "\" fill-opacity=\"0.18\"/>\n";
+    }
+    svg << "<line x1=\"" << number(x) << "\" y1=\"" << number(y) << "\" x2=\"" << number(x + 22)
+        << "\" y2=\"" << number(y) << "\" " << stroke_style(entry, 2.5) << "/>\n";
+    std::string shown = cut(entry.name, most_characters);
+    if (shown == entry.name) {
+      svg << text(x + 28, y + 4, entry.name);
+    } else {
+      svg << "<text x=\"" << number(x + 28) << "\" y=\"" << number(y + 4) << "\"><title>"
+          << escape_xml(entry.name) << "</title>" << escape_xml(shown) << "</text>\n";
+    }
   }
   svg << "</svg>\n";
   return svg.str();
@@ -232,13 +335,29 @@ std::string render_svg(const LineChart& chart) {
 
 std::string render_svg(const Heatmap& heatmap) {
   const size_t rows = heatmap.row_labels.size(), columns = heatmap.column_labels.size();
-  // At least 36 px a cell, so a value such as "-0.93" fits in it at 10 px.
+  // At least 36 px a cell, so a value such as "-0.93" fits in it at 10 px; cells with texts
+  // grow to their widest line (about 6 px a character at 10 px) and their number of lines.
   const double cell = std::clamp(560.0 / static_cast<double>(std::max<size_t>({rows, columns, 1})),
                                  36.0, 56.0);
+  constexpr double kLineHeight = 12;
+  std::vector<std::vector<std::string>> lines;
+  size_t most_lines = 1, widest = 0;
+  for (const auto& text_of_cell : heatmap.texts) {
+    lines.emplace_back();
+    std::stringstream parts(text_of_cell);
+    for (std::string part; std::getline(parts, part, '\n');) {
+      lines.back().push_back(part);
+      widest = std::max(widest, text_width(part));
+    }
+    most_lines = std::max(most_lines, lines.back().size());
+  }
+  const double cell_width = std::max(cell, static_cast<double>(widest) * 6.0 + 10);
+  const double cell_height =
+      std::max(cell, static_cast<double>(most_lines) * kLineHeight + 12);
   const double left = 40 + longest(heatmap.row_labels);
   const double top = 50;
-  const double grid_width = cell * static_cast<double>(columns);
-  const double grid_height = cell * static_cast<double>(rows);
+  const double grid_width = cell_width * static_cast<double>(columns);
+  const double grid_height = cell_height * static_cast<double>(rows);
   // Column labels are drawn at -45°, so they need about 0.71 × their length below the grid.
   const double axis_bottom = 45 + 0.71 * longest(heatmap.column_labels);
   std::string legend = heatmap.outlined.empty() ? "" : "outlined: " + heatmap.outline_label;
@@ -268,37 +387,51 @@ std::string render_svg(const Heatmap& heatmap) {
     for (size_t c = 0; c < columns; ++c) {
       double value = heatmap.values.at(r * columns + c);
       double t = position(value);
-      double x = left + cell * static_cast<double>(c), y = top + cell * static_cast<double>(r);
-      svg << "<rect x=\"" << number(x) << "\" y=\"" << number(y) << "\" width=\"" << number(cell)
-          << "\" height=\"" << number(cell) << "\" fill=\""
+      double x = left + cell_width * static_cast<double>(c);
+      double y = top + cell_height * static_cast<double>(r);
+      std::vector<std::string> shown;
+      if (!lines.empty()) {
+        shown = lines.at(r * columns + c);
+      } else if (!std::isnan(value)) {
+        shown = {number(value)};
+      }
+      std::string tooltip = std::isnan(value) ? "no value" : number(value);
+      if (!lines.empty()) tooltip = heatmap.texts[r * columns + c];
+      std::replace(tooltip.begin(), tooltip.end(), '\n', ' ');
+      svg << "<rect x=\"" << number(x) << "\" y=\"" << number(y) << "\" width=\""
+          << number(cell_width) << "\" height=\"" << number(cell_height) << "\" fill=\""
           << (std::isnan(value) ? std::string("#cccccc") : colour(t)) << "\"><title>"
-          << escape_xml(heatmap.row_labels[r] + " × " + heatmap.column_labels[c] + ": " +
-                        (std::isnan(value) ? "no value" : number(value)))
+          << escape_xml(heatmap.row_labels[r] + " × " + heatmap.column_labels[c] + ": " + tooltip)
           << "</title></rect>\n";
-      if (!std::isnan(value)) {
-        svg << text(x + cell / 2, y + cell / 2 + 4, number(value),
+      double first_line =
+          y + cell_height / 2 + 4 - kLineHeight * static_cast<double>(shown.size() - 1) / 2;
+      for (size_t l = 0; l < shown.size(); ++l) {
+        svg << text(x + cell_width / 2, first_line + kLineHeight * static_cast<double>(l), shown[l],
                     std::string("text-anchor=\"middle\" font-size=\"10\" fill=\"") +
-                        (dark(t) ? "white" : "black") + "\"");
+                        (!std::isnan(value) && dark(t) ? "white" : "black") + "\"");
       }
     }
   }
   // A black outline inside a white one shows on dark and on light cells alike.
   for (const auto& [r, c] : heatmap.outlined) {
-    double x = left + cell * static_cast<double>(c), y = top + cell * static_cast<double>(r);
+    double x = left + cell_width * static_cast<double>(c);
+    double y = top + cell_height * static_cast<double>(r);
     for (const auto& [inset, stroke, thickness] :
          {std::tuple{1.5, "white", 3.0}, std::tuple{3.5, "black", 1.5}}) {
       svg << "<rect class=\"outline\" x=\"" << number(x + inset) << "\" y=\"" << number(y + inset)
-          << "\" width=\"" << number(cell - 2 * inset) << "\" height=\"" << number(cell - 2 * inset)
+          << "\" width=\"" << number(cell_width - 2 * inset) << "\" height=\""
+          << number(cell_height - 2 * inset)
           << "\" fill=\"none\" stroke=\"" << stroke << "\" stroke-width=\"" << number(thickness)
           << "\"/>\n";
     }
   }
   for (size_t r = 0; r < rows; ++r) {
-    svg << text(left - 6, top + cell * (static_cast<double>(r) + 0.5) + 4, heatmap.row_labels[r],
+    svg << text(left - 6, top + cell_height * (static_cast<double>(r) + 0.5) + 4,
+                heatmap.row_labels[r],
                 "text-anchor=\"end\"");
   }
   for (size_t c = 0; c < columns; ++c) {
-    double x = left + cell * (static_cast<double>(c) + 0.5), y = top + grid_height + 10;
+    double x = left + cell_width * (static_cast<double>(c) + 0.5), y = top + grid_height + 10;
     svg << text(x, y, heatmap.column_labels[c],
                 "text-anchor=\"end\" transform=\"rotate(-45 " + number(x) + " " + number(y) +
                     ")\"");

@@ -1,10 +1,13 @@
+#include <cmath>
 #include <filesystem>
+#include <map>
 #include <regex>
 #include <set>
 
 #include "analysis/HtmlReport.h"
 #include "analysis/Svg.h"
 #include "analysis/Table.h"
+#include "tests/analysis/StudyRecords.h"
 #include "tests/host/recording/SyntheticRecord.h"
 #include "tests/support/GuidanceInProcess.h"
 #include "tests/support/TestSupport.h"
@@ -193,6 +196,237 @@ TEST_F(HtmlReportTest, RunLabelsKeepTheStudyFolderAndTheTableSaysWhichWeights) {
   std::string single = directory.file("single");
   ASSERT_EQ(report(directory.file("results/study/alpha=1/run.h5"), single).exit_code, 0);
   EXPECT_TRUE(contains(testing::read_file(single + "/index.html"), "<h1>Run study/alpha=1</h1>"));
+}
+
+// The lines of a chart in the order they are drawn: (tooltip, the line's Series::name; colour).
+std::vector<std::pair<std::string, std::string>> lines_drawn(const std::string& svg) {
+  std::vector<std::pair<std::string, std::string>> lines;
+  std::regex line("<path d=\"[^\"]*\" fill=\"none\" stroke=\"(#[0-9a-f]{6})\"[^>]*><title>"
+                  "([^<]*)</title>");
+  for (auto it = std::sregex_iterator(svg.begin(), svg.end(), line); it != std::sregex_iterator();
+       ++it) {
+    lines.emplace_back((*it)[2].str(), (*it)[1].str());
+  }
+  return lines;
+}
+
+// The stroke colour of each line of a chart, by its tooltip.
+std::map<std::string, std::string> line_colours(const std::string& svg) {
+  std::vector<std::pair<std::string, std::string>> lines = lines_drawn(svg);
+  return {lines.begin(), lines.end()};
+}
+
+// The fill colours of a chart's bands, in the order they are drawn.
+std::vector<std::string> band_colours(const std::string& svg) {
+  std::vector<std::string> colours;
+  std::regex band("<path class=\"band\" d=\"[^\"]*\" fill=\"(#[0-9a-f]{6})\"");
+  for (auto it = std::sregex_iterator(svg.begin(), svg.end(), band); it != std::sregex_iterator();
+       ++it) {
+    colours.push_back((*it)[1].str());
+  }
+  return colours;
+}
+
+// A legend entry of a line chart: where its text starts and what it shows.
+struct LegendText {
+  double x = 0, y = 0;
+  std::string shown;
+  std::string tooltip;  // the full entry when `shown` is cut
+};
+
+// The legend's texts: the only <text> elements with no attribute but their position.
+std::vector<LegendText> legend_texts(const std::string& svg) {
+  std::vector<LegendText> texts;
+  std::regex entry("<text x=\"([0-9.]+)\" y=\"([0-9.]+)\" ?>(?:<title>([^<]*)</title>)?([^<]*)"
+                   "</text>");
+  for (auto it = std::sregex_iterator(svg.begin(), svg.end(), entry); it != std::sregex_iterator();
+       ++it) {
+    texts.push_back({std::stod((*it)[1].str()), std::stod((*it)[2].str()), (*it)[4].str(),
+                     (*it)[3].str()});
+  }
+  return texts;
+}
+
+// The width and height an SVG declares.
+std::pair<double, double> svg_size(const std::string& svg) {
+  std::smatch size;
+  EXPECT_TRUE(std::regex_search(svg, size, std::regex("<svg [^>]*width=\"([0-9.]+)\" "
+                                                      "height=\"([0-9.]+)\"")));
+  return size.empty() ? std::pair{0.0, 0.0}
+                      : std::pair{std::stod(size[1].str()), std::stod(size[2].str())};
+}
+
+// Every legend entry inside the picture, at the width the layout assumes for 11 px text (6.6 px a
+// character): an entry drawn past the edge would be cut off unnoticed.
+void expect_legend_inside(const std::string& svg, size_t entries) {
+  auto [width, height] = svg_size(svg);
+  std::vector<LegendText> texts = legend_texts(svg);
+  EXPECT_EQ(texts.size(), entries);
+  for (const auto& text : texts) {
+    EXPECT_LE(text.x + 6.6 * static_cast<double>(analysis::text_width(text.shown)), width)
+        << text.shown;
+    EXPECT_LE(text.y, height) << text.shown;
+  }
+}
+
+TEST(MeanCurve, EachStepAveragesTheRunsThatHaveAValueThereWithABandOfOneSampleStd) {
+  analysis::Series a{"a", {0, 1, 2}, {1, 2, 3}};
+  analysis::Series b{"b", {0, 1}, {3, std::nan("")}};
+  analysis::Series c{"c", {0, 1, 2, 3}, {2, 4, 5, 6}};
+  analysis::Series curve = analysis::mean_curve({&a, &b, &c}, "cell");
+  // Step 0: {1, 3, 2}, mean 2, variance (1 + 1 + 0) / 2; steps 1 and 2: {2, 4} and {3, 5},
+  // variance 2; step 3: c alone, no band.
+  EXPECT_EQ(curve.x, (std::vector<double>{0, 1, 2, 3}));
+  EXPECT_EQ(curve.y, (std::vector<double>{2, 3, 4, 6}));
+  const std::vector<double> spread = {1, std::sqrt(2.0), std::sqrt(2.0)};
+  ASSERT_EQ(curve.low.size(), 4u);
+  ASSERT_EQ(curve.high.size(), 4u);
+  for (size_t i = 0; i < 3; ++i) {
+    EXPECT_NEAR(curve.low[i], curve.y[i] - spread[i], 1e-12) << i;
+    EXPECT_NEAR(curve.high[i], curve.y[i] + spread[i], 1e-12) << i;
+  }
+  EXPECT_TRUE(std::isnan(curve.low[3]) && std::isnan(curve.high[3]));
+  EXPECT_EQ(curve.group, "cell (n=1–3)");
+  EXPECT_EQ(curve.name, "cell: mean ± std over its runs, n=3 from step 0, 2 from step 1, 1 from "
+                        "step 3");
+  analysis::Series d{"d", {0, 1, 2}, {0, 0, 0}};
+  EXPECT_EQ(analysis::mean_curve({&a, &d}, "two").group, "two (n=2)");
+}
+
+// Three cells of two seeds: each chart draws one mean curve per cell with its band, in a colour of
+// its own, n in the legend (fewer where a run is shorter); every run is in a collapsed chart
+// below, in its cell's colour.
+TEST_F(HtmlReportTest, AStudyOfThreeCellsOfTwoSeedsDrawsEachCellsMeanWithABand) {
+  TemporaryDirectory directory;
+  // Seed 0 of the first cell runs 40 steps, every other run 20.
+  std::string study = testing::write_synthetic_study(
+      directory.file("results"), 3, 2,
+      [](int cell, int seed) { return cell == 1 && seed == 0 ? 40 : 20; });
+  std::string out = directory.file("report");
+  testing::CommandResult result = report(study, out);
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+
+  std::string means = testing::read_file(out + "/task_loss.svg");
+  EXPECT_EQ(occurrences(means, "<path d="), 3u) << "one curve per cell";
+  EXPECT_TRUE(contains(means, ">learning_rate=0.2 (n=2)</text>")) << means;
+  EXPECT_TRUE(contains(means, ">learning_rate=0.3 (n=2)</text>"));
+  // The mean at a step is over the runs that reach it.
+  EXPECT_TRUE(contains(means, ">learning_rate=0.1 (n=1–2)</text>"));
+  expect_legend_inside(means, 3);
+  std::map<std::string, std::string> cell_colour;  // "learning_rate=0.<c>" → its curve's colour
+  std::vector<std::string> curve_colours;            // in the order the curves are drawn
+  for (const auto& [tooltip, colour] : lines_drawn(means)) {
+    cell_colour[tooltip.substr(0, tooltip.find(':'))] = colour;
+    curve_colours.push_back(colour);
+  }
+  ASSERT_EQ(cell_colour.size(), 3u) << means;
+  EXPECT_EQ(std::set<std::string>(curve_colours.begin(), curve_colours.end()).size(), 3u)
+      << "a colour per cell";
+  // A band wherever two runs have a value: each cell's, in its curve's colour.
+  EXPECT_EQ(band_colours(means), curve_colours);
+
+  std::string each = testing::read_file(out + "/task_loss-runs.svg");
+  EXPECT_EQ(occurrences(each, "class=\"band\""), 0u);
+  std::map<std::string, std::string> run_colour = line_colours(each);
+  ASSERT_EQ(run_colour.size(), 6u) << each;
+  for (int c = 1; c <= 3; ++c) {
+    for (int seed = 0; seed < 2; ++seed) {
+      std::string run = "study/rate=0." + std::to_string(c) + ",seed=" + std::to_string(seed);
+      EXPECT_EQ(run_colour[run], cell_colour["learning_rate=0." + std::to_string(c)]) << run;
+    }
+  }
+  std::set<std::string> legend;
+  for (const auto& text : legend_texts(each)) legend.insert(text.shown);
+  EXPECT_EQ(legend, (std::set<std::string>{"learning_rate=0.1", "learning_rate=0.2",
+                                           "learning_rate=0.3"}))
+      << "one legend entry per cell";
+
+  std::string html = testing::read_file(out + "/index.html");
+  EXPECT_TRUE(contains(html, "<details><summary>Task loss: each run</summary>")) << html;
+  EXPECT_TRUE(contains(html, "<a href=\"validation-top1-runs.svg\"><img "
+                             "src=\"validation-top1-runs.svg\""));
+  EXPECT_TRUE(contains(html, "band ± 1 std over its runs"));
+}
+
+// Cells of one run each are drawn as before: a curve per run, named by its run.
+TEST_F(HtmlReportTest, ADirectoryOfSingleRunCellsDrawsOneCurvePerRun) {
+  TemporaryDirectory directory;
+  std::string study = testing::write_synthetic_study(directory.file("results"), 3, 1,
+                                                     [](int, int) { return 20; });
+  std::string out = directory.file("report");
+  testing::CommandResult result = report(study, out);
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  std::string chart = testing::read_file(out + "/task_loss.svg");
+  EXPECT_EQ(occurrences(chart, "<path d="), 3u);
+  EXPECT_EQ(occurrences(chart, "class=\"band\""), 0u);
+  EXPECT_TRUE(contains(chart, ">study/rate=0.2,seed=0</text>")) << chart;
+  EXPECT_FALSE(fs::exists(out + "/task_loss-runs.svg"));
+  EXPECT_FALSE(contains(testing::read_file(out + "/index.html"), "<details>"));
+}
+
+// Legend entries that fit the plot's height sit beside it, a long one cut with its full text as
+// the tooltip; more go below the plot in columns. Either way every entry lies inside the picture.
+TEST(SvgTest, EveryLegendEntryFitsTheChartBesideOrBelowThePlot) {
+  const std::string long_label = "a label far too long for its column, " + std::string(120, 'x');
+  analysis::LineChart few{"few", "step", "value", {}};
+  for (int s = 0; s < 4; ++s) {
+    few.series.push_back({"run " + std::to_string(s), {0, 1}, {0, double(s)}});
+  }
+  few.series.back().name = long_label;
+  std::string beside = analysis::render_svg(few);
+  expect_legend_inside(beside, 4);
+  std::vector<LegendText> texts = legend_texts(beside);
+  EXPECT_GT(texts.front().x, 520.0) << "right of the plot";
+  EXPECT_EQ(texts.back().tooltip, long_label);
+  EXPECT_EQ(texts.back().shown.substr(0, 20), long_label.substr(0, 20));
+  EXPECT_EQ(texts.back().shown.substr(texts.back().shown.size() - 3), "…");
+
+  analysis::LineChart many{"many", "step", "value", {}};
+  for (int s = 0; s < 21; ++s) {
+    many.series.push_back({"run number " + std::to_string(s), {0, 1}, {0, double(s)}});
+  }
+  many.series.back().name = long_label;
+  std::string below = analysis::render_svg(many);
+  expect_legend_inside(below, 21);
+  texts = legend_texts(below);
+  for (int s = 0; s < 20; ++s) EXPECT_EQ(texts[s].shown, "run number " + std::to_string(s));
+  EXPECT_EQ(texts.back().tooltip, long_label);
+  // Below the plot (whose bottom edge is at 340), in more than one column.
+  std::set<double> columns;
+  for (const auto& text : texts) {
+    EXPECT_GT(text.y, 340.0) << text.shown;
+    columns.insert(text.x);
+  }
+  EXPECT_GT(columns.size(), 1u);
+}
+
+// Groups take tab10's ten colours, then the same colours dashed, then dotted; the lines of one
+// group share its colour and one legend entry.
+TEST(SvgTest, GroupsShareAColourAndRepeatedColoursAreDashed) {
+  analysis::LineChart chart{"many", "step", "value", {}};
+  for (int s = 0; s < 21; ++s) {
+    chart.series.push_back({"run " + std::to_string(s), {0, 1}, {0, double(s)}});
+  }
+  std::string svg = analysis::render_svg(chart);
+  EXPECT_EQ(occurrences(svg, "stroke-dasharray=\"6 3\""), 20u) << "10 lines and their legend";
+  EXPECT_EQ(occurrences(svg, "stroke-dasharray=\"1.5 2.5\""), 2u);
+
+  analysis::LineChart grouped{"grouped", "step", "value", {}};
+  for (int s = 0; s < 4; ++s) {
+    analysis::Series series{"run " + std::to_string(s), {0, 1}, {0, double(s)}};
+    series.group = s < 2 ? "first" : "second";
+    grouped.series.push_back(series);
+  }
+  svg = analysis::render_svg(grouped);
+  std::map<std::string, std::string> colours = line_colours(svg);
+  ASSERT_EQ(colours.size(), 4u) << svg;
+  EXPECT_EQ(colours["run 0"], colours["run 1"]);
+  EXPECT_EQ(colours["run 2"], colours["run 3"]);
+  EXPECT_NE(colours["run 0"], colours["run 2"]);
+  std::vector<LegendText> legend = legend_texts(svg);
+  ASSERT_EQ(legend.size(), 2u);
+  EXPECT_EQ(legend[0].shown, "first");
+  EXPECT_EQ(legend[1].shown, "second");
 }
 
 TEST(SvgTest, DivergingScaleIsWhiteAtTheMiddleAndSignificantDigitsKeepWholeNumbers) {

@@ -4,6 +4,7 @@
 
 #include <unistd.h>
 
+#include "tests/analysis/StudyRecords.h"
 #include "tests/host/recording/SyntheticRecord.h"
 #include "tests/support/GuidanceInProcess.h"
 #include "tests/support/TestSupport.h"
@@ -14,11 +15,13 @@ namespace {
 namespace fs = std::filesystem;
 using testing::TemporaryDirectory;
 
-// Checks, once the page and its pictures have loaded, that nothing is wider than the window
-// unless it sits in a container that scrolls sideways, and writes the verdict into
-// <body data-layout="...">: "fits", or the first problems found.
+// Checks, once the page and its pictures have loaded and every collapsed section (<details>) is
+// opened, that nothing is wider than the window unless it sits in a container that scrolls
+// sideways, and writes the verdict into <body data-layout="...">: "fits", or the first problems
+// found.
 constexpr const char* kLayoutCheck = R"(<script>
 window.addEventListener('load', function () {
+  document.querySelectorAll('details').forEach(function (d) { d.open = true; });
   var viewport = document.documentElement.clientWidth, problems = [];
   function scrolls(element) {
     var overflow = getComputedStyle(element).overflowX;
@@ -104,6 +107,35 @@ TEST(ReportLayoutTest, RunAndDirectoryReportsFitTheWindowAndAWideTableWithoutScr
   std::string broken = layout_of(out + "/first/index.html", browser, ".scroll { overflow-x: auto;");
   EXPECT_NE(broken.find(" px wide in a "), std::string::npos) << broken;
   EXPECT_NE(broken.find("div.scroll holds"), std::string::npos) << broken;
+}
+
+// The directory report of a 7-cell × 3-seed study with recorded predictions: mean curves with
+// their runs' charts, κ of cells and the 21 × 21 κ of every run (collapsed), all inside the window.
+TEST(ReportLayoutTest, AStudyReportOfSevenCellsOfThreeSeedsFitsWithEverySectionOpen) {
+  std::string browser = chromium();
+  ASSERT_FALSE(browser.empty()) << "no chromium on PATH: scripts/setup.sh installs it";
+  TemporaryDirectory directory;
+  std::string study =
+      testing::write_synthetic_study(directory.file("results"), 7, 3, [](int, int) { return 30; });
+  std::vector<int64_t> indices(40);
+  for (int64_t i = 0; i < 40; ++i) indices[i] = i;
+  for (int c = 1; c <= 7; ++c) {
+    for (int seed = 0; seed < 3; ++seed) {
+      std::vector<int8_t> correct;
+      for (int64_t i : indices) correct.push_back(static_cast<int8_t>((i * (c + seed) / 7) % 2));
+      testing::add_predictions(study + "/rate=0." + std::to_string(c) + ",seed=" +
+                                   std::to_string(seed) + "/run.h5",
+                               "target", indices, correct);
+    }
+  }
+  std::string out = directory.file("report");
+  testing::CommandResult result =
+      testing::run_guidance_here({"analyze", "report", study, "--out", out});
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  std::string html = testing::read_file(out + "/index.html");
+  ASSERT_NE(html.find("consistency-cells.svg"), std::string::npos);
+  ASSERT_NE(html.find("<summary>Every network (21 × 21)</summary>"), std::string::npos);
+  EXPECT_EQ(layout_of(out + "/index.html", browser), "fits");
 }
 
 }  // namespace

@@ -1,16 +1,19 @@
 // guidance summarize and error consistency over study directories: synthetic records with known
 // final measures and predictions, and one study of tiny runs through the binary.
+#include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <filesystem>
+#include <map>
 #include <sstream>
 
 #include "analysis/ErrorConsistency.h"
 #include "analysis/RecordReader.h"
 #include "analysis/Statistics.h"
 #include "analysis/Summarize.h"
-#include "host/recording/Hdf5.h"
 #include "host/recording/RecordSchema.h"
 #include "host/recording/RunRecord.h"
+#include "tests/analysis/StudyRecords.h"
 #include "tests/host/recording/RecordDamage.h"
 #include "tests/support/GuidanceInProcess.h"
 #include "tests/support/TestSupport.h"
@@ -21,73 +24,19 @@ namespace {
 namespace fs = std::filesystem;
 using ::testing::HasSubstr;
 using ::testing::Not;
-
-/// The resolved config of a synthetic run: an unguided one when `guide` is empty; `extra` is
-/// appended (e.g. a [train] table).
-std::string config_text(const std::string& name, int seed, const std::string& target,
-                        const std::string& guide, const std::string& extra = "") {
-  std::string text = "[run]\nname = \"" + name + "\"\nseed = " + std::to_string(seed) +
-                     "\noutput = \"results\"\nthreads = 1\n\n[dataset]\nplugin = \"parity\"\n\n"
-                     "[target]\nplugin = \"" +
-                     target + "\"\n\n";
-  if (!guide.empty())
-    text += "[guide]\nplugin = \"" + guide + "\"\n\n[guide.init]\nplugin = \"untrained\"\n\n";
-  text += "[guidance]\nenabled = true\nalpha = 1.0\n";
-  return text + extra;
-}
-
-/// Writes `<directory>/<name>/run.h5` with final evaluation rows: best/test top1 = `test`,
-/// best/validation top1 = test − 0.02 and loss `validation_loss`, a train row, a plain
-/// validation row (the last weights: top1 test − 0.01, loss validation_loss + 0.25) and a later
-/// plain test row that summaries must not take; `state` is its completion state, `extra_config`
-/// is added to its config.
-void write_record(const std::string& directory, const std::string& name, int seed,
-                  const std::string& target, const std::string& guide, double test,
-                  RecordState state = RecordState::Completed, double validation_loss = 0.4,
-                  const std::string& extra_config = "") {
-  Provenance provenance;
-  provenance.workbench_version = "test";
-  provenance.config_toml = config_text(name, seed, target, guide, extra_config);
-  provenance.seed = static_cast<uint64_t>(seed);
-  RecordLayout layout;
-  layout.measure_names = {"top1"};
-  layout.target_taps = {"out"};
-  auto record = RunRecord::create(directory + "/" + name + "/run.h5", provenance, layout);
-  record->append_training({10, 0, 0.1, 0.5, 0.5, 0.0, 0.0, {}});
-  record->append_evaluation({10, 0, "train", 0.3, {{"top1", test + 0.05}}});
-  record->append_evaluation(
-      {10, 0, "validation", validation_loss + 0.25, {{"top1", test - 0.01}}});
-  record->append_evaluation({10, 0, "test", 0.4, {{"top1", 0.0}}});
-  record->append_evaluation({10,
-                             0,
-                             std::string(record_schema::kFinalSplitPrefix) + "validation",
-                             validation_loss,
-                             {{"top1", test - 0.02}}});
-  record->append_evaluation(
-      {10, 0, std::string(record_schema::kFinalSplitPrefix) + "test", 0.45, {{"top1", test}}});
-  record->finish(state, "2024-01-01T01:00:00Z");
-}
-
-/// Adds predictions/<network>/{indices, predicted, correct} to a finished record, as the
-/// record format describes them.
-void add_predictions(const std::string& path, const std::string& network,
-                     const std::vector<int64_t>& indices, const std::vector<int8_t>& correct) {
-  hdf5::Handle file =
-      hdf5::checked(H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT), H5Fclose, path);
-  std::string group = std::string(record_schema::kPredictions) + "/" + network;
-  hdf5::create_group(file.get(), group, path);
-  auto write = [&](const std::string& name, hid_t file_type, hid_t memory_type, const void* data,
-                   hsize_t count) {
-    hdf5::write_dataset(file.get(), group + "/" + name, file_type, {count}, memory_type, data,
-                        path);
-  };
-  std::vector<int64_t> predicted(correct.begin(), correct.end());
-  write("indices", H5T_STD_I64LE, H5T_NATIVE_INT64, indices.data(), indices.size());
-  write("predicted", H5T_STD_I64LE, H5T_NATIVE_INT64, predicted.data(), predicted.size());
-  write("correct", H5T_STD_I8LE, H5T_NATIVE_INT8, correct.data(), correct.size());
-}
+using testing::add_predictions;
+using testing::config_text;
+using testing::write_record;
 
 using Ran = testing::CommandResult;
+
+/// @return `pattern` printf-formatted with `values`.
+template <typename... Values>
+std::string format(const char* pattern, Values... values) {
+  char text[256];
+  std::snprintf(text, sizeof(text), pattern, values...);
+  return text;
+}
 
 Ran summarize(std::vector<std::string> args) {
   args.insert(args.begin(), "summarize");
@@ -281,6 +230,32 @@ std::vector<std::string> lines_wider_than(const std::string& text, size_t width)
   return wide;
 }
 
+/// @return the row-major index of the pivot's cell at the row and column of those labels.
+size_t pivot_index(const analysis::Pivot& pivot, const std::string& row,
+                   const std::string& column) {
+  size_t r = std::find(pivot.row_labels.begin(), pivot.row_labels.end(), row) -
+             pivot.row_labels.begin();
+  size_t c = std::find(pivot.column_labels.begin(), pivot.column_labels.end(), column) -
+             pivot.column_labels.begin();
+  EXPECT_LT(r, pivot.row_labels.size()) << row;
+  EXPECT_LT(c, pivot.column_labels.size()) << column;
+  return r * pivot.column_labels.size() + c;
+}
+
+/// @return a pivot's `texts` (its cells or cell_lines) at the row and column of those labels.
+std::string pivot_text(const analysis::Pivot& pivot, const std::vector<std::string>& texts,
+                       const std::string& row, const std::string& column) {
+  size_t at = pivot_index(pivot, row, column);
+  return at < texts.size() ? texts[at] : "(no cell)";
+}
+
+/// @return a pivot's value at the row and column of those labels.
+double pivot_value(const analysis::Pivot& pivot, const std::string& row,
+                   const std::string& column) {
+  size_t at = pivot_index(pivot, row, column);
+  return at < pivot.values.size() ? pivot.values[at] : std::nan("");
+}
+
 /// Runs `guidance summarize ARGUMENTS` in `directory` with `environment` (e.g. "COLUMNS=120"),
 /// its output a pipe as a script's would be.
 Ran summarize_in(const std::string& directory, const std::string& environment,
@@ -298,21 +273,26 @@ TEST(Summarize, PivotMakesAPriorAtlasAgainstEachTargetsUnguidedBaseline) {
   analysis::Pivot pivot =
       analysis::pivot_study(study, "guide.plugin", "target.plugin", "test top1");
   EXPECT_TRUE(pivot.delta);
-  ASSERT_EQ(pivot.column_values.size(), 2u);
-  auto at = [&](const std::string& row, const std::string& column) {
-    size_t r =
-        std::find(pivot.row_values.begin(), pivot.row_values.end(), row) - pivot.row_values.begin();
-    size_t c = std::find(pivot.column_values.begin(), pivot.column_values.end(), column) -
-               pivot.column_values.begin();
-    EXPECT_LT(r, pivot.row_values.size()) << row;
-    EXPECT_LT(c, pivot.column_values.size()) << column;
-    return pivot.values.at(r * pivot.column_values.size() + c);
-  };
-  EXPECT_NEAR(at("mlp", "mlp"), 0.10, 1e-9);
-  EXPECT_NEAR(at("convnet", "mlp"), 0.20, 1e-9);
-  EXPECT_NEAR(at("mlp", "convnet"), 0.12, 1e-9);
-  EXPECT_NEAR(at("convnet", "convnet"), 0.22, 1e-9);
-  EXPECT_NEAR(at(analysis::kNoValue, "convnet"), 0.0, 1e-12);
+  ASSERT_EQ(pivot.column_labels.size(), 2u);
+  EXPECT_NEAR(pivot_value(pivot, "mlp", "mlp"), 0.10, 1e-9);
+  EXPECT_NEAR(pivot_value(pivot, "convnet", "mlp"), 0.20, 1e-9);
+  EXPECT_NEAR(pivot_value(pivot, "mlp", "convnet"), 0.12, 1e-9);
+  EXPECT_NEAR(pivot_value(pivot, "convnet", "convnet"), 0.22, 1e-9);
+  // The unguided runs' `-` guide holds each target's baseline: named so, with its mean and n.
+  EXPECT_NEAR(pivot_value(pivot, analysis::kUnguidedBaseline, "convnet"), 0.0, 1e-12);
+  EXPECT_EQ(pivot_text(pivot, pivot.cells, analysis::kUnguidedBaseline, "convnet"),
+            "(baseline) 0.6050 ± 0.0071 (n=2)");
+  // Each cell shows its Δ with the Welch interval and n; the heatmap prints them on three lines.
+  // Convnet guide on the mlp target: {0.90, 0.91} against {0.70, 0.71}, each s² = 0.00005, so
+  // the standard error is sqrt(2 · 0.00005 / 2) and df = 2 (t(0.975, 2) = 4.302652729911275).
+  const double half = 4.302652729911275 * std::sqrt(0.00005);
+  EXPECT_EQ(pivot_text(pivot, pivot.cells, "convnet", "mlp"),
+            format("%+.4f [%+.4f, %+.4f] (n=2)", 0.2, 0.2 - half, 0.2 + half));
+  EXPECT_EQ(pivot_text(pivot, pivot.cell_lines, "convnet", "mlp"),
+            format("%+.3f\n[%+.3f, %+.3f]\nn=2", 0.2, 0.2 - half, 0.2 + half));
+  EXPECT_EQ(pivot_text(pivot, pivot.cell_lines, analysis::kUnguidedBaseline, "mlp"),
+            "baseline\n0.705 ± 0.007\nn=2");
+  EXPECT_TRUE(pivot.left_out.empty());
 
   Ran result = summarize({dir, "--rows", "guide.plugin", "--cols", "target.plugin"});
   ASSERT_EQ(result.exit_code, 0) << result.err;
@@ -320,6 +300,12 @@ TEST(Summarize, PivotMakesAPriorAtlasAgainstEachTargetsUnguidedBaseline) {
   EXPECT_THAT(svg, HasSubstr("<svg"));
   EXPECT_THAT(svg, HasSubstr("convnet"));
   EXPECT_THAT(svg, HasSubstr("guide.plugin"));
+  EXPECT_THAT(svg, HasSubstr(">unguided baseline</text>"));
+  EXPECT_THAT(svg, HasSubstr(">n=2</text>"));
+  EXPECT_THAT(svg, HasSubstr(">+0.200</text>"));
+  EXPECT_THAT(svg, HasSubstr(format(">[%+.3f, %+.3f]</text>", 0.2 - half, 0.2 + half)));
+  EXPECT_THAT(result.out, HasSubstr("| unguided baseline | (baseline) "));
+  EXPECT_THAT(result.out, HasSubstr("(baseline) 0.7050 ± 0.0071 (n=2) |"));
   EXPECT_THAT(testing::read_file(dir + "/atlas.csv"), HasSubstr("guide.plugin"));
   EXPECT_THAT(result.out, HasSubstr("Δ test top1: guide.plugin (rows) × target.plugin (columns)"));
   Ran bad_axis = summarize({dir, "--rows", "guide.plugin", "--cols", "target.size"});
@@ -331,13 +317,103 @@ TEST(Summarize, PivotMakesAPriorAtlasAgainstEachTargetsUnguidedBaseline) {
   ASSERT_EQ(report.exit_code, 0) << report.err;
   std::string html = testing::read_file(dir + "/report/index.html");
   EXPECT_THAT(html, HasSubstr("<h2>Study</h2>"));
-  EXPECT_THAT(html, HasSubstr("<a href=\"convnet-mlp/s0/index.html\">"));
+  EXPECT_THAT(html, HasSubstr("<tr><td>target=mlp, guide=convnet</td><td>2/2: <a "
+                              "href=\"convnet-mlp/s0/index.html\" title=\"convnet-mlp/s0\">seed=0"
+                              "</a> <a href=\"convnet-mlp/s1/index.html\""));
+}
+
+// An atlas spends no row or column on positions without a value: a target with no unguided runs
+// has no Δ, nor does a guide used only on it; both are left out and named under the table.
+TEST(Summarize, AtlasLeavesOutRowsAndColumnsWithoutAValueAndNamesThem) {
+  testing::TemporaryDirectory study_dir;
+  const std::string dir = study_dir.path();
+  for (int seed = 0; seed < 2; ++seed) {
+    const std::string s = "/s" + std::to_string(seed);
+    write_record(dir, "none-mlp" + s, seed, "mlp", "", 0.70 + 0.01 * seed);
+    write_record(dir, "convnet-mlp" + s, seed, "mlp", "convnet", 0.80 + 0.01 * seed);
+    write_record(dir, "convnet-resnet" + s, seed, "resnet", "convnet", 0.60 + 0.01 * seed);
+    write_record(dir, "vit-resnet" + s, seed, "resnet", "vit", 0.65 + 0.01 * seed);
+  }
+  analysis::Study study = analysis::load_study(dir);
+  analysis::Pivot pivot =
+      analysis::pivot_study(study, "guide.plugin", "target.plugin", "test top1");
+  std::vector<std::string> rows = pivot.row_labels;
+  std::sort(rows.begin(), rows.end());
+  EXPECT_EQ(rows, (std::vector<std::string>{"convnet", analysis::kUnguidedBaseline}));
+  EXPECT_EQ(pivot.column_labels, (std::vector<std::string>{"mlp"}));
+  EXPECT_EQ(pivot.left_out,
+            (std::vector<std::string>{"guide.plugin=vit", "target.plugin=resnet"}));
+  ASSERT_EQ(pivot.values.size(), 2u);
+  EXPECT_NEAR(pivot_value(pivot, "convnet", "mlp"), 0.10, 1e-9);
+
+  Ran result = summarize({dir, "--rows", "guide.plugin", "--cols", "target.plugin"});
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_THAT(result.out, HasSubstr("Left out, no value in any cell: guide.plugin=vit, "
+                                    "target.plugin=resnet."));
+  std::string svg = testing::read_file(dir + "/atlas.svg");
+  EXPECT_THAT(svg, Not(HasSubstr(">resnet</text>")));
+  EXPECT_THAT(svg, Not(HasSubstr(">vit</text>")));
+  EXPECT_THAT(svg, Not(HasSubstr(">-</text>")));
+}
+
+// A TorchScript network is named by its file wherever a study shows it: the atlas's rows, one per
+// file, and the cells' labels.
+TEST(Summarize, ATorchScriptGuideIsLabelledByItsFileName) {
+  testing::TemporaryDirectory study_dir;
+  const std::string dir = study_dir.path();
+  for (int seed = 0; seed < 2; ++seed) {
+    const std::string s = "/s" + std::to_string(seed);
+    write_record(dir, "none" + s, seed, "mlp", "", 0.70 + 0.01 * seed);
+    write_record(dir, "convnet" + s, seed, "mlp", "convnet", 0.75 + 0.01 * seed);
+    write_record(dir, "cnn" + s, seed, "mlp", "torchscript\npath = \"models/cnn.pt\"",
+                 0.80 + 0.01 * seed);
+    write_record(dir, "vit" + s, seed, "mlp", "torchscript\npath = \"other/vit.pt\"",
+                 0.85 + 0.01 * seed);
+  }
+  analysis::Study study = analysis::load_study(dir);
+  ASSERT_EQ(study.cells.size(), 4u);
+  analysis::Pivot pivot =
+      analysis::pivot_study(study, "guide.plugin", "guidance.enabled", "test top1");
+  std::vector<std::string> rows = pivot.row_labels;
+  std::sort(rows.begin(), rows.end());
+  EXPECT_EQ(rows, (std::vector<std::string>{"cnn.pt", "convnet", analysis::kUnguidedBaseline,
+                                            "vit.pt"}));
+  EXPECT_NEAR(pivot_value(pivot, "cnn.pt", "true"), 0.10, 1e-9);
+  EXPECT_NEAR(pivot_value(pivot, "vit.pt", "true"), 0.15, 1e-9);
+  // Positions no cell takes (guided runs have no guidance.enabled=false) are grey, and say so.
+  EXPECT_EQ(pivot_text(pivot, pivot.cell_lines, "cnn.pt", "false"), "");
+  EXPECT_THAT(analysis::pivot_heatmap(pivot).note, HasSubstr("grey: no runs there"));
+
+  std::vector<std::string> labels = analysis::cell_labels(study);
+  std::sort(labels.begin(), labels.end());
+  EXPECT_EQ(labels, (std::vector<std::string>{"guide=cnn.pt", "guide=convnet", "guide=vit.pt",
+                                              "unguided"}));
+}
+
+// Cell labels name what tells cells apart, briefly: each axis by its last key part, the unguided
+// cell by the word, and nothing a cell lacks.
+TEST(Summarize, CellLabelsNameOnlyWhatTellsTheCellsApart) {
+  testing::TemporaryDirectory study_dir;
+  write_atlas_study(study_dir.path());
+  analysis::Study study = analysis::load_study(study_dir.path());
+  std::vector<std::string> labels = analysis::cell_labels(study);
+  ASSERT_EQ(labels.size(), study.cells.size());
+  for (size_t c = 0; c < study.cells.size(); ++c) {
+    std::map<std::string, std::string> settings(study.cells[c].settings.begin(),
+                                                study.cells[c].settings.end());
+    std::string expected = "target=" + settings.at("target.plugin") + ", " +
+                           (settings.at("guidance.enabled") == "false"
+                                ? std::string("unguided")
+                                : "guide=" + settings.at("guide.plugin"));
+    EXPECT_EQ(labels[c], expected);
+  }
 }
 
 // On a terminal of 120 columns (as $COLUMNS says) the table keeps the cell, its runs, the first
-// test measure with its Δ and the flags, and names the measures it left out; narrower, the axes
-// share one column; piped without $COLUMNS it is the whole table of summary.md, as scripts have
-// always read it. (Run in the study's parent so that paths, which never wrap, stay short.)
+// test measure with its Δ and the flags, and names the measures it left out; narrower, one column
+// names each cell by what tells it apart; piped without $COLUMNS it is the whole table of
+// summary.md, as scripts have always read it. (Run in the study's parent so that paths, which
+// never wrap, stay short.)
 TEST(Summarize, PrintedTableFitsTheWidthAndShowsTheMeasuresNamed) {
   testing::TemporaryDirectory work;
   write_atlas_study(work.file("study"));
@@ -356,7 +432,10 @@ TEST(Summarize, PrintedTableFitsTheWidthAndShowsTheMeasuresNamed) {
   ASSERT_EQ(narrow.exit_code, 0) << narrow.err;
   EXPECT_THAT(lines_wider_than(narrow.out, 100), ::testing::IsEmpty()) << narrow.out;
   EXPECT_THAT(narrow.out, HasSubstr("| cell | runs | test top1 | Δ test top1 [95% CI] | flagged |"));
-  EXPECT_THAT(narrow.out, HasSubstr("| mlp, convnet, true | 2/2 | 0.9050 ± 0.0071 | +0.2000 ["));
+  EXPECT_THAT(narrow.out,
+              HasSubstr("| target=mlp, guide=convnet | 2/2 | 0.9050 ± 0.0071 | +0.2000 ["));
+  EXPECT_THAT(narrow.out,
+              HasSubstr("| target=mlp, unguided | 2/2 | 0.7050 ± 0.0071 | (baseline) |"));
 
   // Measures named are shown, all and only those, in their order; the pivot's is its own.
   Ran chosen = summarize_in(work.path(), "COLUMNS=120",
@@ -445,6 +524,129 @@ TEST(ErrorConsistency, PerTokenKappaUsesOnlyScoredPositions) {
   analysis::Kappa kappa = analysis::error_consistency(a, b, "a and b");
   EXPECT_EQ(kappa.count, 4);
   EXPECT_NEAR(kappa.kappa, 0.5, 1e-15);
+}
+
+// κ of cells: each entry sums up the κ of the pairs of two different networks, one of each group
+// (the diagonal: two of the same group); pairs without a κ and a network with itself never count.
+TEST(ErrorConsistency, CellMatrixAveragesThePairsOfTwoNetworksOfEachPairOfGroups) {
+  const double nan = std::nan("");
+  analysis::ConsistencyMatrix matrix;
+  for (const char* label : {"a0", "a1", "b0", "b1", "b2"})
+    matrix.sources.push_back({label, "", ""});
+  matrix.values = {1.0, 0.5, 0.1, 0.3, nan,   //
+                   0.5, 1.0, 0.2, 0.4, 0.6,   //
+                   0.1, 0.2, 1.0, 0.7, 0.9,   //
+                   0.3, 0.4, 0.7, 1.0, 0.8,   //
+                   nan, 0.6, 0.9, 0.8, 1.0};
+  analysis::GroupConsistency groups =
+      analysis::group_consistency(matrix, {"A", "B"}, {0, 0, 1, 1, 1});
+  // A × A: {0.5}; A × B: {0.1, 0.3, 0.2, 0.4, 0.6} (a0 with b2 has none); B × B: {0.7, 0.9, 0.8}.
+  // A × B: mean 0.32, squared deviations 0.0484 + 0.0004 + 0.0144 + 0.0064 + 0.0784 = 0.148.
+  EXPECT_EQ(groups.pairs, (std::vector<size_t>{1, 5, 5, 3}));
+  EXPECT_NEAR(groups.mean[0], 0.5, 1e-12);
+  EXPECT_TRUE(std::isnan(groups.spread[0])) << "one pair has no spread";
+  for (size_t at : {1, 2}) {
+    EXPECT_NEAR(groups.mean[at], 0.32, 1e-12);
+    EXPECT_NEAR(groups.spread[at], std::sqrt(0.148 / 4), 1e-12);
+  }
+  EXPECT_NEAR(groups.mean[3], 0.8, 1e-12);
+  EXPECT_NEAR(groups.spread[3], 0.1, 1e-12);
+
+  analysis::Heatmap heatmap = analysis::group_consistency_heatmap(groups);
+  EXPECT_EQ(heatmap.row_labels, (std::vector<std::string>{"A", "B"}));
+  EXPECT_EQ(heatmap.texts, (std::vector<std::string>{
+                               "0.50\n1 pair", format("0.32\n± %.2f\n5 pairs", std::sqrt(0.037)),
+                               format("0.32\n± %.2f\n5 pairs", std::sqrt(0.037)),
+                               "0.80\n± 0.10\n3 pairs"}));
+  analysis::Table table = analysis::group_consistency_table(groups);
+  EXPECT_EQ(table.column("group").texts, (std::vector<std::string>{"A", "A", "B", "B"}));
+  EXPECT_EQ(table.column("with").texts, (std::vector<std::string>{"A", "B", "A", "B"}));
+  EXPECT_EQ(table.column("pairs").numbers, (std::vector<double>{1, 5, 5, 3}));
+}
+
+// A study's directory report shows κ of its cells (targets of each cell, a cell's guides a group
+// of their own) beside κ of every network, which its runs label by cell and seed.
+TEST(ErrorConsistency, AStudyReportShowsKappaOfCellsBesideKappaOfEveryNetwork) {
+  testing::TemporaryDirectory study_dir;
+  const std::string dir = study_dir.path();
+  const std::vector<int64_t> indices = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9};
+  const std::vector<std::vector<int8_t>> unguided = {{1, 1, 1, 0, 0, 1, 0, 1, 1, 1},
+                                                     {1, 0, 1, 0, 1, 1, 0, 1, 0, 1}};
+  const std::vector<std::vector<int8_t>> guided = {{1, 1, 0, 0, 1, 1, 0, 1, 1, 0},
+                                                   {0, 1, 1, 0, 1, 1, 1, 1, 0, 0}};
+  const std::vector<std::vector<int8_t>> guides = {{1, 0, 0, 1, 1, 0, 1, 0, 1, 0},
+                                                   {1, 1, 0, 1, 0, 0, 1, 0, 1, 1}};
+  for (int seed = 0; seed < 2; ++seed) {
+    const std::string s = "/s" + std::to_string(seed);
+    write_record(dir, "unguided" + s, seed, "mlp", "", 0.7);
+    add_predictions(dir + "/unguided" + s + "/run.h5", "target", indices, unguided[seed]);
+    write_record(dir, "guided" + s, seed, "mlp", "convnet", 0.8);
+    add_predictions(dir + "/guided" + s + "/run.h5", "target", indices, guided[seed]);
+    add_predictions(dir + "/guided" + s + "/run.h5", "guide", indices, guides[seed]);
+  }
+  auto kappas = [](const std::vector<std::vector<int8_t>>& a,
+                   const std::vector<std::vector<int8_t>>& b, bool same) {
+    std::vector<double> values;
+    for (size_t i = 0; i < a.size(); ++i) {
+      for (size_t j = same ? i + 1 : 0; j < b.size(); ++j)
+        values.push_back(analysis::cohens_kappa(a[i], b[j]).kappa);
+    }
+    return values;
+  };
+  struct Expected {
+    std::string group, with;
+    std::vector<double> kappas;
+  };
+  const std::vector<Expected> expected = {
+      {"unguided", "unguided", kappas(unguided, unguided, true)},
+      {"guided", "guided", kappas(guided, guided, true)},
+      {"guided", "unguided", kappas(guided, unguided, false)},
+      {"guided", "guided / guide", kappas(guided, guides, false)},
+      {"guided / guide", "guided / guide", kappas(guides, guides, true)},
+      {"unguided", "guided / guide", kappas(unguided, guides, false)}};
+
+  Ran report = analyze({"report", dir, "--out", dir + "/report"});
+  ASSERT_EQ(report.exit_code, 0) << report.err;
+  std::istringstream csv(testing::read_file(dir + "/report/consistency-cells.csv"));
+  std::string line;
+  std::getline(csv, line);
+  EXPECT_EQ(line, "group,with,mean,std,pairs");
+  std::map<std::pair<std::string, std::string>, std::vector<double>> rows;
+  std::map<std::pair<std::string, std::string>, std::string> texts;  // mean,std,pairs as written
+  while (std::getline(csv, line)) {
+    std::vector<std::string> fields;
+    std::istringstream parts(line);
+    for (std::string field; std::getline(parts, field, ',');) fields.push_back(field);
+    if (line.back() == ',') fields.emplace_back();
+    ASSERT_EQ(fields.size(), 5u) << line;
+    rows[{fields[0], fields[1]}] = {std::stod(fields[2]),
+                                    fields[3].empty() ? std::nan("") : std::stod(fields[3]),
+                                    std::stod(fields[4])};
+    texts[{fields[0], fields[1]}] = fields[2] + "," + fields[3] + "," + fields[4];
+  }
+  EXPECT_EQ(rows.size(), 9u) << "three groups";
+  for (const auto& entry : expected) {
+    SCOPED_TRACE(entry.group + " with " + entry.with);
+    const std::pair<std::string, std::string> key{entry.group, entry.with}, mirrored{entry.with,
+                                                                                   entry.group};
+    ASSERT_EQ(rows.count(key), 1u);
+    const std::vector<double>& row = rows[key];
+    EXPECT_NEAR(row[0], analysis::mean(entry.kappas), 1e-8);
+    if (entry.kappas.size() > 1) EXPECT_NEAR(row[1], analysis::sample_std(entry.kappas), 1e-8);
+    EXPECT_EQ(row[2], static_cast<double>(entry.kappas.size()));
+    EXPECT_EQ(texts[mirrored], texts[key]) << "symmetric";
+  }
+
+  std::string html = testing::read_file(dir + "/report/index.html");
+  EXPECT_THAT(html, HasSubstr("<img src=\"consistency-cells.svg\""));
+  EXPECT_LT(html.find("consistency-cells.svg"), html.find("\"consistency.svg\""))
+      << "the cells' matrix first";
+  std::string cells_svg = testing::read_file(dir + "/report/consistency-cells.svg");
+  EXPECT_THAT(cells_svg, HasSubstr(">guided / guide</text>"));
+  EXPECT_THAT(cells_svg, HasSubstr(">4 pairs</text>"));
+  std::string every = testing::read_file(dir + "/report/consistency.svg");
+  EXPECT_THAT(every, HasSubstr(">unguided, seed=1</text>"));
+  EXPECT_THAT(every, HasSubstr(">guided, seed=0/guide</text>"));
 }
 
 /// A tiny parity sweep: unguided and guided × two seeds, a few steps each.
