@@ -31,7 +31,10 @@
 #include "host/config/TomlReader.h"
 #include "host/plugins/PluginCatalog.h"
 #include "host/recording/RecordVerify.h"
+#include "host/study/Slurm.h"
+#include "host/study/StudyJobs.h"
 #include "host/study/StudyRunner.h"
+#include "host/sweep/Shards.h"
 #include "host/sweep/Sweep.h"
 #include "host/training/RunDriver.h"
 #include "host/training/RunSetup.h"
@@ -361,7 +364,7 @@ LoadedSweep load_sweep(const ConfigArguments& arguments, const GlobalOptions& gl
 
 LoadedConfig load_config(const ConfigArguments& arguments, const GlobalOptions& global) {
   LoadedSweep loaded = load_sweep(arguments, global);
-  Study study = select_study(arguments.path, loaded.sweep, shard_positions(loaded.sweep.size(), 0, 1),
+  SelectedRuns study = select_runs(arguments.path, loaded.sweep, shard_positions(loaded.sweep.size(), 0, 1),
                              loaded.catalog);
   return {std::move(loaded.catalog), std::move(study.runs), std::move(study.configs)};
 }
@@ -620,7 +623,7 @@ Shard parse_shard(const std::string& text) {
   return shard;
 }
 
-int run_config(RunArguments& arguments, const GlobalOptions& global, std::ostream& out,
+int run_command(RunArguments& arguments, const GlobalOptions& global, std::ostream& out,
                std::ostream& err) {
   Shard selected_shard;
   if (!arguments.shard.empty()) selected_shard = parse_shard(arguments.shard);
@@ -659,7 +662,7 @@ int run_config(RunArguments& arguments, const GlobalOptions& global, std::ostrea
     return 0;
   }
   // Only the selected runs are expanded: a --jobs child or a shard holds its own runs alone.
-  Study study = select_study(path, sweep, selected, loaded.catalog);
+  SelectedRuns study = select_runs(path, sweep, selected, loaded.catalog);
   RunOptions& options = arguments.options;
   if (std::optional<Launch> launch = launch_from_environment(std::getenv)) {
     if (arguments.jobs > 0 || selected.size() != 1) {
@@ -691,7 +694,7 @@ void add_run_command(CLI::App& root, const GlobalOptions& global, std::ostream& 
   RunArguments& a = *arguments;
   CLI::App& run = add_command(
       root, "run", "train the run (or every run of a sweep) the config describes",
-      [&, arguments] { return run_config(*arguments, global, out, err); });
+      [&, arguments] { return run_command(*arguments, global, out, err); });
   add_config_arguments(run, a.config, "the config file (TOML)");
   CLI::Option* resume =
       run.add_flag("--resume", a.options.resume, "continue each run from its last checkpoint");

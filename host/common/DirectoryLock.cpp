@@ -9,6 +9,7 @@
 #include <filesystem>
 
 #include "host/common/Errors.h"
+#include "host/common/TextFormat.h"
 
 namespace guidance {
 
@@ -40,10 +41,8 @@ std::string read_all(int descriptor) {
 std::string description() {
   char host[256] = {};
   gethostname(host, sizeof(host) - 1);
-  std::time_t now = std::time(nullptr);
-  char since[32];
-  std::strftime(since, sizeof(since), "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));
-  return "host " + std::string(host) + ", pid " + std::to_string(getpid()) + ", since " + since;
+  return "host " + std::string(host) + ", pid " + std::to_string(getpid()) + ", since " +
+         now_iso8601();
 }
 
 }  // namespace

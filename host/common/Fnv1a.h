@@ -2,6 +2,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
 
 namespace guidance {
 
@@ -14,6 +15,14 @@ inline constexpr uint64_t kFnv1aOffsetBasis = 0xcbf29ce484222325ULL;
 inline uint64_t fnv1a(uint64_t hash, const void* data, size_t bytes) {
   const auto* byte = static_cast<const unsigned char*>(data);
   for (size_t i = 0; i < bytes; ++i) hash = (hash ^ byte[i]) * 0x100000001b3ULL;
+  return hash;
+}
+
+/// FNV-1a 32 over `text`: the short hash that keeps long run names unique (Sweep); its value is
+/// part of existing run folders' names, so it must not change.
+inline uint32_t fnv1a_32(const std::string& text) {
+  uint32_t hash = 2166136261u;
+  for (unsigned char c : text) hash = (hash ^ c) * 16777619u;
   return hash;
 }
 

@@ -33,19 +33,24 @@ const std::vector<KeySpec<RunSection>>& run_keys() {
           .allowing("`\"cpu\"`, `\"cuda\"`, `\"cuda:N\"`"),
       Key("threads", &RunSection::threads,
           "LibTorch intra-op threads; 0 = every core. `run --threads N` overrides it")
-          .between(0, 4096),
+          .between(0, 4096)
+          .leaves_results(),
       Key("output", &RunSection::output,
           "records go to `<output>/<name>/`, trained guides to `<output>/guide-cache/`")
-          .allowing("path"),
+          .allowing("path")
+          .leaves_results(),
       Key("plugin_dirs", &RunSection::plugin_dirs,
           "extra plugin folders, searched after `--plugin-dir` and `$GUIDANCE_PLUGIN_PATH`")
-          .allowing("existing folders"),
+          .allowing("existing folders")
+          .leaves_results(),
       Key("checkpoint_every", &RunSection::checkpoint_every,
           "steps between checkpoints; 0 = only at epoch ends (and at the end and on stop)")
-          .at_least(0),
+          .at_least(0)
+          .leaves_results(),
       Key("log_every", &RunSection::log_every,
           "steps between plain progress lines when stderr is not a terminal")
-          .at_least(1),
+          .at_least(1)
+          .leaves_results(),
       Key::by_hand("distributed", "table", "`{}`", "the keys of `[run.distributed]`",
                    "how a run launched as several processes joins its process group (below)"),
   };
@@ -56,11 +61,13 @@ const std::vector<KeySpec<DistributedSection>>& distributed_keys() {
   using Key = KeySpec<DistributedSection>;
   static const std::vector<Key> keys = {
       Key("backend", &DistributedSection::backend, kDistributedBackendNames,
-          "the c10d backend; `auto` = Gloo for `run.device = \"cpu\"`, NCCL for CUDA"),
+          "the c10d backend; `auto` = Gloo for `run.device = \"cpu\"`, NCCL for CUDA")
+          .leaves_results(),
       Key("timeout", &DistributedSection::timeout,
           "seconds to wait for the rendezvous (every rank reaching `MASTER_ADDR:MASTER_PORT`) "
           "and for each collective before the run fails")
-          .between(1, 86400),
+          .between(1, 86400)
+          .leaves_results(),
   };
   return keys;
 }
@@ -173,7 +180,8 @@ const std::vector<KeySpec<TrainSection>>& train_keys() {
           .between(1, kMaxBatch),
       Key("eval_batch_size", &TrainSection::eval_batch_size,
           "examples per evaluation batch (no effect on results)")
-          .between(1, kMaxBatch),
+          .between(1, kMaxBatch)
+          .leaves_results(),
       Key("epochs", &TrainSection::epochs, "passes over the train split, when `max_steps = 0`")
           .between(1, 1e6),
       Key("max_steps", &TrainSection::max_steps,
@@ -195,27 +203,35 @@ const std::vector<KeySpec<TrainSection>>& train_keys() {
 const std::vector<KeySpec<RecordSection>>& record_keys() {
   using Key = KeySpec<RecordSection>;
   static const std::vector<Key> keys = {
-      Key("every", &RecordSection::every, "a snapshot every N steps; 0 = off").at_least(0),
+      Key("every", &RecordSection::every, "a snapshot every N steps; 0 = off")
+          .at_least(0)
+          .leaves_results(),
       Key("at_steps", &RecordSection::at_steps,
           "and at these steps (steps beyond the budget never come)")
-          .at_least(1),
-      Key("at_end", &RecordSection::at_end, "and after the last step"),
+          .at_least(1)
+          .leaves_results(),
+      Key("at_end", &RecordSection::at_end, "and after the last step")
+          .leaves_results(),
       Key("probe_size", &RecordSection::probe_size,
           "probe examples: the first `probe_size` of the validation split (test if there is "
           "none)")
-          .between(2, 1e6),
+          .between(2, 1e6)
+          .leaves_results(),
       Key("activation_dtype", &RecordSection::activation_dtype, kActivationDtypeNames,
-          "how probe activations are stored"),
+          "how probe activations are stored")
+          .leaves_results(),
       Key::by_hand("metrics", "list", std::string("`[\"") + kDefaultMetric + "\"]`",
                    "metric plugin names, or tables `{ plugin = \"...\", name = \"...\", "
                    "<parameters> }`",
                    "similarity matrices per snapshot (guide×target, target×target, "
                    "guide×guide), stored under each entry's `name` (default: the plugin name; "
-                   "names must differ)"),
+                   "names must differ)")
+          .leaves_results(),
       Key("similarity_memory_mb", &RecordSection::similarity_memory_mb,
           "MiB of stored taps kept in memory while a snapshot's similarity matrices are "
           "computed; taps beyond it are read from the record again")
-          .at_least(1),
+          .at_least(1)
+          .leaves_results(),
   };
   return keys;
 }
@@ -226,6 +242,30 @@ std::vector<SectionReference> config_reference() {
           {"[guidance]", references(guidance_keys())},
           {"[train]", references(train_keys())},
           {"[record]", references(record_keys())}};
+}
+
+namespace {
+
+template <typename Section>
+bool declared_leaving_results(const std::vector<KeySpec<Section>>& keys, const std::string& prefix,
+                              const std::string& key_path) {
+  for (const auto& key : keys) {
+    if (key.affects_results()) continue;
+    const std::string path = prefix + key.name();
+    // A by-hand key's value may be a table or a list, flattened below it ("record.metrics.0").
+    if (key_path == path || (key.read_by_hand() && key_path.rfind(path + ".", 0) == 0)) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+bool leaves_results(const std::string& key_path) {
+  return declared_leaving_results(run_keys(), "run.", key_path) ||
+         declared_leaving_results(distributed_keys(), "run.distributed.", key_path) ||
+         declared_leaving_results(guidance_keys(), "guidance.", key_path) ||
+         declared_leaving_results(train_keys(), "train.", key_path) ||
+         declared_leaving_results(record_keys(), "record.", key_path);
 }
 
 bool unguided_run_ignores(const std::string& key_path) {

@@ -25,6 +25,11 @@ struct SectionReference {
 /// @return every section's key table, as docs/config.md shows them.
 std::vector<SectionReference> config_reference();
 
+/// @return whether `key_path` (dotted: "run.threads", "record.metrics.0") is declared
+/// leaves_results(): it cannot change what a run trains and measures, so a summary groups runs
+/// that differ only in such keys into one cell.
+bool leaves_results(const std::string& key_path);
+
 /// The key path that turns guidance off: an unguided run has `guidance.enabled = false`.
 inline constexpr const char* kGuidanceEnabledKey = "guidance.enabled";
 

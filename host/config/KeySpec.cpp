@@ -4,6 +4,8 @@
 #include <iomanip>
 #include <sstream>
 
+#include "host/common/TextFormat.h"
+
 namespace guidance {
 
 namespace {
@@ -21,19 +23,6 @@ std::optional<int> exponent_of(double value, double base, int from) {
   int exponent = static_cast<int>(std::lround(std::log(value) / std::log(base)));
   if (exponent < from || std::pow(base, exponent) != value) return std::nullopt;
   return exponent;
-}
-
-/// @return the fewest digits that read back as `value`, with ".0" when it is whole: 0.1, 1.0.
-std::string shortest_text(double value) {
-  std::ostringstream text;
-  for (int digits = 1; digits <= 17; ++digits) {
-    text.str("");
-    text << std::setprecision(digits) << value;
-    if (std::stod(text.str()) == value) break;
-  }
-  std::string result = text.str();
-  if (result.find_first_of(".eEn") == std::string::npos) result += ".0";
-  return result;
 }
 
 }  // namespace
@@ -59,7 +48,7 @@ std::string value_text(const toml::node& value) {
     for (const auto& element : *array) list += (list.empty() ? "" : ", ") + value_text(element);
     return "[" + list + "]";
   }
-  if (const auto* number = value.as_floating_point()) return shortest_text(number->get());
+  if (const auto* number = value.as_floating_point()) return shortest_float_text(number->get());
   std::ostringstream text;
   value.visit([&](const auto& scalar) { text << scalar; });
   return text.str();

@@ -17,6 +17,9 @@
 
 namespace guidance {
 
+/// Ends the doc of a key declared leaves_results() in the key tables.
+inline constexpr const char* kLeavesResultsMark = "*(leaves results)*";
+
 /// One row of a section's key table, as docs/config.md shows it (markdown cells).
 struct KeyReference {
   std::string key;            ///< "`learning_rate`"
@@ -78,6 +81,10 @@ class KeySpec {
   }
   /// The key has no default: configs must set it.
   KeySpec required() && { required_ = true; return std::move(*this); }
+  /// The key cannot change what a run trains and measures (where it runs from, what it logs or
+  /// records, how big its evaluation batches are): runs that differ only in such keys are one
+  /// cell of a study (leaves_results in ConfigKeys.h).
+  KeySpec leaves_results() && { affects_results_ = false; return std::move(*this); }
   /// What is allowed, for a key whose value the section's reader checks further by hand
   /// (a markdown cell).
   KeySpec allowing(std::string allowed) && {
@@ -87,6 +94,7 @@ class KeySpec {
 
   const std::string& name() const { return name_; }
   bool read_by_hand() const { return !read_; }
+  bool affects_results() const { return affects_results_; }
 
   /// Reads the key into `section` (its current value is the default), checking type and range.
   void read(TomlReader& reader, Section& section) const { read_(*this, reader, section); }
@@ -111,6 +119,7 @@ class KeySpec {
   std::optional<double> max_;
   std::vector<std::string> choices_;
   bool required_ = false;
+  bool affects_results_ = true;
   std::string allowed_;       ///< overrides the text made from range and choices
   std::string default_text_;  ///< by-hand keys only
   std::function<void(const KeySpec&, TomlReader&, Section&)> read_;
@@ -226,7 +235,7 @@ KeyReference KeySpec<Section>::reference() const {
   KeyReference row;
   row.key = "`" + name_ + "`";
   row.type = type_;
-  row.doc = doc_;
+  row.doc = doc_ + (affects_results_ ? "" : std::string(" ") + kLeavesResultsMark);
   if (read_by_hand()) {
     row.default_value = default_text_;
     row.allowed = allowed_;

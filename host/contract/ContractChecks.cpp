@@ -1,16 +1,21 @@
 #include "host/contract/ContractChecks.h"
 
+#include <algorithm>
 #include <cmath>
 #include <functional>
+#include <optional>
 #include <set>
 #include <sstream>
 
 #include <torch/torch.h>
 
 #include "guidance/api/PluginApi.h"
+#include "host/common/Suggest.h"
 #include "host/config/Config.h"
 #include "host/training/Checkpoint.h"
+#include "host/recording/RecordSchema.h"
 #include "host/training/Precision.h"
+#include "host/training/TaskObjective.h"
 
 namespace guidance {
 
@@ -160,7 +165,10 @@ void check_architecture(const ArchitecturePlugin& plugin, const Params& params,
       auto net = build(task, options.seed);
       std::set<std::string> names;
       for (const auto& tap : net->taps()) {
-        expect(!tap.name.empty(), "a tap has an empty name");
+        // The record stores each tap's activations under its name.
+        std::optional<std::string> problem = record_name_problem(tap.name);
+        expect(!problem, "tap '" + tap.name + "' cannot name a record's dataset: " +
+                             problem.value_or(""));
         expect(names.insert(tap.name).second, "tap '" + tap.name + "' is declared twice");
       }
       expect(!names.empty(), "no taps declared: the network cannot be guided or recorded");
@@ -428,6 +436,12 @@ void check_dataset(const DatasetPlugin& plugin, const Params& params,
     for (int64_t size : task.input_shape) expect(size > 0, "a zero input dimension");
     expect(task.input_kind == InputKind::Image || task.vocab_size >= 1, "vocab_size is 0");
     expect(!task.measures.empty(), "the task names no measures");
+    const std::vector<std::string>& computed = computed_measures(task.target_kind);
+    for (const auto& measure : task.measures) {
+      expect(std::find(computed.begin(), computed.end(), measure) != computed.end(),
+             "the task names the measure '" + measure + "', which the host does not compute for " +
+                 "its kind of targets (" + quoted_list(computed) + ")");
+    }
     expect(data->size(Split::Train) > 0, "the train split is empty");
   });
   if (!data) return;

@@ -94,28 +94,6 @@ torch::Tensor gather_with_gradient(Collective& collective, const torch::Tensor& 
   return GatherFunction::apply(local, &collective);
 }
 
-GlobalTaps gather_pair_taps(Collective& collective, const std::vector<TapPair>& pairs,
-                            const std::vector<torch::Tensor>& guide_taps,
-                            const std::vector<torch::Tensor>& target_taps,
-                            const torch::Tensor& mask) {
-  GlobalTaps global{guide_taps, target_taps, mask};
-  std::vector<bool> guide_done(guide_taps.size()), target_done(target_taps.size());
-  for (const TapPair& pair : pairs) {
-    if (!guide_done.at(pair.guide_index)) {
-      global.guide[pair.guide_index] =
-          gather_with_gradient(collective, guide_taps[pair.guide_index]);
-      guide_done[pair.guide_index] = true;
-    }
-    if (!target_done.at(pair.target_index)) {
-      global.target[pair.target_index] =
-          gather_with_gradient(collective, target_taps[pair.target_index]);
-      target_done[pair.target_index] = true;
-    }
-  }
-  if (mask.defined()) global.mask = gather_with_gradient(collective, mask);
-  return global;
-}
-
 std::vector<double> sum_over_ranks(Collective& collective, std::vector<double> values,
                                    const std::string& what) {
   std::vector<torch::Tensor> sums{torch::tensor(values, torch::kDouble)};

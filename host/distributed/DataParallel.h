@@ -8,7 +8,6 @@
 #include <torch/types.h>
 
 #include "host/distributed/Collective.h"
-#include "host/training/LayerMap.h"
 
 namespace guidance {
 
@@ -34,20 +33,6 @@ void average_gradients(Collective& collective, const std::vector<torch::Tensor>&
 /// division. Trailing dimensions may differ between ranks (sequences padded to each share's
 /// longest): each is zero-padded to the largest first. Bool tensors travel as bytes.
 torch::Tensor gather_with_gradient(Collective& collective, const torch::Tensor& local);
-
-/// The taps (and mask) guidance compares, over the global batch.
-struct GlobalTaps {
-  std::vector<torch::Tensor> guide;   ///< gathered where a pair uses them, else as given
-  std::vector<torch::Tensor> target;  ///< gathered (with gradient) where a pair uses them
-  torch::Tensor mask;                 ///< gathered; undefined when the batch has none
-};
-
-/// Gathers the taps the pairs compare and the batch's mask, so that guidance terms computed from
-/// them on every rank are those of one process training the whole global batch.
-GlobalTaps gather_pair_taps(Collective& collective, const std::vector<TapPair>& pairs,
-                            const std::vector<torch::Tensor>& guide_taps,
-                            const std::vector<torch::Tensor>& target_taps,
-                            const torch::Tensor& mask);
 
 /// @return each value summed over the ranks.
 std::vector<double> sum_over_ranks(Collective& collective, std::vector<double> values,

@@ -15,6 +15,7 @@
 #include <stdexcept>
 #include <vector>
 
+#include "host/common/AtomicFile.h"
 #include "host/common/Fnv1a.h"
 
 namespace guidance {
@@ -63,28 +64,15 @@ PluginManifest PluginManifest::read(const std::string& path) {
 }
 
 void PluginManifest::write(const std::string& path) const {
-  std::string temporary = path + ".tmp." + std::to_string(::getpid());
-  {
-    std::ofstream out(temporary, std::ios::trunc);
-    out << "# guidance plugin manifest, written by the build: SIZE FNV-1A-64 NAME of each plugin\n"
-           "# library in this folder. A listed library that no longer matches is not loaded.\n";
-    char hex[17];
-    for (const auto& [name, checksum] : entries_) {
-      std::snprintf(hex, sizeof(hex), "%016" PRIx64, checksum.fnv1a);
-      out << checksum.size << ' ' << hex << ' ' << name << '\n';
-    }
-    out.close();
-    if (!out) {
-      std::remove(temporary.c_str());
-      throw std::runtime_error("cannot write '" + temporary + "'");
-    }
+  std::ostringstream out;
+  out << "# guidance plugin manifest, written by the build: SIZE FNV-1A-64 NAME of each plugin\n"
+         "# library in this folder. A listed library that no longer matches is not loaded.\n";
+  char hex[17];
+  for (const auto& [name, checksum] : entries_) {
+    std::snprintf(hex, sizeof(hex), "%016" PRIx64, checksum.fnv1a);
+    out << checksum.size << ' ' << hex << ' ' << name << '\n';
   }
-  if (std::rename(temporary.c_str(), path.c_str()) != 0) {
-    int error = errno;
-    std::remove(temporary.c_str());
-    throw std::runtime_error("cannot rename '" + temporary + "' to '" + path +
-                             "': " + std::strerror(error));
-  }
+  write_file_atomically(path, out.str());
 }
 
 const FileChecksum* PluginManifest::find(const std::string& name) const {

@@ -31,8 +31,8 @@ class PluginManifest {
   /// skipped: what is not listed is checked another way (PluginProbe.h).
   static PluginManifest read(const std::string& path);
 
-  /// Writes the manifest to a temporary file beside `path` and renames it into place, so readers
-  /// see the old or the new one whole. Throws std::runtime_error naming the path.
+  /// Writes the manifest with write_file_atomically, so readers see the old or the new one whole.
+  /// Throws RunError naming the path.
   void write(const std::string& path) const;
 
   /// @return the entry for a file name, or nullptr when it is not listed.

@@ -16,6 +16,8 @@
 #include <vector>
 
 #include "guidance/api/Export.h"
+#include "host/common/AtomicFile.h"
+#include "host/common/Errors.h"
 #include "host/plugins/PluginCatalog.h"
 
 extern char** environ;
@@ -170,30 +172,24 @@ std::optional<ProbeOutcome> cached(const std::string& cache, const ProbeKey& key
   return std::nullopt;
 }
 
-/// Replaces the path's line, dropping lines of libraries that are gone (test folders, say).
+/// Replaces the path's line, dropping lines of libraries that are gone (test folders, say). A
+/// cache that cannot be written only costs a probe next time.
 void remember(const std::string& cache, const ProbeKey& key, const ProbeOutcome& outcome) {
   std::error_code error;
-  fs::create_directories(fs::path(cache).parent_path(), error);
-  std::string temporary = cache + ".tmp." + std::to_string(::getpid());
-  {
-    std::ofstream out(temporary, std::ios::trunc);
-    for (const auto& line : cache_lines(cache)) {
-      std::vector<std::string> fields = unescaped_fields(line);
-      if (fields.size() == 5 && fields[0] != key.path && fs::exists(fields[0], error)) {
-        out << line << '\n';
-      }
-    }
-    out << escape(key.path) << '\t' << escape(key.file) << '\t' << escape(key.host) << '\t'
-        << (outcome.refusal ? "refused" : "ok") << '\t' << escape(outcome.refusal.value_or(""))
-        << '\n';
-    out.close();
-    if (!out) {
-      fs::remove(temporary, error);
-      return;
+  std::ostringstream out;
+  for (const auto& line : cache_lines(cache)) {
+    std::vector<std::string> fields = unescaped_fields(line);
+    if (fields.size() == 5 && fields[0] != key.path && fs::exists(fields[0], error)) {
+      out << line << '\n';
     }
   }
-  fs::rename(temporary, cache, error);
-  if (error) fs::remove(temporary, error);
+  out << escape(key.path) << '\t' << escape(key.file) << '\t' << escape(key.host) << '\t'
+      << (outcome.refusal ? "refused" : "ok") << '\t' << escape(outcome.refusal.value_or(""))
+      << '\n';
+  try {
+    write_file_atomically(cache, out.str());
+  } catch (const RunError&) {
+  }
 }
 
 }  // namespace

@@ -20,6 +20,15 @@
 
 namespace guidance {
 
+/// @return why `name` cannot name an object of a record (a tap's, a metric's or a measure's
+/// dataset), or nothing when it can: HDF5 reads '/' as a path and '.' as the group itself.
+inline std::optional<std::string> record_name_problem(const std::string& name) {
+  if (name.empty()) return "it is empty";
+  if (name == ".") return "'.' names the group itself";
+  if (name.find('/') != std::string::npos) return "'/' separates HDF5 path components";
+  return std::nullopt;
+}
+
 /// The provenance `state` of a record.
 enum class RecordState { Running, Completed, Interrupted, Failed };
 /// The spelling of each RecordState in the file, in enum order.

@@ -9,6 +9,7 @@
 #include <set>
 
 #include "host/common/Errors.h"
+#include "host/common/TextFormat.h"
 #include "host/recording/RecordFormat.h"
 #include "host/recording/RecordVerify.h"
 
@@ -21,21 +22,12 @@ using hdf5::Handle;
 
 namespace {
 
-std::string iso_now() {
-  std::time_t now = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
-  std::tm utc{};
-  gmtime_r(&now, &utc);
-  char text[32];
-  std::strftime(text, sizeof(text), "%Y-%m-%dT%H:%M:%SZ", &utc);
-  return text;
-}
-
 void check_names(const std::string& what, const std::vector<std::string>& names) {
   std::set<std::string> seen;
   for (const auto& name : names) {
-    if (name.empty() || name == "." || name.find('/') != std::string::npos) {
-      throw RunError("record layout: " + what + " '" + name +
-                     "' cannot name an HDF5 object (empty, '.' or containing '/')");
+    if (std::optional<std::string> problem = record_name_problem(name)) {
+      throw RunError("record layout: " + what + " '" + name + "' cannot name an HDF5 object: " +
+                     *problem);
     }
     if (!seen.insert(name).second) {
       throw RunError("record layout: " + what + " '" + name + "' appears twice");
@@ -176,7 +168,7 @@ std::unique_ptr<RunRecord> RunRecord::resume(const std::string& path, int64_t la
     if (H5Aexists(origin.get(), schema::kResumedAt) > 0) {
       resumed = hdf5::read_strings_attribute(origin.get(), schema::kResumedAt, path);
     }
-    resumed.push_back(iso_now());
+    resumed.push_back(now_iso8601());
     hdf5::write_attribute(origin.get(), schema::kResumedAt, resumed);
     hdf5::write_attribute(origin.get(), schema::kState,
                           std::string(to_string(RecordState::Running)));

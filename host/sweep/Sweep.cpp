@@ -20,6 +20,9 @@
 
 #include "guidance/api/InputFile.h"
 #include "host/common/Errors.h"
+#include "host/common/AtomicFile.h"
+#include "host/common/Fnv1a.h"
+#include "host/common/TextFormat.h"
 #include "host/config/ConfigKeys.h"
 #include "host/config/TomlReader.h"
 
@@ -75,14 +78,6 @@ std::string path_safe(const std::string& text) {
     safe += keep ? c : '_';
   }
   return safe;
-}
-
-std::string bare_or_quoted_key(const std::string& key) {
-  bool bare = !key.empty() && std::all_of(key.begin(), key.end(), [](char c) {
-    return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-';
-  });
-  if (bare) return key;
-  return inline_toml(toml::value<std::string>(key));
 }
 
 /// Sets root[components] = value, creating intermediate tables.
@@ -242,34 +237,15 @@ uint64_t seed_of(const toml::table& root) {
   return seed && *seed >= 0 ? static_cast<uint64_t>(*seed) : 0;
 }
 
-/// The shortest text that reads back as `value` (0.003, not 0.0030000000000000001), as a TOML
-/// float (with a `.` or an exponent).
-std::string float_text(double value) {
-  if (std::isnan(value)) return "nan";
-  if (std::isinf(value)) return value < 0 ? "-inf" : "inf";
-  char text[32];
-  for (int precision = 1; precision <= 17; ++precision) {
-    std::snprintf(text, sizeof(text), "%.*g", precision, value);
-    if (std::strtod(text, nullptr) == value) break;
-  }
-  std::string result = text;
-  if (result.find_first_of(".eE") == std::string::npos) result += ".0";
-  return result;
-}
-
 /// A run-name suffix longer than one name component may be is cut and given a hash of the whole,
 /// so that it stays unique and stable.
 std::string shortened(const std::string& suffix) {
   const size_t limit = config_limits::kMaxRunNameComponentBytes;
   if (suffix.size() <= limit) return suffix;
-  uint32_t hash = 2166136261u;  // FNV-1a
-  for (unsigned char c : suffix) hash = (hash ^ c) * 16777619u;
   char hex[16];
-  std::snprintf(hex, sizeof(hex), "-%08x", hash);
+  std::snprintf(hex, sizeof(hex), "-%08x", fnv1a_32(suffix));
   return suffix.substr(0, limit - 9) + hex;
 }
-
-std::string quoted(const std::string& text) { return inline_toml(toml::value<std::string>(text)); }
 
 /// @return the byte offset in `text` of a toml++ position (line, and column in code points).
 size_t offset_of(const std::string& text, const toml::source_position& position) {
@@ -342,59 +318,10 @@ std::string without_lists(std::string text, const toml::table& root,
 
 }  // namespace
 
-std::string inline_toml(const toml::node& node) {
-  std::ostringstream out;
-  if (const auto* table = node.as_table()) {
-    out << "{";
-    bool first = true;
-    for (const auto& [key, value] : *table) {
-      out << (first ? " " : ", ") << bare_or_quoted_key(std::string(key.str())) << " = "
-          << inline_toml(value);
-      first = false;
-    }
-    out << (first ? "}" : " }");
-  } else if (const auto* array = node.as_array()) {
-    out << "[";
-    for (size_t i = 0; i < array->size(); ++i) out << (i ? ", " : "") << inline_toml(*array->get(i));
-    out << "]";
-  } else if (const auto* text = node.as_string()) {
-    out << '"';
-    for (unsigned char c : text->get()) {
-      if (c == '"' || c == '\\') {
-        out << '\\' << c;
-      } else if (c == '\n') {
-        out << "\\n";
-      } else if (c == '\t') {
-        out << "\\t";
-      } else if (c < 0x20 || c == 0x7f) {
-        char escaped[8];
-        std::snprintf(escaped, sizeof(escaped), "\\u%04x", c);
-        out << escaped;
-      } else {
-        out << c;
-      }
-    }
-    out << '"';
-  } else if (const auto* real = node.as_floating_point()) {
-    out << float_text(real->get());
-  } else {
-    node.visit([&](const auto& value) { out << value; });
-  }
-  return out.str();
-}
-
 std::vector<SweepSetting> SweepRun::cell() const {
   std::vector<SweepSetting> kept;
   for (size_t i = 0; i < settings.size(); ++i) {
     if (!replicate || i != *replicate) kept.push_back(settings[i]);
-  }
-  return kept;
-}
-
-std::vector<SweepSetting> SweepCell::cell() const {
-  std::vector<SweepSetting> kept;
-  for (const auto& setting : settings) {
-    if (!replicate || setting.first != *replicate) kept.push_back(setting);
   }
   return kept;
 }
@@ -622,133 +549,6 @@ std::vector<SweepRun> expand_sweep(const ConfigDocument& document) {
   runs.reserve(sweep.size());
   for (size_t index = 0; index < sweep.size(); ++index) runs.push_back(sweep.run(index));
   return runs;
-}
-
-std::vector<size_t> shard_positions(size_t runs, int index, int count) {
-  if (count < 1 || index < 0 || index >= count) {
-    throw UsageError("shard " + std::to_string(index) + "/" + std::to_string(count) +
-                     " is invalid: use --shard I/N with 0 <= I < N");
-  }
-  std::vector<size_t> positions;
-  for (size_t i = static_cast<size_t>(index); i < runs; i += static_cast<size_t>(count)) {
-    positions.push_back(i);
-  }
-  return positions;
-}
-
-Shard slurm_shard(const std::function<const char*(const char*)>& environment) {
-  auto number = [&](const char* name, std::optional<long long> fallback) -> long long {
-    const char* text = environment(name);
-    if (text == nullptr || *text == '\0') {
-      if (fallback) return *fallback;
-      throw UsageError(std::string("--shard slurm needs the environment variable ") + name +
-                       " (set by Slurm in an array job: sbatch --array=...)");
-    }
-    errno = 0;
-    char* end = nullptr;
-    long long value = std::strtoll(text, &end, 10);
-    if (errno != 0 || end == text || *end != '\0' || value < 0 || value > 1000000000) {
-      throw UsageError(std::string("--shard slurm: ") + name + "='" + text +
-                       "' is not a non-negative integer");
-    }
-    return value;
-  };
-  long long id = number("SLURM_ARRAY_TASK_ID", std::nullopt);
-  long long count = number("SLURM_ARRAY_TASK_COUNT", std::nullopt);
-  long long min = number("SLURM_ARRAY_TASK_MIN", std::nullopt);
-  long long step = number("SLURM_ARRAY_TASK_STEP", 1);
-  if (count < 1 || step < 1) {
-    throw UsageError("--shard slurm: SLURM_ARRAY_TASK_COUNT and SLURM_ARRAY_TASK_STEP must be at "
-                     "least 1");
-  }
-  if (id < min || (id - min) % step != 0 || (id - min) / step >= count) {
-    throw UsageError("--shard slurm: SLURM_ARRAY_TASK_ID=" + std::to_string(id) +
-                     " is not among the " + std::to_string(count) + " tasks from " +
-                     "SLURM_ARRAY_TASK_MIN=" + std::to_string(min) + " in steps of " +
-                     std::to_string(step));
-  }
-  return {static_cast<int>((id - min) / step), static_cast<int>(count)};
-}
-
-SweepCell sweep_cell(const SweepRun& run, size_t runs, const std::string& config_path) {
-  SweepCell cell;
-  cell.run = run.name;
-  cell.study = run.settings.empty() ? run.name : run.name.substr(0, run.name.rfind('/'));
-  cell.config = fs::absolute(config_path).lexically_normal().string();
-  cell.index = run.index;
-  cell.runs = runs;
-  cell.settings = run.settings;
-  if (run.replicate) cell.replicate = kReplicateKey;
-  cell.seed = run.seed;
-  return cell;
-}
-
-void write_sweep_cell(const SweepCell& cell, const std::string& directory) {
-  std::ostringstream text;
-  text << "# This run's cell of its sweep, written by `guidance run` (docs/studies.md).\n"
-       << "study = " << quoted(cell.study) << "\n"
-       << "run = " << quoted(cell.run) << "\n"
-       << "config = " << quoted(cell.config) << "\n"
-       << "index = " << cell.index << "\n"
-       << "runs = " << cell.runs << "\n"
-       << "seed = " << cell.seed << "\n";
-  if (cell.replicate) text << "replicate = " << quoted(*cell.replicate) << "\n";
-  text << "\n# every axis of the sweep: key path = the run's value, as TOML text\n[settings]\n";
-  for (const auto& [path, value] : cell.settings) text << quoted(path) << " = " << quoted(value) << "\n";
-
-  std::error_code error;
-  fs::create_directories(directory, error);
-  std::string path = (fs::path(directory) / kSweepCellFile).string();
-  std::string partial = path + ".partial." + std::to_string(::getpid());
-  {
-    std::ofstream out(partial, std::ios::trunc);
-    out << text.str();
-    out.close();
-    if (!out) throw RunError("cannot write " + partial + ": " + std::strerror(errno));
-  }
-  fs::rename(partial, path, error);
-  if (error) throw RunError("cannot rename " + partial + " to " + path + ": " + error.message());
-}
-
-std::optional<SweepCell> read_sweep_cell(const std::string& directory) {
-  std::string path = (fs::path(directory) / kSweepCellFile).string();
-  if (!fs::exists(path)) return std::nullopt;
-  toml::table root;
-  try {
-    root = toml::parse_file(path);
-  } catch (const toml::parse_error& error) {
-    throw RunError(path + ": " + std::string(error.description()));
-  }
-  auto text = [&](const char* key) {
-    std::optional<std::string> value = root[key].value<std::string>();
-    if (!value) throw RunError(path + ": missing string '" + key + "'");
-    return *value;
-  };
-  auto count = [&](const char* key) {
-    std::optional<int64_t> value = root[key].value<int64_t>();
-    if (!value || *value < 0) throw RunError(path + ": missing integer '" + key + "'");
-    return *value;
-  };
-  SweepCell cell;
-  cell.study = text("study");
-  cell.run = text("run");
-  cell.config = text("config");
-  cell.index = static_cast<size_t>(count("index"));
-  cell.runs = static_cast<size_t>(count("runs"));
-  cell.seed = static_cast<uint64_t>(count("seed"));
-  if (root.contains("replicate")) cell.replicate = text("replicate");
-  if (const toml::table* settings = root["settings"].as_table()) {
-    std::vector<std::pair<toml::source_position, SweepSetting>> ordered;
-    for (const auto& [key, value] : *settings) {
-      std::optional<std::string> setting = value.value<std::string>();
-      if (!setting) throw RunError(path + ": setting '" + std::string(key.str()) + "' is not a string");
-      ordered.push_back({value.source().begin, {std::string(key.str()), *setting}});
-    }
-    std::stable_sort(ordered.begin(), ordered.end(),
-                     [](const auto& a, const auto& b) { return a.first < b.first; });
-    for (auto& entry : ordered) cell.settings.push_back(entry.second);
-  }
-  return cell;
 }
 
 }  // namespace guidance

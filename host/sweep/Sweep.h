@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "host/config/Config.h"
+#include "host/config/TomlWriter.h"
 
 namespace guidance {
 
@@ -112,55 +113,5 @@ class Sweep {
 /// @return every run of `document`'s sweep, in expansion order (Sweep(document).run(i) for each
 /// i). Throws ConfigError as Sweep and Sweep::run do.
 std::vector<SweepRun> expand_sweep(const ConfigDocument& document);
-
-/// @return the positions of the runs in shard `index` of `count` among `runs` runs (positions i
-/// with i % count == index), so independent jobs (a local pool, a Slurm array) split a sweep.
-/// Throws UsageError unless 0 <= index < count.
-std::vector<size_t> shard_positions(size_t runs, int index, int count);
-
-/// A shard as `--shard I/N` names it.
-struct Shard {
-  int index = 0;
-  int count = 1;
-};
-
-/// Reads the shard of a Slurm array task: index (SLURM_ARRAY_TASK_ID − SLURM_ARRAY_TASK_MIN) /
-/// SLURM_ARRAY_TASK_STEP (step 1 when unset) of count SLURM_ARRAY_TASK_COUNT.
-/// @param environment looks a variable up (std::getenv), nullptr when unset
-/// Throws UsageError naming the variable that is missing or not a valid number.
-Shard slurm_shard(const std::function<const char*(const char*)>& environment);
-
-/// A run's place in its sweep, as `guidance run` writes it to `<run dir>/sweep-cell.toml` before
-/// training the run, so summaries group runs without the config file.
-struct SweepCell {
-  std::string study;                   ///< run.name before expansion
-  std::string run;                     ///< the run's name
-  std::string config;                  ///< absolute path of the config file
-  size_t index = 0;                    ///< position in expansion order
-  size_t runs = 1;                     ///< runs in the sweep
-  std::vector<SweepSetting> settings;  ///< as SweepRun::settings
-  std::optional<std::string> replicate;  ///< "run.seed" when seeds are swept
-  uint64_t seed = 0;                   ///< the run's run.seed
-
-  /// @return settings without the replicate axis: the runs of one cell share it.
-  std::vector<SweepSetting> cell() const;
-};
-
-/// The file name of a run directory's SweepCell.
-constexpr const char* kSweepCellFile = "sweep-cell.toml";
-
-/// @return the cell of `run`, one of `runs` runs expanded from the config at `config_path`.
-SweepCell sweep_cell(const SweepRun& run, size_t runs, const std::string& config_path);
-
-/// Writes `cell` to `<directory>/sweep-cell.toml` (through a `.partial` file and a rename, so a
-/// reader never sees half a file), creating the directory. Throws RunError on failure.
-void write_sweep_cell(const SweepCell& cell, const std::string& directory);
-
-/// @return the cell read from `<directory>/sweep-cell.toml`, or nothing when there is no such
-/// file. Throws RunError naming the file when it is malformed.
-std::optional<SweepCell> read_sweep_cell(const std::string& directory);
-
-/// @return `node` as one line of TOML (strings quoted, tables inline with sorted keys).
-std::string inline_toml(const toml::node& node);
 
 }  // namespace guidance

@@ -1,11 +1,5 @@
 #include "host/training/Checkpoint.h"
 
-#include <fcntl.h>
-#include <unistd.h>
-
-#include <cerrno>
-#include <cstring>
-#include <filesystem>
 #include <map>
 #include <optional>
 #include <sstream>
@@ -15,12 +9,11 @@
 #include <torch/serialize.h>
 
 #include "guidance/api/InputFile.h"
+#include "host/common/AtomicFile.h"
 #include "host/common/Errors.h"
 #include "host/common/Fnv1a.h"
 
 namespace guidance {
-
-namespace fs = std::filesystem;
 
 namespace {
 
@@ -189,38 +182,6 @@ at::Generator default_generator() { return at::detail::getDefaultCPUGenerator();
 
 std::string serialize_weights(torch::nn::Module& module) {
   return serialize(module_entries(module));
-}
-
-void write_file_atomically(const std::string& path, const std::string& bytes) {
-  fs::path target(path);
-  std::error_code ignored;
-  if (target.has_parent_path()) fs::create_directories(target.parent_path(), ignored);
-  // Unique per process: sweep shards sharing a guide cache may write the same file at once.
-  std::string temporary = path + ".partial." + std::to_string(getpid());
-  auto fail = [&](const std::string& doing, int reason) {
-    fs::remove(temporary, ignored);
-    throw RunError("cannot write '" + path + "' (" + doing + " '" + temporary + "'): " +
-                   std::strerror(reason) + "; the previous file, if any, is unchanged");
-  };
-  int descriptor = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (descriptor < 0) fail("creating", errno);
-  for (size_t written = 0; written < bytes.size();) {
-    ssize_t count = ::write(descriptor, bytes.data() + written, bytes.size() - written);
-    if (count < 0 && errno == EINTR) continue;
-    if (count <= 0) {
-      int reason = count < 0 ? errno : EIO;
-      ::close(descriptor);
-      fail("writing", reason);
-    }
-    written += static_cast<size_t>(count);
-  }
-  if (::fsync(descriptor) != 0) {
-    int reason = errno;
-    ::close(descriptor);
-    fail("syncing", reason);
-  }
-  if (::close(descriptor) != 0) fail("closing", errno);
-  if (std::rename(temporary.c_str(), path.c_str()) != 0) fail("renaming", errno);
 }
 
 void save_weights(torch::nn::Module& module, const std::string& path) {

@@ -6,6 +6,8 @@
 #include <torch/nn/module.h>
 #include <torch/optim/optimizer.h>
 
+#include "host/common/AtomicFile.h"
+
 namespace guidance {
 
 /// Version of the weights and checkpoint files this build writes (key `__guidance_format`).
@@ -14,11 +16,6 @@ constexpr int64_t kWeightsFormatVersion = 1;
 /// @return a weights file's bytes: the module's parameters and buffers by their full dotted
 /// names, the format version and a checksum over every tensor (name, dtype, shape and bytes).
 std::string serialize_weights(torch::nn::Module& module);
-
-/// Writes `bytes` to `path` through a temporary file in the same folder that is synced and then
-/// renamed into place, so a crash never leaves half a file. Throws RunError naming the path and
-/// the reason (e.g. no space left on device); the temporary file is removed.
-void write_file_atomically(const std::string& path, const std::string& bytes);
 
 /// save: write_file_atomically(path, serialize_weights(module)).
 void save_weights(torch::nn::Module& module, const std::string& path);

@@ -7,6 +7,8 @@
 #include <iostream>
 #include <sstream>
 
+#include "host/common/TextFormat.h"
+
 namespace guidance {
 
 bool is_terminal(const std::ostream& stream) {
@@ -19,19 +21,6 @@ ProgressPrinter::ProgressPrinter(std::ostream& out, std::string label, bool term
                                  int64_t log_every)
     : out_(out), label_(std::move(label)), terminal_(terminal), quiet_(quiet),
       log_every_(std::max<int64_t>(1, log_every)) {}
-
-namespace {
-
-std::string duration_text(double seconds) {
-  std::ostringstream text;
-  int64_t total = static_cast<int64_t>(seconds + 0.5);
-  if (total >= 3600) text << total / 3600 << "h";
-  if (total >= 60) text << std::setw(total >= 3600 ? 2 : 1) << std::setfill('0') << (total / 60) % 60 << "m";
-  text << std::setw(total >= 60 ? 2 : 1) << std::setfill('0') << total % 60 << "s";
-  return text.str();
-}
-
-}  // namespace
 
 void ProgressPrinter::on_step(const StepReport& report) {
   if (quiet_) return;

@@ -13,6 +13,7 @@
 #include "host/common/Errors.h"
 #include "host/common/FaultPoints.h"
 #include "host/common/StopSignal.h"
+#include "host/common/TextFormat.h"
 #include "host/distributed/DataParallel.h"
 #include "host/recording/RecordFormat.h"
 #include "host/recording/RecordSchema.h"
@@ -29,13 +30,6 @@ namespace guidance {
 namespace fs = std::filesystem;
 
 namespace {
-
-std::string now_iso8601() {
-  std::time_t now = std::time(nullptr);
-  char text[32];
-  std::strftime(text, sizeof(text), "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));
-  return text;
-}
 
 std::string host_name() {
   char name[256] = {};

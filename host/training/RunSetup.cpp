@@ -1,11 +1,14 @@
 #include "host/training/RunSetup.h"
 
+#include <algorithm>
 #include <thread>
 
 #include <torch/cuda.h>
 
 #include "host/common/Errors.h"
 #include "host/common/Fnv1a.h"
+#include "host/common/Suggest.h"
+#include "host/training/TaskObjective.h"
 
 namespace guidance {
 
@@ -141,6 +144,14 @@ RunComponents assemble_run(const Config& config, const PluginCatalog& catalog) {
                    "): " + error.what());
   }
   run.task = run.dataset->task();
+  for (const auto& measure : run.task.measures) {
+    const std::vector<std::string>& computed = computed_measures(run.task.target_kind);
+    if (std::find(computed.begin(), computed.end(), measure) == computed.end()) {
+      throw RunError("dataset '" + config.dataset.name + "' names the measure '" + measure +
+                     "', which is not computed for its task (measures of its kind: " +
+                     quoted_list(computed) + "); `guidance plugins test` checks this");
+    }
+  }
   run.target = build_network(config.target, run.task, catalog,
                              derive_seed(config.run.seed, "target"), "target");
   for (const auto& metric : config.record.metrics) {

@@ -107,6 +107,14 @@ ExamplePredictions predictions_of(const TaskSpec& task, const torch::Tensor& log
   return result;
 }
 
+const std::vector<std::string>& computed_measures(TargetKind kind) {
+  static const std::vector<std::string> classes = {measures::kTop1, measures::kTop5,
+                                                   measures::kPerplexity};
+  static const std::vector<std::string> positions = {
+      measures::kTokenAccuracy, measures::kSequenceAccuracy, measures::kPerplexity};
+  return kind == TargetKind::Class ? classes : positions;
+}
+
 bool higher_is_better(const std::string& measure) {
   return measure != "loss" && measure != measures::kPerplexity;
 }

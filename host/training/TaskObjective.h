@@ -53,6 +53,10 @@ struct ExamplePredictions {
 ExamplePredictions predictions_of(const TaskSpec& task, const torch::Tensor& logits,
                                   const Batch& batch);
 
+/// @return the measures MeasureAccumulator computes for tasks of `kind`; a dataset's
+/// TaskSpec::measures must name only these (the first is a run's headline measure).
+const std::vector<std::string>& computed_measures(TargetKind kind);
+
 /// @return whether a larger value of a measure is better (false for "loss" and "perplexity").
 bool higher_is_better(const std::string& measure);
 

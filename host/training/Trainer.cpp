@@ -41,6 +41,37 @@ class PhaseClock {
   std::chrono::steady_clock::time_point last_;
 };
 
+/// The taps (and mask) guidance compares, over the global batch.
+struct GlobalTaps {
+  std::vector<torch::Tensor> guide;   ///< gathered where a pair uses them, else as given
+  std::vector<torch::Tensor> target;  ///< gathered (with gradient) where a pair uses them
+  torch::Tensor mask;                 ///< gathered; undefined when the batch has none
+};
+
+/// Gathers the taps the pairs compare and the batch's mask, so that guidance terms computed from
+/// them on every rank are those of one process training the whole global batch.
+GlobalTaps gather_pair_taps(Collective& collective, const std::vector<TapPair>& pairs,
+                            const std::vector<torch::Tensor>& guide_taps,
+                            const std::vector<torch::Tensor>& target_taps,
+                            const torch::Tensor& mask) {
+  GlobalTaps global{guide_taps, target_taps, mask};
+  std::vector<bool> guide_done(guide_taps.size()), target_done(target_taps.size());
+  for (const TapPair& pair : pairs) {
+    if (!guide_done.at(pair.guide_index)) {
+      global.guide[pair.guide_index] =
+          gather_with_gradient(collective, guide_taps[pair.guide_index]);
+      guide_done[pair.guide_index] = true;
+    }
+    if (!target_done.at(pair.target_index)) {
+      global.target[pair.target_index] =
+          gather_with_gradient(collective, target_taps[pair.target_index]);
+      target_done[pair.target_index] = true;
+    }
+  }
+  if (mask.defined()) global.mask = gather_with_gradient(collective, mask);
+  return global;
+}
+
 }  // namespace
 
 bool guide_trains(const GuidanceSection& guidance, const TaskSpec& task) {

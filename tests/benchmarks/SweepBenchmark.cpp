@@ -10,7 +10,8 @@
 
 #include <benchmark/benchmark.h>
 
-#include "host/study/StudyRunner.h"
+#include "host/study/RunSelection.h"
+#include "host/sweep/Shards.h"
 #include "host/sweep/Sweep.h"
 #include "tests/support/TestSupport.h"
 

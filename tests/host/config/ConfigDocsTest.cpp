@@ -131,6 +131,28 @@ TEST(ConfigDocs, AMissingOrUndeclaredKeyIsReported) {
                           "[record] `at_start`: documented but not declared"));
 }
 
+// Where a run runs from, what it logs and records and its evaluation batches cannot change what
+// it trains and measures; what it trains on and how can. Summaries build cells from this.
+TEST(ConfigKeys, KeysThatCannotChangeResultsAreDeclaredSoAndMarkedInTheDocs) {
+  for (const char* key : {"run.threads", "run.output", "run.plugin_dirs", "run.checkpoint_every",
+                          "run.log_every", "run.distributed.timeout", "train.eval_batch_size",
+                          "record.every", "record.probe_size", "record.metrics",
+                          "record.metrics.0.plugin"}) {
+    EXPECT_TRUE(leaves_results(key)) << key;
+  }
+  for (const char* key : {"run.seed", "run.device", "train.learning_rate", "train.batch_size",
+                          "train.train_eval_size", "train.precision", "guidance.alpha",
+                          "guidance.enabled", "dataset.plugin", "record", "run.threads.x",
+                          "train.eval_batch_size_x"}) {
+    EXPECT_FALSE(leaves_results(key)) << key;
+  }
+  std::string text = docs();
+  size_t row = text.find("| `eval_batch_size` |");
+  ASSERT_NE(row, std::string::npos);
+  std::string line = text.substr(row, text.find('\n', row) - row);
+  EXPECT_THAT(line, HasSubstr(std::string(kLeavesResultsMark) + " |"));
+}
+
 TEST(ConfigDocs, BoundsReadAsPowersWhenLarge) {
   EXPECT_EQ(bound_text(4096), "4096");
   EXPECT_EQ(bound_text(1 << 20), "2²⁰");

@@ -3,7 +3,9 @@
 #include <stdexcept>
 
 #include "host/common/Errors.h"
+#include "host/sweep/Shards.h"
 #include "host/sweep/Sweep.h"
+#include "host/sweep/SweepCell.h"
 #include "tests/support/TestSupport.h"
 
 namespace guidance {

@@ -36,6 +36,27 @@ TEST(ContractChecks, FailAnArchitectureThatReturnsFewerTapsThanItDeclares) {
   })) << "token tasks it refuses are not checked";
 }
 
+// What the host relies on without a plugin saying so: a record stores each tap under its name,
+// and a run reports the measures its dataset names.
+TEST(ContractChecks, FailATapNameARecordCannotHoldAndAMeasureTheHostDoesNotCompute) {
+  PluginCatalog catalog;
+  catalog.load_directory(fixture("broken"));
+  std::vector<CheckResult> architecture =
+      check_contract(catalog.find(PluginKind::Architecture, "fixture-slash-tap"), Params{}, {});
+  const CheckResult& taps = result_named(architecture, "declares unique taps before forward");
+  EXPECT_FALSE(taps.passed);
+  EXPECT_THAT(taps.detail, HasSubstr("tap 'block/1' cannot name a record's dataset: '/' separates "
+                                     "HDF5 path components"));
+  std::vector<CheckResult> dataset =
+      check_contract(catalog.find(PluginKind::Dataset, "fixture-unknown-measure"), Params{}, {});
+  const CheckResult& task =
+      result_named(dataset, "opens with these parameters and describes a sane task");
+  EXPECT_FALSE(task.passed);
+  EXPECT_THAT(task.detail, HasSubstr("the task names the measure 'accuracy', which the host does "
+                                     "not compute for its kind of targets ('top1', 'top5', "
+                                     "'perplexity')"));
+}
+
 TEST(ContractChecks, FailAMetricWhoseValueLeavesItsRange) {
   PluginCatalog catalog;
   catalog.load_directory(fixture("broken"));

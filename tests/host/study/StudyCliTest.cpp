@@ -8,7 +8,9 @@
 #include <filesystem>
 
 #include "host/recording/Hdf5.h"
-#include "host/study/StudyRunner.h"
+#include "host/study/RunSelection.h"
+#include "host/sweep/Shards.h"
+#include "host/sweep/SweepCell.h"
 #include "tests/support/TestSupport.h"
 
 namespace guidance {
