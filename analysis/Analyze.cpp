@@ -401,7 +401,7 @@ int report(const Arguments& arguments, const std::function<PluginCatalog()>& loa
   std::vector<std::pair<std::string, std::string>> records = records_below(target);
   if (records.empty()) throw RunError("report: no *.h5 records below " + target.string());
   PluginCatalog catalog = report_plugins(load_plugins, err);
-  std::vector<analysis::RunSummary> runs;
+  std::vector<analysis::ReportedRun> runs;
   std::vector<std::string> reported;  // the record of each of `runs`
   int status = 0;
   for (const auto& [name, path] : records) {

@@ -215,28 +215,11 @@ Table final_measures(const Table& training, const Table& evaluation, int64_t bes
             training.column("guidance_loss").numbers.back(),
             std::vector<double>(measures.size(), kNaN));
   }
-  // A completed run's final rows; else (a live, killed or version 1 record) each split's last.
-  bool has_final = false;
-  for (size_t row = 0; row < evaluation.rows(); ++row) {
-    has_final = has_final || record_schema::is_final_split(evaluation.column("split").texts[row]);
-  }
-  std::vector<size_t> chosen;
-  if (has_final) {
-    for (size_t row = 0; row < evaluation.rows(); ++row) {
-      if (record_schema::is_final_split(evaluation.column("split").texts[row])) {
-        chosen.push_back(row);
-      }
-    }
-  } else {
-    for (const auto& split : splits_of(evaluation)) {
-      size_t last = 0;
-      for (size_t row = 0; row < evaluation.rows(); ++row) {
-        if (evaluation.column("split").texts[row] == split) last = row;
-      }
-      chosen.push_back(last);
-    }
-  }
-  for (size_t row : chosen) {
+  const std::vector<std::pair<std::string, size_t>> chosen = final_evaluation_rows(evaluation);
+  const bool has_final = !chosen.empty() && record_schema::is_final_split(
+                                                 evaluation.column("split").texts[chosen[0].second]);
+  for (const auto& [split, row] : chosen) {
+    (void)split;  // the row's own split text says whether it is a final row
     std::vector<double> values;
     for (const auto& measure : measures) values.push_back(evaluation.column(measure).numbers[row]);
     double step = evaluation.column("step").numbers[row];
@@ -248,14 +231,14 @@ Table final_measures(const Table& training, const Table& evaluation, int64_t bes
   return finals;
 }
 
-RunSummary write_run_report(const RecordReader& record, const std::string& name,
+ReportedRun write_run_report(const RecordReader& record, const std::string& name,
                             const std::string& directory, const SimilarityScales& scales) {
   fs::path out(directory);
   std::error_code error;
   fs::create_directories(out, error);
   if (error) throw RunError("cannot create the report directory " + directory + ": " + error.message());
 
-  RunSummary summary;
+  ReportedRun summary;
   summary.name = name;
   summary.report = "index.html";
   summary.state = to_string(record.state());
@@ -474,7 +457,7 @@ Series mean_curve(const std::vector<const Series*>& members, const std::string& 
   return curve;
 }
 
-void write_directory_report(const std::vector<RunSummary>& runs,
+void write_directory_report(const std::vector<ReportedRun>& runs,
                             const std::vector<RunGroup>& groups, const std::string& title,
                             const std::string& directory, const std::string& sections) {
   fs::path out(directory);
@@ -579,15 +562,15 @@ void write_directory_report(const std::vector<RunSummary>& runs,
          << "</details></div>\n";
   };
   overlay("task_loss.svg", "Task loss", "loss",
-          [](const RunSummary& run) { return series_of(run.training, "task_loss", ""); });
+          [](const ReportedRun& run) { return series_of(run.training, "task_loss", ""); });
   overlay("guidance_loss.svg", "Guidance loss", "loss",
-          [](const RunSummary& run) { return series_of(run.training, "guidance_loss", ""); });
+          [](const ReportedRun& run) { return series_of(run.training, "guidance_loss", ""); });
   std::set<std::pair<std::string, std::string>> plotted;
   for (const auto& run : runs) {
     for (const auto& split : splits_of(run.evaluation)) {
       // The evaluation loss per split: train against validation shows over- or under-fitting.
       if (plotted.insert({split, "loss"}).second) {
-        overlay(split + "-loss.svg", split + " loss", "loss", [&](const RunSummary& other) {
+        overlay(split + "-loss.svg", split + " loss", "loss", [&](const ReportedRun& other) {
           return series_of(other.evaluation, "loss", "", split);
         });
       }
@@ -596,7 +579,7 @@ void write_directory_report(const std::vector<RunSummary>& runs,
         std::string file = split + "-" + measure + ".svg";
         std::replace(file.begin(), file.end(), '/', '-');  // "best/test": a split, not a folder
         overlay(file, split + " " + measure, measure,
-                [&](const RunSummary& other) {
+                [&](const ReportedRun& other) {
                   if (!other.evaluation.has(measure)) return Series{};
                   return series_of(other.evaluation, measure, "", split);
                 });

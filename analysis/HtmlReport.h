@@ -14,7 +14,7 @@
 namespace guidance::analysis {
 
 /// What a directory report needs to know about one run once its own report is written.
-struct RunSummary {
+struct ReportedRun {
   std::string name;         ///< the run's label, e.g. "quickstart/seed=0,enabled=false"
   std::string report;       ///< its report, relative to the directory report
   std::string state;        ///< completion state
@@ -65,7 +65,7 @@ Table matrix_table(const SimilarityMatrix& matrix);
 /// @param name the run's label, the page's title
 /// @param scales colour scales of the record's metrics (see heatmap_of for one missing)
 /// @return the run's summary, with `report` = "index.html".
-RunSummary write_run_report(const RecordReader& record, const std::string& name,
+ReportedRun write_run_report(const RecordReader& record, const std::string& name,
                             const std::string& directory, const SimilarityScales& scales);
 
 /// Runs that share every setting but the seed (a study's cell): a directory report draws them as
@@ -92,7 +92,7 @@ Series mean_curve(const std::vector<const Series*>& members, const std::string& 
 /// one run each) every chart overlays one curve per run.
 /// @param groups the runs' groups (e.g. the cells of a study); runs in no group are drawn alone
 /// @param sections HTML shown after the final measures (e.g. the study table and κ matrix)
-void write_directory_report(const std::vector<RunSummary>& runs,
+void write_directory_report(const std::vector<ReportedRun>& runs,
                             const std::vector<RunGroup>& groups, const std::string& title,
                             const std::string& directory, const std::string& sections = "");
 

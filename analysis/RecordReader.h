@@ -99,4 +99,11 @@ class RecordReader {
   RecordLayout layout_;
 };
 
+/// A run's final measures, by the one rule every reader applies (summarize, the reports, the
+/// Python reader's final_evaluation): where the record has final rows, the rows of the weights
+/// reloaded after training ("best/<split>"); else (a live, killed or format version 1 record)
+/// each split's last row.
+/// @return (split without the "best/" prefix, row of `evaluation`), in the order of the rows
+std::vector<std::pair<std::string, size_t>> final_evaluation_rows(const Table& evaluation);
+
 }  // namespace guidance::analysis

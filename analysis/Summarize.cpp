@@ -33,7 +33,7 @@ constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 constexpr const char* kLastValidation = "last validation ";
 
 // Keys that name a run rather than set it up: never study axes.
-const std::set<std::string> kIdentityKeys = {"run.name", "run.seed", "run.output"};
+const std::set<std::string> kIdentityKeys = {"run.name", "run.seed"};
 
 void flatten(const toml::table& table, const std::string& prefix,
              std::map<std::string, std::string>& out) {
@@ -270,7 +270,10 @@ std::map<std::string, std::string> settings_of(const std::string& config_toml) {
   }
   std::map<std::string, std::string> settings;
   flatten(root, "", settings);
-  for (const auto& key : kIdentityKeys) settings.erase(key);
+  for (auto it = settings.begin(); it != settings.end();) {
+    it = kIdentityKeys.count(it->first) || leaves_results(it->first) ? settings.erase(it)
+                                                                      : std::next(it);
+  }
   bool guided = root.contains("guide") && value_of(settings, kGuidanceEnabledKey) != "false";
   if (!guided) {
     for (auto it = settings.begin(); it != settings.end();) {
@@ -291,22 +294,18 @@ std::map<std::string, double> final_measures_of(const Table& evaluation) {
       numeric.push_back(&column);
     }
   }
+  for (const auto& [split, row] : final_evaluation_rows(evaluation)) {
+    for (const Table::Column* column : numeric) {
+      double value = column->numbers.at(row);
+      if (!std::isnan(value)) measures[split + " " + column->name] = value;
+    }
+  }
   auto last_row = [&](const std::string& split) -> std::optional<size_t> {
     for (size_t row = splits.size(); row-- > 0;) {
       if (splits[row] == split) return row;
     }
     return std::nullopt;
   };
-  for (const std::string split : {"test", "validation", "train"}) {
-    std::optional<size_t> row;
-    if (split != "train") row = last_row(record_schema::kFinalSplitPrefix + split);
-    if (!row) row = last_row(split);
-    if (!row) continue;
-    for (const Table::Column* column : numeric) {
-      double value = column->numbers.at(*row);
-      if (!std::isnan(value)) measures[split + " " + column->name] = value;
-    }
-  }
   if (std::optional<size_t> row = last_row("validation")) {
     for (const Table::Column* column : numeric) {
       double value = column->numbers.at(*row);

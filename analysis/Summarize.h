@@ -96,17 +96,18 @@ std::string shown_value(const Study& study, const StudyCell& cell, size_t axis);
 std::vector<std::string> cell_labels(const Study& study);
 
 /// @return a resolved config (TOML text) as dotted keys → values (strings unquoted, other values
-/// and arrays as TOML writes them), without run.name, run.seed and run.output. For an unguided
+/// and arrays as TOML writes them), without run.name, run.seed and the keys declared
+/// leaves_results() (where a run runs from, what it logs and records: ConfigKeys.h), so runs that
+/// differ only in those are one cell. For an unguided
 /// run (no [guide], or guidance.enabled = false) every guide.* and guidance.* key is dropped but
 /// guidance.enabled = false, so unguided runs form one cell whatever their guide tables say.
 /// @throws RunError when the text is not TOML
 std::map<std::string, std::string> settings_of(const std::string& config_toml);
 
 /// @return the final measures of a record's evaluation table: "<split> <measure>" and
-/// "<split> loss" for split test and validation from the rows of the reloaded best weights
-/// (split "best/test", "best/validation"; the last "test" / "validation" row in records written
-/// before those rows existed), train from the last "train" row, and "last validation ..." from
-/// the last "validation" row: the weights at the end, which show over-fitting that the best
+/// "<split> loss" of each split's final row (final_evaluation_rows: the reloaded best weights'
+/// "best/<split>", the rule the reports and the Python reader apply), and "last validation ..."
+/// from the last "validation" row: the weights at the end, which show over-fitting that the best
 /// weights hide.
 std::map<std::string, double> final_measures_of(const Table& evaluation);
 

@@ -10,6 +10,7 @@ bytes). The fallbacks for version 2 (no `example_shape`: activations come flatte
 checksums) and version 4 (variable-length strings) are tested on copies rewritten that way, damage
 on copies with flipped bits.
 """
+import csv
 import os
 import re
 import shutil
@@ -164,6 +165,22 @@ class RecordReaderTest(unittest.TestCase):
         self.assertEqual(test.loss, group["loss"][stored])
         self.assertEqual([(row.step, row.final) for row in self.record.evaluations("test")],
                          [(test.step, True)])
+
+    def test_summarize_reports_the_final_rows_this_reader_reads(self):
+        """One rule for a run's final measures: `guidance summarize` (summary.csv, the mean of a
+        cell of one run) gives each split's best-weights row, as final_evaluation does."""
+        out = os.path.join(self.directory, "summary")
+        run = subprocess.run([ARGS.cli, "summarize", os.path.join(self.directory, "out"),
+                              "--out", out], capture_output=True, text=True, timeout=120)
+        self.assertEqual(run.returncode, 0, run.stderr)
+        with open(os.path.join(out, "summary.csv"), newline="") as table:
+            (cell,) = list(csv.DictReader(table))
+        for split in ("train", "validation", "test"):
+            final = self.record.final_evaluation(split)
+            for measure, value in final.measures.items():
+                self.assertAlmostEqual(float(cell[f"{split} {measure} mean"]), value, places=9,
+                                       msg=f"{split} {measure}")
+            self.assertAlmostEqual(float(cell[f"{split} loss mean"]), final.loss, places=9)
 
     def test_activations_take_the_shape_of_their_example_shape_attribute(self):
         sides = self.sides()
