@@ -1,5 +1,7 @@
 #include "host/config/ConfigKeys.h"
 
+#include "host/config/TomlWriter.h"
+
 namespace guidance {
 
 namespace {
@@ -26,11 +28,13 @@ const std::vector<KeySpec<RunSection>>& run_keys() {
       Key("seed", &RunSection::seed,
           "every random stream of the run is derived from it (see "
           "[design.md](design.md#determinism-and-resume))")
-          .at_least(0),
+          .at_least(0)
+          .trains_guide(),
       Key("device", &RunSection::device,
           "where training runs; a CUDA device that this LibTorch or machine lacks is a runtime "
           "error (exit 1)")
-          .allowing("`\"cpu\"`, `\"cuda\"`, `\"cuda:N\"`"),
+          .allowing("`\"cpu\"`, `\"cuda\"`, `\"cuda:N\"`")
+          .trains_guide(),
       Key("threads", &RunSection::threads,
           "LibTorch intra-op threads; 0 = every core. `run --threads N` overrides it")
           .between(0, 4096)
@@ -258,7 +262,32 @@ bool declared_leaving_results(const std::vector<KeySpec<Section>>& keys, const s
   return false;
 }
 
+// Appends `prefix.name=value;` for each key of `keys` declared trains_guide(), its value as in
+// the resolved TOML.
+template <typename Section>
+void append_guide_training_settings(const std::vector<KeySpec<Section>>& keys,
+                                    const std::string& prefix, const Section& section,
+                                    std::string& text) {
+  for (const auto& key : keys) {
+    if (!key.read_by_guide_training()) continue;
+    toml::table table;
+    key.write(section, table);
+    text += prefix + key.name() + "=" + inline_toml(*table.get(key.name())) + ";";
+  }
+}
+
 }  // namespace
+
+std::string guide_training_settings(const Config& config) {
+  std::string text;
+  append_guide_training_settings(run_keys(), "run.", config.run, text);
+  append_guide_training_settings(distributed_keys(), "run.distributed.", config.run.distributed,
+                                 text);
+  append_guide_training_settings(guidance_keys(), "guidance.", config.guidance, text);
+  append_guide_training_settings(train_keys(), "train.", config.train, text);
+  append_guide_training_settings(record_keys(), "record.", config.record, text);
+  return text;
+}
 
 bool leaves_results(const std::string& key_path) {
   return declared_leaving_results(run_keys(), "run.", key_path) ||

@@ -30,6 +30,11 @@ std::vector<SectionReference> config_reference();
 /// that differ only in such keys into one cell.
 bool leaves_results(const std::string& key_path);
 
+/// @return `run.seed=0;run.device="cpu"`: the value of every key declared trains_guide(), the
+/// part of a trained guide's cache key that comes from the config's sections (GuideTrainer adds
+/// the guide's and the dataset's plugin tables and the guide's training settings).
+std::string guide_training_settings(const Config& config);
+
 /// The key path that turns guidance off: an unguided run has `guidance.enabled = false`.
 inline constexpr const char* kGuidanceEnabledKey = "guidance.enabled";
 

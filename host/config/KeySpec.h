@@ -19,6 +19,8 @@ namespace guidance {
 
 /// Ends the doc of a key declared leaves_results() in the key tables.
 inline constexpr const char* kLeavesResultsMark = "*(leaves results)*";
+/// Ends the doc of a key declared trains_guide() in the key tables.
+inline constexpr const char* kTrainsGuideMark = "*(trains the guide)*";
 
 /// One row of a section's key table, as docs/config.md shows it (markdown cells).
 struct KeyReference {
@@ -85,6 +87,10 @@ class KeySpec {
   /// records, how big its evaluation batches are): runs that differ only in such keys are one
   /// cell of a study (leaves_results in ConfigKeys.h).
   KeySpec leaves_results() && { affects_results_ = false; return std::move(*this); }
+  /// A trained guide's own training reads the key, so its value is part of the key the trained
+  /// guide is cached under (guide_training_settings in ConfigKeys.h): a guide trained under
+  /// another value is trained again, and one trained under the same value is reused.
+  KeySpec trains_guide() && { trains_guide_ = true; return std::move(*this); }
   /// What is allowed, for a key whose value the section's reader checks further by hand
   /// (a markdown cell).
   KeySpec allowing(std::string allowed) && {
@@ -95,6 +101,7 @@ class KeySpec {
   const std::string& name() const { return name_; }
   bool read_by_hand() const { return !read_; }
   bool affects_results() const { return affects_results_; }
+  bool read_by_guide_training() const { return trains_guide_; }
 
   /// Reads the key into `section` (its current value is the default), checking type and range.
   void read(TomlReader& reader, Section& section) const { read_(*this, reader, section); }
@@ -120,6 +127,7 @@ class KeySpec {
   std::vector<std::string> choices_;
   bool required_ = false;
   bool affects_results_ = true;
+  bool trains_guide_ = false;
   std::string allowed_;       ///< overrides the text made from range and choices
   std::string default_text_;  ///< by-hand keys only
   std::function<void(const KeySpec&, TomlReader&, Section&)> read_;
@@ -235,7 +243,8 @@ KeyReference KeySpec<Section>::reference() const {
   KeyReference row;
   row.key = "`" + name_ + "`";
   row.type = type_;
-  row.doc = doc_ + (affects_results_ ? "" : std::string(" ") + kLeavesResultsMark);
+  row.doc = doc_ + (affects_results_ ? "" : std::string(" ") + kLeavesResultsMark) +
+            (trains_guide_ ? std::string(" ") + kTrainsGuideMark : "");
   if (read_by_hand()) {
     row.default_value = default_text_;
     row.allowed = allowed_;

@@ -9,6 +9,7 @@
 #include "guidance/api/InputFile.h"
 #include "host/common/Errors.h"
 #include "host/common/StopSignal.h"
+#include "host/config/ConfigKeys.h"
 #include "host/config/TomlReader.h"
 #include "host/training/Checkpoint.h"
 #include "host/training/Progress.h"
@@ -45,7 +46,7 @@ std::string HostGuideServices::cache_path(const GuideTraining& training) const {
       << "@" << catalog_.find(PluginKind::Architecture, architecture.name).info.version
       << "|dataset=" << describe(config_.dataset) << "@"
       << catalog_.find(PluginKind::Dataset, config_.dataset.name).info.version
-      << "|device=" << run_.device.type() << "|seed=" << config_.run.seed
+      << "|" << guide_training_settings(config_)
       << "|optimizer=" << to_string(training.optimizer) << "|lr=" << training.learning_rate
       << "|wd=" << training.weight_decay << "|batch=" << training.batch_size
       << "|epochs=" << training.epochs << "|steps=" << training.max_steps;

@@ -3,6 +3,7 @@
 #include <string>
 #include <vector>
 
+#include "guidance/api/ParamTable.h"
 #include "guidance/api/PluginApi.h"
 #include "plugins/architecture/common/Activation.h"
 #include "plugins/architecture/common/PooledHead.h"
@@ -15,19 +16,39 @@ constexpr const char* kName = "convnet";
 
 enum class Pooling { Max, Average, None };
 
-// Filled from the plugin's validated params in build(); the ParamSpecs hold the defaults.
+// The plugin's parameters (convnet_params() declares each), with their defaults.
 struct ConvnetSizes {
-  std::vector<int64_t> channels;
-  int64_t kernel_size;
-  bool batch_norm;
-  Activation activation;
-  Pooling pool;
-  int64_t pool_every;
+  std::vector<int64_t> channels{16, 32, 64};
+  int64_t kernel_size = 3;
+  bool batch_norm = true;
+  Activation activation = Activation::ReLU;
+  Pooling pool = Pooling::Max;
+  int64_t pool_every = 1;
 
   bool pools_after(std::size_t block) const {
     return pool != Pooling::None && (block + 1) % pool_every == 0;
   }
 };
+
+const ParamTable<ConvnetSizes>& convnet_params() {
+  static const ParamTable<ConvnetSizes> table =
+      ParamTable<ConvnetSizes>()
+          .add("channels", &ConvnetSizes::channels,
+               "output channels of each conv block, one block per entry")
+          .between(1, 4096)
+          .add("kernel_size", &ConvnetSizes::kernel_size,
+               "odd convolution kernel size (same padding)")
+          .between(1, 31)
+          .add("batch_norm", &ConvnetSizes::batch_norm,
+               "batch normalisation between each convolution and its activation")
+          .add_choice("activation", &ConvnetSizes::activation, kActivationDoc,
+                      activation_choices())
+          .add_choice("pool", &ConvnetSizes::pool, "2x2 pooling after every pool_every-th block",
+                      {{"max", Pooling::Max}, {"avg", Pooling::Average}, {"none", Pooling::None}})
+          .add("pool_every", &ConvnetSizes::pool_every, "blocks between two 2x2 poolings")
+          .between(1, 64);
+  return table;
+}
 
 // Convolution (same padding), optional batch norm, activation.
 class ConvBlockImpl : public torch::nn::Module {
@@ -111,33 +132,12 @@ class ConvnetPlugin : public ArchitecturePlugin {
             "plain CNN without residual connections: conv blocks with optional 2x2 pooling, "
             "global average pool, linear head; taps every convolution (module set), every block "
             "and 2x2 pooling (block set) and the global pool (both)",
-            {
-                ParamSpec::integers("channels", {16, 32, 64},
-                                    "output channels of each conv block, one block per entry")
-                    .between(1, 4096),
-                ParamSpec::integer("kernel_size", 3, "odd convolution kernel size (same padding)")
-                    .between(1, 31),
-                ParamSpec::boolean("batch_norm", true,
-                                   "batch normalisation between each convolution and its "
-                                   "activation"),
-                activation_param(),
-                ParamSpec::string("pool", "max", "2x2 pooling after every pool_every-th block")
-                    .one_of({"max", "avg", "none"}),
-                ParamSpec::integer("pool_every", 1, "blocks between two 2x2 poolings")
-                    .between(1, 64),
-            }};
+            convnet_params().specs()};
   }
 
   std::shared_ptr<Network> build(const TaskSpec& task, const Params& params) const override {
     require_inputs(kName, task, InputKind::Image);
-    ConvnetSizes sizes;
-    sizes.channels = params.integers("channels");
-    sizes.kernel_size = params.integer("kernel_size");
-    sizes.batch_norm = params.boolean("batch_norm");
-    sizes.activation = parse_activation(params.string("activation"));
-    const std::string& pool = params.string("pool");
-    sizes.pool = pool == "max" ? Pooling::Max : pool == "avg" ? Pooling::Average : Pooling::None;
-    sizes.pool_every = params.integer("pool_every");
+    const ConvnetSizes sizes = convnet_params().read(params);
     if (sizes.channels.empty()) {
       throw std::invalid_argument(std::string(kName) + ": channels must name at least one block");
     }

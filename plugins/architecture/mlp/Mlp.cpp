@@ -2,6 +2,7 @@
 #include <string>
 #include <vector>
 
+#include "guidance/api/ParamTable.h"
 #include "guidance/api/PluginApi.h"
 #include "plugins/architecture/common/Activation.h"
 #include "plugins/architecture/common/Linear.h"
@@ -12,15 +13,35 @@ namespace {
 
 constexpr const char* kName = "mlp";
 
-// Filled from the plugin's validated params in build(); the ParamSpecs hold the defaults.
+// The plugin's parameters (mlp_params() declares each), with their defaults.
 struct MlpSizes {
-  int64_t depth;
-  int64_t width;
-  int64_t first_width;
-  bool batch_norm;
-  double dropout;
-  Activation activation;
+  int64_t depth = 3;
+  int64_t width = 128;
+  int64_t first_width = 0;
+  bool batch_norm = false;
+  double dropout = 0.0;
+  Activation activation = Activation::ReLU;
 };
+
+const ParamTable<MlpSizes>& mlp_params() {
+  static const ParamTable<MlpSizes> table =
+      ParamTable<MlpSizes>()
+          .add("depth", &MlpSizes::depth,
+               "hidden layers (the released Deep FCN: 48; Wide FCN: 3)")
+          .between(1, 1000)
+          .add("width", &MlpSizes::width,
+               "units per hidden layer (the released Deep FCN: 1024; Wide FCN: 8192)")
+          .between(1, 65536)
+          .add("first_width", &MlpSizes::first_width,
+               "units of the first hidden layer; 0: width (the released Deep FCN: 2048)")
+          .between(0, 65536)
+          .add("batch_norm", &MlpSizes::batch_norm,
+               "batch normalisation between each linear layer and its activation")
+          .add("dropout", &MlpSizes::dropout, "dropout after each hidden layer")
+          .between(0.0, 1.0)
+          .add_choice("activation", &MlpSizes::activation, kActivationDoc, activation_choices());
+  return table;
+}
 
 // One hidden layer: linear, optional batch norm, activation; dropout is applied after the taps so
 // the tapped representation is the layer's own, not a randomly thinned copy.
@@ -93,36 +114,12 @@ class MlpPlugin : public ArchitecturePlugin {
     return {kName, "1.0.0",
             "fully connected network on the flattened image (the paper's Deep and Wide FCN); "
             "taps every hidden layer's linear output (module set) and activation (block set)",
-            {
-                ParamSpec::integer("depth", 3,
-                                   "hidden layers (the released Deep FCN: 48; Wide FCN: 3)")
-                    .between(1, 1000),
-                ParamSpec::integer("width", 128,
-                                   "units per hidden layer (the released Deep FCN: 1024; Wide "
-                                   "FCN: 8192)")
-                    .between(1, 65536),
-                ParamSpec::integer("first_width", 0,
-                                   "units of the first hidden layer; 0: width (the released "
-                                   "Deep FCN: 2048)")
-                    .between(0, 65536),
-                ParamSpec::boolean("batch_norm", false,
-                                   "batch normalisation between each linear layer and its "
-                                   "activation"),
-                ParamSpec::real("dropout", 0.0, "dropout after each hidden layer")
-                    .between(0.0, 1.0),
-                activation_param(),
-            }};
+            mlp_params().specs()};
   }
 
   std::shared_ptr<Network> build(const TaskSpec& task, const Params& params) const override {
     require_inputs(kName, task, InputKind::Image);
-    MlpSizes sizes;
-    sizes.depth = params.integer("depth");
-    sizes.width = params.integer("width");
-    sizes.first_width = params.integer("first_width");
-    sizes.batch_norm = params.boolean("batch_norm");
-    sizes.dropout = params.real("dropout");
-    sizes.activation = parse_activation(params.string("activation"));
+    const MlpSizes sizes = mlp_params().read(params);
     return std::make_shared<MlpNetwork>(task, sizes);
   }
 };

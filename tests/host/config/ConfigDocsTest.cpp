@@ -153,6 +153,30 @@ TEST(ConfigKeys, KeysThatCannotChangeResultsAreDeclaredSoAndMarkedInTheDocs) {
   EXPECT_THAT(line, HasSubstr(std::string(kLeavesResultsMark) + " |"));
 }
 
+// A trained guide is cached under the keys its own training reads, declared trains_guide(): a
+// run of another seed or device trains its guide again, one differing in guidance, logging or the
+// target's training reuses it.
+TEST(ConfigKeys, TheTrainedGuideCacheKeyHoldsTheKeysDeclaredToTrainTheGuide) {
+  Config config;
+  config.run.seed = 3;
+  EXPECT_EQ(guide_training_settings(config), "run.seed=3;run.device=\"cpu\";");
+  Config other_settings = config;
+  other_settings.guidance.alpha = 0.25;
+  other_settings.run.threads = 7;
+  other_settings.train.learning_rate = 0.5;
+  EXPECT_EQ(guide_training_settings(other_settings), guide_training_settings(config));
+  Config other_device = config;
+  other_device.run.device = "cuda:1";
+  EXPECT_NE(guide_training_settings(other_device), guide_training_settings(config));
+  std::string text = docs();
+  for (const char* key : {"seed", "device"}) {
+    size_t row = text.find(std::string("| `") + key + "` |");
+    ASSERT_NE(row, std::string::npos) << key;
+    EXPECT_THAT(text.substr(row, text.find('\n', row) - row),
+                HasSubstr(std::string(kTrainsGuideMark) + " |"));
+  }
+}
+
 TEST(ConfigDocs, BoundsReadAsPowersWhenLarge) {
   EXPECT_EQ(bound_text(4096), "4096");
   EXPECT_EQ(bound_text(1 << 20), "2²⁰");
