@@ -10,7 +10,12 @@ picture. scripts/paper.sh runs the studies first; this script only reads their r
 --only writes the findings of those studies alone (the smoke test, tests/paper/, does).
 
 Verdicts follow one rule, decided before any study ran (see VERDICT_RULE below), applied to the
-95 % Welch interval of the difference the paper's claim is about. Standard library only.
+95 % Welch interval of the difference the paper's claim is about, and are given only where the
+study's premise, declared beside its claims and measured from its own cells, is met and every
+compared cell has at least MIN_SEEDS seeds (PREMISE_RULE); each claim states the smallest effect
+it could have detected with 80 % power (detectable_effect). The page keeps the page folder's
+earlier-settings.md, the verdicts of settings tried before, in a section of its own. Standard
+library only.
 """
 import argparse
 import csv
@@ -30,6 +35,23 @@ when it lies inside ± the stated margin of practical equivalence (no effect of 
 name); **inconclusive** otherwise (the interval straddles 0 and reaches beyond the margin). Each
 finding's verdict is that of its first claim; the others are shown beside it."""
 
+PREMISE_RULE = """Each study opens with its **premise**: the starting condition the paper's claim needs
+(a gap for guidance to close, a guide that can do the task), declared beside the claims and
+measured by the same study's cells. A comparison holds when the 95 % Welch interval of the
+difference lies wholly on the stated side and the difference is at least the stated minimum; a
+level holds when the 95 % t interval of the cell's mean lies wholly beyond the stated level. A
+claim gets a verdict only where its study's premise is met: otherwise the verdict reads **premise
+not met**, or **premise not measured** where the study has no cell to measure it. A claim gets
+none either while either of its cells has fewer than 5 seeds (**n < 5: too few to decide**).
+Every claim states the smallest difference its cells could have detected: with 80 % power in a
+two-sided Welch test at α = 0.05, MDE = (t(0.975, df) + t(0.8, df)) · sqrt(s1²/n1 + s2²/n2),
+df by Welch–Satterthwaite, at the observed standard deviations s1, s2 and seeds n1, n2; an
+inconclusive claim thus rules out effects of about that size or more."""
+
+MIN_SEEDS = 5
+ALPHA = 0.05
+POWER = 0.8
+
 # What the paper reports, as the papernotes.org write-up of the NeurIPS 2025 version transcribes
 # its main results tables (ImageNet top-5 validation accuracy in %, sequence accuracy in %,
 # perplexity; mean ± std over 5 seeds). The arXiv tables themselves were not at hand to check.
@@ -45,6 +67,104 @@ def claim(label, cell, measure, better, margin, baseline=None):
     return dict(label=label, cell=cell, measure=measure, better=better, margin=margin,
                 baseline=baseline)
 
+
+def side(label, cell, measure):
+    """One side of a premise condition: the cell (axis → value) and the measure read from it."""
+    return dict(label=label, cell=cell, measure=measure)
+
+
+def exceeds(a, b, min_gap=0.0, note=""):
+    """Premise condition: side `a` above side `b` by at least `min_gap` (95 % Welch interval of
+    a − b wholly above 0 and a − b ≥ min_gap)."""
+    return dict(kind="compare", a=a, b=b, direction="above", min_gap=min_gap, note=note)
+
+
+def falls_below(a, b, min_gap=0.0, note=""):
+    """Premise condition: side `a` below side `b` by at least `min_gap`."""
+    return dict(kind="compare", a=a, b=b, direction="below", min_gap=min_gap, note=note)
+
+
+def level(a, direction, value, note=""):
+    """Premise condition: side `a`'s mean beyond `value` (its 95 % t interval wholly above, or
+    below, the level)."""
+    return dict(kind="level", a=a, direction=direction, value=value, note=note)
+
+
+def premise(text, *conditions):
+    """A study's premise: what must hold for its claims to mean anything, every condition
+    measured from the study's own summary rows."""
+    return dict(text=text, conditions=list(conditions))
+
+
+# Premise cells. Today's records (results/paper/README.md) lack some of them: the page then says
+# "premise not measured (no cell …)" and withholds the study's verdicts until a config adds them.
+DEEP_FCN_ALONE = side("the Deep FCN unguided", {"target.plugin": "mlp", "guidance.enabled": "false"},
+                      "test top1")
+DEEP_FCN_PREMISE = premise(
+    "the Deep FCN unguided barely trains (above chance, far below its guide) while the guide "
+    "architecture, trained alone on the same data, trains well",
+    level(DEEP_FCN_ALONE, "above", 0.1, note="chance: 10 classes"),
+    exceeds(side("the guide architecture (ResNet) alone",
+                 {"target.plugin": "resnet", "guidance.enabled": "false"}, "test top1"),
+            DEEP_FCN_ALONE, min_gap=0.2))
+
+WIDE_FCN_UNGUIDED = {"guidance.enabled": "false"}
+WIDE_FCN_PREMISE = premise(
+    "the Wide FCN unguided over-fits: its validation loss rises after its best while its "
+    "training loss lies well below it",
+    exceeds(side("unguided, at the end", WIDE_FCN_UNGUIDED, "last validation loss"),
+            side("unguided, at its best", WIDE_FCN_UNGUIDED, "validation loss"),
+            min_gap=0.05, note="the rise; two measures of the same runs compared as if "
+                               "independent, which is conservative"),
+    exceeds(side("unguided, at its best", WIDE_FCN_UNGUIDED, "validation loss"),
+            side("unguided, at the best weights", WIDE_FCN_UNGUIDED, "train loss"),
+            min_gap=0.1, note="the gap between validation and training loss"))
+
+COPY_PASTE_TRANSFORMER = side("the Transformer alone",
+                              {"target.plugin": "transformer", "guidance.enabled": "false"},
+                              "test token_accuracy")
+COPY_PASTE_PREMISE = premise(
+    "the RNN unguided fails copy-paste while the Transformer solves it (the paper: 14 % vs 97 %)",
+    level(COPY_PASTE_TRANSFORMER, "above", 0.9, note="solves"),
+    exceeds(COPY_PASTE_TRANSFORMER,
+            side("the RNN unguided", {"target.plugin": "rnn", "guidance.enabled": "false"},
+                 "test token_accuracy"), min_gap=0.3))
+
+PARITY_RNN = side("the RNN (guide architecture) alone",
+                  {"target.plugin": "rnn", "guidance.enabled": "false"}, "test top1")
+PARITY_PREMISE = premise(
+    "the RNN (the guide architecture, trained alone) solves parity and the Transformer alone "
+    "does not (the paper: 100 % vs 72 %)",
+    level(PARITY_RNN, "above", 0.9, note="solves"),
+    exceeds(PARITY_RNN, side("the Transformer alone",
+                             {"target.plugin": "transformer", "guidance.enabled": "false"},
+                             "test top1"), min_gap=0.1))
+
+LANGUAGE_MODEL_PREMISE = premise(
+    "the Transformer language model beats the RNN's (lower perplexity; the paper: 34 vs 69)",
+    falls_below(side("the Transformer alone",
+                     {"target.plugin": "transformer", "guidance.enabled": "false"},
+                     "test perplexity"),
+                side("the RNN unguided", {"target.plugin": "rnn", "guidance.enabled": "false"},
+                     "test perplexity")))
+
+CONVNET_PREMISE = premise(
+    "the plain deep ConvNet falls clearly short of its residual twin (the gap guidance is to "
+    "close)",
+    exceeds(side("the residual net unguided",
+                 {"target.residual": "true", "guidance.enabled": "false"}, "test top1"),
+            side("the plain net unguided",
+                 {"target.residual": "false", "guidance.enabled": "false"}, "test top1"),
+            min_gap=0.05))
+
+# F8 and F9 read the same study: the trained guide must be worth distilling and agreeing with.
+DISTILLATION_PREMISE = premise(
+    "the guide is worth its name: the guide architecture trained alone beats the unguided "
+    "target, so a trained guide has knowledge to distil and errors of its own to agree with",
+    exceeds(side("the guide architecture (CNN) alone",
+                 {"target.plugin": "convnet", "guidance.enabled": "false"}, "test top1"),
+            side("the FCN unguided", {"target.plugin": "mlp", "guidance.enabled": "false"},
+                 "test top1"), min_gap=0.02))
 
 ACC_MARGIN = 0.005  # half a point of accuracy
 LOSS_MARGIN = 0.01
@@ -95,11 +215,11 @@ FINDINGS = [
         paper_metric="ImageNet top-5 validation accuracy, %",
         studies=[
             dict(name="f1-deep-fcn", setting="32 plain ReLU layers (no normalisation)",
-                 claims=DEEP_FCN_CLAIMS,
+                 premise=DEEP_FCN_PREMISE, claims=DEEP_FCN_CLAIMS,
                  pictures=["validation-loss", "validation-top1"]),
             dict(name="f1b-deep-fcn-batch-norm",
                  setting="32 layers of 128 units with batch normalisation and dropout 0.1 (the released Deep FCN: 48 layers, 2048 then 1024 units)",
-                 claims=DEEP_FCN_CLAIMS,
+                 premise=DEEP_FCN_PREMISE, claims=DEEP_FCN_CLAIMS,
                  pictures=["validation-loss", "validation-top1"], heatmaps=True),
         ]),
     dict(
@@ -111,11 +231,11 @@ FINDINGS = [
         studies=[
             dict(name="f2-f7-wide-fcn",
                  setting="3 × 2048 units, 2 000 training images, 40 epochs",
-                 claims=WIDE_FCN_CLAIMS,
+                 premise=WIDE_FCN_PREMISE, claims=WIDE_FCN_CLAIMS,
                  pictures=["validation-loss", "train-loss", "validation-top1"], heatmaps=True),
             dict(name="f2b-f7b-wide-fcn-500-images",
                  setting="second setting, harsher: 500 training images, 80 epochs",
-                 claims=WIDE_FCN_CLAIMS,
+                 premise=WIDE_FCN_PREMISE, claims=WIDE_FCN_CLAIMS,
                  pictures=["validation-loss", "train-loss", "validation-top1"], heatmaps=True),
         ]),
     dict(
@@ -128,6 +248,7 @@ FINDINGS = [
         studies=[
             dict(name="f3-deep-convnet",
                  setting="13 convolutions (3 + 3 basic blocks) without residuals, 4 000 images",
+                 premise=CONVNET_PREMISE,
                  claims=[
                      claim("trained residual guide vs unguided plain net",
                            {"guide.init.plugin": "trained"}, "test top1", "higher", ACC_MARGIN),
@@ -149,12 +270,12 @@ FINDINGS = [
         paper_metric="copy-paste accuracy, %",
         studies=[
             dict(name="f4-copy-paste", setting="2-layer Elman RNN, 64 units; lengths 8–16; α = 1",
-                 claims=COPY_PASTE_CLAIMS,
+                 premise=COPY_PASTE_PREMISE, claims=COPY_PASTE_CLAIMS,
                  gap=COPY_PASTE_GAP,
                  pictures=["validation-loss", "validation-token_accuracy"], heatmaps=True),
             dict(name="f4b-copy-paste-alpha-per-position",
                  setting="second setting: guidance weighted per position (α = 0.03)",
-                 claims=COPY_PASTE_CLAIMS,
+                 premise=COPY_PASTE_PREMISE, claims=COPY_PASTE_CLAIMS,
                  gap=COPY_PASTE_GAP,
                  pictures=["validation-loss", "validation-token_accuracy"], heatmaps=True),
         ]),
@@ -166,6 +287,7 @@ FINDINGS = [
         paper_metric="parity accuracy, %",
         studies=[
             dict(name="f5-parity", setting="2-block Transformer encoder; lengths 2–24",
+                 premise=PARITY_PREMISE,
                  claims=[
                      claim("trained RNN guide vs unguided Transformer",
                            {"guide.init.plugin": "trained"}, "test top1", "higher", ACC_MARGIN),
@@ -189,6 +311,7 @@ FINDINGS = [
         studies=[
             dict(name="f6-language-model",
                  setting="character-level, 1-layer Elman RNN (128 units), 64-character windows",
+                 premise=LANGUAGE_MODEL_PREMISE,
                  claims=[
                      claim("untrained Transformer guide vs unguided RNN",
                            {"target.plugin": "rnn", "guidance.enabled": "true"},
@@ -208,6 +331,7 @@ FINDINGS = [
         studies=[
             dict(name="f2-f7-wide-fcn",
                  setting="the F2 study's Wide FCN; guidance for the first 40 of 320 steps",
+                 premise=WIDE_FCN_PREMISE,
                  claims=[
                      claim("guided for 40 steps vs unguided: validation loss at the end",
                            {"guidance.guided_steps": "40"}, "last validation loss", "lower",
@@ -219,6 +343,7 @@ FINDINGS = [
             dict(name="f2b-f7b-wide-fcn-500-images",
                  setting="second setting: the F2 second study's 500 images; guidance for the "
                          "first 20 of 160 steps",
+                 premise=WIDE_FCN_PREMISE,
                  claims=[
                      claim("guided for 20 steps vs unguided: validation loss at the end",
                            {"guidance.guided_steps": "20"}, "last validation loss", "lower",
@@ -238,6 +363,7 @@ FINDINGS = [
         studies=[
             dict(name="f8-distillation",
                  setting="the quickstart's 6-layer FCN on 10 000 images, a small CNN guide",
+                 premise=DISTILLATION_PREMISE,
                  claims=[
                      claim("guidance vs distillation, both from the untrained guide",
                            {"guidance.alpha": "1", "guide.init.plugin": "untrained"},
@@ -261,7 +387,8 @@ FINDINGS = [
         paper_metric="error consistency (Cohen's κ, Geirhos et al. 2020)",
         consistency=dict(study="f8-distillation",
                          guided={"guidance.alpha": "1", "guide.init.plugin": "trained"},
-                         unguided={"guidance.enabled": "false"}),
+                         unguided={"guidance.enabled": "false"},
+                         premise=DISTILLATION_PREMISE),
         studies=[]),
 ]
 
@@ -312,6 +439,224 @@ def verdict(row, measure, better, margin):
     if -margin <= low and high <= margin:
         return f"not reproduced (within ±{margin:g})"
     return "inconclusive"
+
+
+def incomplete_beta(a, b, x):
+    """The regularised incomplete beta function I_x(a, b) (continued fraction, modified Lentz)."""
+    if x <= 0.0:
+        return 0.0
+    if x >= 1.0:
+        return 1.0
+    if x > (a + 1.0) / (a + b + 2.0):
+        return 1.0 - incomplete_beta(b, a, 1.0 - x)
+    front = math.exp(math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x) +
+                     b * math.log1p(-x)) / a
+    tiny = 1e-300
+    c, d = 1.0, 1.0 - (a + b) * x / (a + 1.0)
+    d = 1.0 / (d if abs(d) > tiny else tiny)
+    f = d
+    for m in range(1, 500):
+        for numerator in (m * (b - m) * x / ((a + 2 * m - 1) * (a + 2 * m)),
+                          -(a + m) * (a + b + m) * x / ((a + 2 * m) * (a + 2 * m + 1))):
+            d = 1.0 + numerator * d
+            d = 1.0 / (d if abs(d) > tiny else tiny)
+            c = 1.0 + numerator / c
+            c = c if abs(c) > tiny else tiny
+            f *= c * d
+        if abs(c * d - 1.0) < 1e-15:
+            break
+    return front * f
+
+
+def t_cdf(t, df):
+    """P(T ≤ t) for Student's t with `df` (> 0, not necessarily whole) degrees of freedom."""
+    tail = 0.5 * incomplete_beta(df / 2.0, 0.5, df / (df + t * t))
+    return 1.0 - tail if t >= 0 else tail
+
+
+def t_quantile(p, df):
+    """The `p` quantile of Student's t with `df` degrees of freedom (bisection on t_cdf)."""
+    if not 0.0 < p < 1.0 or math.isnan(df) or df <= 0:
+        return math.nan
+    if p == 0.5:
+        return 0.0
+    if p < 0.5:
+        return -t_quantile(1.0 - p, df)
+    low, high = 0.0, 1.0
+    while t_cdf(high, df) < p:
+        low, high = high, high * 2.0
+    for _ in range(200):
+        middle = 0.5 * (low + high)
+        if t_cdf(middle, df) < p:
+            low = middle
+        else:
+            high = middle
+        if high - low < 1e-12 * max(1.0, high):
+            break
+    return 0.5 * (low + high)
+
+
+def welch_df(s1, n1, s2, n2):
+    """Welch–Satterthwaite degrees of freedom (NaN when either side has fewer than 2 values or
+    both spreads are 0)."""
+    if n1 < 2 or n2 < 2 or math.isnan(s1) or math.isnan(s2):
+        return math.nan
+    v1, v2 = s1 * s1 / n1, s2 * s2 / n2
+    if v1 + v2 == 0:
+        return math.nan
+    return (v1 + v2) ** 2 / (v1 * v1 / (n1 - 1) + v2 * v2 / (n2 - 1))
+
+
+def welch_interval(m1, s1, n1, m2, s2, n2, confidence=1 - ALPHA):
+    """Difference m1 − m2 with its two-sided Welch interval: (difference, low, high); the interval
+    is NaN with fewer than 2 values a side, and a point when both spreads are 0."""
+    difference = m1 - m2
+    if n1 < 2 or n2 < 2 or math.isnan(s1) or math.isnan(s2):
+        return difference, math.nan, math.nan
+    se = math.sqrt(s1 * s1 / n1 + s2 * s2 / n2)
+    if se == 0:
+        return difference, difference, difference
+    half = t_quantile(1 - (1 - confidence) / 2, welch_df(s1, n1, s2, n2)) * se
+    return difference, difference - half, difference + half
+
+
+def t_interval(m, s, n, confidence=1 - ALPHA):
+    """A mean's two-sided t interval: (low, high); NaN with fewer than 2 values."""
+    if n < 2 or math.isnan(s):
+        return math.nan, math.nan
+    half = t_quantile(1 - (1 - confidence) / 2, n - 1) * s / math.sqrt(n) if s > 0 else 0.0
+    return m - half, m + half
+
+
+def detectable_effect(s1, n1, s2, n2, alpha=ALPHA, power=POWER):
+    """The smallest difference a two-sided Welch test at `alpha` detects with `power`, at
+    standard deviations s1, s2 over n1, n2 seeds:
+    (t(1 − α/2, df) + t(power, df)) · sqrt(s1²/n1 + s2²/n2), df by Welch–Satterthwaite.
+    NaN with fewer than 2 seeds a side; 0 when neither side spreads at all."""
+    if n1 < 2 or n2 < 2 or math.isnan(s1) or math.isnan(s2):
+        return math.nan
+    se = math.sqrt(s1 * s1 / n1 + s2 * s2 / n2)
+    if se == 0:
+        return 0.0
+    df = welch_df(s1, n1, s2, n2)
+    return (t_quantile(1 - alpha / 2, df) + t_quantile(power, df)) * se
+
+
+def seeds(row):
+    """The number of finished seeds of a summary row (0 when it says nothing)."""
+    value = number(row.get("n_finished"))
+    return 0 if math.isnan(value) else int(value)
+
+
+def cell_text_of(cell):
+    return ", ".join(f"{key}={value}" for key, value in cell.items())
+
+
+def side_figures(row, measure):
+    """(mean, std, n) of `measure` in a summary row."""
+    return number(row.get(measure + " mean")), number(row.get(measure + " std")), seeds(row)
+
+
+def figures_text(s, mean, std, n):
+    """"LABEL (MEASURE) mean ± std (n = N)" of one side of a premise condition."""
+    return f"{s['label']} ({s['measure']}) {fmt(mean)} ± {fmt(std)} (n = {n})"
+
+
+def evaluate_premise(spec_premise, rows):
+    """A study's premise against its summary rows: (status, lines), status one of "met",
+    "not met", "not measured"; `lines` give each condition's figures. A condition whose cell no
+    row matches (or matches twice), or whose measure the rows lack, is not measured."""
+    if not spec_premise:
+        return "not measured", ["no premise declared for this study"]
+    missing, lines, held = [], [], []
+
+    def find(s):
+        found = [r for r in rows if matches(r, s["cell"])]
+        problem = None
+        if len(found) != 1:
+            problem = (f"no cell {cell_text_of(s['cell'])}" if not found else
+                       f"{len(found)} cells match {cell_text_of(s['cell'])}")
+        elif s["measure"] + " mean" not in found[0]:
+            problem = f"no measure {s['measure']} in the cell {cell_text_of(s['cell'])}"
+        if problem:
+            if problem not in missing:
+                missing.append(problem)
+            return None
+        return found[0]
+
+    for condition in spec_premise["conditions"]:
+        a = condition["a"]
+        row_a = find(a)
+        row_b = find(condition["b"]) if condition["kind"] == "compare" else None
+        if row_a is None or (condition["kind"] == "compare" and row_b is None):
+            continue
+        note = f" ({condition['note']})" if condition.get("note") else ""
+        m1, s1, n1 = side_figures(row_a, a["measure"])
+        if condition["kind"] == "level":
+            low, high = t_interval(m1, s1, n1)
+            above = condition["direction"] == "above"
+            ok = (low > condition["value"]) if above else (high < condition["value"])
+            interval = ("no interval: n < 2" if math.isnan(low) else
+                        f"95 % interval [{fmt(low)}, {fmt(high)}]")
+            lines.append(f"{figures_text(a, m1, s1, n1)}, "
+                         f"{interval}; needs {'>' if above else '<'} {condition['value']:g}"
+                         f"{note}: **{'met' if ok else 'not met'}**")
+        else:
+            b = condition["b"]
+            m2, s2, n2 = side_figures(row_b, b["measure"])
+            difference, low, high = welch_interval(m1, s1, n1, m2, s2, n2)
+            sign = 1 if condition["direction"] == "above" else -1
+            ok = (not math.isnan(low) and sign * low > 0 and sign * high > 0 and
+                  sign * difference >= condition["min_gap"])
+            interval = ("no interval: n < 2" if math.isnan(low) else
+                        f"[{signed(low)}, {signed(high)}]")
+            need = (f"{'above' if sign > 0 else 'below'} 0" +
+                    (f", by ≥ {condition['min_gap']:g}" if condition["min_gap"] else ""))
+            lines.append(f"{figures_text(a, m1, s1, n1)} vs {figures_text(b, m2, s2, n2)}: "
+                         f"Δ {signed(difference)} {interval}; needs {need}{note}: "
+                         f"**{'met' if ok else 'not met'}**")
+        held.append(ok)
+    if missing:
+        return "not measured", ["premise not measured (" + "; ".join(missing) + ")"] + lines
+    return ("met" if all(held) else "not met"), lines
+
+
+def premise_section(spec_premise, rows):
+    """The row that opens a study's section: the premise, its status, each condition's figures.
+    Returns (status, markdown lines)."""
+    status, lines = evaluate_premise(spec_premise, rows)
+    text = spec_premise["text"] if spec_premise else "(none declared)"
+    out = [f"**Premise:** {text} — **{status}**."]
+    out += [f"- {line}" for line in lines]
+    out.append("")
+    return status, out
+
+
+def withheld(premise_status, n1, n2):
+    """Why a claim gets no verdict ("" when it gets one): its study's premise, its seeds."""
+    reasons = []
+    if premise_status != "met":
+        reasons.append(f"premise {premise_status}")
+    if n1 < MIN_SEEDS or n2 < MIN_SEEDS:
+        reasons.append(f"n < {MIN_SEEDS}: too few to decide")
+    return "; ".join(reasons)
+
+
+def parse_label(text):
+    """A summary row's `baseline` label ("a=1, b=x") as a cell."""
+    cell = {}
+    for part in (text or "").split(", "):
+        key, equals, value = part.partition("=")
+        if equals:
+            cell[key.strip()] = value.strip()
+    return cell
+
+
+def baseline_row(rows, row):
+    """The summary row that `row`'s Δ is taken against (None when not found)."""
+    cell = parse_label(row.get("baseline"))
+    found = [r for r in rows if cell and matches(r, cell)]
+    return found[0] if len(found) == 1 else None
 
 
 class Summaries:
@@ -418,10 +763,22 @@ def study_section(spec, summaries, runs, page, scratch, out):
                f"{sum(int(float(r['n_found'])) for r in rows)} runs in the kept cells"
                + (f"; the whole study took {seconds // 60} min {seconds % 60} s with `--jobs 2`"
                   if seconds is not None else "") + ".\n")
+    premise_status, premise_lines = premise_section(spec.get("premise"), rows)
+    out += premise_lines
+    for m in [m for c in (spec.get("premise") or {}).get("conditions", [])
+              for m in (c["a"]["measure"], c.get("b", {}).get("measure")) if m]:
+        if m not in measures and m + " mean" in rows[0]:
+            measures.append(m)
+    counts = sorted({seeds(r) for r in rows})
+    few = [r for r in rows if seeds(r) < MIN_SEEDS]
+    out.append(f"Seeds per cell: {', '.join(str(n) for n in counts)}" +
+               (f"; {len(few)} of {len(rows)} cells have fewer than {MIN_SEEDS} (flagged "
+                f"`n < {MIN_SEEDS}`), too few to decide." if few else ".") + "\n")
     out.append("| cell | runs | " + " | ".join(measures) + " |")
     out.append("|---|---|" + "---|" * len(measures))
     for row in rows:
-        out.append(f"| {axis_label(row, axes)} | {row['n_finished']}/{row['n_found']} | " +
+        flag = f" (n < {MIN_SEEDS})" if seeds(row) < MIN_SEEDS else ""
+        out.append(f"| {axis_label(row, axes)} | {row['n_finished']}/{row['n_found']}{flag} | " +
                    " | ".join(cell_text(row, m) for m in measures) + " |")
     out.append("")
     results = []
@@ -429,20 +786,35 @@ def study_section(spec, summaries, runs, page, scratch, out):
         claim_rows, _ = summaries.rows(study, c["baseline"])
         found = [r for r in claim_rows if matches(r, c["cell"])]
         if len(found) != 1:
-            results.append((c, None, f"{len(found)} cells match {c['cell']}"))
+            text = f"{len(found)} cells match {cell_text_of(c['cell'])}"
+            reason = f"premise {premise_status}" if premise_status != "met" else ""
+            results.append((c, None, None, (reason + "; " if reason else "") + text))
             continue
         row = found[0]
-        results.append((c, row, verdict(row, c["measure"], c["better"], c["margin"])))
-    out.append("| claim | measure (better) | Δ [95 % CI] | verdict |")
-    out.append("|---|---|---|---|")
-    for c, row, text in results:
+        base = baseline_row(claim_rows, row)
+        n1, n2 = seeds(row), seeds(base) if base else 0
+        reason = withheld(premise_status, n1, n2)
+        results.append((c, row, base, reason or verdict(row, c["measure"], c["better"],
+                                                        c["margin"])))
+    out.append(f"| claim | measure (better) | Δ [95 % CI] | detectable at {POWER * 100:g} % "
+               "power | seeds | verdict |")
+    out.append("|---|---|---|---|---|---|")
+    for c, row, base, text in results:
         if row is None:
-            out.append(f"| {c['label']} | {c['measure']} | — | {text} |")
+            out.append(f"| {c['label']} | {c['measure']} | — | — | — | **{text}** |")
             continue
         m = c["measure"]
+        if base is not None:
+            mde = detectable_effect(number(row.get(m + " std")), seeds(row),
+                                    number(base.get(m + " std")), seeds(base))
+            mde_text = "n/a" if math.isnan(mde) else f"±{mde:.4f}"
+            seeds_text = f"{seeds(row)} vs {seeds(base)}"
+        else:
+            mde_text, seeds_text = "n/a (no baseline row)", f"{seeds(row)} vs ?"
         out.append(f"| {c['label']} | {m} ({c['better']}; margin ±{c['margin']:g}) | "
                    f"{signed(number(row.get(m + ' delta')))} [{signed(number(row.get(m + ' ci_low')))}, "
-                   f"{signed(number(row.get(m + ' ci_high')))}] | **{text}** |")
+                   f"{signed(number(row.get(m + ' ci_high')))}] | {mde_text} | {seeds_text} | "
+                   f"**{text}** |")
     out.append("")
     gap = spec.get("gap")
     if gap:
@@ -470,7 +842,7 @@ def study_section(spec, summaries, runs, page, scratch, out):
     out.append(f"\nFull table: [{study}/summary.md]({study}/summary.md). Reproduce: "
                f"`build/bin/guidance run configs/paper/{study}.toml --jobs 2 && "
                f"build/bin/guidance summarize results/paper-runs/{study} --tune {TUNED}`.\n")
-    return results[0][2] if results else "inconclusive"
+    return results[0][3] if results else "inconclusive"
 
 
 def consistency_section(spec, summaries, runs, page, scratch, out):
@@ -479,9 +851,13 @@ def consistency_section(spec, summaries, runs, page, scratch, out):
     rows, _ = summaries.rows(study)
     guided = [r for r in rows if matches(r, spec["guided"])]
     unguided = [r for r in rows if matches(r, spec["unguided"])]
+    premise_status, premise_lines = premise_section(spec.get("premise"), rows)
+    out.append(f"**Study `{study}`** (its error consistency).\n")
+    out += premise_lines
     if len(guided) != 1 or len(unguided) != 1:
         out.append(f"(cells not found in {study})\n")
-        return "inconclusive"
+        return (f"premise {premise_status}; " if premise_status != "met" else "") + \
+            "inconclusive (cells not found)"
     guides = {os.path.basename(os.path.dirname(p)).split(",")[0]: p
               for p in run_paths(runs, study, guided[0])}
     kappas = {"guided": [], "unguided": []}
@@ -512,24 +888,54 @@ def consistency_section(spec, summaries, runs, page, scratch, out):
                f"{stats(kappas['guided'])} |")
     out.append(f"| unguided ({axis_label(unguided[0], [TUNED])}) | {stats(kappas['unguided'])} |")
     g, u = kappas["guided"], kappas["unguided"]
-    # With 3 seeds against 3, every guided κ above every unguided one has one-sided exact
-    # permutation probability 1/20 = 0.05; the opposite ordering the same.
+    # Every guided κ above every unguided one has one-sided exact permutation probability
+    # 1 / C(n_g + n_u, n_g): 1/20 = 0.05 at 3 against 3, 1/252 at 5 against 5; the opposite
+    # ordering the same.
     if len(g) >= 3 and len(u) >= 3 and min(g) > max(u):
         text = "reproduced"
     elif len(g) >= 3 and len(u) >= 3 and max(g) < min(u):
         text = "not reproduced (opposite direction)"
     else:
         text = "inconclusive"
+    reason = withheld(premise_status, len(g), len(u))
+    p_value = (1 / math.comb(len(g) + len(u), len(g))) if g and u else math.nan
+
+    def spread(values):
+        if len(values) < 2:
+            return math.nan
+        m = sum(values) / len(values)
+        return math.sqrt(sum((v - m) ** 2 for v in values) / (len(values) - 1))
+
+    mde = detectable_effect(spread(g), len(g), spread(u), len(u))
     out.append("\nRule for this finding (κ has no Welch interval here): **reproduced** when every "
                "guided seed's κ exceeds every unguided seed's (exact one-sided permutation "
-               "p = 0.05 at 3 against 3), **not reproduced** at the opposite ordering, else "
-               f"**inconclusive**. Verdict: **{text}**.\n")
+               f"p = 1/C(n_g + n_u, n_g), here {fmt(p_value)} at {len(g)} against {len(u)}), "
+               "**not reproduced** at the opposite ordering, else **inconclusive**; no verdict "
+               "where the premise is not met or a side has fewer than "
+               f"{MIN_SEEDS} seeds. Detectable at {POWER * 100:g} % power (Welch "
+               f"approximation): {'n/a' if math.isnan(mde) else f'±{mde:.4f}'} in κ. Verdict: "
+               f"**{reason or text}**.\n")
+    text = reason or text
     out.append("![error consistency](f9-consistency/consistency.svg)\n")
     out.append("κ of every network of the two cells (targets and their guides): "
                "[f9-consistency/consistency.csv](f9-consistency/consistency.csv). Reproduce: "
                f"`build/bin/guidance analyze consistency TARGET/run.h5 GUIDED/run.h5 --side-b guide`"
                f" for the runs of `results/paper-runs/{study}`.\n")
     return text
+
+
+EARLIER_SETTINGS = "earlier-settings.md"
+
+
+def earlier_settings(page):
+    """The section that keeps earlier pages' verdicts: the page folder's earlier-settings.md as
+    it stands, under its own heading; nothing when there is no such file."""
+    path = os.path.join(page, EARLIER_SETTINGS)
+    if not os.path.exists(path):
+        return []
+    with open(path) as f:
+        text = f.read().strip()
+    return ["## Earlier settings\n", text + "\n"] if text else []
 
 
 def main():
@@ -592,25 +998,33 @@ def main():
             "Inductive Bias via Representational Alignment\" (arXiv 2410.20035), tested by a "
             "study of `configs/paper/` on a 2-core machine: Fashion-MNIST subsets for ImageNet, "
             "the synthetic tasks at modest lengths, a 245 kB local text for language modelling. "
-            "Every cell has 3 seeds and 2 learning rates; each cell, baselines included, keeps "
+            "Each study states its seeds per cell (a verdict needs at least "
+            f"{MIN_SEEDS}) and crosses every cell with its learning rates; each cell, baselines "
+            "included, keeps "
             "the learning rate of lowest mean validation loss (`guidance summarize --tune "
             "train.learning_rate`, as the paper kept its lowest validation loss), and every "
             "value tried is listed. Every run's record is kept (`results/paper-runs/`, not "
             "committed). Final measures are of the best-validation weights unless a measure "
             "says `last` (the weights at the end of training).\n",
             VERDICT_RULE + "\n",
+            PREMISE_RULE + "\n",
             f"The paper's figures are as the secondary source {PAPER_SOURCE} transcribes "
             "them (mean ± std over 5 seeds); they were not checked against the arXiv tables.\n",
             "Regenerate everything (hours; it resumes where it stopped): `bash scripts/paper.sh`."
             " This page alone, from the records: `/usr/bin/python3 scripts/paper-page.py`.\n",
             "| finding | paper | verdict here |", "|---|---|---|"]
     for finding, text, texts in verdicts:
-        detail = text if not texts or len(texts) == 1 else "; ".join(
+        detail = text if not texts or len(texts) == 1 else "<br>".join(
             f"{setting}: {t}" for setting, t in texts)
         page.append(f"| [{finding['id']}](#{finding['id'].lower()}-"
                     f"{finding['title'].lower().replace(' ', '-').replace(',', '').replace(';', '')}"
                     f") | {finding['paper_claim']} | {detail} |")
     page.append("")
+    earlier = earlier_settings(args.page)
+    if earlier:
+        page.append("The verdicts of earlier settings are kept below, in "
+                    "[Earlier settings](#earlier-settings), so nothing tried is hidden.\n")
+    body += earlier
     with open(os.path.join(args.page, "README.md"), "w") as f:
         f.write("\n".join(page + body) + "\n")
     print(f"wrote {os.path.join(args.page, 'README.md')}")

@@ -1,12 +1,15 @@
 #!/usr/bin/python3
-"""Smoke test of the paper replication: one study of configs/paper/, shrunk to one seed and a
+"""Smoke test of the paper replication: one study of configs/paper/, shrunk to two seeds and a
 few steps per run, trained by the binary, then its page section written by scripts/paper-page.py
 through the same summarize / report / compare calls the full page uses.
 
     paper_smoke.py --cli build/bin/guidance --workdir DIR [--study f5-parity]
 
 Fails when the shipped study config no longer runs, or when the page misses a part it promises
-(the cell table, a verdict per claim, the learning rates tried, the curves, the heatmaps).
+(the premise row opening the section, the cell table with its seeds, a verdict per claim, the
+detectable-effect column, the learning rates tried, the curves, the heatmaps). The study runs 2
+seeds, so that spreads, intervals and detectable effects are numbers; with fewer than 5 every
+verdict must be withheld ("n < 5: too few to decide").
 """
 import argparse
 import os
@@ -16,11 +19,13 @@ import subprocess
 import sys
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-VERDICTS = ("reproduced", "not reproduced", "inconclusive")
+VERDICTS = ("reproduced", "not reproduced", "inconclusive", "premise not met",
+            "premise not measured", "n < 5: too few to decide")
+PREMISE_STATUSES = ("met", "not met", "not measured")
 
 
 def shrink(text, runs):
-    """The study with one seed, tiny splits and 3 optimiser steps per run."""
+    """The study with two seeds, tiny splits and 3 optimiser steps per run."""
     # (pattern, replacement, whether every study has such a line)
     replacements = [
         (r'(?m)^output = .*$', f'output = "{runs}"', True),
@@ -30,7 +35,7 @@ def shrink(text, runs):
         (r'(?m)^batch_size = \d+$', "batch_size = 16", True),
         (r'\{ plugin = "trained", ', '{ plugin = "trained", batch_size = 16, max_steps = 3, ',
          False),
-        (r'(?m)^"run.seed" = \[.*\]$', '"run.seed" = [0]', True),
+        (r'(?m)^"run.seed" = \[.*\]$', '"run.seed" = [0, 1]', True),
         (r'(?m)^probe_size = \d+$', "probe_size = 16", True),
     ]
     for pattern, replacement, required in replacements:
@@ -72,12 +77,38 @@ def main():
         problems.append(f"no section for the study {args.study}")
     else:
         body = section[1]
-        cells = re.findall(r"(?m)^\| [^|]+ \| (\d+)/(\d+) \|", body)
-        if not cells or any(done != found for done, found in cells):
-            problems.append(f"cell table rows (finished/found): {cells}")
-        claims = re.findall(r"(?m)^\| [^|]+ \| [^|]+ \| [^|]+ \| \*\*([^*]+)\*\* \|$", body)
-        if not claims or not all(c.startswith(VERDICTS) for c in claims):
+        opening = [line for line in body.split("\n")[1:] if line.strip()]
+        premise = re.match(r"^\*\*Premise:\*\* .+ — \*\*([a-z ]+)\*\*\.$",
+                           opening[0] if opening else "")
+        if not premise or premise.group(1) not in PREMISE_STATUSES:
+            problems.append(f"the section does not open with a premise row: {opening[:1]}")
+        elif premise.group(1) != "not measured":
+            # f5-parity has its premise cell (the RNN alone): each condition's figures shown.
+            figures = []
+            for line in opening[1:]:
+                if not line.startswith("- "):
+                    break
+                figures.append(line)
+            if not figures or not all(re.search(r"± [0-9.]+ \(n = 2\)", f) for f in figures):
+                problems.append(f"premise conditions without their figures: {figures}")
+        if "Seeds per cell: 2" not in body:
+            problems.append("no statement of the seeds per cell")
+        cells = re.findall(r"(?m)^\| [^|]+ \| (\d+)/(\d+)( \(n < 5\))? \|", body)
+        if not cells or any(done != found or not flag for done, found, flag in cells):
+            problems.append(f"cell table rows (finished/found, flagged n < 5): {cells}")
+        if "| detectable at 80 % power |" not in body:
+            problems.append("no detectable-effect column in the claims table")
+        claims = re.findall(r"(?m)^\| [^|]+ \| [^|]+ \| [^|]+ \| (±[0-9.]+|n/a) \| "
+                            r"(\d+) vs (\d+) \| \*\*([^*]+)\*\* \|$", body)
+        if not claims or not all(c[3].startswith(VERDICTS) for c in claims):
             problems.append(f"claims without a verdict: {claims}")
+        if any(not c[0].startswith("±") for c in claims):
+            problems.append(f"claims without a detectable effect: {claims}")
+        if any("n < 5: too few to decide" not in c[3] for c in claims):
+            problems.append(f"claims of 2 seeds a cell given a verdict: {claims}")
+        if any((premise and premise.group(1) != "met") and
+               f"premise {premise.group(1)}" not in c[3] for c in claims):
+            problems.append(f"claims given a verdict where the premise is not met: {claims}")
         if "Every learning rate tried" not in body or body.count(" *") < 1:
             problems.append("no list of the learning rates tried")
         for picture in re.findall(r"!\[[^\]]*\]\(([^)]+\.svg)\)", body):
