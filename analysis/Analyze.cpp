@@ -41,7 +41,7 @@ struct Arguments {
   std::string out;  ///< --out; empty: the command's default
   std::string metric;
   std::string step = "last";
-  std::string side = "target";
+  std::string side = record_schema::kTarget;
   std::string side_b;  ///< empty: as --side
   std::string csv = "-";
 };
@@ -290,7 +290,7 @@ std::string consistency_html(const analysis::Study* study, const std::vector<std
     // One group per cell's targets, then one per cell's guides (ordered so by the map's keys).
     auto key_of = [&](const analysis::PredictionSource& source) {
       auto cell = cell_of.find(source.record);
-      return std::pair{source.network == "guide",
+      return std::pair{source.network == record_schema::kGuide,
                        cell == cell_of.end() ? cells.size() : cell->second};
     };
     std::map<std::pair<bool, size_t>, size_t> groups;
@@ -513,8 +513,10 @@ int compare(const Arguments& arguments, const PluginCatalog& catalog, std::ostre
   }
   const std::string& step = arguments.step;
   size_t snapshot_a = snapshot_of(a, step), snapshot_b = snapshot_of(b, step);
-  const auto& taps_a = side == "target" ? a.layout().target_taps : a.layout().guide_taps;
-  const auto& taps_b = side_b == "target" ? b.layout().target_taps : b.layout().guide_taps;
+  const auto& taps_a =
+      side == record_schema::kTarget ? a.layout().target_taps : a.layout().guide_taps;
+  const auto& taps_b =
+      side_b == record_schema::kTarget ? b.layout().target_taps : b.layout().guide_taps;
   if (taps_a.empty() || taps_b.empty()) {
     throw RunError("compare: " + (taps_a.empty() ? a.path() : b.path()) + " has no " +
                    (taps_a.empty() ? side : side_b) + " taps");
@@ -636,7 +638,7 @@ void add_analyze_command(CLI::App& parent, std::function<PluginCatalog()> load_p
       "describes one command.\n\n"
       "exit codes: 0 success, 2 usage error (unknown command or option, missing file), 1 failure\n"
       "while analysing");
-  const std::vector<std::string> sides = {"target", "guide"};
+  const std::vector<std::string> sides = {record_schema::kTarget, record_schema::kGuide};
 
   auto report_arguments = std::make_shared<Arguments>();
   CLI::App& report_command = add_command(

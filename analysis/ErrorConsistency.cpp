@@ -44,8 +44,11 @@ std::vector<PredictionSource> prediction_sources(
   for (const auto& [name, path] : records) {
     try {
       RecordReader record(path);
-      if (record.has_predictions("target")) sources.push_back({name, path, "target"});
-      if (record.has_predictions("guide")) sources.push_back({name + "/guide", path, "guide"});
+      for (const char* network : {record_schema::kTarget, record_schema::kGuide}) {
+        if (!record.has_predictions(network)) continue;
+        bool target = network == std::string(record_schema::kTarget);
+        sources.push_back({target ? name : name + "/" + network, path, network});
+      }
     } catch (const GuidanceError&) {
       // Unreadable records are reported by whoever lists the runs.
     }

@@ -111,8 +111,8 @@ std::vector<RecordPlugin> RecordReader::plugins() const {
   hdf5::QuietErrors quiet;
   std::vector<RecordPlugin> plugins;
   for (const auto& column : schema::kPluginColumns) {
-    std::vector<std::string> values = hdf5::read_strings_dataset(
-        file_.get(), std::string(schema::kPlugins) + "/" + column.name, path_);
+    std::vector<std::string> values =
+        hdf5::read_strings_dataset(file_.get(), schema::plugins_path() + "/" + column.name, path_);
     plugins.resize(std::max(plugins.size(), values.size()));
     for (size_t i = 0; i < values.size(); ++i) plugins[i].*column.member = values[i];
   }
@@ -145,10 +145,12 @@ Table RecordReader::probe() const {
   hdf5::QuietErrors quiet;
   std::string group = std::string(schema::kProbe) + "/";
   if (!hdf5::exists(file_.get(), schema::kProbe)) {
-    throw RunError(path_ + ": no probe set recorded (group '/probe' is missing)");
+    throw RunError(path_ + ": no probe set recorded (group '/" + schema::kProbe + "' is missing)");
   }
-  std::vector<int64_t> indices = hdf5::read_integers(file_.get(), group + "indices", path_);
-  std::vector<int64_t> labels = hdf5::read_integers(file_.get(), group + "labels", path_);
+  std::vector<int64_t> indices =
+      hdf5::read_integers(file_.get(), group + schema::kProbeIndices, path_);
+  std::vector<int64_t> labels =
+      hdf5::read_integers(file_.get(), group + schema::kProbeLabels, path_);
   Table table;
   table.columns.push_back({"index", std::vector<double>(indices.begin(), indices.end()), {}});
   size_t width = indices.empty() ? 1 : labels.size() / indices.size();
@@ -176,20 +178,23 @@ Table RecordReader::probe() const {
 
 bool RecordReader::has_predictions(const std::string& network) const {
   hdf5::QuietErrors quiet;
-  return hdf5::exists(file_.get(), std::string(schema::kPredictions) + "/" + network + "/correct");
+  return hdf5::exists(file_.get(), schema::predictions_path(network) + "/" + schema::kCorrect);
 }
 
 Predictions RecordReader::predictions(const std::string& network) const {
   hdf5::QuietErrors quiet;
-  std::string group = std::string(schema::kPredictions) + "/" + network;
+  std::string group = schema::predictions_path(network);
   if (!has_predictions(network)) {
     throw RunError(path_ + ": no per-example predictions of the " + network + " (group '" +
                    group + "' is missing; records of older runs do not have them)");
   }
   Predictions predictions;
-  predictions.indices = hdf5::read_integers(file_.get(), group + "/indices", path_);
-  predictions.predicted = hdf5::read_integers(file_.get(), group + "/predicted", path_);
-  std::vector<int64_t> correct = hdf5::read_integers(file_.get(), group + "/correct", path_);
+  auto read = [&](const char* name) {
+    return hdf5::read_integers(file_.get(), group + "/" + name, path_);
+  };
+  predictions.indices = read(schema::kPredictionIndices);
+  predictions.predicted = read(schema::kPredicted);
+  std::vector<int64_t> correct = read(schema::kCorrect);
   predictions.correct.assign(correct.begin(), correct.end());
   const size_t n = predictions.indices.size();
   if (n > 0) predictions.width = correct.size() / n;
@@ -203,7 +208,8 @@ Predictions RecordReader::predictions(const std::string& network) const {
 
 std::vector<int64_t> RecordReader::snapshot_steps() const {
   hdf5::QuietErrors quiet;
-  return hdf5::read_integers(file_.get(), std::string(schema::kSnapshots) + "/step", path_);
+  return hdf5::read_integers(file_.get(), std::string(schema::kSnapshots) + "/" + schema::kStep,
+                             path_);
 }
 
 size_t RecordReader::snapshot_index(int64_t step) const {
@@ -224,10 +230,10 @@ SimilarityMatrix RecordReader::similarity(const std::string& metric, const std::
   Handle handle = hdf5::open_dataset(file_.get(), dataset, path_);
   SimilarityMatrix matrix;
   matrix.metric = metric;
-  matrix.rows = hdf5::read_string_attribute(handle.get(), "rows", path_);
-  matrix.columns = hdf5::read_string_attribute(handle.get(), "columns", path_);
-  matrix.row_labels = hdf5::read_strings_attribute(handle.get(), "row_labels", path_);
-  matrix.column_labels = hdf5::read_strings_attribute(handle.get(), "column_labels", path_);
+  matrix.rows = hdf5::read_string_attribute(handle.get(), schema::kRowsSide, path_);
+  matrix.columns = hdf5::read_string_attribute(handle.get(), schema::kColumnsSide, path_);
+  matrix.row_labels = hdf5::read_strings_attribute(handle.get(), schema::kRowLabels, path_);
+  matrix.column_labels = hdf5::read_strings_attribute(handle.get(), schema::kColumnLabels, path_);
   matrix.values.resize(matrix.row_labels.size() * matrix.column_labels.size());
   std::vector<int64_t> steps = snapshot_steps();
   if (snapshot >= steps.size()) {

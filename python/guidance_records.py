@@ -17,44 +17,74 @@ Fletcher-32 checksum of each chunk it reads and of the object headers, and this 
 checksums of the strings (format version 4 on), so a damaged dataset or string is a :class:`RecordError` naming the file and
 the object, never a silently wrong value.
 
-It is one module rather than a package so that using it needs nothing but this file on
-``PYTHONPATH`` (or copied beside a notebook); it has no submodules to organise.
+The record's names (groups, datasets, attributes) are not spelled here: they are read from
+``guidance_record_schema.json`` beside this file, the output of ``guidance schema --json``, which
+lists what ``host/recording/RecordSchema.h`` declares for the writer and the C++ readers alike.
+
+It is one module rather than a package so that using it needs nothing but this file and its
+``guidance_record_schema.json`` on ``PYTHONPATH`` (or copied beside a notebook); it has no
+submodules to organise.
 """
 
 import collections
 import ctypes
+import json
 import os
 import sys
 
 import h5py
 import numpy as np
 
-__all__ = ["FORMAT_NAME", "FORMAT_VERSION", "FINAL_SPLIT_PREFIX", "SIDES", "SIMILARITIES",
-           "RecordError", "Record", "Evaluation", "Similarity", "Predictions", "Probe"]
+__all__ = ["SCHEMA", "FORMAT_NAME", "FORMAT_VERSION", "FINAL_SPLIT_PREFIX", "SIDES",
+           "SIMILARITIES", "RecordError", "Record", "Evaluation", "Similarity", "Predictions",
+           "Probe"]
 
-FORMAT_NAME = "guidance-run-record"
+SCHEMA_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                           "guidance_record_schema.json")
+
+
+def _load_schema(path):
+    """The record layout ``guidance schema --json`` printed, from ``path``."""
+    try:
+        with open(path, encoding="utf-8") as file:
+            return json.load(file)
+    except (OSError, ValueError) as error:
+        raise ImportError(f"guidance_records needs the record layout {path} (made by "
+                          f"'guidance schema --json', installed beside this module): "
+                          f"{error}") from error
+
+
+SCHEMA = _load_schema(SCHEMA_PATH)
+"""The record layout (``guidance schema --json``): ``SCHEMA["names"][key]`` gives each name's
+``name``, ``kind``, where it lies (``in``, and ``path`` for groups and datasets) and ``meaning``."""
+
+# Each name of the record by its key, and the path of each group and dataset.
+_NAME = {key: entry["name"] for key, entry in SCHEMA["names"].items()}
+_PATH = {key: entry["path"] for key, entry in SCHEMA["names"].items() if "path" in entry}
+
+FORMAT_NAME = SCHEMA["format"]
 """The root attribute ``format`` of every run record."""
 
-FORMAT_VERSION = 5
+FORMAT_VERSION = SCHEMA["format_version"]
 """The newest record format version this module reads (it reads 1 to this one)."""
 
-FINAL_SPLIT_PREFIX = "best/"
+FINAL_SPLIT_PREFIX = SCHEMA["final_split_prefix"]
 """Prefix of the stored ``evaluation/split`` of the final rows (the reloaded best weights)."""
 
-SIDES = ("guide", "target")
+SIDES = tuple(SCHEMA["sides"])
 """The networks whose activations a record holds."""
 
-SIMILARITIES = ("guide_target", "target_target", "guide_guide")
+SIMILARITIES = tuple(SCHEMA["similarities"])
 """The similarity matrices of each metric: rows side, then columns side."""
 
 # Attribute of an activation dataset (format version 3): the tap's shape per example.
-_EXAMPLE_SHAPE = "example_shape"
+_EXAMPLE_SHAPE = _NAME["example_shape"]
 
 # Format version 4: the FNV-1a 64 checksums of strings, which no HDF5 checksum covers
 # (docs/record-format.md, "Checksums"). Version 5 stores them fixed-length, which h5py reads as
 # bytes: _text() gives them back as str.
-_STRINGS_CHECKSUM = "fnv1a64"
-_STRING_ATTRIBUTES_CHECKSUM = "string_attributes_fnv1a64"
+_STRINGS_CHECKSUM = _NAME["strings_checksum"]
+_STRING_ATTRIBUTES_CHECKSUM = _NAME["string_attributes_checksum"]
 _FNV_OFFSET_BASIS = 0xcbf29ce484222325
 _FNV_PRIME = 0x100000001b3
 _DAMAGED = "is damaged (its checksum does not match its contents)"
@@ -205,13 +235,13 @@ class Record:
     def _check_format(self):
         """The file's format version, once it is known to be a run record this module reads."""
         attributes = self._attributes(self._file)
-        found = attributes.get("format", "")
+        found = attributes.get(_NAME["format"], "")
         if found != FORMAT_NAME:
-            raise RecordError(f"{self.path} is not a guidance run record (root attribute format "
-                              f"is {found!r}, expected {FORMAT_NAME!r})")
-        if "format_version" not in attributes:
-            raise RecordError(f"{self.path} has no root attribute format_version")
-        version = int(attributes["format_version"])
+            raise RecordError(f"{self.path} is not a guidance run record (root attribute "
+                              f"{_NAME['format']} is {found!r}, expected {FORMAT_NAME!r})")
+        if _NAME["format_version"] not in attributes:
+            raise RecordError(f"{self.path} has no root attribute {_NAME['format_version']}")
+        version = int(attributes[_NAME["format_version"]])
         if not 1 <= version <= FORMAT_VERSION:
             raise RecordError(f"{self.path} has record format version {version}; this module "
                               f"reads versions 1 to {FORMAT_VERSION} (use a newer "
@@ -287,14 +317,14 @@ class Record:
 
     def _rows(self, table):
         """The number of complete rows of a table: its ``step`` column is written last."""
-        return len(self._dataset(f"{table}/step"))
+        return len(self._dataset(f"{table}/{_NAME['step']}"))
 
     # --- what the run was -------------------------------------------------------------------
 
     @property
     def config(self):
         """The resolved config as TOML text (defaults filled in)."""
-        return self._strings("config")
+        return self._strings(_PATH["config"])
 
     def parsed_config(self):
         """The resolved config as a dict, parsed with :mod:`tomllib`.
@@ -318,7 +348,7 @@ class Record:
         never resumed) and ``plugins`` (a list of dicts with ``kind``, ``name``, ``version``,
         ``library``).
         """
-        attributes = self._attributes(self._file["provenance"])
+        attributes = self._attributes(self._file[_PATH["provenance"]])
         provenance = {}
         for key, value in attributes.items():
             if key == _STRING_ATTRIBUTES_CHECKSUM:
@@ -328,29 +358,30 @@ class Record:
             elif isinstance(value, np.ndarray):
                 value = [str(item) for item in value]
             provenance[key] = value
-        provenance.setdefault("resumed_at", [])
-        provenance["best_step"] = self.best_step
-        plugins = {field: self._strings(f"provenance/plugins/{field}")
-                   for field in ("kind", "name", "version", "library")}
-        provenance["plugins"] = [dict(zip(plugins, entry)) for entry in zip(*plugins.values())]
+        provenance.setdefault(_NAME["resumed_at"], [])
+        provenance[_NAME["best_step"]] = self.best_step
+        plugins = {field: self._strings(f"{_PATH['plugins']}/{field}")
+                   for field in SCHEMA["plugin_columns"]["names"]}
+        provenance[_NAME["plugins"]] = [dict(zip(plugins, entry))
+                                        for entry in zip(*plugins.values())]
         return provenance
 
     @property
     def state(self):
         """``"running"`` (a live run, or one that was killed), ``"completed"``,
         ``"interrupted"`` or ``"failed"``."""
-        return self._attributes(self._file["provenance"])["state"]
+        return self._attributes(self._file[_PATH["provenance"]])[_NAME["state"]]
 
     @property
     def best_step(self):
         """The step whose weights the final rows evaluate; -1 until the run completes (and for
         format version 1 records, which have no final rows)."""
-        return int(self._attributes(self._file["provenance"]).get("best_step", -1))
+        return int(self._attributes(self._file[_PATH["provenance"]]).get(_NAME["best_step"], -1))
 
     # --- layout -----------------------------------------------------------------------------
 
     def _layout(self, name):
-        return self._strings(f"layout/{name}")
+        return self._strings(f"{_PATH['layout']}/{name}")
 
     @property
     def pair_names(self):
@@ -388,12 +419,13 @@ class Record:
         distillation existed), each ``[N]``, and ``pair_distance`` ``[N, P]`` whose columns are
         :attr:`pair_names`. Rows past the last complete one (a killed run's) are left out.
         """
-        rows = self._rows("training")
-        group = self._file["training"]
-        columns = {"step": self._read(self._dataset("training/step"), slice(rows))}
-        for name in group:
+        table = _PATH["training"]
+        rows = self._rows(table)
+        step = _NAME["step"]
+        columns = {step: self._read(self._dataset(f"{table}/{step}"), slice(rows))}
+        for name in self._file[table]:
             if name not in columns:
-                columns[name] = self._read(self._dataset(f"training/{name}"), slice(rows))
+                columns[name] = self._read(self._dataset(f"{table}/{name}"), slice(rows))
         return columns
 
     def evaluations(self, split=None, final=None):
@@ -404,10 +436,11 @@ class Record:
         :param final: ``True`` keeps only the final rows (the weights reloaded after training),
             ``False`` only those made during training, ``None`` both.
         """
-        rows = self._rows("evaluation")
+        table = _PATH["evaluation"]
+        rows = self._rows(table)
         steps, epochs, splits, losses, measures = (
-            self._read(self._dataset(f"evaluation/{name}"), slice(rows), text=name == "split")
-            for name in ("step", "epoch", "split", "loss", "measures"))
+            self._read(self._dataset(f"{table}/{_NAME[key]}"), slice(rows), text=key == "split")
+            for key in ("step", "epoch", "split", "loss", "measures"))
         names = self.measure_names
         evaluations = []
         for step, epoch, stored_split, loss, values in zip(steps, epochs, splits, losses,
@@ -437,11 +470,12 @@ class Record:
     def probe(self):
         """The probe examples whose activations the snapshots hold, as a :class:`Probe`."""
         source_part = source_rows = None
-        if "probe/source_rows" in self._file:
-            rows = self._dataset("probe/source_rows")
-            source_part, source_rows = self._attributes(rows)["part"], self._read(rows)
-        return Probe(self._read(self._dataset("probe/indices")),
-                     self._read(self._dataset("probe/labels")), source_part, source_rows)
+        if _PATH["probe_source_rows"] in self._file:
+            rows = self._dataset(_PATH["probe_source_rows"])
+            source_part = self._attributes(rows)[_NAME["probe_source_part"]]
+            source_rows = self._read(rows)
+        return Probe(self._read(self._dataset(_PATH["probe_indices"])),
+                     self._read(self._dataset(_PATH["probe_labels"])), source_part, source_rows)
 
     def predictions(self, network):
         """The final weights' per-example test predictions of ``network`` (``"target"``, or
@@ -450,25 +484,26 @@ class Record:
         :raises RecordError: if the record has none for ``network`` (runs that have not
             completed, and records older than format version 2), naming the networks it has.
         """
-        if f"predictions/{network}" not in self._file:
-            networks = list(self._file["predictions"]) if "predictions" in self._file else []
+        predictions = _PATH["predictions"]
+        group = f"{predictions}/{network}"
+        if group not in self._file:
+            networks = list(self._file[predictions]) if predictions in self._file else []
             raise RecordError(f"{self.path}: no predictions of {network!r} (networks with "
                               f"predictions: {_names(networks)}; state {self.state!r})")
-        group = f"predictions/{network}"
-        return Predictions(*(self._read(self._dataset(f"{group}/{field}"))
-                             for field in Predictions._fields))
+        return Predictions(*(self._read(self._dataset(f"{group}/{_NAME[key]}"))
+                             for key in ("prediction_indices", "predicted", "correct")))
 
     # --- snapshots --------------------------------------------------------------------------
 
     @property
     def snapshot_steps(self):
         """The step of each snapshot, in order (int64 array); snapshot indices count these."""
-        return self._read(self._dataset("snapshots/step"))
+        return self._read(self._dataset(_PATH["snapshot_steps"]))
 
     @property
     def activation_dtype(self):
         """How activations are stored: ``"float32"`` or ``"float16"``."""
-        return self._attributes(self._file["snapshots"])["activation_dtype"]
+        return self._attributes(self._file[_PATH["snapshots"]])[_NAME["activation_dtype"]]
 
     def snapshot_index(self, step):
         """The index of the snapshot taken at ``step``.
@@ -484,7 +519,7 @@ class Record:
     def _snapshot_row(self, snapshot, dataset):
         """The row of ``dataset`` [S, ...] that holds snapshot index ``snapshot`` (negative
         counts from the last complete snapshot, as in Python)."""
-        count = self._rows("snapshots")
+        count = self._rows(_PATH["snapshots"])
         if not -count <= snapshot < count:
             raise RecordError(f"{self.path}: no snapshot {snapshot} in '{dataset.name}' (the "
                               f"record has {count}; snapshot steps: "
@@ -510,7 +545,7 @@ class Record:
         if tap not in taps:
             raise RecordError(f"{self.path}: no {side} tap {tap!r} ({side} taps: "
                               f"{_names(taps)})")
-        dataset = self._dataset(f"snapshots/activations/{side}/{tap}")
+        dataset = self._dataset(f"{_PATH['activations']}/{side}/{tap}")
         flat = self._snapshot_row(snapshot, dataset)
         attributes = self._attributes(dataset)
         if _EXAMPLE_SHAPE not in attributes:
@@ -537,13 +572,13 @@ class Record:
         if metric not in metrics:
             raise RecordError(f"{self.path}: no similarity metric {metric!r} (metrics: "
                               f"{_names(metrics)})")
-        group = self._file[f"snapshots/similarity/{metric}"]
+        group = self._file[f"{_PATH['similarity']}/{metric}"]
         if which not in group:
             present = [name for name in SIMILARITIES if name in group]
             raise RecordError(f"{self.path}: no similarity {which!r} of {metric!r} (this "
                               f"record has: {_names(present)})")
-        dataset = self._dataset(f"snapshots/similarity/{metric}/{which}")
+        dataset = self._dataset(f"{_PATH['similarity']}/{metric}/{which}")
         attributes = self._attributes(dataset)
         return Similarity(self._snapshot_row(snapshot, dataset),
-                          [str(label) for label in attributes["row_labels"]],
-                          [str(label) for label in attributes["column_labels"]])
+                          [str(label) for label in attributes[_NAME["row_labels"]]],
+                          [str(label) for label in attributes[_NAME["column_labels"]]])

@@ -30,6 +30,7 @@
 #include "host/distributed/ProcessGroup.h"
 #include "host/config/TomlReader.h"
 #include "host/plugins/PluginCatalog.h"
+#include "host/recording/RecordSchema.h"
 #include "host/recording/RecordVerify.h"
 #include "host/study/Slurm.h"
 #include "host/study/StudyJobs.h"
@@ -804,6 +805,23 @@ void add_verify_command(CLI::App& root, std::ostream& out) {
       "PATH), 2 usage error (no such file or directory)");
 }
 
+void add_schema_command(CLI::App& root, std::ostream& out) {
+  auto json = std::make_shared<bool>(false);
+  CLI::App& schema = add_command(
+      root, "schema", "print the run record's layout: every name, where it lies, what it holds",
+      [&out, json] {
+        out << (*json ? record_schema::layout_json() : record_schema::layout_text());
+        return 0;
+      });
+  schema.add_flag("--json", *json,
+                  "as one JSON object (names by key, lists, tables, format version): the file "
+                  "python/guidance_record_schema.json the Python reader takes its names from");
+  schema.footer(
+      "Prints the layout that host/recording/RecordSchema.h declares, the one both the writer and\n"
+      "the readers use (docs/record-format.md). After a change there, regenerate the Python\n"
+      "reader's copy: guidance schema --json > python/guidance_record_schema.json");
+}
+
 std::string version_text() {
   return std::string("guidance ") + GUIDANCE_VERSION + "\nplugin ABI " +
          std::to_string(kAbiVersion) + "\nLibTorch " + TORCH_VERSION;
@@ -834,6 +852,7 @@ int run_guidance(const std::vector<std::string>& args, std::ostream& out, std::o
         root, [&global] { return load_plugins(global.plugin_dirs, {}); }, out, err);
     analysis::add_summarize_command(root, out);
     add_verify_command(root, out);
+    add_schema_command(root, out);
     if (args.empty()) {
       out << root.help();
       return 2;

@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "host/recording/RecordSchema.h"
+
 namespace guidance::hdf5 {
 
 /// An owned HDF5 identifier (file, group, dataset, dataspace, datatype, property list or
@@ -112,12 +114,10 @@ void write_rows(hid_t location, const std::string& path, hid_t memory_type, int6
 void truncate_group(hid_t location, const std::string& group, int64_t keep,
                     const std::string& file);
 
-/// Attribute (uint64) of a variable-length string dataset: strings_checksum() of its strings.
-/// Variable-length strings live in HDF5's global heap, which has no checksum of its own.
-inline constexpr const char* kStringsChecksum = "fnv1a64";
-/// Attribute (uint64) of an object with string attributes: over all of them in name order (byte
-/// order), strings_checksum() of the name continued by strings_checksum() of the values.
-inline constexpr const char* kStringAttributesChecksum = "string_attributes_fnv1a64";
+/// The checksum attributes the helpers below write and check; their names are the record's
+/// (RecordSchema.h).
+using record_schema::kStringAttributesChecksum;
+using record_schema::kStringsChecksum;
 
 /// @return FNV-1a 64 (host/common/Fnv1a.h) continued from `hash` over `strings`: their count,
 /// then each string's length and UTF-8 bytes; counts and lengths as 8 little-endian bytes.

@@ -27,14 +27,14 @@ constexpr size_t kActivationRank = 3;
 }  // namespace
 
 void check_format(hid_t file, const std::string& path) {
-  std::string format = H5Aexists(file, "format") > 0
-                           ? hdf5::read_string_attribute(file, "format", path)
+  std::string format = H5Aexists(file, schema::kFormatAttribute) > 0
+                           ? hdf5::read_string_attribute(file, schema::kFormatAttribute, path)
                            : std::string();
   if (format != schema::kFormatName) {
     throw RunError(path + " is not a guidance run record (root attribute format is '" + format +
                    "', expected '" + schema::kFormatName + "')");
   }
-  int64_t version = hdf5::read_integer_attribute(file, "format_version", path);
+  int64_t version = hdf5::read_integer_attribute(file, schema::kFormatVersionAttribute, path);
   if (version < 1 || version > schema::kFormatVersion) {
     throw RunError(path + " has record format version " + std::to_string(version) +
                    "; this build reads versions 1 to " + std::to_string(schema::kFormatVersion) +

@@ -109,23 +109,35 @@ namespace record_schema {
 
 constexpr const char* kFormatName = "guidance-run-record";  ///< root attribute `format`
 /// Root attribute `format_version`: 2 adds final rows and predictions, 3 the activations'
-/// `example_shape`, 4 checksums: Fletcher-32 on every dataset with data (chunked), FNV-1a 64 of
-/// the strings (hdf5::kStringsChecksum, hdf5::kStringAttributesChecksum), 5 fixed-length
-/// (null-padded UTF-8) strings instead of variable-length ones, so no record has a global heap
-/// for damage to crash HDF5 in. Readers read every version up to this one, and verify checksums
-/// where a record has them.
+/// `example_shape`, 4 checksums: Fletcher-32 on every dataset with data (chunked), FNV-1a 64 of the
+/// strings (kStringsChecksum, kStringAttributesChecksum), 5 fixed-length (null-padded UTF-8)
+/// strings instead of variable-length ones, so no record has a global heap for damage to crash HDF5
+/// in. Readers read every version up to this one, and verify checksums where a record has them.
 constexpr int64_t kFormatVersion = 5;
+
+constexpr const char* kFormatAttribute = "format";                 ///< root attribute: kFormatName
+constexpr const char* kFormatVersionAttribute = "format_version";  ///< root attribute: the version
+
+/// Attribute (uint64) of a string dataset: hdf5::strings_checksum() of its strings (format version
+/// 4 on). Variable-length strings live in HDF5's global heap, which has no checksum of its own.
+constexpr const char* kStringsChecksum = "fnv1a64";
+/// Attribute (uint64) of an object with string attributes: over all of them in name order (byte
+/// order), hdf5::strings_checksum() of the name continued by that of the values.
+constexpr const char* kStringAttributesChecksum = "string_attributes_fnv1a64";
 
 constexpr const char* kConfig = "config";          ///< scalar string: resolved config (TOML)
 constexpr const char* kProvenance = "provenance";  ///< group of attributes
-constexpr const char* kPlugins =
-    "provenance/plugins";  ///< group: one column per RecordPlugin field
+/// Group in `provenance`: one column per RecordPlugin field.
+constexpr const char* kPlugins = "plugins";
 
 constexpr const char* kLayout = "layout";  ///< group: one string list per RecordLayout list
 
 constexpr const char* kTraining = "training";      ///< group of columns, one row per step
 constexpr const char* kEvaluation = "evaluation";  ///< group of columns, one row per evaluation
 constexpr const char* kProbe = "probe";            ///< group: indices, labels, source_rows
+constexpr const char* kProbeIndices =
+    "indices";                                  ///< `probe` dataset: int64 [n], validation examples
+constexpr const char* kProbeLabels = "labels";  ///< `probe` dataset: int64 [n] or [n, L]
 /// `probe` dataset: int64 [n], the probe examples' rows in the data read (Dataset::source); only
 /// when the dataset says. Its string attribute kProbeSourcePart names the part the rows index.
 constexpr const char* kProbeSourceRows = "source_rows";
@@ -133,9 +145,18 @@ constexpr const char* kProbeSourcePart = "part";
 constexpr const char* kSnapshots = "snapshots";    ///< group: step, activations, similarity
 /// `snapshots` attribute naming the ActivationDtype.
 constexpr const char* kActivationDtype = "activation_dtype";
+constexpr const char* kActivations = "activations";  ///< group in `snapshots`: one group per side
+constexpr const char* kSimilarity = "similarity";    ///< group in `snapshots`: one group per metric
 /// Attribute of each activation dataset: int64 [rank − 1], the tap's shape per example (the
 /// activation without its example axis, e.g. [64, 14, 14]); the stored F is its product.
 constexpr const char* kExampleShape = "example_shape";
+/// String attributes of each similarity matrix: the side of its rows and of its columns.
+constexpr const char* kRowsSide = "rows";
+constexpr const char* kColumnsSide = "columns";
+/// String-list attributes naming a matrix's rows and columns: the taps of a similarity matrix, and
+/// (kColumnLabels) the layout list of a table's labelled column.
+constexpr const char* kRowLabels = "row_labels";
+constexpr const char* kColumnLabels = "column_labels";
 
 /// Provenance attributes beyond the Provenance fields bound below.
 constexpr const char* kHdf5Version = "hdf5_version";  ///< str: HDF5 library that wrote the file
@@ -145,6 +166,9 @@ constexpr const char* kSeed = "seed";                 ///< uint64
 constexpr const char* kThreads = "threads";           ///< int64
 constexpr const char* kResumedAt = "resumed_at";      ///< str [r]: one time per resume
 constexpr const char* kBestStep = "best_step";        ///< int64; -1 until the end
+
+/// @return "provenance/plugins".
+inline std::string plugins_path() { return std::string(kProvenance) + "/" + kPlugins; }
 
 /// A field of a struct bound to the name it has in the file.
 template <typename Struct, typename Field>
@@ -181,7 +205,12 @@ inline const std::array<Binding<RecordLayout, std::vector<std::string>>, 5> kLay
 
 /// Width in bytes of a table's text column (`evaluation/split`): fixed-length ASCII.
 constexpr int kSplitWidth = 16;
+constexpr const char* kStep = "step";    ///< every table's step column, and the snapshots' steps
+constexpr const char* kEpoch = "epoch";  ///< the tables' epoch column
 constexpr const char* kSplit = "split";  ///< the evaluated split's column
+constexpr const char* kLoss = "loss";    ///< the evaluation's task loss column
+constexpr const char* kPairDistance = "pair_distance";  ///< training's labelled column: P
+constexpr const char* kMeasures = "measures";  ///< evaluation's labelled column: the measures
 
 /// One value per row: an int64 member is an int64 column, a double a float64 column, a string a
 /// fixed-length (kSplitWidth) ASCII column.
@@ -205,27 +234,25 @@ struct Table {
   std::vector<double> (*labelled_values)(const Row& row, const std::vector<std::string>& labels);
 };
 
-constexpr const char* kStep = "step";  ///< every table's step column
-
 inline const Table<TrainingRow> kTrainingTable = {
     kTraining,
-    {{"epoch", &TrainingRow::epoch},
+    {{kEpoch, &TrainingRow::epoch},
      {"learning_rate", &TrainingRow::learning_rate},
      {"total_loss", &TrainingRow::total_loss},
      {"task_loss", &TrainingRow::task_loss},
      {"guidance_loss", &TrainingRow::guidance_loss},
      {"distill_loss", &TrainingRow::distill_loss}},
-    "pair_distance",
+    kPairDistance,
     &RecordLayout::pair_names,
     [](const TrainingRow& row, const std::vector<std::string>&) { return row.pair_distances; },
 };
 
 inline const Table<EvaluationRow> kEvaluationTable = {
     kEvaluation,
-    {{"epoch", &EvaluationRow::epoch},
+    {{kEpoch, &EvaluationRow::epoch},
      {kSplit, &EvaluationRow::split},
-     {"loss", &EvaluationRow::loss}},
-    "measures",
+     {kLoss, &EvaluationRow::loss}},
+    kMeasures,
     &RecordLayout::measure_names,
     [](const EvaluationRow& row, const std::vector<std::string>& labels) {
       std::vector<double> values;
@@ -251,14 +278,24 @@ inline bool is_final_split(const std::string& split) {
 /// Group of per-example test predictions of the final weights (docs/record-format.md):
 /// `predictions/<network>/{indices, predicted, correct}`, network "target" or "guide".
 constexpr const char* kPredictions = "predictions";
+constexpr const char* kPredictionIndices = "indices";  ///< int64 [N]: the test examples
+constexpr const char* kPredicted = "predicted";  ///< int64 [N] or [N, L]: predicted class or token
+constexpr const char* kCorrect = "correct";  ///< int8 [N] or [N, L]: 1 right, 0 wrong, −1 unscored
+
+/// @return "predictions/<network>".
+inline std::string predictions_path(const std::string& network) {
+  return std::string(kPredictions) + "/" + network;
+}
 
 /// The networks whose taps a snapshot stores.
 constexpr const char* kGuide = "guide";
 constexpr const char* kTarget = "target";
+/// The sides in the order groups are made: `snapshots/activations/<side>`, `predictions/<side>`.
+inline constexpr std::array<const char*, 2> kSides = {kGuide, kTarget};
 
 /// @return "snapshots/activations/<side>/<tap>" (side: "guide" or "target").
 inline std::string activation_path(const std::string& side, const std::string& tap) {
-  return std::string(kSnapshots) + "/activations/" + side + "/" + tap;
+  return std::string(kSnapshots) + "/" + kActivations + "/" + side + "/" + tap;
 }
 
 /// @return the (rows, columns) sides of the similarity matrices a snapshot holds for each metric,
@@ -276,8 +313,121 @@ inline std::string similarity_name(const std::string& rows, const std::string& c
 
 /// @return "snapshots/similarity/<metric>/<which>" (which: a similarity_name()).
 inline std::string similarity_path(const std::string& metric, const std::string& which) {
-  return std::string(kSnapshots) + "/similarity/" + metric + "/" + which;
+  return std::string(kSnapshots) + "/" + kSimilarity + "/" + metric + "/" + which;
 }
+
+/// What kind of HDF5 object a record name names.
+enum class ObjectKind { Group, Dataset, Attribute };
+/// The spelling of each ObjectKind in `guidance schema`, in enum order.
+inline constexpr std::array<const char*, 3> kObjectKindNames = {"group", "dataset", "attribute"};
+
+/// One name of the record as `guidance schema` lists it, for readers in other languages
+/// (python/guidance_record_schema.json): they look a name up by its `key`, never spell it.
+struct NamedObject {
+  const char* key;   ///< stable key of the name, e.g. "probe_indices" for kProbeIndices
+  const char* name;  ///< the name in the file
+  ObjectKind kind;
+  /// The group a group or dataset lies in, or the object an attribute is on: a path from the root
+  /// ("" = the root), with <placeholders> for names the layout gives; "*" = any object.
+  std::string in;
+  const char* meaning;
+};
+
+/// @return "<in>/<name>", the path of a group or dataset (just the name at the root).
+inline std::string path_of(const NamedObject& object) {
+  return object.in.empty() ? object.name : object.in + "/" + object.name;
+}
+
+/// Every single name declared above, where it lies and what it holds. A name added above is added
+/// here too, so that `guidance schema` (and the Python reader) know it; the names of the lists and
+/// tables above are listed from those.
+inline const std::vector<NamedObject> kNamedObjects = {
+    {"format", kFormatAttribute, ObjectKind::Attribute, "", "str: always the format name"},
+    {"format_version", kFormatVersionAttribute, ObjectKind::Attribute, "",
+     "int64: the record format version (1 to the format_version this lists)"},
+    {"strings_checksum", kStringsChecksum, ObjectKind::Attribute, "*",
+     "uint64 on each string dataset: FNV-1a 64 of its strings (format version 4 on)"},
+    {"string_attributes_checksum", kStringAttributesChecksum, ObjectKind::Attribute, "*",
+     "uint64 on each object with string attributes: FNV-1a 64 of their names and values, in name "
+     "order (format version 4 on)"},
+    {"config", kConfig, ObjectKind::Dataset, "", "str: the resolved config (TOML)"},
+    {"provenance", kProvenance, ObjectKind::Group, "",
+     "attributes: where the run came from (provenance_texts and the attributes here)"},
+    {"hdf5_version", kHdf5Version, ObjectKind::Attribute, kProvenance,
+     "str: the HDF5 library that wrote the file"},
+    {"end_time", kEndTime, ObjectKind::Attribute, kProvenance,
+     "str: ISO 8601; empty until the run ends"},
+    {"state", kState, ObjectKind::Attribute, kProvenance, "str: one of record_states"},
+    {"seed", kSeed, ObjectKind::Attribute, kProvenance, "uint64: the run's seed"},
+    {"threads", kThreads, ObjectKind::Attribute, kProvenance, "int64: torch intra-op threads"},
+    {"resumed_at", kResumedAt, ObjectKind::Attribute, kProvenance,
+     "str [r]: one ISO 8601 time per resume; absent if never resumed"},
+    {"best_step", kBestStep, ObjectKind::Attribute, kProvenance,
+     "int64: the step whose weights the final rows evaluate; -1 until the end"},
+    {"plugins", kPlugins, ObjectKind::Group, kProvenance,
+     "str [plugins] columns, one per plugin_columns name"},
+    {"layout", kLayout, ObjectKind::Group, "", "str [n] lists, one per layout_lists name"},
+    {"training", kTraining, ObjectKind::Group, "", "the training table, one row per step"},
+    {"evaluation", kEvaluation, ObjectKind::Group, "",
+     "the evaluation table, one row per evaluation"},
+    {"step", kStep, ObjectKind::Dataset, "<table>",
+     "int64 [rows]: each table's step column, written last (its length counts complete rows)"},
+    {"epoch", kEpoch, ObjectKind::Dataset, "<table>", "int64 [rows]: the epoch of each row"},
+    {"split", kSplit, ObjectKind::Dataset, kEvaluation,
+     "fixed-length ASCII [rows]: the evaluated split, final_split_prefix + split for the final "
+     "rows"},
+    {"loss", kLoss, ObjectKind::Dataset, kEvaluation, "float64 [rows]: the task loss"},
+    {"pair_distance", kPairDistance, ObjectKind::Dataset, kTraining,
+     "float64 [rows, pairs]: each layer pair's distance, columns layout pair_names"},
+    {"measures", kMeasures, ObjectKind::Dataset, kEvaluation,
+     "float64 [rows, measures]: each measure (NaN = not measured), columns layout measure_names"},
+    {"column_labels", kColumnLabels, ObjectKind::Attribute,
+     "<table>/<labelled>, " + similarity_path("<metric>", "<which>"),
+     "str [columns]: what each column of the matrix is"},
+    {"probe", kProbe, ObjectKind::Group, "", "the fixed probe examples snapshots hold"},
+    {"probe_indices", kProbeIndices, ObjectKind::Dataset, kProbe,
+     "int64 [n]: the probe examples (validation indices)"},
+    {"probe_labels", kProbeLabels, ObjectKind::Dataset, kProbe, "int64 [n] or [n, L]: labels"},
+    {"probe_source_rows", kProbeSourceRows, ObjectKind::Dataset, kProbe,
+     "int64 [n]: the examples' rows in the data read; only when the dataset says"},
+    {"probe_source_part", kProbeSourcePart, ObjectKind::Attribute,
+     std::string(kProbe) + "/" + kProbeSourceRows, "str: the part of the data the rows index"},
+    {"snapshots", kSnapshots, ObjectKind::Group, "",
+     "snapshot steps, activations and similarity matrices"},
+    {"activation_dtype", kActivationDtype, ObjectKind::Attribute, kSnapshots,
+     "str: one of activation_dtypes, how activations are stored"},
+    {"snapshot_steps", kStep, ObjectKind::Dataset, kSnapshots,
+     "int64 [S]: the step of each snapshot, written last"},
+    {"activations", kActivations, ObjectKind::Group, kSnapshots,
+     "one group per side, one dataset per tap: float [S, n, F]"},
+    {"example_shape", kExampleShape, ObjectKind::Attribute, activation_path("<side>", "<tap>"),
+     "int64 [rank - 1]: the tap's shape per example, whose product is F (format version 3 on)"},
+    {"similarity", kSimilarity, ObjectKind::Group, kSnapshots,
+     "one group per metric, one dataset per similarities name: float64 [S, rows, columns]"},
+    {"rows_side", kRowsSide, ObjectKind::Attribute, similarity_path("<metric>", "<which>"),
+     "str: the side of the matrix's rows"},
+    {"columns_side", kColumnsSide, ObjectKind::Attribute, similarity_path("<metric>", "<which>"),
+     "str: the side of the matrix's columns"},
+    {"row_labels", kRowLabels, ObjectKind::Attribute, similarity_path("<metric>", "<which>"),
+     "str [rows]: the taps of the matrix's rows"},
+    {"predictions", kPredictions, ObjectKind::Group, "",
+     "per-example test predictions of the final weights, one group per side"},
+    {"prediction_indices", kPredictionIndices, ObjectKind::Dataset, predictions_path("<side>"),
+     "int64 [N]: the test examples"},
+    {"predicted", kPredicted, ObjectKind::Dataset, predictions_path("<side>"),
+     "int64 [N] or [N, L]: the predicted class or token"},
+    {"correct", kCorrect, ObjectKind::Dataset, predictions_path("<side>"),
+     "int8 [N] or [N, L]: 1 right, 0 wrong, -1 position not scored"},
+};
+
+/// @return the record layout as JSON, one object (`guidance schema --json`; the Python reader
+/// reads its names from the committed copy, python/guidance_record_schema.json): the format name
+/// and version, kNamedObjects by key, the lists and tables above, and the values readers need.
+std::string layout_json();
+
+/// @return the record layout as text (`guidance schema`): one line per name, then the lists
+/// and tables.
+std::string layout_text();
 
 }  // namespace record_schema
 }  // namespace guidance

@@ -50,7 +50,7 @@ int64_t rows_up_to(const std::vector<int64_t>& steps, int64_t last_step) {
 
 void write_predictions(hid_t file, const std::string& network, const Predictions& predictions,
                        const std::string& file_name) {
-  std::string group = std::string(schema::kPredictions) + "/" + network;
+  std::string group = schema::predictions_path(network);
   size_t rows = predictions.indices.size();
   size_t width = predictions.width;
   if (predictions.predicted.size() != rows * width || predictions.correct.size() != rows * width) {
@@ -63,11 +63,12 @@ void write_predictions(hid_t file, const std::string& network, const Predictions
   // [N] for one value per example, [N, L] for one per position.
   std::vector<hsize_t> dims{rows};
   if (width != 1) dims.push_back(width);
-  hdf5::write_dataset(file, group + "/indices", H5T_STD_I64LE, {rows}, H5T_NATIVE_INT64,
-                      predictions.indices.data(), file_name);
-  hdf5::write_dataset(file, group + "/predicted", H5T_STD_I64LE, dims, H5T_NATIVE_INT64,
+  auto dataset = [&](const char* name) { return group + "/" + name; };
+  hdf5::write_dataset(file, dataset(schema::kPredictionIndices), H5T_STD_I64LE, {rows},
+                      H5T_NATIVE_INT64, predictions.indices.data(), file_name);
+  hdf5::write_dataset(file, dataset(schema::kPredicted), H5T_STD_I64LE, dims, H5T_NATIVE_INT64,
                       predictions.predicted.data(), file_name);
-  hdf5::write_dataset(file, group + "/correct", H5T_STD_I8LE, dims, H5T_NATIVE_INT8,
+  hdf5::write_dataset(file, dataset(schema::kCorrect), H5T_STD_I8LE, dims, H5T_NATIVE_INT8,
                       predictions.correct.data(), file_name);
 }
 
@@ -93,8 +94,8 @@ std::unique_ptr<RunRecord> RunRecord::create(const std::string& path, const Prov
   std::unique_ptr<RunRecord> record(new RunRecord(RecordFile::create(path), layout));
   try {
     hid_t file = record->file_.get();
-    hdf5::write_attribute(file, "format", std::string(schema::kFormatName));
-    hdf5::write_integer_attribute(file, "format_version", schema::kFormatVersion);
+    hdf5::write_attribute(file, schema::kFormatAttribute, std::string(schema::kFormatName));
+    hdf5::write_integer_attribute(file, schema::kFormatVersionAttribute, schema::kFormatVersion);
     hdf5::write_string_dataset(file, schema::kConfig, provenance.config_toml);
 
     Handle origin = hdf5::create_group(file, schema::kProvenance, path);
@@ -108,7 +109,7 @@ std::unique_ptr<RunRecord> RunRecord::create(const std::string& path, const Prov
     hdf5::write_unsigned_attribute(origin.get(), schema::kSeed, provenance.seed);
     hdf5::write_integer_attribute(origin.get(), schema::kBestStep, -1);
     hdf5::write_integer_attribute(origin.get(), schema::kThreads, provenance.threads);
-    Handle plugins = hdf5::create_group(file, schema::kPlugins, path);
+    Handle plugins = hdf5::create_group(file, schema::plugins_path(), path);
     for (const auto& column : schema::kPluginColumns) {
       std::vector<std::string> values;
       for (const auto& plugin : provenance.plugins) values.push_back(plugin.*column.member);
@@ -250,8 +251,8 @@ void RunRecord::write_probe(const torch::Tensor& indices, const torch::Tensor& l
   hdf5::QuietErrors quiet;
   const std::string group = std::string(schema::kProbe) + "/";
   std::vector<std::pair<std::string, torch::Tensor>> parts = {
-      {group + "indices", indices.to(torch::kCPU, torch::kLong).contiguous()},
-      {group + "labels", labels.to(torch::kCPU, torch::kLong).contiguous()}};
+      {group + schema::kProbeIndices, indices.to(torch::kCPU, torch::kLong).contiguous()},
+      {group + schema::kProbeLabels, labels.to(torch::kCPU, torch::kLong).contiguous()}};
   if (source) {
     parts.push_back({group + schema::kProbeSourceRows,
                      source->rows.to(torch::kCPU, torch::kLong).contiguous()});

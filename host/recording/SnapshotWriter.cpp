@@ -43,11 +43,11 @@ void SnapshotWriter::create(hid_t file, const RecordLayout& layout, const std::s
                         std::string(to_string(layout.activation_dtype)));
   hdf5::create_extendible(file, snapshots + "/" + schema::kStep, H5T_STD_I64LE, {}, {kStepChunk},
                           false, path);
-  for (const char* side : {schema::kGuide, schema::kTarget}) {
-    hdf5::create_group(file, snapshots + "/activations/" + side, path);
+  for (const char* side : schema::kSides) {
+    hdf5::create_group(file, snapshots + "/" + schema::kActivations + "/" + side, path);
   }
   for (const auto& metric : layout.metrics) {
-    hdf5::create_group(file, snapshots + "/similarity/" + metric, path);
+    hdf5::create_group(file, snapshots + "/" + schema::kSimilarity + "/" + metric, path);
     for (const auto& [rows, columns] : schema::similarity_sides(!layout.guide_taps.empty())) {
       std::string dataset = schema::similarity_path(metric, schema::similarity_name(rows, columns));
       auto row_count = static_cast<hsize_t>(taps_of(layout, rows).size());
@@ -55,10 +55,10 @@ void SnapshotWriter::create(hid_t file, const RecordLayout& layout, const std::s
       hdf5::create_extendible(file, dataset, H5T_IEEE_F64LE, {row_count, column_count},
                               {1, row_count, column_count}, false, path);
       Handle handle = hdf5::open_dataset(file, dataset, path);
-      hdf5::write_attribute(handle.get(), "rows", std::string(rows));
-      hdf5::write_attribute(handle.get(), "columns", std::string(columns));
-      hdf5::write_attribute(handle.get(), "row_labels", taps_of(layout, rows));
-      hdf5::write_attribute(handle.get(), "column_labels", taps_of(layout, columns));
+      hdf5::write_attribute(handle.get(), schema::kRowsSide, std::string(rows));
+      hdf5::write_attribute(handle.get(), schema::kColumnsSide, std::string(columns));
+      hdf5::write_attribute(handle.get(), schema::kRowLabels, taps_of(layout, rows));
+      hdf5::write_attribute(handle.get(), schema::kColumnLabels, taps_of(layout, columns));
     }
   }
 }

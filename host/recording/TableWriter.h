@@ -58,7 +58,8 @@ class TableWriter {
     std::string labelled = group + schema_.labelled;
     hdf5::create_extendible(file, labelled, H5T_IEEE_F64LE, {width}, {kRowChunk, width}, false,
                             path);
-    hdf5::write_attribute(hdf5::open_dataset(file, labelled, path).get(), "column_labels", labels);
+    hdf5::write_attribute(hdf5::open_dataset(file, labelled, path).get(),
+                          record_schema::kColumnLabels, labels);
   }
 
   /// Buffers a row (the caller has checked it).

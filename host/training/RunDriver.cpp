@@ -159,8 +159,10 @@ class RunObserver : public TrainingObserver {
     source.similarity_memory_bytes = static_cast<uint64_t>(config_.record.similarity_memory_mb)
                                      << 20;
     source.activations = [&, step](const std::string& side, int64_t begin, int64_t end) {
-      if (begin > 0 || side == "target") kill_point("snapshot:" + std::to_string(step));
-      Network& network = side == "guide" ? *run_.guide : *run_.target;
+      if (begin > 0 || side == record_schema::kTarget) {
+        kill_point("snapshot:" + std::to_string(step));
+      }
+      Network& network = side == record_schema::kGuide ? *run_.guide : *run_.target;
       const int64_t count = end - begin;
       if (probe_.padded) {
         return probe_taps(network,
@@ -416,12 +418,14 @@ RunSummary run_config(const Config& config, const PluginCatalog& catalog,
                                    measures->at("loss"), values});
       }
       torch::Tensor test_indices = torch::arange(run.dataset->size(Split::Test), torch::kLong);
-      results.predictions["target"] = recorded_predictions(test_indices, target_predictions);
+      results.predictions[record_schema::kTarget] =
+          recorded_predictions(test_indices, target_predictions);
       if (run.guide) {
         if (stopped_while_finishing(false)) return stop_finishing();
         ExamplePredictions guide_predictions;
         trainer.evaluate(*run.guide, Split::Test, 0, &guide_predictions);
-        results.predictions["guide"] = recorded_predictions(test_indices, guide_predictions);
+        results.predictions[record_schema::kGuide] =
+            recorded_predictions(test_indices, guide_predictions);
       }
       kill_point("finish");
       record->finish(RecordState::Completed, now_iso8601(), results);

@@ -11,6 +11,8 @@ checksums) and version 4 (variable-length strings) are tested on copies rewritte
 on copies with flipped bits.
 """
 import csv
+import importlib.util
+import json
 import os
 import re
 import shutil
@@ -350,6 +352,57 @@ class RecordReaderTest(unittest.TestCase):
         self.assertNotIn("probe/source_rows", self.raw)
         self.assertIsNone(probe.source_rows)
         self.assertIsNone(probe.source_part)
+
+    def test_every_name_of_the_schema_json_is_in_the_record_the_program_wrote(self):
+        """The names the module reads (guidance_record_schema.json) are those the program
+        writes: every group, dataset and attribute at a fixed place is in the record."""
+        optional = {"probe_source_rows", "probe_source_part", "resumed_at"}  # not in this run
+        checked = 0
+        for key, entry in guidance_records.SCHEMA["names"].items():
+            if key in optional or any(mark in entry["in"] for mark in "<*,"):
+                continue
+            if entry["kind"] == "attribute":
+                self.assertIn(entry["name"], self.raw[entry["in"] or "/"].attrs, key)
+            else:
+                self.assertIn(entry["path"], self.raw, key)
+            checked += 1
+        self.assertGreater(checked, 20)
+        side, tap = "target", self.sides()["target"][0]
+        activations = self.raw[guidance_records.SCHEMA["names"]["activations"]["path"]]
+        self.assertIn(guidance_records.SCHEMA["names"]["example_shape"]["name"],
+                      activations[side][tap].attrs)
+
+    def test_the_module_reads_the_record_by_the_names_of_its_schema_json(self):
+        """A copy of the module beside a schema that renames two objects reads a copy of the
+        record with them renamed so, as the module reads the record itself."""
+        directory = tempfile.mkdtemp(prefix="renamed-", dir=self.directory)
+        self.addCleanup(shutil.rmtree, directory)
+        shutil.copy(guidance_records.__file__, directory)
+        schema = json.loads(json.dumps(guidance_records.SCHEMA))
+        names = schema["names"]
+        renamed = {"probe_labels": "renamed_labels", "similarity": "renamed_similarity"}
+        moves = []
+        for key, name in renamed.items():
+            entry = names[key]
+            moves.append((entry["path"], f"{entry['in']}/{name}"))
+            entry["name"], entry["path"] = name, f"{entry['in']}/{name}"
+        with open(os.path.join(directory, "guidance_record_schema.json"), "w") as file:
+            json.dump(schema, file)
+        path = self.copy_record("renamed.h5")
+        with h5py.File(path, "r+") as record:
+            for old, new in moves:
+                record.move(old, new)
+        spec = importlib.util.spec_from_file_location(
+            "renamed_records", os.path.join(directory, "guidance_records.py"))
+        renamed_records = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(renamed_records)
+        metric = self.record.metrics[0]
+        with renamed_records.Record(path) as record:
+            np.testing.assert_array_equal(record.probe().labels, self.record.probe().labels)
+            np.testing.assert_array_equal(record.similarity(metric, "guide_target").matrix,
+                                          self.record.similarity(metric, "guide_target").matrix)
+        with Record(path) as record, self.assertRaises(RecordError):
+            record.probe()
 
     def assert_error(self, call, *expected):
         """`call` raises RecordError whose message names the file and each of `expected`."""

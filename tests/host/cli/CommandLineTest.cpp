@@ -9,6 +9,7 @@
 #include "host/common/CommandLine.h"
 #include "host/common/Errors.h"
 #include "host/config/ConfigKeys.h"
+#include "host/recording/RecordSchema.h"
 #include "tests/host/training/RunTestSupport.h"
 #include "tests/support/GuidanceInProcess.h"
 
@@ -140,6 +141,27 @@ TEST_F(GuidanceCommandLine, KeysListsEveryDeclaredKeyOfASection) {
   EXPECT_THAT(typo.err, HasSubstr("no config section 'trian' (did you mean 'train'?)"));
 }
 
+// `guidance schema` prints RecordSchema.h's table of names, so a name added there shows up in it
+// (and, through the committed JSON, in the Python reader).
+TEST_F(GuidanceCommandLine, SchemaListsEveryNameOfTheRecordSchema) {
+  testing::CommandResult json = run_guidance_here({"schema", "--json"});
+  ASSERT_EQ(json.exit_code, 0) << json.err;
+  testing::CommandResult text = run_guidance_here({"schema"});
+  ASSERT_EQ(text.exit_code, 0) << text.err;
+  EXPECT_THAT(json.out, HasSubstr("\"format_version\": " +
+                                  std::to_string(record_schema::kFormatVersion) + ",\n"));
+  for (const record_schema::NamedObject& object : record_schema::kNamedObjects) {
+    EXPECT_THAT(json.out, HasSubstr("\"" + std::string(object.key) + "\": {\"name\": \"" +
+                                    object.name + "\""))
+        << object.key;
+    EXPECT_THAT(text.out, HasSubstr(object.name)) << object.key;
+  }
+  for (const auto& list : record_schema::kLayoutLists) {
+    EXPECT_THAT(json.out, HasSubstr("\"" + std::string(list.name) + "\"")) << list.name;
+  }
+  EXPECT_THAT(json.out, HasSubstr("{\"name\": \"learning_rate\", \"type\": \"float64\"}"));
+}
+
 TEST_F(GuidanceCommandLine, UnknownOptionsAndCommandsExit2WithTheClosestName) {
   testing::CommandResult option = run_guidance_here({"run", config_, "--thread", "2"});
   EXPECT_EQ(option.exit_code, 2);
@@ -201,6 +223,7 @@ TEST_F(GuidanceCommandLine, EveryCommandsHelpExits0AndListsItsOptions) {
       {{"analyze", "consistency", "--help"}, "--side-b"},
       {{"analyze", "export", "--help"}, "--csv"},
       {{"summarize", "--help"}, "--baseline"},
+      {{"schema", "--help"}, "--json"},
   };
   for (const auto& [args, option] : helps) {
     std::string command = "guidance";
