@@ -294,7 +294,7 @@ std::map<std::string, double> final_measures_of(const Table& evaluation) {
       numeric.push_back(&column);
     }
   }
-  for (const auto& [split, row] : final_evaluation_rows(evaluation)) {
+  for (const auto& [split, row] : final_evaluation_rows(evaluation).rows) {
     for (const Table::Column* column : numeric) {
       double value = column->numbers.at(row);
       if (!std::isnan(value)) measures[split + " " + column->name] = value;
