@@ -13,10 +13,12 @@
 
 #include <CLI/CLI.hpp>
 
+#include "analysis/Cells.h"
 #include "analysis/ErrorConsistency.h"
 #include "analysis/HtmlReport.h"
 #include "analysis/RecordReader.h"
-#include "analysis/Summarize.h"
+#include "analysis/Study.h"
+#include "analysis/SummaryTables.h"
 #include "analysis/Svg.h"
 #include "analysis/Table.h"
 #include "host/common/CommandLine.h"

@@ -215,17 +215,16 @@ Table final_measures(const Table& training, const Table& evaluation, int64_t bes
             training.column("guidance_loss").numbers.back(),
             std::vector<double>(measures.size(), kNaN));
   }
-  const std::vector<std::pair<std::string, size_t>> chosen = final_evaluation_rows(evaluation);
-  const bool has_final = !chosen.empty() && record_schema::is_final_split(
-                                                 evaluation.column("split").texts[chosen[0].second]);
-  for (const auto& [split, row] : chosen) {
-    (void)split;  // the row's own split text says whether it is a final row
+  const FinalEvaluationRows chosen = final_evaluation_rows(evaluation);
+  for (const auto& [split, row] : chosen.rows) {
     std::vector<double> values;
     for (const auto& measure : measures) values.push_back(evaluation.column(measure).numbers[row]);
     double step = evaluation.column("step").numbers[row];
-    std::string weights = has_final ? "best validation (step " + std::to_string(best_step) + ")"
-                                    : "at step " + format_number(step);
-    add_row(evaluation.column("split").texts[row], weights, step,
+    std::string weights = chosen.best_weights
+                              ? "best validation (step " + std::to_string(best_step) + ")"
+                              : "at step " + format_number(step);
+    // The table names a final row as the record does ("best/test"), beside its weights.
+    add_row(chosen.best_weights ? record_schema::kFinalSplitPrefix + split : split, weights, step,
             evaluation.column("loss").numbers[row], kNaN, values);
   }
   return finals;

@@ -258,15 +258,17 @@ std::vector<int64_t> RecordReader::example_shape(const std::string& side,
   return record_format::read_example_shape(file_.get(), path_, side, tap);
 }
 
-std::vector<std::pair<std::string, size_t>> final_evaluation_rows(const Table& evaluation) {
-  std::vector<std::pair<std::string, size_t>> rows;
-  if (!evaluation.has(schema::kSplit)) return rows;
+FinalEvaluationRows final_evaluation_rows(const Table& evaluation) {
+  FinalEvaluationRows final_rows;
+  if (!evaluation.has(schema::kSplit)) return final_rows;
+  std::vector<std::pair<std::string, size_t>>& rows = final_rows.rows;
   const std::vector<std::string>& splits = evaluation.column(schema::kSplit).texts;
   const size_t prefix = std::string(schema::kFinalSplitPrefix).size();
   for (size_t row = 0; row < splits.size(); ++row) {
     if (schema::is_final_split(splits[row])) rows.emplace_back(splits[row].substr(prefix), row);
   }
-  if (!rows.empty()) return rows;
+  final_rows.best_weights = !rows.empty();
+  if (final_rows.best_weights) return final_rows;
   for (size_t row = 0; row < splits.size(); ++row) {
     auto same = [&](const auto& chosen) { return chosen.first == splits[row]; };
     auto found = std::find_if(rows.begin(), rows.end(), same);
@@ -276,7 +278,7 @@ std::vector<std::pair<std::string, size_t>> final_evaluation_rows(const Table& e
       found->second = row;
     }
   }
-  return rows;
+  return final_rows;
 }
 
 }  // namespace guidance::analysis

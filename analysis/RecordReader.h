@@ -99,11 +99,19 @@ class RecordReader {
   RecordLayout layout_;
 };
 
+/// The rows of an evaluation table that hold a run's final measures (final_evaluation_rows()).
+struct FinalEvaluationRows {
+  /// (split without the "best/" prefix, row of the evaluation table), in the order of the rows
+  std::vector<std::pair<std::string, size_t>> rows;
+  /// whether the rows are the final rows ("best/<split>") of the weights reloaded after
+  /// training; false: each split's last row
+  bool best_weights = false;
+};
+
 /// A run's final measures, by the one rule every reader applies (summarize, the reports, the
 /// Python reader's final_evaluation): where the record has final rows, the rows of the weights
 /// reloaded after training ("best/<split>"); else (a live, killed or format version 1 record)
 /// each split's last row.
-/// @return (split without the "best/" prefix, row of `evaluation`), in the order of the rows
-std::vector<std::pair<std::string, size_t>> final_evaluation_rows(const Table& evaluation);
+FinalEvaluationRows final_evaluation_rows(const Table& evaluation);
 
 }  // namespace guidance::analysis

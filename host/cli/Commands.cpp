@@ -18,6 +18,7 @@
 
 #include "analysis/Analyze.h"
 #include "analysis/Summarize.h"
+#include "analysis/Table.h"
 #include "host/bench/StepBench.h"
 #include "host/common/CommandLine.h"
 #include "host/common/EnumNames.h"

@@ -7,11 +7,14 @@
 #include <map>
 #include <sstream>
 
+#include "analysis/Cells.h"
 #include "analysis/ErrorConsistency.h"
 #include "analysis/HtmlReport.h"
+#include "analysis/Pivot.h"
 #include "analysis/RecordReader.h"
 #include "analysis/Statistics.h"
-#include "analysis/Summarize.h"
+#include "analysis/Study.h"
+#include "analysis/SummaryTables.h"
 #include "host/recording/RecordSchema.h"
 #include "host/recording/RunRecord.h"
 #include "tests/analysis/StudyRecords.h"
