@@ -21,7 +21,8 @@ namespace fs = std::filesystem;
 namespace {
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
-const std::set<std::string> kEvaluationKeys = {"step", "epoch", "split", "loss"};
+const std::set<std::string> kEvaluationKeys = {record_schema::kStep, record_schema::kEpoch,
+                                               record_schema::kSplit, record_schema::kLoss};
 
 void write_text(const fs::path& path, const std::string& content) {
   std::ofstream out(path, std::ios::binary);
@@ -41,8 +42,8 @@ std::vector<std::string> measure_names(const Table& evaluation) {
 // The splits evaluated during training (not the final "best/..." rows), in order of appearance.
 std::vector<std::string> splits_of(const Table& evaluation) {
   std::vector<std::string> splits;
-  if (!evaluation.has("split")) return splits;
-  for (const auto& split : evaluation.column("split").texts) {
+  if (!evaluation.has(record_schema::kSplit)) return splits;
+  for (const auto& split : evaluation.column(record_schema::kSplit).texts) {
     if (record_schema::is_final_split(split)) continue;
     if (std::find(splits.begin(), splits.end(), split) == splits.end()) splits.push_back(split);
   }
@@ -53,10 +54,10 @@ std::vector<std::string> splits_of(const Table& evaluation) {
 Series series_of(const Table& table, const std::string& column, const std::string& name,
                  const std::string& split = "") {
   Series series{name, {}, {}};
-  const auto& steps = table.column("step").numbers;
+  const auto& steps = table.column(record_schema::kStep).numbers;
   const auto& values = table.column(column).numbers;
   for (size_t row = 0; row < table.rows(); ++row) {
-    if (!split.empty() && table.column("split").texts[row] != split) continue;
+    if (!split.empty() && table.column(record_schema::kSplit).texts[row] != split) continue;
     series.x.push_back(steps[row]);
     series.y.push_back(values[row]);
   }
@@ -163,7 +164,7 @@ std::vector<std::pair<size_t, size_t>> pair_cells(const std::vector<std::string>
 
 // The steps of a table's rows widened to [low, high].
 void widen_to_steps(const Table& table, double& low, double& high) {
-  for (double step : table.column("step").numbers) {
+  for (double step : table.column(record_schema::kStep).numbers) {
     low = std::min(low, step);
     high = std::max(high, step);
   }
@@ -173,9 +174,9 @@ void widen_to_steps(const Table& table, double& low, double& high) {
 std::vector<std::pair<std::string, double>> flatten(const Table& finals) {
   std::vector<std::pair<std::string, double>> values;
   for (size_t row = 0; row < finals.rows(); ++row) {
-    const std::string& split = finals.column("split").texts[row];
+    const std::string& split = finals.column(record_schema::kSplit).texts[row];
     for (const auto& column : finals.columns) {
-      if (column.is_text() || column.name == "step" || std::isnan(column.numbers[row])) continue;
+      if (column.is_text() || column.name == record_schema::kStep || std::isnan(column.numbers[row])) continue;
       values.emplace_back(split + " " + column.name, column.numbers[row]);
     }
   }
@@ -185,7 +186,7 @@ std::vector<std::pair<std::string, double>> flatten(const Table& finals) {
 // The weights a final-measures table's evaluation rows are of ("" when it has none).
 std::string evaluated_weights(const Table& finals) {
   for (size_t row = 0; row < finals.rows(); ++row) {
-    if (finals.column("split").texts[row] != "training") return finals.column("weights").texts[row];
+    if (finals.column(record_schema::kSplit).texts[row] != "training") return finals.column("weights").texts[row];
   }
   return "";
 }
@@ -209,7 +210,7 @@ Table final_measures(const Table& training, const Table& evaluation, int64_t bes
     for (size_t m = 0; m < values.size(); ++m) finals.columns[5 + m].numbers.push_back(values[m]);
   };
   if (training.rows() > 0) {
-    double step = training.column("step").numbers.back();
+    double step = training.column(record_schema::kStep).numbers.back();
     add_row("training", "last (step " + format_number(step) + ")", step,
             training.column("task_loss").numbers.back(),
             training.column("guidance_loss").numbers.back(),
@@ -219,13 +220,13 @@ Table final_measures(const Table& training, const Table& evaluation, int64_t bes
   for (const auto& [split, row] : chosen.rows) {
     std::vector<double> values;
     for (const auto& measure : measures) values.push_back(evaluation.column(measure).numbers[row]);
-    double step = evaluation.column("step").numbers[row];
+    double step = evaluation.column(record_schema::kStep).numbers[row];
     std::string weights = chosen.best_weights
                               ? "best validation (step " + std::to_string(best_step) + ")"
                               : "at step " + format_number(step);
     // The table names a final row as the record does ("best/test"), beside its weights.
     add_row(chosen.best_weights ? record_schema::kFinalSplitPrefix + split : split, weights, step,
-            evaluation.column("loss").numbers[row], kNaN, values);
+            evaluation.column(record_schema::kLoss).numbers[row], kNaN, values);
   }
   return finals;
 }
@@ -270,7 +271,7 @@ ReportedRun write_run_report(const RecordReader& record, const std::string& name
     losses.series.push_back(series_of(training, column, column));
   }
   for (const auto& split : splits_of(evaluation)) {
-    losses.series.push_back(series_of(evaluation, "loss", split + " loss", split));
+    losses.series.push_back(series_of(evaluation, record_schema::kLoss, split + " loss", split));
   }
   write_text(out / "loss.svg", render_svg(losses));
   html << "<h2>Training</h2>\n" << figure("loss.svg", "Training losses and evaluation loss");
@@ -570,7 +571,7 @@ void write_directory_report(const std::vector<ReportedRun>& runs,
       // The evaluation loss per split: train against validation shows over- or under-fitting.
       if (plotted.insert({split, "loss"}).second) {
         overlay(split + "-loss.svg", split + " loss", "loss", [&](const ReportedRun& other) {
-          return series_of(other.evaluation, "loss", "", split);
+          return series_of(other.evaluation, record_schema::kLoss, "", split);
         });
       }
       for (const auto& measure : measure_names(run.evaluation)) {
