@@ -7,20 +7,36 @@
 
 #include <torch/torch.h>
 
+#include "guidance/api/ParamTable.h"
 #include "guidance/api/PluginApi.h"
 #include "plugins/architecture/common/Linear.h"
 #include "plugins/architecture/common/Tasks.h"
 
 namespace guidance::architecture {
 
-/// The sizes of a stacked recurrent network, filled from RecurrentPlugin's validated params
-/// (its ParamSpecs hold the defaults).
+/// The sizes of a stacked recurrent network: RecurrentPlugin's parameters (recurrent_params()
+/// declares each), with their defaults.
 struct RecurrentSizes {
-  int64_t layers;     ///< stacked recurrent layers
-  int64_t hidden;     ///< hidden units per layer
-  int64_t embedding;  ///< token embedding size
-  double dropout;     ///< dropout between layers (not after the last), as torch applies it
+  int64_t layers = 2;      ///< stacked recurrent layers
+  int64_t hidden = 64;     ///< hidden units per layer
+  int64_t embedding = 32;  ///< token embedding size
+  double dropout = 0.0;    ///< dropout between layers (not after the last), as torch applies it
 };
+
+/// @return the parameters of the `rnn` and `lstm` plugins, bound to RecurrentSizes.
+inline const ParamTable<RecurrentSizes>& recurrent_params() {
+  static const ParamTable<RecurrentSizes> table =
+      ParamTable<RecurrentSizes>()
+          .add("layers", &RecurrentSizes::layers, "stacked recurrent layers, each tapped")
+          .between(1, 64)
+          .add("hidden", &RecurrentSizes::hidden, "hidden units per layer")
+          .between(1, 16384)
+          .add("embedding", &RecurrentSizes::embedding, "token embedding size")
+          .between(1, 16384)
+          .add("dropout", &RecurrentSizes::dropout, "dropout between layers")
+          .between(0.0, 1.0);
+  return table;
+}
 
 /// Makes a batch-first recurrent module (make_elman_rnn, make_lstm) from input size to hidden size
 /// with the given number of stacked layers.
@@ -110,24 +126,13 @@ class RecurrentPlugin : public ArchitecturePlugin {
       : name_(std::move(name)), summary_(std::move(summary)), make_layer_(make_layer) {}
 
   PluginInfo info() const override {
-    return {name_, "1.0.0", summary_,
-            {
-                ParamSpec::integer("layers", 2, "stacked recurrent layers, each tapped")
-                    .between(1, 64),
-                ParamSpec::integer("hidden", 64, "hidden units per layer").between(1, 16384),
-                ParamSpec::integer("embedding", 32, "token embedding size").between(1, 16384),
-                ParamSpec::real("dropout", 0.0, "dropout between layers").between(0.0, 1.0),
-            }};
+    return {name_, "1.0.0", summary_, recurrent_params().specs()};
   }
 
   std::shared_ptr<Network> build(const TaskSpec& task, const Params& params) const override {
     require_inputs(name_, task, InputKind::Tokens);
-    RecurrentSizes sizes;
-    sizes.layers = params.integer("layers");
-    sizes.hidden = params.integer("hidden");
-    sizes.embedding = params.integer("embedding");
-    sizes.dropout = params.real("dropout");
-    return std::make_shared<RecurrentNetwork<Layer>>(task, sizes, make_layer_);
+    return std::make_shared<RecurrentNetwork<Layer>>(task, recurrent_params().read(params),
+                                                     make_layer_);
   }
 
  private:

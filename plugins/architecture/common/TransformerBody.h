@@ -9,6 +9,7 @@
 
 #include <torch/torch.h>
 
+#include "guidance/api/ParamTable.h"
 #include "guidance/api/PluginApi.h"
 #include "plugins/architecture/common/Linear.h"
 
@@ -61,8 +62,18 @@ class SelfAttentionImpl : public torch::nn::Module {
 };
 TORCH_MODULE(SelfAttention);
 
-/// The sizes of a stack of pre-norm transformer blocks, filled by transformer_sizes() from
-/// validated transformer_params() (which hold the defaults).
+/// The parameters every transformer-based plugin shares (transformer_params() declares each),
+/// with small defaults that run on a CPU in seconds.
+struct TransformerOptions {
+  int64_t depth = 2;       ///< number of blocks
+  int64_t width = 32;      ///< model width D
+  int64_t heads = 2;       ///< attention heads; must divide width
+  double mlp_ratio = 2.0;  ///< feed-forward hidden width as a multiple of width
+  double dropout = 0.0;    ///< dropout on attention weights and sublayer outputs
+};
+
+/// The sizes of a stack of pre-norm transformer blocks, computed by transformer_sizes() from
+/// TransformerOptions.
 struct TransformerSizes {
   int64_t depth;    ///< number of blocks
   int64_t width;    ///< model width D
@@ -192,35 +203,41 @@ inline torch::Tensor masked_mean(const torch::Tensor& x, const torch::Tensor& ma
   return (x * weights).sum(1) / weights.sum(1).clamp_min(1.0);
 }
 
-/// @return the schema entries every transformer-based plugin shares: depth, width, heads,
-/// mlp_ratio and dropout, with small defaults that run on a CPU in seconds.
-inline std::vector<ParamSpec> transformer_params() {
-  return {
-      ParamSpec::integer("depth", 2, "number of transformer blocks").between(1, 256),
-      ParamSpec::integer("width", 32, "model width D (embedding size); divisible by heads")
-          .between(1, 16384),
-      ParamSpec::integer("heads", 2, "attention heads per block").between(1, 256),
-      ParamSpec::real("mlp_ratio", 2.0, "feed-forward hidden width as a multiple of width")
-          .between(0.0, 64.0),
-      ParamSpec::real("dropout", 0.0, "dropout on attention weights and sublayer outputs")
-          .between(0.0, 1.0),
-  };
+/// @return the parameters every transformer-based plugin shares (depth, width, heads, mlp_ratio
+/// and dropout), bound to TransformerOptions; a plugin adds them with ParamTable::add_all.
+inline const ParamTable<TransformerOptions>& transformer_params() {
+  using Options = TransformerOptions;
+  static const ParamTable<Options> table =
+      ParamTable<Options>()
+          .add("depth", &Options::depth, "number of transformer blocks")
+          .between(1, 256)
+          .add("width", &Options::width, "model width D (embedding size); divisible by heads")
+          .between(1, 16384)
+          .add("heads", &Options::heads, "attention heads per block")
+          .between(1, 256)
+          .add("mlp_ratio", &Options::mlp_ratio, "feed-forward hidden width as a multiple of width")
+          .between(0.0, 64.0)
+          .add("dropout", &Options::dropout, "dropout on attention weights and sublayer outputs")
+          .between(0.0, 1.0);
+  return table;
 }
 
-/// Reads the entries of transformer_params().
+/// @return the block sizes `options` give (the feed-forward width is width x mlp_ratio, at
+/// least 1).
 /// @throws std::invalid_argument naming `plugin` when width is not divisible by heads.
-inline TransformerSizes transformer_sizes(const std::string& plugin, const Params& params) {
+inline TransformerSizes transformer_sizes(const std::string& plugin,
+                                          const TransformerOptions& options) {
   TransformerSizes sizes;
-  sizes.depth = params.integer("depth");
-  sizes.width = params.integer("width");
-  sizes.heads = params.integer("heads");
-  sizes.dropout = params.real("dropout");
+  sizes.depth = options.depth;
+  sizes.width = options.width;
+  sizes.heads = options.heads;
+  sizes.dropout = options.dropout;
   if (sizes.width % sizes.heads != 0) {
     throw std::invalid_argument(plugin + ": width " + std::to_string(sizes.width) +
                                 " is not divisible by heads " + std::to_string(sizes.heads));
   }
   sizes.hidden = std::max<int64_t>(
-      1, std::llround(static_cast<double>(sizes.width) * params.real("mlp_ratio")));
+      1, std::llround(static_cast<double>(sizes.width) * options.mlp_ratio));
   return sizes;
 }
 

@@ -7,6 +7,7 @@
 #include <tuple>
 #include <vector>
 
+#include "guidance/api/ParamTable.h"
 #include "guidance/api/PluginApi.h"
 #include "plugins/architecture/common/Linear.h"
 #include "plugins/architecture/common/Recurrent.h"
@@ -17,11 +18,32 @@ namespace {
 
 constexpr const char* kName = "released-rnn";
 
+// The plugin's parameters (released_rnn_params() declares each), with their defaults.
 struct ReleasedRecurrentSizes {
-  int64_t embedding;
-  int64_t hidden;
-  int64_t layers;
+  std::string variant = "lm";
+  std::string cell = "rnn";
+  int64_t embedding = 256;
+  int64_t hidden = 512;
+  int64_t layers = 4;
 };
+
+const ParamTable<ReleasedRecurrentSizes>& released_rnn_params() {
+  using Sizes = ReleasedRecurrentSizes;
+  static const ParamTable<Sizes> table =
+      ParamTable<Sizes>()
+          .add("variant", &Sizes::variant, "lm: RNNLM; parity: ParityRNN")
+          .one_of({"lm", "parity"})
+          .add("cell", &Sizes::cell, "rnn: Elman (tanh), as ParityRNN always is; lstm: LSTM")
+          .one_of({"rnn", "lstm"})
+          .add("embedding", &Sizes::embedding,
+               "token embedding size (lm; parity embeds into vocab_size features, as released)")
+          .between(1, 16384)
+          .add("hidden", &Sizes::hidden, "hidden units per layer")
+          .between(1, 16384)
+          .add("layers", &Sizes::layers, "recurrent layers")
+          .between(1, 64);
+  return table;
+}
 
 // Released `RNNLM`: `layers` single-layer modules rnn.0, rnn.1, ...; the final state of each
 // (hidden, and cell for an LSTM) is the initial state of the next (the released forward threads
@@ -125,37 +147,21 @@ class ReleasedRnnPlugin : public ArchitecturePlugin {
             "the authors' released recurrent networks: RNNLM (lm, per position; each layer "
             "starts from the previous one's final state) and ParityRNN (parity, packed by "
             "length); module taps as their extractor hooks them",
-            {
-                ParamSpec::string("variant", "lm", "lm: RNNLM; parity: ParityRNN")
-                    .one_of({"lm", "parity"}),
-                ParamSpec::string("cell", "rnn",
-                                  "rnn: Elman (tanh), as ParityRNN always is; lstm: LSTM")
-                    .one_of({"rnn", "lstm"}),
-                ParamSpec::integer("embedding", 256,
-                                   "token embedding size (lm; parity embeds into vocab_size "
-                                   "features, as released)")
-                    .between(1, 16384),
-                ParamSpec::integer("hidden", 512, "hidden units per layer").between(1, 16384),
-                ParamSpec::integer("layers", 4, "recurrent layers").between(1, 64),
-            }};
+            released_rnn_params().specs()};
   }
 
   std::shared_ptr<Network> build(const TaskSpec& task, const Params& params) const override {
     require_inputs(kName, task, InputKind::Tokens);
-    ReleasedRecurrentSizes sizes;
-    sizes.embedding = params.integer("embedding");
-    sizes.hidden = params.integer("hidden");
-    sizes.layers = params.integer("layers");
-    const std::string& variant = params.string("variant");
+    const ReleasedRecurrentSizes sizes = released_rnn_params().read(params);
+    const std::string& variant = sizes.variant;
     const bool parity = variant == "parity";
     if (task.target_kind != (parity ? TargetKind::Class : TargetKind::TokenPerPosition)) {
       throw std::invalid_argument(std::string(kName) + ": variant '" + variant + "' needs " +
                                   (parity ? "a class" : "a per-position") + " task, but task '" +
                                   task.name + "' is not one");
     }
-    const std::string& cell = params.string("cell");
-    return parity ? build_with_cell<ParityNetwork>(cell, task, sizes)
-                  : build_with_cell<LanguageModelNetwork>(cell, task, sizes);
+    return parity ? build_with_cell<ParityNetwork>(sizes.cell, task, sizes)
+                  : build_with_cell<LanguageModelNetwork>(sizes.cell, task, sizes);
   }
 };
 

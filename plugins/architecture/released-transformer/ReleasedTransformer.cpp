@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "guidance/api/ParamTable.h"
 #include "guidance/api/PluginApi.h"
 #include "plugins/architecture/common/Linear.h"
 #include "plugins/architecture/common/Tasks.h"
@@ -19,12 +20,14 @@ namespace {
 
 constexpr const char* kName = "released-transformer";
 
+// The plugin's parameters (released_transformer_params() declares each), with their defaults.
 struct ReleasedSizes {
-  int64_t width;
-  int64_t heads;
-  int64_t layers;
-  int64_t feed_forward;
-  double dropout;
+  std::string variant = "decoder";
+  int64_t width = 512;
+  int64_t heads = 16;
+  int64_t layers = 4;
+  int64_t feed_forward = 512;
+  double dropout = 0.1;
 };
 
 // The additive mask of a causal self-attention: 0 where the key is not after the query, -inf
@@ -395,45 +398,47 @@ const Variant kVariants[] = {
     {"lm", TargetKind::TokenPerPosition, &make<LanguageModelNetwork>},
 };
 
+const ParamTable<ReleasedSizes>& released_transformer_params() {
+  static const ParamTable<ReleasedSizes> table = [] {
+    std::vector<std::string> variants;
+    for (const auto& variant : kVariants) variants.emplace_back(variant.name);
+    return ParamTable<ReleasedSizes>()
+        .add("variant", &ReleasedSizes::variant,
+             "decoder: Transformer; encoder: TransEnc; lm: TransformerLM")
+        .one_of(std::move(variants))
+        .add("width", &ReleasedSizes::width, "model width d_model; divisible by heads")
+        .between(1, 16384)
+        .add("heads", &ReleasedSizes::heads, "attention heads")
+        .between(1, 256)
+        .add("layers", &ReleasedSizes::layers,
+             "layer applications (decoder, encoder: of one shared layer) or layers (lm)")
+        .between(1, 256)
+        .add("feed_forward", &ReleasedSizes::feed_forward, "feed-forward hidden width")
+        .between(1, 65536)
+        .add("dropout", &ReleasedSizes::dropout, "dropout everywhere the released models drop")
+        .between(0.0, 1.0);
+  }();
+  return table;
+}
+
 class ReleasedTransformerPlugin : public ArchitecturePlugin {
  public:
   PluginInfo info() const override {
-    std::vector<std::string> variants;
-    for (const auto& variant : kVariants) variants.emplace_back(variant.name);
     return {kName, "1.0.0",
             "the authors' released sequence transformers: Transformer (decoder, copy-paste), "
             "TransEnc (encoder, parity), TransformerLM (lm); module taps as their extractor "
             "hooks them",
-            {
-                ParamSpec::string("variant", "decoder",
-                                  "decoder: Transformer; encoder: TransEnc; lm: TransformerLM")
-                    .one_of(std::move(variants)),
-                ParamSpec::integer("width", 512, "model width d_model; divisible by heads")
-                    .between(1, 16384),
-                ParamSpec::integer("heads", 16, "attention heads").between(1, 256),
-                ParamSpec::integer("layers", 4, "layer applications (decoder, encoder: of one "
-                                                "shared layer) or layers (lm)")
-                    .between(1, 256),
-                ParamSpec::integer("feed_forward", 512, "feed-forward hidden width")
-                    .between(1, 65536),
-                ParamSpec::real("dropout", 0.1, "dropout everywhere the released models drop")
-                    .between(0.0, 1.0),
-            }};
+            released_transformer_params().specs()};
   }
 
   std::shared_ptr<Network> build(const TaskSpec& task, const Params& params) const override {
     require_inputs(kName, task, InputKind::Tokens);
-    ReleasedSizes sizes;
-    sizes.width = params.integer("width");
-    sizes.heads = params.integer("heads");
-    sizes.layers = params.integer("layers");
-    sizes.feed_forward = params.integer("feed_forward");
-    sizes.dropout = params.real("dropout");
+    const ReleasedSizes sizes = released_transformer_params().read(params);
     if (sizes.width % sizes.heads != 0) {
       throw std::invalid_argument(std::string(kName) + ": width " + std::to_string(sizes.width) +
                                   " is not divisible by heads " + std::to_string(sizes.heads));
     }
-    const std::string& name = params.string("variant");
+    const std::string& name = sizes.variant;
     for (const auto& variant : kVariants) {
       if (name != variant.name) continue;
       if (task.target_kind != variant.target_kind) {

@@ -3,6 +3,7 @@
 #include <string>
 #include <vector>
 
+#include "guidance/api/ParamTable.h"
 #include "guidance/api/PluginApi.h"
 #include "plugins/architecture/common/PooledHead.h"
 #include "plugins/architecture/common/Tasks.h"
@@ -13,16 +14,53 @@ namespace {
 constexpr const char* kName = "resnet";
 
 enum class BlockKind { Basic, Bottleneck };
+enum class Preset { ResNet18, ResNet50, Custom };
 
-// Filled from the plugin's validated params in build(); the ParamSpecs hold the defaults.
+// The plugin's parameters (resnet_params() declares each), with their defaults. A preset other
+// than custom replaces block and blocks after reading (build()).
 struct ResnetSizes {
-  BlockKind block;
-  std::vector<int64_t> blocks;
-  int64_t base_width;
-  bool imagenet_stem;
-  bool residual;
-  bool torchvision_init;
+  Preset preset = Preset::Custom;
+  BlockKind block = BlockKind::Basic;
+  std::vector<int64_t> blocks{1, 1};
+  int64_t base_width = 16;
+  bool imagenet_stem = false;
+  bool residual = true;
+  bool torchvision_init = true;
 };
+
+const ParamTable<ResnetSizes>& resnet_params() {
+  static const ParamTable<ResnetSizes> table =
+      ParamTable<ResnetSizes>()
+          .add_choice("preset", &ResnetSizes::preset,
+                      "resnet18 (basic, 2-2-2-2), resnet50 (bottleneck, 3-4-6-3), or custom "
+                      "(block and blocks below)",
+                      {{"resnet18", Preset::ResNet18},
+                       {"resnet50", Preset::ResNet50},
+                       {"custom", Preset::Custom}})
+          .add_choice("block", &ResnetSizes::block, "block type; used by preset custom only",
+                      {{"basic", BlockKind::Basic}, {"bottleneck", BlockKind::Bottleneck}})
+          .add("blocks", &ResnetSizes::blocks,
+               "blocks per stage; each stage doubles the width and halves the resolution; used "
+               "by preset custom only")
+          .between(1, 64)
+          .add("base_width", &ResnetSizes::base_width,
+               "channels of the stem and the first stage (torchvision: 64)")
+          .between(1, 1024)
+          .add_choice("stem", &ResnetSizes::imagenet_stem,
+                      "small: 3x3 conv (CIFAR); imagenet: 7x7/2 conv and 3x3/2 max pool "
+                      "(torchvision)",
+                      {{"small", false}, {"imagenet", true}})
+          .add("residual", &ResnetSizes::residual,
+               "keep the residual connections; false: no identity sum and no downsample "
+               "projection (the released ModifiedResNet50)")
+          // Not `init`: an architecture's table may be [guide], which reserves `init` for the
+          // guide-init strategy.
+          .add_choice("weight_init", &ResnetSizes::torchvision_init,
+                      "torchvision: He-normal fan-out convolutions; pytorch: every layer's "
+                      "default (the released ModifiedResNet50)",
+                      {{"torchvision", true}, {"pytorch", false}});
+  return table;
+}
 
 // Bias-free convolution padded so that stride 1 keeps the resolution, as torchvision's.
 torch::nn::Conv2d conv(int64_t input, int64_t output, int64_t kernel, int64_t stride) {
@@ -193,58 +231,22 @@ class ResnetPlugin : public ArchitecturePlugin {
             "blocks; residual = false gives the released plain ResNet-50; taps every "
             "convolution (module set), the stem and every block (block set) and the global "
             "pool (both)",
-            {
-                ParamSpec::string("preset", "custom",
-                                  "resnet18 (basic, 2-2-2-2), resnet50 (bottleneck, 3-4-6-3), "
-                                  "or custom (block and blocks below)")
-                    .one_of({"resnet18", "resnet50", "custom"}),
-                ParamSpec::string("block", "basic", "block type; used by preset custom only")
-                    .one_of({"basic", "bottleneck"}),
-                ParamSpec::integers("blocks", {1, 1},
-                                    "blocks per stage; each stage doubles the width and halves "
-                                    "the resolution; used by preset custom only")
-                    .between(1, 64),
-                ParamSpec::integer("base_width", 16,
-                                   "channels of the stem and the first stage (torchvision: 64)")
-                    .between(1, 1024),
-                ParamSpec::string("stem", "small",
-                                  "small: 3x3 conv (CIFAR); imagenet: 7x7/2 conv and 3x3/2 max "
-                                  "pool (torchvision)")
-                    .one_of({"small", "imagenet"}),
-                ParamSpec::boolean("residual", true,
-                                   "keep the residual connections; false: no identity sum and no "
-                                   "downsample projection (the released ModifiedResNet50)"),
-                // Not `init`: an architecture's table may be [guide], which reserves `init`
-                // for the guide-init strategy.
-                ParamSpec::string("weight_init", "torchvision",
-                                  "torchvision: He-normal fan-out convolutions; pytorch: every "
-                                  "layer's default (the released ModifiedResNet50)")
-                    .one_of({"torchvision", "pytorch"}),
-            }};
+            resnet_params().specs()};
   }
 
   std::shared_ptr<Network> build(const TaskSpec& task, const Params& params) const override {
     require_inputs(kName, task, InputKind::Image);
-    ResnetSizes sizes;
-    const std::string& preset = params.string("preset");
-    if (preset == "resnet18") {
+    ResnetSizes sizes = resnet_params().read(params);
+    if (sizes.preset == Preset::ResNet18) {
       sizes.block = BlockKind::Basic;
       sizes.blocks = {2, 2, 2, 2};
-    } else if (preset == "resnet50") {
+    } else if (sizes.preset == Preset::ResNet50) {
       sizes.block = BlockKind::Bottleneck;
       sizes.blocks = {3, 4, 6, 3};
-    } else {
-      sizes.block = params.string("block") == "basic" ? BlockKind::Basic : BlockKind::Bottleneck;
-      sizes.blocks = params.integers("blocks");
-      if (sizes.blocks.empty()) {
-        throw std::invalid_argument(std::string(kName) +
-                                    ": blocks must list at least one stage for preset \"custom\"");
-      }
+    } else if (sizes.blocks.empty()) {
+      throw std::invalid_argument(std::string(kName) +
+                                  ": blocks must list at least one stage for preset \"custom\"");
     }
-    sizes.base_width = params.integer("base_width");
-    sizes.imagenet_stem = params.string("stem") == "imagenet";
-    sizes.residual = params.boolean("residual");
-    sizes.torchvision_init = params.string("weight_init") == "torchvision";
     return std::make_shared<ResnetNetwork>(task, sizes);
   }
 };

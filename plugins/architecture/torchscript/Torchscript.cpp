@@ -20,6 +20,7 @@
 #include <torch/script.h>
 
 #include "guidance/api/InputFile.h"
+#include "guidance/api/ParamTable.h"
 #include "guidance/api/PluginApi.h"
 #include "plugins/architecture/common/Tasks.h"
 
@@ -227,23 +228,36 @@ class TorchscriptNetwork : public Network {
   std::vector<TapSpec> taps_;
 };
 
+// The plugin's parameters (torchscript_params() declares each), with their defaults.
+struct TorchscriptOptions {
+  std::string path;
+  bool seeded_weights = true;
+};
+
+const ParamTable<TorchscriptOptions>& torchscript_params() {
+  static const ParamTable<TorchscriptOptions> table =
+      ParamTable<TorchscriptOptions>()
+          .add("path", &TorchscriptOptions::path, "the TorchScript file (torch.jit.save)")
+          .mandatory()
+          .add_choice("weights", &TorchscriptOptions::seeded_weights,
+                      "seeded: weights drawn from the run's seed (PyTorch's default for linear "
+                      "and conv layers); file: the weights saved in it",
+                      {{"seeded", true}, {"file", false}});
+  return table;
+}
+
 class TorchscriptPlugin : public ArchitecturePlugin {
  public:
   PluginInfo info() const override {
     return {kName, "1.0.0",
             "a network written in PyTorch, loaded from a torch.jit.script/trace file that "
             "returns (logits, {tap: tensor}) and lists its taps in guidance_taps",
-            {
-                ParamSpec::string("path", "", "the TorchScript file (torch.jit.save)").mandatory(),
-                ParamSpec::string("weights", "seeded",
-                                  "seeded: weights drawn from the run's seed (PyTorch's default "
-                                  "for linear and conv layers); file: the weights saved in it")
-                    .one_of({"seeded", "file"}),
-            }};
+            torchscript_params().specs()};
   }
 
   std::shared_ptr<Network> build(const TaskSpec& task, const Params& params) const override {
-    const std::string path = params.string("path");
+    const TorchscriptOptions options = torchscript_params().read(params);
+    const std::string& path = options.path;
     // Read through InputFile: a FIFO or a device file is refused at the key, not waited on.
     std::istringstream content(open_param_file("path", path).read_all());
     torch::jit::Module module;
@@ -263,7 +277,7 @@ class TorchscriptPlugin : public ArchitecturePlugin {
       require_inputs(kName, task, inputs == "image" ? InputKind::Image : InputKind::Tokens);
     }
     return std::make_shared<TorchscriptNetwork>(std::move(module), task, path,
-                                                params.string("weights") == "seeded");
+                                                options.seeded_weights);
   }
 };
 

@@ -2,6 +2,7 @@
 #include <string>
 #include <vector>
 
+#include "guidance/api/ParamTable.h"
 #include "guidance/api/PluginApi.h"
 #include "plugins/architecture/common/Linear.h"
 #include "plugins/architecture/common/Tasks.h"
@@ -11,6 +12,25 @@ namespace guidance::architecture {
 namespace {
 
 constexpr const char* kName = "transformer";
+
+enum class Positions { Learned, Sinusoidal };
+
+// The plugin's parameters (transformer_plugin_params() declares each), with their defaults.
+struct TransformerPluginOptions {
+  TransformerOptions body;
+  Positions positions = Positions::Learned;
+};
+
+const ParamTable<TransformerPluginOptions>& transformer_plugin_params() {
+  using Options = TransformerPluginOptions;
+  static const ParamTable<Options> table =
+      ParamTable<Options>()
+          .add_all(&Options::body, transformer_params())
+          .add_choice("positions", &Options::positions,
+                      "position encoding: learned table or fixed sinusoids",
+                      {{"learned", Positions::Learned}, {"sinusoidal", Positions::Sinusoidal}});
+  return table;
+}
 
 // A query may attend to real keys (and, if causal, only to those not after it). Each position may
 // always attend to itself so that padded queries never face an all-masked row (NaN softmax);
@@ -73,21 +93,18 @@ class TransformerNetwork : public TransformerBody {
 class TransformerPlugin : public ArchitecturePlugin {
  public:
   PluginInfo info() const override {
-    auto params = transformer_params();
-    params.push_back(ParamSpec::string("positions", "learned",
-                                       "position encoding: learned table or fixed sinusoids")
-                         .one_of({"learned", "sinusoidal"}));
     return {kName, "1.0.0",
             "transformer over tokens: causal decoder for per-position targets, mean-pooled "
             "encoder for class targets; taps every attention and feed-forward output (block "
             "set) and every LayerNorm and Linear output but the head's (module set)",
-            params};
+            transformer_plugin_params().specs()};
   }
 
   std::shared_ptr<Network> build(const TaskSpec& task, const Params& params) const override {
     require_inputs(kName, task, InputKind::Tokens);
-    return std::make_shared<TransformerNetwork>(task, transformer_sizes(kName, params),
-                                                params.string("positions") == "learned");
+    const TransformerPluginOptions options = transformer_plugin_params().read(params);
+    return std::make_shared<TransformerNetwork>(task, transformer_sizes(kName, options.body),
+                                                options.positions == Positions::Learned);
   }
 };
 

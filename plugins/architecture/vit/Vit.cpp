@@ -3,6 +3,7 @@
 #include <string>
 #include <vector>
 
+#include "guidance/api/ParamTable.h"
 #include "guidance/api/PluginApi.h"
 #include "plugins/architecture/common/Linear.h"
 #include "plugins/architecture/common/Tasks.h"
@@ -12,6 +13,28 @@ namespace guidance::architecture {
 namespace {
 
 constexpr const char* kName = "vit";
+
+enum class Pool { Cls, Mean };
+
+// The plugin's parameters (vit_params() declares each), with their defaults.
+struct VitOptions {
+  TransformerOptions body;
+  int64_t patch_size = 4;
+  Pool pool = Pool::Cls;
+};
+
+const ParamTable<VitOptions>& vit_params() {
+  static const ParamTable<VitOptions> table =
+      ParamTable<VitOptions>()
+          .add_all(&VitOptions::body, transformer_params())
+          .add("patch_size", &VitOptions::patch_size,
+               "side of the square patches; divides the image")
+          .between(1, 1024)
+          .add_choice("pool", &VitOptions::pool,
+                      "image representation: the CLS token or the mean of the patch tokens",
+                      {{"cls", Pool::Cls}, {"mean", Pool::Mean}});
+  return table;
+}
 
 class VitNetwork : public TransformerBody {
  public:
@@ -72,32 +95,25 @@ class VitNetwork : public TransformerBody {
 class VitPlugin : public ArchitecturePlugin {
  public:
   PluginInfo info() const override {
-    auto params = transformer_params();
-    params.push_back(
-        ParamSpec::integer("patch_size", 4, "side of the square patches; divides the image")
-            .between(1, 1024));
-    params.push_back(ParamSpec::string("pool", "cls",
-                                       "image representation: the CLS token or the mean of the "
-                                       "patch tokens")
-                         .one_of({"cls", "mean"}));
     return {kName, "1.0.0",
             "vision transformer over image patches; taps every attention and feed-forward "
             "output and the pooled representation (block set), and the patch embedding and "
             "every LayerNorm and Linear output but the head's (module set)",
-            params};
+            vit_params().specs()};
   }
 
   std::shared_ptr<Network> build(const TaskSpec& task, const Params& params) const override {
     require_inputs(kName, task, InputKind::Image);
-    const TransformerSizes sizes = transformer_sizes(kName, params);
-    const int64_t patch = params.integer("patch_size");
+    const VitOptions options = vit_params().read(params);
+    const TransformerSizes sizes = transformer_sizes(kName, options.body);
+    const int64_t patch = options.patch_size;
     const int64_t height = task.input_shape[1], width = task.input_shape[2];
     if (height % patch != 0 || width % patch != 0) {
       throw std::invalid_argument(std::string(kName) + ": patch_size " + std::to_string(patch) +
                                   " does not divide the " + std::to_string(height) + "x" +
                                   std::to_string(width) + " images of task '" + task.name + "'");
     }
-    return std::make_shared<VitNetwork>(task, sizes, patch, params.string("pool") == "cls");
+    return std::make_shared<VitNetwork>(task, sizes, patch, options.pool == Pool::Cls);
   }
 };
 

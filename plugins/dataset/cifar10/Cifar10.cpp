@@ -8,6 +8,7 @@
 
 #include <torch/torch.h>
 
+#include "guidance/api/ParamTable.h"
 #include "guidance/api/PluginApi.h"
 #include "plugins/dataset/common/DatasetSupport.h"
 #include "plugins/dataset/common/ImageDataset.h"
@@ -49,25 +50,34 @@ LabelledImages read_batches(const std::string& directory, const std::vector<std:
           all.select(1, 0).to(torch::kLong)};
 }
 
+// The plugin's parameters (cifar10_params() declares each), with their defaults.
+struct Cifar10Options {
+  std::string directory = "data/cifar-10-batches-bin";
+  Carving carving{5000, 0};
+  Normalisation normalisation{{0.4914, 0.4822, 0.4465}, {0.2470, 0.2435, 0.2616}};
+};
+
+const ParamTable<Cifar10Options>& cifar10_params() {
+  static const ParamTable<Cifar10Options> table =
+      ParamTable<Cifar10Options>()
+          .add("directory", &Cifar10Options::directory,
+               "folder holding data_batch_1.bin .. data_batch_5.bin and test_batch.bin")
+          .add_all(&Cifar10Options::carving, carving_params())
+          .add_all(&Cifar10Options::normalisation, normalisation_params());
+  return table;
+}
+
 class Cifar10Plugin final : public DatasetPlugin {
  public:
   PluginInfo info() const override {
-    PluginInfo info{kName,
-                    "1.0.0",
-                    "CIFAR-10, binary version: 32x32 colour images, 10 classes",
-                    {ParamSpec::string("directory", "data/cifar-10-batches-bin",
-                                       "folder holding data_batch_1.bin .. data_batch_5.bin and "
-                                       "test_batch.bin")}};
-    for (auto& spec : carving_params(5000)) info.params.push_back(std::move(spec));
-    for (auto& spec : normalisation_params({0.4914, 0.4822, 0.4465}, {0.2470, 0.2435, 0.2616})) {
-      info.params.push_back(std::move(spec));
-    }
-    return info;
+    return {kName, "1.0.0", "CIFAR-10, binary version: 32x32 colour images, 10 classes",
+            cifar10_params().specs()};
   }
 
   std::shared_ptr<Dataset> open(const Params& params,
                                 const DatasetContext& context) const override {
-    const std::string directory = resolve_path(context, params.string("directory"));
+    const Cifar10Options options = cifar10_params().read(params);
+    const std::string directory = resolve_path(context, options.directory);
     try {
       check_param_directory("directory", directory);
     } catch (const ParamError& error) {
@@ -81,9 +91,9 @@ class Cifar10Plugin final : public DatasetPlugin {
     LabelledImages test = read_batches(directory, {"test_batch.bin"});
     return std::make_shared<ImageDataset>(
         image_task(kName, {kChannels, kSide, kSide}, kClasses),
-        carve_train_test(train.images, train.labels, test.images, test.labels, params, context.seed,
-                         kName),
-        normalisation_from(params, kChannels, kName));
+        carve_train_test(train.images, train.labels, test.images, test.labels, options.carving,
+                         context.seed, kName),
+        normalisation_from(options.normalisation, kChannels, kName));
   }
 };
 

@@ -11,7 +11,6 @@
 
 #include "guidance/api/Dataset.h"
 #include "guidance/api/InputFile.h"
-#include "guidance/api/Params.h"
 
 namespace guidance::datasets {
 
@@ -20,16 +19,10 @@ namespace guidance::datasets {
 inline constexpr const char* kReleasedFormat = "released";
 inline constexpr const char* kWorkbenchFormat = "workbench";
 
-/// @return the `format` parameter spec, "released" by default.
-/// @param doc what each format means for this dataset
-inline ParamSpec format_param(std::string doc) {
-  return ParamSpec::string("format", kReleasedFormat, std::move(doc))
-      .one_of({kReleasedFormat, kWorkbenchFormat});
-}
-
-/// @return whether `params` ask for the released format (see format_param()).
-inline bool released_format(const Params& params) {
-  return params.string("format") == kReleasedFormat;
+/// @return the `format` parameter's choices (ParamTable::add_choice), read as whether the
+/// released format is asked for; a dataset's options default it to true ("released").
+inline std::vector<std::pair<std::string, bool>> format_choices() {
+  return {{kReleasedFormat, true}, {kWorkbenchFormat, false}};
 }
 
 /// @return `path` as given if absolute or if there is no base directory, else base/path.

@@ -10,7 +10,7 @@
 #include <torch/torch.h>
 
 #include "guidance/api/Dataset.h"
-#include "guidance/api/Params.h"
+#include "guidance/api/ParamTable.h"
 #include "guidance/api/Task.h"
 #include "plugins/dataset/common/DatasetSupport.h"
 #include "plugins/dataset/common/SplitCarving.h"
@@ -23,32 +23,38 @@ struct Normalisation {
   std::vector<double> std;   ///< one value per channel, each > 0
 };
 
-/// @return the `mean` and `std` parameter specs, with a dataset's usual values as defaults.
-inline std::vector<ParamSpec> normalisation_params(std::vector<double> mean,
-                                                   std::vector<double> std) {
-  return {ParamSpec::reals("mean", std::move(mean),
-                           "per-channel mean subtracted from pixels scaled to [0, 1] (one value "
-                           "for all channels, or one per channel)"),
-          ParamSpec::reals("std", std::move(std),
-                           "per-channel standard deviation the centred pixels are divided by")};
+/// The docs of the `mean` and `std` parameters.
+inline constexpr const char* kMeanDoc =
+    "per-channel mean subtracted from pixels scaled to [0, 1] (one value for all channels, or one "
+    "per channel)";
+inline constexpr const char* kStdDoc =
+    "per-channel standard deviation the centred pixels are divided by";
+
+/// @return the `mean` and `std` parameters, bound to Normalisation; a dataset adds them with
+/// ParamTable::add_all, its options holding its usual values as defaults.
+inline const ParamTable<Normalisation>& normalisation_params() {
+  static const ParamTable<Normalisation> table = ParamTable<Normalisation>()
+                                                     .add("mean", &Normalisation::mean, kMeanDoc)
+                                                     .add("std", &Normalisation::std, kStdDoc);
+  return table;
 }
 
-/// Reads `mean` and `std` for images of `channels` channels. A single value applies to every
-/// channel. Throws std::invalid_argument naming the dataset and the parameter when a list has
-/// another length or a deviation is not positive.
-inline Normalisation normalisation_from(const Params& params, int64_t channels,
+/// @return `given` (the values of normalisation_params()) for images of `channels` channels: a
+/// single value applies to every channel. Throws std::invalid_argument naming the dataset and the
+/// parameter when a list has another length or a deviation is not positive.
+inline Normalisation normalisation_from(const Normalisation& given, int64_t channels,
                                         const std::string& dataset) {
-  auto per_channel = [&](const std::string& name) {
-    std::vector<double> values = params.reals(name);
+  auto per_channel = [&](const std::string& name, const std::vector<double>& values_given) {
+    std::vector<double> values = values_given;
     if (values.size() == 1) values.assign(static_cast<size_t>(channels), values.front());
     if (static_cast<int64_t>(values.size()) != channels) {
       throw std::invalid_argument("dataset '" + dataset + "': parameter '" + name +
                                   "' needs 1 or " + std::to_string(channels) + " values, got " +
-                                  std::to_string(params.reals(name).size()));
+                                  std::to_string(values_given.size()));
     }
     return values;
   };
-  Normalisation normalisation{per_channel("mean"), per_channel("std")};
+  Normalisation normalisation{per_channel("mean", given.mean), per_channel("std", given.std)};
   for (double deviation : normalisation.std) {
     if (!(deviation > 0)) {
       throw std::invalid_argument("dataset '" + dataset +
@@ -106,33 +112,45 @@ inline ImageSplit split_of(const torch::Tensor& images, const torch::Tensor& lab
   return ImageSplit{images, labels, index_tensor(rows), std::move(part)};
 }
 
-/// @return the `validation_size` and `train_subset` parameter specs.
-inline std::vector<ParamSpec> carving_params(int64_t default_validation_size) {
-  return {ParamSpec::integer("validation_size", default_validation_size,
-                             "training examples set aside (seeded) as the validation split")
-              .at_least(0),
-          ParamSpec::integer("train_subset", 0,
-                             "train on only this many examples (seeded choice among those left "
-                             "after carving validation); 0 = all")
-              .at_least(0)};
+/// How a dataset shipped as train and test sets makes its validation and train splits: the
+/// parameters carving_params() declares.
+struct Carving {
+  int64_t validation_size = 0;  ///< training examples set aside as the validation split
+  int64_t train_subset = 0;     ///< train on only this many of those left; 0 = all
+};
+
+/// @return the `validation_size` and `train_subset` parameters, bound to Carving; a dataset adds
+/// them with ParamTable::add_all, its options holding its default validation size.
+inline const ParamTable<Carving>& carving_params() {
+  static const ParamTable<Carving> table =
+      ParamTable<Carving>()
+          .add("validation_size", &Carving::validation_size,
+               "training examples set aside (seeded) as the validation split")
+          .at_least(0)
+          .add("train_subset", &Carving::train_subset,
+               "train on only this many examples (seeded choice among those left after carving "
+               "validation); 0 = all")
+          .at_least(0);
+  return table;
 }
 
 /// The parts of a dataset shipped as train and test sets, as ExampleSource names them.
 inline constexpr const char* kTrainPart = "train";
 inline constexpr const char* kTestPart = "test";
 
-/// Makes the three splits of a dataset shipped as train and test sets: `validation_size`
-/// training examples are carved out (seeded) as the validation split, then, if `train_subset` is
-/// positive, that many of the remaining training examples are kept (seeded).
+/// Makes the three splits of a dataset shipped as train and test sets: `carving.validation_size`
+/// training examples are carved out (seeded) as the validation split, then, if
+/// `carving.train_subset` is positive, that many of the remaining training examples are kept
+/// (seeded).
 /// Throws std::invalid_argument naming the dataset when the sizes ask for more than there is.
 inline std::array<ImageSplit, 3> carve_train_test(const torch::Tensor& train_images,
                                                   const torch::Tensor& train_labels,
                                                   const torch::Tensor& test_images,
                                                   const torch::Tensor& test_labels,
-                                                  const Params& params, uint64_t seed,
+                                                  const Carving& carving, uint64_t seed,
                                                   const std::string& dataset) {
   const int64_t available = train_images.size(0);
-  const int64_t validation_size = params.integer("validation_size");
+  const int64_t validation_size = carving.validation_size;
   if (validation_size >= available) {
     throw std::invalid_argument("dataset '" + dataset + "': validation_size " +
                                 std::to_string(validation_size) + " leaves no training examples (" +
@@ -140,7 +158,7 @@ inline std::array<ImageSplit, 3> carve_train_test(const torch::Tensor& train_ima
   }
   Carved validation = carve(all_rows(available), validation_size, seed, streams::kValidationCarve);
   std::vector<int64_t> train_rows = std::move(validation.kept);
-  const int64_t subset = params.integer("train_subset");
+  const int64_t subset = carving.train_subset;
   if (subset > static_cast<int64_t>(train_rows.size())) {
     throw std::invalid_argument(
         "dataset '" + dataset + "': train_subset " + std::to_string(subset) + " exceeds the " +

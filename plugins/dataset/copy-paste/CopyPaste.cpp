@@ -6,6 +6,7 @@
 
 #include <torch/torch.h>
 
+#include "guidance/api/ParamTable.h"
 #include "guidance/api/PluginApi.h"
 #include "plugins/dataset/common/GeneratedDataset.h"
 #include "plugins/dataset/common/TokenRows.h"
@@ -142,41 +143,57 @@ class WorkbenchCopyPaste final : public GeneratedDataset {
   int64_t blanks_;
 };
 
+// The plugin's parameters (copy_paste_params() declares each), with their defaults.
+struct CopyPasteOptions {
+  bool released = true;
+  int64_t content_vocab = 10;
+  int64_t blanks = 0;
+  GeneratedOptions generated = generated_defaults(80000, 20000, 20000);
+};
+
+const ParamTable<CopyPasteOptions>& copy_paste_params() {
+  using Options = CopyPasteOptions;
+  static const ParamTable<Options> table =
+      ParamTable<Options>()
+          .add_choice("format", &Options::released,
+                      "released: symbols 0 .. S-1, COPY S+1, EOS S+2, pad 0, lengths 20-40 by "
+                      "default; workbench: pad 0, COPY 1, END 2, blank 3, content from 4, "
+                      "lengths 1-20 by default",
+                      format_choices())
+          .add("content_vocab", &Options::content_vocab, "number of distinct content symbols S")
+          .between(1, 100000)
+          .add("blanks", &Options::blanks,
+               "blank tokens between the content and the COPY token (workbench format only)")
+          .between(0, 4096)
+          .add_all(&Options::generated, generated_params());
+  return table;
+}
+
 class CopyPastePlugin final : public DatasetPlugin {
  public:
   PluginInfo info() const override {
-    PluginInfo info{
-        kName,
-        "1.1.0",
-        "copy a random sequence after a COPY token; format 'released' (the authors' layout, "
-        "position-aligned targets) or 'workbench' (next-token targets on the answer)",
-        {format_param("released: symbols 0 .. S-1, COPY S+1, EOS S+2, pad 0, lengths 20-40 by "
-                      "default; workbench: pad 0, COPY 1, END 2, blank 3, content from 4, "
-                      "lengths 1-20 by default"),
-         ParamSpec::integer("content_vocab", 10, "number of distinct content symbols S")
-             .between(1, 100000),
-         ParamSpec::integer("blanks", 0,
-                            "blank tokens between the content and the COPY token (workbench "
-                            "format only)")
-             .between(0, 4096)}};
-    for (auto& spec : generated_params({80000, 20000, 20000})) info.params.push_back(std::move(spec));
-    return info;
+    return {kName, "1.1.0",
+            "copy a random sequence after a COPY token; format 'released' (the authors' layout, "
+            "position-aligned targets) or 'workbench' (next-token targets on the answer)",
+            copy_paste_params().specs()};
   }
 
   std::shared_ptr<Dataset> open(const Params& params,
                                 const DatasetContext& context) const override {
-    const int64_t content_vocab = params.integer("content_vocab");
-    const int64_t blanks = params.integer("blanks");
-    if (!released_format(params)) {
+    const CopyPasteOptions options = copy_paste_params().read(params);
+    const int64_t content_vocab = options.content_vocab;
+    const int64_t blanks = options.blanks;
+    if (!options.released) {
       return std::make_shared<WorkbenchCopyPaste>(
-          generated_shape(params, kName, kWorkbenchLengths), content_vocab, blanks, context.seed);
+          generated_shape(options.generated, kName, kWorkbenchLengths), content_vocab, blanks,
+          context.seed);
     }
     if (blanks != 0) {
       throw std::invalid_argument("dataset 'copy-paste': blanks = " + std::to_string(blanks) +
                                   " needs format = \"workbench\"; the released format has none");
     }
-    return std::make_shared<ReleasedCopyPaste>(generated_shape(params, kName, kReleasedLengths),
-                                               content_vocab, context.seed);
+    return std::make_shared<ReleasedCopyPaste>(
+        generated_shape(options.generated, kName, kReleasedLengths), content_vocab, context.seed);
   }
 };
 

@@ -13,6 +13,7 @@
 
 #include <torch/torch.h>
 
+#include "guidance/api/ParamTable.h"
 #include "guidance/api/PluginApi.h"
 #include "plugins/dataset/common/DatasetSupport.h"
 #include "plugins/dataset/common/ImageDataset.h"
@@ -182,43 +183,64 @@ LabelledImages read_pair(const IdxFile& images_file, const IdxFile& labels_file,
   return {images.unsqueeze(1), labels};
 }
 
+// The plugin's parameters (fashion_mnist_params() declares each), with their defaults. An empty
+// file name means the standard file in `directory`.
+struct FashionMnistOptions {
+  std::string directory = "/usr/share/datasets/fashion-mnist";
+  std::string train_images;
+  std::string train_labels;
+  std::string test_images;
+  std::string test_labels;
+  int64_t classes = 10;
+  Carving carving{5000, 0};
+  Normalisation normalisation{{0.2860}, {0.3530}};
+};
+
+std::string file_doc(const std::string& stem) {
+  return "IDX file to use instead of <directory>/" + stem + "[.gz]";
+}
+
+const ParamTable<FashionMnistOptions>& fashion_mnist_params() {
+  using Options = FashionMnistOptions;
+  static const ParamTable<Options> table =
+      ParamTable<Options>()
+          .add("directory", &Options::directory,
+               "folder holding train-images-idx3-ubyte, train-labels-idx1-ubyte, "
+               "t10k-images-idx3-ubyte and t10k-labels-idx1-ubyte, each plain or .gz")
+          .add("train_images", &Options::train_images, file_doc("train-images-idx3-ubyte"))
+          .add("train_labels", &Options::train_labels, file_doc("train-labels-idx1-ubyte"))
+          .add("test_images", &Options::test_images, file_doc("t10k-images-idx3-ubyte"))
+          .add("test_labels", &Options::test_labels, file_doc("t10k-labels-idx1-ubyte"))
+          .add("classes", &Options::classes, "number of classes; labels must be below")
+          .at_least(2)
+          .add_all(&Options::carving, carving_params())
+          .add_all(&Options::normalisation, normalisation_params());
+  return table;
+}
+
 class FashionMnistPlugin final : public DatasetPlugin {
  public:
   PluginInfo info() const override {
-    PluginInfo info{
-        kName,
-        "1.0.0",
-        "Fashion-MNIST (or any IDX image set such as MNIST): 28x28 grey images, "
-        "10 classes",
-        {ParamSpec::string("directory", "/usr/share/datasets/fashion-mnist",
-                           "folder holding train-images-idx3-ubyte, "
-                           "train-labels-idx1-ubyte, t10k-images-idx3-ubyte and "
-                           "t10k-labels-idx1-ubyte, each plain or .gz"),
-         file_param("train_images", "train-images-idx3-ubyte"),
-         file_param("train_labels", "train-labels-idx1-ubyte"),
-         file_param("test_images", "t10k-images-idx3-ubyte"),
-         file_param("test_labels", "t10k-labels-idx1-ubyte"),
-         ParamSpec::integer("classes", 10, "number of classes; labels must be below").at_least(2)}};
-    for (auto& spec : carving_params(5000)) info.params.push_back(std::move(spec));
-    for (auto& spec : normalisation_params({0.2860}, {0.3530})) {
-      info.params.push_back(std::move(spec));
-    }
-    return info;
+    return {kName, "1.0.0",
+            "Fashion-MNIST (or any IDX image set such as MNIST): 28x28 grey images, 10 classes",
+            fashion_mnist_params().specs()};
   }
 
   std::shared_ptr<Dataset> open(const Params& params,
                                 const DatasetContext& context) const override {
-    const std::string directory = resolve_path(context, params.string("directory"));
-    auto file = [&](const std::string& param, const std::string& stem) {
-      const std::string& given = params.string(param);
+    const FashionMnistOptions options = fashion_mnist_params().read(params);
+    const std::string directory = resolve_path(context, options.directory);
+    auto file = [&](const std::string& param, const std::string& given, const std::string& stem) {
       return given.empty() ? IdxFile{"directory", standard_file(directory, stem)}
                            : IdxFile{param, resolve_path(context, given)};
     };
-    const int64_t classes = params.integer("classes");
-    LabelledImages train = read_pair(file("train_images", "train-images-idx3-ubyte"),
-                                     file("train_labels", "train-labels-idx1-ubyte"), classes);
-    LabelledImages test = read_pair(file("test_images", "t10k-images-idx3-ubyte"),
-                                    file("test_labels", "t10k-labels-idx1-ubyte"), classes);
+    const int64_t classes = options.classes;
+    LabelledImages train =
+        read_pair(file("train_images", options.train_images, "train-images-idx3-ubyte"),
+                  file("train_labels", options.train_labels, "train-labels-idx1-ubyte"), classes);
+    LabelledImages test =
+        read_pair(file("test_images", options.test_images, "t10k-images-idx3-ubyte"),
+                  file("test_labels", options.test_labels, "t10k-labels-idx1-ubyte"), classes);
     if (test.images.sizes().slice(1) != train.images.sizes().slice(1)) {
       throw std::runtime_error("dataset '" + std::string(kName) + "': test images " +
                                c10::str(test.images.sizes().slice(2)) +
@@ -228,16 +250,12 @@ class FashionMnistPlugin final : public DatasetPlugin {
     auto shape = train.images.sizes().slice(1).vec();
     return std::make_shared<ImageDataset>(
         image_task(kName, shape, classes),
-        carve_train_test(train.images, train.labels, test.images, test.labels, params, context.seed,
-                         kName),
-        normalisation_from(params, 1, kName));
+        carve_train_test(train.images, train.labels, test.images, test.labels, options.carving,
+                         context.seed, kName),
+        normalisation_from(options.normalisation, 1, kName));
   }
 
  private:
-  static ParamSpec file_param(const std::string& name, const std::string& stem) {
-    return ParamSpec::string(name, "", "IDX file to use instead of <directory>/" + stem + "[.gz]");
-  }
-
   // Prefers the unpacked file, as a user who unpacked the data expects it to be the one read.
   static std::string standard_file(const std::string& directory, const std::string& stem) {
     namespace fs = std::filesystem;

@@ -20,6 +20,7 @@
 
 #include <torch/torch.h>
 
+#include "guidance/api/ParamTable.h"
 #include "guidance/api/PluginApi.h"
 #include "plugins/dataset/common/DatasetSupport.h"
 #include "plugins/dataset/common/ImageDataset.h"
@@ -255,9 +256,10 @@ std::vector<int64_t> own_or_carved(Store& store, const std::vector<fs::path>& ca
 
 // Each empty list is replaced by the value measured on the training images; a constant channel
 // keeps a deviation of 1 so it is centred but not divided by zero.
-Normalisation normalisation_for(const Params& params, const ImageSplit& train, int64_t channels) {
-  Params resolved = params;
-  if (params.reals("mean").empty() || params.reals("std").empty()) {
+Normalisation normalisation_for(const Normalisation& given, const ImageSplit& train,
+                                int64_t channels) {
+  Normalisation resolved = given;
+  if (given.mean.empty() || given.std.empty()) {
     torch::Tensor pixels = train.images.index_select(0, train.rows)
                                .to(torch::kDouble)
                                .div_(255)
@@ -270,48 +272,68 @@ Normalisation normalisation_for(const Params& params, const ImageSplit& train, i
       return std::vector<double>(values.data_ptr<double>(),
                                  values.data_ptr<double>() + values.numel());
     };
-    if (params.reals("mean").empty()) resolved.set("mean", as_list(mean));
-    if (params.reals("std").empty()) resolved.set("std", as_list(deviation.contiguous()));
+    if (given.mean.empty()) resolved.mean = as_list(mean);
+    if (given.std.empty()) resolved.std = as_list(deviation.contiguous());
   }
   return normalisation_from(resolved, channels, kName);
+}
+
+// The plugin's parameters (image_folder_params() declares each), with their defaults.
+struct ImageFolderOptions {
+  std::string root;
+  int64_t channels = 3;
+  int64_t image_size = 32;
+  double validation_fraction = 0.1;
+  double test_fraction = 0.1;
+  Normalisation normalisation;  // empty lists: measured on the training split
+};
+
+// `mean` and `std` are declared here rather than added from normalisation_params(), as their
+// docs say what an empty list means.
+const ParamTable<ImageFolderOptions>& image_folder_params() {
+  using Options = ImageFolderOptions;
+  static const std::string kMeasured = "; empty = measured on the training split";
+  static const ParamTable<Options> table =
+      ParamTable<Options>()
+          .add("root", &Options::root, "the dataset folder")
+          .mandatory()
+          .add("channels", &Options::channels, "1 (grey) or 3 (RGB); images are converted")
+          .between(1, 3)
+          .add("image_size", &Options::image_size,
+               "images are resized (bilinear) to this square side")
+          .between(1, 4096)
+          .add("validation_fraction", &Options::validation_fraction,
+               "share of the training images carved out for validation when there is no val/ "
+               "folder")
+          .between(0, 1)
+          .add("test_fraction", &Options::test_fraction,
+               "share of the training images carved out for test when there is no test/ folder")
+          .between(0, 1)
+          .add_all(&Options::normalisation,
+                   ParamTable<Normalisation>()
+                       .add("mean", &Normalisation::mean, kMeanDoc + kMeasured)
+                       .add("std", &Normalisation::std, kStdDoc + kMeasured));
+  return table;
 }
 
 class ImageFolderPlugin final : public DatasetPlugin {
  public:
   PluginInfo info() const override {
-    PluginInfo info{
-        kName,
-        "1.0.0",
-        "PNG and JPEG images in one folder per class (root/<class>/ or "
-        "root/{train,val,test}/<class>/)",
-        {ParamSpec::string("root", "", "the dataset folder").mandatory(),
-         ParamSpec::integer("channels", 3, "1 (grey) or 3 (RGB); images are converted")
-             .between(1, 3),
-         ParamSpec::integer("image_size", 32, "images are resized (bilinear) to this square side")
-             .between(1, 4096),
-         ParamSpec::real("validation_fraction", 0.1,
-                         "share of the training images carved out for validation when there is "
-                         "no val/ folder")
-             .between(0, 1),
-         ParamSpec::real("test_fraction", 0.1,
-                         "share of the training images carved out for test when there is no "
-                         "test/ folder")
-             .between(0, 1)}};
-    for (auto& spec : normalisation_params({}, {})) {
-      spec.doc += "; empty = measured on the training split";
-      info.params.push_back(std::move(spec));
-    }
-    return info;
+    return {kName, "1.0.0",
+            "PNG and JPEG images in one folder per class (root/<class>/ or "
+            "root/{train,val,test}/<class>/)",
+            image_folder_params().specs()};
   }
 
   std::shared_ptr<Dataset> open(const Params& params,
                                 const DatasetContext& context) const override {
-    const fs::path root = resolve_path(context, params.string("root"));
-    const int64_t channels = params.integer("channels");
+    const ImageFolderOptions options = image_folder_params().read(params);
+    const fs::path root = resolve_path(context, options.root);
+    const int64_t channels = options.channels;
     if (channels == 2) {
       throw std::invalid_argument("dataset 'image-folder': channels must be 1 or 3, not 2");
     }
-    if (params.real("validation_fraction") + params.real("test_fraction") >= 1) {
+    if (options.validation_fraction + options.test_fraction >= 1) {
       throw std::invalid_argument(
           "dataset 'image-folder': validation_fraction + test_fraction "
           "must be below 1 so that some images are left for training");
@@ -320,21 +342,22 @@ class ImageFolderPlugin final : public DatasetPlugin {
     const bool split_layout = fs::is_directory(root / "train");
     const fs::path train_folder = split_layout ? root / "train" : root;
     const std::vector<std::string> classes = class_names(train_folder);
-    const int64_t image_size = params.integer("image_size");
+    const int64_t image_size = options.image_size;
 
     Store store(channels, image_size);
     std::vector<int64_t> train_rows = store.load_split(train_folder, classes);
     const auto total = static_cast<double>(train_rows.size());
-    const auto count = [&](const char* fraction) {
-      return static_cast<int64_t>(std::floor(total * params.real(fraction)));
+    const auto count = [&](double fraction) {
+      return static_cast<int64_t>(std::floor(total * fraction));
     };
     const std::vector<fs::path> no_folders;
     std::vector<int64_t> test_rows = own_or_carved(
         store, split_layout ? std::vector<fs::path>{root / "test"} : no_folders, classes,
-        train_rows, count("test_fraction"), context.seed, streams::kTestCarve);
+        train_rows, count(options.test_fraction), context.seed, streams::kTestCarve);
     std::vector<int64_t> validation_rows = own_or_carved(
         store, split_layout ? std::vector<fs::path>{root / "val", root / "validation"} : no_folders,
-        classes, train_rows, count("validation_fraction"), context.seed, streams::kValidationCarve);
+        classes, train_rows, count(options.validation_fraction), context.seed,
+        streams::kValidationCarve);
 
     const torch::Tensor images = store.images();
     const torch::Tensor labels = store.labels();
@@ -345,7 +368,7 @@ class ImageFolderPlugin final : public DatasetPlugin {
     const auto classes_count = static_cast<int64_t>(classes.size());
     return std::make_shared<ImageDataset>(
         image_task(kName, {channels, image_size, image_size}, classes_count), splits,
-        normalisation_for(params, splits[0], channels));
+        normalisation_for(options.normalisation, splits[0], channels));
   }
 };
 

@@ -5,6 +5,7 @@
 
 #include <torch/torch.h>
 
+#include "guidance/api/ParamTable.h"
 #include "guidance/api/PluginApi.h"
 #include "plugins/dataset/common/GeneratedDataset.h"
 #include "plugins/dataset/common/TokenRows.h"
@@ -73,25 +74,39 @@ class ParityDataset final : public GeneratedDataset {
   LengthRange lengths_;
 };
 
+// The plugin's parameters (parity_params() declares each), with their defaults.
+struct ParityOptions {
+  bool released = true;
+  GeneratedOptions generated = generated_defaults(80000, 10000, 10000);
+};
+
+const ParamTable<ParityOptions>& parity_params() {
+  static const ParamTable<ParityOptions> table =
+      ParamTable<ParityOptions>()
+          .add_choice("format", &ParityOptions::released,
+                      "released: bits 0 and 1, pad 2 to the batch's longest string, lengths 2-50 "
+                      "by default, loss BCEWithLogits against one_hot(parity); workbench: pad 0, "
+                      "bits 1 and 2, padded to max_length, lengths 1-20 by default, loss "
+                      "cross-entropy",
+                      format_choices())
+          .add_all(&ParityOptions::generated, generated_params());
+  return table;
+}
+
 class ParityPlugin final : public DatasetPlugin {
  public:
   PluginInfo info() const override {
-    PluginInfo info{kName, "1.1.0",
-                    "parity of random bit strings of varying length; classes: even 0, odd 1",
-                    {format_param(
-                        "released: bits 0 and 1, pad 2 to the batch's longest string, lengths "
-                        "2-50 by default, loss BCEWithLogits against one_hot(parity); "
-                        "workbench: pad 0, bits 1 and 2, padded to max_length, lengths 1-20 by "
-                        "default, loss cross-entropy")}};
-    for (auto& spec : generated_params({80000, 10000, 10000})) info.params.push_back(std::move(spec));
-    return info;
+    return {kName, "1.1.0",
+            "parity of random bit strings of varying length; classes: even 0, odd 1",
+            parity_params().specs()};
   }
 
   std::shared_ptr<Dataset> open(const Params& params,
                                 const DatasetContext& context) const override {
-    const ParityLayout& layout = released_format(params) ? kReleased : kWorkbench;
-    return std::make_shared<ParityDataset>(layout, generated_shape(params, kName, layout.lengths),
-                                           context.seed);
+    const ParityOptions options = parity_params().read(params);
+    const ParityLayout& layout = options.released ? kReleased : kWorkbench;
+    return std::make_shared<ParityDataset>(
+        layout, generated_shape(options.generated, kName, layout.lengths), context.seed);
   }
 };
 

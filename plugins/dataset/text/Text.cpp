@@ -13,6 +13,7 @@
 
 #include <torch/torch.h>
 
+#include "guidance/api/ParamTable.h"
 #include "guidance/api/PluginApi.h"
 #include "plugins/dataset/common/DatasetSupport.h"
 #include "plugins/dataset/common/TokenRows.h"
@@ -170,42 +171,67 @@ class TextDataset final : public Dataset {
   bool whole_windows_;
 };
 
+// The plugin's parameters (text_params() declares each), with their defaults.
+struct TextOptions {
+  std::string path;
+  bool words = true;
+  bool released = true;
+  int64_t context = 256;
+  int64_t stride = 0;  // 0: context
+  int64_t vocab_size = 0;
+  int64_t min_count = 1;
+  double validation_fraction = 0.1;
+  double test_fraction = 0.1;
+};
+
+const ParamTable<TextOptions>& text_params() {
+  static const ParamTable<TextOptions> table =
+      ParamTable<TextOptions>()
+          .add("path", &TextOptions::path, "the UTF-8 text file")
+          .mandatory()
+          .add_choice("unit", &TextOptions::words,
+                      "word: whitespace-separated words, ASCII punctuation and line ends as "
+                      "tokens of their own; character: UTF-8 code points",
+                      {{"word", true}, {"character", false}})
+          .add_choice("format", &TextOptions::released,
+                      "released: whole windows of `context` tokens, position t predicting token "
+                      "t + 1 of the window; workbench: every window position predicts the token "
+                      "after it, the last window padded",
+                      format_choices())
+          .add("context", &TextOptions::context, "tokens per example window")
+          .between(2, 65536)
+          .add("stride", &TextOptions::stride, "tokens between window starts; 0 = context")
+          .at_least(0)
+          .add("vocab_size", &TextOptions::vocab_size,
+               "keep the vocab_size most frequent training tokens, the rest become <unk>; 0 = "
+               "all (pad and <unk> come on top)")
+          .at_least(0)
+          .add("min_count", &TextOptions::min_count,
+               "tokens seen fewer times in the training portion become <unk>")
+          .at_least(1)
+          .add("validation_fraction", &TextOptions::validation_fraction,
+               "share of the tokens, after the training portion, for validation")
+          .between(0, 1)
+          .add("test_fraction", &TextOptions::test_fraction,
+               "share of the tokens, at the end, for test")
+          .between(0, 1);
+  return table;
+}
+
 class TextPlugin final : public DatasetPlugin {
  public:
   PluginInfo info() const override {
-    return {
-        kName,
-        "1.1.0",
-        "next-token language modelling over a local text file, by words or characters",
-        {ParamSpec::string("path", "", "the UTF-8 text file").mandatory(),
-         ParamSpec::string("unit", "word",
-                           "word: whitespace-separated words, ASCII punctuation and line ends "
-                           "as tokens of their own; character: UTF-8 code points")
-             .one_of({"word", "character"}),
-         format_param("released: whole windows of `context` tokens, position t predicting "
-                      "token t + 1 of the window; workbench: every window position predicts "
-                      "the token after it, the last window padded"),
-         ParamSpec::integer("context", 256, "tokens per example window").between(2, 65536),
-         ParamSpec::integer("stride", 0, "tokens between window starts; 0 = context").at_least(0),
-         ParamSpec::integer("vocab_size", 0,
-                            "keep the vocab_size most frequent training tokens, the rest become "
-                            "<unk>; 0 = all (pad and <unk> come on top)")
-             .at_least(0),
-         ParamSpec::integer("min_count", 1,
-                            "tokens seen fewer times in the training portion become <unk>")
-             .at_least(1),
-         ParamSpec::real("validation_fraction", 0.1,
-                         "share of the tokens, after the training portion, for validation")
-             .between(0, 1),
-         ParamSpec::real("test_fraction", 0.1, "share of the tokens, at the end, for test")
-             .between(0, 1)}};
+    return {kName, "1.1.0",
+            "next-token language modelling over a local text file, by words or characters",
+            text_params().specs()};
   }
 
   std::shared_ptr<Dataset> open(const Params& params,
                                 const DatasetContext& context) const override {
-    const std::string path = resolve_path(context, params.string("path"));
-    const double validation_fraction = params.real("validation_fraction");
-    const double test_fraction = params.real("test_fraction");
+    const TextOptions options = text_params().read(params);
+    const std::string path = resolve_path(context, options.path);
+    const double validation_fraction = options.validation_fraction;
+    const double test_fraction = options.test_fraction;
     if (validation_fraction + test_fraction >= 1) {
       throw std::invalid_argument(
           "dataset 'text': validation_fraction + test_fraction must be "
@@ -214,13 +240,13 @@ class TextPlugin final : public DatasetPlugin {
     const std::string content = open_param_file("path", path).read_all();
     if (content.empty()) throw std::runtime_error(path + ": the file is empty");
     const std::vector<std::string> tokens =
-        params.string("unit") == "word" ? words(content) : characters(content);
+        options.words ? words(content) : characters(content);
     const auto total = static_cast<int64_t>(tokens.size());
     const auto validation_count = static_cast<int64_t>(std::floor(total * validation_fraction));
     const auto test_count = static_cast<int64_t>(std::floor(total * test_fraction));
     const int64_t train_count = total - validation_count - test_count;
-    const int64_t window = params.integer("context");
-    const bool whole_windows = released_format(params);
+    const int64_t window = options.context;
+    const bool whole_windows = options.released;
     const int64_t needed = whole_windows ? window : 2;
     if (train_count < needed) {
       throw std::runtime_error(path + ": too short: " + std::to_string(total) + " tokens leave " +
@@ -230,14 +256,14 @@ class TextPlugin final : public DatasetPlugin {
     }
     const std::vector<std::string> train(tokens.begin(), tokens.begin() + train_count);
     const auto vocabulary =
-        build_vocabulary(train, params.integer("min_count"), params.integer("vocab_size"));
+        build_vocabulary(train, options.min_count, options.vocab_size);
     std::array<std::vector<int64_t>, 3> portions;
     for (int64_t t = 0; t < total; ++t) {
       const size_t portion = t < train_count ? 0 : t < train_count + validation_count ? 1 : 2;
       auto found = vocabulary.find(tokens[static_cast<size_t>(t)]);
       portions[portion].push_back(found == vocabulary.end() ? kUnknown : found->second);
     }
-    const int64_t stride = params.integer("stride") == 0 ? window : params.integer("stride");
+    const int64_t stride = options.stride == 0 ? window : options.stride;
     const int64_t vocab_size = kFirstWord + static_cast<int64_t>(vocabulary.size());
     return std::make_shared<TextDataset>(
         token_task(kName, window, vocab_size, TargetKind::TokenPerPosition, vocab_size,

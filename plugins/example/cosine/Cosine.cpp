@@ -6,6 +6,7 @@
 // examples; both sides become n×n Gram matrices, so d1 and d2 need not match.
 #include <torch/torch.h>
 
+#include "guidance/api/ParamTable.h"
 #include "guidance/api/PluginApi.h"
 
 namespace {
@@ -62,20 +63,31 @@ class CosineMetric : public guidance::Metric {
   guidance::MetricTraits traits_ = cosine_traits();
 };
 
+// The plugin's parameters, declared once (see guidance/api/ParamTable.h).
+struct CosineOptions {
+  bool centred = false;
+};
+
+const guidance::ParamTable<CosineOptions>& cosine_params() {
+  static const guidance::ParamTable<CosineOptions> table =
+      guidance::ParamTable<CosineOptions>().add(
+          "centred", &CosineOptions::centred, "centre each side's rows first (then: linear CKA)");
+  return table;
+}
+
 // The factory. traits() returns a value here (no metric exists yet); Metric::traits() above
 // returns a reference to the created metric's own.
 class CosinePlugin : public guidance::MetricPlugin {
  public:
   guidance::PluginInfo info() const override {
     return {kName, "1.0.0", "example: cosine between the two sides' Gram matrices",
-            {guidance::ParamSpec::boolean("centred", false,
-                                          "centre each side's rows first (then: linear CKA)")}};
+            cosine_params().specs()};
   }
 
   guidance::MetricTraits traits() const override { return cosine_traits(); }
 
   std::shared_ptr<guidance::Metric> create(const guidance::Params& params) const override {
-    return std::make_shared<CosineMetric>(params.boolean("centred"));
+    return std::make_shared<CosineMetric>(cosine_params().read(params).centred);
   }
 };
 

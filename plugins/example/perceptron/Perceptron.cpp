@@ -6,6 +6,7 @@
 // for and checks (ABI version, LibTorch version, C++ string ABI) before calling anything else.
 #include <torch/torch.h>
 
+#include "guidance/api/ParamTable.h"
 #include "guidance/api/PluginApi.h"
 
 namespace {
@@ -35,13 +36,27 @@ class PerceptronImpl : public guidance::Network {
   torch::nn::Linear output_;
 };
 
+// The plugin's parameters, declared once: each binds a member of this struct, whose initialisers
+// are the defaults. info() returns the table's specs() as the schema; build() reads the struct.
+struct PerceptronOptions {
+  int64_t hidden = 64;
+};
+
+const guidance::ParamTable<PerceptronOptions>& perceptron_params() {
+  static const guidance::ParamTable<PerceptronOptions> table =
+      guidance::ParamTable<PerceptronOptions>()
+          .add("hidden", &PerceptronOptions::hidden, "units in the hidden layer")
+          .between(1, 65536);
+  return table;
+}
+
 // The factory. The host validates a config's [target]/[guide] table against params() (type,
 // range, choices) before build() ever sees it, so build() can trust its parameters.
 class PerceptronPlugin : public guidance::ArchitecturePlugin {
  public:
   guidance::PluginInfo info() const override {
     return {"example-perceptron", "1.0.0", "example: one hidden layer of ReLU units (image tasks)",
-            {guidance::ParamSpec::integer("hidden", 64, "units in the hidden layer").between(1, 65536)}};
+            perceptron_params().specs()};
   }
 
   std::shared_ptr<guidance::Network> build(const guidance::TaskSpec& task,
@@ -51,9 +66,10 @@ class PerceptronPlugin : public guidance::ArchitecturePlugin {
       throw std::invalid_argument("example-perceptron needs image inputs, but task '" + task.name +
                                   "' has token inputs");
     }
+    const PerceptronOptions options = perceptron_params().read(params);
     int64_t inputs = 1;
     for (int64_t size : task.input_shape) inputs *= size;
-    return std::make_shared<PerceptronImpl>(inputs, params.integer("hidden"), task.num_outputs);
+    return std::make_shared<PerceptronImpl>(inputs, options.hidden, task.num_outputs);
   }
 };
 

@@ -6,6 +6,7 @@
 // init, calls initialize() once, then saves the guide to guide.pt and freezes it.
 #include <torch/torch.h>
 
+#include "guidance/api/ParamTable.h"
 #include "guidance/api/PluginApi.h"
 
 namespace {
@@ -29,17 +30,29 @@ class ScaledGuide : public guidance::GuideInitializer {
   double factor_;
 };
 
+// The plugin's parameters, declared once (see guidance/api/ParamTable.h).
+struct ScaledOptions {
+  double factor = 0.5;
+};
+
+const guidance::ParamTable<ScaledOptions>& scaled_params() {
+  static const guidance::ParamTable<ScaledOptions> table =
+      guidance::ParamTable<ScaledOptions>()
+          .add("factor", &ScaledOptions::factor, "multiplies every weight matrix and kernel")
+          .between(0.0, 100.0);
+  return table;
+}
+
 class ScaledPlugin : public guidance::GuideInitPlugin {
  public:
   guidance::PluginInfo info() const override {
     return {"example-scaled", "1.0.0",
             "example: the architecture's own initialisation, weight matrices and kernels scaled",
-            {guidance::ParamSpec::real("factor", 0.5, "multiplies every weight matrix and kernel")
-                 .between(0.0, 100.0)}};
+            scaled_params().specs()};
   }
 
   std::shared_ptr<guidance::GuideInitializer> create(const guidance::Params& params) const override {
-    return std::make_shared<ScaledGuide>(params.real("factor"));
+    return std::make_shared<ScaledGuide>(scaled_params().read(params).factor);
   }
 };
 

@@ -14,6 +14,7 @@
 #include <ATen/CPUGeneratorImpl.h>
 #include <torch/torch.h>
 
+#include "guidance/api/ParamTable.h"
 #include "guidance/api/PluginApi.h"
 
 namespace {
@@ -90,27 +91,43 @@ class XorBlobs : public guidance::Dataset {
   std::array<Examples, 3> splits_;  // indexed by Split
 };
 
+// The plugin's parameters, declared once (see guidance/api/ParamTable.h).
+struct XorBlobsOptions {
+  int64_t train_size = 1024;
+  int64_t validation_size = 256;
+  int64_t test_size = 256;
+  double noise = 0.1;
+};
+
+const guidance::ParamTable<XorBlobsOptions>& xor_blobs_params() {
+  using Options = XorBlobsOptions;
+  static const guidance::ParamTable<Options> table =
+      guidance::ParamTable<Options>()
+          .add("train_size", &Options::train_size, "examples in the train split")
+          .between(1, 1000000)
+          .add("validation_size", &Options::validation_size,
+               "examples in the validation split (0: none)")
+          .between(0, 1000000)
+          .add("test_size", &Options::test_size, "examples in the test split")
+          .between(0, 1000000)
+          .add("noise", &Options::noise, "standard deviation of the pixel noise")
+          .between(0.0, 10.0);
+  return table;
+}
+
 class XorBlobsPlugin : public guidance::DatasetPlugin {
  public:
   guidance::PluginInfo info() const override {
     return {kName, "1.0.0", "example: 1x8x8 images of a blob; class = XOR of its quadrant's halves",
-            {guidance::ParamSpec::integer("train_size", 1024, "examples in the train split")
-                 .between(1, 1000000),
-             guidance::ParamSpec::integer("validation_size", 256,
-                                          "examples in the validation split (0: none)")
-                 .between(0, 1000000),
-             guidance::ParamSpec::integer("test_size", 256, "examples in the test split")
-                 .between(0, 1000000),
-             guidance::ParamSpec::real("noise", 0.1, "standard deviation of the pixel noise")
-                 .between(0.0, 10.0)}};
+            xor_blobs_params().specs()};
   }
 
   std::shared_ptr<guidance::Dataset> open(const guidance::Params& params,
                                           const guidance::DatasetContext& context) const override {
+    const XorBlobsOptions options = xor_blobs_params().read(params);
     return std::make_shared<XorBlobs>(
-        std::array<int64_t, 3>{params.integer("train_size"), params.integer("validation_size"),
-                               params.integer("test_size")},
-        params.real("noise"), context.seed);
+        std::array<int64_t, 3>{options.train_size, options.validation_size, options.test_size},
+        options.noise, context.seed);
   }
 };
 

@@ -3,10 +3,26 @@
 // destroyed: a control separating "knowledge" from "weight distribution".
 #include <torch/torch.h>
 
+#include "guidance/api/ParamTable.h"
 #include "guidance/api/PluginApi.h"
 #include "plugins/guide-init/common/GuideTrainingParams.h"
 
 namespace {
+
+// The plugin's parameters (shuffled_params() declares each), with their defaults.
+struct ShuffledOptions {
+  guidance::GuideTraining training = guidance::guide_init::guide_training_defaults();
+  bool shuffle_buffers = false;
+};
+
+const guidance::ParamTable<ShuffledOptions>& shuffled_params() {
+  static const guidance::ParamTable<ShuffledOptions> table =
+      guidance::ParamTable<ShuffledOptions>()
+          .add_all(&ShuffledOptions::training, guidance::guide_init::training_params())
+          .add("shuffle_buffers", &ShuffledOptions::shuffle_buffers,
+               "also permute floating-point buffers (e.g. batch-norm running statistics)");
+  return table;
+}
 
 class ShuffledGuide : public guidance::GuideInitializer {
  public:
@@ -38,18 +54,14 @@ class ShuffledGuide : public guidance::GuideInitializer {
 class ShuffledPlugin : public guidance::GuideInitPlugin {
  public:
   guidance::PluginInfo info() const override {
-    auto params = guidance::guide_init::training_params();
-    params.push_back(guidance::ParamSpec::boolean(
-        "shuffle_buffers", false,
-        "also permute floating-point buffers (e.g. batch-norm running statistics)"));
     return {"shuffled", "1.0.0",
             "trained guide with each weight tensor's entries randomly permuted (same statistics, "
             "no structure)",
-            params};
+            shuffled_params().specs()};
   }
   std::shared_ptr<guidance::GuideInitializer> create(const guidance::Params& params) const override {
-    return std::make_shared<ShuffledGuide>(guidance::guide_init::training_from(params),
-                                           params.boolean("shuffle_buffers"));
+    const ShuffledOptions options = shuffled_params().read(params);
+    return std::make_shared<ShuffledGuide>(options.training, options.shuffle_buffers);
   }
 };
 

@@ -1,5 +1,6 @@
 // `trained`: the guide is trained on the run's own task first, then frozen; it passes on its
 // architecture's prior and its knowledge. The host caches the result.
+#include "guidance/api/ParamTable.h"
 #include "guidance/api/PluginApi.h"
 #include "plugins/guide-init/common/GuideTrainingParams.h"
 
@@ -21,10 +22,10 @@ class TrainedPlugin : public guidance::GuideInitPlugin {
   guidance::PluginInfo info() const override {
     return {"trained", "1.0.0",
             "guide trained on the run's task first (cached by a hash of its settings), then frozen",
-            guidance::guide_init::training_params()};
+            guidance::guide_init::training_params().specs()};
   }
   std::shared_ptr<guidance::GuideInitializer> create(const guidance::Params& params) const override {
-    return std::make_shared<TrainedGuide>(guidance::guide_init::training_from(params));
+    return std::make_shared<TrainedGuide>(guidance::guide_init::training_params().read(params));
   }
 };
 

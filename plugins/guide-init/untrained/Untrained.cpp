@@ -2,9 +2,25 @@
 // The host seeds LibTorch from the run seed before calling, so the guide is reproducible.
 #include <torch/torch.h>
 
+#include "guidance/api/ParamTable.h"
 #include "guidance/api/PluginApi.h"
 
 namespace {
+
+// The plugin's parameters (untrained_params() declares each), with their defaults.
+struct UntrainedOptions {
+  std::string scheme = "architecture";
+};
+
+const guidance::ParamTable<UntrainedOptions>& untrained_params() {
+  static const guidance::ParamTable<UntrainedOptions> table =
+      guidance::ParamTable<UntrainedOptions>()
+          .add("scheme", &UntrainedOptions::scheme,
+               "initialisation: the architecture's own, or a re-initialisation of every weight "
+               "matrix/kernel (biases 0, 1-d weights such as norm scales 1)")
+          .one_of({"architecture", "kaiming-normal", "xavier-normal", "orthogonal"});
+  return table;
+}
 
 class UntrainedGuide : public guidance::GuideInitializer {
  public:
@@ -41,14 +57,10 @@ class UntrainedPlugin : public guidance::GuideInitPlugin {
  public:
   guidance::PluginInfo info() const override {
     return {"untrained", "1.0.0", "randomly initialised guide (seeded from the run seed), frozen",
-            {guidance::ParamSpec::string(
-                 "scheme", "architecture",
-                 "initialisation: the architecture's own, or a re-initialisation of every weight "
-                 "matrix/kernel (biases 0, 1-d weights such as norm scales 1)")
-                 .one_of({"architecture", "kaiming-normal", "xavier-normal", "orthogonal"})}};
+            untrained_params().specs()};
   }
   std::shared_ptr<guidance::GuideInitializer> create(const guidance::Params& params) const override {
-    return std::make_shared<UntrainedGuide>(params.string("scheme"));
+    return std::make_shared<UntrainedGuide>(untrained_params().read(params).scheme);
   }
 };
 

@@ -1,5 +1,6 @@
 #include <algorithm>
 
+#include "guidance/api/ParamTable.h"
 #include "guidance/api/PluginApi.h"
 #include "plugins/metric/common/MetricSupport.h"
 
@@ -80,6 +81,28 @@ class Cca final : public Metric {
   MetricTraits traits_ = cca_traits();
 };
 
+// The plugin's parameters (cca_params() declares each), with their defaults.
+struct CcaOptions {
+  double svcca_variance = 1.0;
+  bool pwcca = false;
+};
+
+const ParamTable<CcaOptions>& cca_params() {
+  static const ParamTable<CcaOptions> table =
+      ParamTable<CcaOptions>()
+          .add("svcca_variance", &CcaOptions::svcca_variance,
+               "SVCCA: keep the fewest top singular directions of each side that explain this "
+               "share of its variance (Raghu et al. 2017 use 0.99); 1 keeps every direction above "
+               "numerical rank (plain CCA)")
+          .between(0.01, 1.0)
+          .add_choice("weighting", &CcaOptions::pwcca,
+                      "\"mean\": mean of the canonical correlations; \"pwcca\": "
+                      "projection-weighted mean of Morcos et al. (2018), weights from x (so not "
+                      "symmetric)",
+                      {{"mean", false}, {"pwcca", true}});
+  return table;
+}
+
 class CcaPlugin final : public MetricPlugin {
  public:
   PluginInfo info() const override {
@@ -88,21 +111,12 @@ class CcaPlugin final : public MetricPlugin {
             "and PWCCA weighting as options; analysis only (not differentiable); 0 when either "
             "side is constant. With d >= n - 1 on both sides every correlation is 1: use "
             "svcca_variance < 1 or more examples than features",
-            {ParamSpec::real("svcca_variance", 1.0,
-                             "SVCCA: keep the fewest top singular directions of each side that "
-                             "explain this share of its variance (Raghu et al. 2017 use 0.99); 1 "
-                             "keeps every direction above numerical rank (plain CCA)")
-                 .between(0.01, 1.0),
-             ParamSpec::string("weighting", "mean",
-                               "\"mean\": mean of the canonical correlations; \"pwcca\": "
-                               "projection-weighted mean of Morcos et al. (2018), weights from x "
-                               "(so not symmetric)")
-                 .one_of({"mean", "pwcca"})}};
+            cca_params().specs()};
   }
   MetricTraits traits() const override { return cca_traits(); }
   std::shared_ptr<Metric> create(const Params& params) const override {
-    return std::make_shared<Cca>(params.real("svcca_variance"),
-                                 params.string("weighting") == "pwcca");
+    const CcaOptions options = cca_params().read(params);
+    return std::make_shared<Cca>(options.svcca_variance, options.pwcca);
   }
 };
 

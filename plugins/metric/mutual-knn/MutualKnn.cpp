@@ -1,5 +1,6 @@
 #include <string>
 
+#include "guidance/api/ParamTable.h"
 #include "guidance/api/PluginApi.h"
 #include "plugins/metric/common/Gram.h"
 #include "plugins/metric/common/MetricSupport.h"
@@ -58,19 +59,30 @@ class MutualKnn final : public Metric {
   MetricTraits traits_;
 };
 
+// The plugin's parameters (mutual_knn_params() declares each), with their defaults.
+struct MutualKnnOptions {
+  int64_t k = kDefaultK;
+};
+
+const ParamTable<MutualKnnOptions>& mutual_knn_params() {
+  static const ParamTable<MutualKnnOptions> table =
+      ParamTable<MutualKnnOptions>()
+          .add("k", &MutualKnnOptions::k, "neighbours per example; must be below the batch size n")
+          .at_least(1);
+  return table;
+}
+
 class MutualKnnPlugin final : public MetricPlugin {
  public:
   PluginInfo info() const override {
     return {kName, "1.0.0",
             "mutual k-nearest-neighbour alignment (Huh et al. 2024): the mean share of each "
             "example's k cosine nearest neighbours found in both representations; analysis only",
-            {ParamSpec::integer("k", kDefaultK,
-                                "neighbours per example; must be below the batch size n")
-                 .at_least(1)}};
+            mutual_knn_params().specs()};
   }
   MetricTraits traits() const override { return mutual_knn_traits(kDefaultK); }
   std::shared_ptr<Metric> create(const Params& params) const override {
-    return std::make_shared<MutualKnn>(params.integer("k"));
+    return std::make_shared<MutualKnn>(mutual_knn_params().read(params).k);
   }
 };
 

@@ -1,3 +1,4 @@
+#include "guidance/api/ParamTable.h"
 #include "guidance/api/PluginApi.h"
 #include "plugins/metric/common/Gram.h"
 #include "plugins/metric/common/MetricSupport.h"
@@ -66,20 +67,32 @@ class RbfCka final : public Metric {
   MetricTraits traits_ = rbf_cka_traits();
 };
 
+// The plugin's parameters (rbf_cka_params() declares each), with their defaults.
+struct RbfCkaOptions {
+  double bandwidth = 1.0;
+};
+
+const ParamTable<RbfCkaOptions>& rbf_cka_params() {
+  static const ParamTable<RbfCkaOptions> table =
+      ParamTable<RbfCkaOptions>()
+          .add("bandwidth", &RbfCkaOptions::bandwidth,
+               "kernel width sigma as a fraction of the median distance between distinct examples "
+               "of the batch (Kornblith et al. use 0.2 to 1)")
+          .between(1e-3, 1e3);
+  return table;
+}
+
 class RbfCkaPlugin final : public MetricPlugin {
  public:
   PluginInfo info() const override {
     return {kName, "1.0.0",
             "CKA with a Gaussian (RBF) kernel whose bandwidth is a fraction of the median "
             "pairwise distance (Kornblith et al. 2019); 0 when either side is constant",
-            {ParamSpec::real("bandwidth", 1.0,
-                             "kernel width sigma as a fraction of the median distance between "
-                             "distinct examples of the batch (Kornblith et al. use 0.2 to 1)")
-                 .between(1e-3, 1e3)}};
+            rbf_cka_params().specs()};
   }
   MetricTraits traits() const override { return rbf_cka_traits(); }
   std::shared_ptr<Metric> create(const Params& params) const override {
-    return std::make_shared<RbfCka>(params.real("bandwidth"));
+    return std::make_shared<RbfCka>(rbf_cka_params().read(params).bandwidth);
   }
 };
 

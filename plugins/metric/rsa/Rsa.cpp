@@ -1,3 +1,4 @@
+#include "guidance/api/ParamTable.h"
 #include "guidance/api/PluginApi.h"
 #include "plugins/metric/common/Gram.h"
 #include "plugins/metric/common/MetricSupport.h"
@@ -73,21 +74,32 @@ class Rsa final : public Metric {
   MetricTraits traits_;
 };
 
+// The plugin's parameters (rsa_params() declares each), with their defaults.
+struct RsaOptions {
+  bool spearman = false;
+};
+
+const ParamTable<RsaOptions>& rsa_params() {
+  static const ParamTable<RsaOptions> table =
+      ParamTable<RsaOptions>().add_choice(
+          "correlation", &RsaOptions::spearman,
+          "\"pearson\" (differentiable, usable for guidance) or \"spearman\" (rank correlation, "
+          "ties averaged; analysis only: the metric it creates is not differentiable)",
+          {{"pearson", false}, {"spearman", true}});
+  return table;
+}
+
 class RsaPlugin final : public MetricPlugin {
  public:
   PluginInfo info() const override {
     return {kName, "1.0.0",
             "representational similarity analysis: correlation of the upper triangles of the two "
             "cosine-similarity matrices; 0 when either triangle is constant",
-            {ParamSpec::string("correlation", "pearson",
-                               "\"pearson\" (differentiable, usable for guidance) or "
-                               "\"spearman\" (rank correlation, ties averaged; analysis only: the "
-                               "metric it creates is not differentiable)")
-                 .one_of({"pearson", "spearman"})}};
+            rsa_params().specs()};
   }
   MetricTraits traits() const override { return rsa_traits(false); }
   std::shared_ptr<Metric> create(const Params& params) const override {
-    return std::make_shared<Rsa>(params.string("correlation") == "spearman");
+    return std::make_shared<Rsa>(rsa_params().read(params).spearman);
   }
 };
 
