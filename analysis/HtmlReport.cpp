@@ -176,7 +176,10 @@ std::vector<std::pair<std::string, double>> flatten(const Table& finals) {
   for (size_t row = 0; row < finals.rows(); ++row) {
     const std::string& split = finals.column(record_schema::kSplit).texts[row];
     for (const auto& column : finals.columns) {
-      if (column.is_text() || column.name == record_schema::kStep || std::isnan(column.numbers[row])) continue;
+      if (column.is_text() || column.name == record_schema::kStep ||
+          std::isnan(column.numbers[row])) {
+        continue;
+      }
       values.emplace_back(split + " " + column.name, column.numbers[row]);
     }
   }
@@ -186,7 +189,9 @@ std::vector<std::pair<std::string, double>> flatten(const Table& finals) {
 // The weights a final-measures table's evaluation rows are of ("" when it has none).
 std::string evaluated_weights(const Table& finals) {
   for (size_t row = 0; row < finals.rows(); ++row) {
-    if (finals.column(record_schema::kSplit).texts[row] != "training") return finals.column("weights").texts[row];
+    if (finals.column(record_schema::kSplit).texts[row] != "training") {
+      return finals.column("weights").texts[row];
+    }
   }
   return "";
 }
@@ -196,9 +201,11 @@ std::string evaluated_weights(const Table& finals) {
 Table final_measures(const Table& training, const Table& evaluation, int64_t best_step) {
   std::vector<std::string> measures = measure_names(evaluation);
   Table finals;
-  finals.columns.push_back({"split", {}, {}});
+  finals.columns.push_back({record_schema::kSplit, {}, {}});
   finals.columns.push_back({"weights", {}, {}});
-  for (const char* name : {"step", "loss", "guidance_loss"}) finals.columns.push_back({name, {}, {}});
+  for (const char* name : {record_schema::kStep, record_schema::kLoss, "guidance_loss"}) {
+    finals.columns.push_back({name, {}, {}});
+  }
   for (const auto& measure : measures) finals.columns.push_back({measure, {}, {}});
   auto add_row = [&](const std::string& split, const std::string& weights, double step,
                      double loss, double guidance, const std::vector<double>& values) {

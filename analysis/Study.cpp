@@ -65,14 +65,16 @@ std::map<std::string, double> final_measures_of(const Table& evaluation) {
   if (!evaluation.has(record_schema::kSplit)) return measures;
   std::vector<const Table::Column*> numeric;
   for (const auto& column : evaluation.columns) {
-    if (column.name != record_schema::kStep && column.name != record_schema::kEpoch && column.name != record_schema::kSplit) {
+    if (column.name != record_schema::kStep && column.name != record_schema::kEpoch &&
+        column.name != record_schema::kSplit) {
       numeric.push_back(&column);
     }
   }
   for (const auto& [split, row] : final_evaluation_rows(evaluation).rows) {
     add_measures(numeric, row, split + " ", measures);
   }
-  if (std::optional<size_t> row = last_row_of(evaluation.column(record_schema::kSplit).texts, "validation")) {
+  const auto& splits = evaluation.column(record_schema::kSplit).texts;
+  if (std::optional<size_t> row = last_row_of(splits, "validation")) {
     add_measures(numeric, *row, kLastValidation, measures);
   }
   return measures;

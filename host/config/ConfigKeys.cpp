@@ -250,6 +250,20 @@ std::vector<SectionReference> config_reference() {
 
 namespace {
 
+// Calls visit(keys, prefix, section_of) for each key table of the config sections: its
+// declarations, the dotted prefix of its keys and a function giving its section of a Config.
+template <typename Visit>
+void for_each_key_table(Visit&& visit) {
+  visit(run_keys(), "run.", [](const Config& config) -> const auto& { return config.run; });
+  visit(distributed_keys(), "run.distributed.",
+        [](const Config& config) -> const auto& { return config.run.distributed; });
+  visit(guidance_keys(), "guidance.",
+        [](const Config& config) -> const auto& { return config.guidance; });
+  visit(train_keys(), "train.", [](const Config& config) -> const auto& { return config.train; });
+  visit(record_keys(), "record.",
+        [](const Config& config) -> const auto& { return config.record; });
+}
+
 template <typename Section>
 bool declared_leaving_results(const std::vector<KeySpec<Section>>& keys, const std::string& prefix,
                               const std::string& key_path) {
@@ -262,39 +276,28 @@ bool declared_leaving_results(const std::vector<KeySpec<Section>>& keys, const s
   return false;
 }
 
-// Appends `prefix.name=value;` for each key of `keys` declared trains_guide(), its value as in
-// the resolved TOML.
-template <typename Section>
-void append_guide_training_settings(const std::vector<KeySpec<Section>>& keys,
-                                    const std::string& prefix, const Section& section,
-                                    std::string& text) {
-  for (const auto& key : keys) {
-    if (!key.read_by_guide_training()) continue;
-    toml::table table;
-    key.write(section, table);
-    text += prefix + key.name() + "=" + inline_toml(*table.get(key.name())) + ";";
-  }
-}
-
 }  // namespace
 
 std::string guide_training_settings(const Config& config) {
+  // `prefix.name=value;` for each key declared trains_guide(), its value as in the resolved TOML.
   std::string text;
-  append_guide_training_settings(run_keys(), "run.", config.run, text);
-  append_guide_training_settings(distributed_keys(), "run.distributed.", config.run.distributed,
-                                 text);
-  append_guide_training_settings(guidance_keys(), "guidance.", config.guidance, text);
-  append_guide_training_settings(train_keys(), "train.", config.train, text);
-  append_guide_training_settings(record_keys(), "record.", config.record, text);
+  for_each_key_table([&](const auto& keys, const std::string& prefix, auto section_of) {
+    for (const auto& key : keys) {
+      if (!key.read_by_guide_training()) continue;
+      toml::table table;
+      key.write(section_of(config), table);
+      text += prefix + key.name() + "=" + inline_toml(*table.get(key.name())) + ";";
+    }
+  });
   return text;
 }
 
 bool leaves_results(const std::string& key_path) {
-  return declared_leaving_results(run_keys(), "run.", key_path) ||
-         declared_leaving_results(distributed_keys(), "run.distributed.", key_path) ||
-         declared_leaving_results(guidance_keys(), "guidance.", key_path) ||
-         declared_leaving_results(train_keys(), "train.", key_path) ||
-         declared_leaving_results(record_keys(), "record.", key_path);
+  bool leaves = false;
+  for_each_key_table([&](const auto& keys, const std::string& prefix, auto) {
+    leaves = leaves || declared_leaving_results(keys, prefix, key_path);
+  });
+  return leaves;
 }
 
 bool unguided_run_ignores(const std::string& key_path) {

@@ -62,13 +62,15 @@ std::string code_of(const std::string& source) {
 
 std::string headers_digest() {
   std::vector<fs::path> headers;
-  for (const auto& entry : fs::directory_iterator(testing::source_directory() + "/" + kHeaderFolder)) {
+  const std::string folder = testing::source_directory() + "/" + kHeaderFolder;
+  for (const auto& entry : fs::directory_iterator(folder)) {
     if (entry.path().extension() == ".h") headers.push_back(entry.path());
   }
   std::sort(headers.begin(), headers.end());
   uint64_t hash = kFnv1aOffsetBasis;
   for (const auto& header : headers) {
-    std::string part = header.filename().string() + "\n" + code_of(testing::read_file(header.string())) + "\n";
+    std::string part =
+        header.filename().string() + "\n" + code_of(testing::read_file(header.string())) + "\n";
     hash = fnv1a(hash, part.data(), part.size());
   }
   char text[17];

@@ -57,7 +57,8 @@ TEST(ParamTable, TheSchemaTakesTypesFromMembersAndDefaultsFromTheOptionsStruct) 
   EXPECT_EQ(std::get<std::string>(specs[2].default_value), "square");
   EXPECT_THAT(specs[2].choices, testing::ElementsAre("round", "square"));
   EXPECT_EQ(specs[3].type, ParamType::FloatList);
-  EXPECT_THAT(std::get<std::vector<double>>(specs[3].default_value), testing::ElementsAre(0.5, 2.0));
+  EXPECT_THAT(std::get<std::vector<double>>(specs[3].default_value),
+              testing::ElementsAre(0.5, 2.0));
   // A nested group's defaults are the containing struct's, not the group's own.
   EXPECT_EQ(std::get<int64_t>(specs[4].default_value), 6);
   EXPECT_EQ(std::get<double>(specs[5].default_value), 0.0);
