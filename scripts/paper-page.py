@@ -96,8 +96,8 @@ def premise(text, *conditions):
     return dict(text=text, conditions=list(conditions))
 
 
-# Premise cells. Today's records (results/paper/README.md) lack some of them: the page then says
-# "premise not measured (no cell …)" and withholds the study's verdicts until a config adds them.
+# Premise cells: every study of configs/paper/ has them. A study without them gets "premise not
+# measured (no cell …)" and its verdicts withheld.
 DEEP_FCN_ALONE = side("the Deep FCN unguided", {"target.plugin": "mlp", "guidance.enabled": "false"},
                       "test top1")
 DEEP_FCN_PREMISE = premise(
@@ -127,25 +127,27 @@ COPY_PASTE_PREMISE = premise(
     "the RNN unguided fails copy-paste while the Transformer solves it (the paper: 14 % vs 97 %)",
     level(COPY_PASTE_TRANSFORMER, "above", 0.9, note="solves"),
     exceeds(COPY_PASTE_TRANSFORMER,
-            side("the RNN unguided", {"target.plugin": "rnn", "guidance.enabled": "false"},
+            side("the RNN unguided",
+                 {"target.plugin": "released-rnn", "guidance.enabled": "false"},
                  "test token_accuracy"), min_gap=0.3))
 
 PARITY_RNN = side("the RNN (guide architecture) alone",
-                  {"target.plugin": "rnn", "guidance.enabled": "false"}, "test top1")
+                  {"target.plugin": "released-rnn", "guidance.enabled": "false"}, "test top1")
 PARITY_PREMISE = premise(
     "the RNN (the guide architecture, trained alone) solves parity and the Transformer alone "
     "does not (the paper: 100 % vs 72 %)",
     level(PARITY_RNN, "above", 0.9, note="solves"),
     exceeds(PARITY_RNN, side("the Transformer alone",
-                             {"target.plugin": "transformer", "guidance.enabled": "false"},
-                             "test top1"), min_gap=0.1))
+                             {"target.plugin": "released-transformer",
+                              "guidance.enabled": "false"}, "test top1"), min_gap=0.1))
 
 LANGUAGE_MODEL_PREMISE = premise(
     "the Transformer language model beats the RNN's (lower perplexity; the paper: 34 vs 69)",
     falls_below(side("the Transformer alone",
-                     {"target.plugin": "transformer", "guidance.enabled": "false"},
+                     {"target.plugin": "released-transformer", "guidance.enabled": "false"},
                      "test perplexity"),
-                side("the RNN unguided", {"target.plugin": "rnn", "guidance.enabled": "false"},
+                side("the RNN unguided",
+                     {"target.plugin": "released-rnn", "guidance.enabled": "false"},
                      "test perplexity")))
 
 CONVNET_PREMISE = premise(
@@ -201,7 +203,7 @@ COPY_PASTE_CLAIMS = [
           "higher", ACC_MARGIN, baseline="guide.init.plugin=trained"),
 ]
 COPY_PASTE_GAP = dict(reference={"target.plugin": "transformer"},
-                      baseline={"target.plugin": "rnn", "guidance.enabled": "false"},
+                      baseline={"target.plugin": "released-rnn", "guidance.enabled": "false"},
                       measure="test token_accuracy")
 
 FINDINGS = [
@@ -214,11 +216,9 @@ FINDINGS = [
                     ("untrained ResNet-18 → Deep FCN", "13.10 ± 0.72")],
         paper_metric="ImageNet top-5 validation accuracy, %",
         studies=[
-            dict(name="f1-deep-fcn", setting="32 plain ReLU layers (no normalisation)",
-                 premise=DEEP_FCN_PREMISE, claims=DEEP_FCN_CLAIMS,
-                 pictures=["validation-loss", "validation-top1"]),
-            dict(name="f1b-deep-fcn-batch-norm",
-                 setting="32 layers of 128 units with batch normalisation and dropout 0.1 (the released Deep FCN: 48 layers, 2048 then 1024 units)",
+            dict(name="f1-deep-fcn",
+                 setting="48 layers (256, then 128 units) with batch normalisation and dropout "
+                         "0.1, the released Deep FCN's form (48 layers, 2048 then 1024 units)",
                  premise=DEEP_FCN_PREMISE, claims=DEEP_FCN_CLAIMS,
                  pictures=["validation-loss", "validation-top1"], heatmaps=True),
         ]),
@@ -230,11 +230,8 @@ FINDINGS = [
         paper_metric="ImageNet top-5 validation accuracy, %",
         studies=[
             dict(name="f2-f7-wide-fcn",
-                 setting="3 × 2048 units, 2 000 training images, 40 epochs",
-                 premise=WIDE_FCN_PREMISE, claims=WIDE_FCN_CLAIMS,
-                 pictures=["validation-loss", "train-loss", "validation-top1"], heatmaps=True),
-            dict(name="f2b-f7b-wide-fcn-500-images",
-                 setting="second setting, harsher: 500 training images, 80 epochs",
+                 setting="3 × 2048 units with batch normalisation (the released Wide FCN's form: "
+                         "3 × 8192), 500 training images, 80 epochs",
                  premise=WIDE_FCN_PREMISE, claims=WIDE_FCN_CLAIMS,
                  pictures=["validation-loss", "train-loss", "validation-top1"], heatmaps=True),
         ]),
@@ -247,7 +244,8 @@ FINDINGS = [
         paper_metric="ImageNet top-5 validation accuracy, %",
         studies=[
             dict(name="f3-deep-convnet",
-                 setting="13 convolutions (3 + 3 basic blocks) without residuals, 4 000 images",
+                 setting="49 convolutions (12 + 12 basic blocks, 8 → 16 channels) without "
+                         "residuals, PyTorch's default initialisation, 3 000 images",
                  premise=CONVNET_PREMISE,
                  claims=[
                      claim("trained residual guide vs unguided plain net",
@@ -269,12 +267,9 @@ FINDINGS = [
                     ("untrained Transformer → RNN", "42.56 ± 1.51")],
         paper_metric="copy-paste accuracy, %",
         studies=[
-            dict(name="f4-copy-paste", setting="2-layer Elman RNN, 64 units; lengths 8–16; α = 1",
-                 premise=COPY_PASTE_PREMISE, claims=COPY_PASTE_CLAIMS,
-                 gap=COPY_PASTE_GAP,
-                 pictures=["validation-loss", "validation-token_accuracy"], heatmaps=True),
-            dict(name="f4b-copy-paste-alpha-per-position",
-                 setting="second setting: guidance weighted per position (α = 0.03)",
+            dict(name="f4-copy-paste",
+                 setting="the released RNN (2 Elman layers, 64 units), released format at lengths "
+                         "10–20 (released: 20–40), a 2-block causal Transformer guide",
                  premise=COPY_PASTE_PREMISE, claims=COPY_PASTE_CLAIMS,
                  gap=COPY_PASTE_GAP,
                  pictures=["validation-loss", "validation-token_accuracy"], heatmaps=True),
@@ -286,7 +281,9 @@ FINDINGS = [
                     ("RNN → Transformer", "78.49 ± 2.16")],
         paper_metric="parity accuracy, %",
         studies=[
-            dict(name="f5-parity", setting="2-block Transformer encoder; lengths 2–24",
+            dict(name="f5-parity",
+                 setting="the released TransEnc (width 64, 2 applications) and ParityRNN (64 "
+                         "units), released format at lengths 2–16 (released: 2–50)",
                  premise=PARITY_PREMISE,
                  claims=[
                      claim("trained RNN guide vs unguided Transformer",
@@ -295,8 +292,9 @@ FINDINGS = [
                            {"guide.init.plugin": "untrained", "guidance.enabled": "true"},
                            "test top1", "higher", ACC_MARGIN),
                  ],
-                 gap=dict(reference={"target.plugin": "rnn"},
-                          baseline={"target.plugin": "transformer", "guidance.enabled": "false"},
+                 gap=dict(reference={"target.plugin": "released-rnn"},
+                          baseline={"target.plugin": "released-transformer",
+                                    "guidance.enabled": "false"},
                           measure="test top1"),
                  pictures=["validation-loss", "validation-top1"], heatmaps=True),
         ]),
@@ -310,15 +308,19 @@ FINDINGS = [
         paper_metric="WikiText-103 perplexity (word pieces), lower is better",
         studies=[
             dict(name="f6-language-model",
-                 setting="character-level, 1-layer Elman RNN (128 units), 64-character windows",
+                 setting="by words (2 000 most frequent, windows of 64), released format; the "
+                         "released RNNLM (128 units) and TransformerLM (2 layers, width 64)",
                  premise=LANGUAGE_MODEL_PREMISE,
                  claims=[
+                     claim("trained Transformer guide vs unguided RNN",
+                           {"guide.init.plugin": "trained"}, "test perplexity", "lower", 0.02),
                      claim("untrained Transformer guide vs unguided RNN",
-                           {"target.plugin": "rnn", "guidance.enabled": "true"},
+                           {"guide.init.plugin": "untrained", "guidance.enabled": "true"},
                            "test perplexity", "lower", 0.02),
                  ],
-                 gap=dict(reference={"target.plugin": "transformer"},
-                          baseline={"target.plugin": "rnn", "guidance.enabled": "false"},
+                 gap=dict(reference={"target.plugin": "released-transformer"},
+                          baseline={"target.plugin": "released-rnn",
+                                    "guidance.enabled": "false"},
                           measure="test perplexity"),
                  pictures=["validation-loss", "train-loss"], heatmaps=True),
         ]),
@@ -330,19 +332,8 @@ FINDINGS = [
         paper_metric="(a figure of training and validation loss)",
         studies=[
             dict(name="f2-f7-wide-fcn",
-                 setting="the F2 study's Wide FCN; guidance for the first 40 of 320 steps",
-                 premise=WIDE_FCN_PREMISE,
-                 claims=[
-                     claim("guided for 40 steps vs unguided: validation loss at the end",
-                           {"guidance.guided_steps": "40"}, "last validation loss", "lower",
-                           LOSS_MARGIN),
-                     claim("guided for 40 steps vs unguided: test accuracy (best weights)",
-                           {"guidance.guided_steps": "40"}, "test top1", "higher", ACC_MARGIN),
-                 ],
-                 pictures=["validation-loss", "train-loss"], picture_prefix="f7-"),
-            dict(name="f2b-f7b-wide-fcn-500-images",
-                 setting="second setting: the F2 second study's 500 images; guidance for the "
-                         "first 20 of 160 steps",
+                 setting="the F2 study's Wide FCN; guidance for the first 20 of 160 steps (the "
+                         "released 300 steps, scaled to the run)",
                  premise=WIDE_FCN_PREMISE,
                  claims=[
                      claim("guided for 20 steps vs unguided: validation loss at the end",
@@ -387,7 +378,7 @@ FINDINGS = [
         paper_metric="error consistency (Cohen's κ, Geirhos et al. 2020)",
         consistency=dict(study="f8-distillation",
                          guided={"guidance.alpha": "1", "guide.init.plugin": "trained"},
-                         unguided={"guidance.enabled": "false"},
+                         unguided={"target.plugin": "mlp", "guidance.enabled": "false"},
                          premise=DISTILLATION_PREMISE),
         studies=[]),
 ]
