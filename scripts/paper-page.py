@@ -738,6 +738,44 @@ def axis_label(row, axes):
     return ", ".join(f"{a}={row[a]}" for a in axes if row.get(a) not in (None, ""))
 
 
+def mean_std_text(values):
+    """"mean ± std (n = N)" of a list, the std a sample one ("n/a" for an empty list)."""
+    if not values:
+        return "n/a"
+    m = sum(values) / len(values)
+    s = math.sqrt(sum((v - m) ** 2 for v in values) / (len(values) - 1)) if len(values) > 1 \
+        else math.nan
+    return f"{m:.4f} ± {fmt(s)} (n = {len(values)})"
+
+
+def guide_accuracy(path):
+    """The test accuracy of the guide a run trained with, from the run's own record: the share
+    of its guide's recorded test predictions that are right (per example, or per scored token);
+    None where the record has no guide predictions."""
+    result = run([CLI, "analyze", "consistency", path, path, "--side-b", "guide"], check=False)
+    for line in result.stdout.splitlines():
+        parts = line.split()
+        if parts[:1] == ["accuracy"] and len(parts) == 4:
+            return float(parts[3])
+    return None
+
+
+def trained_guides_lines(rows, axes, runs, study):
+    """One line per kept cell guided by a trained guide: the guides' own test accuracy, so the
+    page shows each trained guide is worth its name."""
+    lines = []
+    for row in rows:
+        if row.get("guide.init.plugin") != "trained":
+            continue
+        values = [v for v in (guide_accuracy(p) for p in run_paths(runs, study, row))
+                  if v is not None]
+        lines.append(f"- the guides of the cell {axis_label(row, axes)}: {mean_std_text(values)}")
+    if not lines:
+        return []
+    return ["**The trained guides' own test accuracy** (each run's guide, from the test "
+            "predictions its record keeps; per example, or per scored token):"] + lines + [""]
+
+
 def study_section(spec, summaries, runs, page, scratch, out):
     study = spec["name"]
     rows, folder = summaries.rows(study, atlas=spec.get("atlas"))
@@ -756,6 +794,7 @@ def study_section(spec, summaries, runs, page, scratch, out):
                   if seconds is not None else "") + ".\n")
     premise_status, premise_lines = premise_section(spec.get("premise"), rows)
     out += premise_lines
+    out += trained_guides_lines(rows, axes, runs, study)
     for m in [m for c in (spec.get("premise") or {}).get("conditions", [])
               for m in (c["a"]["measure"], c.get("b", {}).get("measure")) if m]:
         if m not in measures and m + " mean" in rows[0]:
@@ -996,7 +1035,11 @@ def main():
             "train.learning_rate`, as the paper kept its lowest validation loss), and every "
             "value tried is listed. Every run's record is kept (`results/paper-runs/`, not "
             "committed). Final measures are of the best-validation weights unless a measure "
-            "says `last` (the weights at the end of training).\n",
+            "says `last` (the weights at the end of training). Every study uses the released "
+            "method's rules (`docs/fidelity.md`); its setting names what it changes (sizes, "
+            "lengths, a guide). A trained guide is trained on the study's task first, with the "
+            "budget of the study's cell that trains the guide architecture alone; its own test "
+            "accuracy, read from each guided run's record, follows the premise.\n",
             VERDICT_RULE + "\n",
             PREMISE_RULE + "\n",
             f"The paper's figures are as the secondary source {PAPER_SOURCE} transcribes "

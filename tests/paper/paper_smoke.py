@@ -6,8 +6,9 @@ through the same summarize / report / compare calls the full page uses.
     paper_smoke.py --cli build/bin/guidance --workdir DIR [--study f5-parity]
 
 Fails when the shipped study config no longer runs, or when the page misses a part it promises
-(the premise row opening the section, the cell table with its seeds, a verdict per claim, the
-detectable-effect column, the learning rates tried, the curves, the heatmaps). The study runs 2
+(the premise row opening the section, the trained guides' own test accuracy, the cell table with
+its seeds, a verdict per claim, the detectable-effect column, the learning rates tried, the
+curves, the heatmaps). The study runs 2
 seeds, so that spreads, intervals and detectable effects are numbers; with fewer than 5 every
 verdict must be withheld ("n < 5: too few to decide").
 """
@@ -96,6 +97,14 @@ def main():
                 figures.append(line)
             if not figures or not all(re.search(r"± [0-9.]+ \(n = 2\)", f) for f in figures):
                 problems.append(f"premise conditions without their figures: {figures}")
+        # f5-parity has a trained-guide cell: its guides' own test accuracy, read from the
+        # records, opens the section after the premise.
+        guides = re.search(r"(?m)^- the guides of the cell [^:]*guide\.init\.plugin=trained[^:]*: "
+                           r"([0-9.]+) ± [0-9.]+ \(n = 2\)$", body)
+        if "guide.init.plugin=trained" in body and not guides:
+            problems.append("no test accuracy of the trained guides")
+        elif guides and not 0 <= float(guides.group(1)) <= 1:
+            problems.append(f"the trained guides' accuracy is not a share: {guides.group(0)}")
         if "Seeds per cell: 2" not in body:
             problems.append("no statement of the seeds per cell")
         cells = re.findall(r"(?m)^\| [^|]+ \| (\d+)/(\d+)( \(n < 5\))? \|", body)
