@@ -117,9 +117,9 @@ class DetectableEffect(unittest.TestCase):
         self.assertEqual(page.detectable_effect(0, 5, 0, 5), 0.0)
 
 
-RNN_ALONE = {"target.plugin": "rnn", "guidance.enabled": "false"}
-TRANSFORMER_ALONE = {"target.plugin": "transformer", "guidance.enabled": "false"}
-GUIDED = {"target.plugin": "transformer", "guidance.enabled": "true"}
+RNN_ALONE = {"target.plugin": "released-rnn", "guidance.enabled": "false"}
+TRANSFORMER_ALONE = {"target.plugin": "released-transformer", "guidance.enabled": "false"}
+GUIDED = {"target.plugin": "released-transformer", "guidance.enabled": "true"}
 
 
 def parity_rows(rnn_mean, rnn_std=0.01, n=5):
@@ -162,12 +162,12 @@ class Premise(unittest.TestCase):
         self.assertEqual(page.evaluate_premise(premise, rows)[0], "met")
 
     def test_lower_is_better(self):
-        rows = [row({"target.plugin": "transformer", "guidance.enabled": "false"}, 5,
+        rows = [row({"target.plugin": "released-transformer", "guidance.enabled": "false"}, 5,
                     test_perplexity=(34.0, 1.0)),
-                row({"target.plugin": "rnn", "guidance.enabled": "false"}, 5,
+                row({"target.plugin": "released-rnn", "guidance.enabled": "false"}, 5,
                     test_perplexity=(69.0, 2.0))]
         self.assertEqual(page.evaluate_premise(page.LANGUAGE_MODEL_PREMISE, rows)[0], "met")
-        rows[0] = row({"target.plugin": "transformer", "guidance.enabled": "false"}, 5,
+        rows[0] = row({"target.plugin": "released-transformer", "guidance.enabled": "false"}, 5,
                       test_perplexity=(80.0, 1.0))
         self.assertEqual(page.evaluate_premise(page.LANGUAGE_MODEL_PREMISE, rows)[0], "not met")
 
@@ -176,8 +176,8 @@ class Premise(unittest.TestCase):
         rows = parity_rows(0.99)[1:]
         status, lines = page.evaluate_premise(page.PARITY_PREMISE, rows)
         self.assertEqual(status, "not measured")
-        self.assertIn("no cell target.plugin=rnn, guidance.enabled=false", lines[0])
-        self.assertEqual(lines[0].count("no cell target.plugin=rnn"), 1, lines[0])
+        self.assertIn("no cell target.plugin=released-rnn, guidance.enabled=false", lines[0])
+        self.assertEqual(lines[0].count("no cell target.plugin=released-rnn"), 1, lines[0])
 
     def test_not_measured_without_the_axis_at_all(self):
         # Records made before premise cells existed have no target.plugin axis.
