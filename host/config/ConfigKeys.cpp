@@ -240,14 +240,6 @@ const std::vector<KeySpec<RecordSection>>& record_keys() {
   return keys;
 }
 
-std::vector<SectionReference> config_reference() {
-  return {{"[run]", references(run_keys())},
-          {"[run.distributed]", references(distributed_keys())},
-          {"[guidance]", references(guidance_keys())},
-          {"[train]", references(train_keys())},
-          {"[record]", references(record_keys())}};
-}
-
 namespace {
 
 // Calls visit(keys, prefix, section_of) for each key table of the config sections: its
@@ -263,6 +255,19 @@ void for_each_key_table(Visit&& visit) {
   visit(record_keys(), "record.",
         [](const Config& config) -> const auto& { return config.record; });
 }
+
+}  // namespace
+
+std::vector<SectionReference> config_reference() {
+  std::vector<SectionReference> sections;
+  for_each_key_table([&](const auto& keys, const std::string& prefix, auto) {
+    // The section's table name is its keys' prefix without the last dot.
+    sections.push_back({"[" + prefix.substr(0, prefix.size() - 1) + "]", references(keys)});
+  });
+  return sections;
+}
+
+namespace {
 
 template <typename Section>
 bool declared_leaving_results(const std::vector<KeySpec<Section>>& keys, const std::string& prefix,
