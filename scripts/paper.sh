@@ -29,6 +29,7 @@ for study in "${studies[@]}"; do
     # Kept when the study stops part-way too (Ctrl-C), so a resumed study's time is its whole time.
     spent=$(( $(date +%s) - began ))
     before=$(cat "$time_file" 2>/dev/null || echo 0)
+    mkdir -p "$(dirname "$time_file")"   # the page's folder may have been cleaned meanwhile
     echo $(( before + spent )) > "$time_file"
     [[ $status -eq 0 ]] || exit $status
   fi
