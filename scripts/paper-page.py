@@ -25,6 +25,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import tomllib
 
 CLI = "build/bin/guidance"
 TUNED = "train.learning_rate"
@@ -368,7 +369,8 @@ FINDINGS = [
                            {"guidance.alpha": "1", "guide.init.plugin": "untrained"},
                            "test top1", "higher", ACC_MARGIN),
                  ],
-                 atlas=("guide.init.plugin", "guidance.alpha"),
+                 atlas=dict(rows="guide.init.plugin", cols="guidance.alpha",
+                            only={"target.plugin": "mlp"}),
                  pictures=["validation-loss", "validation-top1"]),
         ]),
     dict(
@@ -656,7 +658,7 @@ class Summaries:
     def __init__(self, runs, page):
         self.runs, self.page, self.done = runs, page, {}
 
-    def rows(self, study, baseline=None, atlas=None):
+    def rows(self, study, baseline=None):
         key = (study, baseline)
         if key not in self.done:
             out = os.path.join(self.page, study, "vs-" + baseline.replace("=", "-").replace(",", "+")
@@ -665,11 +667,48 @@ class Summaries:
                        "--out", out]
             if baseline:
                 command += ["--baseline", baseline]
-            if atlas and not baseline:
-                command += ["--rows", atlas[0], "--cols", atlas[1]]
             run(command)
             self.done[key] = (read_rows(os.path.join(out, "summary.csv")), out)
         return self.done[key]
+
+
+def sweep_settings(run_dir):
+    """A run's sweep settings (its sweep-cell.toml, written by `guidance run`) as dotted keys,
+    inline tables flattened ("target" = { plugin = "mlp" } gives "target.plugin": "mlp")."""
+    with open(os.path.join(run_dir, "sweep-cell.toml"), "rb") as f:
+        settings = tomllib.load(f)["settings"]
+    flat = {}
+
+    def add(key, value):
+        if isinstance(value, dict):
+            for name, inner in value.items():
+                add(f"{key}.{name}", inner)
+        else:
+            flat[key] = str(value).lower() if isinstance(value, bool) else str(value)
+    for key, text in settings.items():
+        add(key, tomllib.loads("value = " + text)["value"])
+    return flat
+
+
+def atlas_pivot(spec, runs, page, scratch):
+    """The study's pivot (`summarize --tune --rows --cols`) over the runs whose sweep settings
+    match spec["atlas"]["only"] (the cells the pivot is about, premise cells left out); returns
+    its picture's path below the page."""
+    study, atlas = spec["name"], spec["atlas"]
+    view = os.path.join(scratch, "atlas-" + study)
+    for name in sorted(os.listdir(os.path.join(runs, study))):
+        run_dir = os.path.join(runs, study, name)
+        if not os.path.exists(os.path.join(run_dir, "sweep-cell.toml")):
+            continue
+        settings = sweep_settings(run_dir)
+        if all(settings.get(key) == value for key, value in atlas["only"].items()):
+            os.makedirs(os.path.join(view, name))
+            os.symlink(os.path.abspath(os.path.join(run_dir, "run.h5")),
+                       os.path.join(view, name, "run.h5"))
+    out = os.path.join(page, study, "atlas")
+    run([CLI, "summarize", view, "--tune", TUNED, "--rows", atlas["rows"], "--cols",
+         atlas["cols"], "--out", out])
+    return f"{study}/atlas/atlas.svg"
 
 
 def run_paths(runs, study, row):
@@ -778,7 +817,7 @@ def trained_guides_lines(rows, axes, runs, study):
 
 def study_section(spec, summaries, runs, page, scratch, out):
     study = spec["name"]
-    rows, folder = summaries.rows(study, atlas=spec.get("atlas"))
+    rows, folder = summaries.rows(study)
     axes = [k for k in rows[0].keys() if k not in ("n_finished", "n_found", "runs", "flagged",
                                                      "baseline") and not k.endswith(
         (" mean", " std", " delta", " ci_low", " ci_high", " df"))]
@@ -867,7 +906,7 @@ def study_section(spec, summaries, runs, page, scratch, out):
         out.append("<details><summary>Every learning rate tried (mean validation loss)</summary>"
                    "\n\n" + tuning[1].split("\n", 2)[2].strip() + "\n\n</details>\n")
     if spec.get("atlas"):
-        out.append(f"![atlas]({study}/atlas.svg)\n")
+        out.append(f"![atlas]({atlas_pivot(spec, runs, page, scratch)})\n")
     out += pictures(spec, rows, runs, page, scratch)
     out.append(f"\nFull table: [{study}/summary.md]({study}/summary.md). Reproduce: "
                f"`build/bin/guidance run configs/paper/{study}.toml --jobs 2 && "

@@ -2,7 +2,7 @@
 """Unit tests of scripts/paper-page.py's statistics and premise machinery, on synthetic summary
 rows (no binary, no records): the Student t quantile, the Welch interval, the smallest effect a
 study could detect with 80 % power (MDE), a study's premise (met, not met, not measured), the
-withholding of verdicts, and the "Earlier settings" section.
+withholding of verdicts, the "Earlier settings" section, and the sweep settings a pivot filters on.
 
     /usr/bin/python3 tests/paper/paper_page_test.py [-v]
 """
@@ -257,6 +257,26 @@ class EarlierSettings(unittest.TestCase):
         for finding in page.FINDINGS:
             self.assertIn(f"| {finding['id']} |", text)
         self.assertIn("3 seeds", text)
+
+
+
+class SweepSettings(unittest.TestCase):
+    """The F8 pivot keeps the runs whose sweep-cell.toml matches a filter on dotted keys."""
+
+    def test_inline_tables_are_flattened_and_values_kept_as_text(self):
+        with tempfile.TemporaryDirectory() as folder:
+            with open(os.path.join(folder, "sweep-cell.toml"), "w") as f:
+                f.write('study = "s"\n[settings]\n"run.seed" = "1"\n'
+                        '"target" = "{ depth = 6, plugin = \\"mlp\\", width = 256 }"\n'
+                        '"guidance.enabled" = "true"\n"guidance.alpha" = "1.0"\n'
+                        '"guidance.distillation" = "{}"\n')
+            settings = page.sweep_settings(folder)
+        self.assertEqual(settings["target.plugin"], "mlp")
+        self.assertEqual(settings["target.depth"], "6")
+        self.assertEqual(settings["guidance.enabled"], "true")
+        self.assertEqual(settings["guidance.alpha"], "1.0")
+        self.assertNotIn("target", settings)
+        self.assertNotIn("guidance.distillation", settings)
 
 
 if __name__ == "__main__":
