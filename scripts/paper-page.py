@@ -996,6 +996,18 @@ def consistency_section(spec, summaries, runs, page, scratch, out):
 EARLIER_SETTINGS = "earlier-settings.md"
 
 
+def total_time_text(page, findings):
+    """The page's whole compute time: the sum of its studies' times (times/<study>.txt)."""
+    names = sorted({s["name"] for f in findings for s in f["studies"]})
+    seconds = [int(open(path).read()) for path in
+               (os.path.join(page, "times", name + ".txt") for name in names)
+               if os.path.exists(path)]
+    total = sum(seconds)
+    return (f"The {len(seconds)} studies run took {total // 3600} h {total % 3600 // 60} min in "
+            "all (wall time with `--jobs 2` on 2 cores; each study's own time is in its "
+            "section).\n")
+
+
 def earlier_settings(page):
     """The section that keeps earlier pages' verdicts: the page folder's earlier-settings.md as
     it stands, under its own heading; nothing when there is no such file."""
@@ -1083,6 +1095,7 @@ def main():
             PREMISE_RULE + "\n",
             f"The paper's figures are as the secondary source {PAPER_SOURCE} transcribes "
             "them (mean ± std over 5 seeds); they were not checked against the arXiv tables.\n",
+            total_time_text(args.page, findings),
             "Regenerate everything (hours; it resumes where it stopped): `bash scripts/paper.sh`."
             " This page alone, from the records: `/usr/bin/python3 scripts/paper-page.py`.\n",
             "| finding | paper | verdict here |", "|---|---|---|"]
