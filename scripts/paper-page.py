@@ -702,9 +702,7 @@ def atlas_pivot(spec, runs, page, scratch):
             continue
         settings = sweep_settings(run_dir)
         if all(settings.get(key) == value for key, value in atlas["only"].items()):
-            os.makedirs(os.path.join(view, name))
-            os.symlink(os.path.abspath(os.path.join(run_dir, "run.h5")),
-                       os.path.join(view, name, "run.h5"))
+            link_run(view, os.path.join(run_dir, "run.h5"))
     out = os.path.join(page, study, "atlas")
     run([CLI, "summarize", view, "--tune", TUNED, "--rows", atlas["rows"], "--cols",
          atlas["cols"], "--out", out])
@@ -720,10 +718,15 @@ def link_runs(view, runs, study, rows):
     directory; returns it."""
     for row in rows:
         for path in run_paths(runs, study, row):
-            name = os.path.basename(os.path.dirname(path))
-            os.makedirs(os.path.join(view, name), exist_ok=True)
-            os.symlink(os.path.abspath(path), os.path.join(view, name, "run.h5"))
+            link_run(view, path)
     return view
+
+
+def link_run(view, path):
+    """A link view/<run>/run.h5 to the record at `path` (its folder names the run)."""
+    name = os.path.basename(os.path.dirname(path))
+    os.makedirs(os.path.join(view, name), exist_ok=True)
+    os.symlink(os.path.abspath(path), os.path.join(view, name, "run.h5"))
 
 
 def pictures(spec, rows, runs, page, scratch):
@@ -777,14 +780,19 @@ def axis_label(row, axes):
     return ", ".join(f"{a}={row[a]}" for a in axes if row.get(a) not in (None, ""))
 
 
+def sample_std(values):
+    """The sample standard deviation (n − 1) of a list; NaN below two values."""
+    if len(values) < 2:
+        return math.nan
+    m = sum(values) / len(values)
+    return math.sqrt(sum((v - m) ** 2 for v in values) / (len(values) - 1))
+
+
 def mean_std_text(values):
-    """"mean ± std (n = N)" of a list, the std a sample one ("n/a" for an empty list)."""
+    """"mean ± std (n = N)" of a list ("n/a" for an empty list)."""
     if not values:
         return "n/a"
-    m = sum(values) / len(values)
-    s = math.sqrt(sum((v - m) ** 2 for v in values) / (len(values) - 1)) if len(values) > 1 \
-        else math.nan
-    return f"{m:.4f} ± {fmt(s)} (n = {len(values)})"
+    return f"{sum(values) / len(values):.4f} ± {fmt(sample_std(values))} (n = {len(values)})"
 
 
 def guide_accuracy(path):
@@ -946,9 +954,8 @@ def consistency_section(spec, summaries, runs, page, scratch, out):
     def stats(values):
         if len(values) < 2:
             return "n/a"
-        m = sum(values) / len(values)
-        s = math.sqrt(sum((v - m) ** 2 for v in values) / (len(values) - 1))
-        return f"{m:.4f} ± {s:.4f} (" + ", ".join(f"{v:.4f}" for v in values) + ")"
+        return (f"{sum(values) / len(values):.4f} ± {sample_std(values):.4f} (" +
+                ", ".join(f"{v:.4f}" for v in values) + ")")
 
     out.append(f"From the study `{study}`: each seed's target against the trained guide of the "
                f"same seed (the guided run's own guide; the unguided run never saw it).\n")
@@ -969,13 +976,7 @@ def consistency_section(spec, summaries, runs, page, scratch, out):
     reason = withheld(premise_status, len(g), len(u))
     p_value = (1 / math.comb(len(g) + len(u), len(g))) if g and u else math.nan
 
-    def spread(values):
-        if len(values) < 2:
-            return math.nan
-        m = sum(values) / len(values)
-        return math.sqrt(sum((v - m) ** 2 for v in values) / (len(values) - 1))
-
-    mde = detectable_effect(spread(g), len(g), spread(u), len(u))
+    mde = detectable_effect(sample_std(g), len(g), sample_std(u), len(u))
     out.append("\nRule for this finding (κ has no Welch interval here): **reproduced** when every "
                "guided seed's κ exceeds every unguided seed's (exact one-sided permutation "
                f"p = 1/C(n_g + n_u, n_g), here {fmt(p_value)} at {len(g)} against {len(u)}), "
