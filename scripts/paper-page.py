@@ -222,6 +222,12 @@ FINDINGS = [
                          "0.1, the released Deep FCN's form (48 layers, 2048 then 1024 units)",
                  premise=DEEP_FCN_PREMISE, claims=DEEP_FCN_CLAIMS,
                  pictures=["validation-loss", "validation-top1"], heatmaps=True),
+            dict(name="f1-deep-fcn-32",
+                 setting="32 layers (256, then 128 units) with batch normalisation and dropout "
+                         "0.1; the guide architecture alone and the trained guides get 15 "
+                         "epochs (the Deep FCN 6)",
+                 premise=DEEP_FCN_PREMISE, claims=DEEP_FCN_CLAIMS,
+                 pictures=["validation-loss", "validation-top1"], heatmaps=True),
         ]),
     dict(
         id="F2", title="A Wide FCN over-fits; guidance stops it",
