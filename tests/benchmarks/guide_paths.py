@@ -11,8 +11,8 @@ seconds per forward pass and their ratio, in float32 and under bf16 autocast. `-
 instead where each guide's forward pass spends its time on the plugins' path (LibTorch's
 profiler over 5 passes, operators by their own CPU time).
 
-    python3 tests/benchmarks/guide_paths.py [--repeats 15] [--threads 2] [--precision 32,bf16-mixed]
-                                            [--profile]
+    python3 tests/benchmarks/guide_paths.py [--repeats 15] [--warmup 3] [--threads 2]
+                                            [--precision 32,bf16-mixed] [--profile]
 
 Run it as `guidance` runs (glibc's heap settings of `main()`):
     MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=2147483647 python3 tests/benchmarks/guide_paths.py
@@ -82,6 +82,7 @@ def profile(guide, inputs, bf16):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=15)
+    parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--precision", default="32,bf16-mixed")
     parser.add_argument("--profile", action="store_true")
@@ -110,7 +111,7 @@ def main():
             if not torch.allclose(outputs[0], outputs[1], rtol=tolerance, atol=tolerance):
                 raise SystemExit(f"guide_paths: the two paths disagree on the {name} ({precision})")
             times = {path: [] for path in paths}
-            for _ in range(3):
+            for _ in range(args.warmup):
                 for path in paths.values():
                     seconds(guide, inputs, path, bf16)
             for _ in range(args.repeats):
