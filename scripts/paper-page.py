@@ -262,7 +262,8 @@ FINDINGS = [
                            "test top1", "higher", ACC_MARGIN),
                      claim("trained-guided plain net vs the ResNet (gap left)",
                            {"guide.init.plugin": "trained"}, "test top1", "higher", ACC_MARGIN,
-                           baseline="target.residual=true,guidance.enabled=false"),
+                           baseline="target.residual=true,target.weight_init=torchvision,"
+                                    "guidance.enabled=false"),
                  ],
                  pictures=["validation-loss", "train-loss", "validation-top1"]),
         ]),
