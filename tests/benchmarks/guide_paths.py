@@ -60,12 +60,17 @@ def autocast(bf16):
     return torch.autocast("cpu", dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
 
 
-def seconds(guide, inputs, path, bf16):
+def forward(guide, inputs, path, bf16):
+    """The frozen guide's forward pass with its Linear layers on `path`."""
     nn.Linear.forward = path
     with torch.no_grad(), autocast(bf16):
-        begin = time.perf_counter()
-        guide(inputs)
-        return time.perf_counter() - begin
+        return guide(inputs)
+
+
+def seconds(guide, inputs, path, bf16):
+    begin = time.perf_counter()
+    forward(guide, inputs, path, bf16)
+    return time.perf_counter() - begin
 
 
 def profile(guide, inputs, bf16):
@@ -101,11 +106,7 @@ def main():
     for name, guide, inputs in guides():
         for precision in args.precision.split(","):
             bf16 = precision == "bf16-mixed"
-            outputs = []
-            for path in paths.values():
-                nn.Linear.forward = path
-                with torch.no_grad(), autocast(bf16):
-                    outputs.append(guide(inputs).float())
+            outputs = [forward(guide, inputs, path, bf16).float() for path in paths.values()]
             # Both paths must compute the same function, else their times compare different work.
             tolerance = 5e-2 if bf16 else 1e-4
             if not torch.allclose(outputs[0], outputs[1], rtol=tolerance, atol=tolerance):
