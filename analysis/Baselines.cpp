@@ -1,10 +1,10 @@
 #include "analysis/Baselines.h"
 
 #include <algorithm>
-#include <limits>
 #include <optional>
 
 #include "analysis/Cells.h"
+#include "analysis/Statistics.h"
 #include "host/common/Errors.h"
 #include "host/config/ConfigKeys.h"
 
@@ -69,7 +69,6 @@ void assign_baselines(Study& study, const std::vector<Setting>& request) {
 WelchInterval difference_to_baseline(const Study& study, const StudyCell& cell,
                                      const std::string& measure) {
   if (!cell.baseline) {
-    constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
     return {kNaN, kNaN, kNaN, kNaN, kNaN};
   }
   return welch_interval(study.values(cell, measure),

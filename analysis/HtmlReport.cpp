@@ -20,7 +20,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 const std::set<std::string> kEvaluationKeys = {record_schema::kStep, record_schema::kEpoch,
                                                record_schema::kSplit, record_schema::kLoss};
 

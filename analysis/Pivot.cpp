@@ -17,8 +17,6 @@ namespace guidance::analysis {
 
 namespace {
 
-constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
-
 // What a pivot's cells hold, in a line.
 std::string pivot_legend(const Pivot& pivot) {
   return pivot.delta ? "Each cell: Δ to its baseline cell with a 95 % Welch CI, and n, its "

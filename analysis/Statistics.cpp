@@ -1,14 +1,11 @@
 #include "analysis/Statistics.h"
 
 #include <cmath>
-#include <limits>
 #include <stdexcept>
 
 namespace guidance::analysis {
 
 namespace {
-
-constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
 // Continued fraction of I_x(a, b) (Numerical Recipes' betacf, modified Lentz); converges fast
 // for x < (a + 1) / (a + b + 2), which the caller ensures by symmetry.

@@ -1,9 +1,13 @@
 #pragma once
 
 #include <cstdint>
+#include <limits>
 #include <vector>
 
 namespace guidance::analysis {
+
+/// The value every statistic takes when it is undefined (too few values, a zero spread).
+inline constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
 /// @return the arithmetic mean (NaN for no values).
 double mean(const std::vector<double>& values);
