@@ -207,6 +207,33 @@ COPY_PASTE_GAP = dict(reference={"target.plugin": "transformer"},
                       baseline={"target.plugin": "released-rnn", "guidance.enabled": "false"},
                       measure="test token_accuracy")
 
+# Both parity settings.
+PARITY_CLAIMS = [
+    claim("trained RNN guide vs unguided Transformer", {"guide.init.plugin": "trained"},
+          "test top1", "higher", ACC_MARGIN),
+    claim("untrained RNN guide vs unguided Transformer",
+          {"guide.init.plugin": "untrained", "guidance.enabled": "true"}, "test top1", "higher",
+          ACC_MARGIN),
+]
+PARITY_GAP = dict(reference={"target.plugin": "released-rnn"},
+                  baseline={"target.plugin": "released-transformer", "guidance.enabled": "false"},
+                  measure="test top1")
+
+# Both distillation settings.
+DISTILLATION_CLAIMS = [
+    claim("guidance vs distillation, both from the untrained guide",
+          {"guidance.alpha": "1", "guide.init.plugin": "untrained"}, "test top1", "higher",
+          ACC_MARGIN, baseline="guidance.alpha=0,guide.init.plugin=untrained"),
+    claim("guidance vs distillation, both from the trained guide",
+          {"guidance.alpha": "1", "guide.init.plugin": "trained"}, "test top1", "higher",
+          ACC_MARGIN, baseline="guidance.alpha=0,guide.init.plugin=trained"),
+    claim("untrained-guide guidance vs unguided",
+          {"guidance.alpha": "1", "guide.init.plugin": "untrained"}, "test top1", "higher",
+          ACC_MARGIN),
+]
+DISTILLATION_ATLAS = dict(rows="guide.init.plugin", cols="guidance.alpha",
+                          only={"target.plugin": "mlp"})
+
 FINDINGS = [
     dict(
         id="F1", title="A Deep FCN guided by a ResNet",
@@ -292,18 +319,12 @@ FINDINGS = [
             dict(name="f5-parity",
                  setting="the released TransEnc (width 64, 2 applications) and ParityRNN (64 "
                          "units), released format at lengths 2–16 (released: 2–50)",
-                 premise=PARITY_PREMISE,
-                 claims=[
-                     claim("trained RNN guide vs unguided Transformer",
-                           {"guide.init.plugin": "trained"}, "test top1", "higher", ACC_MARGIN),
-                     claim("untrained RNN guide vs unguided Transformer",
-                           {"guide.init.plugin": "untrained", "guidance.enabled": "true"},
-                           "test top1", "higher", ACC_MARGIN),
-                 ],
-                 gap=dict(reference={"target.plugin": "released-rnn"},
-                          baseline={"target.plugin": "released-transformer",
-                                    "guidance.enabled": "false"},
-                          measure="test top1"),
+                 premise=PARITY_PREMISE, claims=PARITY_CLAIMS, gap=PARITY_GAP,
+                 pictures=["validation-loss", "validation-top1"], heatmaps=True),
+            dict(name="f5-parity-20-epochs",
+                 setting="the same networks and lengths; every cell and the trained guides get "
+                         "20 epochs (the first study 10)",
+                 premise=PARITY_PREMISE, claims=PARITY_CLAIMS, gap=PARITY_GAP,
                  pictures=["validation-loss", "validation-top1"], heatmaps=True),
         ]),
     dict(
@@ -362,33 +383,28 @@ FINDINGS = [
         studies=[
             dict(name="f8-distillation",
                  setting="the quickstart's 6-layer FCN on 10 000 images, a small CNN guide",
-                 premise=DISTILLATION_PREMISE,
-                 claims=[
-                     claim("guidance vs distillation, both from the untrained guide",
-                           {"guidance.alpha": "1", "guide.init.plugin": "untrained"},
-                           "test top1", "higher", ACC_MARGIN,
-                           baseline="guidance.alpha=0,guide.init.plugin=untrained"),
-                     claim("guidance vs distillation, both from the trained guide",
-                           {"guidance.alpha": "1", "guide.init.plugin": "trained"},
-                           "test top1", "higher", ACC_MARGIN,
-                           baseline="guidance.alpha=0,guide.init.plugin=trained"),
-                     claim("untrained-guide guidance vs unguided",
-                           {"guidance.alpha": "1", "guide.init.plugin": "untrained"},
-                           "test top1", "higher", ACC_MARGIN),
-                 ],
-                 atlas=dict(rows="guide.init.plugin", cols="guidance.alpha",
-                            only={"target.plugin": "mlp"}),
-                 pictures=["validation-loss", "validation-top1"]),
+                 premise=DISTILLATION_PREMISE, claims=DISTILLATION_CLAIMS,
+                 atlas=DISTILLATION_ATLAS, pictures=["validation-loss", "validation-top1"]),
+            dict(name="f8-distillation-wide-guide",
+                 setting="the same FCN; a wider CNN guide (32-64-128 channels), which alone and "
+                         "as a trained guide gets 15 epochs (the FCN 8)",
+                 premise=DISTILLATION_PREMISE, claims=DISTILLATION_CLAIMS,
+                 atlas=DISTILLATION_ATLAS, pictures=["validation-loss", "validation-top1"]),
         ]),
     dict(
         id="F9", title="Error consistency with the guide",
         paper_claim="a guided network's errors become more consistent with its guide's",
         paper_rows=[("Deep FCN guided by ResNet-18 / ViT-B-16", "a figure of κ; no numbers")],
         paper_metric="error consistency (Cohen's κ, Geirhos et al. 2020)",
-        consistency=dict(study="f8-distillation",
-                         guided={"guidance.alpha": "1", "guide.init.plugin": "trained"},
-                         unguided={"target.plugin": "mlp", "guidance.enabled": "false"},
-                         premise=DISTILLATION_PREMISE),
+        # Each F8 setting's records, read again: one section per study.
+        consistency=[
+            dict(study=name, setting=setting, premise=DISTILLATION_PREMISE,
+                 guided={"guidance.alpha": "1", "guide.init.plugin": "trained"},
+                 unguided={"target.plugin": "mlp", "guidance.enabled": "false"})
+            for name, setting in (
+                ("f8-distillation", "the first F8 study's records (a small CNN guide)"),
+                ("f8-distillation-wide-guide",
+                 "the second F8 study's records (a wider CNN guide, trained 15 epochs)"))],
         studies=[]),
 ]
 
@@ -936,7 +952,7 @@ def consistency_section(spec, summaries, runs, page, scratch, out):
     guided = [r for r in rows if matches(r, spec["guided"])]
     unguided = [r for r in rows if matches(r, spec["unguided"])]
     premise_status, premise_lines = premise_section(spec.get("premise"), rows)
-    out.append(f"**Study `{study}`** (its error consistency).\n")
+    out.append(f"**Study `{study}`** — {spec['setting']}.\n")
     out += premise_lines
     if len(guided) != 1 or len(unguided) != 1:
         out.append(f"(cells not found in {study})\n")
@@ -954,9 +970,11 @@ def consistency_section(spec, summaries, runs, page, scratch, out):
             for line in result.stdout.splitlines():
                 if line.strip().startswith("kappa"):
                     kappas[label].append(float(line.split()[1]))
-    view = link_runs(os.path.join(scratch, "consistency"), runs, study, [guided[0], unguided[0]])
-    os.makedirs(os.path.join(page, "f9-consistency"), exist_ok=True)
-    run([CLI, "analyze", "consistency", view, "--out", os.path.join(page, "f9-consistency")])
+    folder = f"f9-consistency/{study}"
+    view = link_runs(os.path.join(scratch, "consistency", study), runs, study,
+                     [guided[0], unguided[0]])
+    os.makedirs(os.path.join(page, folder), exist_ok=True)
+    run([CLI, "analyze", "consistency", view, "--out", os.path.join(page, folder)])
 
     def stats(values):
         if len(values) < 2:
@@ -993,9 +1011,9 @@ def consistency_section(spec, summaries, runs, page, scratch, out):
                f"approximation): {'n/a' if math.isnan(mde) else f'±{mde:.4f}'} in κ. Verdict: "
                f"**{reason or text}**.\n")
     text = reason or text
-    out.append("![error consistency](f9-consistency/consistency.svg)\n")
+    out.append(f"![error consistency]({folder}/consistency.svg)\n")
     out.append("κ of every network of the two cells (targets and their guides): "
-               "[f9-consistency/consistency.csv](f9-consistency/consistency.csv). Reproduce: "
+               f"[{folder}/consistency.csv]({folder}/consistency.csv). Reproduce: "
                f"`build/bin/guidance analyze consistency TARGET/run.h5 GUIDED/run.h5 --side-b guide`"
                f" for the runs of `results/paper-runs/{study}`.\n")
     return text
@@ -1040,7 +1058,7 @@ def main():
     only = [name for name in args.only.split(",") if name]
     findings = [f for f in FINDINGS
                 if not only or any(s["name"] in only for s in f["studies"]) or
-                (f.get("consistency") and f["consistency"]["study"] in only)]
+                any(c["study"] in only for c in f.get("consistency", []))]
     os.makedirs(args.page, exist_ok=True)
     summaries = Summaries(args.runs, args.page)
     notes = {}
@@ -1060,17 +1078,16 @@ def main():
             body.append("| paper's row | value |\n|---|---|")
             body += [f"| {name} | {value} |" for name, value in finding["paper_rows"]]
             body.append("")
-            if finding.get("consistency"):
-                study = finding["consistency"]["study"]
-                if os.path.isdir(os.path.join(args.runs, study)):
-                    text = consistency_section(finding["consistency"], summaries, args.runs,
-                                               args.page, scratch, body)
-                else:
-                    body.append(f"Not run yet: `bash scripts/paper.sh {study}`.\n")
-                    text = "not run"
-                verdicts.append((finding, text, None))
-                continue
             texts = []
+            for spec in finding.get("consistency", []):
+                if os.path.isdir(os.path.join(args.runs, spec["study"])):
+                    text = consistency_section(spec, summaries, args.runs, args.page, scratch,
+                                               body)
+                else:
+                    body.append(f"**Study `{spec['study']}`** — {spec['setting']}: not run yet "
+                                f"(`bash scripts/paper.sh {spec['study']}`).\n")
+                    text = "not run"
+                texts.append((spec["setting"], text))
             for spec in finding["studies"]:
                 if os.path.isdir(os.path.join(args.runs, spec["name"])):
                     text = study_section(spec, summaries, args.runs, args.page, scratch, body)

@@ -219,8 +219,8 @@ class Premise(unittest.TestCase):
             for spec in finding["studies"]:
                 self.assertTrue(spec.get("premise"), f"{finding['id']} {spec['name']}")
                 self.assertTrue(spec["premise"]["conditions"])
-            if finding.get("consistency"):
-                self.assertTrue(finding["consistency"].get("premise"), finding["id"])
+            for spec in finding.get("consistency", []):
+                self.assertTrue(spec.get("premise"), f"{finding['id']} {spec['study']}")
 
 
 class Withholding(unittest.TestCase):
