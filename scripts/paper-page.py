@@ -1078,22 +1078,17 @@ def main():
             body.append("| paper's row | value |\n|---|---|")
             body += [f"| {name} | {value} |" for name, value in finding["paper_rows"]]
             body.append("")
+            # A consistency section reads an existing study's records; both kinds render alike.
+            sections = ([(spec["study"], spec, consistency_section)
+                         for spec in finding.get("consistency", [])] +
+                        [(spec["name"], spec, study_section) for spec in finding["studies"]])
             texts = []
-            for spec in finding.get("consistency", []):
-                if os.path.isdir(os.path.join(args.runs, spec["study"])):
-                    text = consistency_section(spec, summaries, args.runs, args.page, scratch,
-                                               body)
+            for name, spec, section in sections:
+                if os.path.isdir(os.path.join(args.runs, name)):
+                    text = section(spec, summaries, args.runs, args.page, scratch, body)
                 else:
-                    body.append(f"**Study `{spec['study']}`** — {spec['setting']}: not run yet "
-                                f"(`bash scripts/paper.sh {spec['study']}`).\n")
-                    text = "not run"
-                texts.append((spec["setting"], text))
-            for spec in finding["studies"]:
-                if os.path.isdir(os.path.join(args.runs, spec["name"])):
-                    text = study_section(spec, summaries, args.runs, args.page, scratch, body)
-                else:
-                    body.append(f"**Study `{spec['name']}`** — {spec['setting']}: not run yet "
-                                f"(`bash scripts/paper.sh {spec['name']}`).\n")
+                    body.append(f"**Study `{name}`** — {spec['setting']}: not run yet "
+                                f"(`bash scripts/paper.sh {name}`).\n")
                     text = "not run"
                 texts.append((spec["setting"], text))
             verdicts.append((finding, texts[0][1], texts))
