@@ -192,6 +192,19 @@ WIDE_FCN_CLAIMS = [
           ACC_MARGIN),
 ]
 
+
+
+def early_guidance_claims(steps):
+    """F7's claims for a study whose early-guidance cell is guided for its first `steps` steps."""
+    return [
+        claim(f"guided for {steps} steps vs unguided: validation loss at the end",
+              {"guidance.guided_steps": str(steps)}, "last validation loss", "lower",
+              LOSS_MARGIN),
+        claim(f"guided for {steps} steps vs unguided: test accuracy (best weights)",
+              {"guidance.guided_steps": str(steps)}, "test top1", "higher", ACC_MARGIN),
+    ]
+
+
 # Both copy-paste settings.
 COPY_PASTE_CLAIMS = [
     claim("untrained guide vs unguided RNN",
@@ -266,6 +279,10 @@ FINDINGS = [
             dict(name="f2-f7-wide-fcn",
                  setting="3 × 2048 units with batch normalisation (the released Wide FCN's form: "
                          "3 × 8192), 500 training images, 80 epochs",
+                 premise=WIDE_FCN_PREMISE, claims=WIDE_FCN_CLAIMS,
+                 pictures=["validation-loss", "train-loss", "validation-top1"], heatmaps=True),
+            dict(name="f2-f7-wide-fcn-200-epochs",
+                 setting="the same Wide FCN and 500 images, 200 epochs (the first study 80)",
                  premise=WIDE_FCN_PREMISE, claims=WIDE_FCN_CLAIMS,
                  pictures=["validation-loss", "train-loss", "validation-top1"], heatmaps=True),
         ]),
@@ -363,14 +380,12 @@ FINDINGS = [
             dict(name="f2-f7-wide-fcn",
                  setting="the F2 study's Wide FCN; guidance for the first 20 of 160 steps (the "
                          "released 300 steps, scaled to the run)",
-                 premise=WIDE_FCN_PREMISE,
-                 claims=[
-                     claim("guided for 20 steps vs unguided: validation loss at the end",
-                           {"guidance.guided_steps": "20"}, "last validation loss", "lower",
-                           LOSS_MARGIN),
-                     claim("guided for 20 steps vs unguided: test accuracy (best weights)",
-                           {"guidance.guided_steps": "20"}, "test top1", "higher", ACC_MARGIN),
-                 ],
+                 premise=WIDE_FCN_PREMISE, claims=early_guidance_claims(20),
+                 pictures=["validation-loss", "train-loss"], picture_prefix="f7-"),
+            dict(name="f2-f7-wide-fcn-200-epochs",
+                 setting="the F2 second study's Wide FCN (200 epochs); guidance for the first 50 "
+                         "of 400 steps (the released 300 steps, scaled to the run as before)",
+                 premise=WIDE_FCN_PREMISE, claims=early_guidance_claims(50),
                  pictures=["validation-loss", "train-loss"], picture_prefix="f7-"),
         ]),
     dict(

@@ -5,6 +5,10 @@
 # 95 % confidence interval.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh guidance guidance-plugins   # the program and its plugins; tests build in scripts/test.sh
+# The program, then only the plugins the study's config names (`guidance plugins needed`); the
+# other plugins and the tests build in scripts/test.sh.
+bash scripts/setup.sh guidance
+mapfile -t plugins < <(build/bin/guidance plugins needed configs/quickstart.toml)
+bash scripts/setup.sh "${plugins[@]/#/guidance-plugin-}"
 build/bin/guidance run configs/quickstart.toml --restart --jobs 2 "$@"
 exec build/bin/guidance summarize results/quickstart

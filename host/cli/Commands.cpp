@@ -287,6 +287,22 @@ int test_plugins(const std::string& subject, const std::optional<std::string>& i
   return all_passed ? 0 : 1;
 }
 
+/// CONFIG and the overrides after it, as `run`, `check`, `bench` and `plugins needed` take them.
+struct ConfigArguments {
+  std::string path;
+  ConfigOverrides overrides;
+};
+
+void add_config_arguments(CLI::App& command, ConfigArguments& arguments,
+                          const std::string& config_help) {
+  command.add_option("CONFIG", arguments.path, config_help)->required();
+  command.add_option("OVERRIDES", arguments.overrides.assignments,
+                     "key=value changes to the config, e.g. train.epochs=2 guide.plugin=mlp "
+                     "(a value is TOML, or a bare string); checked like the file's");
+  command.add_flag("-m,--multirun", arguments.overrides.multirun,
+                   "key=a,b,c overrides make the key a sweep axis (one run per value)");
+}
+
 void add_plugins_command(CLI::App& root, const GlobalOptions& global, std::ostream& out,
                          std::ostream& err) {
   CLI::App& plugins = add_command(
@@ -325,6 +341,24 @@ void add_plugins_command(CLI::App& root, const GlobalOptions& global, std::ostre
           "(default 3,32,32): for an architecture made for other images")
       ->type_name("C,H,W");
   test.footer("exit codes: 0 every check passed, 1 a check failed, 2 usage error or unknown plugin");
+  auto config = std::make_shared<ConfigArguments>();
+  CLI::App& needed = add_command(
+      plugins, "needed",
+      "list the plugins a config names, one per line, without loading any:\n"
+      "what to build before running it (the quick start builds only these)",
+      [&out, config] {
+        for (const std::string& name :
+             ConfigDocument::parse(config->path, config->overrides).plugin_names()) {
+          out << name << "\n";
+        }
+        return 0;
+      });
+  add_config_arguments(needed, *config, "the config file (TOML)");
+  needed.footer(
+      "Reads CONFIG's `plugin` keys, [sweep] axes and [record] metrics, and adds the default\n"
+      "metric and guide-init where a config leaves them out. Names are not checked: `guidance\n"
+      "check CONFIG` does that once they are built. In this build tree plugin NAME is the target\n"
+      "guidance-plugin-NAME.");
 }
 
 struct LoadedConfig {
@@ -339,22 +373,6 @@ struct LoadedSweep {
   PluginCatalog catalog;
   Sweep sweep;
 };
-
-/// CONFIG and the overrides after it, as `run`, `check` and `bench` take them.
-struct ConfigArguments {
-  std::string path;
-  ConfigOverrides overrides;
-};
-
-void add_config_arguments(CLI::App& command, ConfigArguments& arguments,
-                          const std::string& config_help) {
-  command.add_option("CONFIG", arguments.path, config_help)->required();
-  command.add_option("OVERRIDES", arguments.overrides.assignments,
-                     "key=value changes to the config, e.g. train.epochs=2 guide.plugin=mlp "
-                     "(a value is TOML, or a bare string); checked like the file's");
-  command.add_flag("-m,--multirun", arguments.overrides.multirun,
-                   "key=a,b,c overrides make the key a sweep axis (one run per value)");
-}
 
 LoadedSweep load_sweep(const ConfigArguments& arguments, const GlobalOptions& global) {
   ConfigDocument document = ConfigDocument::parse(arguments.path, arguments.overrides);

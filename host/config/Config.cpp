@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cctype>
 #include <regex>
+#include <set>
 #include <sstream>
 
 #include "guidance/api/InputFile.h"
@@ -167,6 +168,61 @@ std::vector<std::string> ConfigDocument::plugin_dirs() const {
     }
   }
   return dirs;
+}
+
+namespace {
+
+/// Whether a string at `path` names a plugin: a `plugin` key, or a [sweep] axis or `record.metrics`
+/// (paths under [sweep] carry the axis's quoted key, "sweep.zip.guide.guide.init.plugin").
+bool names_plugins(const std::string& path) {
+  auto ends_with = [&](const std::string& tail) {
+    return path.size() >= tail.size() &&
+           path.compare(path.size() - tail.size(), tail.size(), tail) == 0;
+  };
+  return path == kPluginKey || ends_with(std::string(".") + kPluginKey) ||
+         path == "record.metrics" || ends_with(".record.metrics");
+}
+
+void collect_plugin_names(const toml::node& node, const std::string& path,
+                          std::set<std::string>& names) {
+  if (const auto* table = node.as_table()) {
+    for (const auto& [key, value] : *table) {
+      const std::string name(key.str());
+      collect_plugin_names(value, path.empty() ? name : path + "." + name, names);
+    }
+  } else if (const auto* array = node.as_array()) {
+    for (const auto& element : *array) collect_plugin_names(element, path, names);
+  } else if (const auto* text = node.as_string()) {
+    if (names_plugins(path)) names.insert(text->get());
+  }
+}
+
+/// @return whether a [sweep] table or one nested in it (a zip group) has the axis `key`.
+bool sweeps(const toml::table& sweep, const std::string& key) {
+  for (const auto& [axis, value] : sweep) {
+    if (axis.str() == key) return true;
+    if (const auto* nested = value.as_table(); nested != nullptr && sweeps(*nested, key)) {
+      return true;
+    }
+  }
+  return false;
+}
+
+}  // namespace
+
+std::vector<std::string> ConfigDocument::plugin_names() const {
+  std::set<std::string> names;
+  collect_plugin_names(*root, "", names);
+  const toml::table* sweep = root->get_as<toml::table>("sweep");
+  auto given = [&](const std::string& key) {
+    return static_cast<bool>(root->at_path(key)) || (sweep != nullptr && sweeps(*sweep, key));
+  };
+  const bool guided = given("guide") || given("guide.plugin");
+  if (!given("record.metrics") || (guided && !given("guidance.metric"))) {
+    names.insert(kDefaultMetric);
+  }
+  if (guided && !given("guide.init")) names.insert(kDefaultGuideInit);
+  return {names.begin(), names.end()};
 }
 
 std::string Config::run_directory() const {

@@ -53,6 +53,13 @@ struct ConfigDocument {
 
   /// @return `run.plugin_dirs` (resolved against directory), read before plugins are loaded.
   std::vector<std::string> plugin_dirs() const;
+
+  /// @return the names of the plugins the config may load, sorted, read before any is loaded
+  /// (what to build before running it): every `plugin` key's string, every string under a
+  /// `<table>.plugin` or `record.metrics` key ([sweep] axes included), and kDefaultMetric and
+  /// kDefaultGuideInit where a key that would name another is absent. Names only: a misspelt one
+  /// is reported when the config is read against the plugins.
+  std::vector<std::string> plugin_names() const;
 };
 
 /// A plugin chosen in a config table, with its validated parameters.

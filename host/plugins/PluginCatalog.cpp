@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <fstream>
 #include <optional>
 
 #include <boost/dll/runtime_symbol_info.hpp>
@@ -42,7 +43,23 @@ void PluginCatalog::load_directory(const std::string& directory) {
     throw PluginLoadError("cannot read plugin directory '" + directory + "': " + error.message());
   }
   std::sort(libraries.begin(), libraries.end());
+  directories_.push_back(directory);
   for (const auto& path : libraries) load_library(path.string());
+}
+
+std::optional<std::string> PluginCatalog::unbuilt_plugin_command(const std::string& name) const {
+  for (const std::string& directory : directories_) {
+    std::error_code error;
+    if (fs::exists(fs::path(directory) / ("libguidance-" + name + ".so"), error)) continue;
+    std::ifstream available(fs::path(directory) / kAvailableFile);
+    for (std::string line; std::getline(available, line);) {
+      const size_t space = line.find(' ');
+      if (space != std::string::npos && line.compare(0, space, name) == 0 && space == name.size()) {
+        return line.substr(space + 1);
+      }
+    }
+  }
+  return std::nullopt;
 }
 
 void PluginCatalog::load_library(const std::string& path) {
@@ -125,6 +142,13 @@ void PluginCatalog::require_no_problems() const {
 const CatalogEntry& PluginCatalog::find(PluginKind kind, const std::string& name) const {
   for (const auto& entry : entries_) {
     if (entry.plugin->kind() == kind && entry.info.name == name) return entry;
+  }
+  if (const std::optional<std::string> command = unbuilt_plugin_command(name)) {
+    // Not a typo: the quick start builds only the plugins its config names.
+    throw UnknownPluginError(std::string("no ") + to_string(kind) + " plugin named '" + name +
+                             "' is built: this build declares it but has not built its library; "
+                             "build it with `" + *command + "` (every plugin: target "
+                             "guidance-plugins)");
   }
   std::vector<std::string> candidates = names(kind);
   const std::string suggestion = did_you_mean(name, candidates);

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -24,6 +25,11 @@ struct CatalogEntry {
 /// require_no_problems() first.
 class PluginCatalog {
  public:
+  /// The build tree's list of the plugins it declares, one line `NAME COMMAND` each (COMMAND
+  /// builds NAME's library), written by CMake beside the built libraries: a plugin listed there
+  /// whose library is absent is one not built yet, not a misspelt one.
+  static constexpr const char* kAvailableFile = "plugins.available";
+
   /// Loads every `*.so` file in `directory` (sorted by name; other files are ignored).
   /// Throws PluginLoadError if the directory does not exist.
   void load_directory(const std::string& directory);
@@ -41,7 +47,8 @@ class PluginCatalog {
   void require_no_problems() const;
 
   /// @return the entry of that kind and name; throws UnknownPluginError naming the kind, the
-  /// closest names and, if the name exists under another kind, that kind.
+  /// closest names and, if the name exists under another kind, that kind, or, for a plugin a
+  /// loaded directory's kAvailableFile lists without its library, the command that builds it.
   const CatalogEntry& find(PluginKind kind, const std::string& name) const;
 
   /// @return the entries with that name, of any kind.
@@ -63,6 +70,11 @@ class PluginCatalog {
   template <typename T>
   std::shared_ptr<T> typed(PluginKind kind, const std::string& name) const;
 
+  /// @return the command that builds `name` when a loaded directory declares it in
+  /// kAvailableFile and holds no library of it, else nullopt.
+  std::optional<std::string> unbuilt_plugin_command(const std::string& name) const;
+
+  std::vector<std::string> directories_;  ///< loaded by load_directory, in order
   std::vector<std::shared_ptr<PluginLibrary>> libraries_;
   std::vector<CatalogEntry> entries_;
   std::vector<std::string> problems_;

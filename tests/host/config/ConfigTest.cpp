@@ -1,3 +1,5 @@
+#include <algorithm>
+
 #include "host/common/Errors.h"
 #include "host/config/Config.h"
 #include "host/config/ConfigKeys.h"
@@ -153,6 +155,48 @@ TEST_F(ConfigTest, PluginDirsThatAreNotFoldersAreRefusedWithTheKeysLocation) {
   std::string file = plugin_dirs_error(directory_.file("a-file"));
   EXPECT_THAT(file, HasSubstr(path() + ":4:"));
   EXPECT_THAT(file, HasSubstr("is not a directory"));
+}
+
+// `guidance plugins needed` reads the names before any plugin is loaded (the quick start builds
+// only those): from plugin tables, [sweep] axes (zip groups and inline tables included) and
+// [record] metrics, plus the defaults a config leaves in place.
+TEST_F(ConfigTest, PluginNamesAreReadFromTablesSweepAxesAndRecordMetricsBeforeLoading) {
+  auto names = [&](const std::string& text) {
+    testing::write_file(path(), text);
+    return ConfigDocument::parse(path()).plugin_names();
+  };
+  using Names = std::vector<std::string>;
+  // Every plugin named, none defaulted: the metric is given for guidance and the record.
+  EXPECT_EQ(names(std::string(kValid) + "[record]\nmetrics = [\"rsa\", { plugin = \"cca\", name = \"c\" }]\n"),
+            (Names{"cca", "linear-cka", "parity", "rnn", "rsa", "transformer", "untrained"}));
+  // No [guide.init], [guidance.metric] or record.metrics: their defaults are needed.
+  const std::string defaulted = R"([run]
+name = "unit"
+[dataset]
+plugin = "fashion-mnist"
+[target]
+plugin = "mlp"
+[guide]
+plugin = "convnet"
+[sweep]
+"guide.plugin" = ["convnet", "vit"]
+"record.metrics" = [["rbf-cka"], ["procrustes"]]
+[sweep.zip.arm]
+"guidance.enabled" = [false, true]
+"dataset.plugin" = ["fashion-mnist", "cifar10"]
+)";
+  EXPECT_EQ(names(defaulted), (Names{"cifar10", "convnet", "fashion-mnist", kDefaultMetric, "mlp",
+                                     "procrustes", "rbf-cka", kDefaultGuideInit, "vit"}));
+  // A [sweep] zip axis that sets guide.init counts as given: no default init.
+  Names swept = names(std::string(defaulted) +
+                      "\"guide.init\" = [{ plugin = \"trained\", epochs = 2 }, { plugin = \"shuffled\" }]\n");
+  EXPECT_EQ(std::count(swept.begin(), swept.end(), kDefaultGuideInit), 0);
+  EXPECT_EQ(std::count(swept.begin(), swept.end(), "trained"), 1);
+  EXPECT_EQ(std::count(swept.begin(), swept.end(), "shuffled"), 1);
+  // Unguided with its record metrics given: nothing is added.
+  EXPECT_EQ(names("[dataset]\nplugin = \"parity\"\n[target]\nplugin = \"rnn\"\n"
+                  "[record]\nmetrics = [\"rsa\"]\n"),
+            (Names{"parity", "rnn", "rsa"}));
 }
 
 TEST_F(ConfigTest, UnknownKeySuggestsTheClosestValidKey) {

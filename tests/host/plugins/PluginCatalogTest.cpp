@@ -104,6 +104,48 @@ TEST(PluginCatalog, ReportsARegistrationThatThrows) {
   EXPECT_THAT(catalog.problems()[0], HasSubstr("fixture refuses to register"));
 }
 
+// A plugin the build tree declares (plugins.available) but has not built is not a typo: the
+// message gives the command that builds it instead of a suggestion.
+TEST(PluginCatalog, APluginDeclaredButNotBuiltNamesTheCommandThatBuildsIt) {
+  testing::TemporaryDirectory directory;
+  testing::write_file(directory.file(PluginCatalog::kAvailableFile),
+                      "# declared plugins\n"
+                      "fixture-metri cmake --build /b --target guidance-plugin-fixture-metri\n"
+                      "lab-similarity-two cmake --build /b --target guidance-plugin-lab-similarity-two\n");
+  PluginCatalog catalog;
+  catalog.load_directory(fixture("valid"));
+  catalog.load_directory(directory.path());
+  try {
+    catalog.find(PluginKind::Metric, "fixture-metri");
+    FAIL() << "expected UnknownPluginError";
+  } catch (const UnknownPluginError& error) {
+    EXPECT_THAT(error.what(), HasSubstr("no metric plugin named 'fixture-metri' is built"));
+    EXPECT_THAT(error.what(),
+                HasSubstr("`cmake --build /b --target guidance-plugin-fixture-metri`"));
+    EXPECT_THAT(error.what(), Not(HasSubstr("did you mean")));
+  }
+  // A name that only begins like a declared one is not declared.
+  try {
+    catalog.find(PluginKind::Metric, "lab-similarity");
+    FAIL() << "expected UnknownPluginError";
+  } catch (const UnknownPluginError& error) {
+    EXPECT_THAT(error.what(), Not(HasSubstr("is built")));
+    EXPECT_THAT(error.what(), HasSubstr("--plugin-dir DIR"));
+  }
+  // Declared and its library present in that folder: not reported as unbuilt.
+  fs::copy_file(fixture("valid") + "/libfixture-valid.so",
+                directory.file("libguidance-fixture-metri.so"));
+  PluginCatalog with_library;
+  with_library.load_directory(directory.path());
+  try {
+    with_library.find(PluginKind::Metric, "fixture-metri");
+    FAIL() << "expected UnknownPluginError";
+  } catch (const UnknownPluginError& error) {
+    EXPECT_THAT(error.what(), Not(HasSubstr("is built")));
+    EXPECT_THAT(error.what(), HasSubstr("did you mean 'fixture-metric'?"));
+  }
+}
+
 TEST(PluginCatalog, UnknownNameSuggestsTheClosestAndListsTheKind) {
   PluginCatalog catalog;
   catalog.load_directory(fixture("valid"));
