@@ -58,6 +58,9 @@ function(guidance_add_plugin name)
   endif()
   if(TARGET guidance-plugins)
     add_dependencies(guidance-plugins ${target})
-    set_property(GLOBAL APPEND PROPERTY GUIDANCE_TREE_PLUGINS ${name})
+    # Its line of plugins.available (plugins/CMakeLists.txt): the name, the library's file name
+    # as this target makes it, and the command that builds it.
+    set_property(GLOBAL APPEND PROPERTY GUIDANCE_TREE_PLUGINS
+      "${name} $<TARGET_FILE_NAME:${target}> cmake --build ${CMAKE_BINARY_DIR} --target ${target}")
   endif()
 endfunction()

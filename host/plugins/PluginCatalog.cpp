@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <fstream>
 #include <optional>
+#include <sstream>
 
 #include <boost/dll/runtime_symbol_info.hpp>
 
@@ -47,15 +48,27 @@ void PluginCatalog::load_directory(const std::string& directory) {
   for (const auto& path : libraries) load_library(path.string());
 }
 
+std::vector<PluginCatalog::DeclaredPlugin> PluginCatalog::declared_plugins(
+    const std::string& directory) {
+  std::vector<DeclaredPlugin> declared;
+  std::ifstream available(fs::path(directory) / kAvailableFile);
+  for (std::string line; std::getline(available, line);) {
+    if (line.empty() || line[0] == '#') continue;
+    std::istringstream fields(line);
+    DeclaredPlugin plugin;
+    fields >> plugin.name >> plugin.library >> std::ws;
+    std::getline(fields, plugin.build_command);
+    if (!plugin.build_command.empty()) declared.push_back(std::move(plugin));
+  }
+  return declared;
+}
+
 std::optional<std::string> PluginCatalog::unbuilt_plugin_command(const std::string& name) const {
   for (const std::string& directory : directories_) {
-    std::error_code error;
-    if (fs::exists(fs::path(directory) / ("libguidance-" + name + ".so"), error)) continue;
-    std::ifstream available(fs::path(directory) / kAvailableFile);
-    for (std::string line; std::getline(available, line);) {
-      const size_t space = line.find(' ');
-      if (space != std::string::npos && line.compare(0, space, name) == 0 && space == name.size()) {
-        return line.substr(space + 1);
+    for (const DeclaredPlugin& plugin : declared_plugins(directory)) {
+      std::error_code error;
+      if (plugin.name == name && !fs::exists(fs::path(directory) / plugin.library, error)) {
+        return plugin.build_command;
       }
     }
   }

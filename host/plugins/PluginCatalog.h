@@ -25,10 +25,21 @@ struct CatalogEntry {
 /// require_no_problems() first.
 class PluginCatalog {
  public:
-  /// The build tree's list of the plugins it declares, one line `NAME COMMAND` each (COMMAND
-  /// builds NAME's library), written by CMake beside the built libraries: a plugin listed there
-  /// whose library is absent is one not built yet, not a misspelt one.
+  /// The build tree's list of the plugins it declares, one line `NAME LIBRARY COMMAND` each
+  /// (LIBRARY: the file name of NAME's library; COMMAND builds it), written by CMake beside the
+  /// built libraries: a plugin listed there whose library is absent is one not built yet, not a
+  /// misspelt one.
   static constexpr const char* kAvailableFile = "plugins.available";
+
+  /// One line of a kAvailableFile.
+  struct DeclaredPlugin {
+    std::string name;
+    std::string library;  ///< file name, in the folder of the kAvailableFile
+    std::string build_command;
+  };
+
+  /// @return the plugins `directory`'s kAvailableFile declares, in its order; none without one.
+  static std::vector<DeclaredPlugin> declared_plugins(const std::string& directory);
 
   /// Loads every `*.so` file in `directory` (sorted by name; other files are ignored).
   /// Throws PluginLoadError if the directory does not exist.

@@ -22,6 +22,15 @@ const PluginCatalog& built_plugins() {
   return catalog;
 }
 
+std::string plugin_library_name(const std::string& plugin) {
+  for (const auto& declared : PluginCatalog::declared_plugins(plugin_directory())) {
+    if (declared.name == plugin) return declared.library;
+  }
+  ADD_FAILURE() << "the build tree declares no plugin '" << plugin << "' in "
+                << plugin_directory() << "/" << PluginCatalog::kAvailableFile;
+  return {};
+}
+
 TemporaryDirectory::TemporaryDirectory() {
   const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
   std::string name = info ? std::string(info->test_suite_name()) + "." + info->name() : "test";

@@ -13,6 +13,15 @@ namespace guidance::testing {
 /// @return the path of the build tree's plugin directory.
 inline std::string plugin_directory() { return GUIDANCE_PLUGIN_DIR; }
 
+/// @return the file name of the library of `plugin`, as the build tree's plugins.available names
+/// it; a test failure when the tree does not declare it.
+std::string plugin_library_name(const std::string& plugin);
+
+/// @return the path of the built library of `plugin` in plugin_directory().
+inline std::string built_library(const std::string& plugin) {
+  return plugin_directory() + "/" + plugin_library_name(plugin);
+}
+
 /// @return the path of the built `guidance` executable.
 inline std::string cli_path() { return GUIDANCE_CLI; }
 

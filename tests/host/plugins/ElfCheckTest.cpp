@@ -21,7 +21,7 @@ using ::testing::HasSubstr;
 using ::testing::Not;
 using ::testing::Optional;
 
-std::string built_mlp() { return testing::plugin_directory() + "/libguidance-mlp.so"; }
+std::string built_mlp() { return testing::built_library("mlp"); }
 
 /// Reads and writes the fixed-size structures of an ELF image held in memory.
 class ElfImage {
@@ -89,7 +89,7 @@ class ElfImage {
 };
 
 std::string built_released_rnn() {
-  return testing::plugin_directory() + "/libguidance-released-rnn.so";
+  return testing::built_library("released-rnn");
 }
 
 /// Writes a copy of a built library (the MLP's unless told) changed by `edit` and returns the

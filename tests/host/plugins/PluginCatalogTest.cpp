@@ -105,13 +105,15 @@ TEST(PluginCatalog, ReportsARegistrationThatThrows) {
 }
 
 // A plugin the build tree declares (plugins.available) but has not built is not a typo: the
-// message gives the command that builds it instead of a suggestion.
+// message gives the command that builds it instead of a suggestion. Whether it is built is read
+// from the library file the list names (here not the shipped `libguidance-NAME.so` form), so the
+// host holds no naming rule of its own.
 TEST(PluginCatalog, APluginDeclaredButNotBuiltNamesTheCommandThatBuildsIt) {
   testing::TemporaryDirectory directory;
   testing::write_file(directory.file(PluginCatalog::kAvailableFile),
                       "# declared plugins\n"
-                      "fixture-metri cmake --build /b --target guidance-plugin-fixture-metri\n"
-                      "lab-similarity-two cmake --build /b --target guidance-plugin-lab-similarity-two\n");
+                      "fixture-metri libmetri.so cmake --build /b --target guidance-plugin-fixture-metri\n"
+                      "lab-similarity-two liblab.so cmake --build /b --target lab\n");
   PluginCatalog catalog;
   catalog.load_directory(fixture("valid"));
   catalog.load_directory(directory.path());
@@ -133,8 +135,7 @@ TEST(PluginCatalog, APluginDeclaredButNotBuiltNamesTheCommandThatBuildsIt) {
     EXPECT_THAT(error.what(), HasSubstr("--plugin-dir DIR"));
   }
   // Declared and its library present in that folder: not reported as unbuilt.
-  fs::copy_file(fixture("valid") + "/libfixture-valid.so",
-                directory.file("libguidance-fixture-metri.so"));
+  fs::copy_file(fixture("valid") + "/libfixture-valid.so", directory.file("libmetri.so"));
   PluginCatalog with_library;
   with_library.load_directory(directory.path());
   try {

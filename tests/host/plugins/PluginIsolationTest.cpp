@@ -23,10 +23,6 @@ namespace fs = std::filesystem;
 using ::testing::HasSubstr;
 using ::testing::Not;
 
-std::string built_library(const std::string& name) {
-  return testing::plugin_directory() + "/libguidance-" + name + ".so";
-}
-
 std::string fixture(const std::string& folder) { return std::string(FIXTURE_DIR) + "/" + folder; }
 
 /// The first half of a library: its segments reach past the end of the file.
@@ -90,8 +86,8 @@ class ScopedCacheHome {
 TEST(PluginIsolation, DamagedLibrariesOutOfTreeAreRefusedBeforeLoadingAndTheHostLivesOn) {
   testing::TemporaryDirectory work;
   const std::string folder = work.file("plugins");
-  write_truncated_copy(built_library("mlp"), folder + "/libtruncated-mlp.so");
-  write_copy_with_faulting_code(built_library("mlp"), folder + "/libcorrupt-mlp.so");
+  write_truncated_copy(testing::built_library("mlp"), folder + "/libtruncated-mlp.so");
+  write_copy_with_faulting_code(testing::built_library("mlp"), folder + "/libcorrupt-mlp.so");
 
   testing::CommandResult listed = testing::run_cli_with_plugins(folder, "plugins", work.file("cache"));
   // Exit 2: problems reported, the rest listed; not 128 + a signal.
@@ -132,11 +128,15 @@ TEST(PluginIsolation, DamagedCopiesOfTheBuildsLibrariesAreRefusedByItsManifestWi
   testing::TemporaryDirectory work;
   const std::string folder = work.file("plugins");
   fs::create_directories(folder);
+  // Each copy keeps its library's name, the one the manifest lists.
+  auto copy_of = [&](const std::string& plugin) {
+    return folder + "/" + testing::plugin_library_name(plugin);
+  };
   fs::copy_file(testing::plugin_directory() + "/" + PluginManifest::kFileName,
                 folder + "/" + PluginManifest::kFileName);
-  fs::copy_file(built_library("cca"), folder + "/libguidance-cca.so");
-  write_truncated_copy(built_library("mlp"), folder + "/libguidance-mlp.so");
-  write_copy_with_faulting_code(built_library("vit"), folder + "/libguidance-vit.so");
+  fs::copy_file(testing::built_library("cca"), copy_of("cca"));
+  write_truncated_copy(testing::built_library("mlp"), copy_of("mlp"));
+  write_copy_with_faulting_code(testing::built_library("vit"), copy_of("vit"));
 
   ScopedCacheHome cache(work.file("cache"));
   PluginCatalog catalog;
@@ -144,25 +144,25 @@ TEST(PluginIsolation, DamagedCopiesOfTheBuildsLibrariesAreRefusedByItsManifestWi
   ASSERT_EQ(catalog.problems().size(), 2u);
   const std::string manifest = folder + "/" + PluginManifest::kFileName;
   EXPECT_THAT(catalog.problems()[0],
-              HasSubstr("plugin library '" + folder + "/libguidance-mlp.so' does not match the "
+              HasSubstr("plugin library '" + copy_of("mlp") + "' does not match the "
                         "build's manifest '" + manifest + "' (size " +
-                        std::to_string(fs::file_size(folder + "/libguidance-mlp.so")) +
+                        std::to_string(fs::file_size(copy_of("mlp"))) +
                         " bytes, expected " +
-                        std::to_string(fs::file_size(built_library("mlp"))) + ")"));
+                        std::to_string(fs::file_size(testing::built_library("mlp"))) + ")"));
   EXPECT_THAT(catalog.problems()[1],
-              HasSubstr("plugin library '" + folder + "/libguidance-vit.so' does not match the "
+              HasSubstr("plugin library '" + copy_of("vit") + "' does not match the "
                         "build's manifest '" + manifest + "' (checksum differs): damaged or "
                         "replaced since it was built; rebuild it"));
   // The intact copy matches the manifest and loads; nothing needed a child process.
   EXPECT_EQ(catalog.names(PluginKind::Metric), std::vector<std::string>{"cca"});
   EXPECT_FALSE(fs::exists(plugin_probe_cache_path()));
 
-  fs::remove(folder + "/libguidance-cca.so");  // a duplicate of the built-in one, for the CLI
+  fs::remove(copy_of("cca"));  // a duplicate of the built-in one, for the CLI
   testing::CommandResult checked = testing::run_cli_with_plugins(
       folder, "check '" + testing::source_directory() + "/configs/quickstart.toml'",
       work.file("cache"));
   EXPECT_EQ(checked.exit_code, 2) << checked.err;
-  EXPECT_THAT(checked.err, HasSubstr("libguidance-mlp.so' does not match the build's manifest"));
+  EXPECT_THAT(checked.err, HasSubstr(copy_of("mlp") + "' does not match the build's manifest"));
 }
 
 TEST(PluginIsolation, TheBuildsManifestListsEveryBuiltLibraryAsItIs) {

@@ -27,12 +27,11 @@ class BuiltSubset {
       fs::copy_file(testing::plugin_directory() + "/" + file, plugin_directory() + "/" + file);
     }
     for (const std::string& name : plugins) {
-      fs::copy_file(testing::plugin_directory() + "/" + library(name),
-                    plugin_directory() + "/" + library(name));
+      fs::copy_file(testing::built_library(name),
+                    plugin_directory() + "/" + testing::plugin_library_name(name));
     }
   }
 
-  static std::string library(const std::string& plugin) { return "libguidance-" + plugin + ".so"; }
   std::string program() const { return bin() + "/guidance"; }
   std::string plugin_directory() const { return prefix_.file("lib/guidance/plugins"); }
 
@@ -67,7 +66,7 @@ TEST(QuickstartPlugins, TheListedPluginsAloneCheckEveryRunOfTheQuickstart) {
   // Nothing else was there to load: the listing (one line each, piped) holds exactly these.
   testing::CommandResult listing = testing::run_command("env -u COLUMNS '" + subset.program() + "' plugins");
   EXPECT_EQ(listing.exit_code, 0) << listing.err;
-  for (const std::string& name : plugins) EXPECT_THAT(listing.out, HasSubstr(BuiltSubset::library(name)));
+  for (const std::string& name : plugins) EXPECT_THAT(listing.out, HasSubstr(testing::plugin_library_name(name)));
   EXPECT_EQ(lines(listing.out).size(), plugins.size() + 1) << listing.out;
 }
 
