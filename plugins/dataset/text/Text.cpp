@@ -3,7 +3,9 @@
 #include <cctype>
 #include <cmath>
 #include <cstdint>
+#include <filesystem>
 #include <map>
+#include <set>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -87,6 +89,38 @@ std::vector<std::string> words(const std::string& text) {
   }
   end_word();
   return tokens;
+}
+
+// The corpus `path` names: a file's text, or a folder's files in name order, each ending a line
+// so that no word runs from one into the next. A file named by several links (fortune's `.u8`
+// links) is read once; a binary file (one holding a NUL byte, such as fortune's `.dat` indexes)
+// is skipped.
+std::string read_corpus(const std::string& path) {
+  namespace fs = std::filesystem;
+  std::error_code error;
+  if (!fs::is_directory(path, error)) return open_param_file("path", path).read_all();
+  std::vector<fs::path> files;
+  for (fs::directory_iterator entry(path, error), end; !error && entry != end;
+       entry.increment(error)) {
+    if (entry->is_regular_file()) files.push_back(entry->path());
+  }
+  if (error) {
+    throw ParamError("path", path + ": the folder cannot be listed (" + error.message() + ")");
+  }
+  std::sort(files.begin(), files.end());
+  std::set<fs::path> read;
+  std::string corpus;
+  for (const auto& file : files) {
+    if (!read.insert(fs::canonical(file)).second) continue;
+    std::string text = open_param_file("path", file.string()).read_all();
+    if (text.find('\0') != std::string::npos) continue;
+    corpus += text;
+    if (!text.empty() && text.back() != '\n') corpus += '\n';
+  }
+  if (corpus.empty()) {
+    throw ParamError("path", path + ": the folder holds no text (binary files are skipped)");
+  }
+  return corpus;
 }
 
 // Ids by decreasing frequency in the training portion, ties in byte order, so the vocabulary
@@ -187,7 +221,9 @@ struct TextOptions {
 const ParamTable<TextOptions>& text_params() {
   static const ParamTable<TextOptions> table =
       ParamTable<TextOptions>()
-          .add("path", &TextOptions::path, "the UTF-8 text file")
+          .add("path", &TextOptions::path,
+               "the UTF-8 text file, or a folder whose files, in name order, make the text "
+               "(each read once however many links name it; binary files skipped)")
           .mandatory()
           .add_choice("unit", &TextOptions::words,
                       "word: whitespace-separated words, ASCII punctuation and line ends as "
@@ -221,7 +257,7 @@ const ParamTable<TextOptions>& text_params() {
 class TextPlugin final : public DatasetPlugin {
  public:
   PluginInfo info() const override {
-    return {kName, "1.1.0",
+    return {kName, "1.2.0",
             "next-token language modelling over a local text file, by words or characters",
             text_params().specs()};
   }
@@ -237,7 +273,7 @@ class TextPlugin final : public DatasetPlugin {
           "dataset 'text': validation_fraction + test_fraction must be "
           "below 1 so that some text is left for training");
     }
-    const std::string content = open_param_file("path", path).read_all();
+    const std::string content = read_corpus(path);
     if (content.empty()) throw std::runtime_error(path + ": the file is empty");
     const std::vector<std::string> tokens =
         options.words ? words(content) : characters(content);

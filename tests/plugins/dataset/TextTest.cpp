@@ -170,6 +170,31 @@ TEST(TextDataset, RelativePathsResolveAgainstTheBaseDirectory) {
   EXPECT_EQ(data->size(Split::Train), 20);
 }
 
+// A folder is its files' text in name order, each ending a line: the folder must open as the file
+// holding that text would. A link to a file already read and a binary index (fortune's layout:
+// `name`, `name.dat`, `name.u8 -> name`) add nothing.
+TEST(TextDataset, AFolderIsItsTextFilesInNameOrderEachReadOnce) {
+  TemporaryDirectory dir;
+  const std::string first(char_text().substr(0, 60));   // no line end: the folder adds one
+  const std::string second = "zzzab\nbbaab\n";
+  write_file(dir.file("corpus/b"), second);
+  write_file(dir.file("corpus/a"), first);
+  write_file(dir.file("corpus/a.dat"), std::string("\0\0\0\2index", 9));
+  std::filesystem::create_symlink(dir.file("corpus/a"), dir.file("corpus/a.u8"));
+  write_file(dir.file("expected.txt"), first + "\n" + second);
+  auto folder = open_text(dir.file("corpus"), workbench_characters(4));
+  auto file = open_text(dir.file("expected.txt"), workbench_characters(4));
+  EXPECT_EQ(folder->task().vocab_size, file->task().vocab_size);
+  for (Split split : {Split::Train, Split::Validation, Split::Test}) {
+    ASSERT_EQ(folder->size(split), file->size(split)) << to_string(split);
+    EXPECT_TRUE(whole_split(*folder, split).inputs.equal(whole_split(*file, split).inputs))
+        << to_string(split);
+  }
+  write_file(dir.file("binary/only.dat"), std::string("\0\1", 2));
+  EXPECT_TRUE(throws_mentioning<ParamError>([&] { open_text(dir.file("binary")); },
+                                            {dir.file("binary"), "holds no text"}));
+}
+
 TEST(TextDataset, MissingEmptyAndTooShortFilesAreNamed) {
   TemporaryDirectory dir;
   EXPECT_TRUE(throws_mentioning<ParamError>([&] { open_text(dir.file("absent.txt")); },
