@@ -759,6 +759,14 @@ def atlas_pivot(spec, runs, page, scratch):
     out = os.path.join(page, study, "atlas")
     run([CLI, "summarize", view, "--tune", TUNED, "--rows", atlas["rows"], "--cols",
          atlas["cols"], "--out", out])
+    # The summary names the folder it read: the runs it stands for, not the scratch view, so the
+    # committed page does not change with each regeneration.
+    summary = os.path.join(out, "summary.md")
+    with open(summary) as f:
+        text = f.read()
+    cells = ", ".join(f"{key}={value}" for key, value in atlas["only"].items())
+    with open(summary, "w") as f:
+        f.write(text.replace(view, f"{os.path.relpath(os.path.join(runs, study))} ({cells})"))
     return f"{study}/atlas/atlas.svg"
 
 
