@@ -6,6 +6,8 @@
 #   bash scripts/paper.sh f4-copy-paste   # only the studies named
 # Records go to results/paper-runs/ (not committed); each study's wall time, measured here, to
 # results/paper/times/<study>.txt (a study resumed after a stop adds its time so far).
+# The studies run a copy of the built program and its plugins, taken when this script starts, so
+# rebuilding the tree meanwhile changes nothing under a running study.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [[ "${GUIDANCE_PAPER_SKIP_SETUP:-0}" != 1 ]]; then
@@ -15,17 +17,26 @@ studies=("$@")
 if [[ ${#studies[@]} -eq 0 ]]; then
   for config in configs/paper/*.toml; do studies+=("$(basename "$config" .toml)"); done
 fi
+for study in "${studies[@]}"; do
+  [[ -f "configs/paper/$study.toml" ]] || { echo "paper.sh: no study configs/paper/$study.toml" >&2; exit 2; }
+done
+# The program finds its plugins beside it (../lib/guidance/plugins), so the copy keeps that layout.
+program=$(mktemp -d "${TMPDIR:-/tmp}/guidance-paper.XXXXXX")
+trap 'rm -rf "$program"' EXIT
+mkdir -p "$program/bin" "$program/lib/guidance"
+cp build/bin/guidance "$program/bin/"
+cp -r build/lib/guidance/plugins "$program/lib/guidance/"
+cli="$program/bin/guidance"
 mkdir -p results/paper/times
 for study in "${studies[@]}"; do
   config="configs/paper/$study.toml"
-  [[ -f "$config" ]] || { echo "paper.sh: no study $config" >&2; exit 2; }
   time_file="results/paper/times/$study.txt"
-  pending=$(build/bin/guidance run "$config" --dry-run | tail -1)
+  pending=$("$cli" run "$config" --dry-run | tail -1)
   echo "== $study: $pending"
   if [[ "$pending" != *" 0 partial, 0 new" ]]; then
     began=$(date +%s)
     status=0
-    build/bin/guidance run "$config" --jobs 2 --quiet || status=$?
+    "$cli" run "$config" --jobs 2 --quiet || status=$?
     # Kept when the study stops part-way too (Ctrl-C), so a resumed study's time is its whole time.
     spent=$(( $(date +%s) - began ))
     before=$(cat "$time_file" 2>/dev/null || echo 0)
@@ -34,4 +45,4 @@ for study in "${studies[@]}"; do
     [[ $status -eq 0 ]] || exit $status
   fi
 done
-exec /usr/bin/python3 scripts/paper-page.py
+/usr/bin/python3 scripts/paper-page.py --cli "$cli"
