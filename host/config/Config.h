@@ -170,7 +170,8 @@ struct RunSection {
 };
 
 /// [train]: optimisation. The part a guide's own training shares (optimiser, learning rate,
-/// weight decay, batch size, epochs, step budget) is the API's GuideTraining, declared once.
+/// weight decay, batch size, epochs, step budget, gradient clipping) is the API's GuideTraining,
+/// declared once.
 struct TrainSection : GuideTraining {
   double momentum = 0.9;
   bool nesterov = false;
@@ -179,7 +180,6 @@ struct TrainSection : GuideTraining {
   double gamma = 0.1;
   double min_learning_rate = 0.0;
   int64_t warmup_steps = 0;
-  double grad_clip = 0.0;
   int64_t accumulate = 1;
   int64_t eval_batch_size = 512;
   int64_t train_eval_size = 2048;

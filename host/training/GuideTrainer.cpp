@@ -49,7 +49,8 @@ std::string HostGuideServices::cache_path(const GuideTraining& training) const {
       << "|" << guide_training_settings(config_)
       << "|optimizer=" << to_string(training.optimizer) << "|lr=" << training.learning_rate
       << "|wd=" << training.weight_decay << "|batch=" << training.batch_size
-      << "|epochs=" << training.epochs << "|steps=" << training.max_steps;
+      << "|epochs=" << training.epochs << "|steps=" << training.max_steps
+      << "|clip=" << training.grad_clip;
   uint64_t hash = derive_seed(0, key.str());
   return (fs::path(config_.run.output) / "guide-cache" /
           (config_.guide->architecture.name + "-" + hex(hash) + ".pt"))

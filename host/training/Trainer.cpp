@@ -488,7 +488,9 @@ bool Trainer::run(TrainingObserver& observer) {
       throw RunError("the loss became " + std::to_string(report.total_loss) + " at step " +
                      std::to_string(report.step) + " (task " + std::to_string(report.task_loss) +
                      ", guidance " + std::to_string(report.guidance_loss) +
-                     "): lower train.learning_rate or guidance.alpha, or set train.grad_clip");
+                     "): lower " + settings_.train_table + ".learning_rate" +
+                     (settings_.train_table == "train" ? " or guidance.alpha" : "") + ", or set " +
+                     settings_.train_table + ".grad_clip");
     }
     observer.on_step(report);
     const bool epoch_end = progress_.step % steps_per_epoch_ == 0;

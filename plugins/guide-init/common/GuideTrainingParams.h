@@ -41,6 +41,9 @@ inline const ParamTable<GuideTraining>& training_params() {
         .at_least(1)
         .add("max_steps", &GuideTraining::max_steps,
              "step budget of the guide's training (0: epochs decide)")
+        .at_least(0)
+        .add("grad_clip", &GuideTraining::grad_clip,
+             "maximum global gradient norm in the guide's training; 0 = off")
         .at_least(0);
   }();
   return table;

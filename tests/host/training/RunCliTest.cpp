@@ -2,10 +2,13 @@
 // and the refusals `guidance check` must make before anything trains.
 #include <signal.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
+#include <map>
 #include <thread>
 
+#include "host/training/Checkpoint.h"
 #include "tests/host/training/RunTestSupport.h"
 
 namespace guidance {
@@ -18,6 +21,32 @@ using testing::parity_config;
 using testing::spawn_cli;
 using testing::wait_exit_code;
 using testing::wait_for_file;
+
+// The weights a run saved for its guide (<run dir>/guide.pt), by name, read into the guide of
+// parity_config (a transformer of width 16 on parity strings of up to 10 bits).
+std::map<std::string, torch::Tensor> saved_guide(const std::string& path) {
+  auto parity = testing::built_plugins().dataset("parity");
+  Params data = defaults_of(parity->info().params);
+  data.set("max_length", int64_t{10});
+  auto task = parity->open(data, DatasetContext{11, ""})->task();
+  auto transformer = testing::built_plugins().architecture("transformer");
+  Params size = defaults_of(transformer->info().params);
+  size.set("width", int64_t{16});
+  auto guide = transformer->build(task, size);
+  load_weights(*guide, path);
+  std::map<std::string, torch::Tensor> weights;
+  for (const auto& item : guide->named_parameters()) weights[item.key()] = item.value().detach();
+  return weights;
+}
+
+double largest_change(const std::map<std::string, torch::Tensor>& from,
+                      const std::map<std::string, torch::Tensor>& to) {
+  double largest = 0;
+  for (const auto& [name, tensor] : from) {
+    largest = std::max(largest, (to.at(name) - tensor).abs().max().item<double>());
+  }
+  return largest;
+}
 
 class RunCli : public ::testing::Test {
  protected:
@@ -93,6 +122,32 @@ TEST_F(RunCli, TrainedGuideIsCachedAndReused) {
   size_t cached = 0;
   for (const auto& entry : fs::directory_iterator(output + "/guide-cache")) cached += entry.path().extension() == ".pt";
   EXPECT_EQ(cached, 1u);
+}
+
+// [guide.init] grad_clip bounds the guide's own training: with SGD at a large step, a gradient
+// norm clipped to 1e-9 leaves the guide where the architecture initialised it (the untrained
+// guide of the same seed), while the same training unclipped moves it; the two trainings are
+// cached apart.
+TEST_F(RunCli, GuideInitGradClipBoundsTheGuidesOwnTraining) {
+  const std::string output = directory_.file("clip");
+  auto guide_after = [&](const std::string& name, const std::string& init,
+                         const std::string& settings) {
+    std::string text = parity_config(output, init, 2);
+    text.replace(text.find("parity-small"), 12, name);
+    if (!settings.empty()) text.replace(text.find("max_steps = 8\n"), 14, "max_steps = 8\n" + settings);
+    testing::CommandResult ran = testing::run_cli("run --quiet '" + write_config(name + ".toml", text) + "'");
+    EXPECT_EQ(ran.exit_code, 0) << ran.err;
+    return saved_guide(output + "/" + name + "/guide.pt");
+  };
+  const auto initial = guide_after("untrained", "untrained", "");
+  const std::string sgd = "optimizer = \"sgd\"\nlearning_rate = 0.5\n";
+  const auto clipped = guide_after("clipped", "trained", sgd + "grad_clip = 1e-9\n");
+  const auto unclipped = guide_after("unclipped", "trained", sgd);
+  EXPECT_LT(largest_change(initial, clipped), 1e-7);
+  EXPECT_GT(largest_change(initial, unclipped), 1e-3);
+  size_t cached = 0;
+  for (const auto& entry : fs::directory_iterator(output + "/guide-cache")) cached += entry.path().extension() == ".pt";
+  EXPECT_EQ(cached, 2u);
 }
 
 TEST_F(RunCli, AGuideTrainingBatchLargerThanTheDataNamesTheGuideInitKey) {

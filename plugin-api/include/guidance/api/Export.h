@@ -10,7 +10,7 @@ namespace guidance {
 
 /// The version of the host–plugin contract. Bump it whenever a header in guidance/api changes in
 /// a way that breaks binary compatibility; the host refuses libraries built for another version.
-inline constexpr uint32_t kAbiVersion = 5;
+inline constexpr uint32_t kAbiVersion = 6;
 
 /// The name of the single symbol every plugin library exports.
 inline constexpr const char* kEntrySymbol = "guidance_plugin_library";

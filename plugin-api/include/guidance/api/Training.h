@@ -35,6 +35,7 @@ struct GuideTraining {
   int64_t batch_size = 128;
   int64_t epochs = 1;
   int64_t max_steps = 0;  ///< 0: no step budget, epochs decide
+  double grad_clip = 0.0;  ///< maximum global gradient norm; 0: no clipping
 };
 
 }  // namespace guidance
