@@ -5,9 +5,11 @@ train.learning_rate` for every number, `guidance analyze report|compare|consiste
 picture. scripts/paper.sh runs the studies first; this script only reads their records.
 
     /usr/bin/python3 scripts/paper-page.py [--runs results/paper-runs] [--page results/paper]
-        [--cli build/bin/guidance] [--only STUDY,...]
+        [--configs configs/paper] [--cli build/bin/guidance] [--only STUDY,...]
 
---only writes the findings of those studies alone (the smoke test, tests/paper/, does).
+--only writes the findings of those studies alone (the smoke test, tests/paper/, does). A study
+is summarised only once every run its config (in --configs, its records in --runs) names is done;
+until then its section says how many are.
 
 Verdicts follow one rule, decided before any study ran (see VERDICT_RULE below), applied to the
 95 % Welch interval of the difference the paper's claim is about, and are given only where the
@@ -21,6 +23,7 @@ import argparse
 import csv
 import math
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -1060,14 +1063,26 @@ def consistency_section(spec, summaries, runs, page, scratch, out):
 EARLIER_SETTINGS = "earlier-settings.md"
 
 
-def total_time_text(page, findings):
-    """The page's whole compute time: the sum of its studies' times (times/<study>.txt)."""
-    names = sorted({s["name"] for f in findings for s in f["studies"]})
+def study_progress(configs, study, runs):
+    """(runs done, runs in all) of the study `configs`/<study>.toml with its records in `runs`,
+    as `guidance run --dry-run` counts them."""
+    counted = run([CLI, "run", os.path.join(configs, study + ".toml"), "--dry-run",
+                   "run.output=" + os.path.abspath(runs)]).stdout.strip().splitlines()[-1]
+    found = re.search(r"(\d+) runs: (\d+) done", counted)
+    if not found:
+        sys.exit(f"paper-page: cannot read the progress of {study} from {counted!r}")
+    return int(found.group(2)), int(found.group(1))
+
+
+def total_time_text(page, names):
+    """The page's whole compute time: the sum of the times (times/<study>.txt) of the studies
+    `names`."""
     seconds = [int(open(path).read()) for path in
                (os.path.join(page, "times", name + ".txt") for name in names)
                if os.path.exists(path)]
     total = sum(seconds)
-    return (f"The {len(seconds)} studies run took {total // 3600} h {total % 3600 // 60} min in "
+    return (f"The {len(seconds)} {'study' if len(seconds) == 1 else 'studies'} run took "
+            f"{total // 3600} h {total % 3600 // 60} min in "
             "all (wall time with `--jobs 2` on 2 cores; each study's own time is in its "
             "section).\n")
 
@@ -1089,6 +1104,7 @@ def main():
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", default="results/paper-runs")
     parser.add_argument("--page", default="results/paper")
+    parser.add_argument("--configs", default="configs/paper")
     parser.add_argument("--cli", default=CLI)
     parser.add_argument("--only", default="", help="comma-separated studies")
     args = parser.parse_args()
@@ -1108,7 +1124,7 @@ def main():
                 notes[current] = []
             elif current:
                 notes[current].append(line)
-    body, verdicts = [], []
+    body, verdicts, finished = [], [], set()
     with tempfile.TemporaryDirectory() as scratch:
         for finding in findings:
             body.append(f"## {finding['id']}: {finding['title']}\n")
@@ -1122,8 +1138,18 @@ def main():
                         [(spec["name"], spec, study_section) for spec in finding["studies"]])
             texts = []
             for name, spec, section in sections:
-                if os.path.isdir(os.path.join(args.runs, name)):
+                done, total = (study_progress(args.configs, name, args.runs)
+                               if os.path.isdir(os.path.join(args.runs, name)) else (0, 0))
+                if total and done == total:
                     text = section(spec, summaries, args.runs, args.page, scratch, body)
+                    finished.add(name)
+                elif total:
+                    # A study running or stopped part-way: a summary of some seeds would read as
+                    # the study's result.
+                    body.append(f"**Study `{name}`** — {spec['setting']}: unfinished, {done} of "
+                                f"{total} runs done (`bash scripts/paper.sh {name}` continues "
+                                f"it); summarised once every run is done.\n")
+                    text = f"unfinished ({done} of {total} runs)"
                 else:
                     body.append(f"**Study `{name}`** — {spec['setting']}: not run yet "
                                 f"(`bash scripts/paper.sh {name}`).\n")
@@ -1136,7 +1162,8 @@ def main():
             "Each finding of Subramaniam et al., \"Training the Untrainable: Introducing "
             "Inductive Bias via Representational Alignment\" (arXiv 2410.20035), tested by a "
             "study of `configs/paper/` on a 2-core machine: Fashion-MNIST subsets for ImageNet, "
-            "the synthetic tasks at modest lengths, a 245 kB local text for language modelling. "
+            "the synthetic tasks at modest lengths, local text for language modelling (a 245 kB "
+            "file, then Debian's 2.6 MB fortune folder). "
             "Each study states its seeds per cell (a verdict needs at least "
             f"{MIN_SEEDS}) and crosses every cell with its learning rates; each cell, baselines "
             "included, keeps "
@@ -1153,7 +1180,7 @@ def main():
             PREMISE_RULE + "\n",
             f"The paper's figures are as the secondary source {PAPER_SOURCE} transcribes "
             "them (mean ± std over 5 seeds); they were not checked against the arXiv tables.\n",
-            total_time_text(args.page, findings),
+            total_time_text(args.page, sorted(finished)),
             "Regenerate everything (hours; it resumes where it stopped): `bash scripts/paper.sh`."
             " This page alone, from the records: `/usr/bin/python3 scripts/paper-page.py`.\n",
             "| finding | paper | verdict here |", "|---|---|---|"]

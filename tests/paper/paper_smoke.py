@@ -72,6 +72,7 @@ def main():
         sys.exit(f"paper_smoke: guidance run failed ({trained.returncode}):\n{trained.stderr}")
     written = subprocess.run(["/usr/bin/python3", os.path.join(ROOT, "scripts", "paper-page.py"),
                               "--cli", args.cli, "--runs", runs, "--page", page,
+                              "--configs", os.path.abspath(args.workdir),
                               "--only", args.study], capture_output=True, text=True)
     if written.returncode != 0:
         sys.exit(f"paper_smoke: paper-page.py failed ({written.returncode}):\n{written.stderr}")
@@ -132,6 +133,34 @@ def main():
             problems.append("no guide x target heatmap")
         if "validation-loss.svg" not in body:
             problems.append("no validation loss curves")
+    # The same records read against the study with a third seed: a study with runs still to do
+    # is not summarised (no cells, no claims), its section says how far it is.
+    more = os.path.join(os.path.abspath(args.workdir), "more")
+    os.makedirs(more)
+    with open(os.path.join(more, args.study + ".toml"), "w") as f:
+        f.write(text.replace('"run.seed" = [0, 1]', '"run.seed" = [0, 1, 2]'))
+    unfinished_page = os.path.join(os.path.abspath(args.workdir), "unfinished-page")
+    os.makedirs(os.path.join(unfinished_page, "times"))
+    with open(os.path.join(unfinished_page, "times", args.study + ".txt"), "w") as f:
+        f.write("60\n")  # the time so far of a study stopped part-way
+    written = subprocess.run(["/usr/bin/python3", os.path.join(ROOT, "scripts", "paper-page.py"),
+                              "--cli", args.cli, "--runs", runs, "--page", unfinished_page,
+                              "--configs", more, "--only", args.study],
+                             capture_output=True, text=True)
+    if written.returncode != 0:
+        problems.append(f"paper-page.py failed on the unfinished study:\n{written.stderr}")
+    else:
+        with open(os.path.join(unfinished_page, "README.md")) as f:
+            unfinished = f.read()
+        stated = re.search(r"\*\*Study `[^`]+`\*\* — .*: unfinished, (\d+) of (\d+) runs done",
+                           unfinished)
+        if not stated or int(stated.group(2)) != int(stated.group(1)) * 3 // 2:
+            problems.append(f"the unfinished study's progress is not stated as done of 1.5 times "
+                            f"as many: {stated and stated.group(0)}")
+        if "| claim |" in unfinished or "Seeds per cell" in unfinished:
+            problems.append("the unfinished study was summarised")
+        if "The 0 studies run took" not in unfinished:
+            problems.append("the unfinished study's time is counted in the page's total")
     if problems:
         print(readme)
         sys.exit("paper_smoke: " + "; ".join(problems))
