@@ -156,9 +156,14 @@ TEST_F(RunSafety, ConfigFilesAreBoundedBeforeTheyAreParsed) {
 
 // Files a config names are opened only when they are plain files of bounded size: /dev/zero
 // never ends and a FIFO blocks its reader, so either once hung `check` (issue 24).
+// A text corpus may be a folder: its plain files are read and anything else in it (a FIFO here) is
+// passed over, so a folder holding no plain file is refused without blocking.
 TEST_F(RunSafety, CheckRefusesInputFilesThatAreNotPlainFilesAtTheirKey) {
   const std::string fifo = directory_.file("corpus.fifo");
   ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  const std::string fifo_folder = directory_.file("fifo-only");
+  fs::create_directories(fifo_folder);
+  ASSERT_EQ(::mkfifo((fifo_folder + "/corpus.fifo").c_str(), 0600), 0);
   struct Case {
     std::string table;  // the [dataset] or [target] table naming the file
     std::string key;
@@ -169,8 +174,10 @@ TEST_F(RunSafety, CheckRefusesInputFilesThatAreNotPlainFilesAtTheirKey) {
            {text_dataset + "\"/dev/zero\"\n", "dataset.path",
             "/dev/zero: is a character device, not a regular file"},
            {text_dataset + "\"" + fifo + "\"\n", "dataset.path", fifo + ": is a FIFO"},
-           {text_dataset + "\"" + directory_.path() + "\"\n", "dataset.path",
-            "is a directory, not a regular file"},
+           {text_dataset + "\"" + fifo_folder + "\"\n", "dataset.path",
+            fifo_folder + ": the folder holds no text"},
+           {"[dataset]\nplugin = \"fashion-mnist\"\ntrain_images = \"" + directory_.path() + "\"\n",
+            "dataset.train_images", "is a directory, not a regular file"},
            {text_dataset + "\"absent.txt\"\n", "dataset.path", "absent.txt: no such file"},
            {"[dataset]\nplugin = \"fashion-mnist\"\ntrain_images = \"" + fifo + "\"\n",
             "dataset.train_images", fifo + ": is a FIFO"},
