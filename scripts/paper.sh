@@ -5,7 +5,8 @@
 #   bash scripts/paper.sh                 # every study (hours on 2 cores)
 #   bash scripts/paper.sh f4-copy-paste   # only the studies named
 # Records go to results/paper-runs/ (not committed); each study's wall time, measured here, to
-# results/paper/times/<study>.txt (a study resumed after a stop adds its time so far).
+# results/paper/times/<study>.txt (a study resumed after a stop adds its time so far; a leg killed
+# outright, as when a machine stops, is counted up to the last file it wrote in the records).
 # The studies run a copy of the built program and its plugins, taken when this script starts, so
 # rebuilding the tree meanwhile changes nothing under a running study.
 set -euo pipefail
@@ -31,10 +32,22 @@ mkdir -p results/paper/times
 for study in "${studies[@]}"; do
   config="configs/paper/$study.toml"
   time_file="results/paper/times/$study.txt"
+  leg_file="results/paper/times/$study.running"   # when the leg now running began
+  if [[ -f "$leg_file" ]]; then
+    # The last leg was killed before it could write its time: count it to its last write.
+    began=$(cat "$leg_file")
+    last=$(find "results/paper-runs/$study" -type f -printf '%T@\n' 2>/dev/null | sort -n |
+           tail -1 | cut -d. -f1)
+    if [[ -n "$last" && "$last" -gt "$began" ]]; then
+      echo $(( $(cat "$time_file" 2>/dev/null || echo 0) + last - began )) > "$time_file"
+    fi
+    rm -f "$leg_file"
+  fi
   pending=$("$cli" run "$config" --dry-run | tail -1)
   echo "== $study: $pending"
   if [[ "$pending" != *" 0 partial, 0 new" ]]; then
     began=$(date +%s)
+    echo "$began" > "$leg_file"
     status=0
     "$cli" run "$config" --jobs 2 --quiet || status=$?
     # Kept when the study stops part-way too (Ctrl-C), so a resumed study's time is its whole time.
@@ -42,6 +55,7 @@ for study in "${studies[@]}"; do
     before=$(cat "$time_file" 2>/dev/null || echo 0)
     mkdir -p "$(dirname "$time_file")"   # the page's folder may have been cleaned meanwhile
     echo $(( before + spent )) > "$time_file"
+    rm -f "$leg_file"
     [[ $status -eq 0 ]] || exit $status
   fi
 done
