@@ -21,6 +21,7 @@ library only.
 """
 import argparse
 import csv
+import functools
 import math
 import os
 import re
@@ -1063,6 +1064,7 @@ def consistency_section(spec, summaries, runs, page, scratch, out):
 EARLIER_SETTINGS = "earlier-settings.md"
 
 
+@functools.cache  # a consistency section asks again about the study it reads
 def study_progress(configs, study, runs):
     """(runs done, runs in all) of the study `configs`/<study>.toml with its records in `runs`,
     as `guidance run --dry-run` counts them."""

@@ -29,6 +29,11 @@ cp build/bin/guidance "$program/bin/"
 cp -r build/lib/guidance/plugins "$program/lib/guidance/"
 cli="$program/bin/guidance"
 mkdir -p results/paper/times
+# add_time FILE SECONDS: adds SECONDS to the study time FILE holds (0 when it does not exist yet).
+add_time() {
+  mkdir -p "$(dirname "$1")"   # the page's folder may have been cleaned meanwhile
+  echo $(( $(cat "$1" 2>/dev/null || echo 0) + $2 )) > "$1"
+}
 for study in "${studies[@]}"; do
   config="configs/paper/$study.toml"
   time_file="results/paper/times/$study.txt"
@@ -38,9 +43,7 @@ for study in "${studies[@]}"; do
     began=$(cat "$leg_file")
     last=$(find "results/paper-runs/$study" -type f -printf '%T@\n' 2>/dev/null | sort -n |
            tail -1 | cut -d. -f1)
-    if [[ -n "$last" && "$last" -gt "$began" ]]; then
-      echo $(( $(cat "$time_file" 2>/dev/null || echo 0) + last - began )) > "$time_file"
-    fi
+    if [[ -n "$last" && "$last" -gt "$began" ]]; then add_time "$time_file" $(( last - began )); fi
     rm -f "$leg_file"
   fi
   pending=$("$cli" run "$config" --dry-run | tail -1)
@@ -51,10 +54,7 @@ for study in "${studies[@]}"; do
     status=0
     "$cli" run "$config" --jobs 2 --quiet || status=$?
     # Kept when the study stops part-way too (Ctrl-C), so a resumed study's time is its whole time.
-    spent=$(( $(date +%s) - began ))
-    before=$(cat "$time_file" 2>/dev/null || echo 0)
-    mkdir -p "$(dirname "$time_file")"   # the page's folder may have been cleaned meanwhile
-    echo $(( before + spent )) > "$time_file"
+    add_time "$time_file" $(( $(date +%s) - began ))
     rm -f "$leg_file"
     [[ $status -eq 0 ]] || exit $status
   fi
