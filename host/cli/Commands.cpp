@@ -356,7 +356,8 @@ void add_plugins_command(CLI::App& root, const GlobalOptions& global, std::ostre
   add_config_arguments(needed, *config, "the config file (TOML)");
   needed.footer(
       "Reads CONFIG's `plugin` keys, [sweep] axes and [record] metrics, and adds the default\n"
-      "metric and guide-init where a config leaves them out. Names are not checked: `guidance\n"
+      "metric and guide-init where a config leaves them out; a value every run's sweep axis\n"
+      "replaces is left out. Names are not checked: `guidance\n"
       "check CONFIG` does that once they are built. In this build tree plugin NAME is the target\n"
       "guidance-plugin-NAME.");
 }

@@ -183,37 +183,69 @@ bool names_plugins(const std::string& path) {
          path == "record.metrics" || ends_with(".record.metrics");
 }
 
+/// @return the keys the axes of a [sweep] table set: its own keys and those of its zip groups
+/// (host/sweep/Sweep.h reads the same layout), without the groups' names or `baseline`.
+std::vector<std::string> swept_keys(const toml::table& sweep) {
+  std::vector<std::string> keys;
+  for (const auto& [key, value] : sweep) {
+    if (key.str() == "baseline") continue;
+    if (key.str() != "zip") {
+      keys.emplace_back(key.str());
+      continue;
+    }
+    const toml::table* groups = value.as_table();
+    if (groups == nullptr) continue;  // Sweep refuses it, naming its line
+    for (const auto& [group, axes] : *groups) {
+      if (const auto* table = axes.as_table()) {
+        for (const auto& [axis, values] : *table) keys.emplace_back(axis.str());
+      }
+    }
+  }
+  return keys;
+}
+
+bool sweeps(const toml::table& sweep, const std::string& key) {
+  std::vector<std::string> keys = swept_keys(sweep);
+  return std::find(keys.begin(), keys.end(), key) != keys.end();
+}
+
+/// @return whether every run replaces the config's value at `path`: an axis sets that key or a
+/// table above it (an axis replaces the whole value at its key), so the value itself is unused.
+bool replaced_by_sweep(const toml::table* sweep, const std::string& path) {
+  if (sweep == nullptr) return false;
+  for (const std::string& axis : swept_keys(*sweep)) {
+    if (path == axis || path.compare(0, axis.size() + 1, axis + ".") == 0) return true;
+  }
+  return false;
+}
+
+/// Collects the plugin names under `node` at `path`, leaving out values an axis of `sweep` (the
+/// config's [sweep] table, or null) replaces in every run.
 void collect_plugin_names(const toml::node& node, const std::string& path,
-                          std::set<std::string>& names) {
+                          const toml::table* sweep, std::set<std::string>& names) {
+  if (sweep != nullptr && node.as_table() == sweep) {
+    // The axes' own values: every one of them is used by some run.
+    collect_plugin_names(node, path, nullptr, names);
+    return;
+  }
   if (const auto* table = node.as_table()) {
     for (const auto& [key, value] : *table) {
       const std::string name(key.str());
-      collect_plugin_names(value, path.empty() ? name : path + "." + name, names);
+      collect_plugin_names(value, path.empty() ? name : path + "." + name, sweep, names);
     }
   } else if (const auto* array = node.as_array()) {
-    for (const auto& element : *array) collect_plugin_names(element, path, names);
+    for (const auto& element : *array) collect_plugin_names(element, path, sweep, names);
   } else if (const auto* text = node.as_string()) {
-    if (names_plugins(path)) names.insert(text->get());
+    if (names_plugins(path) && !replaced_by_sweep(sweep, path)) names.insert(text->get());
   }
-}
-
-/// @return whether a [sweep] table or one nested in it (a zip group) has the axis `key`.
-bool sweeps(const toml::table& sweep, const std::string& key) {
-  for (const auto& [axis, value] : sweep) {
-    if (axis.str() == key) return true;
-    if (const auto* nested = value.as_table(); nested != nullptr && sweeps(*nested, key)) {
-      return true;
-    }
-  }
-  return false;
 }
 
 }  // namespace
 
 std::vector<std::string> ConfigDocument::plugin_names() const {
   std::set<std::string> names;
-  collect_plugin_names(*root, "", names);
   const toml::table* sweep = root->get_as<toml::table>("sweep");
+  collect_plugin_names(*root, "", sweep, names);
   auto given = [&](const std::string& key) {
     return static_cast<bool>(root->at_path(key)) || (sweep != nullptr && sweeps(*sweep, key));
   };

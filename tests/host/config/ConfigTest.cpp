@@ -199,6 +199,46 @@ plugin = "convnet"
             (Names{"parity", "rnn", "rsa"}));
 }
 
+// A value that a [sweep] axis replaces in every run is never used, so it is not listed: an axis
+// at its key, an axis at a table above it, or an axis that --multirun makes of an override.
+TEST_F(ConfigTest, PluginNamesLeaveOutValuesEverySweptRunReplaces) {
+  using Names = std::vector<std::string>;
+  const std::string base = R"([dataset]
+plugin = "parity"
+[target]
+plugin = "rnn"
+[guide]
+plugin = "mlp"
+[guide.init]
+plugin = "trained"
+[guidance.metric]
+plugin = "rsa"
+[record]
+metrics = ["rsa"]
+)";
+  auto names = [&](const std::string& text, ConfigOverrides overrides = {}) {
+    testing::write_file(path(), text);
+    return ConfigDocument::parse(path(), overrides).plugin_names();
+  };
+  EXPECT_EQ(names(base), (Names{"mlp", "parity", "rnn", "rsa", "trained"}));
+  EXPECT_EQ(names(base + "[sweep]\n\"guide.plugin\" = [\"transformer\", \"convnet\"]\n"),
+            (Names{"convnet", "parity", "rnn", "rsa", "trained", "transformer"}));
+  EXPECT_EQ(names(base + "[sweep]\n\"guide.init\" = [{ plugin = \"shuffled\" }]\n"),
+            (Names{"mlp", "parity", "rnn", "rsa", "shuffled"}));
+  EXPECT_EQ(names(base + "[sweep.zip.arm]\n\"target.plugin\" = [\"lstm\", \"gru\"]\n"
+                         "\"run.seed\" = [0, 1]\n"),
+            (Names{"gru", "lstm", "mlp", "parity", "rsa", "trained"}));
+  // A zip group's name is not a key: a group called `guide` replaces only its axes' keys.
+  EXPECT_EQ(names(base + "[sweep.zip.guide]\n\"guidance.enabled\" = [false, true]\n"
+                         "\"run.seed\" = [0, 1]\n"),
+            (Names{"mlp", "parity", "rnn", "rsa", "trained"}));
+  EXPECT_EQ(names(base, ConfigOverrides{{"guide.plugin=transformer,convnet"}, true}),
+            (Names{"convnet", "parity", "rnn", "rsa", "trained", "transformer"}));
+  // A plain override replaces the value itself, so the file's value goes as well.
+  EXPECT_EQ(names(base, ConfigOverrides{{"guide.plugin=convnet"}, false}),
+            (Names{"convnet", "parity", "rnn", "rsa", "trained"}));
+}
+
 TEST_F(ConfigTest, UnknownKeySuggestsTheClosestValidKey) {
   std::string message = error_of(testing::replace_first(kValid, "learning_rate = 0.01", "learning_rat = 0.01"));
   EXPECT_THAT(message, HasSubstr(path() + ":26:1"));
