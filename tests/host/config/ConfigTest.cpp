@@ -61,6 +61,13 @@ class ConfigTest : public ::testing::Test {
 
   std::string path() const { return directory_.file("config.toml"); }
 
+  /// @return what `guidance plugins needed` lists for a config of `text` and `overrides`.
+  std::vector<std::string> plugin_names(const std::string& text,
+                                        const ConfigOverrides& overrides = {}) {
+    testing::write_file(path(), text);
+    return ConfigDocument::parse(path(), overrides).plugin_names();
+  }
+
   testing::TemporaryDirectory directory_;
 };
 
@@ -161,10 +168,7 @@ TEST_F(ConfigTest, PluginDirsThatAreNotFoldersAreRefusedWithTheKeysLocation) {
 // only those): from plugin tables, [sweep] axes (zip groups and inline tables included) and
 // [record] metrics, plus the defaults a config leaves in place.
 TEST_F(ConfigTest, PluginNamesAreReadFromTablesSweepAxesAndRecordMetricsBeforeLoading) {
-  auto names = [&](const std::string& text) {
-    testing::write_file(path(), text);
-    return ConfigDocument::parse(path()).plugin_names();
-  };
+  auto names = [&](const std::string& text) { return plugin_names(text); };
   using Names = std::vector<std::string>;
   // Every plugin named, none defaulted: the metric is given for guidance and the record.
   EXPECT_EQ(names(std::string(kValid) + "[record]\nmetrics = [\"rsa\", { plugin = \"cca\", name = \"c\" }]\n"),
@@ -216,9 +220,8 @@ plugin = "rsa"
 [record]
 metrics = ["rsa"]
 )";
-  auto names = [&](const std::string& text, ConfigOverrides overrides = {}) {
-    testing::write_file(path(), text);
-    return ConfigDocument::parse(path(), overrides).plugin_names();
+  auto names = [&](const std::string& text, const ConfigOverrides& overrides = {}) {
+    return plugin_names(text, overrides);
   };
   EXPECT_EQ(names(base), (Names{"mlp", "parity", "rnn", "rsa", "trained"}));
   EXPECT_EQ(names(base + "[sweep]\n\"guide.plugin\" = [\"transformer\", \"convnet\"]\n"),
