@@ -11,6 +11,7 @@
 #include "guidance/api/Plugin.h"
 #include "host/common/Errors.h"
 #include "host/config/ConfigKeys.h"
+#include "host/config/SweepLayout.h"
 #include "host/config/TomlReader.h"
 #include "host/plugins/PluginCatalog.h"
 
@@ -183,13 +184,15 @@ bool names_plugins(const std::string& path) {
          path == "record.metrics" || ends_with(".record.metrics");
 }
 
-/// @return the keys the axes of a [sweep] table set: its own keys and those of its zip groups
-/// (host/sweep/Sweep.h reads the same layout), without the groups' names or `baseline`.
-std::vector<std::string> swept_keys(const toml::table& sweep) {
+/// @return the keys the axes of a [sweep] table (or none, when null) set: its own keys and those
+/// of its zip groups (host/sweep/Sweep.h reads the same layout), without the groups' names or
+/// the baseline.
+std::vector<std::string> swept_keys(const toml::table* sweep) {
   std::vector<std::string> keys;
-  for (const auto& [key, value] : sweep) {
-    if (key.str() == "baseline") continue;
-    if (key.str() != "zip") {
+  if (sweep == nullptr) return keys;
+  for (const auto& [key, value] : *sweep) {
+    if (key.str() == sweep_layout::kBaselineKey) continue;
+    if (key.str() != sweep_layout::kZipKey) {
       keys.emplace_back(key.str());
       continue;
     }
@@ -204,39 +207,32 @@ std::vector<std::string> swept_keys(const toml::table& sweep) {
   return keys;
 }
 
-bool sweeps(const toml::table& sweep, const std::string& key) {
-  std::vector<std::string> keys = swept_keys(sweep);
-  return std::find(keys.begin(), keys.end(), key) != keys.end();
-}
-
-/// @return whether every run replaces the config's value at `path`: an axis sets that key or a
-/// table above it (an axis replaces the whole value at its key), so the value itself is unused.
-bool replaced_by_sweep(const toml::table* sweep, const std::string& path) {
-  if (sweep == nullptr) return false;
-  for (const std::string& axis : swept_keys(*sweep)) {
+/// @return whether every run replaces the config's value at `path`: one of `axes` sets that key or
+/// a table above it (an axis replaces the whole value at its key), so the value itself is unused.
+bool replaced_by_axis(const std::vector<std::string>& axes, const std::string& path) {
+  for (const std::string& axis : axes) {
     if (path == axis || path.compare(0, axis.size() + 1, axis + ".") == 0) return true;
   }
   return false;
 }
 
-/// Collects the plugin names under `node` at `path`, leaving out values an axis of `sweep` (the
-/// config's [sweep] table, or null) replaces in every run.
+/// Collects the plugin names under `node` at `path`, leaving out values one of `axes` (the
+/// config's sweep axes) replaces in every run.
 void collect_plugin_names(const toml::node& node, const std::string& path,
-                          const toml::table* sweep, std::set<std::string>& names) {
-  if (sweep != nullptr && node.as_table() == sweep) {
-    // The axes' own values: every one of them is used by some run.
-    collect_plugin_names(node, path, nullptr, names);
-    return;
-  }
+                          const std::vector<std::string>& axes, std::set<std::string>& names) {
+  static const std::vector<std::string> kNoAxes;
   if (const auto* table = node.as_table()) {
     for (const auto& [key, value] : *table) {
       const std::string name(key.str());
-      collect_plugin_names(value, path.empty() ? name : path + "." + name, sweep, names);
+      // The axes' own values: every one of them is used by some run.
+      const bool axis_values = path.empty() && name == sweep_layout::kSweepKey;
+      collect_plugin_names(value, path.empty() ? name : path + "." + name,
+                           axis_values ? kNoAxes : axes, names);
     }
   } else if (const auto* array = node.as_array()) {
-    for (const auto& element : *array) collect_plugin_names(element, path, sweep, names);
+    for (const auto& element : *array) collect_plugin_names(element, path, axes, names);
   } else if (const auto* text = node.as_string()) {
-    if (names_plugins(path) && !replaced_by_sweep(sweep, path)) names.insert(text->get());
+    if (names_plugins(path) && !replaced_by_axis(axes, path)) names.insert(text->get());
   }
 }
 
@@ -244,10 +240,12 @@ void collect_plugin_names(const toml::node& node, const std::string& path,
 
 std::vector<std::string> ConfigDocument::plugin_names() const {
   std::set<std::string> names;
-  const toml::table* sweep = root->get_as<toml::table>("sweep");
-  collect_plugin_names(*root, "", sweep, names);
+  const std::vector<std::string> axes =
+      swept_keys(root->get_as<toml::table>(sweep_layout::kSweepKey));
+  collect_plugin_names(*root, "", axes, names);
   auto given = [&](const std::string& key) {
-    return static_cast<bool>(root->at_path(key)) || (sweep != nullptr && sweeps(*sweep, key));
+    return static_cast<bool>(root->at_path(key)) ||
+           std::find(axes.begin(), axes.end(), key) != axes.end();
   };
   const bool guided = given("guide") || given("guide.plugin");
   if (!given("record.metrics") || (guided && !given("guidance.metric"))) {
@@ -595,7 +593,7 @@ Config validate_config(const ConfigDocument& document, const PluginCatalog& cata
   }
   config.train = read_train(root.table("train"), file);
   config.record = read_record(root.table("record"), file, catalog);
-  root.accept("sweep");  // expanded before validation; see host/sweep
+  root.accept(sweep_layout::kSweepKey);  // expanded before validation; see host/sweep
   root.finish();
   return config;
 }

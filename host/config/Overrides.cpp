@@ -4,13 +4,14 @@
 
 #include "host/common/Errors.h"
 #include "host/config/Config.h"
+#include "host/config/SweepLayout.h"
 
 namespace guidance {
 
 namespace {
 
-constexpr const char* kSweepKey = "sweep";
-constexpr const char* kZipKey = "zip";
+using sweep_layout::kSweepKey;
+using sweep_layout::kZipKey;
 
 bool is_bare_key_part(const std::string& part) {
   if (part.empty()) return false;

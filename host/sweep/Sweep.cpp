@@ -24,6 +24,7 @@
 #include "host/common/Fnv1a.h"
 #include "host/common/TextFormat.h"
 #include "host/config/ConfigKeys.h"
+#include "host/config/SweepLayout.h"
 #include "host/config/TomlReader.h"
 
 namespace guidance {
@@ -108,7 +109,7 @@ SweptKey read_key_path(const std::string& path, const toml::node& value, const s
   key.declared = &value;
   bool empty_component = std::any_of(key.components.begin(), key.components.end(),
                                      [](const std::string& part) { return part.empty(); });
-  if (key.components.empty() || empty_component || key.components.front() == "sweep") {
+  if (key.components.empty() || empty_component || key.components.front() == sweep_layout::kSweepKey) {
     throw ConfigError(location_of(file, value) + ": " + what + " '" + path +
                       "' is not a key path of the config");
   }
@@ -275,7 +276,7 @@ toml::source_index last_line_outside_sweep(const toml::table& root) {
     }
   };
   for (const auto& [key, value] : root) {
-    if (key.str() != "sweep") visit(value);
+    if (key.str() != sweep_layout::kSweepKey) visit(value);
   }
   return last;
 }
@@ -372,7 +373,7 @@ struct Sweep::Plan {
 Sweep::Sweep(const ConfigDocument& document) {
   auto plan = std::make_shared<Plan>();
   plan->document = document;
-  const toml::node* sweep_node = document.root->get("sweep");
+  const toml::node* sweep_node = document.root->get(sweep_layout::kSweepKey);
   if (sweep_node == nullptr) {
     const toml::node* name = document.root->at_path("run.name").node();
     if (name != nullptr && name->is_string()) plan->study = *name->value<std::string>();
@@ -389,11 +390,11 @@ Sweep::Sweep(const ConfigDocument& document) {
 
   std::vector<Axis>& axes = plan->axes;
   for (const auto& [key, value] : *sweep) {
-    if (key.str() == "zip") {
+    if (key.str() == sweep_layout::kZipKey) {
       read_zip_groups(value, document.path, axes);
       continue;
     }
-    if (key.str() == "baseline") {
+    if (key.str() == sweep_layout::kBaselineKey) {
       plan->baseline = read_baseline(value, document.path);
       continue;
     }
@@ -520,7 +521,7 @@ SweepRun Sweep::run(size_t index) const {
   // must still name its line.
   run.document.root = std::make_shared<toml::table>(toml::parse(plan.text, plan.document.path));
   apply_overrides(*run.document.root, plan.document.overrides);
-  run.document.root->erase("sweep");
+  run.document.root->erase(sweep_layout::kSweepKey);
   if (plan.is_baseline(index)) {
     for (const auto& key : plan.baseline) {
       assign(*run.document.root, key, *key.declared, plan.document.path);
